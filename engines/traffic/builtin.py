@@ -1,0 +1,45 @@
+"""Networks shipped with ptn, and resolution of a ``--network`` argument to a network.
+
+The built-in Nguyen–Dupuis network is stored as TNTP files (with its literature source in their
+header and README) and read by the same reader as any user's TNTP directory.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from engines.errors import InvalidInputError
+from engines.traffic.network import RoadNetwork
+from engines.traffic.tntp import read_tntp_network
+
+BUILTIN_NETWORKS = {"nguyen-dupuis": "NguyenDupuis"}
+
+
+def builtin_network_directory(name: str) -> Path:
+    """Directory of a built-in network's TNTP files."""
+    if name not in BUILTIN_NETWORKS:
+        known = ", ".join(sorted(BUILTIN_NETWORKS))
+        raise InvalidInputError(f"unknown built-in network {name!r} (known: {known})")
+    return Path(str(resources.files("engines.traffic") / "data" / BUILTIN_NETWORKS[name]))
+
+
+def nguyen_dupuis() -> RoadNetwork:
+    """The Nguyen–Dupuis network (13 nodes, 19 links) with its classic demand."""
+    return read_tntp_network(builtin_network_directory("nguyen-dupuis"))
+
+
+def load_network(
+    spec: str | Path, *, toll_factor: float | None = None, distance_factor: float | None = None
+) -> RoadNetwork:
+    """A built-in network by name, or a TNTP directory (or ``*_net.tntp`` file) by path."""
+    key = str(spec).strip().lower()
+    if key in BUILTIN_NETWORKS:
+        return read_tntp_network(
+            builtin_network_directory(key), toll_factor=toll_factor, distance_factor=distance_factor
+        )
+    path = Path(spec)
+    if not path.exists():
+        known = ", ".join(sorted(BUILTIN_NETWORKS))
+        raise InvalidInputError(f"network {spec!s}: no such file or directory (built-in: {known})")
+    return read_tntp_network(path, toll_factor=toll_factor, distance_factor=distance_factor)

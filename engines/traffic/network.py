@@ -1,0 +1,177 @@
+"""A road network with its travel demand, as the traffic department holds it.
+
+The representation follows the TNTP conventions (Transportation Networks for Research,
+https://github.com/bstabler/TransportationNetworks) because that is what the field's data and
+best-known solutions use: BPR links ``t = t0 * (1 + b * (x / c) ** power)``, a generalized cost
+``time + toll_factor * toll + distance_factor * length``, zones numbered ``1..num_zones`` and
+zones below ``first_thru_node`` that paths may start or end at but not pass through.
+
+Nodes keep their external labels (``node_ids``); arrays index nodes by position in ``node_ids``.
+:func:`validate_network` checks everything a solver relies on and raises
+:class:`~engines.errors.InvalidInputError` naming the bad link, node or OD pair.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+from engines.errors import InvalidInputError
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class RoadNetwork:
+    """Links, zones and OD demand of one road network (times in ``time_unit``, flows veh/h)."""
+
+    name: str
+    node_ids: IntArray
+    num_zones: int
+    first_thru_node: int
+    link_tail: IntArray
+    link_head: IntArray
+    capacity: FloatArray
+    length: FloatArray
+    free_flow_time: FloatArray
+    b: FloatArray
+    power: FloatArray
+    toll: FloatArray
+    link_type: IntArray
+    od_origin: IntArray
+    od_destination: IntArray
+    od_demand: FloatArray
+    toll_factor: float = 0.0
+    distance_factor: float = 0.0
+    time_unit: str = "min"
+    source: str = ""
+    intrazonal_demand: float = 0.0
+    node_x: FloatArray | None = field(default=None, compare=False)
+    node_y: FloatArray | None = field(default=None, compare=False)
+
+    @property
+    def num_nodes(self) -> int:
+        return int(self.node_ids.size)
+
+    @property
+    def num_links(self) -> int:
+        return int(self.link_tail.size)
+
+    @property
+    def total_demand(self) -> float:
+        return float(self.od_demand.sum())
+
+    def node_index(self, label: int) -> int:
+        """Position of the node with external label ``label``."""
+        position = int(np.searchsorted(self.node_ids, label))
+        if position >= self.node_ids.size or int(self.node_ids[position]) != label:
+            raise InvalidInputError(f"{self.name}: unknown node {label}")
+        return position
+
+    def link_label(self, link: int) -> str:
+        """Human-readable ``tail->head`` label of link ``link`` in external node labels."""
+        return f"{self.node_ids[self.link_tail[link]]}->{self.node_ids[self.link_head[link]]}"
+
+    def fixed_cost(self) -> FloatArray:
+        """Flow-independent part of the generalized cost, in time units per vehicle."""
+        return self.toll_factor * self.toll + self.distance_factor * self.length
+
+    def no_through_nodes(self) -> NDArray[np.bool_]:
+        """Nodes that paths may start or end at but not pass through (TNTP zone convention)."""
+        return self.node_ids < self.first_thru_node
+
+    def is_flow_dependent(self) -> NDArray[np.bool_]:
+        """Links whose travel time depends on their flow (BPR with ``b > 0`` and ``power > 0``)."""
+        return (self.b != 0.0) & (self.power != 0.0)
+
+
+def validate_network(network: RoadNetwork) -> None:
+    """Raise :class:`InvalidInputError` naming the first inconsistency a solver would trip on."""
+    name = network.name
+    n = network.num_nodes
+    for array_name in ("link_tail", "link_head"):
+        array = getattr(network, array_name)
+        if array.size and (array.min() < 0 or array.max() >= n):
+            raise InvalidInputError(f"{name}: {array_name} refers to a node outside the network")
+    for array_name in ("capacity", "length", "free_flow_time", "b", "power", "toll"):
+        values = getattr(network, array_name)
+        bad = np.flatnonzero(~np.isfinite(values))
+        if bad.size:
+            link = int(bad[0])
+            raise InvalidInputError(
+                f"{name}: link {network.link_label(link)} has a non-finite {array_name}"
+            )
+    negative_time = np.flatnonzero(network.free_flow_time < 0)
+    if negative_time.size:
+        link = int(negative_time[0])
+        raise InvalidInputError(
+            f"{name}: link {network.link_label(link)} has negative free-flow time "
+            f"{network.free_flow_time[link]:g}"
+        )
+    for array_name in ("b", "power"):
+        negative = np.flatnonzero(getattr(network, array_name) < 0)
+        if negative.size:
+            link = int(negative[0])
+            raise InvalidInputError(
+                f"{name}: link {network.link_label(link)} has negative {array_name} "
+                f"{getattr(network, array_name)[link]:g}"
+            )
+    bad_capacity = np.flatnonzero(network.is_flow_dependent() & (network.capacity <= 0))
+    if bad_capacity.size:
+        link = int(bad_capacity[0])
+        raise InvalidInputError(
+            f"{name}: link {network.link_label(link)} has non-positive capacity "
+            f"{network.capacity[link]:g} but a flow-dependent cost (b={network.b[link]:g}, "
+            f"power={network.power[link]:g})"
+        )
+    pair_keys = network.link_tail * n + network.link_head
+    unique_keys, first_index, counts = np.unique(pair_keys, return_index=True, return_counts=True)
+    if np.any(counts > 1):
+        link = int(first_index[np.flatnonzero(counts > 1)[0]])
+        raise InvalidInputError(f"{name}: duplicate link {network.link_label(link)}")
+    loops = np.flatnonzero(network.link_tail == network.link_head)
+    if loops.size:
+        raise InvalidInputError(f"{name}: link {network.link_label(int(loops[0]))} is a self-loop")
+    bad_demand = np.flatnonzero(~np.isfinite(network.od_demand) | (network.od_demand < 0))
+    if bad_demand.size:
+        od = int(bad_demand[0])
+        raise InvalidInputError(
+            f"{name}: OD pair {network.node_ids[network.od_origin[od]]}->"
+            f"{network.node_ids[network.od_destination[od]]} has invalid demand "
+            f"{network.od_demand[od]:g}"
+        )
+    _check_od_connectivity(network)
+
+
+def _check_od_connectivity(network: RoadNetwork) -> None:
+    """Every OD pair with demand must have a path that passes through no zone node."""
+    n = network.num_nodes
+    order = np.argsort(network.link_tail, kind="stable")
+    heads = network.link_head[order]
+    starts = np.searchsorted(network.link_tail[order], np.arange(n + 1))
+    no_through = network.no_through_nodes()
+    for origin in np.unique(network.od_origin):
+        reached = np.zeros(n, dtype=bool)
+        reached[origin] = True
+        queue: deque[int] = deque([int(origin)])
+        while queue:
+            node = queue.popleft()
+            if node != origin and no_through[node]:
+                continue
+            for head in heads[starts[node] : starts[node + 1]]:
+                if not reached[head]:
+                    reached[head] = True
+                    queue.append(int(head))
+        ods = np.flatnonzero(network.od_origin == origin)
+        unreachable = ods[~reached[network.od_destination[ods]]]
+        if unreachable.size:
+            od = int(unreachable[0])
+            raise InvalidInputError(
+                f"{network.name}: OD pair {network.node_ids[origin]}->"
+                f"{network.node_ids[network.od_destination[od]]} has demand "
+                f"{network.od_demand[od]:g} but no path"
+            )

@@ -1,0 +1,442 @@
+"""Path-based user equilibrium: gradient projection with Newton steps (the fast, exact solver).
+
+Algorithm (Jayakrishnan, Tsai, Prashker & Rajadhyaksha 1994, "A faster path-based algorithm for
+traffic assignment", TRR 1443; in the Gauss–Seidel form of Chen, Lee & Jayakrishnan 2002):
+
+* for each origin, a shortest-path tree at the current costs; each OD's shortest path joins its
+  path set (column generation);
+* within the OD, flow moves from every costlier path p to the cheapest path s by the projected
+  Newton step ``min(f_p, (c_p - c_s) / H)``, ``H = sum_a (n_sa - n_pa)^2 * dc_a/dx`` over the links
+  where the two paths differ (``n`` counts a link's occurrences on a path, so paths of the
+  multi-layer charging graph that reuse a road link are handled exactly); link flows and costs
+  are updated at once, so the next OD sees them;
+* after each column-generation sweep, a few cheap sweeps re-equilibrate the existing path sets
+  without shortest-path searches (most of the work near convergence).
+
+Path sets persist in a :class:`PathState`, which is the warm start: re-solving after a price or
+demand change starts from the previous paths and flows (scaled to the new demand).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numba as nb
+import numpy as np
+
+from engines.errors import InvalidInputError
+from engines.traffic.graph import CompiledGraph, compile_graph
+from engines.traffic.link_costs import link_time, link_time_derivative
+from engines.traffic.network import FloatArray, IntArray
+from engines.traffic.problem import AssignmentProblem
+from engines.traffic.result import AssignmentResult, AssignmentStatus, gap_measures
+from engines.traffic.shortest_path import dijkstra
+
+ProgressCallback = Callable[[int, float], None]
+
+
+@dataclass
+class PathState:
+    """Path sets and flows of every OD pair: the solver's memory and the warm start.
+
+    Paths live in a pool: path ``p`` has links ``links[start[p] : start[p] + length[p]]``, flow
+    ``flow[p]`` and ``next[p]`` chains the paths of one OD, whose first is ``od_head[od]``
+    (graph OD order). ``od_key`` is the problem OD index of each graph OD.
+    """
+
+    fingerprint: tuple[int, int, int]
+    od_key: IntArray
+    od_demand: FloatArray
+    od_head: np.ndarray
+    links: np.ndarray
+    start: np.ndarray
+    length: np.ndarray
+    flow: FloatArray
+    next: np.ndarray
+    num_paths: int
+    num_path_links: int
+
+    def used_paths(self) -> int:
+        return int(np.count_nonzero(self.flow[: self.num_paths] > 0))
+
+
+def _fingerprint(problem: AssignmentProblem, graph: CompiledGraph) -> tuple[int, int, int]:
+    digest = hash((graph.arc_head.tobytes(), graph.arc_link.tobytes(), graph.first_arc.tobytes()))
+    return (problem.num_links, graph.num_nodes, digest)
+
+
+def _empty_state(fingerprint: tuple[int, int, int], graph: CompiledGraph) -> PathState:
+    num_ods = graph.num_ods
+    path_capacity = max(4 * num_ods, 16)
+    return PathState(
+        fingerprint=fingerprint,
+        od_key=graph.od_order.copy(),
+        od_demand=graph.od_demand.copy(),
+        od_head=np.full(num_ods, -1, dtype=np.int64),
+        links=np.empty(path_capacity * 8, dtype=np.int32),
+        start=np.empty(path_capacity, dtype=np.int64),
+        length=np.empty(path_capacity, dtype=np.int32),
+        flow=np.empty(path_capacity),
+        next=np.empty(path_capacity, dtype=np.int64),
+        num_paths=0,
+        num_path_links=0,
+    )
+
+
+def _state_for(
+    problem: AssignmentProblem, graph: CompiledGraph, warm_start: PathState | None
+) -> PathState:
+    """A fresh state, or the warm start re-keyed to this graph's OD pairs and demand."""
+    fingerprint = _fingerprint(problem, graph)
+    if warm_start is None:
+        return _empty_state(fingerprint, graph)
+    if warm_start.fingerprint != fingerprint:
+        raise InvalidInputError(
+            "warm start comes from a different network (links or class graphs differ)"
+        )
+    state = _empty_state(fingerprint, graph)
+    previous = {int(key): od for od, key in enumerate(warm_start.od_key)}
+    rows: list[tuple[int, int, float]] = []  # (graph od, old path, scaled flow)
+    for od, key in enumerate(graph.od_order):
+        old = previous.get(int(key))
+        if old is None:
+            continue
+        old_demand = warm_start.od_demand[old]
+        scale = graph.od_demand[od] / old_demand if old_demand > 0 else 0.0
+        path = int(warm_start.od_head[old])
+        while path >= 0:
+            rows.append((od, path, warm_start.flow[path] * scale))
+            path = int(warm_start.next[path])
+    if rows:
+        old_paths = np.array([row[1] for row in rows], dtype=np.int64)
+        lengths = warm_start.length[old_paths]
+        total_links = int(lengths.sum())
+        _grow(state, len(rows), total_links)
+        starts = np.concatenate(([0], np.cumsum(lengths)[:-1])).astype(np.int64)
+        for new, old_path in enumerate(old_paths):
+            begin = warm_start.start[old_path]
+            state.links[starts[new] : starts[new] + lengths[new]] = warm_start.links[
+                begin : begin + lengths[new]
+            ]
+        state.start[: len(rows)] = starts
+        state.length[: len(rows)] = lengths
+        state.flow[: len(rows)] = [row[2] for row in rows]
+        for new, (od, _, _) in enumerate(rows):
+            state.next[new] = state.od_head[od]
+            state.od_head[od] = new
+        state.num_paths = len(rows)
+        state.num_path_links = total_links
+    return state
+
+
+def _grow(state: PathState, extra_paths: int, extra_links: int) -> None:
+    """Make room for ``extra_paths`` more paths holding ``extra_links`` more link entries."""
+    need_paths = state.num_paths + extra_paths
+    if need_paths > state.start.size:
+        size = max(need_paths, 2 * state.start.size)
+        for name in ("start", "length", "flow", "next"):
+            old = getattr(state, name)
+            new = np.empty(size, dtype=old.dtype)
+            new[: state.num_paths] = old[: state.num_paths]
+            setattr(state, name, new)
+    need_links = state.num_path_links + extra_links
+    if need_links > state.links.size:
+        new_links = np.empty(max(need_links, 2 * state.links.size), dtype=np.int32)
+        new_links[: state.num_path_links] = state.links[: state.num_path_links]
+        state.links = new_links
+
+
+def _compact(state: PathState) -> None:
+    """Drop pool entries of paths no OD references any more."""
+    live: list[int] = []
+    for od in range(state.od_head.size):
+        path = int(state.od_head[od])
+        while path >= 0:
+            live.append(path)
+            path = int(state.next[path])
+    if len(live) == state.num_paths:
+        return
+    old = np.array(live, dtype=np.int64)
+    remap = np.full(state.num_paths, -1, dtype=np.int64)
+    remap[old] = np.arange(old.size)
+    lengths = state.length[old]
+    starts = np.concatenate(([0], np.cumsum(lengths)[:-1])).astype(np.int64)
+    links = np.empty(max(int(lengths.sum()), 1) * 2, dtype=np.int32)
+    for new, path in enumerate(old):
+        begin = state.start[path]
+        links[starts[new] : starts[new] + lengths[new]] = state.links[begin : begin + lengths[new]]
+    next_old = state.next[old]
+    state.next[: old.size] = np.where(next_old >= 0, remap[np.maximum(next_old, 0)], -1)
+    state.flow[: old.size] = state.flow[old]
+    state.start[: old.size] = starts
+    state.length[: old.size] = lengths
+    state.od_head[:] = np.where(state.od_head >= 0, remap[np.maximum(state.od_head, 0)], -1)
+    state.links = links
+    state.num_paths = int(old.size)
+    state.num_path_links = int(lengths.sum())
+
+
+@nb.njit(cache=True, inline="always")
+def _refresh_link(a, kind, t0, cap, alpha, beta, fixed, vot, flow, cost, deriv):  # type: ignore[no-untyped-def]  # noqa: E501
+    x = flow[a]
+    if x < 0.0:
+        x = 0.0
+    cost[a] = vot * link_time(kind[a], t0[a], cap[a], alpha[a], beta[a], x) + fixed[a]
+    deriv[a] = vot * link_time_derivative(kind[a], t0[a], cap[a], alpha[a], beta[a], x)
+
+
+@nb.njit(cache=True)
+def _refresh_all(kind, t0, cap, alpha, beta, fixed, vot, flow, cost, deriv):  # type: ignore[no-untyped-def]  # noqa: E501
+    for a in range(flow.size):
+        _refresh_link(a, kind, t0, cap, alpha, beta, fixed, vot, flow, cost, deriv)
+
+
+@nb.njit(cache=True)
+def _flows_from_paths(od_head, links, start, length, pflow, pnext, num_links):  # type: ignore[no-untyped-def]  # noqa: E501
+    flow = np.zeros(num_links)
+    for od in range(od_head.size):
+        p = od_head[od]
+        while p >= 0:
+            f = pflow[p]
+            if f != 0.0:
+                for i in range(start[p], start[p] + length[p]):
+                    flow[links[i]] += f
+            p = pnext[p]
+    return flow
+
+
+@nb.njit(cache=True, inline="always")
+def _path_cost(p, links, start, length, cost):  # type: ignore[no-untyped-def]
+    total = 0.0
+    for i in range(start[p], start[p] + length[p]):
+        total += cost[links[i]]
+    return total
+
+
+@nb.njit(cache=True)
+def _equilibrate_od(od, od_head, links, start, length, pflow, pnext, kind, t0, cap, alpha, beta, fixed, vot, flow, cost, deriv, marks):  # type: ignore[no-untyped-def]  # noqa: E501
+    """Newton shifts from every costlier path of ``od`` to its cheapest; drop emptied paths."""
+    best = -1
+    best_cost = np.inf
+    p = od_head[od]
+    while p >= 0:
+        c = _path_cost(p, links, start, length, cost)
+        if c < best_cost:
+            best_cost = c
+            best = p
+        p = pnext[p]
+    if best < 0:
+        return
+    p = od_head[od]
+    while p >= 0:
+        if p != best and pflow[p] > 0.0:
+            cp = _path_cost(p, links, start, length, cost)
+            cs = _path_cost(best, links, start, length, cost)
+            diff = cp - cs
+            if diff > 0.0:
+                for i in range(start[p], start[p] + length[p]):
+                    marks[links[i]] -= 1
+                for i in range(start[best], start[best] + length[best]):
+                    marks[links[i]] += 1
+                hessian = 0.0
+                for i in range(start[p], start[p] + length[p]):
+                    a = links[i]
+                    m = marks[a]
+                    if m != 0:
+                        hessian += m * m * deriv[a]
+                        marks[a] = 0
+                for i in range(start[best], start[best] + length[best]):
+                    a = links[i]
+                    m = marks[a]
+                    if m != 0:
+                        hessian += m * m * deriv[a]
+                        marks[a] = 0
+                if hessian > 0.0:
+                    delta = diff / hessian
+                    if delta >= pflow[p]:
+                        delta = pflow[p]
+                else:
+                    delta = pflow[p]
+                if delta > 0.0:
+                    pflow[p] -= delta
+                    if pflow[p] <= 0.0:
+                        pflow[p] = 0.0
+                    pflow[best] += delta
+                    for i in range(start[p], start[p] + length[p]):
+                        flow[links[i]] -= delta
+                    for i in range(start[best], start[best] + length[best]):
+                        flow[links[i]] += delta
+                    for i in range(start[p], start[p] + length[p]):
+                        _refresh_link(links[i], kind, t0, cap, alpha, beta, fixed, vot, flow, cost, deriv)  # noqa: E501
+                    for i in range(start[best], start[best] + length[best]):
+                        _refresh_link(links[i], kind, t0, cap, alpha, beta, fixed, vot, flow, cost, deriv)  # noqa: E501
+        p = pnext[p]
+    prev = -1
+    p = od_head[od]
+    while p >= 0:
+        nxt = pnext[p]
+        if p != best and pflow[p] <= 0.0:
+            if prev < 0:
+                od_head[od] = nxt
+            else:
+                pnext[prev] = nxt
+        else:
+            prev = p
+        p = nxt
+
+
+@nb.njit(cache=True)
+def _sweep(first_origin, generate, first_arc, arc_tail, arc_head, arc_link, no_through, origins, origin_first_od, od_destination, od_demand, kind, t0, cap, alpha, beta, fixed, vot, flow, cost, deriv, marks, od_head, links, start, length, pflow, pnext, counts, dist, pred_arc, heap_node, heap_key, buffer):  # type: ignore[no-untyped-def]  # noqa: E501
+    """One Gauss–Seidel pass over origins from ``first_origin``.
+
+    With ``generate`` each OD's current shortest path joins its set first. Returns the origin
+    index to resume from when the pool is full (``origins.size`` when the pass completed).
+    ``counts`` holds [number of paths, number of pool link entries].
+    """
+    for k in range(first_origin, origins.size):
+        origin = origins[k]
+        if generate:
+            dijkstra(origin, first_arc, arc_head, arc_link, no_through, cost, dist, pred_arc, heap_node, heap_key)  # noqa: E501
+        for od in range(origin_first_od[k], origin_first_od[k + 1]):
+            if generate:
+                node = od_destination[od]
+                size = 0
+                while node != origin:
+                    arc = pred_arc[node]
+                    buffer[size] = arc_link[arc]
+                    size += 1
+                    node = arc_tail[arc]
+                known = False
+                p = od_head[od]
+                while p >= 0 and not known:
+                    if length[p] == size:
+                        same = True
+                        s0 = start[p]
+                        for i in range(size):
+                            if links[s0 + i] != buffer[i]:
+                                same = False
+                                break
+                        known = same
+                    p = pnext[p]
+                if not known:
+                    n_paths = counts[0]
+                    n_links = counts[1]
+                    if n_paths >= start.size or n_links + size > links.size:
+                        return k
+                    for i in range(size):
+                        links[n_links + i] = buffer[i]
+                    start[n_paths] = n_links
+                    length[n_paths] = size
+                    pnext[n_paths] = od_head[od]
+                    if od_head[od] < 0:
+                        pflow[n_paths] = od_demand[od]
+                        for i in range(size):
+                            flow[buffer[i]] += od_demand[od]
+                        for i in range(size):
+                            _refresh_link(buffer[i], kind, t0, cap, alpha, beta, fixed, vot, flow, cost, deriv)  # noqa: E501
+                    else:
+                        pflow[n_paths] = 0.0
+                    od_head[od] = n_paths
+                    counts[0] = n_paths + 1
+                    counts[1] = n_links + size
+            _equilibrate_od(od, od_head, links, start, length, pflow, pnext, kind, t0, cap, alpha, beta, fixed, vot, flow, cost, deriv, marks)  # noqa: E501
+    return origins.size
+
+
+def solve_path_based(
+    problem: AssignmentProblem,
+    *,
+    gap: float = 1e-8,
+    max_iterations: int = 1000,
+    warm_start: PathState | None = None,
+    inner_sweeps: int = 2,
+    time_limit_seconds: float | None = None,
+    progress: ProgressCallback | None = None,
+) -> AssignmentResult:
+    """Deterministic UE by path-based gradient projection, to relative gap ``gap``."""
+    started = time.perf_counter()
+    graph = compile_graph(problem)
+    state = _state_for(problem, graph, warm_start)
+    links = problem.links
+    params = (links.kind, links.free_flow_time, links.capacity, links.alpha, links.beta,
+              links.fixed_cost, float(links.value_of_time))
+    num_links = problem.num_links
+    num_nodes = graph.num_nodes
+    cost = np.empty(num_links)
+    deriv = np.empty(num_links)
+    marks = np.zeros(num_links, dtype=np.int64)
+    dist = np.empty(num_nodes)
+    pred_arc = np.empty(num_nodes, dtype=np.int64)
+    heap_node = np.empty(graph.arc_head.size + 1, dtype=np.int64)
+    heap_key = np.empty(graph.arc_head.size + 1)
+    buffer = np.empty(num_nodes + 1, dtype=np.int32)
+    counts = np.array([state.num_paths, state.num_path_links], dtype=np.int64)
+    graph_arrays = (graph.first_arc, graph.arc_tail, graph.arc_head, graph.arc_link,
+                    graph.no_through, graph.origins, graph.origin_first_od,
+                    graph.od_destination, graph.od_demand)
+
+    def load_flows() -> FloatArray:
+        flow = _flows_from_paths(state.od_head, state.links, state.start, state.length,
+                                 state.flow, state.next, num_links)
+        _refresh_all(*params, flow, cost, deriv)
+        return flow
+
+    def run_sweep(flow: FloatArray, generate: bool) -> None:
+        origin = 0
+        while origin < graph.origins.size:
+            origin = _sweep(origin, generate, *graph_arrays, *params, flow, cost, deriv, marks,
+                            state.od_head, state.links, state.start, state.length, state.flow,
+                            state.next, counts, dist, pred_arc, heap_node, heap_key, buffer)
+            state.num_paths, state.num_path_links = int(counts[0]), int(counts[1])
+            if origin < graph.origins.size:
+                if state.num_paths > 2 * (state.used_paths() + graph.num_ods):
+                    _compact(state)
+                    counts[:] = (state.num_paths, state.num_path_links)
+                _grow(state, graph.num_ods, graph.num_ods * 16 + num_nodes)
+
+    flow = load_flows()
+    history: list[float] = []
+    status = AssignmentStatus.MAX_ITERATIONS
+    iterations = 0
+    measures = gap_measures(graph, links, flow) if state.num_paths else None
+    if measures is not None:
+        history.append(measures.relative_gap)
+        if measures.relative_gap <= gap:
+            status = AssignmentStatus.CONVERGED
+    while status != AssignmentStatus.CONVERGED and iterations < max_iterations:
+        iterations += 1
+        run_sweep(flow, True)
+        for _ in range(inner_sweeps):
+            run_sweep(flow, False)
+        flow = load_flows()
+        measures = gap_measures(graph, links, flow)
+        history.append(measures.relative_gap)
+        if progress is not None:
+            progress(iterations, measures.relative_gap)
+        if not np.isfinite(measures.relative_gap):
+            status = AssignmentStatus.NUMERICAL_ERROR
+            break
+        if measures.relative_gap <= gap:
+            status = AssignmentStatus.CONVERGED
+        elif time_limit_seconds is not None and time.perf_counter() - started > time_limit_seconds:
+            status = AssignmentStatus.TIME_LIMIT
+            break
+    if state.num_paths > 2 * state.used_paths() + 1024:
+        _compact(state)
+    state.od_demand = graph.od_demand.copy()
+    assert measures is not None
+    return AssignmentResult(
+        status=status,
+        algorithm="gradient-projection",
+        link_flow=flow,
+        link_cost=links.costs(flow),
+        objective=links.beckmann(flow),
+        relative_gap=measures.relative_gap,
+        iterations=iterations,
+        seconds=time.perf_counter() - started,
+        gap_history=tuple(history),
+        warm_start=state,
+        extra={"used_paths": float(state.used_paths())},
+    )
