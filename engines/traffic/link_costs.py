@@ -152,6 +152,13 @@ class LinkCosts:
         """Generalized cost per vehicle of every link at ``flow``."""
         return self.value_of_time * self.times(flow) + self.fixed_cost
 
+    def cost_derivatives(self, flow: FloatArray) -> FloatArray:
+        """d(generalized cost)/d(flow) of every link at ``flow``."""
+        derivative = _derivatives(
+            self.kind, self.free_flow_time, self.capacity, self.alpha, self.beta, flow
+        )
+        return self.value_of_time * derivative
+
     def beckmann(self, flow: FloatArray) -> float:
         """Beckmann objective: sum of cost integrals, in cost units x veh."""
         integral = _integrals(
@@ -165,6 +172,14 @@ def _times(kind, t0, cap, alpha, beta, flow):  # type: ignore[no-untyped-def]
     out = np.empty(flow.size)
     for a in range(flow.size):
         out[a] = link_time(kind[a], t0[a], cap[a], alpha[a], beta[a], flow[a])
+    return out
+
+
+@nb.njit(cache=True)
+def _derivatives(kind, t0, cap, alpha, beta, flow):  # type: ignore[no-untyped-def]
+    out = np.empty(flow.size)
+    for a in range(flow.size):
+        out[a] = link_time_derivative(kind[a], t0[a], cap[a], alpha[a], beta[a], flow[a])
     return out
 
 

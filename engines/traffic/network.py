@@ -129,7 +129,7 @@ def validate_network(network: RoadNetwork) -> None:
             f"power={network.power[link]:g})"
         )
     pair_keys = network.link_tail * n + network.link_head
-    unique_keys, first_index, counts = np.unique(pair_keys, return_index=True, return_counts=True)
+    _, first_index, counts = np.unique(pair_keys, return_index=True, return_counts=True)
     if np.any(counts > 1):
         link = int(first_index[np.flatnonzero(counts > 1)[0]])
         raise InvalidInputError(f"{name}: duplicate link {network.link_label(link)}")

@@ -10,8 +10,12 @@ traffic assignment", TRR 1443; in the Gauss–Seidel form of Chen, Lee & Jayakri
   where the two paths differ (``n`` counts a link's occurrences on a path, so paths of the
   multi-layer charging graph that reuse a road link are handled exactly); link flows and costs
   are updated at once, so the next OD sees them;
-* after each column-generation sweep, a few cheap sweeps re-equilibrate the existing path sets
-  without shortest-path searches (most of the work near convergence).
+* after each column-generation sweep, cheap sweeps re-equilibrate the existing path sets without
+  shortest-path searches, until the path sets' own gap is a small fraction of the last full gap
+  (so few shortest-path passes are needed, and a warm start after a small change needs few);
+* the Newton step is over-relaxed by 1.2 (successive over-relaxation of the Gauss–Seidel sweep):
+  measured on Sioux Falls and Chicago Sketch, the tail converges in ~40 % fewer sweeps than with
+  the plain step, while 1.4 is already slower (see docs/traffic.md).
 
 Path sets persist in a :class:`PathState`, which is the warm start: re-solving after a price or
 demand change starts from the previous paths and flows (scaled to the new demand).
@@ -30,6 +34,7 @@ from engines.errors import InvalidInputError
 from engines.traffic.graph import CompiledGraph, compile_graph
 from engines.traffic.link_costs import link_time, link_time_derivative
 from engines.traffic.network import FloatArray, IntArray
+from engines.traffic.path_newton import newton_step
 from engines.traffic.problem import AssignmentProblem
 from engines.traffic.result import AssignmentResult, AssignmentStatus, gap_measures
 from engines.traffic.shortest_path import dijkstra
@@ -96,6 +101,20 @@ def _state_for(
         raise InvalidInputError(
             "warm start comes from a different network (links or class graphs differ)"
         )
+    if np.array_equal(warm_start.od_key, graph.od_order):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            od_scale = np.where(
+                warm_start.od_demand > 0, graph.od_demand / warm_start.od_demand, 0.0
+            )
+        flow = warm_start.flow.copy()
+        _scale_path_flows(warm_start.od_head, warm_start.next, flow, od_scale)
+        return PathState(
+            fingerprint=fingerprint, od_key=graph.od_order.copy(),
+            od_demand=graph.od_demand.copy(), od_head=warm_start.od_head.copy(),
+            links=warm_start.links.copy(), start=warm_start.start.copy(),
+            length=warm_start.length.copy(), flow=flow, next=warm_start.next.copy(),
+            num_paths=warm_start.num_paths, num_path_links=warm_start.num_path_links,
+        )
     state = _empty_state(fingerprint, graph)
     previous = {int(key): od for od, key in enumerate(warm_start.od_key)}
     rows: list[tuple[int, int, float]] = []  # (graph od, old path, scaled flow)
@@ -129,6 +148,15 @@ def _state_for(
         state.num_paths = len(rows)
         state.num_path_links = total_links
     return state
+
+
+@nb.njit(cache=True)
+def _scale_path_flows(od_head, pnext, pflow, scale):  # type: ignore[no-untyped-def]
+    for od in range(od_head.size):
+        p = od_head[od]
+        while p >= 0:
+            pflow[p] *= scale[od]
+            p = pnext[p]
 
 
 def _grow(state: PathState, extra_paths: int, extra_links: int) -> None:
@@ -179,7 +207,7 @@ def _compact(state: PathState) -> None:
 
 
 @nb.njit(cache=True, inline="always")
-def _refresh_link(a, kind, t0, cap, alpha, beta, fixed, vot, flow, cost, deriv):  # type: ignore[no-untyped-def]  # noqa: E501
+def _refresh_link(a, kind, t0, cap, alpha, beta, fixed, vot, flow, cost, deriv):  # type: ignore[no-untyped-def]
     x = flow[a]
     if x < 0.0:
         x = 0.0
@@ -188,13 +216,13 @@ def _refresh_link(a, kind, t0, cap, alpha, beta, fixed, vot, flow, cost, deriv):
 
 
 @nb.njit(cache=True)
-def _refresh_all(kind, t0, cap, alpha, beta, fixed, vot, flow, cost, deriv):  # type: ignore[no-untyped-def]  # noqa: E501
+def _refresh_all(kind, t0, cap, alpha, beta, fixed, vot, flow, cost, deriv):  # type: ignore[no-untyped-def]
     for a in range(flow.size):
         _refresh_link(a, kind, t0, cap, alpha, beta, fixed, vot, flow, cost, deriv)
 
 
 @nb.njit(cache=True)
-def _flows_from_paths(od_head, links, start, length, pflow, pnext, num_links):  # type: ignore[no-untyped-def]  # noqa: E501
+def _flows_from_paths(od_head, links, start, length, pflow, pnext, num_links):  # type: ignore[no-untyped-def]
     flow = np.zeros(num_links)
     for od in range(od_head.size):
         p = od_head[od]
@@ -207,6 +235,26 @@ def _flows_from_paths(od_head, links, start, length, pflow, pnext, num_links):  
     return flow
 
 
+@nb.njit(cache=True)
+def _path_set_excess(od_head, links, start, length, pflow, pnext, cost):  # type: ignore[no-untyped-def]
+    """Sum over ODs of sum_p f_p (c_p - min_q c_q) within the current path sets."""
+    total = 0.0
+    for od in range(od_head.size):
+        best = np.inf
+        p = od_head[od]
+        while p >= 0:
+            c = _path_cost(p, links, start, length, cost)
+            if c < best:
+                best = c
+            p = pnext[p]
+        p = od_head[od]
+        while p >= 0:
+            if pflow[p] > 0.0:
+                total += pflow[p] * (_path_cost(p, links, start, length, cost) - best)
+            p = pnext[p]
+    return total
+
+
 @nb.njit(cache=True, inline="always")
 def _path_cost(p, links, start, length, cost):  # type: ignore[no-untyped-def]
     total = 0.0
@@ -216,7 +264,7 @@ def _path_cost(p, links, start, length, cost):  # type: ignore[no-untyped-def]
 
 
 @nb.njit(cache=True)
-def _equilibrate_od(od, od_head, links, start, length, pflow, pnext, kind, t0, cap, alpha, beta, fixed, vot, flow, cost, deriv, marks):  # type: ignore[no-untyped-def]  # noqa: E501
+def _equilibrate_od(od, od_head, links, start, length, pflow, pnext, kind, t0, cap, alpha, beta, fixed, vot, flow, cost, deriv, marks, relaxation):  # type: ignore[no-untyped-def]  # noqa: E501
     """Newton shifts from every costlier path of ``od`` to its cheapest; drop emptied paths."""
     best = -1
     best_cost = np.inf
@@ -254,7 +302,7 @@ def _equilibrate_od(od, od_head, links, start, length, pflow, pnext, kind, t0, c
                         hessian += m * m * deriv[a]
                         marks[a] = 0
                 if hessian > 0.0:
-                    delta = diff / hessian
+                    delta = relaxation * diff / hessian
                     if delta >= pflow[p]:
                         delta = pflow[p]
                 else:
@@ -288,7 +336,7 @@ def _equilibrate_od(od, od_head, links, start, length, pflow, pnext, kind, t0, c
 
 
 @nb.njit(cache=True)
-def _sweep(first_origin, generate, first_arc, arc_tail, arc_head, arc_link, no_through, origins, origin_first_od, od_destination, od_demand, kind, t0, cap, alpha, beta, fixed, vot, flow, cost, deriv, marks, od_head, links, start, length, pflow, pnext, counts, dist, pred_arc, heap_node, heap_key, buffer):  # type: ignore[no-untyped-def]  # noqa: E501
+def _sweep(first_origin, generate, relaxation, first_arc, arc_tail, arc_head, arc_link, no_through, origins, origin_first_od, od_destination, od_demand, kind, t0, cap, alpha, beta, fixed, vot, flow, cost, deriv, marks, od_head, links, start, length, pflow, pnext, counts, dist, pred_arc, heap_node, heap_key, buffer):  # type: ignore[no-untyped-def]  # noqa: E501
     """One Gauss–Seidel pass over origins from ``first_origin``.
 
     With ``generate`` each OD's current shortest path joins its set first. Returns the origin
@@ -341,7 +389,7 @@ def _sweep(first_origin, generate, first_arc, arc_tail, arc_head, arc_link, no_t
                     od_head[od] = n_paths
                     counts[0] = n_paths + 1
                     counts[1] = n_links + size
-            _equilibrate_od(od, od_head, links, start, length, pflow, pnext, kind, t0, cap, alpha, beta, fixed, vot, flow, cost, deriv, marks)  # noqa: E501
+            _equilibrate_od(od, od_head, links, start, length, pflow, pnext, kind, t0, cap, alpha, beta, fixed, vot, flow, cost, deriv, marks, relaxation)  # noqa: E501
     return origins.size
 
 
@@ -351,11 +399,16 @@ def solve_path_based(
     gap: float = 1e-8,
     max_iterations: int = 1000,
     warm_start: PathState | None = None,
-    inner_sweeps: int = 2,
+    max_inner_sweeps: int = 10,
+    newton_below_gap: float = 1e-4,
+    inner_gap_fraction: float = 0.02,
+    over_relaxation: float = 1.2,
     time_limit_seconds: float | None = None,
     progress: ProgressCallback | None = None,
 ) -> AssignmentResult:
     """Deterministic UE by path-based gradient projection, to relative gap ``gap``."""
+    if not 0.0 < over_relaxation < 2.0:
+        raise InvalidInputError(f"over_relaxation must lie in (0, 2), got {over_relaxation}")
     started = time.perf_counter()
     graph = compile_graph(problem)
     state = _state_for(problem, graph, warm_start)
@@ -386,9 +439,10 @@ def solve_path_based(
     def run_sweep(flow: FloatArray, generate: bool) -> None:
         origin = 0
         while origin < graph.origins.size:
-            origin = _sweep(origin, generate, *graph_arrays, *params, flow, cost, deriv, marks,
-                            state.od_head, state.links, state.start, state.length, state.flow,
-                            state.next, counts, dist, pred_arc, heap_node, heap_key, buffer)
+            origin = _sweep(origin, generate, over_relaxation, *graph_arrays, *params, flow,
+                            cost, deriv, marks, state.od_head, state.links, state.start,
+                            state.length, state.flow, state.next, counts, dist, pred_arc,
+                            heap_node, heap_key, buffer)
             state.num_paths, state.num_path_links = int(counts[0]), int(counts[1])
             if origin < graph.origins.size:
                 if state.num_paths > 2 * (state.used_paths() + graph.num_ods):
@@ -408,8 +462,20 @@ def solve_path_based(
     while status != AssignmentStatus.CONVERGED and iterations < max_iterations:
         iterations += 1
         run_sweep(flow, True)
-        for _ in range(inner_sweeps):
+        # re-equilibrate the path sets (cheap) until their own gap is a small fraction of the
+        # last full gap, so that few expensive shortest-path passes are needed
+        last_gap = measures.relative_gap if measures is not None else 1.0
+        inner_target = max(inner_gap_fraction * last_gap, 0.5 * gap)
+        for _ in range(max_inner_sweeps):
+            excess = _path_set_excess(state.od_head, state.links, state.start, state.length,
+                                      state.flow, state.next, cost)
+            if excess <= inner_target * float(flow @ cost):
+                break
             run_sweep(flow, False)
+        if last_gap <= newton_below_gap:
+            flow = load_flows()
+            newton_step(links, flow, state.od_head, state.links, state.start, state.length,
+                        state.flow, state.next)
         flow = load_flows()
         measures = gap_measures(graph, links, flow)
         history.append(measures.relative_gap)

@@ -45,7 +45,8 @@ class DemandClass:
         od_demand = np.asarray(od_demand, dtype=np.float64)
         if od_demand.shape != self.od_demand.shape:
             raise InvalidInputError(
-                f"class {self.name}: demand needs {self.od_demand.size} entries, got {od_demand.size}"
+                f"class {self.name}: demand needs {self.od_demand.size} entries, "
+                f"got {od_demand.size}"
             )
         return DemandClass(
             self.name,
@@ -141,7 +142,9 @@ def link_costs_from_network(network: RoadNetwork, value_of_time: float = 1.0) ->
     )
 
 
-def road_class(network: RoadNetwork, name: str = "all", demand: FloatArray | None = None) -> DemandClass:
+def road_class(
+    network: RoadNetwork, name: str = "all", demand: FloatArray | None = None
+) -> DemandClass:
     """A demand class travelling on the road graph itself (each arc loads its own link)."""
     return DemandClass(
         name=name,

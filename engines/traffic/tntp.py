@@ -85,7 +85,9 @@ def _metadata_int(metadata: dict[str, str], key: str, path: Path) -> int | None:
     try:
         return int(float(metadata[key]))
     except ValueError as error:
-        raise InvalidInputError(f"{path}: metadata <{key}> is not a number: {metadata[key]!r}") from error
+        raise InvalidInputError(
+            f"{path}: metadata <{key}> is not a number: {metadata[key]!r}"
+        ) from error
 
 
 def _metadata_float(metadata: dict[str, str], key: str, path: Path) -> float | None:
@@ -94,7 +96,9 @@ def _metadata_float(metadata: dict[str, str], key: str, path: Path) -> float | N
     try:
         return float(metadata[key])
     except ValueError as error:
-        raise InvalidInputError(f"{path}: metadata <{key}> is not a number: {metadata[key]!r}") from error
+        raise InvalidInputError(
+            f"{path}: metadata <{key}> is not a number: {metadata[key]!r}"
+        ) from error
 
 
 def _readme_cost_weights(directory: Path) -> tuple[float | None, float | None]:
@@ -159,7 +163,9 @@ def _read_trips(path: Path, num_zones: int) -> tuple[IntArray, IntArray, FloatAr
                 continue
             match = _TRIP_ENTRY.match(entry)
             if match is None:
-                raise InvalidInputError(f"{path}:{number}: malformed demand entry {entry.strip()!r}")
+                raise InvalidInputError(
+                    f"{path}:{number}: malformed demand entry {entry.strip()!r}"
+                )
             destination = int(match.group(1))
             try:
                 demand = float(match.group(2))
@@ -225,7 +231,8 @@ def read_tntp_network(
     first_thru = _metadata_int(metadata, "FIRST THRU NODE", net_path) or 1
     if declared_links is not None and declared_links != links.shape[0]:
         raise InvalidInputError(
-            f"{net_path}: metadata declares {declared_links} links but the file has {links.shape[0]}"
+            f"{net_path}: metadata declares {declared_links} links "
+            f"but the file has {links.shape[0]}"
         )
     endpoints = links[:, :2]
     if np.any(endpoints != np.round(endpoints)):
@@ -320,10 +327,14 @@ def read_tntp_flows(path: str | Path, network: RoadNetwork) -> TntpFlows:
         if not fields or not fields[0].isdigit():
             continue  # header "From To Volume Cost"
         if len(fields) < 4:
-            raise InvalidInputError(f"{path}:{number}: malformed flow line, expected 'from to volume cost'")
+            raise InvalidInputError(
+                f"{path}:{number}: malformed flow line, expected 'from to volume cost'"
+            )
         key = (network.node_index(int(fields[0])), network.node_index(int(fields[1])))
         if key not in index:
-            raise InvalidInputError(f"{path}:{number}: link {fields[0]}->{fields[1]} is not in the network")
+            raise InvalidInputError(
+                f"{path}:{number}: link {fields[0]}->{fields[1]} is not in the network"
+            )
         volume[index[key]] = float(fields[2])
         cost[index[key]] = float(fields[3])
     missing = np.flatnonzero(np.isnan(volume))

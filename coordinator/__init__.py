@@ -1,0 +1,1 @@
+"""The coordinator: mechanisms over one driver loop, transports, and the ``ptn`` command line."""

@@ -1,0 +1,139 @@
+"""``ptn assign``: load a network, solve its equilibrium, write link flows and a summary.
+
+Kept apart from the CLI parser so it can be called (and tested) as a function. The flows file
+has one row per link: tail, head, flow (veh/h), travel time and generalized cost (network time
+units), free-flow time, capacity and volume/capacity ratio.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engines.errors import InvalidInputError
+from engines.traffic.assignment import canonical_algorithm, solve_user_equilibrium
+from engines.traffic.builtin import load_network
+from engines.traffic.network import RoadNetwork
+from engines.traffic.problem import problem_from_network
+
+FLOW_FORMATS = (".csv", ".parquet")
+
+
+def run_assignment(
+    *,
+    network: str,
+    algorithm: str = "gradient-projection",
+    gap: float = 1e-8,
+    max_iterations: int = 1000,
+    sue_theta: float | None = None,
+    out: Path | None = None,
+    toll_factor: float | None = None,
+    distance_factor: float | None = None,
+    show_progress: bool = False,
+) -> dict[str, Any]:
+    """Solve and (optionally) write flows; return the JSON summary."""
+    if out is not None and out.suffix.lower() not in FLOW_FORMATS:
+        raise InvalidInputError(f"--out {out}: use a .csv or .parquet file name")
+    if not (gap > 0 and math.isfinite(gap)):
+        raise InvalidInputError(f"--gap must be a positive number, got {gap}")
+    if max_iterations < 1:
+        raise InvalidInputError(f"--max-iter must be at least 1, got {max_iterations}")
+    if sue_theta is None:
+        canonical_algorithm(algorithm)
+    road = load_network(network, toll_factor=toll_factor, distance_factor=distance_factor)
+    problem = problem_from_network(road)
+    with _progress(show_progress, max_iterations, gap) as report:
+        if sue_theta is not None:
+            from engines.traffic.sue import solve_stochastic_equilibrium
+
+            sue = solve_stochastic_equilibrium(
+                problem, theta=sue_theta, tolerance=gap, max_iterations=max_iterations,
+                progress=report,
+            )
+            flow, summary = sue.link_flow, sue.summary()
+        else:
+            result = solve_user_equilibrium(
+                problem, algorithm=algorithm, gap=gap, max_iterations=max_iterations,
+                progress=report,
+            )
+            flow, summary = result.link_flow, result.summary()
+    summary = {"network": road.name, **summary, "links": road.num_links,
+               "od_pairs": int(road.od_demand.size), "demand": road.total_demand}
+    if out is not None:
+        write_link_flows(out, road, flow, problem.links.times(flow), problem.links.costs(flow))
+        summary["flows_file"] = str(out)
+    return summary
+
+
+def link_flow_table(
+    network: RoadNetwork, flow: np.ndarray, time: np.ndarray, cost: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Columns of the flows file, one entry per link."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(network.capacity > 0, flow / network.capacity, np.nan)
+    return {
+        "tail": network.node_ids[network.link_tail],
+        "head": network.node_ids[network.link_head],
+        "flow": flow,
+        "time": time,
+        "cost": cost,
+        "free_flow_time": network.free_flow_time,
+        "capacity": network.capacity,
+        "volume_capacity_ratio": ratio,
+    }
+
+
+def write_link_flows(
+    path: Path, network: RoadNetwork, flow: np.ndarray, time: np.ndarray, cost: np.ndarray
+) -> None:
+    """Write the flows table as CSV or Parquet, chosen by the file extension."""
+    columns = link_flow_table(network, flow, time, cost)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() == ".parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        pq.write_table(pa.table(columns), path)
+        return
+    names = list(columns)
+    with path.open("w", encoding="utf-8") as handle:
+        handle.write(",".join(names) + "\n")
+        for row in zip(*(columns[name] for name in names), strict=True):
+            handle.write(",".join(_csv_value(value) for value in row) + "\n")
+
+
+def _csv_value(value: Any) -> str:
+    if isinstance(value, np.integer):
+        return str(int(value))
+    return repr(float(value))
+
+
+@contextmanager
+def _progress(
+    enabled: bool, max_iterations: int, target_gap: float
+) -> Iterator[Callable[[int, float], None] | None]:
+    """A rich progress bar fed by the solver's (iteration, gap) callback, when enabled."""
+    if not enabled:
+        yield None
+        return
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn("[bold]assignment"), BarColumn(), TextColumn("{task.description}"),
+        TimeElapsedColumn(), transient=True,
+    ) as bar:
+        # progress measured as orders of magnitude of gap closed, from 1 to the target
+        goal = max(-math.log10(target_gap), 1.0)
+        task = bar.add_task("", total=goal)
+
+        def report(iteration: int, gap: float) -> None:
+            done = min(max(-math.log10(max(gap, 1e-300)), 0.0), goal)
+            bar.update(task, completed=done,
+                       description=f"iteration {iteration}/{max_iterations} gap {gap:.2e}")
+
+        yield report

@@ -1,0 +1,98 @@
+"""The ``ptn`` command line.
+
+Each command is a thin shell over an engine: it parses options, calls the engine, writes files,
+and turns invalid input into a one-line error with a non-zero exit code (never a traceback).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from engines.errors import InvalidInputError
+
+app = typer.Typer(
+    name="ptn",
+    help="Negotiation between power and transportation network operators.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+EXIT_INVALID_INPUT = 2
+
+
+@app.callback()
+def main() -> None:
+    """ptn: privacy-preserving coordination of power and transportation networks."""
+
+
+def fail(message: str) -> None:
+    """Print a one-line error to stderr and exit with the invalid-input code."""
+    typer.echo(f"ptn: error: {message}", err=True)
+    raise typer.Exit(EXIT_INVALID_INPUT)
+
+
+@app.command()
+def assign(
+    network: Annotated[
+        str, typer.Option(help="'nguyen-dupuis' or the path of a TNTP network directory")
+    ] = "nguyen-dupuis",
+    algorithm: Annotated[
+        str, typer.Option(help="gradient-projection (path-based, default) or bfw")
+    ] = "gradient-projection",
+    gap: Annotated[float, typer.Option(help="target relative gap (TSTT-SPTT)/TSTT")] = 1e-8,
+    max_iter: Annotated[int, typer.Option("--max-iter", help="iteration limit")] = 1000,
+    sue_theta: Annotated[
+        float | None,
+        typer.Option("--sue-theta", help="logit dispersion θ: solve a stochastic UE instead"),
+    ] = None,
+    json_summary: Annotated[
+        bool, typer.Option("--json", help="print a JSON summary on stdout")
+    ] = False,
+    out: Annotated[
+        Path | None, typer.Option(help="write link flows and costs (.csv or .parquet)")
+    ] = None,
+    toll_factor: Annotated[
+        float | None, typer.Option(help="override the network's toll weight (time per toll unit)")
+    ] = None,
+    distance_factor: Annotated[
+        float | None, typer.Option(help="override the network's distance weight (time per length)")
+    ] = None,
+) -> None:
+    """Traffic assignment: user equilibrium (or logit SUE) link flows of a road network."""
+    from coordinator.assign_command import run_assignment
+
+    try:
+        summary = run_assignment(
+            network=network,
+            algorithm=algorithm,
+            gap=gap,
+            max_iterations=max_iter,
+            sue_theta=sue_theta,
+            out=out,
+            toll_factor=toll_factor,
+            distance_factor=distance_factor,
+            show_progress=sys.stdout.isatty() and not json_summary,
+        )
+    except InvalidInputError as error:
+        fail(str(error))
+        return
+    if json_summary:
+        typer.echo(json.dumps(summary, indent=2))
+    else:
+        typer.echo(
+            f"{summary['network']}: {summary['status']} after {summary['iterations']} iterations "
+            f"in {summary['seconds']:.3f} s, relative gap {summary['relative_gap']:.3e}, "
+            f"objective {summary['objective']:.10g}"
+        )
+    if summary["status"] not in ("converged",):
+        raise typer.Exit(1)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()
