@@ -74,6 +74,5 @@ class AssignmentResult:
             "relative_gap": self.relative_gap,
             "iterations": self.iterations,
             "seconds": self.seconds,
-            "total_flow": float(np.sum(self.link_flow)),
             **self.extra,
         }
