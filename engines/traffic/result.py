@@ -11,8 +11,6 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-import numpy as np
-
 from engines.traffic.graph import CompiledGraph
 from engines.traffic.link_costs import LinkCosts
 from engines.traffic.network import FloatArray
