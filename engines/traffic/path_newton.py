@@ -139,9 +139,14 @@ def newton_step(
             continue
         link_change = incidence @ moved
         trial_flow = np.maximum(link_flow + link_change, 0.0)
-        # convexity: the objective decreased if it did, or if the slope at the trial point is
-        # still non-positive (robust when the decrease is below floating-point resolution)
-        if links.beckmann(trial_flow) < before or links.costs(trial_flow) @ link_change <= 0.0:
+        # the objective decreased if it did, or — robust when the decrease is below floating-point
+        # resolution — if the step went downhill and the slope at the trial point is less than
+        # half the initial slope's magnitude (for a convex quadratic: overshoot below 1.5x)
+        initial_slope = float(cost @ link_change)
+        trial_slope = float(links.costs(trial_flow) @ link_change)
+        if links.beckmann(trial_flow) < before or (
+            initial_slope < 0.0 and trial_slope <= 0.5 * -initial_slope
+        ):
             basic_flow[path] = current + moved
             path_flow[:] = basic_flow
             return True

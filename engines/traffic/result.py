@@ -7,6 +7,7 @@ the flows it reached and their gap. The relative gap is the field's standard
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -33,6 +34,9 @@ class GapMeasures:
 
     @property
     def relative_gap(self) -> float:
+        """The gap; NaN when the totals are not finite (a blown-up solve never reads converged)."""
+        if not (math.isfinite(self.tstt) and math.isfinite(self.sptt)):
+            return math.nan
         return (self.tstt - self.sptt) / self.tstt if self.tstt > 0 else 0.0
 
 

@@ -74,7 +74,9 @@ def test_nguyen_dupuis_is_the_literature_network() -> None:
     assert (network.num_nodes, network.num_links) == (13, 19)
     pairs = {
         (int(network.node_ids[o]), int(network.node_ids[d])): q
-        for o, d, q in zip(network.od_origin, network.od_destination, network.od_demand, strict=True)
+        for o, d, q in zip(
+            network.od_origin, network.od_destination, network.od_demand, strict=True
+        )
     }
     assert pairs == {(1, 2): 400.0, (1, 3): 800.0, (4, 2): 600.0, (4, 3): 200.0}
     assert network.free_flow_time[list(map(network.link_label, range(19))).index("6->10")] == 13.0
@@ -140,7 +142,7 @@ def test_zone_nodes_are_not_passed_through(tmp_path: Path) -> None:
 
 
 def test_missing_files_are_named(tmp_path: Path) -> None:
-    with pytest.raises(InvalidInputError, match="no \\*_net.tntp file"):
+    with pytest.raises(InvalidInputError, match=r"no \*_net\.tntp file"):
         read_tntp_network(tmp_path)
     with pytest.raises(InvalidInputError, match="no such file or directory"):
         load_network(tmp_path / "absent")

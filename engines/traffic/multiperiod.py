@@ -1,0 +1,505 @@
+"""Multi-period user equilibrium with departure-time shifting and elastic EV demand (MUL-UE).
+
+Why this module exists: the traffic department of seed 001 (Lu, Yang, Cui, Du, Tian & Hu 2024,
+"Optimal pricing strategies for distribution system operator in coupled power-transportation
+system", Front. Energy Res. 11:1343311, model MUL-UE, MODELS.md §1) answers every price probe
+of the DSO/CNO game with the stations' charging loads per period. Its model:
+
+* periods ``t = 0..T-1``; GV and EV demand per OD pair and period (veh/h);
+* demand generated in period ``ti`` may depart in ``tj`` with ``|ti - tj| <= M`` at a shift cost
+  ``shift_cost_per_period * |ti - tj|`` ($/veh, 3 in seed 001); ``sum_j q_{ti->tj} = d_ti``;
+* EV demand responds to the mean charging price of the period:
+  ``d_t = d_t^ori * (1 - sigma_t * kappa_t)``, ``kappa_t = (mean_s alpha_st - C_base) / C_base``,
+  ``sigma_t = 1.5``. **(choice)** The factor is clipped at 0 (prices so high that the linear law
+  would give negative demand give none); below ``C_base`` demand rises above ``d^ori``, as the
+  linear law says. For fixed prices the demand is exogenous, so the problem stays one convex
+  (Beckmann plus linear shift and price terms) program.
+
+Implementation: ONE static user equilibrium on a time-expanded network, so the fast exact
+path-based solver (:func:`engines.traffic.path_based.solve_path_based`) and its warm start serve:
+
+* a copy of the charging-expanded class graphs (:mod:`engines.traffic.charging`) per period whose
+  road and charging links are separate physical links per period (congestion does not cross
+  periods): link ``t * (L + S) + a`` is road link ``a`` in period ``t``,
+  ``t * (L + S) + L + s`` station ``s`` in period ``t``;
+* per class, a *generation* node per (origin, generation period ``ti``) with constant-cost
+  virtual *shift* links into the origin of every departure-period copy ``tj`` within reach (one
+  physical link per class, origin, ``ti``, ``tj``, so its flow is that origin's ``q_{ti->tj}``);
+* a per-destination super-sink reached from the destination in every period copy by one shared
+  zero-cost link.
+
+OD pair ``(o, d)`` of generation period ``ti`` is the problem OD ``ti * num_od + k`` of its class
+(``k`` = position in the network's OD list): origin = generation node, destination = sink.
+Re-solving with other prices (and hence other EV demand) keeps the graph, so the previous path
+state is a valid warm start; the solver rescales path flows to the new demand.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from engines.errors import InvalidInputError
+from engines.traffic.charging import (
+    EV,
+    GV,
+    ChargingNetworkSpec,
+    ExpandedGraph,
+    check_reachable,
+    class_link_flows,
+    concatenate_links,
+    live_paths,
+    od_label,
+    path_link_entries,
+)
+from engines.traffic.graph import compile_graph
+from engines.traffic.link_costs import CostKind, LinkCosts
+from engines.traffic.network import FloatArray, IntArray, RoadNetwork
+from engines.traffic.path_based import PathState, solve_path_based
+from engines.traffic.problem import AssignmentProblem, DemandClass
+from engines.traffic.result import AssignmentResult, AssignmentStatus
+from engines.traffic.shortest_path import shortest_path_costs
+
+SHIFT_COST_PER_PERIOD = 3.0
+PRICE_SENSITIVITY = 1.5
+BASE_PRICE_PER_MWH = 200.0
+CLASSES = (GV, EV)
+
+
+@dataclass(frozen=True)
+class MultiPeriodSpec:
+    """Everything MUL-UE needs besides the prices (which the stations carry as defaults).
+
+    Demands have shape (periods, OD pairs of ``charging.network``), in veh/h; the EV demand is
+    the original one, before the price response. ``price_sensitivity`` is sigma_t (scalar or one
+    per period); ``base_price_per_mwh`` is C_base **(choice: 200 $/MWh, the middle of seed 001's
+    CNO price range [150, 250])**; ``max_shift_periods`` is M **(choice: 1; seed 001 leaves it
+    open)**.
+    """
+
+    charging: ChargingNetworkSpec
+    gv_demand_veh_per_h: FloatArray
+    ev_demand_veh_per_h: FloatArray
+    max_shift_periods: int = 1
+    shift_cost_per_period: float = SHIFT_COST_PER_PERIOD
+    price_sensitivity: FloatArray | float = PRICE_SENSITIVITY
+    base_price_per_mwh: float = BASE_PRICE_PER_MWH
+
+    def __post_init__(self) -> None:
+        network = self.charging.network
+        gv = _check_demand(network, self.gv_demand_veh_per_h, "GV demand")
+        ev = _check_demand(network, self.ev_demand_veh_per_h, "EV demand")
+        if gv.shape != ev.shape:
+            raise InvalidInputError(
+                f"GV demand has {gv.shape[0]} periods but EV demand {ev.shape[0]}"
+            )
+        periods = gv.shape[0]
+        for station in self.charging.stations:
+            if station.num_periods != periods:
+                raise InvalidInputError(
+                    f"station {station.name}: {station.num_periods} price periods, "
+                    f"but the demand has {periods}"
+                )
+        if int(self.max_shift_periods) != self.max_shift_periods or self.max_shift_periods < 0:
+            raise InvalidInputError(
+                f"max_shift_periods must be a non-negative integer, got {self.max_shift_periods}"
+            )
+        if not np.isfinite(self.shift_cost_per_period) or self.shift_cost_per_period < 0:
+            raise InvalidInputError(
+                f"shift_cost_per_period must be non-negative, got {self.shift_cost_per_period}"
+            )
+        sigma = np.broadcast_to(np.asarray(self.price_sensitivity, dtype=np.float64), (periods,))
+        if not np.all(np.isfinite(sigma)) or np.any(sigma < 0):
+            raise InvalidInputError(
+                f"price_sensitivity must be non-negative, one value or one per period "
+                f"({periods}), got {self.price_sensitivity}"
+            )
+        if not np.isfinite(self.base_price_per_mwh) or self.base_price_per_mwh <= 0:
+            raise InvalidInputError(
+                f"base_price_per_mwh must be positive, got {self.base_price_per_mwh}"
+            )
+        object.__setattr__(self, "gv_demand_veh_per_h", gv)
+        object.__setattr__(self, "ev_demand_veh_per_h", ev)
+        object.__setattr__(self, "price_sensitivity", sigma.copy())
+        object.__setattr__(self, "max_shift_periods", int(self.max_shift_periods))
+
+    @property
+    def num_periods(self) -> int:
+        return int(self.gv_demand_veh_per_h.shape[0])
+
+    def ev_demand_at(self, price_per_mwh: ArrayLike) -> FloatArray:
+        """EV demand (periods, OD pairs) at prices of shape (stations, periods)."""
+        prices = self.charging.check_prices(price_per_mwh, periods=self.num_periods)
+        return self.ev_demand_veh_per_h * demand_factor(
+            prices, np.asarray(self.price_sensitivity), self.base_price_per_mwh
+        )[:, None]
+
+
+def demand_factor(
+    price_per_mwh: FloatArray, price_sensitivity: FloatArray, base_price_per_mwh: float
+) -> FloatArray:
+    """Per period ``max(0, 1 - sigma_t * kappa_t)``, ``kappa_t = (mean_s price - C_base) / C_base``.
+
+    ``price_per_mwh`` has shape (stations, periods).
+    """
+    kappa = (price_per_mwh.mean(axis=0) - base_price_per_mwh) / base_price_per_mwh
+    return np.asarray(np.maximum(0.0, 1.0 - price_sensitivity * kappa), dtype=np.float64)
+
+
+def _check_demand(network: RoadNetwork, demand: ArrayLike, what: str) -> FloatArray:
+    values = np.asarray(demand, dtype=np.float64)
+    num_od = network.od_demand.size
+    if values.ndim != 2 or values.shape[1] != num_od or values.shape[0] < 1:
+        raise InvalidInputError(
+            f"{what}: needs shape (periods, {num_od} OD pairs of {network.name}), "
+            f"got {values.shape}"
+        )
+    bad = np.argwhere(~np.isfinite(values) | (values < 0))
+    if bad.size:
+        t, od = (int(v) for v in bad[0])
+        raise InvalidInputError(
+            f"{what}: OD pair {od_label(network, od)} in period {t} has invalid demand "
+            f"{values[t, od]:g}"
+        )
+    return values
+
+
+@dataclass(frozen=True)
+class ShiftLinks:
+    """The virtual shift links: class index, origin (node position), ti and tj per link."""
+
+    first_link: int
+    class_index: IntArray
+    origin: IntArray
+    from_period: IntArray
+    to_period: IntArray
+
+    @property
+    def links(self) -> IntArray:
+        return self.first_link + np.arange(self.class_index.size, dtype=np.int64)
+
+
+def _expanded_class(
+    name: str,
+    graph: ExpandedGraph,
+    network: RoadNetwork,
+    periods: int,
+    block: int,
+    origins: IntArray,
+    destinations: IntArray,
+    shift_origin_index: IntArray,
+    shift_from: IntArray,
+    shift_to: IntArray,
+    shift_link: IntArray,
+    sink_link: int,
+    demand: FloatArray,
+) -> DemandClass:
+    """One class's time-expanded graph: period copies, generation nodes, super-sinks."""
+    per_copy = graph.num_nodes
+    copy_offset = (np.arange(periods, dtype=np.int64) * per_copy)[:, None]
+    generation_base = periods * per_copy
+    sink_base = generation_base + origins.size * periods
+    num_nodes = sink_base + destinations.size
+    generation = generation_base + shift_origin_index * periods + shift_from
+    departure = graph.start_node[origins[shift_origin_index]] + shift_to * per_copy
+    sink_tail = (graph.end_node[destinations][None, :] + copy_offset).ravel()
+    sink_head = np.tile(sink_base + np.arange(destinations.size, dtype=np.int64), periods)
+    arc_tail = np.concatenate([(graph.arc_tail[None, :] + copy_offset).ravel(), generation,
+                               sink_tail])
+    arc_head = np.concatenate([(graph.arc_head[None, :] + copy_offset).ravel(), departure,
+                               sink_head])
+    arc_link = np.concatenate([
+        (graph.arc_link[None, :] + (np.arange(periods, dtype=np.int64) * block)[:, None]).ravel(),
+        shift_link,
+        np.full(sink_tail.size, sink_link, dtype=np.int64),
+    ])
+    origin_index = np.searchsorted(origins, network.od_origin)
+    destination_index = np.searchsorted(destinations, network.od_destination)
+    period_of_od = np.repeat(np.arange(periods, dtype=np.int64), network.od_demand.size)
+    labels = [f"t{t}:{label}" for t in range(periods) for label in graph.node_labels]
+    labels += [f"gen {network.node_ids[o]}@t{t}" for o in origins for t in range(periods)]
+    labels += [f"sink {network.node_ids[d]}" for d in destinations]
+    return DemandClass(
+        name=name,
+        num_nodes=num_nodes,
+        arc_tail=arc_tail,
+        arc_head=arc_head,
+        arc_link=arc_link,
+        no_through=np.zeros(num_nodes, dtype=np.bool_),
+        od_origin=generation_base + np.tile(origin_index, periods) * periods + period_of_od,
+        od_destination=sink_base + np.tile(destination_index, periods),
+        od_demand=demand.ravel().copy(),
+        node_labels=tuple(labels),
+    )
+
+
+@dataclass(frozen=True)
+class MultiPeriodProblem:
+    """The time-expanded assignment problem of a :class:`MultiPeriodSpec` and its index maps."""
+
+    spec: MultiPeriodSpec
+    problem: AssignmentProblem
+    shift: ShiftLinks
+    sink_link: int
+
+    @property
+    def num_periods(self) -> int:
+        return self.spec.num_periods
+
+    @property
+    def block(self) -> int:
+        """Physical links per period (road links + charging links)."""
+        return self.spec.charging.num_road_links + self.spec.charging.num_stations
+
+    def station_links(self) -> IntArray:
+        """Link ids of the charging links, shape (periods, stations)."""
+        charging = self.spec.charging
+        periods = np.arange(self.num_periods, dtype=np.int64)[:, None] * self.block
+        return periods + charging.num_road_links + np.arange(charging.num_stations)
+
+    def problem_at(self, price_per_mwh: ArrayLike) -> AssignmentProblem:
+        """The assignment problem at prices (stations, periods): money terms and EV demand."""
+        charging = self.spec.charging
+        prices = charging.check_prices(price_per_mwh, periods=self.num_periods)
+        fixed = self.problem.links.fixed_cost.copy()
+        fixed[self.station_links()] = prices.T * charging.energy_per_charge_mwh
+        gv_class, ev_class = self.problem.classes
+        ev_class = ev_class.with_demand(self.spec.ev_demand_at(prices).ravel())
+        return AssignmentProblem(self.problem.links.with_fixed_cost(fixed), (gv_class, ev_class),
+                                 self.problem.link_labels)
+
+    def solve(
+        self,
+        price_per_mwh: ArrayLike | None = None,
+        *,
+        gap: float = 1e-10,
+        max_iterations: int = 1000,
+        warm_start: MultiPeriodResult | AssignmentResult | PathState | None = None,
+    ) -> MultiPeriodResult:
+        """MUL-UE at ``price_per_mwh`` (stations, periods; default: the stations' own prices).
+
+        ``warm_start`` is a previous result of this problem (at any prices).
+        """
+        prices = (self.spec.charging.price_matrix_per_mwh() if price_per_mwh is None
+                  else self.spec.charging.check_prices(price_per_mwh, periods=self.num_periods))
+        problem = self.problem_at(prices)
+        state: PathState | None
+        if isinstance(warm_start, MultiPeriodResult):
+            state = warm_start.assignment.warm_start
+        elif isinstance(warm_start, AssignmentResult):
+            state = warm_start.warm_start
+        else:
+            state = warm_start
+        if problem.total_demand <= 0:
+            return self._result(prices, problem, _empty_result(problem))
+        result = solve_path_based(problem, gap=gap, max_iterations=max_iterations,
+                                  warm_start=state)
+        return self._result(prices, problem, result)
+
+    def _result(self, prices: FloatArray, problem: AssignmentProblem,
+                result: AssignmentResult) -> MultiPeriodResult:
+        charging = self.spec.charging
+        periods = self.num_periods
+        road = charging.num_road_links
+        per_period = result.link_flow[: periods * self.block].reshape(periods, self.block)
+        station_flow = per_period[:, road:].copy()
+        shifted = {}
+        shift_flow = result.link_flow[self.shift.links]
+        for c, name in enumerate(CLASSES):
+            matrix = np.zeros((periods, periods))
+            mine = self.shift.class_index == c
+            np.add.at(matrix, (self.shift.from_period[mine], self.shift.to_period[mine]),
+                      shift_flow[mine])
+            shifted[name] = matrix
+        num_od = charging.network.od_demand.size
+        od_cost = {name: np.full((periods, num_od), np.nan) for name in CLASSES}
+        if result.link_flow.size and problem.total_demand > 0:
+            graph = compile_graph(problem)
+            _, cost = shortest_path_costs(graph, result.link_cost)
+            first = graph.class_first_od
+            for c, name in enumerate(CLASSES):
+                mine = (graph.od_order >= first[c]) & (graph.od_order < first[c + 1])
+                flat = od_cost[name].reshape(-1)
+                flat[graph.od_order[mine] - first[c]] = cost[mine]
+        return MultiPeriodResult(
+            assignment=result,
+            price_per_mwh=prices,
+            gv_demand_veh_per_h=self.spec.gv_demand_veh_per_h,
+            ev_demand_veh_per_h=problem.classes[1].od_demand.reshape(periods, num_od),
+            station_flow_veh_per_h=station_flow,
+            station_load_mw=station_flow * charging.energy_per_charge_mwh,
+            road_link_flow_veh_per_h=per_period[:, :road].copy(),
+            shifted_demand_veh_per_h=shifted,
+            od_cost=od_cost,
+            total_cost=float(result.link_flow @ result.link_cost),
+            problem=self,
+            assignment_problem=problem,
+        )
+
+
+def _empty_result(problem: AssignmentProblem) -> AssignmentResult:
+    """The trivial equilibrium of a problem without demand (all prices priced everyone out)."""
+    zero = np.zeros(problem.num_links)
+    return AssignmentResult(
+        status=AssignmentStatus.CONVERGED, algorithm="gradient-projection", link_flow=zero,
+        link_cost=problem.links.costs(zero), objective=0.0, relative_gap=0.0, iterations=0,
+        seconds=0.0,
+    )
+
+
+@dataclass(frozen=True)
+class MultiPeriodResult:
+    """MUL-UE at given prices: station loads, shifts, flows, costs and the solver's result.
+
+    Arrays: ``station_*`` (periods, stations); ``road_link_flow_veh_per_h`` (periods, road
+    links), GV + EV; ``shifted_demand_veh_per_h[class][ti, tj]`` = q_{ti->tj} summed over OD
+    pairs; ``od_cost[class][ti, k]`` = equilibrium generalized cost ($/veh, shift cost included)
+    of OD pair ``k`` generated in ``ti`` (NaN without demand); ``total_cost`` = sum over links
+    of flow x generalized cost ($/h, shift costs and charging payments included).
+    """
+
+    assignment: AssignmentResult
+    price_per_mwh: FloatArray
+    gv_demand_veh_per_h: FloatArray
+    ev_demand_veh_per_h: FloatArray
+    station_flow_veh_per_h: FloatArray
+    station_load_mw: FloatArray
+    road_link_flow_veh_per_h: FloatArray
+    shifted_demand_veh_per_h: dict[str, FloatArray]
+    od_cost: dict[str, FloatArray]
+    total_cost: float
+    problem: MultiPeriodProblem = field(repr=False, compare=False)
+    assignment_problem: AssignmentProblem = field(repr=False, compare=False)
+
+    @property
+    def status(self) -> AssignmentStatus:
+        return self.assignment.status
+
+    @property
+    def converged(self) -> bool:
+        return self.assignment.converged
+
+    @property
+    def relative_gap(self) -> float:
+        return self.assignment.relative_gap
+
+    @property
+    def iterations(self) -> int:
+        return self.assignment.iterations
+
+    @property
+    def seconds(self) -> float:
+        return self.assignment.seconds
+
+    @property
+    def warm_start(self) -> PathState | None:
+        state: PathState | None = self.assignment.warm_start
+        return state
+
+    def shifted_demand_by_od(self) -> dict[str, FloatArray]:
+        """``q[class][k, ti, tj]``: demand of OD pair ``k`` generated in ``ti`` departing in ``tj``.
+
+        Read from the solver's path flows (each path uses exactly one shift link).
+        """
+        periods = self.problem.num_periods
+        num_od = self.problem.spec.charging.network.od_demand.size
+        out = {name: np.zeros((num_od, periods, periods)) for name in CLASSES}
+        state = self.warm_start
+        if state is None:
+            return out
+        paths, keys = live_paths(state)
+        owner, links = path_link_entries(state, paths)
+        shift = self.problem.shift
+        local = links - shift.first_link
+        on_shift = (local >= 0) & (local < shift.class_index.size)
+        path_of, shift_of = owner[on_shift], local[on_shift]
+        first = np.cumsum([0] + [c.od_demand.size for c in self.assignment_problem.classes])
+        for c, name in enumerate(CLASSES):
+            mine = shift.class_index[shift_of] == c
+            od = (keys[path_of[mine]] - first[c]) % num_od
+            np.add.at(out[name], (od, shift.from_period[shift_of[mine]],
+                                  shift.to_period[shift_of[mine]]),
+                      state.flow[paths[path_of[mine]]])
+        return out
+
+    def class_road_link_flows(self) -> dict[str, FloatArray]:
+        """Road link flows (periods, road links) of ``GV`` and ``EV`` separately."""
+        problem = self.problem
+        periods, block = problem.num_periods, problem.block
+        road = problem.spec.charging.num_road_links
+        state = self.warm_start
+        if state is None:
+            return {name: np.zeros((periods, road)) for name in CLASSES}
+        flows = class_link_flows(self.assignment_problem, state)
+        return {name: flow[: periods * block].reshape(periods, block)[:, :road].copy()
+                for name, flow in flows.items()}
+
+
+def build_multiperiod_problem(spec: MultiPeriodSpec) -> MultiPeriodProblem:
+    """The time-expanded GV/EV problem of ``spec`` (at the stations' own prices).
+
+    Raises :class:`InvalidInputError` naming the OD pair and period when a class has demand but
+    no path (for EVs: none through any charging station).
+    """
+    charging = spec.charging
+    network = charging.network
+    periods = spec.num_periods
+    road = charging.num_road_links
+    block = road + charging.num_stations
+    origins = np.unique(network.od_origin).astype(np.int64)
+    destinations = np.unique(network.od_destination).astype(np.int64)
+    # shift links: every (class, origin, ti, tj) with |ti - tj| <= M
+    c_grid, o_grid, ti_grid, tj_grid = np.meshgrid(
+        np.arange(len(CLASSES)), np.arange(origins.size), np.arange(periods),
+        np.arange(periods), indexing="ij",
+    )
+    allowed = np.abs(ti_grid - tj_grid) <= spec.max_shift_periods
+    shift = ShiftLinks(
+        first_link=periods * block,
+        class_index=c_grid[allowed].astype(np.int64),
+        origin=origins[o_grid[allowed]],
+        from_period=ti_grid[allowed].astype(np.int64),
+        to_period=tj_grid[allowed].astype(np.int64),
+    )
+    sink_link = shift.first_link + shift.class_index.size
+    prices = charging.price_matrix_per_mwh()
+    road_links = charging.road_link_costs()
+    blocks = []
+    for t in range(periods):
+        blocks += [road_links, charging.station_link_costs(prices[:, t])]
+    virtual = shift.class_index.size + 1
+    shift_cost = spec.shift_cost_per_period * np.abs(shift.from_period - shift.to_period)
+    blocks.append(LinkCosts(
+        kind=np.full(virtual, CostKind.CONSTANT, dtype=np.int64),
+        free_flow_time=np.zeros(virtual),
+        capacity=np.ones(virtual),
+        alpha=np.zeros(virtual),
+        beta=np.zeros(virtual),
+        fixed_cost=np.append(shift_cost, 0.0).astype(np.float64),
+        value_of_time=charging.value_of_time_per_h,
+    ))
+    classes = []
+    for c, (name, graph, demand) in enumerate((
+        (GV, charging.gv_graph(), spec.gv_demand_veh_per_h),
+        (EV, charging.ev_graph(), spec.ev_demand_veh_per_h),
+    )):
+        mine = shift.class_index == c
+        classes.append(_expanded_class(
+            name, graph, network, periods, block, origins, destinations,
+            o_grid[allowed][mine].astype(np.int64), shift.from_period[mine],
+            shift.to_period[mine], shift.links[mine], sink_link, demand,
+        ))
+    road_labels = [network.link_label(a) for a in range(road)]
+    labels = [f"t{t}:{label}" for t in range(periods)
+              for label in [*road_labels, *(f"station {s}" for s in charging.station_names)]]
+    labels += [f"shift {CLASSES[c]} {network.node_ids[o]} t{ti}->t{tj}" for c, o, ti, tj in
+               zip(shift.class_index, shift.origin, shift.from_period, shift.to_period,
+                   strict=True)]
+    labels.append("sink")
+    problem = AssignmentProblem(concatenate_links(blocks), tuple(classes), tuple(labels))
+    names = [f"{od_label(network, k)} in period {t}"
+             for t in range(periods) for k in range(network.od_demand.size)]
+    check_reachable(problem, {GV: names, EV: names})
+    return MultiPeriodProblem(spec, problem, shift, sink_link)
