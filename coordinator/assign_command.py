@@ -22,6 +22,7 @@ from engines.traffic.network import RoadNetwork
 from engines.traffic.problem import problem_from_network
 
 FLOW_FORMATS = (".csv", ".parquet")
+SUE_METHODS = ("newton", "line-search", "msa")
 
 
 def run_assignment(
@@ -51,9 +52,10 @@ def run_assignment(
         if sue_theta is not None:
             from engines.traffic.sue import solve_stochastic_equilibrium
 
+            method = algorithm if algorithm in SUE_METHODS else "newton"
             sue = solve_stochastic_equilibrium(
-                problem, theta=sue_theta, tolerance=gap, max_iterations=max_iterations,
-                progress=report,
+                problem, theta=sue_theta, method=method, tolerance=gap,
+                max_iterations=max_iterations, progress=report,
             )
             flow, summary = sue.link_flow, sue.summary()
         else:

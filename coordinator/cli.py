@@ -43,7 +43,9 @@ def assign(
         str, typer.Option(help="'nguyen-dupuis' or the path of a TNTP network directory")
     ] = "nguyen-dupuis",
     algorithm: Annotated[
-        str, typer.Option(help="gradient-projection (path-based, default) or bfw")
+        str,
+        typer.Option(help="UE: gradient-projection (default) or bfw; "
+                          "SUE: newton (default), line-search or msa"),
     ] = "gradient-projection",
     gap: Annotated[float, typer.Option(help="target relative gap (TSTT-SPTT)/TSTT")] = 1e-8,
     max_iter: Annotated[int, typer.Option("--max-iter", help="iteration limit")] = 1000,
@@ -85,10 +87,15 @@ def assign(
     if json_summary:
         typer.echo(json.dumps(summary, indent=2))
     else:
+        quality = (
+            f"relative gap {summary['relative_gap']:.3e}, objective {summary['objective']:.10g}"
+            if "relative_gap" in summary
+            else f"SUE residual {summary['residual']:.3e} veh/h, "
+            f"Fisk objective {summary['fisk_objective']:.10g}"
+        )
         typer.echo(
             f"{summary['network']}: {summary['status']} after {summary['iterations']} iterations "
-            f"in {summary['seconds']:.3f} s, relative gap {summary['relative_gap']:.3e}, "
-            f"objective {summary['objective']:.10g}"
+            f"in {summary['seconds']:.3f} s, {quality}"
         )
     if summary["status"] not in ("converged",):
         raise typer.Exit(1)

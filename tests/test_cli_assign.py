@@ -83,3 +83,18 @@ def test_console_script() -> None:
                                timeout=300, check=False)
     assert completed.returncode == 0, completed.stderr
     assert json.loads(completed.stdout)["status"] == "converged"
+
+
+def test_stochastic_equilibrium_from_the_command_line(tmp_path: Path) -> None:
+    out = tmp_path / "sue.csv"
+    result = runner.invoke(app, ["assign", "--sue-theta", "0.5", "--json", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["status"] == "converged" and summary["theta"] == 0.5
+    assert summary["residual"] <= 1e-6
+    rows = list(csv.DictReader(out.open()))
+    # every vehicle leaving origin 1 (1200 veh/h) is on 1->5 or 1->12
+    leaving = sum(float(r["flow"]) for r in rows if r["tail"] == "1")
+    assert leaving == pytest.approx(1200.0, rel=1e-9)
+    bad = runner.invoke(app, ["assign", "--sue-theta", "0"])
+    assert bad.exit_code == 2 and "theta" in bad.stderr
