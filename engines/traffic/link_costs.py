@@ -99,6 +99,24 @@ def link_time_integral(
     return t0 * x
 
 
+@nb.njit(cache=True, inline="always")
+def refresh_link_state(a, kind, t0, cap, alpha, beta, fixed, vot, flow, cost, deriv):  # type: ignore[no-untyped-def]
+    """Set ``cost[a]`` and ``deriv[a]``: generalized cost of link ``a`` and its flow derivative
+    (negative flows from rounding count as zero)."""
+    x = flow[a]
+    if x < 0.0:
+        x = 0.0
+    cost[a] = vot * link_time(kind[a], t0[a], cap[a], alpha[a], beta[a], x) + fixed[a]
+    deriv[a] = vot * link_time_derivative(kind[a], t0[a], cap[a], alpha[a], beta[a], x)
+
+
+@nb.njit(cache=True)
+def refresh_link_states(kind, t0, cap, alpha, beta, fixed, vot, flow, cost, deriv):  # type: ignore[no-untyped-def]
+    """:func:`refresh_link_state` for every link."""
+    for a in range(flow.size):
+        refresh_link_state(a, kind, t0, cap, alpha, beta, fixed, vot, flow, cost, deriv)
+
+
 @dataclass(frozen=True)
 class LinkCosts:
     """Cost functions of the links an assignment loads (the "physical" links).

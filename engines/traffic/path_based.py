@@ -32,12 +32,12 @@ import numpy as np
 
 from engines.errors import InvalidInputError
 from engines.traffic.graph import CompiledGraph, compile_graph
-from engines.traffic.link_costs import link_time, link_time_derivative
+from engines.traffic.link_costs import refresh_link_state, refresh_link_states
 from engines.traffic.network import FloatArray, IntArray
 from engines.traffic.path_newton import newton_step
 from engines.traffic.problem import AssignmentProblem
 from engines.traffic.result import AssignmentResult, AssignmentStatus, gap_measures
-from engines.traffic.shortest_path import dijkstra
+from engines.traffic.shortest_path import dijkstra, trace_path_links
 
 ProgressCallback = Callable[[int, float], None]
 
@@ -206,21 +206,6 @@ def _compact(state: PathState) -> None:
     state.num_path_links = int(lengths.sum())
 
 
-@nb.njit(cache=True, inline="always")
-def _refresh_link(a, kind, t0, cap, alpha, beta, fixed, vot, flow, cost, deriv):  # type: ignore[no-untyped-def]
-    x = flow[a]
-    if x < 0.0:
-        x = 0.0
-    cost[a] = vot * link_time(kind[a], t0[a], cap[a], alpha[a], beta[a], x) + fixed[a]
-    deriv[a] = vot * link_time_derivative(kind[a], t0[a], cap[a], alpha[a], beta[a], x)
-
-
-@nb.njit(cache=True)
-def _refresh_all(kind, t0, cap, alpha, beta, fixed, vot, flow, cost, deriv):  # type: ignore[no-untyped-def]
-    for a in range(flow.size):
-        _refresh_link(a, kind, t0, cap, alpha, beta, fixed, vot, flow, cost, deriv)
-
-
 @nb.njit(cache=True)
 def _flows_from_paths(od_head, links, start, length, pflow, pnext, num_links):  # type: ignore[no-untyped-def]
     flow = np.zeros(num_links)
@@ -317,9 +302,9 @@ def _equilibrate_od(od, od_head, links, start, length, pflow, pnext, kind, t0, c
                     for i in range(start[best], start[best] + length[best]):
                         flow[links[i]] += delta
                     for i in range(start[p], start[p] + length[p]):
-                        _refresh_link(links[i], kind, t0, cap, alpha, beta, fixed, vot, flow, cost, deriv)  # noqa: E501
+                        refresh_link_state(links[i], kind, t0, cap, alpha, beta, fixed, vot, flow, cost, deriv)  # noqa: E501
                     for i in range(start[best], start[best] + length[best]):
-                        _refresh_link(links[i], kind, t0, cap, alpha, beta, fixed, vot, flow, cost, deriv)  # noqa: E501
+                        refresh_link_state(links[i], kind, t0, cap, alpha, beta, fixed, vot, flow, cost, deriv)  # noqa: E501
         p = pnext[p]
     prev = -1
     p = od_head[od]
@@ -349,13 +334,8 @@ def _sweep(first_origin, generate, relaxation, first_arc, arc_tail, arc_head, ar
             dijkstra(origin, first_arc, arc_head, arc_link, no_through, cost, dist, pred_arc, heap_node, heap_key)  # noqa: E501
         for od in range(origin_first_od[k], origin_first_od[k + 1]):
             if generate:
-                node = od_destination[od]
-                size = 0
-                while node != origin:
-                    arc = pred_arc[node]
-                    buffer[size] = arc_link[arc]
-                    size += 1
-                    node = arc_tail[arc]
+                size = trace_path_links(origin, od_destination[od], pred_arc, arc_tail, arc_link,
+                                        buffer)
                 known = False
                 p = od_head[od]
                 while p >= 0 and not known:
@@ -383,7 +363,7 @@ def _sweep(first_origin, generate, relaxation, first_arc, arc_tail, arc_head, ar
                         for i in range(size):
                             flow[buffer[i]] += od_demand[od]
                         for i in range(size):
-                            _refresh_link(buffer[i], kind, t0, cap, alpha, beta, fixed, vot, flow, cost, deriv)  # noqa: E501
+                            refresh_link_state(buffer[i], kind, t0, cap, alpha, beta, fixed, vot, flow, cost, deriv)  # noqa: E501
                     else:
                         pflow[n_paths] = 0.0
                     od_head[od] = n_paths
@@ -433,7 +413,7 @@ def solve_path_based(
     def load_flows() -> FloatArray:
         flow = _flows_from_paths(state.od_head, state.links, state.start, state.length,
                                  state.flow, state.next, num_links)
-        _refresh_all(*params, flow, cost, deriv)
+        refresh_link_states(*params, flow, cost, deriv)
         return flow
 
     def run_sweep(flow: FloatArray, generate: bool) -> None:

@@ -27,7 +27,7 @@ from engines.errors import InvalidInputError
 from engines.traffic.graph import CompiledGraph, compile_graph
 from engines.traffic.network import FloatArray, IntArray
 from engines.traffic.problem import AssignmentProblem
-from engines.traffic.shortest_path import dijkstra
+from engines.traffic.shortest_path import dijkstra, trace_path_links
 
 DEFAULT_MAX_PATHS_PER_OD = 100
 DEFAULT_ENUMERATION_BUDGET = 2_000_000
@@ -283,12 +283,7 @@ def _shortest_routes(first_arc, arc_tail, arc_head, arc_link, no_through, origin
             if not np.isfinite(dist[node]) or node == origin:
                 lengths[od] = -1
                 continue
-            size = 0
-            while node != origin:
-                arc = pred_arc[node]
-                buffer[size] = arc_link[arc]
-                size += 1
-                node = arc_tail[arc]
+            size = trace_path_links(origin, node, pred_arc, arc_tail, arc_link, buffer)
             if used + size > links.size:
                 grown = np.empty(max(2 * links.size, used + size), dtype=np.int64)
                 grown[:used] = links[:used]

@@ -77,6 +77,20 @@ def dijkstra(origin, first_arc, arc_head, arc_link, no_through, link_cost, dist,
                 heap_key[i] = candidate
 
 
+@nb.njit(cache=True, inline="always")
+def trace_path_links(origin, destination, pred_arc, arc_tail, arc_link, buffer):  # type: ignore[no-untyped-def]
+    """Write the links of the tree path origin -> destination into ``buffer``, from the
+    destination backwards; return how many there are."""
+    node = destination
+    size = 0
+    while node != origin:
+        arc = pred_arc[node]
+        buffer[size] = arc_link[arc]
+        size += 1
+        node = arc_tail[arc]
+    return size
+
+
 @nb.njit(cache=True)
 def shortest_path_total(first_arc, arc_head, arc_link, no_through, origins, origin_first_od, od_destination, od_demand, link_cost):  # type: ignore[no-untyped-def]  # noqa: E501
     """Sum over OD pairs of demand x shortest-path cost (SPTT), and each OD's cost."""

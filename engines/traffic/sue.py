@@ -105,7 +105,7 @@ import numpy as np
 
 from engines.errors import InvalidInputError
 from engines.traffic.graph import CompiledGraph, compile_graph
-from engines.traffic.link_costs import link_time, link_time_derivative
+from engines.traffic.link_costs import link_time, link_time_derivative, refresh_link_states
 from engines.traffic.network import FloatArray
 from engines.traffic.path_sets import (
     DEFAULT_MAX_PATHS_PER_OD,
@@ -260,17 +260,6 @@ class SueResult:
 
 
 # ----------------------------------------------------------------------------- numba kernels
-
-
-@nb.njit(cache=True)
-def _link_state(kind, t0, cap, alpha, beta, fixed, vot, flow, cost, deriv):  # type: ignore[no-untyped-def]
-    """Generalized cost and its flow derivative of every link at ``flow``."""
-    for a in range(flow.size):
-        x = flow[a]
-        if x < 0.0:
-            x = 0.0
-        cost[a] = vot * link_time(kind[a], t0[a], cap[a], alpha[a], beta[a], x) + fixed[a]
-        deriv[a] = vot * link_time_derivative(kind[a], t0[a], cap[a], alpha[a], beta[a], x)
 
 
 @nb.njit(cache=True)
@@ -612,7 +601,7 @@ class _Workspace:
                            self.num_links)  # type: ignore[no-any-return]
 
     def set_costs(self, link_flow: FloatArray) -> None:
-        _link_state(*self.params, link_flow, self.cost, self.deriv)
+        refresh_link_states(*self.params, link_flow, self.cost, self.deriv)
 
     def load(self, link_flow: FloatArray) -> tuple[FloatArray, FloatArray]:
         """Route costs and logit route flows at the costs of ``link_flow`` (also sets costs)."""
