@@ -21,13 +21,12 @@ Run: ``python -m bench.warm_restart [--repeats 5] [--gaps 1e-6 1e-8 1e-10]``.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import time
-from pathlib import Path
 
 import numpy as np
 
+from bench.traffic_peers import tntp_root
 from engines.traffic.builtin import nguyen_dupuis
 from engines.traffic.charging import ChargingNetworkSpec, ChargingStation
 from engines.traffic.multiperiod import MultiPeriodSpec, build_multiperiod_problem
@@ -39,13 +38,6 @@ from engines.traffic.tntp import read_tntp_network
 PERIOD_FACTORS = np.array([0.7, 0.9, 0.8, 0.7, 1.0, 0.8])
 EV_SHARE = 0.3
 BASE_PRICE_PER_MWH = 200.0
-
-
-def tntp_root() -> Path:
-    configured = os.environ.get("PTN_TNTP_DIR")
-    if configured:
-        return Path(configured)
-    return Path(__file__).resolve().parents[2] / "shared" / "data" / "tntp"
 
 
 def price_change_problems(

@@ -659,6 +659,20 @@ class _Workspace:
         return float(magnitude.max()), float((magnitude / self.demand_per_path()).max())
 
 
+def _stop_status(
+    path_flow: FloatArray, value: float, tolerance: float, added: int, deadline: float | None
+) -> AssignmentStatus | None:
+    """Why an iteration loop stops after an iterate with convergence measure ``value``, if it
+    does: non-finite flows, converged (``added``: no route was just added), or out of time."""
+    if not np.all(np.isfinite(path_flow)):
+        return AssignmentStatus.NUMERICAL_ERROR
+    if value <= tolerance and not added:
+        return AssignmentStatus.CONVERGED
+    if deadline is not None and time.perf_counter() > deadline:
+        return AssignmentStatus.TIME_LIMIT
+    return None
+
+
 @dataclass
 class _Outcome:
     path_flow: FloatArray
@@ -717,14 +731,9 @@ def _averaging(
         history.append(value)
         if progress is not None:
             progress(iterations, value)
-        if not np.all(np.isfinite(path_flow)):
-            status = AssignmentStatus.NUMERICAL_ERROR
-            break
-        if value <= tolerance and not added:
-            status = AssignmentStatus.CONVERGED
-            break
-        if deadline is not None and time.perf_counter() > deadline:
-            status = AssignmentStatus.TIME_LIMIT
+        stop = _stop_status(path_flow, value, tolerance, added, deadline)
+        if stop is not None:
+            status = stop
             break
     extra = {} if exact_step else {"msa_start": float(first_count)}
     return _Outcome(path_flow, status, iterations, step, relative_step, history, extra)
@@ -787,14 +796,9 @@ def _newton(
         history.append(value)
         if progress is not None:
             progress(iterations, value)
-        if not np.all(np.isfinite(path_flow)):
-            status = AssignmentStatus.NUMERICAL_ERROR
-            break
-        if value <= tolerance and not added:
-            status = AssignmentStatus.CONVERGED
-            break
-        if deadline is not None and time.perf_counter() > deadline:
-            status = AssignmentStatus.TIME_LIMIT
+        stop = _stop_status(path_flow, value, tolerance, added, deadline)
+        if stop is not None:
+            status = stop
             break
         if patience is not None and damped_in_row >= patience:
             stalled = True
