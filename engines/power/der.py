@@ -1,0 +1,233 @@
+"""Distributed energy resources and the multi-period case the DSO optimizes.
+
+The DER models are those of seed 002 (MODELS.md §2): micro-turbines with a quadratic cost and
+ramp limits, storage with efficiencies, SOC bounds and a cyclic end state, PV and wind with an
+available profile, curtailment and an apparent-power limit, and demand response that shifts
+load in time without changing the energy served, paid an incentive per MWh shifted.
+
+A :class:`DsoCase` gathers everything one DSO holds for one horizon: its feeders (several may
+share one operator), the loads' daily shape, the DER, the EV charging points that couple it to
+traffic, and the upstream price. Units outside the model: MW, MVAr, MWh, $/MWh, hours. DER and
+charging points refer to buses by the feeder's external bus label.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+from engines.errors import InvalidInputError
+from engines.power.feeder import Feeder
+
+FloatArray = NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class MicroTurbine:
+    """Dispatchable generator: cost ``a·p² + b·p`` $/h (p in MW), ramp limit in MW/h."""
+
+    name: str
+    bus: int
+    p_max_mw: float
+    cost_quadratic_per_mw2h: float = 0.0
+    cost_linear_per_mwh: float = 0.0
+    p_min_mw: float = 0.0
+    q_min_mvar: float = 0.0
+    q_max_mvar: float = 0.0
+    ramp_mw_per_h: float = np.inf
+    feeder: str | None = None
+
+
+@dataclass(frozen=True)
+class Storage:
+    """Battery: SOC in fractions of ``energy_mwh``; end SOC equals ``soc_initial``."""
+
+    name: str
+    bus: int
+    energy_mwh: float
+    charge_max_mw: float
+    discharge_max_mw: float
+    charge_efficiency: float = 0.95
+    discharge_efficiency: float = 0.95
+    soc_min: float = 0.2
+    soc_max: float = 0.8
+    soc_initial: float = 0.5
+    feeder: str | None = None
+
+
+@dataclass(frozen=True)
+class Renewable:
+    """PV or wind unit: available power ``rated_mw × profile[t]``, curtailable, ``p² + q² ≤ s²``.
+
+    ``profile`` holds one value per period in per unit of ``rated_mw``; ``s_max_mva`` defaults to
+    ``rated_mw`` (an inverter sized to the panel). Reactive power is free within the inverter's
+    apparent-power limit when ``reactive_support`` is set, else zero.
+    """
+
+    name: str
+    bus: int
+    kind: str
+    rated_mw: float
+    profile: FloatArray
+    s_max_mva: float | None = None
+    curtailable: bool = True
+    reactive_support: bool = True
+    feeder: str | None = None
+
+    @property
+    def apparent_limit_mva(self) -> float:
+        return self.rated_mw if self.s_max_mva is None else self.s_max_mva
+
+    def available_mw(self) -> FloatArray:
+        return self.rated_mw * np.asarray(self.profile, dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class DemandResponse:
+    """Shiftable load at a bus: up to ``max_shift_fraction`` of its load moved per period.
+
+    The energy served over the horizon is unchanged (Σ_t shift_t·Δt = 0); the DSO pays
+    ``incentive_per_mwh`` on the energy shifted away from its period. Reactive load follows the
+    active load at the bus's power factor.
+    """
+
+    name: str
+    bus: int
+    max_shift_fraction: float = 0.2
+    incentive_per_mwh: float = 10.0
+    feeder: str | None = None
+
+
+@dataclass(frozen=True)
+class ChargingPoint:
+    """A bus where EV charging load (the coupling input, MW per period) is drawn."""
+
+    name: str
+    bus: int
+    feeder: str | None = None
+    max_mw: float = np.inf
+
+
+@dataclass(frozen=True)
+class DsoCase:
+    """One DSO's feeders, DER, charging points, load shape and upstream price over a horizon.
+
+    ``load_profile`` scales every feeder's base loads per period; ``upstream_price_per_mwh``
+    (one per period) replaces the slack's shipped linear cost when given (the slack's quadratic
+    and constant terms are kept). ``loss_price_per_mwh`` adds a price on losses, as seed 002's
+    objective does.
+    """
+
+    feeders: tuple[Feeder, ...]
+    periods: int = 1
+    period_hours: float = 1.0
+    load_profile: FloatArray = field(default_factory=lambda: np.ones(1))
+    micro_turbines: tuple[MicroTurbine, ...] = ()
+    storage: tuple[Storage, ...] = ()
+    renewables: tuple[Renewable, ...] = ()
+    demand_response: tuple[DemandResponse, ...] = ()
+    charging_points: tuple[ChargingPoint, ...] = ()
+    upstream_price_per_mwh: FloatArray | None = None
+    loss_price_per_mwh: float = 0.0
+
+    def feeder_position(self, name: str | None, what: str) -> int:
+        """Index of the feeder called ``name`` (``None``: the only feeder)."""
+        if name is None:
+            if len(self.feeders) != 1:
+                raise InvalidInputError(
+                    f"{what}: the DSO has {len(self.feeders)} feeders; name one with 'feeder'"
+                )
+            return 0
+        for position, feeder in enumerate(self.feeders):
+            if feeder.name == name:
+                return position
+        names = ", ".join(f.name for f in self.feeders)
+        raise InvalidInputError(f"{what}: unknown feeder {name!r} (feeders: {names})")
+
+    def locate(self, feeder: str | None, bus: int, what: str) -> tuple[int, int]:
+        """(feeder position, bus position) of a device, raising naming the device."""
+        position = self.feeder_position(feeder, what)
+        model = self.feeders[position]
+        matches = np.flatnonzero(model.bus_ids == bus)
+        if matches.size == 0:
+            raise InvalidInputError(f"{what}: feeder {model.name} has no bus {bus}")
+        if int(matches[0]) == model.slack_bus:
+            raise InvalidInputError(f"{what}: bus {bus} is the slack bus of feeder {model.name}")
+        return position, int(matches[0])
+
+
+def validate_case(case: DsoCase) -> None:
+    """Check shapes, bounds and references of a case; raise naming the device and field."""
+    T = case.periods
+    if T < 1:
+        raise InvalidInputError(f"periods must be at least 1, got {T}")
+    if not (np.isfinite(case.period_hours) and case.period_hours > 0):
+        raise InvalidInputError(f"period_hours must be positive, got {case.period_hours}")
+    if not case.feeders:
+        raise InvalidInputError("a DSO case needs at least one feeder")
+    names = [f.name for f in case.feeders]
+    if len(set(names)) != len(names):
+        raise InvalidInputError(f"feeder names must be unique, got {names}")
+    _check_series("load_profile", case.load_profile, T, nonnegative=True)
+    if case.upstream_price_per_mwh is not None:
+        _check_series("upstream_price_per_mwh", case.upstream_price_per_mwh, T, nonnegative=False)
+    seen: set[str] = set()
+    devices: list[tuple[str, object]] = [
+        *(("micro_turbine", d) for d in case.micro_turbines),
+        *(("storage", d) for d in case.storage),
+        *(("renewable", d) for d in case.renewables),
+        *(("demand_response", d) for d in case.demand_response),
+        *(("charging_point", d) for d in case.charging_points),
+    ]
+    for kind, device in devices:
+        name = getattr(device, "name")  # noqa: B009 - every device has a name
+        what = f"{kind} {name!r}"
+        if name in seen:
+            raise InvalidInputError(f"{what}: the name is used twice")
+        seen.add(name)
+        case.locate(getattr(device, "feeder"), int(getattr(device, "bus")), what)  # noqa: B009
+    for mt in case.micro_turbines:
+        what = f"micro_turbine {mt.name!r}"
+        _require(mt.p_min_mw <= mt.p_max_mw, what, "p_min_mw must not exceed p_max_mw")
+        _require(mt.q_min_mvar <= mt.q_max_mvar, what, "q_min_mvar must not exceed q_max_mvar")
+        _require(mt.cost_quadratic_per_mw2h >= 0, what, "cost_quadratic_per_mw2h must be >= 0")
+        _require(mt.ramp_mw_per_h > 0, what, "ramp_mw_per_h must be positive")
+    for st in case.storage:
+        what = f"storage {st.name!r}"
+        _require(st.energy_mwh > 0, what, "energy_mwh must be positive")
+        _require(st.charge_max_mw >= 0 and st.discharge_max_mw >= 0, what,
+                 "charge_max_mw and discharge_max_mw must be >= 0")
+        _require(0 < st.charge_efficiency <= 1 and 0 < st.discharge_efficiency <= 1, what,
+                 "efficiencies must be in (0, 1]")
+        _require(0 <= st.soc_min <= st.soc_initial <= st.soc_max <= 1, what,
+                 "need 0 <= soc_min <= soc_initial <= soc_max <= 1")
+    for unit in case.renewables:
+        what = f"renewable {unit.name!r}"
+        _require(unit.kind in ("pv", "wind"), what,
+                 f"kind must be 'pv' or 'wind', got {unit.kind!r}")
+        _require(unit.rated_mw >= 0, what, "rated_mw must be >= 0")
+        _require(unit.apparent_limit_mva >= 0, what, "s_max_mva must be >= 0")
+        _check_series(f"{what} profile", np.asarray(unit.profile), T, nonnegative=True)
+    for dr in case.demand_response:
+        what = f"demand_response {dr.name!r}"
+        _require(0 <= dr.max_shift_fraction <= 1, what, "max_shift_fraction must be in [0, 1]")
+        _require(dr.incentive_per_mwh >= 0, what, "incentive_per_mwh must be >= 0")
+    for point in case.charging_points:
+        _require(point.max_mw > 0, f"charging_point {point.name!r}", "max_mw must be positive")
+
+
+def _require(condition: bool, what: str, message: str) -> None:
+    if not condition:
+        raise InvalidInputError(f"{what}: {message}")
+
+
+def _check_series(what: str, values: FloatArray, periods: int, *, nonnegative: bool) -> None:
+    values = np.asarray(values, dtype=np.float64)
+    if values.shape != (periods,):
+        raise InvalidInputError(f"{what}: needs {periods} values (one per period), got "
+                                f"{values.size}")
+    bad = np.flatnonzero(~np.isfinite(values) | ((values < 0) if nonnegative else False))
+    if bad.size:
+        raise InvalidInputError(f"{what}: invalid value {values[bad[0]]!r} in period {bad[0]}")
