@@ -101,5 +101,40 @@ def assign(
         raise typer.Exit(1)
 
 
+@app.command()
+def opf(
+    feeder: Annotated[
+        str,
+        typer.Option(help="case33bw, case18, case69, case85, case141, ieee30-radial, or a "
+                          "MATPOWER .m / pandapower .json or .p file"),
+    ] = "case33bw",
+    periods: Annotated[int, typer.Option(help="equal periods over one day")] = 24,
+    der: Annotated[Path | None, typer.Option(help="DER case file (.toml)")] = None,
+    charging: Annotated[
+        Path | None, typer.Option(help="EV charging loads per period and point (.csv)")
+    ] = None,
+    json_summary: Annotated[
+        bool, typer.Option("--json", help="print a JSON summary on stdout")
+    ] = False,
+    out: Annotated[
+        Path | None, typer.Option(help="directory for summary.json and the bus, branch and "
+                                       "period tables (.csv)")
+    ] = None,
+) -> None:
+    """Distribution OPF: multi-period DistFlow dispatch of a feeder with its DER."""
+    from coordinator.opf_command import describe_opf, run_opf
+
+    try:
+        summary = run_opf(feeder=feeder, periods=periods, der=der, charging=charging, out=out)
+    except InvalidInputError as error:
+        fail(str(error))
+        return
+    for warning in summary.get("warnings", []):
+        typer.echo(f"ptn: warning: {warning}", err=True)
+    typer.echo(json.dumps(summary, indent=2) if json_summary else describe_opf(summary))
+    if summary["status"] not in ("optimal", "inexact"):
+        raise typer.Exit(1)
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -48,7 +48,7 @@ class UpstreamCost:
     constant_per_h: float = 0.0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Feeder:
     """Topology, impedances, loads and limits of one radial feeder (per unit, see module doc)."""
 
@@ -138,6 +138,8 @@ def orient_radial(
         adjacency[b].append((a, branch))
     seen = np.zeros(num_buses, dtype=bool)
     used = np.zeros(from_bus.size, dtype=bool)
+    tree_parent = np.full(num_buses, -1, dtype=np.int64)
+    tree_branch = np.full(num_buses, -1, dtype=np.int64)
     seen[slack_bus] = True
     queue: deque[int] = deque([slack_bus])
     order: list[int] = []
@@ -150,12 +152,18 @@ def orient_radial(
                 continue
             used[branch] = True
             if seen[neighbour]:
+                cycle = _cycle_branches(bus, neighbour, branch, tree_parent, tree_branch)
+                listed = ", ".join(
+                    f"{branch_ids[b]} ({bus_ids[from_bus[b]]}-{bus_ids[to_bus[b]]})"
+                    for b in cycle
+                )
                 raise InvalidInputError(
-                    f"feeder {name} is not radial: branch {branch_ids[branch]} "
-                    f"({bus_ids[from_bus[branch]]}-{bus_ids[to_bus[branch]]}) closes a loop; "
-                    "open it (set it out of service) or pick another feeder"
+                    f"feeder {name} is not radial: branches {listed} form a loop; open one of "
+                    "them (set it out of service) or pick another feeder"
                 )
             seen[neighbour] = True
+            tree_parent[neighbour] = bus
+            tree_branch[neighbour] = branch
             order.append(branch)
             parent.append(bus)
             child.append(neighbour)
@@ -172,6 +180,23 @@ def orient_radial(
         np.asarray(parent, dtype=np.int64),
         np.asarray(child, dtype=np.int64),
     )
+
+
+def _cycle_branches(
+    a: int, b: int, closing: int, tree_parent: IntArray, tree_branch: IntArray
+) -> list[int]:
+    """Branches of the loop that ``closing`` (between tree buses a and b) closes."""
+    ancestors_a: list[int] = [a]
+    while tree_parent[ancestors_a[-1]] >= 0:
+        ancestors_a.append(int(tree_parent[ancestors_a[-1]]))
+    on_path_a = {bus: depth for depth, bus in enumerate(ancestors_a)}
+    path_b: list[int] = []
+    bus = b
+    while bus not in on_path_a:
+        path_b.append(int(tree_branch[bus]))
+        bus = int(tree_parent[bus])
+    path_a = [int(tree_branch[x]) for x in ancestors_a[: on_path_a[bus]]]
+    return sorted({*path_a, *path_b, closing})
 
 
 def build_feeder(
@@ -222,6 +247,8 @@ def build_feeder(
     x_pu = np.asarray(x_pu, dtype=np.float64)
     branch_rating_mva = np.asarray(branch_rating_mva, dtype=np.float64)
     _check_impedances(name, branch_ids, r_pu, x_pu, branch_rating_mva)
+    if not len(branch_ids) == from_bus.size == to_bus.size == r_pu.size == x_pu.size:
+        raise InvalidInputError(f"feeder {name}: branch arrays have different lengths")
     order, parent, child = orient_radial(name, bus_ids, slack_bus, from_bus, to_bus, branch_ids)
     feeder = Feeder(
         name=name,
@@ -263,13 +290,13 @@ def _check_impedances(
         if bad.size:
             raise InvalidInputError(
                 f"feeder {name}: branch {branch_ids[bad[0]]} has non-positive or non-finite "
-                f"{label} {values[bad[0]]!r} p.u. (DistFlow needs r > 0 and x > 0)"
+                f"{label} {float(values[bad[0]]):g} p.u. (DistFlow needs r > 0 and x > 0)"
             )
     bad = np.flatnonzero(np.isnan(rating_mva) | (rating_mva <= 0.0))
     if bad.size:
         raise InvalidInputError(
-            f"feeder {name}: branch {branch_ids[bad[0]]} has rating {rating_mva[bad[0]]!r} MVA "
-            "(use inf for no limit)"
+            f"feeder {name}: branch {branch_ids[bad[0]]} has rating "
+            f"{float(rating_mva[bad[0]]):g} MVA (use inf for no limit)"
         )
 
 
@@ -307,6 +334,20 @@ def validate_feeder(feeder: Feeder) -> None:
         )
     if not (np.isfinite(feeder.base_mva) and feeder.base_mva > 0):
         raise InvalidInputError(f"feeder {name}: base MVA must be positive, got {feeder.base_mva}")
+    if not (np.isfinite(feeder.base_kv) and feeder.base_kv > 0):
+        raise InvalidInputError(f"feeder {name}: base kV must be positive, got {feeder.base_kv}")
+    if np.unique(feeder.bus_ids).size != n:
+        raise InvalidInputError(f"feeder {name}: bus labels are not unique")
+    m = feeder.num_branches
+    for label, array in (("branch_to", feeder.branch_to), ("r_pu", feeder.r_pu),
+                         ("x_pu", feeder.x_pu), ("branch_rating_mva", feeder.branch_rating_mva)):
+        if array.shape != (m,):
+            raise InvalidInputError(f"feeder {name}: {label} has shape {array.shape}, not ({m},)")
+    if len(feeder.branch_ids) != m:
+        raise InvalidInputError(f"feeder {name}: {len(feeder.branch_ids)} branch ids for {m} "
+                                "branches")
+    _check_impedances(name, feeder.branch_ids, feeder.r_pu, feeder.x_pu,
+                      feeder.branch_rating_mva)
     for label, values in (
         ("load_p_mw", feeder.load_p_mw),
         ("load_q_mvar", feeder.load_q_mvar),

@@ -93,6 +93,7 @@ class OpfResult:
     demand_response_shift_mw: dict[str, FloatArray] = field(default_factory=dict)
     charging_mw: dict[str, FloatArray] = field(default_factory=dict)
     charging_dlmp_per_mwh: dict[str, FloatArray] = field(default_factory=dict)
+    period_hours: float = 1.0
     seconds: float = 0.0
     solver_seconds: float = 0.0
     message: str = ""
@@ -124,9 +125,9 @@ class OpfResult:
         summary["feeders"] = [
             {
                 "name": f.name,
-                "energy_purchased_mwh": float(f.slack_p_mw.sum()),
+                "energy_purchased_mwh": float(f.slack_p_mw.sum() * self.period_hours),
                 "peak_import_mw": float(f.slack_p_mw.max()),
-                "losses_mw_total": float(f.loss_mw.sum()),
+                "losses_mwh": float(f.loss_mw.sum() * self.period_hours),
                 "voltage_min_pu": float(f.voltage_pu.min()),
                 "voltage_max_pu": float(f.voltage_pu.max()),
                 "max_loading_percent": float(np.nanmax(f.branch_loading_percent))

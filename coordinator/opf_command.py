@@ -1,0 +1,279 @@
+"""``ptn opf``: one feeder's multi-period DistFlow OPF with its DER, summary and result files.
+
+Kept apart from the CLI parser so it can be called (and tested) as a function. Without a DER file
+the case is the feeder alone over ``periods`` equal periods of a day, its loads following the
+``rts-winter-weekday`` shape, power bought at the feeder's shipped cost; one period is the
+shipped snapshot for one hour (MATPOWER's $/h OPF). A DER file (:mod:`engines.power.case_file`)
+adds devices, tariff and load shape; a charging file sets the EV charging load of the DER file's
+charging points (zero when not given).
+
+``--out DIR`` writes ``summary.json`` and, when the OPF has a solution, three tables (periods
+numbered from 0):
+
+* ``buses.csv``: feeder, bus, period, voltage_pu, dlmp_per_mwh, net_load_mw, net_load_mvar;
+* ``branches.csv``: feeder, branch, from_bus, to_bus, period, p_mw, q_mvar, loss_mw,
+  loading_percent (empty when the branch has no rating);
+* ``periods.csv``: period, upstream_price_per_mwh, import_mw, losses_mw, then per device
+  ``<mt>_p_mw``; ``<storage>_p_mw`` (discharge − charge) and ``<storage>_soc`` (at the period's
+  end); ``<pv|wind>_p_mw`` and ``<pv|wind>_curtailed_mw``; ``<dr>_shift_mw`` (load moved into
+  the period, negative when moved out); ``<point>_charging_mw``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import warnings
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engines.errors import InvalidInputError
+from engines.power.builtin_feeders import load_feeder
+from engines.power.case_file import (
+    default_load_shape,
+    default_period_hours,
+    read_charging_csv,
+    read_dso_case_toml,
+)
+from engines.power.der import DsoCase
+from engines.power.distflow import DistFlowOpf
+from engines.power.feeder import Feeder
+from engines.power.profiles import HOURS, daily_profile
+from engines.power.result import OpfResult
+
+SUMMARY_FILE = "summary.json"
+TABLE_FILES = ("buses.csv", "branches.csv", "periods.csv")
+
+
+def run_opf(
+    *,
+    feeder: str,
+    periods: int = 24,
+    der: Path | None = None,
+    charging: Path | None = None,
+    out: Path | None = None,
+) -> dict[str, Any]:
+    """Build and solve the OPF, optionally write the files; return the JSON summary.
+
+    The summary holds the status, objective, costs, losses, voltage range, relaxation gap and
+    timings, and a ``warnings`` list when the solution deserves one (inexact relaxation,
+    inaccurate solver status). Raises :class:`InvalidInputError` on invalid input.
+    """
+    if periods < 1:
+        raise InvalidInputError(f"--periods must be at least 1, got {periods}")
+    if der is None and HOURS % periods and periods % HOURS:
+        raise InvalidInputError(
+            f"--periods must divide 24 or be a multiple of 24 (e.g. 1, 6, 24, 96), got {periods}"
+        )
+    if out is not None and out.exists() and not out.is_dir():
+        raise InvalidInputError(f"--out {out}: exists and is not a directory")
+    model = load_feeder(feeder)
+    case = _case(model, periods, der)
+    if charging is not None and not case.charging_points:
+        raise InvalidInputError(
+            f"--charging {charging}: the case has no charging points (declare [[charging_point]] "
+            "tables in the --der file)"
+        )
+    opf = DistFlowOpf(case)
+    if charging is not None:
+        loads = read_charging_csv(
+            charging, [p.name for p in case.charging_points], periods,
+            max_mw=[p.max_mw for p in case.charging_points],
+        )
+        opf.set_charging_load(loads)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = opf.solve()
+    solver_status = str(opf.problem.status)
+    notes = _warnings(result, solver_status, [str(w.message) for w in caught])
+    summary: dict[str, Any] = {
+        "feeder": model.name,
+        "feeder_source": feeder,
+        "periods": case.periods,
+        "period_hours": case.period_hours,
+        "der_file": None if der is None else str(der),
+        "charging_file": None if charging is None else str(charging),
+        "devices": {
+            "micro_turbines": len(case.micro_turbines),
+            "storage": len(case.storage),
+            "renewables": len(case.renewables),
+            "demand_response": len(case.demand_response),
+            "charging_points": len(case.charging_points),
+        },
+        **result.summary(),
+        "solver_status": solver_status,
+        "build_seconds": opf.build_seconds,
+    }
+    if result.status.has_solution:
+        dt = case.period_hours
+        summary["losses_mwh"] = float(sum(f.loss_mw.sum() for f in result.feeders) * dt)
+        summary["energy_imported_mwh"] = float(sum(f.slack_p_mw.sum() for f in result.feeders)
+                                               * dt)
+    if notes:
+        summary["warnings"] = notes
+    summary = _json_ready(summary)
+    if out is not None:
+        summary["out"] = str(out)
+        summary["files"] = [SUMMARY_FILE, *write_opf_tables(out, case, result)]
+        (out / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    return summary
+
+
+def _case(feeder: Feeder, periods: int, der: Path | None) -> DsoCase:
+    """The DER file's case, or the feeder alone with the default load shape and shipped cost."""
+    if der is not None:
+        return read_dso_case_toml(der, (feeder,), periods)
+    return DsoCase(
+        feeders=(feeder,),
+        periods=periods,
+        period_hours=default_period_hours(periods),
+        load_profile=daily_profile(default_load_shape(periods), periods),
+    )
+
+
+def _warnings(result: OpfResult, solver_status: str, caught: Sequence[str]) -> list[str]:
+    notes: list[str] = []
+    if str(result.status) == "inexact":
+        notes.append(result.message)
+    if solver_status.endswith("_inaccurate"):
+        notes.append(
+            f"the solver stopped at reduced accuracy (cvxpy status {solver_status}); the "
+            "result is reported as it stands"
+        )
+    for message in dict.fromkeys(caught):
+        if "may be inaccurate" not in message:
+            notes.append(message)
+    return notes
+
+
+def describe_opf(summary: dict[str, Any]) -> str:
+    """A short human summary (two lines when solved, one otherwise)."""
+    periods, hours = summary["periods"], summary["period_hours"]
+    head = f"{summary['feeder']}, {periods} period{'s' if periods != 1 else ''} of {hours:g} h"
+    timing = (f"built in {summary['build_seconds']:.3f} s, solved in {summary['seconds']:.3f} s "
+              f"(solver {summary['solver_seconds']:.3f} s)")
+    status = summary["status"]
+    if status not in ("optimal", "inexact"):
+        message = summary.get("message", "")
+        return f"{head}: {status}{f' ({message})' if message else ''}; {timing}"
+    costs = ", ".join(f"{name} {value:.6g}" for name, value in summary["cost_breakdown"].items())
+    vmin = min(f["voltage_min_pu"] for f in summary["feeders"])
+    vmax = max(f["voltage_max_pu"] for f in summary["feeders"])
+    gap, raw = summary["relaxation_gap_weighted_mw"], summary["relaxation_gap_raw_pu2"]
+    return (
+        f"{head}: {status}, objective {summary['objective']:.10g} ({costs})\n"
+        f"  losses {summary['losses_mwh']:.6g} MWh, imported "
+        f"{summary['energy_imported_mwh']:.6g} MWh, voltage {vmin:.4f}-{vmax:.4f} p.u., "
+        f"relaxation gap {gap:.2e} MW (raw {raw:.2e} p.u.²); {timing}"
+    )
+
+
+# ---------------------------------------------------------------------------- files
+def write_opf_tables(out: Path, case: DsoCase, result: OpfResult) -> list[str]:
+    """Create ``out`` and write the three tables when there is a solution; return their names.
+
+    Without a solution, tables an earlier run left in ``out`` are removed, so the directory never
+    pairs this run's summary with another run's dispatch.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    if not result.status.has_solution:
+        for name in TABLE_FILES:
+            (out / name).unlink(missing_ok=True)
+        return []
+    _write_csv(out / "buses.csv", BUS_COLUMNS, bus_rows(result))
+    _write_csv(out / "branches.csv", BRANCH_COLUMNS, branch_rows(case, result))
+    columns, rows = period_table(case, result)
+    _write_csv(out / "periods.csv", columns, rows)
+    return list(TABLE_FILES)
+
+
+BUS_COLUMNS = ("feeder", "bus", "period", "voltage_pu", "dlmp_per_mwh", "net_load_mw",
+               "net_load_mvar")
+BRANCH_COLUMNS = ("feeder", "branch", "from_bus", "to_bus", "period", "p_mw", "q_mvar",
+                  "loss_mw", "loading_percent")
+
+
+def bus_rows(result: OpfResult) -> Iterable[tuple[Any, ...]]:
+    """One row per feeder, bus and period (bus-major, in the feeder's bus order)."""
+    for f in result.feeders:
+        for b, bus in enumerate(f.bus_ids.tolist()):
+            for t in range(f.voltage_pu.shape[1]):
+                yield (f.name, bus, t, f.voltage_pu[b, t], f.dlmp_per_mwh[b, t],
+                       f.net_load_p_mw[b, t], f.net_load_q_mvar[b, t])
+
+
+def branch_rows(case: DsoCase, result: OpfResult) -> Iterable[tuple[Any, ...]]:
+    """One row per feeder, branch and period (branches oriented away from the slack)."""
+    for model, f in zip(case.feeders, result.feeders, strict=True):
+        from_bus = model.bus_ids[model.branch_from].tolist()
+        to_bus = model.bus_ids[model.branch_to].tolist()
+        for k, branch in enumerate(f.branch_ids):
+            for t in range(f.branch_p_mw.shape[1]):
+                yield (f.name, branch, from_bus[k], to_bus[k], t, f.branch_p_mw[k, t],
+                       f.branch_q_mvar[k, t], f.branch_loss_mw[k, t],
+                       f.branch_loading_percent[k, t])
+
+
+def period_table(case: DsoCase, result: OpfResult) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """Columns and rows of ``periods.csv``: prices, totals and every device's dispatch."""
+    T = case.periods
+    if case.upstream_price_per_mwh is not None:
+        price = np.asarray(case.upstream_price_per_mwh, dtype=np.float64)
+    else:
+        price = np.full(T, case.feeders[0].upstream_cost.linear_per_mwh)
+    series: dict[str, Any] = {
+        "period": np.arange(T),
+        "upstream_price_per_mwh": price,
+        "import_mw": sum(f.slack_p_mw for f in result.feeders),
+        "losses_mw": sum(f.loss_mw for f in result.feeders),
+    }
+    for name, p in result.micro_turbine_p_mw.items():
+        series[f"{name}_p_mw"] = p
+    for name, discharge in result.storage_discharge_mw.items():
+        series[f"{name}_p_mw"] = discharge - result.storage_charge_mw[name]
+        series[f"{name}_soc"] = result.storage_soc[name][1:]
+    for name, p in result.renewable_p_mw.items():
+        series[f"{name}_p_mw"] = p
+        series[f"{name}_curtailed_mw"] = result.renewable_curtailed_mw[name]
+    for name, shift in result.demand_response_shift_mw.items():
+        series[f"{name}_shift_mw"] = shift
+    for name, load in result.charging_mw.items():
+        series[f"{name}_charging_mw"] = load
+    columns = list(series)
+    rows = [tuple(series[c][t] for c in columns) for t in range(T)]
+    return columns, rows
+
+
+def _write_csv(path: Path, columns: Sequence[str], rows: Iterable[tuple[Any, ...]]) -> None:
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(columns)
+        for row in rows:
+            writer.writerow([_cell(value) for value in row])
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | np.integer):
+        return str(int(value))
+    number = float(value)
+    return repr(number) if math.isfinite(number) else ""
+
+
+def _json_ready(value: Any) -> Any:
+    """Replace NaN and infinities by None (null), so the summary is strict JSON."""
+    if isinstance(value, dict):
+        return {key: _json_ready(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_ready(item) for item in value]
+    if isinstance(value, float | np.floating):
+        number = float(value)
+        return number if math.isfinite(number) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    return value

@@ -1,0 +1,529 @@
+"""A DSO's horizon as data: the DER case file (TOML) and the EV charging-load file (CSV).
+
+The DER file describes everything a :class:`~engines.power.der.DsoCase` holds besides the
+feeders (which come from the command line): the horizon, the upstream tariff and the devices.
+Its keys mirror the dataclasses of :mod:`engines.power.der` field for field, in the same units
+(MW, MVAr, MWh, currency/MWh, hours)::
+
+    [horizon]
+    period_hours = 1.0                    # default 24 / periods (1 for one period)
+    load_profile = "rts-winter-weekday"   # built-in name, or a list (24 hourly or one per period)
+
+    [upstream]
+    tariff = "seed002-tou"                # or "shipped" (the feeder's own cost; default)
+    # prices_per_mwh = [ ... ]            # instead of tariff: 24 hourly or one per period
+    loss_price_per_mwh = 0.0
+
+    [[micro_turbine]]                     # also [[storage]], [[pv]], [[wind]],
+    name = "mt14"                         # [[demand_response]], [[charging_point]]
+    bus = 14
+    p_max_mw = 0.5
+
+Every problem is reported as one :class:`~engines.errors.InvalidInputError` naming the file and
+the key path, e.g. ``der.toml: micro_turbine[2].p_max_mw: expected a number, got "x"`` (tables
+of an array are counted from 1 in file order); TOML syntax errors name ``file:line:column``.
+After the file is read, :func:`~engines.power.der.validate_case` checks bounds and references,
+and its messages are prefixed with the file name.
+
+Defaults that depend on the horizon (:func:`default_period_hours`, :func:`default_load_shape`):
+several periods split one day (``period_hours = 24 / periods``) and the loads follow
+``rts-winter-weekday``; one period is the feeder's shipped snapshot costed for one hour
+(``period_hours = 1``, ``flat`` loads), MATPOWER's $/h OPF. A PV unit's ``profile`` defaults to
+``solar`` and a wind unit's to ``wind``. Built-in daily shapes are time-averaged to the horizon
+(see :mod:`engines.power.profiles`; for one period, their daily mean).
+
+The charging-load file (:func:`read_charging_csv`) is a wide CSV: a header ``period,<point>,...``
+naming every charging point of the case once, then one row per period ``0 … periods−1``
+(any order), each value the point's charging load in MW during that period.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import math
+import re
+import tomllib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from engines.errors import InvalidInputError
+from engines.power.der import (
+    ChargingPoint,
+    DemandResponse,
+    DsoCase,
+    MicroTurbine,
+    Renewable,
+    Storage,
+    validate_case,
+)
+from engines.power.feeder import Feeder
+from engines.power.profiles import HOURS, daily_profile, seed002_time_of_use
+
+FloatArray = NDArray[np.float64]
+
+#: upstream tariffs a file may name
+TARIFFS = ("seed002-tou", "shipped")
+
+#: array-of-tables name → (dataclass, renewable kind or None)
+DEVICE_TABLES: dict[str, tuple[type[Any], str | None]] = {
+    "micro_turbine": (MicroTurbine, None),
+    "storage": (Storage, None),
+    "pv": (Renewable, "pv"),
+    "wind": (Renewable, "wind"),
+    "demand_response": (DemandResponse, None),
+    "charging_point": (ChargingPoint, None),
+}
+
+HORIZON_KEYS = ("period_hours", "load_profile")
+UPSTREAM_KEYS = ("tariff", "prices_per_mwh", "loss_price_per_mwh")
+TOP_LEVEL_KEYS = ("horizon", "upstream", *DEVICE_TABLES)
+
+#: device fields that are not plain numbers; every other field is a float
+_TEXT_FIELDS = frozenset({"name", "feeder"})
+_INTEGER_FIELDS = frozenset({"bus"})
+_BOOLEAN_FIELDS = frozenset({"curtailable", "reactive_support"})
+_PROFILE_FIELDS = frozenset({"profile"})
+#: fields the table name fixes (a [[pv]] table is a Renewable of kind "pv")
+_IMPLIED_FIELDS = frozenset({"kind"})
+
+_DEFAULT_RENEWABLE_PROFILE = {"pv": "solar", "wind": "wind"}
+
+
+def device_keys(table: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(allowed keys, required keys) of a device table, taken from its dataclass's fields."""
+    cls, _ = DEVICE_TABLES[table]
+    fields = [f for f in dataclasses.fields(cls) if f.name not in _IMPLIED_FIELDS]
+    allowed = tuple(f.name for f in fields)
+    required = tuple(
+        f.name for f in fields
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        and f.name not in _PROFILE_FIELDS
+    )
+    return allowed, required
+
+
+def default_period_hours(periods: int) -> float:
+    """Period length when none is given: one day split in ``periods``; one period lasts 1 h."""
+    return 1.0 if periods == 1 else HOURS / periods
+
+
+def default_load_shape(periods: int) -> str:
+    """Built-in load shape when none is given: the daily RTS shape, flat for one period."""
+    return "flat" if periods == 1 else "rts-winter-weekday"
+
+
+def read_dso_case_toml(path: str | Path, feeders: tuple[Feeder, ...], periods: int) -> DsoCase:
+    """Read a DER case file into a validated :class:`DsoCase` over ``feeders`` and ``periods``.
+
+    Raises :class:`InvalidInputError` naming the file and the key path (or line) at fault.
+    """
+    file = Path(path)
+    label = str(path)
+    try:
+        raw = file.read_bytes()
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise InvalidInputError(f"cannot read DER file {label}: {reason.lower()}") from error
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        raise InvalidInputError(f"{label}:{line}: not UTF-8 text") from error
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise InvalidInputError(_syntax_error(label, text, error)) from error
+    return dso_case_from_mapping(document, feeders, periods, label=label)
+
+
+def dso_case_from_mapping(
+    document: dict[str, Any], feeders: tuple[Feeder, ...], periods: int, *, label: str
+) -> DsoCase:
+    """Build and validate a :class:`DsoCase` from a parsed DER document; ``label`` names it."""
+    if periods < 1:
+        raise InvalidInputError(f"periods must be at least 1, got {periods}")
+    reader = _Reader(label)
+    reader.check_keys(document, "", TOP_LEVEL_KEYS)
+    horizon = reader.table(document, "horizon")
+    reader.check_keys(horizon, "horizon", HORIZON_KEYS)
+    upstream = reader.table(document, "upstream")
+    reader.check_keys(upstream, "upstream", UPSTREAM_KEYS)
+
+    period_hours = reader.number(horizon, "horizon", "period_hours",
+                                 default=default_period_hours(periods))
+    if not period_hours > 0:
+        reader.fail("horizon.period_hours", f"must be positive, got {_show(period_hours)}")
+    load_profile = reader.profile(horizon, "horizon", "load_profile", periods,
+                                  default_load_shape(periods), nonnegative=True)
+
+    prices = _upstream_prices(reader, upstream, periods)
+    loss_price = reader.number(upstream, "upstream", "loss_price_per_mwh", default=0.0)
+
+    shell = DsoCase(feeders=feeders, periods=periods, period_hours=period_hours,
+                    load_profile=load_profile)
+    devices: dict[str, list[Any]] = {table: [] for table in DEVICE_TABLES}
+    for table in DEVICE_TABLES:
+        for index, entry in enumerate(reader.array_of_tables(document, table), start=1):
+            devices[table].append(_device(reader, shell, table, index, entry, periods))
+
+    case = DsoCase(
+        feeders=feeders,
+        periods=periods,
+        period_hours=period_hours,
+        load_profile=load_profile,
+        micro_turbines=tuple(devices["micro_turbine"]),
+        storage=tuple(devices["storage"]),
+        renewables=(*devices["pv"], *devices["wind"]),
+        demand_response=tuple(devices["demand_response"]),
+        charging_points=tuple(devices["charging_point"]),
+        upstream_price_per_mwh=prices,
+        loss_price_per_mwh=loss_price,
+    )
+    try:
+        validate_case(case)
+    except InvalidInputError as error:
+        raise InvalidInputError(f"{label}: {error}") from error
+    return case
+
+
+def _upstream_prices(reader: _Reader, upstream: dict[str, Any], periods: int) -> FloatArray | None:
+    if "tariff" in upstream and "prices_per_mwh" in upstream:
+        reader.fail("upstream", "give either 'tariff' or 'prices_per_mwh', not both")
+    if "prices_per_mwh" in upstream:
+        if not isinstance(upstream["prices_per_mwh"], list):
+            reader.fail("upstream.prices_per_mwh", "expected a list of prices (24 hourly or one "
+                        f"per period), got {_show(upstream['prices_per_mwh'])}")
+        return reader.profile(upstream, "upstream", "prices_per_mwh", periods, None,
+                              nonnegative=False)
+    tariff = reader.text(upstream, "upstream", "tariff", default="shipped")
+    if tariff == "shipped":
+        return None
+    if tariff == "seed002-tou":
+        try:
+            return seed002_time_of_use(periods)
+        except InvalidInputError as error:
+            reader.fail("upstream.tariff", str(error))
+    reader.fail("upstream.tariff",
+                f"unknown tariff {tariff!r} (allowed: {', '.join(TARIFFS)}; or give "
+                "prices_per_mwh)")
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _device(
+    reader: _Reader, shell: DsoCase, table: str, index: int, entry: dict[str, Any], periods: int
+) -> Any:
+    """One device from its table, with types checked and its feeder and bus located."""
+    cls, kind = DEVICE_TABLES[table]
+    where = f"{table}[{index}]"
+    allowed, required = device_keys(table)
+    reader.check_keys(entry, where, allowed)
+    for key in required:
+        if key not in entry:
+            reader.fail(where, f"missing required key '{key}'")
+    values: dict[str, Any] = {}
+    for key in entry:
+        if key in _TEXT_FIELDS:
+            values[key] = reader.text(entry, where, key)
+            if not values[key].strip():
+                reader.fail(f"{where}.{key}", "must not be empty")
+        elif key in _INTEGER_FIELDS:
+            values[key] = reader.integer(entry, where, key)
+        elif key in _BOOLEAN_FIELDS:
+            values[key] = reader.boolean(entry, where, key)
+        elif key not in _PROFILE_FIELDS:
+            default = next(f.default for f in dataclasses.fields(cls) if f.name == key)
+            may_be_infinite = isinstance(default, float) and math.isinf(default)
+            values[key] = reader.number(entry, where, key, allow_infinite=may_be_infinite)
+    if kind is not None:
+        values["kind"] = kind
+        values["profile"] = reader.profile(entry, where, "profile", periods,
+                                           _DEFAULT_RENEWABLE_PROFILE[kind], nonnegative=True)
+    # locate the device now, so an unknown feeder or bus names its key
+    try:
+        feeder_position = shell.feeder_position(
+            values.get("feeder"), f"{where}.feeder" if "feeder" in values else where
+        )
+    except InvalidInputError as error:
+        raise InvalidInputError(f"{reader.label}: {error}") from error
+    feeder = shell.feeders[feeder_position]
+    bus = values["bus"]
+    matches = np.flatnonzero(feeder.bus_ids == bus)
+    if matches.size == 0:
+        reader.fail(f"{where}.bus", f"feeder {feeder.name} has no bus {bus}")
+    if int(matches[0]) == feeder.slack_bus:
+        reader.fail(f"{where}.bus", f"bus {bus} is the slack bus of feeder {feeder.name}")
+    if table == "demand_response" and not feeder.load_p_mw[int(matches[0])] > 0:
+        reader.fail(f"{where}.bus", f"bus {bus} of feeder {feeder.name} has no load to shift")
+    return cls(**values)
+
+
+class _Reader:
+    """Typed access to a parsed TOML document, raising errors that name file and key path."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+
+    def fail(self, key_path: str, message: str) -> None:
+        prefix = f"{self.label}: {key_path}: " if key_path else f"{self.label}: "
+        raise InvalidInputError(prefix + message)
+
+    def check_keys(
+        self, mapping: dict[str, Any], where: str, allowed: Sequence[str], *, what: str = "key"
+    ) -> None:
+        """Refuse any key of ``mapping`` not in ``allowed``, listing the allowed ones."""
+        for key in mapping:
+            if key not in allowed:
+                path = f"{where}.{key}" if where else key
+                self.fail(path, f"unknown {what} (allowed: {', '.join(allowed)})")
+
+    def table(self, document: dict[str, Any], key: str) -> dict[str, Any]:
+        value = document.get(key, {})
+        if not isinstance(value, dict):
+            self.fail(key, f"expected a table [{key}], got {_show(value)}")
+        return dict(value)
+
+    def array_of_tables(self, document: dict[str, Any], key: str) -> list[dict[str, Any]]:
+        value = document.get(key, [])
+        if isinstance(value, dict):
+            self.fail(key, f"expected an array of tables: write [[{key}]], not [{key}]")
+        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+            self.fail(key, f"expected an array of tables [[{key}]], got {_show(value)}")
+        return list(value)
+
+    def number(
+        self,
+        mapping: dict[str, Any],
+        where: str,
+        key: str,
+        *,
+        default: float | None = None,
+        allow_infinite: bool = False,
+    ) -> float:
+        path = f"{where}.{key}"
+        if key not in mapping:
+            if default is None:  # pragma: no cover - required keys are checked before
+                self.fail(path, "missing")
+            return float(default)  # type: ignore[arg-type]
+        value = mapping[key]
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            self.fail(path, f"expected a number, got {_show(value)}")
+        number = float(value)
+        if math.isnan(number) or (math.isinf(number) and not allow_infinite):
+            self.fail(path, f"expected a finite number, got {_show(value)}")
+        return number
+
+    def integer(self, mapping: dict[str, Any], where: str, key: str) -> int:
+        value = mapping[key]
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.fail(f"{where}.{key}", f"expected an integer bus label, got {_show(value)}")
+        return int(value)
+
+    def boolean(self, mapping: dict[str, Any], where: str, key: str) -> bool:
+        value = mapping[key]
+        if not isinstance(value, bool):
+            self.fail(f"{where}.{key}", f"expected true or false, got {_show(value)}")
+        return bool(value)
+
+    def text(
+        self, mapping: dict[str, Any], where: str, key: str, *, default: str | None = None
+    ) -> str:
+        if key not in mapping and default is not None:
+            return default
+        value = mapping[key]
+        if not isinstance(value, str):
+            self.fail(f"{where}.{key}", f"expected a string, got {_show(value)}")
+        return str(value)
+
+    def profile(
+        self,
+        mapping: dict[str, Any],
+        where: str,
+        key: str,
+        periods: int,
+        default: str | None,
+        *,
+        nonnegative: bool,
+    ) -> FloatArray:
+        """A built-in profile name or a list of numbers, resampled to ``periods`` values."""
+        path = f"{where}.{key}"
+        value = mapping.get(key, default)
+        if isinstance(value, list):
+            for position, item in enumerate(value):
+                if isinstance(item, bool) or not isinstance(item, int | float) \
+                        or not math.isfinite(item):
+                    self.fail(f"{path}[{position}]", f"expected a finite number, got {_show(item)}")
+                if nonnegative and item < 0:
+                    self.fail(f"{path}[{position}]", f"must be >= 0, got {_show(item)}")
+            values: str | list[float] = [float(item) for item in value]
+        elif isinstance(value, str):
+            values = value
+        else:
+            self.fail(path, f"expected a built-in profile name or a list of numbers, got "
+                            f"{_show(value)}")
+            raise AssertionError("unreachable")  # pragma: no cover
+        try:
+            return np.asarray(daily_profile(values, periods), dtype=np.float64)
+        except InvalidInputError as error:
+            self.fail(path, str(error))
+            raise  # pragma: no cover - fail always raises
+
+
+def _show(value: Any) -> str:
+    """A TOML-ish rendering of a value for messages (strings in double quotes)."""
+    if isinstance(value, str):
+        return '"' + value.replace('"', '\\"') + '"'
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "an array"
+    return repr(value)
+
+
+_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
+_AT_END = re.compile(r"\s*\(at end of document\)\s*$")
+
+
+def _syntax_error(label: str, text: str, error: tomllib.TOMLDecodeError) -> str:
+    """``file:line:column: TOML syntax error: ...`` from tomllib's message."""
+    message = str(error)
+    match = _POSITION.search(message)
+    if match:
+        reason = message[: match.start()]
+        return f"{label}:{match.group(1)}:{match.group(2)}: TOML syntax error: {reason}"
+    if _AT_END.search(message):
+        reason = _AT_END.sub("", message)
+        line = max(text.count("\n") + (0 if text.endswith("\n") else 1), 1)
+        return f"{label}:{line}: TOML syntax error: {reason} (at end of file)"
+    return f"{label}: TOML syntax error: {message}"
+
+
+def read_charging_csv(
+    path: str | Path,
+    point_names: Sequence[str],
+    periods: int,
+    *,
+    max_mw: Sequence[float] | None = None,
+) -> FloatArray:
+    """EV charging loads (MW) from a wide CSV, as an array ``[point, period]``.
+
+    Header ``period,<point name>,...`` with every name of ``point_names`` exactly once (any
+    order); then one row per period ``0 … periods−1`` (any order, each once), values finite and
+    non-negative and, when ``max_mw`` (one per point) is given, at most the point's limit.
+    Blank lines are skipped. Errors name ``file:line`` and the column.
+    """
+    label = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise InvalidInputError(f"cannot read charging file {label}: {reason.lower()}") from error
+    except UnicodeDecodeError as error:
+        raise InvalidInputError(f"{label}: not UTF-8 text") from error
+    loads = np.full((len(point_names), periods), np.nan)
+    seen_at: dict[int, int] = {}
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header: list[str] | None = None
+    columns: list[int] = []
+    try:
+        for row in reader:
+            line = reader.line_num
+            if not any(cell.strip() for cell in row):
+                continue
+            cells = [cell.strip() for cell in row]
+            if header is None:
+                header = cells
+                columns = _charging_header(label, line, header, point_names)
+                continue
+            if len(cells) != len(header):
+                raise InvalidInputError(
+                    f"{label}:{line}: expected {len(header)} fields, got {len(cells)}"
+                )
+            period = _period_cell(label, line, cells[0], periods)
+            if period in seen_at:
+                raise InvalidInputError(
+                    f"{label}:{line}: period {period} already given on line {seen_at[period]}"
+                )
+            seen_at[period] = line
+            for cell_index, point in enumerate(columns, start=1):
+                value = _load_cell(label, line, header[cell_index], cells[cell_index])
+                if max_mw is not None and value > max_mw[point]:
+                    raise InvalidInputError(
+                        f"{label}:{line}: column {header[cell_index]!r}: {cells[cell_index]} MW "
+                        f"exceeds the charging point's max_mw {max_mw[point]:g}"
+                    )
+                loads[point, period] = value
+    except csv.Error as error:
+        raise InvalidInputError(f"{label}:{reader.line_num}: {error}") from error
+    if header is None:
+        raise InvalidInputError(f"{label}: empty file; expected a header period,"
+                                f"{','.join(point_names)}")
+    missing = [t for t in range(periods) if t not in seen_at]
+    if missing:
+        shown = ", ".join(str(t) for t in missing[:5]) + (", ..." if len(missing) > 5 else "")
+        raise InvalidInputError(
+            f"{label}: no row for period {shown} (need periods 0 to {periods - 1})"
+        )
+    return loads
+
+
+def _charging_header(
+    label: str, line: int, header: list[str], point_names: Sequence[str]
+) -> list[int]:
+    """Position in ``point_names`` of each column after ``period``."""
+    if not header or header[0] != "period":
+        first = header[0] if header else ""
+        raise InvalidInputError(
+            f"{label}:{line}: the first column must be 'period', got {first!r}"
+        )
+    columns: list[int] = []
+    for name in header[1:]:
+        if name not in point_names:
+            known = ", ".join(point_names) if point_names else "none"
+            raise InvalidInputError(
+                f"{label}:{line}: column {name!r} is not a charging point (points: {known})"
+            )
+        if point_names.index(name) in columns:
+            raise InvalidInputError(f"{label}:{line}: column {name!r} appears twice")
+        columns.append(point_names.index(name))
+    absent = [name for k, name in enumerate(point_names) if k not in columns]
+    if absent:
+        raise InvalidInputError(
+            f"{label}:{line}: no column for charging point {absent[0]!r}"
+        )
+    return columns
+
+
+def _period_cell(label: str, line: int, cell: str, periods: int) -> int:
+    try:
+        period = int(cell)
+    except ValueError:
+        raise InvalidInputError(
+            f"{label}:{line}: column 'period': expected an integer, got {cell!r}"
+        ) from None
+    if not 0 <= period < periods:
+        raise InvalidInputError(
+            f"{label}:{line}: column 'period': {period} is outside 0 to {periods - 1}"
+        )
+    return period
+
+
+def _load_cell(label: str, line: int, column: str, cell: str) -> float:
+    try:
+        value = float(cell)
+    except ValueError:
+        raise InvalidInputError(
+            f"{label}:{line}: column {column!r}: expected a load in MW, got {cell!r}"
+        ) from None
+    if not math.isfinite(value) or value < 0:
+        raise InvalidInputError(
+            f"{label}:{line}: column {column!r}: the load must be finite and >= 0, got {cell}"
+        )
+    return value

@@ -1,0 +1,617 @@
+"""pandapower nets in and out of a :class:`Feeder`, and the AC power flow that checks DistFlow.
+
+Why this exists: pandapower is where most distribution feeders (and its ``networks`` module's
+test cases) already live, and its Newton–Raphson power flow is the independent referee of every
+DistFlow answer (relaxation exactness, losses, voltages). This module converts a pandapower net
+into the DSO engine's per-unit :class:`Feeder`, builds a pandapower net back from a Feeder, and
+runs the AC power flow on a Feeder with given net loads.
+
+Sources: pandapower's element documentation (``bus``, ``line``, ``trafo``, ``load``, ``sgen``,
+``shunt``, ``ext_grid``, ``switch``, ``poly_cost``; L. Thurner et al., "pandapower — an
+open-source Python tool for convenient modeling, analysis, and optimization of electric power
+systems", IEEE Trans. Power Syst. 33(6), 2018) and its branch model in
+``pandapower/build_branch.py`` for the transformer impedance on the system base; the DistFlow
+per-unit current ``ℓ = |I|²`` of M. E. Baran and F. F. Wu, "Network reconfiguration in
+distribution systems for loss reduction and load balancing", IEEE Trans. Power Deliv. 4(2), 1989.
+
+How a net becomes a Feeder (:func:`feeder_from_pandapower`):
+
+* buses are labelled by their pandapower index; out-of-service buses and every element on them
+  are left out (as pandapower does);
+* closed bus-bus switches merge their buses (the group keeps the smallest label; voltage limits
+  are intersected); a closed bus-bus switch with ``z_ohm > 0`` is refused. Open line and trafo
+  switches take their branch out of service;
+* lines: ``r = r_ohm_per_km·length_km/parallel`` over ``Z_base = vn_kv²/sn_mva`` of their
+  buses, likewise ``x``; ``c_nf_per_km`` and ``g_us_per_km`` are ignored (DistFlow has no shunt
+  branch admittance). Rating = ``√3·vn_kv·max_i_ka·df·parallel`` MVA, times
+  ``max_loading_percent/100`` where given (pandapower's OPF limit); ``max_i_ka ≥ 9999`` means
+  no limit (``inf``);
+* two-winding transformers: ``z = vk_percent/100``, ``r = vkr_percent/100`` on the trafo's
+  ``sn_mva``, converted to ``net.sn_mva`` and to the low-voltage bus's ``vn_kv`` as pandapower
+  does; tap changers, off-nominal ratios, ``shift_degree`` (exact on a radial feeder) and the
+  magnetizing branch (``pfe_kw``, ``i0_percent``) are ignored. Rating = ``sn_mva·parallel``
+  (times ``max_loading_percent/100`` where given);
+* loads add ``p_mw·scaling``, ``q_mvar·scaling`` per bus (constant power only: a load with
+  nonzero ``const_z_*``/``const_i_*`` percentages is refused); static generators are negative
+  loads at their ``p_mw·scaling``, ``q_mvar·scaling`` (``controllable`` is ignored: flexible
+  DERs belong to the DER layer); shunts add their power at 1 p.u. voltage
+  (``p_mw·step``, ``q_mvar·step``, times ``(vn_bus/vn_shunt)²`` as pandapower does), the same
+  constant-power stand-in as the MATPOWER loader uses;
+* the one in-service ``ext_grid`` is the slack: ``vm_pu``, ``min/max_p_mw``,
+  ``min/max_q_mvar`` (missing or NaN: unbounded) and its ``poly_cost`` row
+  (``cp2_eur_per_mw2``, ``cp1_eur_per_mw``, ``cp0_eur``) as the upstream cost;
+* bus voltage limits ``min_vm_pu``/``max_vm_pu`` where given, else 0.9/1.1 p.u. (pandapower's
+  own fill values for a limit not given, 0.0 and 2.0, count as not given);
+* elements a Feeder cannot hold (``gen``, ``trafo3w``, ``impedance``, ``dcline``, ``ward``,
+  ``xward``, ``storage``, ...) are refused when in service, naming the element.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import weakref
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandapower as pp
+from numpy.typing import NDArray
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from engines.errors import InvalidInputError
+from engines.power.feeder import Feeder, UpstreamCost, build_feeder
+from engines.power.matpower_case import feeder_from_matpower
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+
+#: pandapower's convention for "no thermal limit" on a line (``max_i_ka`` at or above this)
+NO_LIMIT_KA = 9999.0
+#: what :func:`pandapower_net` writes for a branch without a rating
+UNLIMITED_KA = 99999.0
+DEFAULT_V_MIN_PU = 0.9
+DEFAULT_V_MAX_PU = 1.1
+#: what pandapower's ``create_bus`` writes for a limit that was not given (``default_val``)
+PANDAPOWER_UNSET_V_MIN_PU = 0.0
+PANDAPOWER_UNSET_V_MAX_PU = 2.0
+#: tolerance of the AC power flow on the power mismatch, MVA
+AC_TOLERANCE_MVA = 1e-10
+
+#: element tables a Feeder cannot represent, refused when they have in-service rows
+UNSUPPORTED_ELEMENTS: dict[str, str] = {
+    "gen": "a Feeder has no voltage-controlling generators (use an sgen or the DER layer)",
+    "trafo3w": "three-winding transformers are not supported",
+    "impedance": "impedance elements are not supported",
+    "dcline": "DC lines are not supported",
+    "ward": "ward equivalents are not supported",
+    "xward": "extended ward equivalents are not supported",
+    "storage": "storage belongs to the DER layer, not the feeder data",
+    "motor": "motors are not supported",
+    "asymmetric_load": "unbalanced loads are not supported",
+    "asymmetric_sgen": "unbalanced static generators are not supported",
+    "svc": "SVCs are not supported",
+    "tcsc": "TCSCs are not supported",
+    "ssc": "SSCs are not supported",
+    "vsc": "VSCs are not supported",
+}
+
+
+@dataclass(frozen=True)
+class AcPowerFlowResult:
+    """An AC (Newton–Raphson) power flow on a Feeder; arrays are NaN when not converged.
+
+    Bus arrays follow the feeder's bus positions, branch arrays its branch order; ``p_from`` and
+    ``q_from`` are the flows leaving the parent bus; ``branch_current_pu_squared`` is DistFlow's
+    ``ℓ = (|I|/I_base)²`` at the parent end with ``I_base = base_mva/(√3·base_kv)`` kA.
+    """
+
+    converged: bool
+    vm_pu: FloatArray
+    slack_p_mw: float
+    slack_q_mvar: float
+    branch_loss_mw: FloatArray
+    branch_p_from_mw: FloatArray
+    branch_q_from_mvar: FloatArray
+    branch_current_pu_squared: FloatArray
+    total_loss_mw: float
+
+    @property
+    def min_vm_pu(self) -> float:
+        return float(np.min(self.vm_pu))
+
+
+# --------------------------------------------------------------------------------------------
+# pandapower -> Feeder
+
+
+def feeder_from_pandapower(net: Any, name: str) -> Feeder:
+    """Convert a pandapower net into a validated :class:`Feeder` (rules in the module doc)."""
+    where = f"pandapower net {name}"
+    _refuse_unsupported(net, where)
+    bus_labels = net.bus.index.to_numpy(dtype=np.int64)
+    num = bus_labels.size
+    if num == 0:
+        raise InvalidInputError(f"{where} has no buses")
+    lookup = _Lookup(bus_labels, where)
+    bus_on = net.bus["in_service"].to_numpy(dtype=bool)
+    vn_kv = net.bus["vn_kv"].to_numpy(dtype=np.float64)
+    v_min = _column(net.bus, "min_vm_pu", DEFAULT_V_MIN_PU)
+    v_max = _column(net.bus, "max_vm_pu", DEFAULT_V_MAX_PU)
+    # pandapower fills limits nobody gave with 0.0 and 2.0 ("unbounded"): not given here either
+    v_min[v_min <= PANDAPOWER_UNSET_V_MIN_PU] = DEFAULT_V_MIN_PU
+    v_max[v_max >= PANDAPOWER_UNSET_V_MAX_PU] = DEFAULT_V_MAX_PU
+    sn_mva = float(net.sn_mva)
+
+    switches = net.switch
+    closed = switches["closed"].to_numpy(dtype=bool)
+    kind = switches["et"].astype(str).to_numpy()
+    element = switches["element"].to_numpy(dtype=np.int64)
+    switch_bus = switches["bus"].to_numpy(dtype=np.int64)
+
+    # merge buses joined by closed bus-bus switches
+    bus_bus = np.flatnonzero((kind == "b") & closed)
+    a = lookup(switch_bus[bus_bus], lambda k: f"switch {switches.index[bus_bus[k]]}")
+    b = lookup(element[bus_bus], lambda k: f"switch {switches.index[bus_bus[k]]}")
+    live = bus_on[a] & bus_on[b]
+    z_ohm = _column(switches, "z_ohm", 0.0)[bus_bus]
+    bad = np.flatnonzero(live & (z_ohm > 0))
+    if bad.size:
+        raise InvalidInputError(
+            f"{where}: closed bus-bus switch {switches.index[bus_bus[bad[0]]]} has z_ohm "
+            f"{z_ohm[bad[0]]:g}; model it as a line"
+        )
+    a, b = a[live], b[live]
+    graph = coo_matrix((np.ones(a.size), (a, b)), shape=(num, num))
+    _, group = connected_components(graph, directed=False)
+    # representative of each group: its smallest label (positions of in-service buses only)
+    candidates = np.flatnonzero(bus_on)
+    by_label = candidates[np.lexsort((bus_labels[candidates], group[candidates]))]
+    first = np.ones(by_label.size, dtype=bool)
+    first[1:] = group[by_label[1:]] != group[by_label[:-1]]
+    representative_of_group = np.full(num, -1, dtype=np.int64)
+    representative_of_group[group[by_label[first]]] = by_label[first]
+    representative = representative_of_group[group]
+    merged = np.flatnonzero(bus_on & (representative != np.arange(num)))
+    if merged.size:
+        mismatch = merged[~np.isclose(vn_kv[merged], vn_kv[representative[merged]])]
+        if mismatch.size:
+            raise InvalidInputError(
+                f"{where}: bus {bus_labels[mismatch[0]]} ({vn_kv[mismatch[0]]:g} kV) is switched "
+                f"to bus {bus_labels[representative[mismatch[0]]]} "
+                f"({vn_kv[representative[mismatch[0]]]:g} kV)"
+            )
+        np.maximum.at(v_min, representative[merged], v_min[merged])
+        np.minimum.at(v_max, representative[merged], v_max[merged])
+    kept = np.flatnonzero(bus_on & (representative == np.arange(num)))
+    if kept.size == 0:
+        raise InvalidInputError(f"{where} has no bus in service")
+    position = np.full(num, -1, dtype=np.int64)
+    position[kept] = np.arange(kept.size)
+    feeder_position = np.where(bus_on, position[np.maximum(representative, 0)], -1)
+
+    open_switch = ~closed
+
+    def switched_off(et: str, index: IntArray) -> NDArray[np.bool_]:
+        return np.isin(index, element[(kind == et) & open_switch])
+
+    # lines
+    line = net.line
+    line_index = line.index.to_numpy(dtype=np.int64)
+    lf = lookup(line["from_bus"].to_numpy(dtype=np.int64), lambda k: f"line {line_index[k]}")
+    lt = lookup(line["to_bus"].to_numpy(dtype=np.int64), lambda k: f"line {line_index[k]}")
+    line_on = (
+        line["in_service"].to_numpy(dtype=bool)
+        & bus_on[lf]
+        & bus_on[lt]
+        & ~switched_off("l", line_index)
+    )
+    lf, lt, line_index = lf[line_on], lt[line_on], line_index[line_on]
+    lines = line[line_on]
+    off_voltage = np.flatnonzero(~np.isclose(vn_kv[lf], vn_kv[lt]))
+    if off_voltage.size:
+        k = off_voltage[0]
+        raise InvalidInputError(
+            f"{where}: line {line_index[k]} joins bus {bus_labels[lf[k]]} ({vn_kv[lf[k]]:g} kV) "
+            f"and bus {bus_labels[lt[k]]} ({vn_kv[lt[k]]:g} kV)"
+        )
+    parallel = _column(lines, "parallel", 1.0)
+    length = lines["length_km"].to_numpy(dtype=np.float64)
+    z_base = vn_kv[lf] ** 2 / sn_mva
+    line_r = lines["r_ohm_per_km"].to_numpy(dtype=np.float64) * length / parallel / z_base
+    line_x = lines["x_ohm_per_km"].to_numpy(dtype=np.float64) * length / parallel / z_base
+    max_i_ka = lines["max_i_ka"].to_numpy(dtype=np.float64)
+    line_rating = (
+        math.sqrt(3.0)
+        * vn_kv[lf]
+        * max_i_ka
+        * _column(lines, "df", 1.0)
+        * parallel
+        * _column(lines, "max_loading_percent", 100.0)
+        / 100.0
+    )
+    line_rating = np.where(max_i_ka >= NO_LIMIT_KA, np.inf, line_rating)
+
+    # two-winding transformers
+    trafo = net.trafo
+    trafo_index = trafo.index.to_numpy(dtype=np.int64)
+    th = lookup(trafo["hv_bus"].to_numpy(dtype=np.int64), lambda k: f"trafo {trafo_index[k]}")
+    tl = lookup(trafo["lv_bus"].to_numpy(dtype=np.int64), lambda k: f"trafo {trafo_index[k]}")
+    trafo_on = (
+        trafo["in_service"].to_numpy(dtype=bool)
+        & bus_on[th]
+        & bus_on[tl]
+        & ~switched_off("t", trafo_index)
+    )
+    th, tl, trafo_index = th[trafo_on], tl[trafo_on], trafo_index[trafo_on]
+    trafos = trafo[trafo_on]
+    trafo_sn = trafos["sn_mva"].to_numpy(dtype=np.float64)
+    trafo_parallel = _column(trafos, "parallel", 1.0)
+    to_system = (
+        (trafos["vn_lv_kv"].to_numpy(dtype=np.float64) / vn_kv[tl]) ** 2 * sn_mva / trafo_sn
+    )
+    z_sc = trafos["vk_percent"].to_numpy(dtype=np.float64) / 100.0 * to_system
+    r_sc = trafos["vkr_percent"].to_numpy(dtype=np.float64) / 100.0 * to_system
+    trafo_r = r_sc / trafo_parallel
+    trafo_x = np.sqrt(np.maximum(z_sc**2 - r_sc**2, 0.0)) / trafo_parallel
+    trafo_rating = (
+        trafo_sn * trafo_parallel * _column(trafos, "max_loading_percent", 100.0) / 100.0
+    )
+
+    # loads, static generators, shunts
+    load_p = np.zeros(kept.size)
+    load_q = np.zeros(kept.size)
+    load = net.load
+    load_bus = lookup(load["bus"].to_numpy(dtype=np.int64), lambda k: f"load {load.index[k]}")
+    load_on = load["in_service"].to_numpy(dtype=bool) & bus_on[load_bus]
+    for column in ("const_z_percent", "const_i_percent", "const_z_p_percent",
+                   "const_i_p_percent", "const_z_q_percent", "const_i_q_percent"):
+        voltage_dependent = np.flatnonzero(load_on & (_column(load, column, 0.0) != 0))
+        if voltage_dependent.size:
+            raise InvalidInputError(
+                f"{where}: load {load.index[voltage_dependent[0]]} has {column} "
+                f"{_column(load, column, 0.0)[voltage_dependent[0]]:g}; a Feeder holds "
+                "constant-power loads only"
+            )
+    scaling = _column(load, "scaling", 1.0)
+    np.add.at(load_p, feeder_position[load_bus[load_on]],
+              (load["p_mw"].to_numpy(dtype=np.float64) * scaling)[load_on])
+    np.add.at(load_q, feeder_position[load_bus[load_on]],
+              (load["q_mvar"].to_numpy(dtype=np.float64) * scaling)[load_on])
+    sgen = net.sgen
+    sgen_bus = lookup(sgen["bus"].to_numpy(dtype=np.int64), lambda k: f"sgen {sgen.index[k]}")
+    sgen_on = sgen["in_service"].to_numpy(dtype=bool) & bus_on[sgen_bus]
+    sgen_scaling = _column(sgen, "scaling", 1.0)
+    np.subtract.at(load_p, feeder_position[sgen_bus[sgen_on]],
+                   (sgen["p_mw"].to_numpy(dtype=np.float64) * sgen_scaling)[sgen_on])
+    np.subtract.at(load_q, feeder_position[sgen_bus[sgen_on]],
+                   (_column(sgen, "q_mvar", 0.0) * sgen_scaling)[sgen_on])
+    shunt = net.shunt
+    shunt_bus = lookup(shunt["bus"].to_numpy(dtype=np.int64), lambda k: f"shunt {shunt.index[k]}")
+    shunt_on = shunt["in_service"].to_numpy(dtype=bool) & bus_on[shunt_bus]
+    shunt_factor = _column(shunt, "step", 1.0) * (
+        vn_kv[shunt_bus] / _column(shunt, "vn_kv", 1.0, fallback=vn_kv[shunt_bus])
+    ) ** 2
+    np.add.at(load_p, feeder_position[shunt_bus[shunt_on]],
+              (_column(shunt, "p_mw", 0.0) * shunt_factor)[shunt_on])
+    np.add.at(load_q, feeder_position[shunt_bus[shunt_on]],
+              (_column(shunt, "q_mvar", 0.0) * shunt_factor)[shunt_on])
+
+    # the slack
+    ext_grid = net.ext_grid
+    eg_bus = lookup(ext_grid["bus"].to_numpy(dtype=np.int64),
+                    lambda k: f"ext_grid {ext_grid.index[k]}")
+    eg_on = np.flatnonzero(ext_grid["in_service"].to_numpy(dtype=bool) & bus_on[eg_bus])
+    slack_positions = feeder_position[eg_bus[eg_on]]
+    slack_voltage = 1.0
+    bounds = (-np.inf, np.inf, -np.inf, np.inf)
+    cost = UpstreamCost()
+    base_kv = vn_kv[kept[0]]
+    if eg_on.size == 1:
+        k = int(eg_on[0])
+        slack_voltage = float(ext_grid["vm_pu"].iloc[k])
+        base_kv = float(vn_kv[eg_bus[k]])
+        bounds = (
+            float(_column(ext_grid, "min_p_mw", -np.inf)[k]),
+            float(_column(ext_grid, "max_p_mw", np.inf)[k]),
+            float(_column(ext_grid, "min_q_mvar", -np.inf)[k]),
+            float(_column(ext_grid, "max_q_mvar", np.inf)[k]),
+        )
+        cost = _ext_grid_cost(net, int(ext_grid.index[k]), where)
+
+    branch_ids = tuple(
+        [f"line {i}" for i in line_index.tolist()] + [f"trafo {i}" for i in trafo_index.tolist()]
+    )
+    return build_feeder(
+        name=name,
+        base_mva=sn_mva,
+        base_kv=base_kv,
+        bus_ids=bus_labels[kept],
+        slack_buses=slack_positions,
+        slack_voltage_pu=slack_voltage,
+        from_bus=np.concatenate([feeder_position[lf], feeder_position[th]]),
+        to_bus=np.concatenate([feeder_position[lt], feeder_position[tl]]),
+        branch_ids=branch_ids,
+        r_pu=np.concatenate([line_r, trafo_r]),
+        x_pu=np.concatenate([line_x, trafo_x]),
+        branch_rating_mva=np.concatenate([line_rating, trafo_rating]),
+        load_p_mw=load_p,
+        load_q_mvar=load_q,
+        v_min_pu=v_min[kept],
+        v_max_pu=v_max[kept],
+        upstream_p_min_mw=bounds[0],
+        upstream_p_max_mw=bounds[1],
+        upstream_q_min_mvar=bounds[2],
+        upstream_q_max_mvar=bounds[3],
+        upstream_cost=cost,
+        source=where,
+    )
+
+
+def feeder_from_file(path: str | Path) -> Feeder:
+    """Load a feeder from a file, by suffix.
+
+    ``.m``: MATPOWER case (:func:`~engines.power.matpower_case.feeder_from_matpower`);
+    ``.json``, ``.p``/``.pkl``, ``.xlsx``: a pandapower net (``from_json``, ``from_pickle``,
+    ``from_excel``). The feeder is named after the file's stem.
+    """
+    file = Path(path)
+    suffix = file.suffix.lower()
+    if suffix == ".m":
+        return feeder_from_matpower(file)
+    readers = {".json": pp.from_json, ".p": pp.from_pickle, ".pkl": pp.from_pickle,
+               ".xlsx": pp.from_excel}
+    if suffix not in readers:
+        raise InvalidInputError(
+            f"{file}: unknown feeder file type {suffix!r} (expected .m, .json, .p, .pkl or .xlsx)"
+        )
+    if not file.is_file():
+        raise InvalidInputError(f"{file}: no such file")
+    try:
+        net = readers[suffix](str(file))
+    except Exception as error:  # pandapower raises many types for a malformed file
+        raise InvalidInputError(f"{file}: pandapower cannot read it: {error}") from error
+    return feeder_from_pandapower(net, file.stem)
+
+
+class _Lookup:
+    """Positions of pandapower bus labels, refusing labels that are not buses."""
+
+    def __init__(self, labels: IntArray, where: str) -> None:
+        self.order = np.argsort(labels, kind="stable")
+        self.sorted = labels[self.order]
+        self.where = where
+
+    def __call__(self, labels: IntArray, what: Any) -> IntArray:
+        if labels.size == 0:
+            return np.zeros(0, dtype=np.int64)
+        slot = np.clip(np.searchsorted(self.sorted, labels), 0, self.sorted.size - 1)
+        missing = np.flatnonzero(self.sorted[slot] != labels)
+        if missing.size:
+            raise InvalidInputError(
+                f"{self.where}: {what(int(missing[0]))} refers to bus {labels[missing[0]]}, "
+                "which does not exist"
+            )
+        return np.asarray(self.order[slot], dtype=np.int64)
+
+
+def _column(
+    table: Any, name: str, default: float, *, fallback: FloatArray | None = None
+) -> FloatArray:
+    """A numeric column as floats, NaN and missing entries replaced by a default."""
+    if name not in table.columns:
+        values = np.full(len(table), default, dtype=np.float64)
+    else:
+        values = table[name].to_numpy(dtype=np.float64, na_value=np.nan).copy()
+    missing = np.isnan(values)
+    if fallback is not None:
+        values[missing] = fallback[missing]
+    else:
+        values[missing] = default
+    return values
+
+
+def _refuse_unsupported(net: Any, where: str) -> None:
+    for table_name, reason in UNSUPPORTED_ELEMENTS.items():
+        if table_name not in net:
+            continue
+        table = net[table_name]
+        if len(table) == 0 or "in_service" not in table.columns:
+            continue
+        on = np.flatnonzero(table["in_service"].to_numpy(dtype=bool))
+        if on.size:
+            bus = table["bus"].iloc[on[0]] if "bus" in table.columns else "?"
+            raise InvalidInputError(
+                f"{where}: {table_name} {table.index[on[0]]} (bus {bus}) is in service; {reason}"
+            )
+
+
+def _ext_grid_cost(net: Any, ext_grid: int, where: str) -> UpstreamCost:
+    if "pwl_cost" in net and len(net.pwl_cost):
+        pwl = net.pwl_cost
+        if np.any((pwl["et"].astype(str) == "ext_grid") & (pwl["element"] == ext_grid)):
+            raise InvalidInputError(
+                f"{where}: ext_grid {ext_grid} has a piecewise-linear cost; only poly_cost is "
+                "supported"
+            )
+    if "poly_cost" not in net or len(net.poly_cost) == 0:
+        return UpstreamCost()
+    poly = net.poly_cost
+    rows = poly[(poly["et"].astype(str) == "ext_grid") & (poly["element"] == ext_grid)]
+    if len(rows) == 0:
+        return UpstreamCost()
+    if len(rows) > 1:
+        raise InvalidInputError(f"{where}: ext_grid {ext_grid} has {len(rows)} poly_cost rows")
+    return UpstreamCost(
+        quadratic_per_mw2h=float(_column(rows, "cp2_eur_per_mw2", 0.0)[0]),
+        linear_per_mwh=float(_column(rows, "cp1_eur_per_mw", 0.0)[0]),
+        constant_per_h=float(_column(rows, "cp0_eur", 0.0)[0]),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Feeder -> pandapower, and the AC power flow
+
+
+def pandapower_net(feeder: Feeder, load_p_mw: FloatArray, load_q_mvar: FloatArray) -> Any:
+    """A pandapower net reproducing ``feeder`` with the given net loads (MW, MVAr per bus).
+
+    Buses are indexed by the feeder's labels, all at ``base_kv``, with the feeder's voltage
+    limits; one 1-km line per branch (in branch order, from the parent) whose ohmic ``r``, ``x``
+    reproduce the per-unit values on ``base_mva``, without shunt capacitance, and ``max_i_ka``
+    from the rating (99999 kA when unlimited); one ext_grid at the slack with the slack voltage,
+    the upstream bounds (NaN when infinite) and the upstream cost as ``poly_cost``; one load per
+    bus (negative values are injections).
+    """
+    n = feeder.num_buses
+    load_p = _bus_vector(load_p_mw, n, "load_p_mw", feeder.name)
+    load_q = _bus_vector(load_q_mvar, n, "load_q_mvar", feeder.name)
+    net = pp.create_empty_network(name=feeder.name, sn_mva=feeder.base_mva)
+    labels = feeder.bus_ids
+    pp.create_buses(
+        net,
+        n,
+        vn_kv=feeder.base_kv,
+        index=labels,
+        name=[str(label) for label in labels.tolist()],
+        min_vm_pu=feeder.v_min_pu,
+        max_vm_pu=feeder.v_max_pu,
+    )
+    z_base = feeder.base_kv**2 / feeder.base_mva
+    rating = feeder.branch_rating_mva
+    max_i_ka = np.where(
+        np.isfinite(rating), rating / (math.sqrt(3.0) * feeder.base_kv), UNLIMITED_KA
+    )
+    if feeder.num_branches:
+        pp.create_lines_from_parameters(
+            net,
+            from_buses=labels[feeder.branch_from],
+            to_buses=labels[feeder.branch_to],
+            length_km=1.0,
+            r_ohm_per_km=feeder.r_pu * z_base,
+            x_ohm_per_km=feeder.x_pu * z_base,
+            c_nf_per_km=0.0,
+            max_i_ka=max_i_ka,
+            name=list(feeder.branch_ids),
+            index=np.arange(feeder.num_branches),
+        )
+    pp.create_loads(net, buses=labels, p_mw=load_p, q_mvar=load_q, index=np.arange(n))
+
+    def finite_or_nan(value: float) -> float:
+        return value if math.isfinite(value) else math.nan
+
+    ext_grid = pp.create_ext_grid(
+        net,
+        bus=int(labels[feeder.slack_bus]),
+        vm_pu=feeder.slack_voltage_pu,
+        min_p_mw=finite_or_nan(feeder.upstream_p_min_mw),
+        max_p_mw=finite_or_nan(feeder.upstream_p_max_mw),
+        min_q_mvar=finite_or_nan(feeder.upstream_q_min_mvar),
+        max_q_mvar=finite_or_nan(feeder.upstream_q_max_mvar),
+    )
+    cost = feeder.upstream_cost
+    pp.create_poly_cost(
+        net,
+        ext_grid,
+        "ext_grid",
+        cp1_eur_per_mw=cost.linear_per_mwh,
+        cp0_eur=cost.constant_per_h,
+        cp2_eur_per_mw2=cost.quadratic_per_mw2h,
+    )
+    return net
+
+
+def run_ac_power_flow(
+    feeder: Feeder, net_load_p_mw: FloatArray, net_load_q_mvar: FloatArray
+) -> AcPowerFlowResult:
+    """Newton–Raphson AC power flow (pandapower, flat start, 1e-10 MVA) with the given net loads.
+
+    Non-convergence is a result (``converged=False``, NaN arrays), not an exception. The
+    pandapower net of a feeder is built once and kept (for the last few feeder objects; a
+    Feeder is treated as immutable) since building it costs ten times the solve; pandapower
+    runs without numba, whose compilation costs seconds per process for millisecond gains here.
+    """
+    load_p = _bus_vector(net_load_p_mw, feeder.num_buses, "net_load_p_mw", feeder.name)
+    load_q = _bus_vector(net_load_q_mvar, feeder.num_buses, "net_load_q_mvar", feeder.name)
+    with _NET_LOCK:
+        net = _cached_net(feeder)
+        net.load["p_mw"] = load_p
+        net.load["q_mvar"] = load_q
+        try:
+            pp.runpp(
+                net,
+                algorithm="nr",
+                tolerance_mva=AC_TOLERANCE_MVA,
+                init="flat",
+                calculate_voltage_angles=True,
+                max_iteration=50,
+                numba=False,
+            )
+        except pp.LoadflowNotConverged:
+            return _not_converged(feeder)
+        return _ac_result(feeder, net)
+
+
+_NET_CACHE: OrderedDict[int, tuple[weakref.ref[Feeder], Any]] = OrderedDict()
+_NET_CACHE_SIZE = 8
+_NET_LOCK = threading.Lock()
+
+
+def _cached_net(feeder: Feeder) -> Any:
+    key = id(feeder)
+    entry = _NET_CACHE.get(key)
+    if entry is not None and entry[0]() is feeder:
+        _NET_CACHE.move_to_end(key)
+        return entry[1]
+    net = pandapower_net(feeder, feeder.load_p_mw, feeder.load_q_mvar)
+    _NET_CACHE[key] = (weakref.ref(feeder), net)
+    while len(_NET_CACHE) > _NET_CACHE_SIZE:
+        _NET_CACHE.popitem(last=False)
+    return net
+
+
+def _not_converged(feeder: Feeder) -> AcPowerFlowResult:
+    nan_buses = np.full(feeder.num_buses, np.nan)
+    nan_branches = np.full(feeder.num_branches, np.nan)
+    return AcPowerFlowResult(
+        converged=False,
+        vm_pu=nan_buses,
+        slack_p_mw=math.nan,
+        slack_q_mvar=math.nan,
+        branch_loss_mw=nan_branches,
+        branch_p_from_mw=nan_branches.copy(),
+        branch_q_from_mvar=nan_branches.copy(),
+        branch_current_pu_squared=nan_branches.copy(),
+        total_loss_mw=math.nan,
+    )
+
+
+def _ac_result(feeder: Feeder, net: Any) -> AcPowerFlowResult:
+    lines = net.res_line.loc[np.arange(feeder.num_branches)]
+    i_base_ka = feeder.base_mva / (math.sqrt(3.0) * feeder.base_kv)
+    loss = lines["pl_mw"].to_numpy(dtype=np.float64)
+    return AcPowerFlowResult(
+        converged=True,
+        vm_pu=net.res_bus["vm_pu"].loc[feeder.bus_ids].to_numpy(dtype=np.float64),
+        slack_p_mw=float(net.res_ext_grid["p_mw"].iloc[0]),
+        slack_q_mvar=float(net.res_ext_grid["q_mvar"].iloc[0]),
+        branch_loss_mw=loss,
+        branch_p_from_mw=lines["p_from_mw"].to_numpy(dtype=np.float64),
+        branch_q_from_mvar=lines["q_from_mvar"].to_numpy(dtype=np.float64),
+        branch_current_pu_squared=(lines["i_from_ka"].to_numpy(dtype=np.float64) / i_base_ka)
+        ** 2,
+        total_loss_mw=float(loss.sum()),
+    )
+
+
+def _bus_vector(values: FloatArray, n: int, label: str, name: str) -> FloatArray:
+    array = np.asarray(values, dtype=np.float64)
+    if array.shape != (n,):
+        raise InvalidInputError(f"feeder {name}: {label} has shape {array.shape}, not ({n},)")
+    bad = np.flatnonzero(~np.isfinite(array))
+    if bad.size:
+        raise InvalidInputError(f"feeder {name}: {label} at bus position {bad[0]} is not finite")
+    return array
