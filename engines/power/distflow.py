@@ -593,7 +593,8 @@ class DistFlowOpf:
                 f"the SOC relaxation is inexact: {worst.relaxation.weighted_mw:.3g} MW of "
                 f"fictitious losses on branch {worst.relaxation.worst_branch} of feeder "
                 f"{worst.name} in period {worst.relaxation.worst_period} (negative prices "
-                "reward losses); check and recover with engines.power.exactness.check_with_ac_power_flow"
+                "reward losses); check and recover with "
+                "engines.power.exactness.check_with_ac_power_flow"
             )
         breakdown = {name: float(term.value) for name, term in self._cost_terms.items()}
         if "charging_coupling" in breakdown:

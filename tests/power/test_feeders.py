@@ -389,7 +389,7 @@ TIE_21_8_LOOP = {f"line {k}" for k in (2, 3, 4, 5, 6, 7, 18, 19, 20, 33)}
 
 def test_meshed_feeder_names_the_loop(tmp_path: Path) -> None:
     text = edit_row(case33bw_text(), "branch", 33, 11, "1")  # close the 21-8 tie
-    with pytest.raises(InvalidInputError, match="not radial: branches .* form a loop") as error:
+    with pytest.raises(InvalidInputError, match=r"not radial: branches .* form a loop") as error:
         feeder_from_matpower(write_case(tmp_path, text))
     assert set(re.findall(r"line \d+", str(error.value))) == TIE_21_8_LOOP
 
