@@ -509,8 +509,11 @@ class DistFlowOpf:
     def set_load_profile(self, load_profile: FloatArray) -> None:
         """Scale every feeder's base loads by ``load_profile[t]`` (demand response limits too)."""
         profile = np.asarray(load_profile, dtype=np.float64)
-        if profile.shape != (self.case.periods,) or not np.isfinite(profile).all():
-            raise InvalidInputError(f"load profile needs {self.case.periods} finite values")
+        if profile.shape != (self.case.periods,) or not np.isfinite(profile).all() \
+                or (profile < 0).any():
+            raise InvalidInputError(
+                f"load profile needs {self.case.periods} finite, non-negative values"
+            )
         from dataclasses import replace
 
         self.case = replace(self.case, load_profile=profile)
