@@ -87,8 +87,8 @@ class _FeederBlock:
     v: cp.Variable
     slack_p: cp.Variable
     slack_q: cp.Variable
-    load_p: cp.Parameter
-    load_q: cp.Parameter
+    load_p: cp.Expression
+    load_q: cp.Expression
     price: cp.Parameter
     p_balance: cp.Constraint
     q_balance: cp.Constraint
@@ -298,6 +298,7 @@ class DistFlowOpf:
         self._charging_mw = charging_mw
 
         # --- feeders
+        self._load_profile = cp.Parameter(T, nonneg=True, name="load_profile")
         upstream = []
         losses = []
         regularization: list[cp.Expression] = []
@@ -362,8 +363,12 @@ class DistFlowOpf:
         v = cp.Variable((n, T), name=f"{feeder.name}.v")
         slack_p = cp.Variable(T, name=f"{feeder.name}.P0")
         slack_q = cp.Variable(T, name=f"{feeder.name}.Q0")
-        load_p = cp.Parameter((n, T), name=f"{feeder.name}.load_p")
-        load_q = cp.Parameter((n, T), name=f"{feeder.name}.load_q")
+        # base loads (constants) times the load profile (a Parameter of T values): a
+        # parameter per bus and period would make cvxpy's DPP compilation scale with n·T
+        # (51 s for case141 × 96) for no gain
+        profile = cp.reshape(self._load_profile, (1, T), order="F")
+        load_p = (feeder.load_p_mw / base)[:, None] @ profile
+        load_q = (feeder.load_q_mvar / base)[:, None] @ profile
         price = cp.Parameter(T, name=f"{feeder.name}.price")
 
         inj_p = slack @ cp.reshape(slack_p, (1, T), order="F")
@@ -418,10 +423,9 @@ class DistFlowOpf:
     def _set_defaults(self) -> None:
         case = self.case
         T = case.periods
+        self._load_profile.value = np.asarray(case.load_profile, dtype=np.float64)
         for block in self._blocks:
             feeder = block.feeder
-            block.load_p.value = np.outer(feeder.load_p_mw, case.load_profile) / feeder.base_mva
-            block.load_q.value = np.outer(feeder.load_q_mvar, case.load_profile) / feeder.base_mva
             if case.upstream_price_per_mwh is not None:
                 block.price.value = np.asarray(case.upstream_price_per_mwh, dtype=np.float64)
             else:
