@@ -120,12 +120,17 @@ def opf(
         Path | None, typer.Option(help="directory for summary.json and the bus, branch and "
                                        "period tables (.csv)")
     ] = None,
+    ac_check: Annotated[
+        bool, typer.Option("--ac-check", help="check the dispatch with an AC power flow "
+                                              "(pandapower Newton-Raphson) per period")
+    ] = False,
 ) -> None:
     """Distribution OPF: multi-period DistFlow dispatch of a feeder with its DER."""
     from coordinator.opf_command import describe_opf, run_opf
 
     try:
-        summary = run_opf(feeder=feeder, periods=periods, der=der, charging=charging, out=out)
+        summary = run_opf(feeder=feeder, periods=periods, der=der, charging=charging, out=out,
+                          ac_check=ac_check)
     except InvalidInputError as error:
         fail(str(error))
         return

@@ -41,6 +41,7 @@ from engines.power.case_file import (
 )
 from engines.power.der import DsoCase
 from engines.power.distflow import DistFlowOpf
+from engines.power.exactness import check_with_ac_power_flow
 from engines.power.feeder import Feeder
 from engines.power.profiles import HOURS, daily_profile
 from engines.power.result import OpfResult
@@ -56,8 +57,12 @@ def run_opf(
     der: Path | None = None,
     charging: Path | None = None,
     out: Path | None = None,
+    ac_check: bool = False,
 ) -> dict[str, Any]:
     """Build and solve the OPF, optionally write the files; return the JSON summary.
+
+    With ``ac_check`` the dispatch's injections are run through pandapower's AC power flow for
+    every period and the deviations go to the summary's ``ac_check`` entry.
 
     The summary holds the status, objective, costs, losses, voltage range, relaxation gap and
     timings, and a ``warnings`` list when the solution deserves one (inexact relaxation,
@@ -113,6 +118,8 @@ def run_opf(
         summary["losses_mwh"] = float(sum(f.loss_mw.sum() for f in result.feeders) * dt)
         summary["energy_imported_mwh"] = float(sum(f.slack_p_mw.sum() for f in result.feeders)
                                                * dt)
+        if ac_check:
+            summary["ac_check"] = check_with_ac_power_flow(opf, result).summary()
     if notes:
         summary["warnings"] = notes
     summary = _json_ready(summary)

@@ -109,6 +109,22 @@ def test_inexact_relaxation_warns_and_exits_zero(tmp_path: Path) -> None:
     assert "ptn: warning: the SOC relaxation is inexact" in result.stderr
 
 
+def test_ac_check_agrees_when_exact_and_measures_the_inexact_case(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["opf", "--periods", "1", "--ac-check", "--json"])
+    assert result.exit_code == 0, result.output
+    check = json.loads(result.stdout)["ac_check"]
+    assert check["converged"] and check["voltage_violations"] == 0
+    assert check["max_voltage_deviation_pu"] < 1e-6
+    der = tmp_path / "negative.toml"
+    der.write_text("[upstream]\nprices_per_mwh = [-200.0]\n")
+    result = runner.invoke(app, ["opf", "--periods", "1", "--der", str(der), "--ac-check",
+                                 "--json"])
+    summary = json.loads(result.stdout)
+    # fictitious losses are paid for in the relaxation but not drawn in the AC power flow
+    assert summary["ac_check"]["max_slack_deviation_mw"] > 1e-3
+    assert summary["ac_check"]["recovered_objective"] > summary["objective"]
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
