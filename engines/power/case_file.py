@@ -253,12 +253,11 @@ def _device(
         raise InvalidInputError(f"{reader.label}: {error}") from error
     feeder = shell.feeders[feeder_position]
     bus = values["bus"]
-    matches = np.flatnonzero(feeder.bus_ids == bus)
-    if matches.size == 0:
-        reader.fail(f"{where}.bus", f"feeder {feeder.name} has no bus {bus}")
-    if int(matches[0]) == feeder.slack_bus:
-        reader.fail(f"{where}.bus", f"bus {bus} is the slack bus of feeder {feeder.name}")
-    if table == "demand_response" and not feeder.load_p_mw[int(matches[0])] > 0:
+    try:
+        _, bus_position = shell.locate(values.get("feeder"), bus, f"{where}.bus")
+    except InvalidInputError as error:
+        raise InvalidInputError(f"{reader.label}: {error}") from error
+    if table == "demand_response" and not feeder.load_p_mw[bus_position] > 0:
         reader.fail(f"{where}.bus", f"bus {bus} of feeder {feeder.name} has no load to shift")
     return cls(**values)
 

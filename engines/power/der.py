@@ -157,6 +157,27 @@ class DsoCase:
             raise InvalidInputError(f"{what}: bus {bus} is the slack bus of feeder {model.name}")
         return position, int(matches[0])
 
+    def demand_response_base_mw(self) -> tuple[FloatArray, FloatArray]:
+        """Per demand-response device, its bus's base load (MW) and reactive-to-active ratio.
+
+        Shifts move reactive load with the active load at the bus's power factor.
+        """
+        base = np.empty(len(self.demand_response))
+        q_per_p = np.empty(len(self.demand_response))
+        for k, device in enumerate(self.demand_response):
+            position, bus = self.locate(device.feeder, device.bus,
+                                        f"demand_response {device.name!r}")
+            feeder = self.feeders[position]
+            base[k] = feeder.load_p_mw[bus]
+            q_per_p[k] = feeder.load_q_mvar[bus] / base[k] if base[k] > 0 else 0.0
+        return base, q_per_p
+
+    def demand_response_limits_mw(self) -> FloatArray:
+        """Largest shift per device and period (MW): the fraction of the bus's load then."""
+        base, _ = self.demand_response_base_mw()
+        fraction = np.array([d.max_shift_fraction for d in self.demand_response])
+        return (fraction * base)[:, None] * np.asarray(self.load_profile)[None, :]
+
 
 def validate_case(case: DsoCase) -> None:
     """Check shapes, bounds and references of a case; raise naming the device and field."""
@@ -210,10 +231,12 @@ def validate_case(case: DsoCase) -> None:
         _require(unit.rated_mw >= 0, what, "rated_mw must be >= 0")
         _require(unit.apparent_limit_mva >= 0, what, "s_max_mva must be >= 0")
         _check_series(f"{what} profile", np.asarray(unit.profile), T, nonnegative=True)
-    for dr in case.demand_response:
+    dr_base_mw, _ = case.demand_response_base_mw()
+    for dr, base_mw in zip(case.demand_response, dr_base_mw, strict=True):
         what = f"demand_response {dr.name!r}"
         _require(0 <= dr.max_shift_fraction <= 1, what, "max_shift_fraction must be in [0, 1]")
         _require(dr.incentive_per_mwh >= 0, what, "incentive_per_mwh must be >= 0")
+        _require(base_mw > 0, what, f"bus {dr.bus} has no load to shift")
     for point in case.charging_points:
         _require(point.max_mw > 0, f"charging_point {point.name!r}", "max_mw must be positive")
 

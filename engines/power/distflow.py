@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import cvxpy as cp
@@ -87,8 +87,8 @@ class _FeederBlock:
     v: cp.Variable
     slack_p: cp.Variable
     slack_q: cp.Variable
-    load_p: cp.Expression
-    load_q: cp.Expression
+    to_bus: sp.csr_matrix
+    from_bus: sp.csr_matrix
     price: cp.Parameter
     p_balance: cp.Constraint
     q_balance: cp.Constraint
@@ -250,17 +250,7 @@ class DistFlowOpf:
             ]
             incentive = np.array([d.incentive_per_mwh for d in drs])
             cost_terms["demand_response"] = dt * cp.sum(incentive @ self._dr_down)
-            self._dr_power_factor_ratio = np.zeros(len(drs))
-            for k, d in enumerate(drs):
-                fp, bp = case.locate(d.feeder, d.bus, d.name)
-                feeder = case.feeders[fp]
-                p, q = feeder.load_p_mw[bp], feeder.load_q_mvar[bp]
-                self._dr_power_factor_ratio[k] = q / p if p > 0 else 0.0
-                if p <= 0:
-                    raise InvalidInputError(
-                        f"demand_response {d.name!r}: bus {d.bus} of feeder {feeder.name} has "
-                        "no load to shift"
-                    )
+            _, self._dr_power_factor_ratio = case.demand_response_base_mw()
             shift = self._dr_down - self._dr_up
             for f, matrix in enumerate(bus_map(drs, "demand_response")):
                 if matrix.nnz:
@@ -272,6 +262,7 @@ class DistFlowOpf:
         # --- EV charging points
         cps = case.charging_points
         C = len(cps)
+        self._charging_positions = [case.locate(c.feeder, c.bus, c.name) for c in cps]
         self._cp_fixed = cp.Parameter((C, T), nonneg=True) if C else None
         self._cp_var = cp.Variable((C, T), nonneg=True) if C and self.charging_mode == "priced" \
             else None
@@ -416,7 +407,7 @@ class DistFlowOpf:
                 variable = slack_p if sense.endswith("p") else slack_q
                 lower = sense.startswith("min")
                 constraints.append(variable >= bound / base if lower else variable <= bound / base)
-        block = _FeederBlock(feeder, P, Q, L, v, slack_p, slack_q, load_p, load_q, price,
+        block = _FeederBlock(feeder, P, Q, L, v, slack_p, slack_q, A_to, A_from, price,
                              p_balance, q_balance)
         return block, constraints
 
@@ -431,12 +422,7 @@ class DistFlowOpf:
             else:
                 block.price.value = np.full(T, feeder.upstream_cost.linear_per_mwh)
         if self._dr_limit is not None:
-            limits = np.empty((len(case.demand_response), T))
-            for k, d in enumerate(case.demand_response):
-                fp, bp = case.locate(d.feeder, d.bus, d.name)
-                limits[k] = d.max_shift_fraction * case.feeders[fp].load_p_mw[bp] \
-                    * case.load_profile
-            self._dr_limit.value = limits
+            self._dr_limit.value = case.demand_response_limits_mw()
         if self._cp_fixed is not None:
             self._cp_fixed.value = np.zeros(self._cp_fixed.shape)
         if self._cp_price is not None and self._cp_penalty_half is not None:
@@ -518,26 +504,10 @@ class DistFlowOpf:
             raise InvalidInputError(
                 f"load profile needs {self.case.periods} finite, non-negative values"
             )
-        from dataclasses import replace
-
         self.case = replace(self.case, load_profile=profile)
-        self._set_defaults_loads_only()
-
-    def _set_defaults_loads_only(self) -> None:
-        prices = [block.price.value for block in self._blocks]
-        fixed = None if self._cp_fixed is None else self._cp_fixed.value
-        price = None if self._cp_price is None else self._cp_price.value
-        half = None if self._cp_penalty_half is None else self._cp_penalty_half.value
-        constant = self._admm_constant
-        self._set_defaults()
-        for block, value in zip(self._blocks, prices, strict=True):
-            block.price.value = value
-        if self._cp_fixed is not None:
-            self._cp_fixed.value = fixed
-        if self._cp_price is not None and self._cp_penalty_half is not None:
-            self._cp_price.value = price
-            self._cp_penalty_half.value = half
-        self._admm_constant = constant
+        self._load_profile.value = profile
+        if self._dr_limit is not None:
+            self._dr_limit.value = self.case.demand_response_limits_mw()
 
     def _check_charging_array(self, values: FloatArray, what: str) -> FloatArray:
         array = np.asarray(values, dtype=np.float64)
@@ -620,8 +590,9 @@ class DistFlowOpf:
         charging_dlmp: dict[str, FloatArray] = {}
         if self._charging_mw is not None:
             values = np.asarray(self._charging_mw.value, dtype=np.float64)
-            for k, point in enumerate(case.charging_points):
-                fp, bp = case.locate(point.feeder, point.bus, point.name)
+            for k, (point, (fp, bp)) in enumerate(
+                zip(case.charging_points, self._charging_positions, strict=True)
+            ):
                 charging[point.name] = values[k].copy()
                 charging_dlmp[point.name] = feeders[fp].dlmp_per_mwh[bp].copy()
         renewable_p = rows(self._re_p, case.renewables)
@@ -697,20 +668,22 @@ class DistFlowOpf:
             branch_loading_percent=loading,
             slack_p_mw=slack_p,
             slack_q_mvar=slack_q,
-            net_load_p_mw=_net_load(feeder, P, L, feeder.r_pu),
-            net_load_q_mvar=_net_load(feeder, Q, L, feeder.x_pu),
+            net_load_p_mw=_net_load(block, P, L, feeder.r_pu),
+            net_load_q_mvar=_net_load(block, Q, L, feeder.x_pu),
             relaxation=relaxation,
         )
 
 
-def _net_load(feeder: Feeder, flow: FloatArray, L: FloatArray, impedance: FloatArray) -> FloatArray:
+def _net_load(
+    block: _FeederBlock, flow: FloatArray, L: FloatArray, impedance: FloatArray
+) -> FloatArray:
     """Net bus demand (load − DER + charging, MW or MVAr) implied by the branch flows.
 
     From the balance ``inflow − losses − outflow = net load``; the slack row is zero.
     """
-    base = feeder.base_mva
-    inflow = _incidence(feeder.num_buses, feeder.branch_to) @ (flow - impedance[:, None] * L)
-    outflow = _incidence(feeder.num_buses, feeder.branch_from) @ flow
-    net = np.asarray(inflow - outflow, dtype=np.float64) * base
+    feeder = block.feeder
+    inflow = block.to_bus @ (flow - impedance[:, None] * L)
+    outflow = block.from_bus @ flow
+    net = np.asarray(inflow - outflow, dtype=np.float64) * feeder.base_mva
     net[feeder.slack_bus] = 0.0
     return net

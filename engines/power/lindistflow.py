@@ -278,20 +278,12 @@ def build_lindistflow(
 
     drs = case.demand_response
     if drs:
-        ratio = []
-        base_load = []
-        for d in drs:
-            fp, bp = case.locate(d.feeder, d.bus, f"demand_response {d.name!r}")
-            p, q = feeders[fp].load_p_mw[bp], feeders[fp].load_q_mvar[bp]
-            if p <= 0:
-                raise InvalidInputError(f"demand_response {d.name!r}: bus {d.bus} of feeder "
-                                        f"{feeders[fp].name} has no load to shift")
-            ratio.append(q / p)
-            base_load.append(p)
+        _, ratio = case.demand_response_base_mw()
+        limits = case.demand_response_limits_mw()
         block.DR = pyo.RangeSet(0, len(drs) - 1)
 
         def dr_bounds(_: Any, d: int, t: int) -> tuple[float, float]:
-            return 0.0, drs[d].max_shift_fraction * base_load[d] * profile[t]
+            return 0.0, float(limits[d, t])
 
         block.dr_up = pyo.Var(block.DR, block.T, bounds=dr_bounds)
         block.dr_down = pyo.Var(block.DR, block.T, bounds=dr_bounds)

@@ -198,19 +198,23 @@ def feeder_from_pandapower(net: Any, name: str) -> Feeder:
     def switched_off(et: str, index: IntArray) -> NDArray[np.bool_]:
         return np.isin(index, element[(kind == et) & open_switch])
 
+    def in_service_branches(
+        table: Any, end_a: str, end_b: str, label: str, switch_kind: str
+    ) -> tuple[IntArray, IntArray, IntArray, Any]:
+        """Bus positions of both ends, index and rows of the branches that are in service."""
+        index = table.index.to_numpy(dtype=np.int64)
+        a = lookup(table[end_a].to_numpy(dtype=np.int64), lambda k: f"{label} {index[k]}")
+        b = lookup(table[end_b].to_numpy(dtype=np.int64), lambda k: f"{label} {index[k]}")
+        on = (
+            table["in_service"].to_numpy(dtype=bool)
+            & bus_on[a]
+            & bus_on[b]
+            & ~switched_off(switch_kind, index)
+        )
+        return a[on], b[on], index[on], table[on]
+
     # lines
-    line = net.line
-    line_index = line.index.to_numpy(dtype=np.int64)
-    lf = lookup(line["from_bus"].to_numpy(dtype=np.int64), lambda k: f"line {line_index[k]}")
-    lt = lookup(line["to_bus"].to_numpy(dtype=np.int64), lambda k: f"line {line_index[k]}")
-    line_on = (
-        line["in_service"].to_numpy(dtype=bool)
-        & bus_on[lf]
-        & bus_on[lt]
-        & ~switched_off("l", line_index)
-    )
-    lf, lt, line_index = lf[line_on], lt[line_on], line_index[line_on]
-    lines = line[line_on]
+    lf, lt, line_index, lines = in_service_branches(net.line, "from_bus", "to_bus", "line", "l")
     off_voltage = np.flatnonzero(~np.isclose(vn_kv[lf], vn_kv[lt]))
     if off_voltage.size:
         k = off_voltage[0]
@@ -236,18 +240,7 @@ def feeder_from_pandapower(net: Any, name: str) -> Feeder:
     line_rating = np.where(max_i_ka >= NO_LIMIT_KA, np.inf, line_rating)
 
     # two-winding transformers
-    trafo = net.trafo
-    trafo_index = trafo.index.to_numpy(dtype=np.int64)
-    th = lookup(trafo["hv_bus"].to_numpy(dtype=np.int64), lambda k: f"trafo {trafo_index[k]}")
-    tl = lookup(trafo["lv_bus"].to_numpy(dtype=np.int64), lambda k: f"trafo {trafo_index[k]}")
-    trafo_on = (
-        trafo["in_service"].to_numpy(dtype=bool)
-        & bus_on[th]
-        & bus_on[tl]
-        & ~switched_off("t", trafo_index)
-    )
-    th, tl, trafo_index = th[trafo_on], tl[trafo_on], trafo_index[trafo_on]
-    trafos = trafo[trafo_on]
+    th, tl, trafo_index, trafos = in_service_branches(net.trafo, "hv_bus", "lv_bus", "trafo", "t")
     trafo_sn = trafos["sn_mva"].to_numpy(dtype=np.float64)
     trafo_parallel = _column(trafos, "parallel", 1.0)
     to_system = (

@@ -268,3 +268,20 @@ def test_invalid_updates_name_the_item() -> None:
         opf.set_upstream_price(np.zeros(3))
     with pytest.raises(InvalidInputError, match="charging='priced'"):
         opf.set_charging_terms(np.zeros((1, PERIODS)))
+
+
+def test_new_load_profile_without_rebuild_equals_a_fresh_build() -> None:
+    case = der_case("case33bw")
+    opf = DistFlowOpf(case)
+    opf.solve()
+    profile = daily_profile("flat", PERIODS) * 0.8
+    opf.set_load_profile(profile)
+    resolved = opf.solve()
+    expected = DistFlowOpf(dataclasses.replace(case, load_profile=profile)).solve()
+    assert resolved.objective == pytest.approx(expected.objective, rel=1e-7)
+    shift = resolved.demand_response_shift_mw
+    for dr in case.demand_response:
+        bus_load = case.feeders[0].load_p_mw[case.feeders[0].bus_index(dr.bus)]
+        assert np.abs(shift[dr.name]).max() <= dr.max_shift_fraction * 0.8 * bus_load + 1e-7
+    with pytest.raises(InvalidInputError, match="non-negative"):
+        opf.set_load_profile(-profile)

@@ -221,9 +221,6 @@ def test_single_period_shipped_cost(feeder: Feeder) -> None:
     np.testing.assert_allclose(dlmp, socp.feeders[0].dlmp_per_mwh, rtol=1e-5)
 
 
-# Clarabel stops this case with "AlmostSolved" (cvxpy: optimal_inaccurate) although the answer
-# agrees with Ipopt to 2e-8; the engine maps that status to optimal
-@pytest.mark.filterwarnings("ignore:Solution may be inaccurate")
 @pytest.mark.parametrize("period_hours", [1.0, 0.5])
 def test_24_periods_with_turbine_storage_and_pv(feeder: Feeder, period_hours: float) -> None:
     case = DsoCase(
