@@ -43,8 +43,6 @@ import csv
 import dataclasses
 import io
 import math
-import re
-import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -63,7 +61,8 @@ from engines.power.der import (
     validate_case,
 )
 from engines.power.feeder import Feeder
-from engines.power.profiles import HOURS, daily_profile, seed002_time_of_use
+from engines.power.profiles import HOURS, seed002_time_of_use
+from engines.toml_keys import KeyReader, read_toml_document, show_value
 
 FloatArray = NDArray[np.float64]
 
@@ -123,23 +122,8 @@ def read_dso_case_toml(path: str | Path, feeders: tuple[Feeder, ...], periods: i
 
     Raises :class:`InvalidInputError` naming the file and the key path (or line) at fault.
     """
-    file = Path(path)
-    label = str(path)
-    try:
-        raw = file.read_bytes()
-    except OSError as error:
-        reason = error.strerror or str(error)
-        raise InvalidInputError(f"cannot read DER file {label}: {reason.lower()}") from error
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as error:
-        line = raw[: error.start].count(b"\n") + 1
-        raise InvalidInputError(f"{label}:{line}: not UTF-8 text") from error
-    try:
-        document = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        raise InvalidInputError(_syntax_error(label, text, error)) from error
-    return dso_case_from_mapping(document, feeders, periods, label=label)
+    document = read_toml_document(path, "DER file")
+    return dso_case_from_mapping(document, feeders, periods, label=str(path))
 
 
 def dso_case_from_mapping(
@@ -148,7 +132,7 @@ def dso_case_from_mapping(
     """Build and validate a :class:`DsoCase` from a parsed DER document; ``label`` names it."""
     if periods < 1:
         raise InvalidInputError(f"periods must be at least 1, got {periods}")
-    reader = _Reader(label)
+    reader = KeyReader(label)
     reader.check_keys(document, "", TOP_LEVEL_KEYS)
     horizon = reader.table(document, "horizon")
     reader.check_keys(horizon, "horizon", HORIZON_KEYS)
@@ -158,7 +142,7 @@ def dso_case_from_mapping(
     period_hours = reader.number(horizon, "horizon", "period_hours",
                                  default=default_period_hours(periods))
     if not period_hours > 0:
-        reader.fail("horizon.period_hours", f"must be positive, got {_show(period_hours)}")
+        reader.fail("horizon.period_hours", f"must be positive, got {show_value(period_hours)}")
     load_profile = reader.profile(horizon, "horizon", "load_profile", periods,
                                   default_load_shape(periods), nonnegative=True)
 
@@ -192,13 +176,15 @@ def dso_case_from_mapping(
     return case
 
 
-def _upstream_prices(reader: _Reader, upstream: dict[str, Any], periods: int) -> FloatArray | None:
+def _upstream_prices(
+    reader: KeyReader, upstream: dict[str, Any], periods: int
+) -> FloatArray | None:
     if "tariff" in upstream and "prices_per_mwh" in upstream:
         reader.fail("upstream", "give either 'tariff' or 'prices_per_mwh', not both")
     if "prices_per_mwh" in upstream:
         if not isinstance(upstream["prices_per_mwh"], list):
             reader.fail("upstream.prices_per_mwh", "expected a list of prices (24 hourly or one "
-                        f"per period), got {_show(upstream['prices_per_mwh'])}")
+                        f"per period), got {show_value(upstream['prices_per_mwh'])}")
         return reader.profile(upstream, "upstream", "prices_per_mwh", periods, None,
                               nonnegative=False)
     tariff = reader.text(upstream, "upstream", "tariff", default="shipped")
@@ -216,7 +202,7 @@ def _upstream_prices(reader: _Reader, upstream: dict[str, Any], periods: int) ->
 
 
 def _device(
-    reader: _Reader, shell: DsoCase, table: str, index: int, entry: dict[str, Any], periods: int
+    reader: KeyReader, shell: DsoCase, table: str, index: int, entry: dict[str, Any], periods: int
 ) -> Any:
     """One device from its table, with types checked and its feeder and bus located."""
     cls, kind = DEVICE_TABLES[table]
@@ -260,148 +246,6 @@ def _device(
     if table == "demand_response" and not feeder.load_p_mw[bus_position] > 0:
         reader.fail(f"{where}.bus", f"bus {bus} of feeder {feeder.name} has no load to shift")
     return cls(**values)
-
-
-class _Reader:
-    """Typed access to a parsed TOML document, raising errors that name file and key path."""
-
-    def __init__(self, label: str) -> None:
-        self.label = label
-
-    def fail(self, key_path: str, message: str) -> None:
-        prefix = f"{self.label}: {key_path}: " if key_path else f"{self.label}: "
-        raise InvalidInputError(prefix + message)
-
-    def check_keys(
-        self, mapping: dict[str, Any], where: str, allowed: Sequence[str], *, what: str = "key"
-    ) -> None:
-        """Refuse any key of ``mapping`` not in ``allowed``, listing the allowed ones."""
-        for key in mapping:
-            if key not in allowed:
-                path = f"{where}.{key}" if where else key
-                self.fail(path, f"unknown {what} (allowed: {', '.join(allowed)})")
-
-    def table(self, document: dict[str, Any], key: str) -> dict[str, Any]:
-        value = document.get(key, {})
-        if not isinstance(value, dict):
-            self.fail(key, f"expected a table [{key}], got {_show(value)}")
-        return dict(value)
-
-    def array_of_tables(self, document: dict[str, Any], key: str) -> list[dict[str, Any]]:
-        value = document.get(key, [])
-        if isinstance(value, dict):
-            self.fail(key, f"expected an array of tables: write [[{key}]], not [{key}]")
-        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-            self.fail(key, f"expected an array of tables [[{key}]], got {_show(value)}")
-        return list(value)
-
-    def number(
-        self,
-        mapping: dict[str, Any],
-        where: str,
-        key: str,
-        *,
-        default: float | None = None,
-        allow_infinite: bool = False,
-    ) -> float:
-        path = f"{where}.{key}"
-        if key not in mapping:
-            if default is None:  # pragma: no cover - required keys are checked before
-                self.fail(path, "missing")
-            return float(default)  # type: ignore[arg-type]
-        value = mapping[key]
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            self.fail(path, f"expected a number, got {_show(value)}")
-        number = float(value)
-        if math.isnan(number) or (math.isinf(number) and not allow_infinite):
-            self.fail(path, f"expected a finite number, got {_show(value)}")
-        return number
-
-    def integer(self, mapping: dict[str, Any], where: str, key: str) -> int:
-        value = mapping[key]
-        if isinstance(value, bool) or not isinstance(value, int):
-            self.fail(f"{where}.{key}", f"expected an integer bus label, got {_show(value)}")
-        return int(value)
-
-    def boolean(self, mapping: dict[str, Any], where: str, key: str) -> bool:
-        value = mapping[key]
-        if not isinstance(value, bool):
-            self.fail(f"{where}.{key}", f"expected true or false, got {_show(value)}")
-        return bool(value)
-
-    def text(
-        self, mapping: dict[str, Any], where: str, key: str, *, default: str | None = None
-    ) -> str:
-        if key not in mapping and default is not None:
-            return default
-        value = mapping[key]
-        if not isinstance(value, str):
-            self.fail(f"{where}.{key}", f"expected a string, got {_show(value)}")
-        return str(value)
-
-    def profile(
-        self,
-        mapping: dict[str, Any],
-        where: str,
-        key: str,
-        periods: int,
-        default: str | None,
-        *,
-        nonnegative: bool,
-    ) -> FloatArray:
-        """A built-in profile name or a list of numbers, resampled to ``periods`` values."""
-        path = f"{where}.{key}"
-        value = mapping.get(key, default)
-        if isinstance(value, list):
-            for position, item in enumerate(value):
-                if isinstance(item, bool) or not isinstance(item, int | float) \
-                        or not math.isfinite(item):
-                    self.fail(f"{path}[{position}]", f"expected a finite number, got {_show(item)}")
-                if nonnegative and item < 0:
-                    self.fail(f"{path}[{position}]", f"must be >= 0, got {_show(item)}")
-            values: str | list[float] = [float(item) for item in value]
-        elif isinstance(value, str):
-            values = value
-        else:
-            self.fail(path, f"expected a built-in profile name or a list of numbers, got "
-                            f"{_show(value)}")
-            raise AssertionError("unreachable")  # pragma: no cover
-        try:
-            return np.asarray(daily_profile(values, periods), dtype=np.float64)
-        except InvalidInputError as error:
-            self.fail(path, str(error))
-            raise  # pragma: no cover - fail always raises
-
-
-def _show(value: Any) -> str:
-    """A TOML-ish rendering of a value for messages (strings in double quotes)."""
-    if isinstance(value, str):
-        return '"' + value.replace('"', '\\"') + '"'
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, dict):
-        return "a table"
-    if isinstance(value, list):
-        return "an array"
-    return repr(value)
-
-
-_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
-_AT_END = re.compile(r"\s*\(at end of document\)\s*$")
-
-
-def _syntax_error(label: str, text: str, error: tomllib.TOMLDecodeError) -> str:
-    """``file:line:column: TOML syntax error: ...`` from tomllib's message."""
-    message = str(error)
-    match = _POSITION.search(message)
-    if match:
-        reason = message[: match.start()]
-        return f"{label}:{match.group(1)}:{match.group(2)}: TOML syntax error: {reason}"
-    if _AT_END.search(message):
-        reason = _AT_END.sub("", message)
-        line = max(text.count("\n") + (0 if text.endswith("\n") else 1), 1)
-        return f"{label}:{line}: TOML syntax error: {reason} (at end of file)"
-    return f"{label}: TOML syntax error: {message}"
 
 
 def read_charging_csv(

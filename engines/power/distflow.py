@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
@@ -92,6 +93,27 @@ class _FeederBlock:
     price: cp.Parameter
     p_balance: cp.Constraint
     q_balance: cp.Constraint
+
+
+@dataclass(frozen=True)
+class OpfEmbedding:
+    """A DSO's OPF as parts of a larger cvxpy model (:meth:`DistFlowOpf.embedding`).
+
+    ``cost_usd``: the objective as the OPF solves it ($ over the horizon, weak-branch
+    regularization included, charging coupling terms excluded); ``reported_cost_usd``: the same
+    without the regularization, i.e. what :attr:`OpfResult.objective` reports. ``constraints``:
+    every constraint of the OPF. ``charging_mw``: the charging decisions ``[point, period]`` (MW).
+    ``read_result()``: after a parent problem holding these parts solved optimally, the OPF's
+    result (dispatch, DLMPs from the shared balance constraints' duals, relaxation gap; status
+    ``inexact`` when the relaxation is). The parts share the OPF's variables and Parameters
+    (upstream prices, load profile): changing those on the OPF changes the embedded model too.
+    """
+
+    cost_usd: cp.Expression
+    reported_cost_usd: cp.Expression
+    constraints: tuple[cp.Constraint, ...]
+    charging_mw: cp.Variable
+    read_result: Callable[[], OpfResult]
 
 
 def _incidence(rows: int, positions: NDArray[np.int64]) -> sp.csr_matrix:
@@ -429,6 +451,32 @@ class DistFlowOpf:
             self._cp_price.value = np.zeros(self._cp_price.shape)
             self._cp_penalty_half.value = 0.0
         self._admm_constant = 0.0
+
+    # ------------------------------------------------------------------ embed
+    def embedding(self) -> OpfEmbedding:
+        """The OPF's cost, constraints and charging decisions, for a joint model to embed.
+
+        Needs ``charging="priced"``. The ADMM price and penalty Parameters are set to zero
+        first (:meth:`set_charging_terms`), and the coupling term is left out of the costs, so
+        the embedded cost is the DSO's own; the parts share this OPF's variables and Parameters.
+        """
+        if self._cp_var is None:
+            raise InvalidInputError(
+                "an OPF embedding needs charging='priced' and at least one charging point"
+            )
+        self.set_charging_terms(np.zeros((len(self.case.charging_points), self.case.periods)))
+        reported = sum(
+            (term for name, term in self._cost_terms.items() if name != "charging_coupling"),
+            start=cp.Constant(float(self._constant_cost)),
+        )
+        solved = reported if self._regularization is None else reported + self._regularization
+        return OpfEmbedding(
+            cost_usd=solved,
+            reported_cost_usd=reported,
+            constraints=tuple(self.problem.constraints),
+            charging_mw=self._cp_var,
+            read_result=lambda: self._collect(OpfStatus.OPTIMAL, ""),
+        )
 
     # ------------------------------------------------------------------ update
     @property

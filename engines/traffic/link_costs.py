@@ -10,6 +10,10 @@ Three kinds, chosen per link:
   it linearly (value and slope matched, so convex and C1) beyond ``mu * c`` with
   ``mu = DAVIDSON_LINEAR_FROM = 0.95``. Below that point it is exactly Davidson's function
   (MODELS.md §1 closed form ``t0 * (x + J * (-x - c * ln(1 - x / c)))`` for the integral).
+  Davidson's function has no ``beta``; on a Davidson link ``beta`` is an added linear term
+  ``beta * x`` (time units per unit flow, 0 by default). ADMM's augmented-Lagrangian penalty on
+  a charging station's load is exactly such a term (:mod:`engines.traffic.multiperiod`), so the
+  coordinated traffic problem stays an ordinary equilibrium problem for the same solvers.
 * ``CONSTANT``: ``t = t0``.
 
 The scalar kernels are numba-compiled so the equilibrium solvers can call them per link inside
@@ -50,10 +54,10 @@ def link_time(kind: int, t0: float, cap: float, alpha: float, beta: float, x: fl
     if kind == 1:
         knee = DAVIDSON_LINEAR_FROM * cap
         if x <= knee:
-            return t0 * (1.0 + alpha * x / (cap - x))
+            return t0 * (1.0 + alpha * x / (cap - x)) + beta * x
         value = t0 * (1.0 + alpha * knee / (cap - knee))
         slope = t0 * alpha * cap / ((cap - knee) * (cap - knee))
-        return value + slope * (x - knee)
+        return value + slope * (x - knee) + beta * x
     return t0
 
 
@@ -71,7 +75,7 @@ def link_time_derivative(
     if kind == 1:
         knee = DAVIDSON_LINEAR_FROM * cap
         xx = min(max(x, 0.0), knee)
-        return t0 * alpha * cap / ((cap - xx) * (cap - xx))
+        return t0 * alpha * cap / ((cap - xx) * (cap - xx)) + beta
     return 0.0
 
 
@@ -89,7 +93,7 @@ def link_time_integral(
     if kind == 1:
         knee = DAVIDSON_LINEAR_FROM * cap
         xx = min(x, knee)
-        head = t0 * (xx + alpha * (-xx - cap * np.log1p(-xx / cap)))
+        head = t0 * (xx + alpha * (-xx - cap * np.log1p(-xx / cap))) + 0.5 * beta * x * x
         if x <= knee:
             return head
         value = t0 * (1.0 + alpha * knee / (cap - knee))

@@ -36,7 +36,7 @@ state is a valid warm start; the solver rescales path flows to the new demand.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -146,6 +146,19 @@ def demand_factor(
     """
     kappa = (price_per_mwh.mean(axis=0) - base_price_per_mwh) / base_price_per_mwh
     return np.asarray(np.maximum(0.0, 1.0 - price_sensitivity * kappa), dtype=np.float64)
+
+
+def _finite(values: ArrayLike, shape: tuple[int, int], what: str,
+            names: tuple[str, ...]) -> FloatArray:
+    array = np.asarray(values, dtype=np.float64)
+    if array.shape != shape:
+        raise InvalidInputError(f"{what} needs shape {shape} (stations, periods), got "
+                                f"{array.shape}")
+    bad = np.argwhere(~np.isfinite(array))
+    if bad.size:
+        s, t = (int(v) for v in bad[0])
+        raise InvalidInputError(f"{what} at station {names[s]} in period {t} is not finite")
+    return array
 
 
 def _check_demand(network: RoadNetwork, demand: ArrayLike, what: str) -> FloatArray:
@@ -269,6 +282,80 @@ class MultiPeriodProblem:
         ev_class = ev_class.with_demand(self.spec.ev_demand_at(prices).ravel())
         return AssignmentProblem(self.problem.links.with_fixed_cost(fixed), (gv_class, ev_class),
                                  self.problem.link_labels)
+
+    def coupled_problem_at(
+        self, price_per_mwh: ArrayLike, penalty_per_mw2: float, target_mw: ArrayLike
+    ) -> AssignmentProblem:
+        """The problem with ADMM's augmented-Lagrangian terms on the station loads.
+
+        Per period (a rate in $/h) the traffic side pays ``λ_st·P_st + (ρ/2)·(P_st − z_st)²`` on
+        top of its Beckmann potential, ``P_st = E_B·x_st`` the station's load (MW). Its flow
+        derivative ``E_B·(λ − ρ·z) + ρ·E_B²·x`` is a charging link's fixed money term plus the
+        Davidson link's linear ``beta`` term (:mod:`engines.traffic.link_costs`), so the solver
+        and its warm start serve unchanged. Prices may be negative (a dual price); every EV path
+        uses exactly one charging link, so one constant added to all of them keeps every link
+        cost non-negative (as Dijkstra needs) without changing the equilibrium. EV demand must be
+        inelastic here (``price_sensitivity`` 0): the mean-price demand law has no potential.
+        """
+        charging = self.spec.charging
+        shape = (charging.num_stations, self.num_periods)
+        prices = _finite(price_per_mwh, shape, "ADMM price", charging.station_names)
+        target = _finite(target_mw, shape, "ADMM target", charging.station_names)
+        if not (np.isfinite(penalty_per_mw2) and penalty_per_mw2 >= 0):
+            raise InvalidInputError(f"ADMM penalty must be >= 0, got {penalty_per_mw2}")
+        if np.any(np.asarray(self.spec.price_sensitivity) != 0):
+            raise InvalidInputError(
+                "ADMM coordination needs inelastic EV demand (price_sensitivity = 0)"
+            )
+        energy = charging.energy_per_charge_mwh
+        links = self.problem.links
+        stations = self.station_links()
+        money = energy * (prices - penalty_per_mw2 * target).T
+        free_flow_cost = links.value_of_time * links.free_flow_time[stations]
+        offset = max(0.0, -float(np.min(free_flow_cost + money)))
+        fixed = links.fixed_cost.copy()
+        fixed[stations] = money + offset
+        beta = links.beta.copy()
+        beta[stations] = penalty_per_mw2 * energy**2 / links.value_of_time
+        coupled = replace(links, fixed_cost=fixed, beta=beta)
+        return AssignmentProblem(coupled, self.problem.classes, self.problem.link_labels)
+
+    def solve_coupled(
+        self,
+        price_per_mwh: ArrayLike,
+        penalty_per_mw2: float,
+        target_mw: ArrayLike,
+        *,
+        gap: float = 1e-10,
+        max_iterations: int = 1000,
+        warm_start: MultiPeriodResult | PathState | None = None,
+    ) -> MultiPeriodResult:
+        """The traffic side's ADMM step (:meth:`coupled_problem_at`), equilibrated exactly.
+
+        ``price_per_mwh`` and ``target_mw`` have shape (stations, periods). The result's
+        ``total_cost`` and ``price_per_mwh`` are those of the coupled problem; the Beckmann
+        potential without the coupling terms is :meth:`potential`.
+        """
+        problem = self.coupled_problem_at(price_per_mwh, penalty_per_mw2, target_mw)
+        state = warm_start.warm_start if isinstance(warm_start, MultiPeriodResult) else warm_start
+        prices = np.asarray(price_per_mwh, dtype=np.float64)
+        if problem.total_demand <= 0:
+            return self._result(prices, problem, _empty_result(problem))
+        result = solve_path_based(problem, gap=gap, max_iterations=max_iterations,
+                                  warm_start=state)
+        return self._result(prices, problem, result)
+
+    def potential(self, link_flow: FloatArray) -> float:
+        """Beckmann potential ($/h summed over periods) without any charging money terms.
+
+        Travel-time integrals (value of time included), departure-shift costs and the road
+        network's own money terms (tolls, distance); what the traffic side's cost is in the
+        joint minimum-cost problem (MODELS.md §5), where charging payments are transfers.
+        """
+        links = self.problem.links
+        fixed = links.fixed_cost.copy()
+        fixed[self.station_links()] = 0.0
+        return links.with_fixed_cost(fixed).beckmann(np.asarray(link_flow, dtype=np.float64))
 
     def solve(
         self,

@@ -1,0 +1,115 @@
+"""Operators on each backend: in this process, as Ray actors, or as gRPC processes.
+
+Why this module exists: ``ptn run --backend inproc|ray|grpc`` and the tests need the same
+scenario's operators on any transport, each built from its own scenario part only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from coordinator.launcher import OperatorProcesses
+from coordinator.transports import Endpoint, InProcessEndpoint, RayEndpoint
+from engines.errors import InvalidInputError
+from services.host import OperatorHost, build_model
+from services.metrics import OperatorMetrics
+from services.scenario import Scenario
+
+BACKENDS = ("inproc", "ray", "grpc")
+
+
+def check_operator_parts(scenario: Scenario) -> None:
+    """Build every operator's configuration once, so bad data fails here naming the key."""
+    for operator_id in scenario.operator_ids:
+        part = scenario.part(operator_id)
+        if part.role == "dso":
+            from services.dso.model import dso_config_from_part
+
+            dso_config_from_part(part)
+        elif part.role == "traffic":
+            from services.traffic.model import traffic_config_from_part
+
+            traffic_config_from_part(part)
+        else:
+            build_model(part.role, part)  # raises: no model for this role yet
+
+
+def inproc_endpoints(scenario: Scenario, *, registry: CollectorRegistry | None = None,
+                     private_root: Path | None = None) -> dict[str, Endpoint]:
+    """Every operator hosted in this process (sharing one metrics registry)."""
+    metrics = OperatorMetrics.create(registry)
+    endpoints: dict[str, Endpoint] = {}
+    for operator_id in scenario.operator_ids:
+        part = scenario.part(operator_id)
+        private = private_root / operator_id if private_root is not None else None
+        host = OperatorHost(build_model(part.role, part, private), metrics)
+        endpoints[operator_id] = InProcessEndpoint(host)
+    return endpoints
+
+
+def ray_endpoints(scenario: Scenario, *, address: str | None = None,
+                  private_root: Path | None = None,
+                  metrics_ports: dict[str, int] | None = None) -> dict[str, Endpoint]:
+    """Every operator as a Ray actor (a local Ray runtime is started unless one is running)."""
+    import ray
+
+    from services.adapters.ray_actor import OperatorActor
+
+    if not ray.is_initialized():
+        init: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
+                                "configure_logging": False}
+        if address:
+            init["address"] = address
+        ray.init(**init)
+    actors = {}
+    for operator_id in scenario.operator_ids:
+        part = scenario.part(operator_id)
+        private = str(private_root / operator_id) if private_root is not None else None
+        port = (metrics_ports or {}).get(operator_id)
+        actors[operator_id] = (part.role, OperatorActor.remote(part, private, port))  # type: ignore[attr-defined]
+    for operator_id, (_, actor) in actors.items():
+        try:
+            ray.get(actor.ready.remote(), timeout=300)
+        except ray.exceptions.RayActorError as error:
+            raise InvalidInputError(f"operator {operator_id} did not start on Ray: "
+                                    f"{error}") from error
+    return {operator_id: RayEndpoint(role, operator_id, actor)
+            for operator_id, (role, actor) in actors.items()}
+
+
+@contextmanager
+def operator_endpoints(scenario: Scenario, scenario_spec: str, backend: str, *,
+                       registry: CollectorRegistry | None = None,
+                       private_root: Path | None = None, ray_address: str | None = None,
+                       log_directory: Path | None = None) -> Iterator[dict[str, Endpoint]]:
+    """Endpoints of every operator on ``backend``; stops what it started on exit."""
+    if backend == "inproc":
+        yield inproc_endpoints(scenario, registry=registry, private_root=private_root)
+    elif backend == "ray":
+        import ray
+
+        started = not ray.is_initialized()
+        endpoints = ray_endpoints(scenario, address=ray_address, private_root=private_root)
+        try:
+            yield endpoints
+        finally:
+            for endpoint in endpoints.values():
+                ray.kill(endpoint.actor)  # type: ignore[attr-defined]
+            if started:
+                ray.shutdown()
+    elif backend == "grpc":
+        with OperatorProcesses(scenario_spec, scenario, log_directory=log_directory,
+                               private_root=private_root) as processes:
+            endpoints_grpc = processes.endpoints()
+            try:
+                yield dict(endpoints_grpc)
+            finally:
+                for endpoint in endpoints_grpc.values():
+                    endpoint.close()
+    else:
+        raise InvalidInputError(f"unknown backend {backend!r} (known: {', '.join(BACKENDS)})")

@@ -1,0 +1,1 @@
+"""Negotiation mechanisms: plug-ins over :class:`coordinator.driver.Driver`'s fixed hooks."""

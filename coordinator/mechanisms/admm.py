@@ -1,0 +1,152 @@
+"""Joint minimum-cost coordination by ADMM on the station loads (MODELS.md §5).
+
+Why this module exists: it is the private way to the joint optimum of seeds 002 and 003. Two
+operators, a consuming side ``a`` (the traffic department) and a supplying side ``b`` (the DSO),
+each hold a copy of the station loads ``P`` (stations × periods, MW) and must agree. With
+``Δt`` the period length, the joint problem ``min f_a(P_a) + f_b(P_b)  s.t.  P_a = P_b`` has the
+augmented Lagrangian ``f_a + f_b + Σ Δt·[λ·(P_a − P_b) + (ρ/2)·(P_a − P_b)²]``, and two-block
+ADMM (Boyd, Parikh, Chu, Peleato & Eckstein 2011, "Distributed optimization and statistical
+learning via the alternating direction method of multipliers", §3) alternates, per round k:
+
+1. ``P_a ← argmin f_a(P) + Σ Δt·[λ·P + (ρ/2)(P − P_b)²]``   (traffic: ConsensusStep)
+2. ``P_b ← argmin f_b(P) − Σ Δt·[λ·P − (ρ/2)(P_a − P)²]``   (DSO: ConsensusStep)
+3. ``λ ← λ + ρ·(P_a − P_b)``                                 (the coordinator)
+
+``λ`` is the price of charging energy ($/MWh): at convergence it equals the DSO's DLMP at each
+station's bus, and the traffic equilibrium at that price is the joint optimum. Stopping test
+(Boyd §3.3.1, relative form): ``‖P_a − P_b‖ ≤ ε·max(‖P_a‖, ‖P_b‖)`` and
+``ρ·‖P_b^k − P_b^(k−1)‖ ≤ ε·‖λ‖``. Residual balancing (Boyd §3.4.1; He, Yang & Wang 2000):
+``ρ ×= τ`` when the primal residual exceeds ``μ`` times the dual one, ``ρ /= τ`` in the
+opposite case (``μ = 10, τ = 2``); λ is unscaled, so it needs no rescaling when ρ changes.
+
+The coordinator sees only λ, ρ and the two load matrices (and, at the end, each side's cost).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from google.protobuf.message import Message
+
+from coordinator.driver import Call, Driver, Mechanism
+from coordinator.outcome import FloatArray, RoundRecord
+from negotiation.v1 import common_pb2
+from services.messages import from_series, to_series
+
+BALANCING_RATIO = 10.0  # μ
+BALANCING_FACTOR = 2.0  # τ
+
+
+class AdmmMechanism(Mechanism):
+    """Two-block consensus ADMM between a consuming and a supplying operator."""
+
+    name = "admm"
+
+    def __init__(
+        self,
+        stations: tuple[str, ...],
+        periods: int,
+        *,
+        consumer: str = "traffic",
+        supplier: str = "dso",
+        initial_price_per_mwh: FloatArray,
+        initial_supplier_load_mw: FloatArray,
+        initial_penalty_per_mw2h: float = 50.0,
+        tolerance: float = 1e-4,
+        residual_balancing: bool = True,
+    ) -> None:
+        self.stations = stations
+        self.periods = periods
+        self.consumer = consumer
+        self.supplier = supplier
+        self.tolerance = tolerance
+        self.residual_balancing = residual_balancing
+        shape = (len(stations), periods)
+        self.price = np.asarray(initial_price_per_mwh, dtype=np.float64).reshape(shape).copy()
+        self.supplier_load = np.asarray(initial_supplier_load_mw,
+                                        dtype=np.float64).reshape(shape).copy()
+        self.consumer_load = self.supplier_load.copy()
+        self.penalty = float(initial_penalty_per_mw2h)
+        self.primal_residual = float("inf")
+        self.dual_residual = float("inf")
+        self._phase = 0
+        self._round_penalty = self.penalty
+
+    # ------------------------------------------------------------------ hooks
+    def initialize(self, driver: Driver) -> None:
+        """The starting point is given at construction (e.g. the baseline's loads and DLMPs)."""
+
+    def requests(self, round_number: int) -> list[Call]:
+        if self._phase == 0:
+            self._round_penalty = self.penalty
+            return [Call(self.consumer, "ConsensusStep", self._step(self.supplier_load))]
+        if self._phase == 1:
+            return [Call(self.supplier, "ConsensusStep", self._step(self.consumer_load))]
+        self._phase = 0
+        return []
+
+    def update(self, round_number: int, replies: dict[str, Message]) -> None:
+        if self._phase == 0:
+            self.consumer_load = self._loads(replies[self.consumer])
+            self._phase = 1
+            return
+        previous = self.supplier_load
+        self.supplier_load = self._loads(replies[self.supplier])
+        difference = self.consumer_load - self.supplier_load
+        rho = self.penalty
+        self.price = self.price + rho * difference
+        scale = max(float(np.linalg.norm(self.consumer_load)),
+                    float(np.linalg.norm(self.supplier_load)), 1e-12)
+        self.primal_residual = float(np.linalg.norm(difference)) / scale
+        self.dual_residual = rho * float(np.linalg.norm(self.supplier_load - previous)) / max(
+            float(np.linalg.norm(self.price)), 1e-12)
+        if self.residual_balancing and not self.converged():
+            if self.primal_residual > BALANCING_RATIO * self.dual_residual:
+                self.penalty = rho * BALANCING_FACTOR
+            elif self.dual_residual > BALANCING_RATIO * self.primal_residual:
+                self.penalty = rho / BALANCING_FACTOR
+        self._phase = 2
+
+    def converged(self) -> bool:
+        return self.primal_residual <= self.tolerance and self.dual_residual <= self.tolerance
+
+    def record(self, round_number: int, seconds: float) -> RoundRecord:
+        return RoundRecord(
+            round=round_number, seconds=seconds, primal_residual=self.primal_residual,
+            dual_residual=self.dual_residual, penalty_per_mw2h=self._round_penalty,
+            price_per_mwh=self.price.copy(),
+            load_mw={self.consumer: self.consumer_load.copy(),
+                     self.supplier: self.supplier_load.copy()},
+        )
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "price_per_mwh": self.price.tolist(),
+            "consumer_load_mw": self.consumer_load.tolist(),
+            "supplier_load_mw": self.supplier_load.tolist(),
+            "penalty_per_mw2h": self.penalty,
+            "primal_residual": self.primal_residual,
+            "dual_residual": self.dual_residual,
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.price = np.asarray(state["price_per_mwh"], dtype=np.float64)
+        self.consumer_load = np.asarray(state["consumer_load_mw"], dtype=np.float64)
+        self.supplier_load = np.asarray(state["supplier_load_mw"], dtype=np.float64)
+        self.penalty = float(state["penalty_per_mw2h"])
+        self.primal_residual = float(state["primal_residual"])
+        self.dual_residual = float(state["dual_residual"])
+        self._phase = 0
+
+    # ------------------------------------------------------------------ helpers
+    def _step(self, target_mw: FloatArray) -> common_pb2.ConsensusStep:
+        return common_pb2.ConsensusStep(
+            price_per_mwh=to_series(self.stations, self.price),
+            target_load_mw=to_series(self.stations, target_mw),
+            penalty_per_mw2h=self.penalty,
+        )
+
+    def _loads(self, reply: Message) -> FloatArray:
+        return from_series(reply.load_mw, self.stations, self.periods,  # type: ignore[attr-defined]
+                           "load_mw")

@@ -1,0 +1,86 @@
+"""What a negotiation produces: its rounds and final values, as plain data with a status.
+
+Why this module exists: the driver, the mechanisms, the results folder, the CLI and the tests all
+speak about a negotiation's outcome; this is the one definition they share. Everything here was
+seen by the coordinator (messages and scalars operators chose to report), never private data.
+Arrays are (stations, periods).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+import numpy as np
+from numpy.typing import NDArray
+
+FloatArray = NDArray[np.float64]
+
+
+class NegotiationStatus(StrEnum):
+    """How a negotiation ended."""
+
+    CONVERGED = "converged"
+    NOT_CONVERGED = "not_converged"  # round limit reached
+    FAILED = "failed"  # an operator failed, refused, or missed its deadline (message says who)
+
+
+@dataclass(frozen=True)
+class RoundRecord:
+    """One round as the coordinator saw it (ADMM: residuals are relative, as in the stop test)."""
+
+    round: int
+    seconds: float  # wall-clock seconds of the round
+    primal_residual: float
+    dual_residual: float
+    penalty_per_mw2h: float
+    price_per_mwh: FloatArray  # consensus price after the round
+    load_mw: dict[str, FloatArray]  # each side's station loads, by operator id
+    objective: float = float("nan")  # sum of reported costs when operators report them
+
+
+@dataclass(frozen=True)
+class CostSummary:
+    """Costs of one way of operating ($ over the horizon); ``total = traffic + dso``."""
+
+    total: float
+    by_operator: dict[str, float]
+    station_load_mw: FloatArray
+    price_per_mwh: FloatArray
+
+
+@dataclass(frozen=True)
+class NegotiationOutcome:
+    """The end of a negotiation: status, rounds, agreed loads and prices, timings."""
+
+    negotiation_id: str
+    mechanism: str
+    status: NegotiationStatus
+    message: str
+    stations: tuple[str, ...]
+    periods: int
+    period_hours: float
+    rounds: tuple[RoundRecord, ...]
+    seconds: float
+    agreed: CostSummary | None = None  # the negotiated operating point and its costs
+    baseline: CostSummary | None = None  # uncoordinated (flat tariff) reference
+    centralized: CostSummary | None = None  # full-information optimum (reference only)
+    extra: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def converged(self) -> bool:
+        return self.status == NegotiationStatus.CONVERGED
+
+    @property
+    def saving_vs_baseline(self) -> float:
+        """Baseline total minus agreed total ($); NaN when either is missing."""
+        if self.agreed is None or self.baseline is None:
+            return float("nan")
+        return self.baseline.total - self.agreed.total
+
+    @property
+    def gap_to_centralized(self) -> float:
+        """(agreed − centralized) / |centralized|; NaN when either is missing."""
+        if self.agreed is None or self.centralized is None:
+            return float("nan")
+        return (self.agreed.total - self.centralized.total) / abs(self.centralized.total)

@@ -1,0 +1,229 @@
+"""The full-information optimum of joint traffic–power coordination, in one convex model.
+
+Why this module exists: in ptn the traffic department and the DSO negotiate station charging
+loads by ADMM without sharing their models (MODELS.md §0, §5). An experiment needs the optimum
+they are supposed to reach, computed independently: this centralized "oracle" holds both models
+and solves MODELS.md §5's joint problem (seeds 002 and 003) at once,
+
+    minimise   Δt · B(x)  +  C_DSO(P)
+    subject to the traffic network's flow conservation and demand (link–node form,
+               :mod:`engines.traffic.beckmann_program`), the DSO's DistFlow-SOC constraints
+               (:class:`engines.power.distflow.DistFlowOpf`), and the coupling
+               P[s, t] = E_B · x[station s's charging link in period t]   (MW),
+
+with ``B`` the multi-period Beckmann potential without charging payments
+(:meth:`engines.traffic.multiperiod.MultiPeriodProblem.potential`: travel-time integrals times
+the value of time, departure-shift costs, road money terms; payments between EV drivers and the
+DSO are transfers), a rate in $/h summed over periods, hence the DSO's period length ``Δt``;
+and ``C_DSO`` the OPF's cost in $ over the horizon. The coupling constraint's multiplier, per
+MWh, is the station's price at the optimum: by the KKT conditions it is the DLMP at the
+station's bus, and the traffic equilibrium at those prices reproduces the optimal loads — the
+equilibrium a converged ADMM reaches.
+
+The EV demand must be inelastic (``price_sensitivity`` 0): seed 001's demand law in the mean
+price has no potential, so the joint problem would not be one convex program. Stations of the
+traffic model and charging points of the DSO are matched by name.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import cvxpy as cp
+import numpy as np
+import scipy.sparse as sp
+
+from engines.errors import InvalidInputError
+from engines.power.der import DsoCase
+from engines.power.distflow import DEFAULT_SOLVER_OPTIONS, DistFlowOpf
+from engines.power.result import OpfResult, OpfStatus
+from engines.traffic.beckmann_program import build_beckmann_program, solver_status
+from engines.traffic.multiperiod import MultiPeriodProblem
+from engines.traffic.network import FloatArray
+from engines.traffic.problem import AssignmentProblem
+
+
+@dataclass(frozen=True)
+class JointSolution:
+    """The joint minimum-cost coordination (failures are data: see ``status`` and ``message``).
+
+    ``status``: ``optimal`` (also when the solver stopped at reduced accuracy or the SOC
+    relaxation is inexact; the message says so), ``infeasible``, ``unbounded`` or
+    ``solver_error``; without a solution the costs and arrays are NaN. Costs in $ over the
+    horizon: ``traffic_cost`` = period_hours × Beckmann potential, ``dso_cost`` = the OPF's
+    reported objective (no weak-branch regularization). Arrays ``[station, period]`` in the
+    traffic model's station order (``station_names``): loads in MW, ``price_per_mwh`` the
+    coupling constraint's multiplier in $/MWh (the DLMP at the station's bus). ``link_flow``
+    (veh/h) over the links of ``traffic.problem``. ``relaxation_gap_raw_pu2`` is max
+    |ℓ·v − P² − Q²| and ``relaxation_gap_weighted_mw`` the largest fictitious loss (MW);
+    ``relaxation_exact`` compares the latter with the OPF's tolerance. ``davidson_above_knee``
+    names charging links above 0.95 of capacity, where this model's pure Davidson function and
+    the path-based solver's linearly continued one differ. ``dso`` is the DSO's OPF result read
+    from the joint solution (dispatch, DLMPs). ``seconds``: wall time of build and solve.
+    """
+
+    status: str
+    message: str
+    total_cost: float
+    traffic_cost: float
+    dso_cost: float
+    station_names: tuple[str, ...]
+    station_load_mw: FloatArray
+    price_per_mwh: FloatArray
+    link_flow: FloatArray
+    seconds: float
+    solver_seconds: float = 0.0
+    relaxation_gap_raw_pu2: float = float("nan")
+    relaxation_gap_weighted_mw: float = float("nan")
+    relaxation_exact: bool = False
+    davidson_above_knee: tuple[str, ...] = ()
+    dso: OpfResult | None = None
+
+    @property
+    def has_solution(self) -> bool:
+        return self.status == "optimal"
+
+
+def _check_inputs(traffic: MultiPeriodProblem, case: DsoCase) -> None:
+    sigma = np.asarray(traffic.spec.price_sensitivity, dtype=np.float64)
+    if np.any(sigma != 0):
+        raise InvalidInputError(
+            "the joint minimum-cost problem needs inelastic EV demand (price_sensitivity = 0); "
+            f"got {sigma.max():g}"
+        )
+    if traffic.num_periods != case.periods:
+        raise InvalidInputError(
+            f"the traffic model has {traffic.num_periods} periods but the DSO case {case.periods}"
+        )
+    stations = traffic.spec.charging.station_names
+    points = tuple(point.name for point in case.charging_points)
+    for name in stations:
+        if name not in points:
+            raise InvalidInputError(
+                f"station {name} of the traffic model is not a charging point of the DSO case "
+                f"(its points: {', '.join(points) or 'none'})"
+            )
+    for name in points:
+        if name not in stations:
+            raise InvalidInputError(
+                f"charging point {name} of the DSO case is not a station of the traffic model "
+                f"(its stations: {', '.join(stations)})"
+            )
+
+
+def _traffic_problem(traffic: MultiPeriodProblem) -> AssignmentProblem:
+    """The time-expanded problem without charging money terms (its Beckmann function is the
+    potential of :meth:`MultiPeriodProblem.potential`)."""
+    fixed = traffic.problem.links.fixed_cost.copy()
+    fixed[traffic.station_links()] = 0.0
+    return traffic.problem.with_fixed_cost(fixed)
+
+
+def _failure(status: str, message: str, traffic: MultiPeriodProblem,
+             started: float, solver_seconds: float = 0.0) -> JointSolution:
+    shape = (traffic.spec.charging.num_stations, traffic.num_periods)
+    nan = float("nan")
+    return JointSolution(
+        status=status, message=message, total_cost=nan, traffic_cost=nan, dso_cost=nan,
+        station_names=traffic.spec.charging.station_names,
+        station_load_mw=np.full(shape, np.nan), price_per_mwh=np.full(shape, np.nan),
+        link_flow=np.full(traffic.problem.num_links, np.nan),
+        seconds=time.perf_counter() - started, solver_seconds=solver_seconds,
+    )
+
+
+def solve_joint_min_cost(
+    traffic: MultiPeriodProblem,
+    case: DsoCase,
+    *,
+    solver: str = "CLARABEL",
+    solver_options: dict[str, Any] | None = None,
+) -> JointSolution:
+    """Solve the joint minimum-cost problem (module docstring) in one convex model.
+
+    ``solver_options`` update :data:`engines.power.distflow.DEFAULT_SOLVER_OPTIONS`. Raises
+    :class:`InvalidInputError` for elastic EV demand, a period-count mismatch or a station
+    without a charging point of the same name (or the reverse); never on solver trouble.
+    """
+    started = time.perf_counter()
+    _check_inputs(traffic, case)
+    charging = traffic.spec.charging
+    options = dict(DEFAULT_SOLVER_OPTIONS.get(solver, {}))
+    options.update(solver_options or {})
+
+    program = build_beckmann_program(_traffic_problem(traffic))
+    opf = DistFlowOpf(case, charging="priced", solver=solver, solver_options=options)
+    dso = opf.embedding()
+    # coupling rows in the order of vec(P, "F"): row t·C + c is point c in period t
+    points = opf.charging_names
+    station_of_point = np.array([charging.station_names.index(name) for name in points])
+    periods, num_points = traffic.num_periods, len(points)
+    coupled_link = traffic.station_links()[:, station_of_point].reshape(-1)
+    selector = sp.csr_matrix(
+        (np.ones(coupled_link.size), (np.arange(coupled_link.size), coupled_link)),
+        shape=(coupled_link.size, program.problem.num_links),
+    )
+    energy = charging.energy_per_charge_mwh
+    coupling = cp.vec(dso.charging_mw, order="F") == energy * (selector @ program.link_flow)
+    dt = case.period_hours
+    model = cp.Problem(
+        cp.Minimize(dt * program.objective + dso.cost_usd),
+        [*program.constraints, *dso.constraints, coupling],
+    )
+    message = ""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            model.solve(solver=solver, **options)
+        status = solver_status(model.status)
+    except cp.error.SolverError as error:
+        status, message = "solver_error", str(error)
+    solver_seconds = float(model.solver_stats.solve_time or 0.0) \
+        if model.solver_stats is not None else 0.0
+    if status == "optimal_inaccurate":
+        status = "optimal"
+        message = "the solver stopped at reduced accuracy (cvxpy status optimal_inaccurate)"
+    if status != "optimal":
+        return _failure(status, message or f"the joint problem is {status}", traffic, started,
+                        solver_seconds)
+
+    link_flow = program.link_flow_value()
+    dispatch = dso.read_result()
+    traffic_cost = dt * traffic.potential(link_flow)
+    station_load = energy * link_flow[traffic.station_links()].T
+    # the multiplier of P − E_B·x = 0 is minus d(total cost)/d(load) in $/MW per period
+    dual = np.asarray(coupling.dual_value, dtype=np.float64).reshape(periods, num_points).T
+    price = np.empty_like(dual)
+    price[station_of_point] = -dual / dt
+    above = program.davidson_above_knee(link_flow)
+    knee = tuple(program.problem.link_label(int(link)) for link in above)
+    notes = [message] if message else []
+    exact = dispatch.status == OpfStatus.OPTIMAL
+    if not exact:
+        notes.append(dispatch.message)
+    if knee:
+        notes.append(
+            f"charging links above 0.95 of capacity ({', '.join(knee)}): the path-based "
+            "solver's linearly continued Davidson function differs there"
+        )
+    return JointSolution(
+        status="optimal",
+        message="; ".join(notes),
+        total_cost=traffic_cost + dispatch.objective,
+        traffic_cost=traffic_cost,
+        dso_cost=dispatch.objective,
+        station_names=charging.station_names,
+        station_load_mw=station_load,
+        price_per_mwh=price,
+        link_flow=link_flow,
+        seconds=time.perf_counter() - started,
+        solver_seconds=solver_seconds,
+        relaxation_gap_raw_pu2=dispatch.relaxation_gap_raw,
+        relaxation_gap_weighted_mw=dispatch.relaxation_gap_weighted_mw,
+        relaxation_exact=exact,
+        davidson_above_knee=knee,
+        dso=dispatch,
+    )

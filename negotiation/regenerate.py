@@ -1,0 +1,59 @@
+"""Regenerate ``negotiation/v1/*_pb2*.py`` from ``protos/negotiation/v1/*.proto``.
+
+Why this module exists: the generated code is checked in (so installing ptn needs no protoc),
+and this is the one command that rewrites it: ``python -m negotiation.regenerate``. It needs
+``grpcio-tools`` (in the ``test`` extra). :func:`compiled_descriptors` serves the currency test,
+which compares the checked-in descriptors with a fresh compilation, independent of the
+generator's version.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+REPOSITORY = Path(__file__).resolve().parent.parent
+PROTO_ROOT = REPOSITORY / "protos"
+PROTO_DIRECTORY = PROTO_ROOT / "negotiation" / "v1"
+
+
+def proto_files() -> list[Path]:
+    """The schema's ``.proto`` files, sorted."""
+    return sorted(PROTO_DIRECTORY.glob("*.proto"))
+
+
+def _protoc(arguments: list[str]) -> None:
+    from grpc_tools import protoc  # a development tool, not a runtime dependency
+
+    include = str(Path(protoc.__file__).parent / "_proto")
+    code = protoc.main(["grpc_tools.protoc", f"-I{PROTO_ROOT}", f"-I{include}", *arguments])
+    if code != 0:
+        raise RuntimeError(f"protoc failed with exit code {code}")
+
+
+def regenerate(output: Path = REPOSITORY) -> list[Path]:
+    """Write the message, type-stub and service modules under ``output/negotiation/v1``."""
+    files = [str(path.relative_to(PROTO_ROOT)) for path in proto_files()]
+    _protoc([f"--python_out={output}", f"--pyi_out={output}", f"--grpc_python_out={output}",
+             *files])
+    return sorted((output / "negotiation" / "v1").glob("*_pb2*.py*"))
+
+
+def compiled_descriptors() -> dict[str, bytes]:
+    """Serialized ``FileDescriptorProto`` of each schema file, compiled now from the sources."""
+    from google.protobuf import descriptor_pb2
+
+    files = [str(path.relative_to(PROTO_ROOT)) for path in proto_files()]
+    with tempfile.TemporaryDirectory() as directory:
+        target = Path(directory) / "schema.bin"
+        _protoc([f"--descriptor_set_out={target}", *files])
+        descriptor_set = descriptor_pb2.FileDescriptorSet.FromString(target.read_bytes())
+    return {file.name: file.SerializeToString(deterministic=True)
+            for file in descriptor_set.file}
+
+
+if __name__ == "__main__":
+    for path in regenerate():
+        print(path.relative_to(REPOSITORY))
+    sys.exit(0)

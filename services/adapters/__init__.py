@@ -1,0 +1,1 @@
+"""Thin transport adapters around :class:`services.host.OperatorHost` (gRPC server, Ray actor)."""

@@ -1,0 +1,40 @@
+"""The Ray adapter: an operator's host as a Ray actor that exchanges serialized protobuf.
+
+Why this module exists: on a Ray cluster (or ``ptn run``'s local Ray runtime) each operator is
+an actor. The actor is created with the operator's own scenario part only, builds its model
+inside the actor's process, and its one method moves bytes through
+:meth:`OperatorHost.handle`, so the schema stays the boundary. With ``metrics_port`` the actor's
+process serves its Prometheus metrics.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import ray
+from prometheus_client import start_http_server
+
+from services.host import OperatorHost, build_model
+from services.scenario import ScenarioPart
+
+
+@ray.remote(num_cpus=0)
+class OperatorActor:
+    """One operator in a Ray actor (zero CPUs reserved: operators take turns, not cores)."""
+
+    def __init__(self, part: ScenarioPart, private_output_dir: str | None = None,
+                 metrics_port: int | None = None) -> None:
+        directory = Path(private_output_dir) if private_output_dir else None
+        self.host = OperatorHost(build_model(part.role, part, directory))
+        if metrics_port:
+            start_http_server(metrics_port, registry=self.host.metrics.registry)
+
+    def handle(self, method: str, request: bytes) -> bytes:
+        return self.host.handle(method, request)
+
+    def offers(self, method: str) -> bool:
+        return self.host.offers(method)
+
+    def ready(self) -> dict[str, Any]:
+        return {"role": self.host.role, "operator_id": self.host.operator_id}

@@ -1,0 +1,217 @@
+"""Hosting an operator's model behind its service: decoding, idempotency, metrics, failures.
+
+Why this module exists: every transport (in-process, Ray actor, gRPC servicer) must treat a
+request the same way, so the adapters only move bytes and this host does the rest:
+
+* decode the request as the method's input message of the role's service (the schema is the
+  boundary even in-process: only serialized protobuf reaches the model);
+* refuse requests addressed to another operator or without a request id;
+* answer a repeated request id with the first reply, never applying it twice (a coordinator
+  retries calls that may not have arrived with the same id; a retry that arrives while the
+  first is still being computed waits for it);
+* run one request at a time through the model (models are not thread-safe);
+* turn invalid input into a ``STATUS_INVALID_REQUEST`` reply naming the problem, and any other
+  exception into ``STATUS_FAILED`` with its type and message (logged, never a crash);
+* count and time everything in :class:`~services.metrics.OperatorMetrics`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from google.protobuf.message import DecodeError, Message
+
+from engines.errors import InvalidInputError
+from negotiation.v1 import common_pb2, services_pb2
+from services.metrics import OperatorMetrics
+
+LOG = logging.getLogger("ptn.operator")
+
+#: the gRPC service of each role (protos/negotiation/v1/services.proto)
+SERVICE_OF_ROLE = {
+    "dso": "DsoOperator",
+    "traffic": "TrafficDepartment",
+    "tno": "TnoOperator",
+    "cno": "CnoOperator",
+}
+PACKAGE = "negotiation.v1"
+#: replies kept for answering retries
+REPLY_CACHE_SIZE = 4096
+
+
+class OperatorModel(Protocol):
+    """What a host needs of a model: its role and id; methods are found by name."""
+
+    role: str
+    operator_id: str
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """One RPC of a service: its name and its message classes."""
+
+    name: str
+    input_type: type[Message]
+    output_type: type[Message]
+
+
+def service_name(role: str) -> str:
+    """Fully qualified gRPC service name of a role, e.g. ``negotiation.v1.DsoOperator``."""
+    if role not in SERVICE_OF_ROLE:
+        raise InvalidInputError(f"unknown role {role!r} (known: {', '.join(SERVICE_OF_ROLE)})")
+    return f"{PACKAGE}.{SERVICE_OF_ROLE[role]}"
+
+
+def service_methods(role: str) -> dict[str, MethodSpec]:
+    """The methods of a role's service, from the generated descriptors."""
+    from google.protobuf import message_factory
+
+    descriptor = services_pb2.DESCRIPTOR.services_by_name[SERVICE_OF_ROLE[role]]
+    return {
+        method.name: MethodSpec(
+            method.name,
+            message_factory.GetMessageClass(method.input_type),
+            message_factory.GetMessageClass(method.output_type),
+        )
+        for method in descriptor.methods
+    }
+
+
+def snake_case(name: str) -> str:
+    """``ConsensusStep`` → ``consensus_step`` (the model's method for an RPC)."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+class _Pending:
+    """A request being computed, which retries with the same id wait for."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.reply = b""
+
+
+class OperatorHost:
+    """One operator's model behind its role's service, speaking serialized protobuf."""
+
+    def __init__(self, model: OperatorModel, metrics: OperatorMetrics | None = None) -> None:
+        self.model = model
+        self.role = model.role
+        self.operator_id = model.operator_id
+        self.metrics = metrics if metrics is not None else OperatorMetrics.create()
+        self.methods = service_methods(self.role)
+        self._model_lock = threading.Lock()
+        self._cache_lock = threading.Lock()
+        self._replies: OrderedDict[str, _Pending] = OrderedDict()
+
+    @property
+    def service(self) -> str:
+        return service_name(self.role)
+
+    def offers(self, method: str) -> bool:
+        """Whether the model implements a method of the service (others are UNIMPLEMENTED)."""
+        return method in self.methods and callable(getattr(self.model, snake_case(method), None))
+
+    def handle(self, method: str, request: bytes) -> bytes:
+        """Answer one serialized request with a serialized reply (never raises for bad input)."""
+        spec = self.methods.get(method)
+        if spec is None or not self.offers(method):
+            raise UnknownMethodError(f"{self.service} of {self.operator_id} does not offer "
+                                     f"{method}")
+        try:
+            message = spec.input_type.FromString(request)
+        except DecodeError as error:
+            return self._refusal(spec, "", f"undecodable {spec.input_type.__name__}: {error}")
+        header = getattr(message, "header", None)
+        request_id = header.request_id if header is not None else ""
+        if not request_id:
+            return self._refusal(spec, "", "the request has no header.request_id")
+        if header.operator_id != self.operator_id:
+            return self._refusal(spec, request_id, f"request addressed to "
+                                 f"{header.operator_id!r}, this is {self.operator_id!r}")
+        with self._cache_lock:
+            pending = self._replies.get(request_id)
+            first = pending is None
+            if first:
+                pending = _Pending()
+                self._replies[request_id] = pending
+                while len(self._replies) > REPLY_CACHE_SIZE:
+                    self._replies.popitem(last=False)
+        assert pending is not None
+        if not first:
+            self.metrics.duplicates.labels(self.role, method).inc()
+            pending.done.wait()
+            return pending.reply
+        try:
+            pending.reply = self._apply(spec, message, request_id)
+        finally:
+            pending.done.set()
+        return pending.reply
+
+    def _apply(self, spec: MethodSpec, message: Any, request_id: str) -> bytes:
+        handler = getattr(self.model, snake_case(spec.name))
+        in_progress = self.metrics.in_progress.labels(self.role)
+        started = time.perf_counter()
+        in_progress.inc()
+        try:
+            with self._model_lock:
+                reply = handler(message)
+            status = reply.header.status
+        except InvalidInputError as error:
+            reply = _failure_reply(spec, request_id, self.operator_id,
+                                   common_pb2.STATUS_INVALID_REQUEST, str(error))
+            status = common_pb2.STATUS_INVALID_REQUEST
+        except Exception as error:  # failure is data: the coordinator reports it
+            LOG.exception("%s %s failed", self.operator_id, spec.name)
+            reply = _failure_reply(spec, request_id, self.operator_id, common_pb2.STATUS_FAILED,
+                                   f"{type(error).__name__}: {error}")
+            status = common_pb2.STATUS_FAILED
+            self.metrics.failures.labels(self.role, spec.name).inc()
+        finally:
+            in_progress.dec()
+        seconds = time.perf_counter() - started
+        self.metrics.duration.labels(self.role, spec.name).observe(seconds)
+        self.metrics.requests.labels(self.role, spec.name,
+                                     common_pb2.Status.Name(status)).inc()
+        data: bytes = reply.SerializeToString()
+        return data
+
+    def _refusal(self, spec: MethodSpec, request_id: str, message: str) -> bytes:
+        self.metrics.requests.labels(self.role, spec.name, "STATUS_INVALID_REQUEST").inc()
+        reply = _failure_reply(spec, request_id, self.operator_id,
+                               common_pb2.STATUS_INVALID_REQUEST, message)
+        data: bytes = reply.SerializeToString()
+        return data
+
+
+class UnknownMethodError(LookupError):
+    """The role's service has no such method, or this operator does not implement it."""
+
+
+def _failure_reply(spec: MethodSpec, request_id: str, operator_id: str, status: int,
+                   message: str) -> Message:
+    reply = spec.output_type()
+    reply.header.CopyFrom(common_pb2.ReplyHeader(  # type: ignore[attr-defined]
+        request_id=request_id, operator_id=operator_id, status=status, message=message))
+    return reply
+
+
+def build_model(role: str, part: Any, private_output_dir: Any = None) -> OperatorModel:
+    """The pure model of a role from its scenario part."""
+    if role == "dso":
+        from services.dso.model import DsoModel
+
+        return DsoModel.from_part(part, private_output_dir)
+    if role == "traffic":
+        from services.traffic.model import TrafficDepartmentModel
+
+        return TrafficDepartmentModel.from_part(part)
+    raise InvalidInputError(
+        f"role {role!r} has no operator model yet (the TNO arrives with profit sharing, "
+        "the CNOs with the pricing game)"
+    )

@@ -1,0 +1,62 @@
+"""Prometheus metrics of an operator process: calls served, latency, failures, duplicates.
+
+Why this module exists: every operator serves /metrics (issue 4) with the same names, whatever
+its role or transport, so one Grafana dashboard shows them all. Conventions (Prometheus naming
+guide): prefix ``ptn_``, base units, counters end in ``_total``, labels with bounded values only
+(role, method, status; never a round, request id or station value). Nothing private is ever a
+label or a value: only counts and durations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+#: seconds; operators' calls range from sub-millisecond (Describe) to seconds (large OPFs)
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+                   30.0, 60.0)
+
+
+@dataclass(frozen=True)
+class OperatorMetrics:
+    """The metric families of one operator process (one registry, shared by its operators)."""
+
+    registry: CollectorRegistry
+    requests: Counter
+    duration: Histogram
+    in_progress: Gauge
+    duplicates: Counter
+    failures: Counter
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry | None = None) -> OperatorMetrics:
+        registry = registry if registry is not None else CollectorRegistry()
+        return cls(
+            registry=registry,
+            requests=Counter(
+                "ptn_operator_requests_total",
+                "Requests an operator answered, by role, method and reply status.",
+                ["role", "method", "status"], registry=registry,
+            ),
+            duration=Histogram(
+                "ptn_operator_request_duration_seconds",
+                "Time an operator spent answering a request.",
+                ["role", "method"], buckets=LATENCY_BUCKETS, registry=registry,
+            ),
+            in_progress=Gauge(
+                "ptn_operator_requests_in_progress",
+                "Requests an operator is working on now.",
+                ["role"], registry=registry,
+            ),
+            duplicates=Counter(
+                "ptn_operator_duplicate_requests_total",
+                "Repeated request ids answered from the first reply (retries), not re-applied.",
+                ["role", "method"], registry=registry,
+            ),
+            failures=Counter(
+                "ptn_operator_failures_total",
+                "Requests that ended in an internal failure (status FAILED).",
+                ["role", "method"], registry=registry,
+            ),
+        )

@@ -1,0 +1,247 @@
+"""Scenarios as data: one TOML file, split into the parts each party may read.
+
+Why this module exists: a scenario describes a whole coordination experiment (both networks,
+the coupling, the mechanism's parameters), but no operator may see another's data. The file is
+therefore read into a :class:`Scenario` whose :meth:`Scenario.part` hands each operator only its
+own table plus the public facts, and whose :attr:`Scenario.coordinator` holds only the
+mechanism's parameters. Every problem is one :class:`~engines.errors.InvalidInputError` naming
+the file and the key path (``my.toml: traffic.station[2].node: ...``).
+
+Layout (the default, ``services/scenarios/nguyen-dupuis-ieee33.toml``, is the example)::
+
+    [scenario]      name, description, periods, period_hours, stations (public names)
+    [coordinator]   mechanism and its parameters, call deadlines and retries
+    [traffic]       the traffic department's private data (services.traffic.model)
+    [dso]           the DSO's private data (services.dso.model)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from engines.errors import InvalidInputError
+from engines.toml_keys import KeyReader, parse_toml_text, show_value
+
+#: built-in scenarios (package data), by name
+BUILTIN_SCENARIOS = ("nguyen-dupuis-ieee33",)
+DEFAULT_SCENARIO = "nguyen-dupuis-ieee33"
+
+#: operator roles a scenario may hold, in the order they are started
+ROLES = ("dso", "traffic", "tno", "cno")
+MECHANISMS = ("admm",)
+
+SCENARIO_KEYS = ("name", "description", "periods", "period_hours", "stations")
+COORDINATOR_KEYS = ("mechanism", "max_rounds", "tolerance", "initial_penalty_per_mw2h",
+                    "residual_balancing", "baseline_tariff_per_mwh", "call_timeout_s",
+                    "retries")
+TOP_LEVEL_KEYS = ("scenario", "coordinator", *ROLES)
+
+
+@dataclass(frozen=True)
+class PublicInfo:
+    """What every party of a scenario may know."""
+
+    name: str
+    description: str
+    periods: int
+    period_hours: float
+    stations: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CoordinatorSettings:
+    """The coordinator's part: the mechanism and how it talks to operators."""
+
+    mechanism: str = "admm"
+    max_rounds: int = 200
+    tolerance: float = 1e-4
+    initial_penalty_per_mw2h: float = 50.0
+    residual_balancing: bool = True
+    baseline_tariff_per_mwh: float = 85.0
+    call_timeout_s: float = 60.0
+    retries: int = 2
+
+
+@dataclass(frozen=True)
+class ScenarioPart:
+    """One operator's view of a scenario: the public facts and its own table, nothing else."""
+
+    role: str
+    operator_id: str
+    public: PublicInfo
+    data: dict[str, Any]
+    source: str  # the file (or built-in name) the part came from, for error messages
+    base_directory: Path  # relative paths in the part are resolved against this
+
+    @property
+    def reader(self) -> KeyReader:
+        return KeyReader(self.source)
+
+    def resolve(self, value: str) -> Path:
+        """A path written in the part, relative to the scenario file's directory."""
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else self.base_directory / path
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A validated scenario file: public facts, coordinator settings and operator parts."""
+
+    public: PublicInfo
+    coordinator: CoordinatorSettings
+    parts: dict[str, ScenarioPart]
+    source: str
+    text: str
+
+    @property
+    def operator_ids(self) -> tuple[str, ...]:
+        return tuple(self.parts)
+
+    def part(self, operator_id: str) -> ScenarioPart:
+        if operator_id not in self.parts:
+            raise InvalidInputError(
+                f"{self.source}: no operator {operator_id!r} (has: {', '.join(self.parts)})"
+            )
+        return self.parts[operator_id]
+
+
+def builtin_scenario_text(name: str) -> str:
+    """The TOML text of a built-in scenario."""
+    if name not in BUILTIN_SCENARIOS:
+        raise InvalidInputError(
+            f"unknown scenario {name!r} (built-in: {', '.join(BUILTIN_SCENARIOS)}; or a path)"
+        )
+    return (resources.files("services") / "scenarios" / f"{name}.toml").read_text("utf-8")
+
+
+def load_scenario(spec: str | Path | None = None) -> Scenario:
+    """Read a scenario from a path or a built-in name (default: :data:`DEFAULT_SCENARIO`)."""
+    spec = DEFAULT_SCENARIO if spec is None else spec
+    if isinstance(spec, str) and spec in BUILTIN_SCENARIOS:
+        text = builtin_scenario_text(spec)
+        return scenario_from_text(text, source=spec, base_directory=Path.cwd())
+    path = Path(spec)
+    if not path.exists() and not str(spec).endswith(".toml") and "/" not in str(spec):
+        builtin_scenario_text(str(spec))  # raises naming the built-in scenarios
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        reason = (error.strerror or str(error)).lower()
+        raise InvalidInputError(f"cannot read scenario {path}: {reason}") from error
+    text = raw.decode("utf-8", errors="replace")
+    parse_toml_text(raw, str(path))  # UTF-8 and syntax errors name file:line
+    return scenario_from_text(text, source=str(path), base_directory=path.resolve().parent)
+
+
+def scenario_from_text(text: str, *, source: str, base_directory: Path) -> Scenario:
+    """Parse and validate scenario TOML text read from ``source``."""
+    document = parse_toml_text(text.encode("utf-8"), source)
+    reader = KeyReader(source)
+    reader.check_keys(document, "", TOP_LEVEL_KEYS, what="table")
+    public = _public(reader, reader.table(document, "scenario"))
+    coordinator = _coordinator(reader, reader.table(document, "coordinator"))
+    parts: dict[str, ScenarioPart] = {}
+    for role in ROLES:
+        if role in document:
+            data = reader.table(document, role)
+            parts[role] = ScenarioPart(role, role, public, data, source, base_directory)
+    if not parts:
+        reader.fail("", f"no operator tables (expected some of: {', '.join(ROLES)})")
+    if coordinator.mechanism == "admm":
+        for needed in ("dso", "traffic"):
+            if needed not in parts:
+                reader.fail("", f"mechanism 'admm' needs a [{needed}] table")
+    return Scenario(public, coordinator, parts, source, text)
+
+
+def _public(reader: KeyReader, table: dict[str, Any]) -> PublicInfo:
+    reader.check_keys(table, "scenario", SCENARIO_KEYS)
+    for key in ("name", "periods", "stations"):
+        if key not in table:
+            reader.fail("scenario", f"missing required key '{key}'")
+    name = reader.text(table, "scenario", "name")
+    periods = _positive_integer(reader, table, "scenario", "periods")
+    period_hours = reader.number(table, "scenario", "period_hours", default=24.0 / periods)
+    if period_hours <= 0:
+        reader.fail("scenario.period_hours", f"must be positive, got {show_value(period_hours)}")
+    stations = table["stations"]
+    if not isinstance(stations, list) or not stations:
+        reader.fail("scenario.stations", f"expected a non-empty list of station names, got "
+                                         f"{show_value(stations)}")
+    seen: set[str] = set()
+    for position, station in enumerate(stations):
+        if not isinstance(station, str) or not station.strip():
+            reader.fail(f"scenario.stations[{position}]",
+                        f"expected a station name, got {show_value(station)}")
+        if station in seen:
+            reader.fail(f"scenario.stations[{position}]", f"station {station!r} is listed twice")
+        seen.add(station)
+    description = reader.text(table, "scenario", "description", default="")
+    return PublicInfo(name, description, periods, period_hours, tuple(stations))
+
+
+def _coordinator(reader: KeyReader, table: dict[str, Any]) -> CoordinatorSettings:
+    where = "coordinator"
+    reader.check_keys(table, where, COORDINATOR_KEYS)
+    defaults = CoordinatorSettings()
+    mechanism = reader.text(table, where, "mechanism", default=defaults.mechanism)
+    if mechanism not in MECHANISMS:
+        reader.fail(f"{where}.mechanism",
+                    f"unknown mechanism {mechanism!r} (allowed: {', '.join(MECHANISMS)})")
+    max_rounds = _positive_integer(reader, table, where, "max_rounds", defaults.max_rounds)
+    retries = _integer(reader, table, where, "retries", defaults.retries)
+    if retries < 0:
+        reader.fail(f"{where}.retries", f"must be >= 0, got {retries}")
+    values = {}
+    for key in ("tolerance", "initial_penalty_per_mw2h", "baseline_tariff_per_mwh",
+                "call_timeout_s"):
+        value = reader.number(table, where, key, default=getattr(defaults, key))
+        if not value > 0 and key != "baseline_tariff_per_mwh":
+            reader.fail(f"{where}.{key}", f"must be positive, got {show_value(value)}")
+        if value < 0:
+            reader.fail(f"{where}.{key}", f"must be >= 0, got {show_value(value)}")
+        values[key] = value
+    balancing = reader.boolean(table, where, "residual_balancing") \
+        if "residual_balancing" in table else defaults.residual_balancing
+    return CoordinatorSettings(mechanism=mechanism, max_rounds=max_rounds, retries=retries,
+                               residual_balancing=balancing, **values)
+
+
+def _integer(reader: KeyReader, table: dict[str, Any], where: str, key: str,
+             default: int | None = None) -> int:
+    if key not in table:
+        if default is None:  # pragma: no cover - required keys are checked before
+            reader.fail(where, f"missing required key '{key}'")
+        return int(default)  # type: ignore[arg-type]
+    value = table[key]
+    if isinstance(value, bool) or not isinstance(value, int):
+        reader.fail(f"{where}.{key}", f"expected an integer, got {show_value(value)}")
+    return int(value)
+
+
+def _positive_integer(reader: KeyReader, table: dict[str, Any], where: str, key: str,
+                      default: int | None = None) -> int:
+    value = _integer(reader, table, where, key, default)
+    if value < 1:
+        reader.fail(f"{where}.{key}", f"must be at least 1, got {value}")
+    return value
+
+
+def require_number(reader: KeyReader, table: dict[str, Any], where: str, key: str, *,
+                   default: float | None = None, minimum: float | None = None,
+                   strictly_positive: bool = False) -> float:
+    """A number from a part's table, with an optional lower bound, errors naming the key."""
+    if key not in table and default is None:
+        reader.fail(where, f"missing required key '{key}'")
+    value = reader.number(table, where, key, default=default)
+    if strictly_positive and not value > 0:
+        reader.fail(f"{where}.{key}", f"must be positive, got {show_value(value)}")
+    if minimum is not None and value < minimum:
+        reader.fail(f"{where}.{key}", f"must be >= {minimum:g}, got {show_value(value)}")
+    if not math.isfinite(value):  # pragma: no cover - reader.number refuses infinities
+        reader.fail(f"{where}.{key}", "must be finite")
+    return value

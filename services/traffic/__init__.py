@@ -1,0 +1,1 @@
+"""The traffic department: road network and travel demand (private), station loads (public)."""

@@ -1,0 +1,220 @@
+"""The traffic department's model: multi-period equilibrium with charging stations.
+
+Why this module exists: the traffic department holds the road network, the travel demand and
+the drivers' behaviour (value of time, departure shifting), and answers the coordinator only
+with aggregate station loads (MODELS.md §0). This is its pure model (numpy and the traffic
+engine; no grpc, no ray): built from its own part of a scenario, it takes protobuf requests and
+returns protobuf replies, so the schema is the boundary in every transport.
+
+Model: :mod:`engines.traffic.multiperiod` (MUL-UE of seed 001) with inelastic EV demand. In ADMM
+(MODELS.md §5) its local step adds ``λ·P + (ρ/2)·(P − z)²`` per station and period to the
+Beckmann potential (:meth:`~engines.traffic.multiperiod.MultiPeriodProblem.solve_coupled`); its
+reported cost is ``Δt ×`` the Beckmann potential without charging payments (which are
+transfers between the parties, not costs of the system).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from engines.errors import InvalidInputError
+from engines.traffic.builtin import BUILTIN_NETWORKS, load_network
+from engines.traffic.charging import ChargingNetworkSpec, ChargingStation
+from engines.traffic.multiperiod import (
+    MultiPeriodResult,
+    MultiPeriodSpec,
+    build_multiperiod_problem,
+)
+from engines.traffic.result import AssignmentStatus
+from negotiation.v1 import common_pb2
+from services.messages import SCHEMA, from_series, reply_header, to_series
+from services.scenario import ScenarioPart, require_number
+
+TRAFFIC_KEYS = ("network", "demand_profile", "demand_scale", "ev_share", "energy_per_charge_mwh",
+                "value_of_time_per_h", "max_shift_periods", "shift_cost_per_period",
+                "equilibrium_gap", "max_iterations", "station")
+STATION_KEYS = ("name", "node", "capacity_veh_per_h", "charging_time_h", "davidson_j")
+
+
+@dataclass(frozen=True)
+class TrafficConfig:
+    """The traffic department's private set-up, validated."""
+
+    operator_id: str
+    spec: MultiPeriodSpec
+    period_hours: float
+    equilibrium_gap: float = 1e-10
+    max_iterations: int = 1000
+
+    @property
+    def station_names(self) -> tuple[str, ...]:
+        return self.spec.charging.station_names
+
+
+def traffic_config_from_part(part: ScenarioPart) -> TrafficConfig:
+    """Validate the ``[traffic]`` table of a scenario (errors name the key)."""
+    reader, table, where = part.reader, part.data, part.role
+    reader.check_keys(table, where, TRAFFIC_KEYS)
+    periods = part.public.periods
+    network_name = reader.text(table, where, "network", default="nguyen-dupuis")
+    spec_path: Any = network_name if network_name.strip().lower() in BUILTIN_NETWORKS \
+        else part.resolve(network_name)
+    try:
+        network = load_network(spec_path)
+    except InvalidInputError as error:
+        reader.fail(f"{where}.network", str(error))
+    profile = reader.profile(table, where, "demand_profile", periods, "flat", nonnegative=True)
+    scale = require_number(reader, table, where, "demand_scale", default=1.0, minimum=0.0)
+    ev_share = require_number(reader, table, where, "ev_share", default=0.05, minimum=0.0)
+    if ev_share > 1:
+        reader.fail(f"{where}.ev_share", f"must be in [0, 1], got {ev_share:g}")
+    energy = require_number(reader, table, where, "energy_per_charge_mwh", default=0.045,
+                            strictly_positive=True)
+    value_of_time = require_number(reader, table, where, "value_of_time_per_h", default=10.0,
+                                   strictly_positive=True)
+    shift_cost = require_number(reader, table, where, "shift_cost_per_period", default=3.0,
+                                minimum=0.0)
+    gap = require_number(reader, table, where, "equilibrium_gap", default=1e-10,
+                         strictly_positive=True)
+    max_shift = _count(reader, table, where, "max_shift_periods", 1)
+    max_iterations = _count(reader, table, where, "max_iterations", 1000)
+    stations = []
+    for index, entry in enumerate(reader.array_of_tables(table, "station"), start=1):
+        at = f"{where}.station[{index}]"
+        reader.check_keys(entry, at, STATION_KEYS)
+        for key in STATION_KEYS:
+            if key not in entry:
+                reader.fail(at, f"missing required key '{key}'")
+        name = reader.text(entry, at, "name")
+        if name not in part.public.stations:
+            reader.fail(f"{at}.name", f"station {name!r} is not in scenario.stations "
+                                      f"({', '.join(part.public.stations)})")
+        node = reader.integer(entry, at, "node")
+        if node not in set(network.node_ids.tolist()):
+            reader.fail(f"{at}.node", f"node {node} is not a node of {network.name}")
+        stations.append(ChargingStation(
+            name=name, node=node,
+            capacity_veh_per_h=require_number(reader, entry, at, "capacity_veh_per_h",
+                                              strictly_positive=True),
+            charging_time_h=require_number(reader, entry, at, "charging_time_h",
+                                           strictly_positive=True),
+            davidson_j=require_number(reader, entry, at, "davidson_j", minimum=0.0),
+            price_per_mwh=np.zeros(periods),
+        ))
+    names = [s.name for s in stations]
+    for public_name in part.public.stations:
+        if public_name not in names:
+            reader.fail(f"{where}.station", f"no [[{where}.station]] named {public_name!r} "
+                                            "(listed in scenario.stations)")
+    if len(set(names)) != len(names):
+        reader.fail(f"{where}.station", "a station name is used twice")
+    order = {name: k for k, name in enumerate(part.public.stations)}
+    stations.sort(key=lambda s: order[s.name])
+    demand = profile[:, None] * network.od_demand[None, :] * scale
+    try:
+        charging = ChargingNetworkSpec(network, tuple(stations), energy, value_of_time)
+        spec = MultiPeriodSpec(charging, demand * (1.0 - ev_share), demand * ev_share,
+                               max_shift_periods=max_shift, shift_cost_per_period=shift_cost,
+                               price_sensitivity=0.0)
+    except InvalidInputError as error:
+        reader.fail(where, str(error))
+    return TrafficConfig(part.operator_id, spec, part.public.period_hours, gap, max_iterations)
+
+
+def _count(reader: Any, table: dict[str, Any], where: str, key: str, default: int) -> int:
+    value = table.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        reader.fail(f"{where}.{key}", f"expected a non-negative integer, got {value!r}")
+    return int(value)
+
+
+_STATUS = {AssignmentStatus.CONVERGED: common_pb2.STATUS_OK}
+
+
+class TrafficDepartmentModel:
+    """The traffic department behind the ``TrafficDepartment`` service (pure model)."""
+
+    role = "traffic"
+
+    def __init__(self, config: TrafficConfig) -> None:
+        self.config = config
+        self.operator_id = config.operator_id
+        self.problem = build_multiperiod_problem(config.spec)
+        self._last: MultiPeriodResult | None = None
+
+    @classmethod
+    def from_part(cls, part: ScenarioPart) -> TrafficDepartmentModel:
+        return cls(traffic_config_from_part(part))
+
+    @property
+    def stations(self) -> tuple[str, ...]:
+        return self.config.station_names
+
+    @property
+    def periods(self) -> int:
+        return self.config.spec.num_periods
+
+    # ------------------------------------------------------------------ service methods
+    def describe(self, request: common_pb2.DescribeRequest) -> common_pb2.DescribeReply:
+        info = common_pb2.OperatorInfo(role=self.role, operator_id=self.operator_id,
+                                       stations=list(self.stations), periods=self.periods,
+                                       period_hours=self.config.period_hours, schema=SCHEMA)
+        return common_pb2.DescribeReply(header=reply_header(request.header, self.operator_id),
+                                        info=info)
+
+    def consensus_step(self, request: common_pb2.ConsensusStep) -> common_pb2.LoadReply:
+        """ADMM: the equilibrium with ``λ·P + (ρ/2)(P − z)²`` on every station and period."""
+        started = time.perf_counter()
+        price = from_series(request.price_per_mwh, self.stations, self.periods, "price_per_mwh")
+        target = from_series(request.target_load_mw, self.stations, self.periods,
+                             "target_load_mw")
+        penalty = request.penalty_per_mw2h
+        if not (np.isfinite(penalty) and penalty >= 0):
+            raise InvalidInputError(f"penalty_per_mw2h must be >= 0, got {penalty}")
+        result = self.problem.solve_coupled(
+            price, penalty, target, gap=self.config.equilibrium_gap,
+            max_iterations=self.config.max_iterations, warm_start=self._last,
+        )
+        return self._load_reply(request.header, result, started)
+
+    def respond_to_prices(self, request: common_pb2.PriceSignal) -> common_pb2.LoadReply:
+        """The equilibrium station loads when charging costs ``price_per_mwh``."""
+        started = time.perf_counter()
+        price = from_series(request.price_per_mwh, self.stations, self.periods, "price_per_mwh")
+        if (price < 0).any():
+            s, t = (int(v) for v in np.argwhere(price < 0)[0])
+            raise InvalidInputError(f"price_per_mwh: negative price at station "
+                                    f"{self.stations[s]} in period {t}")
+        result = self.problem.solve(price, gap=self.config.equilibrium_gap,
+                                    max_iterations=self.config.max_iterations,
+                                    warm_start=self._last)
+        return self._load_reply(request.header, result, started)
+
+    def report_cost(self, request: common_pb2.CostRequest) -> common_pb2.CostReport:
+        """``Δt ×`` the Beckmann potential of the latest equilibrium (charging payments out)."""
+        header = reply_header(request.header, self.operator_id)
+        if self._last is None:
+            header.status = common_pb2.STATUS_INVALID_REQUEST
+            header.message = "no equilibrium computed yet"
+            return common_pb2.CostReport(header=header, cost=float("nan"))
+        cost = self.config.period_hours * self.problem.potential(
+            self._last.assignment.link_flow)
+        return common_pb2.CostReport(header=header, cost=cost)
+
+    # ------------------------------------------------------------------ helpers
+    def _load_reply(self, header: common_pb2.RequestHeader, result: MultiPeriodResult,
+                    started: float) -> common_pb2.LoadReply:
+        self._last = result
+        status = _STATUS.get(result.status, common_pb2.STATUS_NOT_CONVERGED)
+        message = "" if status == common_pb2.STATUS_OK else (
+            f"equilibrium stopped at relative gap {result.relative_gap:.2e} "
+            f"({result.status}) after {result.iterations} iterations")
+        reply_to = reply_header(header, self.operator_id, status, message,
+                                time.perf_counter() - started)
+        # station_load_mw is (periods, stations); the schema's series are (stations, periods)
+        return common_pb2.LoadReply(header=reply_to,
+                                    load_mw=to_series(self.stations, result.station_load_mw.T))
