@@ -141,5 +141,153 @@ def opf(
         raise typer.Exit(1)
 
 
+@app.command()
+def run(
+    scenario: Annotated[
+        str | None,
+        typer.Argument(help="a scenario file (.toml) or built-in name "
+                            "(default: nguyen-dupuis-ieee33)"),
+    ] = None,
+    backend: Annotated[
+        str, typer.Option(help="where the operators run: ray (local Ray runtime), inproc "
+                               "(this process) or grpc (one OS process each)")
+    ] = "ray",
+    out: Annotated[
+        Path | None, typer.Option(help="results folder (default: results/<scenario name>)")
+    ] = None,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="serve Prometheus metrics on this port during the run")
+    ] = None,
+    ray_address: Annotated[
+        str | None, typer.Option(help="join this Ray cluster instead of starting one")
+    ] = None,
+    resume: Annotated[
+        Path | None, typer.Option(help="continue from a checkpoint.json of an earlier run")
+    ] = None,
+    reference: Annotated[
+        bool, typer.Option(help="also solve the full-information centralized reference")
+    ] = True,
+    show_scenario: Annotated[
+        bool, typer.Option("--show-scenario", help="print the scenario's TOML and exit")
+    ] = False,
+    json_summary: Annotated[
+        bool, typer.Option("--json", help="print summary.json on stdout")
+    ] = False,
+) -> None:
+    """Run a coordination scenario end to end: baseline, negotiation, reference, results."""
+    from coordinator.results_folder import results_summary
+    from coordinator.run_command import run_scenario, summary_text
+    from services.scenario import load_scenario
+
+    try:
+        if show_scenario:
+            typer.echo(load_scenario(scenario).text, nl=False)
+            return
+        outcome = run_scenario(scenario, backend=backend, out=out, metrics_port=metrics_port,
+                               ray_address=ray_address, resume=resume, reference=reference,
+                               show_progress=sys.stderr.isatty() and not json_summary)
+    except InvalidInputError as error:
+        fail(str(error))
+        return
+    folder = out if out is not None else Path("results") / load_scenario(scenario).public.name
+    if json_summary:
+        typer.echo(json.dumps(results_summary(outcome), indent=2))
+    else:
+        typer.echo(summary_text(outcome, folder))
+    if not outcome.converged:
+        typer.echo(f"ptn: {outcome.status}: {outcome.message}", err=True)
+        raise typer.Exit(1)
+
+
+@app.command()
+def serve(
+    role: Annotated[str, typer.Argument(help="dso, traffic, tno or cno")],
+    scenario: Annotated[
+        str, typer.Option(help="scenario file (.toml) or built-in name; the operator reads "
+                               "only its own table")
+    ] = "nguyen-dupuis-ieee33",
+    port: Annotated[int, typer.Option(help="gRPC port (0: any free port, printed)")] = 50051,
+    host: Annotated[str, typer.Option(help="address to listen on")] = "0.0.0.0",
+    metrics_port: Annotated[
+        int | None, typer.Option(help="serve Prometheus metrics on this port")
+    ] = None,
+    tls_dir: Annotated[
+        Path | None, typer.Option(help="directory with server.crt, server.key (and ca.crt for "
+                                       "mutual TLS)")
+    ] = None,
+    operator_id: Annotated[
+        str | None, typer.Option(help="the operator's id in the scenario (default: the role)")
+    ] = None,
+    private_out: Annotated[
+        Path | None, typer.Option(help="directory for the operator's own private report")
+    ] = None,
+    verbose: Annotated[bool, typer.Option(help="log every request")] = False,
+) -> None:
+    """Serve one operator over gRPC (with gRPC health and optional Prometheus metrics)."""
+    from coordinator.run_command import configure_logging
+    from coordinator.run_command import serve as serve_operator
+
+    configure_logging(verbose)
+    try:
+        serve_operator(role, scenario, port=port, host=host, metrics_port=metrics_port,
+                       tls_dir=tls_dir, operator_id=operator_id, private_out=private_out)
+    except InvalidInputError as error:
+        fail(str(error))
+
+
+@app.command()
+def coordinate(
+    scenario: Annotated[
+        str, typer.Option(help="scenario file (.toml) or built-in name; the coordinator reads "
+                               "[scenario] and [coordinator]")
+    ] = "nguyen-dupuis-ieee33",
+    endpoint: Annotated[
+        list[str] | None, typer.Option(help="an operator as ID=HOST:PORT (repeat per operator)")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="results folder (default: results/<scenario name>)")
+    ] = None,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="serve Prometheus metrics on this port")
+    ] = None,
+    tls_dir: Annotated[
+        Path | None, typer.Option(help="directory with ca.crt (and client.crt, client.key for "
+                                       "mutual TLS)")
+    ] = None,
+    resume: Annotated[
+        Path | None, typer.Option(help="continue from a checkpoint.json of an earlier run")
+    ] = None,
+    reference: Annotated[
+        bool, typer.Option(help="also solve the centralized reference (reads every table of "
+                                "the scenario file: experiments only)")
+    ] = False,
+    json_summary: Annotated[
+        bool, typer.Option("--json", help="print summary.json on stdout")
+    ] = False,
+) -> None:
+    """Drive remote operators (``ptn serve``) through a scenario's negotiation."""
+    from coordinator.results_folder import results_summary
+    from coordinator.run_command import coordinate as coordinate_operators
+    from coordinator.run_command import summary_text
+    from services.scenario import load_scenario
+
+    try:
+        outcome = coordinate_operators(
+            scenario, endpoint or [], out=out, metrics_port=metrics_port, tls_dir=tls_dir,
+            resume=resume, reference=reference,
+            show_progress=sys.stderr.isatty() and not json_summary)
+    except InvalidInputError as error:
+        fail(str(error))
+        return
+    folder = out if out is not None else Path("results") / load_scenario(scenario).public.name
+    if json_summary:
+        typer.echo(json.dumps(results_summary(outcome), indent=2))
+    else:
+        typer.echo(summary_text(outcome, folder))
+    if not outcome.converged:
+        typer.echo(f"ptn: {outcome.status}: {outcome.message}", err=True)
+        raise typer.Exit(1)
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -1,0 +1,194 @@
+"""``ptn run``, ``ptn serve`` and ``ptn coordinate``: the negotiation runtime's commands.
+
+Why this module exists: the CLI functions in :mod:`coordinator.cli` only parse options; the work
+of each command (backends, live progress, results folder, metrics endpoint, serving until
+stopped) is here, as plain functions the tests call too.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry, start_http_server
+from rich.console import Console
+
+from coordinator.backends import BACKENDS, check_operator_parts, operator_endpoints
+from coordinator.experiment import run_joint_coordination
+from coordinator.metrics import CoordinatorMetrics
+from coordinator.outcome import NegotiationOutcome, RoundRecord
+from coordinator.results_folder import format_summary_table, write_results
+from coordinator.transports import Endpoint, GrpcEndpoint
+from engines.errors import InvalidInputError
+from services.scenario import load_scenario
+
+LOG = logging.getLogger("ptn")
+CRASH_AFTER_ROUND_VARIABLE = "PTN_CRASH_AFTER_ROUND"
+
+
+def _crash_after_round() -> int | None:
+    """Fault injection for tests: ``PTN_CRASH_AFTER_ROUND=k`` kills the coordinator after
+    checkpointing round k (as ``kill -9`` would, but at a known point)."""
+    import os
+
+    value = os.environ.get(CRASH_AFTER_ROUND_VARIABLE)
+    return int(value) if value else None
+
+
+def progress_printer(console: Console | None, tolerance: float) -> Callable[[RoundRecord], None]:
+    """A live one-line-per-round display (to stderr when it is a terminal; else silent)."""
+    def show(record: RoundRecord) -> None:
+        if console is None:
+            return
+        console.print(
+            f"round {record.round:>3}  primal {record.primal_residual:9.2e}  dual "
+            f"{record.dual_residual:9.2e}  (stop at {tolerance:.0e})  rho "
+            f"{record.penalty_per_mw2h:8.3g}  {record.seconds * 1000:7.1f} ms",
+            highlight=False,
+        )
+    return show
+
+
+def serve_metrics(port: int | None, registry: CollectorRegistry) -> None:
+    """Serve ``registry`` on http://0.0.0.0:port/metrics in a background thread."""
+    if port:
+        try:
+            start_http_server(port, registry=registry)
+        except OSError as error:
+            raise InvalidInputError(f"--metrics-port {port}: {error.strerror or error}") \
+                from error
+
+
+def run_scenario(
+    scenario_spec: str | None,
+    *,
+    backend: str = "ray",
+    out: Path | None = None,
+    metrics_port: int | None = None,
+    ray_address: str | None = None,
+    resume: Path | None = None,
+    reference: bool = True,
+    show_progress: bool = False,
+) -> NegotiationOutcome:
+    """Run a scenario's coordination end to end on a backend; write the results folder."""
+    if backend not in BACKENDS:
+        raise InvalidInputError(f"unknown backend {backend!r} (known: {', '.join(BACKENDS)})")
+    scenario = load_scenario(scenario_spec)
+    check_operator_parts(scenario)
+    spec = scenario.source if scenario_spec is None else str(scenario_spec)
+    out = out if out is not None else Path("results") / scenario.public.name
+    registry = CollectorRegistry()
+    metrics = CoordinatorMetrics.create(registry)
+    serve_metrics(metrics_port, registry)
+    console = Console(stderr=True) if show_progress else None
+    if console is not None:
+        console.print(f"[bold]{scenario.public.name}[/]: {len(scenario.operator_ids)} operators "
+                      f"on {backend}, {scenario.public.periods} periods, mechanism "
+                      f"{scenario.coordinator.mechanism}")
+    with operator_endpoints(scenario, spec, backend, registry=registry,
+                            private_root=out / "operators", ray_address=ray_address,
+                            log_directory=out / "logs") as endpoints:
+        outcome = run_joint_coordination(
+            scenario, endpoints, out=out, metrics=metrics,
+            progress=progress_printer(console, scenario.coordinator.tolerance), resume=resume,
+            reference=reference, crash_after_round=_crash_after_round(),
+        )
+    write_results(outcome, out)
+    return outcome
+
+
+def coordinate(
+    scenario_spec: str,
+    endpoint_specs: list[str],
+    *,
+    out: Path | None = None,
+    metrics_port: int | None = None,
+    tls_dir: Path | None = None,
+    resume: Path | None = None,
+    reference: bool = False,
+    show_progress: bool = False,
+    connect_timeout_s: float = 60.0,
+) -> NegotiationOutcome:
+    """Drive remote operators (``id=HOST:PORT`` each) through the scenario's mechanism."""
+    scenario = load_scenario(scenario_spec)
+    endpoints: dict[str, Endpoint] = {}
+    for spec in endpoint_specs:
+        operator_id, _, address = spec.partition("=")
+        if not operator_id or not address or ":" not in address:
+            raise InvalidInputError(f"--endpoint {spec!r}: expected ID=HOST:PORT")
+        if operator_id not in scenario.parts:
+            raise InvalidInputError(f"--endpoint {spec!r}: the scenario has no operator "
+                                    f"{operator_id!r} (has: {', '.join(scenario.parts)})")
+        endpoints[operator_id] = GrpcEndpoint(scenario.part(operator_id).role, operator_id,
+                                              address, tls_dir)
+    missing = [o for o in scenario.operator_ids if o not in endpoints]
+    if missing:
+        raise InvalidInputError(f"no --endpoint for operator {missing[0]!r}")
+    for endpoint in endpoints.values():
+        assert isinstance(endpoint, GrpcEndpoint)
+        endpoint.wait_until_serving(connect_timeout_s)
+    out = out if out is not None else Path("results") / scenario.public.name
+    registry = CollectorRegistry()
+    metrics = CoordinatorMetrics.create(registry)
+    serve_metrics(metrics_port, registry)
+    console = Console(stderr=True) if show_progress else None
+    outcome = run_joint_coordination(
+        scenario, endpoints, out=out, metrics=metrics,
+        progress=progress_printer(console, scenario.coordinator.tolerance), resume=resume,
+        reference=reference, crash_after_round=_crash_after_round(),
+    )
+    write_results(outcome, out)
+    return outcome
+
+
+def serve(
+    role: str,
+    scenario_spec: str,
+    *,
+    port: int,
+    host: str = "0.0.0.0",
+    metrics_port: int | None = None,
+    tls_dir: Path | None = None,
+    operator_id: str | None = None,
+    private_out: Path | None = None,
+    ready: Callable[[str], None] | None = None,
+    stop_event: threading.Event | None = None,
+) -> None:
+    """Serve one operator of a scenario over gRPC until SIGTERM/SIGINT (or ``stop_event``)."""
+    from services.adapters.grpc_server import start_server
+    from services.host import OperatorHost, build_model, service_name
+    from services.metrics import OperatorMetrics
+
+    scenario = load_scenario(scenario_spec)
+    operator_id = operator_id or role
+    part = scenario.part(operator_id)
+    if part.role != role:
+        raise InvalidInputError(f"operator {operator_id!r} of the scenario is a {part.role}, "
+                                f"not a {role}")
+    metrics = OperatorMetrics.create()
+    operator = OperatorHost(build_model(role, part, private_out), metrics)
+    serve_metrics(metrics_port, metrics.registry)
+    server, bound = start_server(operator, f"{host}:{port}", tls_dir=tls_dir)
+    line = f"ptn: serving {operator_id} ({service_name(role)}) on {host}:{bound}"
+    (ready or (lambda text: print(text, flush=True)))(line)
+    stop = stop_event or threading.Event()
+    if stop_event is None:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stop.set())
+    stop.wait()
+    server.stop(grace=2).wait()
+
+
+def summary_text(outcome: NegotiationOutcome, out: Path) -> str:
+    return format_summary_table(outcome) + f"\nresults: {out}"
+
+
+def configure_logging(verbose: bool = False) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+
+
