@@ -93,8 +93,9 @@ def evaluate_baseline(driver: Driver, scenario: Scenario) -> tuple[CostSummary, 
     return _summary(costs, loads, tariff), dlmp
 
 
-def centralized_reference(scenario: Scenario) -> CostSummary:
-    """The full-information joint optimum (an experimenter's reference; reads every part)."""
+def centralized_reference(scenario: Scenario) -> tuple[CostSummary | None, str]:
+    """The full-information joint optimum (an experimenter's reference; reads every part),
+    or None and the reason it has no solution."""
     from engines.coupled.centralized import solve_joint_min_cost
     from engines.traffic.multiperiod import build_multiperiod_problem
     from services.dso.model import dso_config_from_part
@@ -104,11 +105,10 @@ def centralized_reference(scenario: Scenario) -> CostSummary:
     dso = dso_config_from_part(scenario.part(SUPPLIER))
     solution = solve_joint_min_cost(build_multiperiod_problem(traffic.spec), dso.case)
     if solution.status != "optimal":
-        raise NegotiationFailedError(f"the centralized reference is {solution.status}: "
-                                     f"{solution.message}")
+        return None, f"the centralized reference is {solution.status}: {solution.message}"
     order = [list(solution.station_names).index(s) for s in scenario.public.stations]
     return _summary({CONSUMER: solution.traffic_cost, SUPPLIER: solution.dso_cost},
-                    solution.station_load_mw[order], solution.price_per_mwh[order])
+                    solution.station_load_mw[order], solution.price_per_mwh[order]), ""
 
 
 def run_joint_coordination(
@@ -175,14 +175,15 @@ def run_joint_coordination(
             periods=public.periods, period_hours=public.period_hours, rounds=(),
             seconds=time.perf_counter() - started, baseline=baseline)
     driver.close()
-    centralized = centralized_reference(scenario) if reference else None
+    centralized, problem = centralized_reference(scenario) if reference else (None, "")
+    message = "; ".join(m for m in (outcome.message, problem) if m)
     extra = {"tolerance": settings.tolerance}
     if agreed is not None and centralized is not None:
         extra["max_load_difference_to_centralized_mw"] = float(
             np.max(np.abs(agreed.station_load_mw - centralized.station_load_mw)))
     return NegotiationOutcome(
         negotiation_id=outcome.negotiation_id, mechanism=outcome.mechanism,
-        status=outcome.status, message=outcome.message, stations=public.stations,
+        status=outcome.status, message=message, stations=public.stations,
         periods=public.periods, period_hours=public.period_hours, rounds=outcome.rounds,
         seconds=time.perf_counter() - started, agreed=agreed, baseline=baseline,
         centralized=centralized, extra=extra,

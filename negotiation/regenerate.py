@@ -12,6 +12,7 @@ from __future__ import annotations
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 PROTO_ROOT = REPOSITORY / "protos"
@@ -49,8 +50,18 @@ def compiled_descriptors() -> dict[str, bytes]:
         target = Path(directory) / "schema.bin"
         _protoc([f"--descriptor_set_out={target}", *files])
         descriptor_set = descriptor_pb2.FileDescriptorSet.FromString(target.read_bytes())
+    for file in descriptor_set.file:
+        _drop_json_names(file.message_type)
     return {file.name: file.SerializeToString(deterministic=True)
             for file in descriptor_set.file}
+
+
+def _drop_json_names(messages: Any) -> None:
+    """protoc's descriptor sets carry json_name; the generated modules' descriptors do not."""
+    for message in messages:
+        for field in message.field:
+            field.ClearField("json_name")
+        _drop_json_names(message.nested_type)
 
 
 if __name__ == "__main__":

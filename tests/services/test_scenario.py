@@ -1,0 +1,88 @@
+"""Scenario files: the default is valid, and malformed ones get errors naming the key."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from coordinator.backends import check_operator_parts
+from engines.errors import InvalidInputError
+from services.scenario import builtin_scenario_text, load_scenario
+
+DEFAULT = builtin_scenario_text("nguyen-dupuis-ieee33")
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    return path
+
+
+def test_default_scenario_parts_hold_only_their_own_table() -> None:
+    scenario = load_scenario()
+    assert scenario.operator_ids == ("dso", "traffic")
+    assert set(scenario.part("traffic").data) >= {"network", "station"}
+    assert "charging_point" not in scenario.part("traffic").data
+    assert "station" not in scenario.part("dso").data
+    check_operator_parts(scenario)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ("periods = 24", "periods = 24\ncolour = 1", "scenario.colour: unknown key"),
+        ("periods = 24", 'periods = "24"', "scenario.periods: expected an integer"),
+        ('stations = ["cs6", "cs10", "cs11"]', 'stations = ["cs6", "cs6"]',
+         "scenario.stations[1]: station 'cs6' is listed twice"),
+        ("tolerance = 1e-4", "tolerance = -1e-4", "coordinator.tolerance: must be positive"),
+        ('mechanism = "admm"', 'mechanism = "auction"', "coordinator.mechanism: unknown"),
+        ("ev_share = 0.03", "ev_share = 3.0", "traffic.ev_share: must be in [0, 1]"),
+        ("node = 10", "node = 99", "traffic.station[2].node: node 99 is not a node"),
+        ('network = "nguyen-dupuis"', 'network = "no/such/dir"', "traffic.network:"),
+        ("capacity_veh_per_h = 30.0\ncharging_time_h = 0.5\ndavidson_j = 0.5\n\n[[traffic.station]]"
+         "\nname = \"cs10\"", "charging_time_h = 0.5\ndavidson_j = 0.5\n\n[[traffic.station]]\n"
+         "name = \"cs10\"", "traffic.station[1]: missing required key 'capacity_veh_per_h'"),
+        ("bus = 20", "bus = 200", "dso: charging_point[2].bus"),
+        ('feeder = "case33bw"', 'feeder = "case999"', "dso.feeder:"),
+        ('name = "cs11"\nbus = 32', 'name = "cs12"\nbus = 32',
+         "dso.charging_point: no [[dso.charging_point]] named 'cs11'"),
+        ("[dso.horizon]", "[dso.horizon]\nperiod_hours = 2.0",
+         "dso.horizon.period_hours: 2.0 differs from scenario.period_hours"),
+        ("\n[dso]\n", "\n[dsoo]\n", "dsoo: unknown table"),
+    ],
+)
+def test_malformed_scenarios_name_the_key(tmp_path: Path, old: str, new: str,
+                                          expected: str) -> None:
+    assert old in DEFAULT, old
+    path = write(tmp_path, DEFAULT.replace(old, new, 1))
+    with pytest.raises(InvalidInputError) as error:
+        check_operator_parts(load_scenario(path))
+    assert str(path) in str(error.value)
+    assert expected in str(error.value)
+
+
+def test_syntax_errors_name_the_line(tmp_path: Path) -> None:
+    path = write(tmp_path, DEFAULT.replace("periods = 24", "periods = = 24", 1))
+    with pytest.raises(InvalidInputError, match=r"bad\.toml:\d+:\d+: TOML syntax error"):
+        load_scenario(path)
+
+
+def test_unknown_builtin_and_missing_file() -> None:
+    with pytest.raises(InvalidInputError, match="unknown scenario 'nope'"):
+        load_scenario("nope")
+    with pytest.raises(InvalidInputError, match="cannot read scenario"):
+        load_scenario("/no/such/scenario.toml")
+
+
+def test_cli_reports_a_malformed_scenario_in_one_line(tmp_path: Path) -> None:
+    path = write(tmp_path, DEFAULT.replace("node = 10", "node = 99", 1))
+    finished = subprocess.run(
+        [sys.executable, "-m", "coordinator.cli", "run", str(path), "--backend", "inproc",
+         "--out", str(tmp_path / "out")], capture_output=True, text=True, check=False)
+    assert finished.returncode == 2
+    assert finished.stderr.startswith("ptn: error: ")
+    assert "traffic.station[2].node" in finished.stderr
+    assert "Traceback" not in finished.stderr
