@@ -60,6 +60,7 @@ class OperatorProcesses:
     metrics: bool = True
     private_root: Path | None = None
     tls_dir: Path | None = None
+    verbose: bool = False
     processes: dict[str, OperatorProcess] = field(default_factory=dict)
 
     def __enter__(self) -> OperatorProcesses:
@@ -82,6 +83,8 @@ class OperatorProcesses:
                 command += ["--private-out", str(self.private_root / operator_id)]
             if self.tls_dir is not None:
                 command += ["--tls-dir", str(self.tls_dir)]
+            if self.verbose:
+                command.append("--verbose")
             log_path = None
             stderr: IO[str] | int = subprocess.DEVNULL
             if self.log_directory is not None:

@@ -175,6 +175,9 @@ class OperatorHost:
         finally:
             in_progress.dec()
         seconds = time.perf_counter() - started
+        LOG.info("%s %s round %d request %s: %s in %.1f ms", self.operator_id, spec.name,
+                 message.header.round, request_id, common_pb2.Status.Name(status),
+                 seconds * 1000)
         self.metrics.duration.labels(self.role, spec.name).observe(seconds)
         self.metrics.requests.labels(self.role, spec.name,
                                      common_pb2.Status.Name(status)).inc()
