@@ -1,0 +1,508 @@
+"""The deployment files under deploy/ parse and agree with each other and with the code.
+
+No docker or kubectl needed: these are the checks that catch the usual drift. Every YAML and
+JSON file parses; every metric a Grafana panel queries exists in ``services/metrics.py`` or
+``coordinator/metrics.py`` with the labels the panel uses; the Kubernetes operators have native
+gRPC liveness and readiness probes on their gRPC port; ports agree across compose, Kubernetes
+and Prometheus; every ``ptn`` command line uses only the runtime's documented options.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from prometheus_client.metrics import MetricWrapperBase
+
+from coordinator.metrics import CoordinatorMetrics
+from services.metrics import OperatorMetrics
+from tests.conftest import REPOSITORY
+
+DEPLOY = REPOSITORY / "deploy"
+K8S = DEPLOY / "k8s"
+DASHBOARD = DEPLOY / "grafana" / "dashboards" / "ptn.json"
+
+#: the suggested ports of the runtime: role -> (gRPC port, metrics port)
+OPERATOR_PORTS = {"dso": (50051, 9101), "traffic": (50052, 9102)}
+COORDINATOR_METRICS_PORT = 9100
+HEALTH_SERVICES = {
+    "dso": "negotiation.v1.DsoOperator",
+    "traffic": "negotiation.v1.TrafficDepartment",
+    "tno": "negotiation.v1.TnoOperator",
+    "cno": "negotiation.v1.CnoOperator",
+}
+
+# The command-line contract of the runtime: options taking a value, per command.
+COMMAND_OPTIONS = {
+    "serve": {"--scenario", "--port", "--host", "--metrics-port", "--tls-dir", "--operator-id"},
+    "coordinate": {"--scenario", "--endpoint", "--out", "--metrics-port", "--tls-dir", "--resume"},
+    "run": {"--backend", "--out", "--metrics-port", "--ray-address"},
+}
+REQUIRED_OPTIONS = {
+    "serve": {"--scenario", "--port"},
+    "coordinate": {"--scenario", "--endpoint"},
+    "run": set(),
+}
+REPEATABLE_OPTIONS = {"--endpoint"}
+BACKENDS = {"inproc", "ray", "grpc"}
+
+
+# ---------------------------------------------------------------------------------------------
+# loading
+
+
+def yaml_files() -> list[Path]:
+    return sorted(p for p in DEPLOY.rglob("*") if p.suffix in {".yaml", ".yml"})
+
+
+def load_yaml(path: Path) -> list[Any]:
+    with path.open(encoding="utf-8") as stream:
+        return [document for document in yaml.safe_load_all(stream) if document is not None]
+
+
+def compose() -> dict[str, Any]:
+    (document,) = load_yaml(DEPLOY / "compose.yaml")
+    assert isinstance(document, dict)
+    return document
+
+
+def k8s_objects() -> list[dict[str, Any]]:
+    objects = []
+    for path in sorted(K8S.glob("*.yaml")):
+        if path.name != "kustomization.yaml":
+            objects.extend(load_yaml(path))
+    return objects
+
+
+def k8s_object(kind: str, name: str) -> dict[str, Any]:
+    matches = [o for o in k8s_objects() if o["kind"] == kind and o["metadata"]["name"] == name]
+    assert len(matches) == 1, f"expected one {kind} {name}, found {len(matches)}"
+    return matches[0]
+
+
+def dashboard() -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(DASHBOARD.read_text(encoding="utf-8"))
+    return loaded
+
+
+# ---------------------------------------------------------------------------------------------
+# the ptn command lines
+
+
+@dataclass
+class Invocation:
+    """A ``ptn`` command line split by the contract: command, positionals, options."""
+
+    where: str
+    command: str
+    positionals: list[str] = field(default_factory=list)
+    options: dict[str, list[str]] = field(default_factory=dict)
+
+    def option(self, name: str) -> str:
+        values = self.options.get(name, [])
+        assert len(values) == 1, f"{self.where}: expected one {name}, found {values}"
+        return values[0]
+
+    def int_option(self, name: str) -> int:
+        return int(self.option(name))
+
+
+def parse_ptn(arguments: list[str], where: str) -> Invocation:
+    """Check ``ptn`` arguments (after the program name) against the contract and split them."""
+    assert arguments and arguments[0] in COMMAND_OPTIONS, (
+        f"{where}: unknown ptn command in {arguments}"
+    )
+    invocation = Invocation(where=where, command=arguments[0])
+    allowed = COMMAND_OPTIONS[invocation.command]
+    tokens = iter(arguments[1:])
+    for token in tokens:
+        if not token.startswith("-"):
+            invocation.positionals.append(token)
+            continue
+        name, equals, value = token.partition("=")
+        assert name in allowed, f"{where}: ptn {invocation.command} has no option {name}"
+        if not equals:
+            value = next(tokens, "")
+        assert value and not value.startswith("--"), f"{where}: {name} needs a value"
+        invocation.options.setdefault(name, []).append(value)
+    for name, values in invocation.options.items():
+        assert len(values) == 1 or name in REPEATABLE_OPTIONS, f"{where}: {name} given twice"
+    missing = REQUIRED_OPTIONS[invocation.command] - set(invocation.options)
+    assert not missing, f"{where}: ptn {invocation.command} lacks {sorted(missing)}"
+    if invocation.command == "serve":
+        assert len(invocation.positionals) == 1, f"{where}: ptn serve takes one ROLE"
+        assert invocation.positionals[0] in HEALTH_SERVICES, f"{where}: unknown role"
+    elif invocation.command == "coordinate":
+        assert not invocation.positionals, f"{where}: ptn coordinate takes no positionals"
+        for endpoint in invocation.options["--endpoint"]:
+            assert re.fullmatch(r"(dso|traffic|tno|cno)=[\w.-]+:\d+", endpoint), (
+                f"{where}: endpoint {endpoint!r} is not ROLE=HOST:PORT"
+            )
+    else:
+        assert len(invocation.positionals) <= 1, f"{where}: ptn run takes at most one SCENARIO"
+        assert invocation.options.get("--backend", ["ray"])[0] in BACKENDS
+    for name in ("--port", "--metrics-port"):
+        if name in invocation.options:
+            assert invocation.option(name).isdigit(), f"{where}: {name} is not a port number"
+    return invocation
+
+
+def is_ptn_image(image: str) -> bool:
+    return image.split("/")[-1].split(":")[0] == "ptn"
+
+
+def compose_invocations() -> dict[str, Invocation]:
+    invocations = {}
+    for name, service in compose()["services"].items():
+        if not is_ptn_image(service.get("image", "")):
+            continue
+        command = service["command"]
+        arguments = shlex.split(command) if isinstance(command, str) else command
+        assert all(isinstance(a, str) for a in arguments), f"compose {name}: quote numbers"
+        invocations[name] = parse_ptn(arguments, f"compose service {name}")
+    return invocations
+
+
+def pod_spec(obj: dict[str, Any]) -> dict[str, Any]:
+    spec: dict[str, Any] = obj["spec"]["template"]["spec"]
+    return spec
+
+
+def k8s_invocations() -> dict[str, Invocation]:
+    """The ptn containers of the Deployments and Jobs, by object name (the image's entrypoint)."""
+    invocations = {}
+    for obj in k8s_objects():
+        if obj["kind"] not in {"Deployment", "Job"}:
+            continue
+        for container in pod_spec(obj)["containers"]:
+            if is_ptn_image(container["image"]) and "command" not in container:
+                where = f"k8s {obj['kind']} {obj['metadata']['name']}"
+                assert all(isinstance(a, str) for a in container["args"]), f"{where}: quote"
+                invocations[obj["metadata"]["name"]] = parse_ptn(container["args"], where)
+    return invocations
+
+
+def readme_invocations() -> list[Invocation]:
+    text = (DEPLOY / "README.md").read_text(encoding="utf-8")
+    invocations = []
+    for block in re.findall(r"```bash\n(.*?)```", text, re.S):
+        for line in block.splitlines():
+            line = line.strip().removesuffix("&").strip()
+            if line.startswith("ptn "):
+                invocations.append(parse_ptn(shlex.split(line)[1:], f"README: {line}"))
+            for quoted in re.findall(r'"(ptn [^"]*)"', line):
+                invocations.append(parse_ptn(shlex.split(quoted)[1:], f"README: {quoted}"))
+    return invocations
+
+
+# ---------------------------------------------------------------------------------------------
+# metrics of the code
+
+
+@dataclass(frozen=True)
+class Family:
+    labels: frozenset[str]
+    kind: str
+
+
+def metric_families() -> dict[str, Family]:
+    """Every sample name the two registries expose, with its labels (histograms add ``le``)."""
+    families: dict[str, Family] = {}
+    for metrics in (OperatorMetrics.create(), CoordinatorMetrics.create()):
+        for value in vars(metrics).values():
+            if not isinstance(value, MetricWrapperBase):
+                continue
+            (described,) = value.describe()
+            labels = frozenset(value._labelnames)  # no public accessor in prometheus_client
+            if described.type == "counter":
+                families[described.name + "_total"] = Family(labels, "counter")
+            elif described.type == "histogram":
+                families[described.name + "_bucket"] = Family(labels | {"le"}, "histogram")
+                families[described.name + "_sum"] = Family(labels, "histogram")
+                families[described.name + "_count"] = Family(labels, "histogram")
+            else:
+                families[described.name] = Family(labels, described.type)
+    return families
+
+
+def panel_targets() -> list[tuple[str, dict[str, Any]]]:
+    targets = []
+    for panel in dashboard()["panels"]:
+        for target in panel.get("targets", []):
+            targets.append((panel["title"], target))
+    return targets
+
+
+# ---------------------------------------------------------------------------------------------
+# every file parses
+
+
+@pytest.mark.parametrize("path", yaml_files(), ids=lambda p: str(p.relative_to(DEPLOY)))
+def test_yaml_file_parses(path: Path) -> None:
+    assert load_yaml(path), f"{path} holds no document"
+
+
+@pytest.mark.parametrize(
+    "path", sorted(DEPLOY.rglob("*.json")), ids=lambda p: str(p.relative_to(DEPLOY))
+)
+def test_json_file_parses(path: Path) -> None:
+    assert json.loads(path.read_text(encoding="utf-8"))
+
+
+def test_there_are_files_to_check() -> None:
+    names = {str(p.relative_to(DEPLOY)) for p in yaml_files()}
+    assert {"compose.yaml", "prometheus/prometheus.yml", "ray/cluster.yaml",
+            "k8s/kustomization.yaml"} <= names
+    assert DASHBOARD.is_file()
+
+
+# ---------------------------------------------------------------------------------------------
+# Grafana
+
+
+def test_every_panel_metric_exists_in_the_code() -> None:
+    families = metric_families()
+    for title, target in panel_targets():
+        names = re.findall(r"\bptn_[a-z0-9_]+\b", target["expr"])
+        assert names, f"panel {title!r}: no ptn metric in {target['expr']!r}"
+        for name in names:
+            assert name in families, f"panel {title!r}: {name} is not exposed by the code"
+
+
+def test_every_panel_label_belongs_to_its_metrics() -> None:
+    families = metric_families()
+    for title, target in panel_targets():
+        expr = target["expr"]
+        known = set().union(*(families[n].labels for n in re.findall(r"\bptn_[a-z0-9_]+\b", expr)))
+        used = set()
+        for grouping in re.findall(r"\b(?:by|without)\s*\(([^)]*)\)", expr):
+            used |= {label.strip() for label in grouping.split(",") if label.strip()}
+        used |= set(re.findall(r"([a-z_]+)\s*=~?", "".join(re.findall(r"\{([^}]*)\}", expr))))
+        used |= set(re.findall(r"\{\{\s*(\w+)\s*\}\}", target.get("legendFormat", "")))
+        assert used <= known, f"panel {title!r}: labels {sorted(used - known)} do not exist"
+
+
+def test_quantiles_are_over_bucket_rates_by_le() -> None:
+    quantiles = [(t, x["expr"]) for t, x in panel_targets() if "histogram_quantile" in x["expr"]]
+    assert quantiles
+    for title, expr in quantiles:
+        assert re.search(r"rate\(ptn_\w+_bucket\[", expr), f"panel {title!r}: {expr}"
+        assert re.search(r"by \([^)]*\ble\b", expr), f"panel {title!r}: no le grouping"
+
+
+def test_dashboard_has_the_panels_asked_for() -> None:
+    exprs = " ".join(target["expr"] for _, target in panel_targets())
+    for name in ("ptn_negotiation_round", "ptn_negotiation_primal_residual",
+                 "ptn_negotiation_dual_residual", "ptn_negotiation_penalty_per_mw2h",
+                 "ptn_negotiation_price_per_mwh", "ptn_negotiation_station_load_mw",
+                 "ptn_coordinator_call_duration_seconds_bucket", "ptn_operator_requests_total",
+                 "ptn_coordinator_call_failures_total", "ptn_coordinator_call_retries_total",
+                 "ptn_coordinator_calls_in_progress"):
+        assert name in exprs, f"no panel shows {name}"
+    residuals = [p for p in dashboard()["panels"] if "residual" in json.dumps(p.get("targets"))]
+    for panel in residuals:
+        scale = panel["fieldConfig"]["defaults"]["custom"]["scaleDistribution"]
+        assert scale["type"] == "log", f"panel {panel['title']!r} is not on a log scale"
+
+
+def test_dashboard_structure() -> None:
+    board = dashboard()
+    assert 36 <= board["schemaVersion"] <= 41
+    ids = [panel["id"] for panel in board["panels"]]
+    assert len(ids) == len(set(ids)), "panel ids repeat"
+    variables = {v["name"]: v for v in board["templating"]["list"]}
+    assert variables["datasource"]["query"] == "prometheus"
+    for panel in board["panels"]:
+        assert panel["datasource"]["uid"] == "${datasource}", panel["title"]
+        for target in panel["targets"]:
+            assert target["datasource"]["uid"] == "${datasource}", panel["title"]
+
+
+def test_grafana_provisioning_matches_compose() -> None:
+    services = compose()["services"]
+    mounts = {v.split(":")[0]: v.split(":")[1] for v in services["grafana"]["volumes"]}
+    (providers,) = load_yaml(DEPLOY / "grafana" / "provisioning" / "dashboards" / "ptn.yaml")
+    (provider,) = providers["providers"]
+    assert mounts["./grafana/dashboards"] == provider["options"]["path"]
+    assert mounts["./grafana/provisioning"] == "/etc/grafana/provisioning"
+    (sources,) = load_yaml(DEPLOY / "grafana" / "provisioning" / "datasources" / "prometheus.yaml")
+    (source,) = sources["datasources"]
+    assert source["type"] == "prometheus"
+    published = {port.split(":")[1] for port in services["prometheus"]["ports"]}
+    assert source["url"] in {f"http://prometheus:{port}" for port in published}
+
+
+# ---------------------------------------------------------------------------------------------
+# command lines
+
+
+def test_compose_ptn_commands_follow_the_contract() -> None:
+    invocations = compose_invocations()
+    assert {name: i.command for name, i in invocations.items()} == {
+        "dso": "serve", "traffic": "serve", "coordinator": "coordinate"}
+
+
+def test_k8s_ptn_commands_follow_the_contract() -> None:
+    invocations = k8s_invocations()
+    assert {name: i.command for name, i in invocations.items()} == {
+        "dso": "serve", "traffic": "serve", "coordinator": "coordinate"}
+
+
+def test_readme_ptn_commands_follow_the_contract() -> None:
+    commands = {i.command for i in readme_invocations()}
+    assert {"serve", "coordinate", "run"} <= commands
+
+
+def test_contract_options_exist_in_the_cli() -> None:
+    """Once the runtime's commands exist, they accept every option these files use."""
+    import typer
+
+    from coordinator.cli import app
+
+    commands = getattr(typer.main.get_command(app), "commands", {})
+    present = {name: commands[name] for name in COMMAND_OPTIONS if name in commands}
+    if not present:
+        pytest.skip("the runtime's commands (serve, coordinate, run) are not in the CLI yet")
+    used: dict[str, set[str]] = {}
+    invocations = [*compose_invocations().values(), *k8s_invocations().values(),
+                   *readme_invocations()]
+    for invocation in invocations:
+        used.setdefault(invocation.command, set()).update(invocation.options)
+    for name, command in present.items():
+        accepted = {opt for param in command.params for opt in param.opts}
+        missing = used.get(name, set()) - accepted
+        assert not missing, f"ptn {name} does not accept {sorted(missing)}"
+
+
+# ---------------------------------------------------------------------------------------------
+# ports
+
+
+def test_compose_ports_agree() -> None:
+    services = compose()["services"]
+    invocations = compose_invocations()
+    coordinator = invocations["coordinator"]
+    endpoints = dict(e.split("=") for e in coordinator.options["--endpoint"])
+    assert set(endpoints) == set(OPERATOR_PORTS)
+    for role, (grpc_port, metrics_port) in OPERATOR_PORTS.items():
+        serve = invocations[role]
+        assert serve.positionals == [role]
+        assert (serve.int_option("--port"), serve.int_option("--metrics-port")) == (
+            grpc_port, metrics_port)
+        assert serve.option("--host") == "0.0.0.0", f"compose {role} must listen beyond localhost"
+        assert endpoints[role] == f"{role}:{grpc_port}"
+        probe = services[role]["healthcheck"]["test"]
+        assert probe[-2:] == [f"localhost:{grpc_port}", HEALTH_SERVICES[role]], probe
+        condition = services["coordinator"]["depends_on"][role]["condition"]
+        assert condition == "service_healthy"
+    assert coordinator.int_option("--metrics-port") == COORDINATOR_METRICS_PORT
+    assert coordinator.option("--scenario") == invocations["dso"].option("--scenario")
+    out = coordinator.option("--out")
+    assert any(v.split(":")[1] == out for v in services["coordinator"]["volumes"])
+
+
+def test_prometheus_scrapes_every_compose_metrics_port() -> None:
+    (config,) = load_yaml(DEPLOY / "prometheus" / "prometheus.yml")
+    assert config["global"]["scrape_interval"] == "5s"
+    targets = {
+        target
+        for job in config["scrape_configs"]
+        for static in job["static_configs"]
+        for target in static["targets"]
+    }
+    expected = {f"{name}:{i.option('--metrics-port')}" for name, i in compose_invocations().items()}
+    assert targets == expected
+
+
+def test_k8s_ports_and_probes_agree() -> None:
+    invocations = k8s_invocations()
+    for role, (grpc_port, metrics_port) in OPERATOR_PORTS.items():
+        deployment = k8s_object("Deployment", role)
+        spec = pod_spec(deployment)
+        (container,) = spec["containers"]
+        serve = invocations[role]
+        ports = {port["name"]: port["containerPort"] for port in container["ports"]}
+        assert ports == {"grpc": serve.int_option("--port"),
+                         "metrics": serve.int_option("--metrics-port")}
+        assert (ports["grpc"], ports["metrics"]) == (grpc_port, metrics_port)
+        assert serve.option("--host") == "0.0.0.0"
+        for probe in ("livenessProbe", "readinessProbe"):
+            assert container[probe]["grpc"]["port"] == ports["grpc"], f"{role} {probe}"
+        assert container["readinessProbe"]["grpc"]["service"] == HEALTH_SERVICES[role]
+        assert container["resources"]["requests"]["cpu"]
+        assert container["resources"]["requests"]["memory"]
+        annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+        assert annotations["prometheus.io/scrape"] == "true"
+        assert annotations["prometheus.io/port"] == str(ports["metrics"])
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        assert deployment["spec"]["selector"]["matchLabels"].items() <= labels.items()
+        service = k8s_object("Service", role)
+        assert service["spec"]["selector"].items() <= labels.items()
+        by_name = {port["name"]: port for port in service["spec"]["ports"]}
+        assert by_name["grpc"]["targetPort"] in {"grpc", ports["grpc"]}
+        assert by_name["grpc"]["port"] == grpc_port
+    job = k8s_object("Job", "coordinator")
+    coordinator = invocations["coordinator"]
+    endpoints = dict(e.split("=") for e in coordinator.options["--endpoint"])
+    assert endpoints == {role: f"{role}:{grpc}" for role, (grpc, _) in OPERATOR_PORTS.items()}
+    annotations = job["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/port"] == coordinator.option("--metrics-port")
+    (wait,) = pod_spec(job)["initContainers"]
+    assert wait["command"][3:] == [
+        f"{endpoints[role]}/{HEALTH_SERVICES[role]}" for role in OPERATOR_PORTS]
+
+
+def test_compose_and_k8s_run_the_same_commands() -> None:
+    in_compose, in_k8s = compose_invocations(), k8s_invocations()
+    for name, invocation in in_compose.items():
+        assert in_k8s[name].positionals == invocation.positionals
+        assert in_k8s[name].options == invocation.options, f"{name}: compose and k8s differ"
+
+
+# ---------------------------------------------------------------------------------------------
+# Kubernetes objects
+
+
+def test_k8s_objects_are_well_formed_and_listed() -> None:
+    (kustomization,) = load_yaml(K8S / "kustomization.yaml")
+    listed = set(kustomization["resources"])
+    present = {p.name for p in K8S.glob("*.yaml")} - {"kustomization.yaml"}
+    assert listed == present
+    for obj in k8s_objects():
+        assert obj.get("apiVersion") and obj.get("kind") and obj["metadata"].get("name"), obj
+    config_maps = {o["metadata"]["name"] for o in k8s_objects() if o["kind"] == "ConfigMap"}
+    claims = {o["metadata"]["name"] for o in k8s_objects()
+              if o["kind"] == "PersistentVolumeClaim"}
+    for obj in k8s_objects():
+        if obj["kind"] not in {"Deployment", "Job"}:
+            continue
+        volumes = pod_spec(obj).get("volumes", [])
+        for volume in volumes:
+            if "configMap" in volume:
+                assert volume["configMap"]["name"] in config_maps
+            if "persistentVolumeClaim" in volume:
+                assert volume["persistentVolumeClaim"]["claimName"] in claims
+        names = {volume["name"] for volume in volumes}
+        for container in pod_spec(obj)["containers"]:
+            for mount in container.get("volumeMounts", []):
+                assert mount["name"] in names, f"{obj['metadata']['name']}: {mount['name']}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Ray
+
+
+def test_ray_cluster_config_is_valid_for_the_launcher() -> None:
+    util = pytest.importorskip("ray.autoscaler._private.util")
+    (config,) = load_yaml(DEPLOY / "ray" / "cluster.yaml")
+    prepared = util.prepare_config(copy.deepcopy(config))
+    util.validate_config(prepared)
+    assert any("~/ptn" in command for command in config["setup_commands"])
+    assert "~/ptn" in config["file_mounts"]
