@@ -237,9 +237,11 @@ class Driver:
                                                                 error, attempt)) from error
             finally:
                 in_progress.dec()
-                metrics.call_duration.labels(role, method).observe(time.perf_counter() - started)
+                elapsed = time.perf_counter() - started
+                metrics.call_duration.labels(role, method).observe(elapsed)
             break
-        self.transcript.write({**base, "direction": "reply", "message": message_dict(reply)})
+        self.transcript.write({**base, "direction": "reply", "attempt": attempt,
+                               "round_trip_seconds": elapsed, "message": message_dict(reply)})
         status = reply.header.status  # type: ignore[attr-defined]
         if status not in USABLE_STATUSES:
             metrics.call_failures.labels(role, method, "refused").inc()

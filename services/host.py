@@ -129,7 +129,7 @@ class OperatorHost:
             return self._refusal(spec, "", f"undecodable {spec.input_type.__name__}: {error}")
         header = getattr(message, "header", None)
         request_id = header.request_id if header is not None else ""
-        if not request_id:
+        if header is None or not request_id:
             return self._refusal(spec, "", "the request has no header.request_id")
         if header.operator_id != self.operator_id:
             return self._refusal(spec, request_id, f"request addressed to "
@@ -196,7 +196,8 @@ class UnknownMethodError(LookupError):
     """The role's service has no such method, or this operator does not implement it."""
 
 
-def _failure_reply(spec: MethodSpec, request_id: str, operator_id: str, status: int,
+def _failure_reply(spec: MethodSpec, request_id: str, operator_id: str,
+                   status: common_pb2.Status,
                    message: str) -> Message:
     reply = spec.output_type()
     reply.header.CopyFrom(common_pb2.ReplyHeader(  # type: ignore[attr-defined]

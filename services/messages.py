@@ -67,7 +67,7 @@ def from_series(series: common_pb2.StationSeries, stations: Sequence[str], perio
 
 
 def reply_header(request_header: common_pb2.RequestHeader, operator_id: str,
-                 status: int = common_pb2.STATUS_OK, message: str = "",
+                 status: common_pb2.Status = common_pb2.STATUS_OK, message: str = "",
                  seconds: float = 0.0) -> common_pb2.ReplyHeader:
     """The header of a reply to a request with ``request_header``."""
     return common_pb2.ReplyHeader(request_id=request_header.request_id, operator_id=operator_id,

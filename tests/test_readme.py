@@ -19,7 +19,7 @@ def quickstart_commands() -> list[str]:
 def test_quickstart_has_exactly_two_commands() -> None:
     commands = quickstart_commands()
     assert len(commands) == 2
-    assert "ptn " in commands[0]
+    assert commands[0].endswith("ptn run")
     assert "[test]" in commands[1] and "pytest" in commands[1]
 
 
