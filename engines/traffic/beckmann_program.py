@@ -78,10 +78,12 @@ class BeckmannProgram:
 
     ``arc_flow`` (veh/h, non-negative) holds one entry per kept (commodity, arc) pair;
     ``arc_commodity`` and ``arc_class``/``arc_index`` say which (``arc_index`` is the arc's
-    position in its class's arc arrays). ``link_flow`` (veh/h, one per link of the problem) is a
-    variable tied to the arc flows by a constraint, ``objective`` the Beckmann potential in the
-    problem's cost units (per hour of flow), ``constraints`` the flow conservation of every
-    commodity and the arc-to-link map (the arcs' non-negativity is in their variable).
+    position in its class's arc arrays); commodity ``k`` is the demand of class
+    ``commodity_class[k]`` leaving node ``commodity_origin[k]`` of that class's graph.
+    ``link_flow`` (veh/h, one per link of the problem) is a variable tied to the arc flows by a
+    constraint, ``objective`` the Beckmann potential in the problem's cost units (per hour of
+    flow), ``constraints`` the flow conservation of every commodity and the arc-to-link map (the
+    arcs' non-negativity is in their variable).
     """
 
     problem: AssignmentProblem
@@ -92,7 +94,12 @@ class BeckmannProgram:
     arc_commodity: IntArray
     arc_class: IntArray
     arc_index: IntArray
-    num_commodities: int
+    commodity_class: IntArray
+    commodity_origin: IntArray
+
+    @property
+    def num_commodities(self) -> int:
+        return int(self.commodity_class.size)
 
     def link_flow_value(self) -> FloatArray:
         """Link flows (veh/h) after a solve; rounding negatives from the solver are zeroed."""
@@ -197,6 +204,7 @@ def build_beckmann_program(problem: AssignmentProblem) -> BeckmannProgram:
     :class:`InvalidInputError` naming the OD pair when a class has demand but no path.
     """
     arc_commodity, arc_class, arc_index = [], [], []
+    commodity_class, commodity_origin = [], []
     row_of_tail, row_of_head = [], []
     supply_rows, supply_values = [], []
     rows = 0
@@ -223,6 +231,8 @@ def build_beckmann_program(problem: AssignmentProblem) -> BeckmannProgram:
             arc_commodity.append(np.full(kept.size, commodity, dtype=np.int64))
             arc_class.append(np.full(kept.size, c, dtype=np.int64))
             arc_index.append(kept.astype(np.int64))
+            commodity_class.append(c)
+            commodity_origin.append(int(origin))
             rows += nodes.size
             commodity += 1
     if commodity == 0:
@@ -256,7 +266,8 @@ def build_beckmann_program(problem: AssignmentProblem) -> BeckmannProgram:
         arc_commodity=commodity_of,
         arc_class=class_of,
         arc_index=index_of,
-        num_commodities=commodity,
+        commodity_class=np.asarray(commodity_class, dtype=np.int64),
+        commodity_origin=np.asarray(commodity_origin, dtype=np.int64),
     )
 
 
