@@ -122,10 +122,8 @@ class RayEndpoint(Endpoint):
         except RayActorError as error:
             raise CallFailedError(self.operator_id, method, "unavailable",
                              f"actor unavailable: {error}") from error
-        except RayTaskError as error:
-            cause = error.cause if hasattr(error, "cause") else error
-            if isinstance(cause, UnknownMethodError):
-                raise CallFailedError(self.operator_id, method, "refused", str(cause)) from error
+        except RayTaskError as error:  # e.g. UnknownMethodError raised in the actor
+            cause = getattr(error, "cause", error)
             raise CallFailedError(self.operator_id, method, "refused", str(cause)) from error
         return reply
 
