@@ -12,6 +12,9 @@ puts three ways of operating side by side, and this runs all three on any backen
   which only an experimenter holding the whole file can do: a reference, never part of the
   negotiation.
 
+``seconds`` of the outcome is the negotiation's (descriptions, baseline, rounds, cost reports);
+the reference's own time is ``extra["centralized_seconds"]``.
+
 Costs are $ over the horizon: the traffic side's is ``Δt ×`` its Beckmann potential without
 charging payments, the DSO's its OPF cost; payments between them are transfers and cancel.
 """
@@ -175,9 +178,13 @@ def run_joint_coordination(
             periods=public.periods, period_hours=public.period_hours, rounds=(),
             seconds=time.perf_counter() - started, baseline=baseline)
     driver.close()
+    negotiation_seconds = time.perf_counter() - started
+    reference_started = time.perf_counter()
     centralized, problem = centralized_reference(scenario) if reference else (None, "")
     message = "; ".join(m for m in (outcome.message, problem) if m)
     extra = {"tolerance": settings.tolerance}
+    if reference:
+        extra["centralized_seconds"] = time.perf_counter() - reference_started
     if agreed is not None and centralized is not None:
         extra["max_load_difference_to_centralized_mw"] = float(
             np.max(np.abs(agreed.station_load_mw - centralized.station_load_mw)))
@@ -185,6 +192,6 @@ def run_joint_coordination(
         negotiation_id=outcome.negotiation_id, mechanism=outcome.mechanism,
         status=outcome.status, message=message, stations=public.stations,
         periods=public.periods, period_hours=public.period_hours, rounds=outcome.rounds,
-        seconds=time.perf_counter() - started, agreed=agreed, baseline=baseline,
+        seconds=negotiation_seconds, agreed=agreed, baseline=baseline,
         centralized=centralized, extra=extra,
     )
