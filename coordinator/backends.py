@@ -53,8 +53,7 @@ def inproc_endpoints(scenario: Scenario, *, registry: CollectorRegistry | None =
 
 
 def ray_endpoints(scenario: Scenario, *, address: str | None = None,
-                  private_root: Path | None = None,
-                  metrics_ports: dict[str, int] | None = None) -> dict[str, Endpoint]:
+                  private_root: Path | None = None) -> dict[str, Endpoint]:
     """Every operator as a Ray actor (a local Ray runtime is started unless one is running)."""
     import ray
 
@@ -70,8 +69,7 @@ def ray_endpoints(scenario: Scenario, *, address: str | None = None,
     for operator_id in scenario.operator_ids:
         part = scenario.part(operator_id)
         private = str(private_root / operator_id) if private_root is not None else None
-        port = (metrics_ports or {}).get(operator_id)
-        actors[operator_id] = (part.role, OperatorActor.remote(part, private, port))  # type: ignore[attr-defined]
+        actors[operator_id] = (part.role, OperatorActor.remote(part, private))  # type: ignore[attr-defined]
     for operator_id, (_, actor) in actors.items():
         try:
             ray.get(actor.ready.remote(), timeout=300)

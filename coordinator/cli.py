@@ -9,11 +9,14 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from engines.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from coordinator.outcome import NegotiationOutcome
 
 app = typer.Typer(
     name="ptn",
@@ -35,6 +38,19 @@ def fail(message: str) -> None:
     """Print a one-line error to stderr and exit with the invalid-input code."""
     typer.echo(f"ptn: error: {message}", err=True)
     raise typer.Exit(EXIT_INVALID_INPUT)
+
+
+def report_negotiation(outcome: NegotiationOutcome, folder: Path, json_summary: bool) -> None:
+    """Print a negotiation's summary (table or JSON); exit 1 unless it converged."""
+    from coordinator.results_folder import format_summary_table, results_summary
+
+    if json_summary:
+        typer.echo(json.dumps(results_summary(outcome), indent=2))
+    else:
+        typer.echo(format_summary_table(outcome) + f"\nresults: {folder}")
+    if not outcome.converged:
+        typer.echo(f"ptn: {outcome.status}: {outcome.message}", err=True)
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -175,28 +191,21 @@ def run(
     ] = False,
 ) -> None:
     """Run a coordination scenario end to end: baseline, negotiation, reference, results."""
-    from coordinator.results_folder import results_summary
-    from coordinator.run_command import run_scenario, summary_text
+    from coordinator.run_command import run_scenario
     from services.scenario import load_scenario
 
     try:
         if show_scenario:
             typer.echo(load_scenario(scenario).text, nl=False)
             return
-        outcome = run_scenario(scenario, backend=backend, out=out, metrics_port=metrics_port,
-                               ray_address=ray_address, resume=resume, reference=reference,
-                               show_progress=sys.stderr.isatty() and not json_summary)
+        outcome, folder = run_scenario(
+            scenario, backend=backend, out=out, metrics_port=metrics_port,
+            ray_address=ray_address, resume=resume, reference=reference,
+            show_progress=sys.stderr.isatty() and not json_summary)
     except InvalidInputError as error:
         fail(str(error))
         return
-    folder = out if out is not None else Path("results") / load_scenario(scenario).public.name
-    if json_summary:
-        typer.echo(json.dumps(results_summary(outcome), indent=2))
-    else:
-        typer.echo(summary_text(outcome, folder))
-    if not outcome.converged:
-        typer.echo(f"ptn: {outcome.status}: {outcome.message}", err=True)
-        raise typer.Exit(1)
+    report_negotiation(outcome, folder, json_summary)
 
 
 @app.command()
@@ -266,27 +275,17 @@ def coordinate(
     ] = False,
 ) -> None:
     """Drive remote operators (``ptn serve``) through a scenario's negotiation."""
-    from coordinator.results_folder import results_summary
     from coordinator.run_command import coordinate as coordinate_operators
-    from coordinator.run_command import summary_text
-    from services.scenario import load_scenario
 
     try:
-        outcome = coordinate_operators(
+        outcome, folder = coordinate_operators(
             scenario, endpoint or [], out=out, metrics_port=metrics_port, tls_dir=tls_dir,
             resume=resume, reference=reference,
             show_progress=sys.stderr.isatty() and not json_summary)
     except InvalidInputError as error:
         fail(str(error))
         return
-    folder = out if out is not None else Path("results") / load_scenario(scenario).public.name
-    if json_summary:
-        typer.echo(json.dumps(results_summary(outcome), indent=2))
-    else:
-        typer.echo(summary_text(outcome, folder))
-    if not outcome.converged:
-        typer.echo(f"ptn: {outcome.status}: {outcome.message}", err=True)
-        raise typer.Exit(1)
+    report_negotiation(outcome, folder, json_summary)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -21,10 +21,10 @@ from coordinator.backends import BACKENDS, check_operator_parts, operator_endpoi
 from coordinator.experiment import run_joint_coordination
 from coordinator.metrics import CoordinatorMetrics
 from coordinator.outcome import NegotiationOutcome, RoundRecord
-from coordinator.results_folder import format_summary_table, write_results
+from coordinator.results_folder import write_results
 from coordinator.transports import Endpoint, GrpcEndpoint
 from engines.errors import InvalidInputError
-from services.scenario import load_scenario
+from services.scenario import Scenario, load_scenario
 
 LOG = logging.getLogger("ptn")
 CRASH_AFTER_ROUND_VARIABLE = "PTN_CRASH_AFTER_ROUND"
@@ -63,6 +63,31 @@ def serve_metrics(port: int | None, registry: CollectorRegistry) -> None:
                 from error
 
 
+def results_folder(scenario: Scenario, out: Path | None) -> Path:
+    """``out``, or ``results/<scenario name>`` by default."""
+    return out if out is not None else Path("results") / scenario.public.name
+
+
+def _coordinator_metrics(metrics_port: int | None) -> CoordinatorMetrics:
+    """The coordinator's metrics, served on ``metrics_port`` when given."""
+    metrics = CoordinatorMetrics.create()
+    serve_metrics(metrics_port, metrics.registry)
+    return metrics
+
+
+def _negotiate(scenario: Scenario, endpoints: dict[str, Endpoint], out: Path,
+               metrics: CoordinatorMetrics, console: Console | None, resume: Path | None,
+               reference: bool) -> NegotiationOutcome:
+    """The negotiation with live progress, then its results folder."""
+    outcome = run_joint_coordination(
+        scenario, endpoints, out=out, metrics=metrics,
+        progress=progress_printer(console, scenario.coordinator.tolerance), resume=resume,
+        reference=reference, crash_after_round=_crash_after_round(),
+    )
+    write_results(outcome, out)
+    return outcome
+
+
 def run_scenario(
     scenario_spec: str | None,
     *,
@@ -73,32 +98,25 @@ def run_scenario(
     resume: Path | None = None,
     reference: bool = True,
     show_progress: bool = False,
-) -> NegotiationOutcome:
-    """Run a scenario's coordination end to end on a backend; write the results folder."""
+) -> tuple[NegotiationOutcome, Path]:
+    """Run a scenario's coordination end to end on a backend; (outcome, results folder)."""
     if backend not in BACKENDS:
         raise InvalidInputError(f"unknown backend {backend!r} (known: {', '.join(BACKENDS)})")
     scenario = load_scenario(scenario_spec)
     check_operator_parts(scenario)
     spec = scenario.source if scenario_spec is None else str(scenario_spec)
-    out = out if out is not None else Path("results") / scenario.public.name
-    registry = CollectorRegistry()
-    metrics = CoordinatorMetrics.create(registry)
-    serve_metrics(metrics_port, registry)
+    out = results_folder(scenario, out)
+    metrics = _coordinator_metrics(metrics_port)
     console = Console(stderr=True) if show_progress else None
     if console is not None:
         console.print(f"[bold]{scenario.public.name}[/]: {len(scenario.operator_ids)} operators "
                       f"on {backend}, {scenario.public.periods} periods, mechanism "
                       f"{scenario.coordinator.mechanism}")
-    with operator_endpoints(scenario, spec, backend, registry=registry,
+    with operator_endpoints(scenario, spec, backend, registry=metrics.registry,
                             private_root=out / "operators", ray_address=ray_address,
                             log_directory=out / "logs") as endpoints:
-        outcome = run_joint_coordination(
-            scenario, endpoints, out=out, metrics=metrics,
-            progress=progress_printer(console, scenario.coordinator.tolerance), resume=resume,
-            reference=reference, crash_after_round=_crash_after_round(),
-        )
-    write_results(outcome, out)
-    return outcome
+        outcome = _negotiate(scenario, endpoints, out, metrics, console, resume, reference)
+    return outcome, out
 
 
 def coordinate(
@@ -112,10 +130,11 @@ def coordinate(
     reference: bool = False,
     show_progress: bool = False,
     connect_timeout_s: float = 60.0,
-) -> NegotiationOutcome:
-    """Drive remote operators (``id=HOST:PORT`` each) through the scenario's mechanism."""
+) -> tuple[NegotiationOutcome, Path]:
+    """Drive remote operators (``id=HOST:PORT`` each) through the scenario's mechanism;
+    (outcome, results folder)."""
     scenario = load_scenario(scenario_spec)
-    endpoints: dict[str, Endpoint] = {}
+    remote: dict[str, GrpcEndpoint] = {}
     for spec in endpoint_specs:
         operator_id, _, address = spec.partition("=")
         if not operator_id or not address or ":" not in address:
@@ -123,26 +142,18 @@ def coordinate(
         if operator_id not in scenario.parts:
             raise InvalidInputError(f"--endpoint {spec!r}: the scenario has no operator "
                                     f"{operator_id!r} (has: {', '.join(scenario.parts)})")
-        endpoints[operator_id] = GrpcEndpoint(scenario.part(operator_id).role, operator_id,
-                                              address, tls_dir)
-    missing = [o for o in scenario.operator_ids if o not in endpoints]
+        remote[operator_id] = GrpcEndpoint(scenario.part(operator_id).role, operator_id,
+                                           address, tls_dir)
+    missing = [o for o in scenario.operator_ids if o not in remote]
     if missing:
         raise InvalidInputError(f"no --endpoint for operator {missing[0]!r}")
-    for endpoint in endpoints.values():
-        assert isinstance(endpoint, GrpcEndpoint)
+    for endpoint in remote.values():
         endpoint.wait_until_serving(connect_timeout_s)
-    out = out if out is not None else Path("results") / scenario.public.name
-    registry = CollectorRegistry()
-    metrics = CoordinatorMetrics.create(registry)
-    serve_metrics(metrics_port, registry)
+    out = results_folder(scenario, out)
     console = Console(stderr=True) if show_progress else None
-    outcome = run_joint_coordination(
-        scenario, endpoints, out=out, metrics=metrics,
-        progress=progress_printer(console, scenario.coordinator.tolerance), resume=resume,
-        reference=reference, crash_after_round=_crash_after_round(),
-    )
-    write_results(outcome, out)
-    return outcome
+    outcome = _negotiate(scenario, dict(remote), out, _coordinator_metrics(metrics_port), console,
+                         resume, reference)
+    return outcome, out
 
 
 def serve(
@@ -181,10 +192,6 @@ def serve(
             signal.signal(signum, lambda *_: stop.set())
     stop.wait()
     server.stop(grace=2).wait()
-
-
-def summary_text(outcome: NegotiationOutcome, out: Path) -> str:
-    return format_summary_table(outcome) + f"\nresults: {out}"
 
 
 def configure_logging(verbose: bool = False) -> None:

@@ -19,16 +19,16 @@ import sys
 from pathlib import Path
 
 from coordinator.launcher import OperatorProcesses, free_port
+from coordinator.run_command import results_folder
 from engines.errors import InvalidInputError
 from services.scenario import DEFAULT_SCENARIO, load_scenario
 
 
-def launch(scenario_spec: str, out: Path, *, metrics: bool = True, reference: bool = False,
-           extra_env: dict[str, str] | None = None) -> int:
+def launch(scenario_spec: str, out: Path | None = None, *, metrics: bool = True,
+           reference: bool = False) -> int:
     """Run the scenario with one process per operator and one for the coordinator."""
-    import os
-
     scenario = load_scenario(scenario_spec)
+    out = results_folder(scenario, out)
     logs = out / "logs"
     with OperatorProcesses(scenario_spec, scenario, log_directory=logs, metrics=metrics,
                            private_root=out / "operators") as operators:
@@ -42,11 +42,9 @@ def launch(scenario_spec: str, out: Path, *, metrics: bool = True, reference: bo
             command += ["--metrics-port", str(free_port())]
         if reference:
             command.append("--reference")
-        env = {**os.environ, **(extra_env or {})}
         logs.mkdir(parents=True, exist_ok=True)
         with (logs / "coordinator.log").open("w", encoding="utf-8") as log:
-            finished = subprocess.run(command, capture_output=True, text=True, env=env,
-                                      check=False)
+            finished = subprocess.run(command, capture_output=True, text=True, check=False)
             log.write(finished.stdout + finished.stderr)
         sys.stdout.write(finished.stdout)
         sys.stderr.write(finished.stderr)
@@ -64,8 +62,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="also solve the centralized reference in the coordinator")
     arguments = parser.parse_args(argv)
     try:
-        out = arguments.out or Path("results") / load_scenario(arguments.scenario).public.name
-        return launch(arguments.scenario, out, metrics=not arguments.no_metrics,
+        return launch(arguments.scenario, arguments.out, metrics=not arguments.no_metrics,
                       reference=arguments.reference)
     except InvalidInputError as error:
         print(f"launch: error: {error}", file=sys.stderr)

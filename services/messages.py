@@ -72,3 +72,12 @@ def reply_header(request_header: common_pb2.RequestHeader, operator_id: str,
     """The header of a reply to a request with ``request_header``."""
     return common_pb2.ReplyHeader(request_id=request_header.request_id, operator_id=operator_id,
                                   status=status, message=message, solve_seconds=seconds)
+
+
+def describe_reply(request: common_pb2.DescribeRequest, *, role: str, operator_id: str,
+                   stations: Sequence[str], periods: int,
+                   period_hours: float) -> common_pb2.DescribeReply:
+    """An operator's public description, the reply to ``Describe``."""
+    info = common_pb2.OperatorInfo(role=role, operator_id=operator_id, stations=list(stations),
+                                   periods=periods, period_hours=period_hours, schema=SCHEMA)
+    return common_pb2.DescribeReply(header=reply_header(request.header, operator_id), info=info)

@@ -17,7 +17,6 @@ Layout (the default, ``services/scenarios/nguyen-dupuis-ieee33.toml``, is the ex
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -164,7 +163,7 @@ def _public(reader: KeyReader, table: dict[str, Any]) -> PublicInfo:
         if key not in table:
             reader.fail("scenario", f"missing required key '{key}'")
     name = reader.text(table, "scenario", "name")
-    periods = _positive_integer(reader, table, "scenario", "periods")
+    periods = require_integer(reader, table, "scenario", "periods", minimum=1)
     period_hours = reader.number(table, "scenario", "period_hours", default=24.0 / periods)
     if period_hours <= 0:
         reader.fail("scenario.period_hours", f"must be positive, got {show_value(period_hours)}")
@@ -192,43 +191,35 @@ def _coordinator(reader: KeyReader, table: dict[str, Any]) -> CoordinatorSetting
     if mechanism not in MECHANISMS:
         reader.fail(f"{where}.mechanism",
                     f"unknown mechanism {mechanism!r} (allowed: {', '.join(MECHANISMS)})")
-    max_rounds = _positive_integer(reader, table, where, "max_rounds", defaults.max_rounds)
-    retries = _integer(reader, table, where, "retries", defaults.retries)
-    if retries < 0:
-        reader.fail(f"{where}.retries", f"must be >= 0, got {retries}")
-    values = {}
-    for key in ("tolerance", "initial_penalty_per_mw2h", "baseline_tariff_per_mwh",
-                "call_timeout_s"):
-        value = reader.number(table, where, key, default=getattr(defaults, key))
-        if not value > 0 and key != "baseline_tariff_per_mwh":
-            reader.fail(f"{where}.{key}", f"must be positive, got {show_value(value)}")
-        if value < 0:
-            reader.fail(f"{where}.{key}", f"must be >= 0, got {show_value(value)}")
-        values[key] = value
+    max_rounds = require_integer(reader, table, where, "max_rounds",
+                                 default=defaults.max_rounds, minimum=1)
+    retries = require_integer(reader, table, where, "retries", default=defaults.retries,
+                              minimum=0)
+    values = {key: require_number(reader, table, where, key, default=getattr(defaults, key),
+                                  strictly_positive=True)
+              for key in ("tolerance", "initial_penalty_per_mw2h", "call_timeout_s")}
+    values["baseline_tariff_per_mwh"] = require_number(
+        reader, table, where, "baseline_tariff_per_mwh",
+        default=defaults.baseline_tariff_per_mwh, minimum=0.0)
     balancing = reader.boolean(table, where, "residual_balancing") \
         if "residual_balancing" in table else defaults.residual_balancing
     return CoordinatorSettings(mechanism=mechanism, max_rounds=max_rounds, retries=retries,
                                residual_balancing=balancing, **values)
 
 
-def _integer(reader: KeyReader, table: dict[str, Any], where: str, key: str,
-             default: int | None = None) -> int:
+def require_integer(reader: KeyReader, table: dict[str, Any], where: str, key: str, *,
+                    default: int | None = None, minimum: int | None = None) -> int:
+    """An integer from a table, with an optional lower bound, errors naming the key."""
     if key not in table:
-        if default is None:  # pragma: no cover - required keys are checked before
+        if default is None:
             reader.fail(where, f"missing required key '{key}'")
         return int(default)  # type: ignore[arg-type]
     value = table[key]
     if isinstance(value, bool) or not isinstance(value, int):
         reader.fail(f"{where}.{key}", f"expected an integer, got {show_value(value)}")
+    if minimum is not None and value < minimum:
+        reader.fail(f"{where}.{key}", f"must be at least {minimum}, got {value}")
     return int(value)
-
-
-def _positive_integer(reader: KeyReader, table: dict[str, Any], where: str, key: str,
-                      default: int | None = None) -> int:
-    value = _integer(reader, table, where, key, default)
-    if value < 1:
-        reader.fail(f"{where}.{key}", f"must be at least 1, got {value}")
-    return value
 
 
 def require_number(reader: KeyReader, table: dict[str, Any], where: str, key: str, *,
@@ -242,6 +233,4 @@ def require_number(reader: KeyReader, table: dict[str, Any], where: str, key: st
         reader.fail(f"{where}.{key}", f"must be positive, got {show_value(value)}")
     if minimum is not None and value < minimum:
         reader.fail(f"{where}.{key}", f"must be >= {minimum:g}, got {show_value(value)}")
-    if not math.isfinite(value):  # pragma: no cover - reader.number refuses infinities
-        reader.fail(f"{where}.{key}", "must be finite")
     return value

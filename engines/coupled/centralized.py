@@ -43,7 +43,6 @@ from engines.power.result import OpfResult, OpfStatus
 from engines.traffic.beckmann_program import build_beckmann_program, solver_status
 from engines.traffic.multiperiod import MultiPeriodProblem
 from engines.traffic.network import FloatArray
-from engines.traffic.problem import AssignmentProblem
 
 #: Clarabel settings tried in turn, each on top of the DSO's
 #: (:data:`engines.power.distflow.DEFAULT_SOLVER_OPTIONS`), until one ends with a solution.
@@ -137,14 +136,6 @@ def _check_inputs(traffic: MultiPeriodProblem, case: DsoCase) -> None:
             )
 
 
-def _traffic_problem(traffic: MultiPeriodProblem) -> AssignmentProblem:
-    """The time-expanded problem without charging money terms (its Beckmann function is the
-    potential of :meth:`MultiPeriodProblem.potential`)."""
-    fixed = traffic.problem.links.fixed_cost.copy()
-    fixed[traffic.station_links()] = 0.0
-    return traffic.problem.with_fixed_cost(fixed)
-
-
 def _failure(status: str, message: str, traffic: MultiPeriodProblem,
              started: float, solver_seconds: float = 0.0) -> JointSolution:
     shape = (traffic.spec.charging.num_stations, traffic.num_periods)
@@ -219,7 +210,7 @@ def solve_joint_min_cost(
         if options not in attempts:
             attempts.append(options)
 
-    program = build_beckmann_program(_traffic_problem(traffic))
+    program = build_beckmann_program(traffic.unpriced_problem())
     opf = DistFlowOpf(case, charging="priced", solver=solver, solver_options=attempts[0])
     dso = opf.embedding()
     # coupling rows in the order of vec(P, "F"): row t·C + c is point c in period t

@@ -337,13 +337,8 @@ class MultiPeriodProblem:
         potential without the coupling terms is :meth:`potential`.
         """
         problem = self.coupled_problem_at(price_per_mwh, penalty_per_mw2, target_mw)
-        state = warm_start.warm_start if isinstance(warm_start, MultiPeriodResult) else warm_start
         prices = np.asarray(price_per_mwh, dtype=np.float64)
-        if problem.total_demand <= 0:
-            return self._result(prices, problem, _empty_result(problem))
-        result = solve_path_based(problem, gap=gap, max_iterations=max_iterations,
-                                  warm_start=state)
-        return self._result(prices, problem, result)
+        return self._equilibrate(prices, problem, gap, max_iterations, warm_start)
 
     def potential(self, link_flow: FloatArray) -> float:
         """Beckmann potential ($/h summed over periods) without any charging money terms.
@@ -352,10 +347,14 @@ class MultiPeriodProblem:
         network's own money terms (tolls, distance); what the traffic side's cost is in the
         joint minimum-cost problem (MODELS.md §5), where charging payments are transfers.
         """
-        links = self.problem.links
-        fixed = links.fixed_cost.copy()
+        return self.unpriced_problem().links.beckmann(np.asarray(link_flow, dtype=np.float64))
+
+    def unpriced_problem(self) -> AssignmentProblem:
+        """The time-expanded problem with no charging money terms (its Beckmann function is
+        :meth:`potential`)."""
+        fixed = self.problem.links.fixed_cost.copy()
         fixed[self.station_links()] = 0.0
-        return links.with_fixed_cost(fixed).beckmann(np.asarray(link_flow, dtype=np.float64))
+        return self.problem.with_fixed_cost(fixed)
 
     def solve(
         self,
@@ -371,11 +370,20 @@ class MultiPeriodProblem:
         """
         prices = (self.spec.charging.price_matrix_per_mwh() if price_per_mwh is None
                   else self.spec.charging.check_prices(price_per_mwh, periods=self.num_periods))
-        problem = self.problem_at(prices)
+        return self._equilibrate(prices, self.problem_at(prices), gap, max_iterations,
+                                 warm_start)
+
+    def _equilibrate(
+        self,
+        prices: FloatArray,
+        problem: AssignmentProblem,
+        gap: float,
+        max_iterations: int,
+        warm_start: MultiPeriodResult | AssignmentResult | PathState | None,
+    ) -> MultiPeriodResult:
+        """The exact equilibrium of one of this problem's variants, warm-started."""
         state: PathState | None
-        if isinstance(warm_start, MultiPeriodResult):
-            state = warm_start.assignment.warm_start
-        elif isinstance(warm_start, AssignmentResult):
+        if isinstance(warm_start, MultiPeriodResult | AssignmentResult):
             state = warm_start.warm_start
         else:
             state = warm_start

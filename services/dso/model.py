@@ -31,7 +31,7 @@ from engines.power.feeder import Feeder
 from engines.power.result import OpfResult, OpfStatus
 from negotiation.v1 import common_pb2
 from services.figures import plot_voltage_heatmap
-from services.messages import SCHEMA, from_series, reply_header, to_series
+from services.messages import describe_reply, from_series, reply_header, to_series
 from services.scenario import ScenarioPart
 
 DSO_KEYS = ("feeder", *DER_KEYS)
@@ -134,12 +134,9 @@ class DsoModel:
 
     # ------------------------------------------------------------------ service methods
     def describe(self, request: common_pb2.DescribeRequest) -> common_pb2.DescribeReply:
-        info = common_pb2.OperatorInfo(role=self.role, operator_id=self.operator_id,
-                                       stations=list(self.stations), periods=self.periods,
-                                       period_hours=self.config.case.period_hours,
-                                       schema=SCHEMA)
-        return common_pb2.DescribeReply(header=reply_header(request.header, self.operator_id),
-                                        info=info)
+        return describe_reply(request, role=self.role, operator_id=self.operator_id,
+                              stations=self.stations, periods=self.periods,
+                              period_hours=self.config.case.period_hours)
 
     def consensus_step(self, request: common_pb2.ConsensusStep) -> common_pb2.LoadReply:
         """ADMM: min cost − Σ Δt·λ·P + Σ Δt·(ρ/2)·(P − z)² over its charging loads P."""

@@ -31,8 +31,8 @@ from engines.traffic.multiperiod import (
 )
 from engines.traffic.result import AssignmentStatus
 from negotiation.v1 import common_pb2
-from services.messages import SCHEMA, from_series, reply_header, to_series
-from services.scenario import ScenarioPart, require_number
+from services.messages import describe_reply, from_series, reply_header, to_series
+from services.scenario import ScenarioPart, require_integer, require_number
 
 TRAFFIC_KEYS = ("network", "demand_profile", "demand_scale", "ev_share", "energy_per_charge_mwh",
                 "value_of_time_per_h", "max_shift_periods", "shift_cost_per_period",
@@ -80,8 +80,9 @@ def traffic_config_from_part(part: ScenarioPart) -> TrafficConfig:
                                 minimum=0.0)
     gap = require_number(reader, table, where, "equilibrium_gap", default=1e-10,
                          strictly_positive=True)
-    max_shift = _count(reader, table, where, "max_shift_periods", 1)
-    max_iterations = _count(reader, table, where, "max_iterations", 1000)
+    max_shift = require_integer(reader, table, where, "max_shift_periods", default=1, minimum=0)
+    max_iterations = require_integer(reader, table, where, "max_iterations", default=1000,
+                                     minimum=0)
     stations = []
     for index, entry in enumerate(reader.array_of_tables(table, "station"), start=1):
         at = f"{where}.station[{index}]"
@@ -125,13 +126,6 @@ def traffic_config_from_part(part: ScenarioPart) -> TrafficConfig:
     return TrafficConfig(part.operator_id, spec, part.public.period_hours, gap, max_iterations)
 
 
-def _count(reader: Any, table: dict[str, Any], where: str, key: str, default: int) -> int:
-    value = table.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        reader.fail(f"{where}.{key}", f"expected a non-negative integer, got {value!r}")
-    return int(value)
-
-
 _STATUS = {AssignmentStatus.CONVERGED: common_pb2.STATUS_OK}
 
 
@@ -160,11 +154,9 @@ class TrafficDepartmentModel:
 
     # ------------------------------------------------------------------ service methods
     def describe(self, request: common_pb2.DescribeRequest) -> common_pb2.DescribeReply:
-        info = common_pb2.OperatorInfo(role=self.role, operator_id=self.operator_id,
-                                       stations=list(self.stations), periods=self.periods,
-                                       period_hours=self.config.period_hours, schema=SCHEMA)
-        return common_pb2.DescribeReply(header=reply_header(request.header, self.operator_id),
-                                        info=info)
+        return describe_reply(request, role=self.role, operator_id=self.operator_id,
+                              stations=self.stations, periods=self.periods,
+                              period_hours=self.config.period_hours)
 
     def consensus_step(self, request: common_pb2.ConsensusStep) -> common_pb2.LoadReply:
         """ADMM: the equilibrium with ``λ·P + (ρ/2)(P − z)²`` on every station and period."""

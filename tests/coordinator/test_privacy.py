@@ -55,7 +55,7 @@ def test_no_sentinel_leaves_its_operator(tmp_path: Path,
                            private_root=tmp_path / "private", verbose=True) as operators:
         port = free_port()
         addresses = [f"{o}={c.address}" for o, c in operators.processes.items()]
-        outcome = coordinate(str(scenario_path), addresses, out=out, metrics_port=port)
+        outcome, _ = coordinate(str(scenario_path), addresses, out=out, metrics_port=port)
         assert outcome.converged, outcome.message
         observed.append(_metrics(port))
         for child in operators.processes.values():
