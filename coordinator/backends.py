@@ -35,6 +35,10 @@ def check_operator_parts(scenario: Scenario) -> None:
             from services.traffic.model import traffic_config_from_part
 
             traffic_config_from_part(part)
+        elif part.role == "cno":
+            from services.cno.model import cno_config_from_part
+
+            cno_config_from_part(part)
         else:
             build_model(part.role, part)  # raises: no model for this role yet
 

@@ -17,6 +17,7 @@ from engines.errors import InvalidInputError
 
 if TYPE_CHECKING:
     from coordinator.outcome import NegotiationOutcome
+    from coordinator.pricing_game import PricingGameOutcome
 
 app = typer.Typer(
     name="ptn",
@@ -40,11 +41,20 @@ def fail(message: str) -> None:
     raise typer.Exit(EXIT_INVALID_INPUT)
 
 
-def report_negotiation(outcome: NegotiationOutcome, folder: Path, json_summary: bool) -> None:
+def report_negotiation(outcome: NegotiationOutcome | PricingGameOutcome, folder: Path,
+                       json_summary: bool) -> None:
     """Print a negotiation's summary (table or JSON); exit 1 unless it converged."""
+    from coordinator.pricing_game import PricingGameOutcome
     from coordinator.results_folder import format_summary_table, results_summary
 
-    if json_summary:
+    if isinstance(outcome, PricingGameOutcome):
+        from coordinator.game_results import format_game_summary
+
+        if json_summary:
+            typer.echo((folder / "summary.json").read_text(encoding="utf-8"))
+        else:
+            typer.echo(format_game_summary(outcome) + f"\nresults: {folder}")
+    elif json_summary:
         typer.echo(json.dumps(results_summary(outcome), indent=2))
     else:
         typer.echo(format_summary_table(outcome) + f"\nresults: {folder}")

@@ -28,12 +28,12 @@ import threading
 import time
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from google.protobuf import json_format
@@ -50,6 +50,9 @@ CHECKPOINT_VERSION = 1
 USABLE_STATUSES = (common_pb2.STATUS_OK, common_pb2.STATUS_INEXACT)
 
 
+T = TypeVar("T")
+
+
 @dataclass(frozen=True)
 class Call:
     """One request of a phase: to whom, which RPC, and the request (its header is filled in)."""
@@ -57,6 +60,11 @@ class Call:
     operator_id: str
     method: str
     request: Message
+
+
+#: a multi-phase exchange written as a generator: it yields the calls of a phase, is sent the
+#: replies by operator id, and returns its result (see :class:`PhasedMechanism`)
+Exchange = Generator[list[Call], dict[str, Message], T]
 
 
 class NegotiationFailedError(Exception):
@@ -114,6 +122,38 @@ class Mechanism(ABC):
         """Continue from :meth:`state`."""
 
 
+class PhasedMechanism(Mechanism):
+    """A mechanism whose round is one generator (:meth:`round_exchange`) instead of the
+    requests/update pair: phases that depend on earlier replies (a CNO's turn that asks for
+    probes until it decides) read as straight-line code."""
+
+    _exchange: Exchange[None] | None = None
+    _pending: list[Call] | None = None
+
+    @abstractmethod
+    def round_exchange(self, round_number: int) -> Exchange[None]:
+        """The round: yield each phase's calls, receive its replies."""
+
+    def requests(self, round_number: int) -> list[Call]:
+        if self._pending is None:
+            self._exchange = self.round_exchange(round_number)
+            self._pending = self._next(None)
+        calls = self._pending
+        if not calls:
+            self._pending, self._exchange = None, None
+        return calls
+
+    def update(self, round_number: int, replies: dict[str, Message]) -> None:
+        self._pending = self._next(replies)
+
+    def _next(self, replies: dict[str, Message] | None) -> list[Call]:
+        assert self._exchange is not None
+        try:
+            return next(self._exchange) if replies is None else self._exchange.send(replies)
+        except StopIteration:
+            return []
+
+
 class Transcript:
     """Every message of a negotiation as JSON lines (appends; thread-safe)."""
 
@@ -168,6 +208,7 @@ def record_to_json(record: RoundRecord) -> dict[str, Any]:
     data = asdict(record)
     data["price_per_mwh"] = np.asarray(record.price_per_mwh).tolist()
     data["load_mw"] = {k: np.asarray(v).tolist() for k, v in record.load_mw.items()}
+    data["series"] = {k: np.asarray(v).tolist() for k, v in record.series.items()}
     return data
 
 
@@ -175,6 +216,8 @@ def record_from_json(data: dict[str, Any]) -> RoundRecord:
     values = dict(data)
     values["price_per_mwh"] = np.asarray(values["price_per_mwh"], dtype=np.float64)
     values["load_mw"] = {k: np.asarray(v, dtype=np.float64) for k, v in values["load_mw"].items()}
+    values["series"] = {k: np.asarray(v, dtype=np.float64)
+                        for k, v in values.get("series", {}).items()}
     return RoundRecord(**values)
 
 
@@ -273,6 +316,17 @@ class Driver:
                                                      c.request, round_number) for c in calls}
         return {operator_id: future.result() for operator_id, future in futures.items()}
 
+    def run_exchange(self, exchange: Exchange[T], round_number: int) -> T:
+        """Drive an exchange to its end outside the round loop (e.g. a final certificate):
+        each phase it yields is called, its replies sent back; returns its value."""
+        try:
+            calls = next(exchange)
+            while True:
+                calls = exchange.send(self.call_phase(calls, round_number))
+        except StopIteration as finished:
+            value: T = finished.value
+            return value
+
     def describe_all(self) -> dict[str, common_pb2.OperatorInfo]:
         """Every operator's public description (round 0)."""
         infos = {}
@@ -366,7 +420,10 @@ class Driver:
             "context": self.context,
         })
 
-    def close(self) -> None:
+    def close(self, *, endpoints: bool = True) -> None:
+        """Stop the call pool and (unless ``endpoints`` is false: another negotiation follows
+        on them) close the endpoints."""
         self._pool.shutdown(wait=False)
-        for endpoint in self.endpoints.values():
-            endpoint.close()
+        if endpoints:
+            for endpoint in self.endpoints.values():
+                endpoint.close()

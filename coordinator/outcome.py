@@ -37,6 +37,10 @@ class RoundRecord:
     price_per_mwh: FloatArray  # consensus price after the round
     load_mw: dict[str, FloatArray]  # each side's station loads, by operator id
     objective: float = float("nan")  # sum of reported costs when operators report them
+    #: mechanism-specific scalars (the pricing game: revenues by party, relative changes)
+    values: dict[str, float] = field(default_factory=dict)
+    #: mechanism-specific (stations, periods) arrays (the pricing game: the DSO's prices)
+    series: dict[str, FloatArray] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

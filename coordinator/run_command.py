@@ -19,8 +19,10 @@ from rich.console import Console
 
 from coordinator.backends import BACKENDS, check_operator_parts, operator_endpoints
 from coordinator.experiment import run_joint_coordination
+from coordinator.game_results import write_game_results
 from coordinator.metrics import CoordinatorMetrics
 from coordinator.outcome import NegotiationOutcome, RoundRecord
+from coordinator.pricing_game import PricingGameOutcome, run_pricing_game
 from coordinator.results_folder import write_results
 from coordinator.transports import Endpoint, GrpcEndpoint
 from engines.errors import InvalidInputError
@@ -75,10 +77,41 @@ def _coordinator_metrics(metrics_port: int | None) -> CoordinatorMetrics:
     return metrics
 
 
+def game_progress_printer(console: Console | None, tolerance: float
+                          ) -> Callable[[RoundRecord], None]:
+    """The pricing game's live display: relative price changes, mean prices, revenues."""
+    def show(record: RoundRecord) -> None:
+        if console is None:
+            return
+        values = record.values
+        kind = "trial" if values.get("trial") else "     "
+        dso_price = record.series.get("dso_price_per_mwh")
+        mean_dso = float(dso_price.mean()) if dso_price is not None else float("nan")
+        revenues = "  ".join(f"{key[len('revenue_'):-len('_usd')]} {value:9.0f}"
+                             for key, value in values.items() if key.startswith("revenue_"))
+        console.print(
+            f"round {record.round:>3} {kind}  dλ {values.get('dso_price_change', 0):8.2e}  dα "
+            f"{values.get('charging_price_change', 0):8.2e}  (stop at {tolerance:.0e})  "
+            f"λ̄ {mean_dso:6.1f}  ᾱ {float(record.price_per_mwh.mean()):6.1f}  $ {revenues}",
+            highlight=False,
+        )
+    return show
+
+
 def _negotiate(scenario: Scenario, endpoints: dict[str, Endpoint], out: Path,
                metrics: CoordinatorMetrics, console: Console | None, resume: Path | None,
-               reference: bool) -> NegotiationOutcome:
+               reference: bool) -> NegotiationOutcome | PricingGameOutcome:
     """The negotiation with live progress, then its results folder."""
+    if scenario.coordinator.mechanism == "best-response":
+        if resume is not None:
+            raise InvalidInputError("--resume: the pricing game cannot resume yet (each of its "
+                                    "variants is a short negotiation; run it again)")
+        game = run_pricing_game(scenario, endpoints, out=out, metrics=metrics,
+                                progress=game_progress_printer(console,
+                                                               scenario.coordinator.tolerance),
+                                crash_after_round=_crash_after_round())
+        write_game_results(game, out, tolerance=scenario.coordinator.tolerance)
+        return game
     outcome = run_joint_coordination(
         scenario, endpoints, out=out, metrics=metrics,
         progress=progress_printer(console, scenario.coordinator.tolerance), resume=resume,
@@ -98,7 +131,7 @@ def run_scenario(
     resume: Path | None = None,
     reference: bool = True,
     show_progress: bool = False,
-) -> tuple[NegotiationOutcome, Path]:
+) -> tuple[NegotiationOutcome | PricingGameOutcome, Path]:
     """Run a scenario's coordination end to end on a backend; (outcome, results folder)."""
     if backend not in BACKENDS:
         raise InvalidInputError(f"unknown backend {backend!r} (known: {', '.join(BACKENDS)})")
@@ -130,7 +163,7 @@ def coordinate(
     reference: bool = False,
     show_progress: bool = False,
     connect_timeout_s: float = 60.0,
-) -> tuple[NegotiationOutcome, Path]:
+) -> tuple[NegotiationOutcome | PricingGameOutcome, Path]:
     """Drive remote operators (``id=HOST:PORT`` each) through the scenario's mechanism;
     (outcome, results folder)."""
     scenario = load_scenario(scenario_spec)

@@ -215,7 +215,10 @@ def build_model(role: str, part: Any, private_output_dir: Any = None) -> Operato
         from services.traffic.model import TrafficDepartmentModel
 
         return TrafficDepartmentModel.from_part(part)
+    if role == "cno":
+        from services.cno.model import CnoModel
+
+        return CnoModel.from_part(part)
     raise InvalidInputError(
-        f"role {role!r} has no operator model yet (the TNO arrives with profit sharing, "
-        "the CNOs with the pricing game)"
+        f"role {role!r} has no operator model yet (the TNO arrives with profit sharing)"
     )

@@ -13,6 +13,13 @@ Layout (the default, ``services/scenarios/nguyen-dupuis-ieee33.toml``, is the ex
     [coordinator]   mechanism and its parameters, call deadlines and retries
     [traffic]       the traffic department's private data (services.traffic.model)
     [dso]           the DSO's private data (services.dso.model)
+    [cno.<id>]      one table per charging network operator <id> (services.cno.model)
+
+Roles with one operator (``dso``, ``traffic``, ``tno``) have one table whose operator id is the
+role's name; a role with many (``cno``) has one sub-table per operator, named by its id. When
+the pricing game's ``cooperative`` variant is asked for, the scenario also holds the derived
+operator :data:`ALLIANCE_ID`: all CNOs merged into one (seed 001's cooperative game), whose
+table lists its members' tables.
 """
 
 from __future__ import annotations
@@ -26,17 +33,24 @@ from engines.errors import InvalidInputError
 from engines.toml_keys import KeyReader, parse_toml_text, show_value
 
 #: built-in scenarios (package data), by name
-BUILTIN_SCENARIOS = ("nguyen-dupuis-ieee33",)
+BUILTIN_SCENARIOS = ("nguyen-dupuis-ieee33", "pricing-seed001")
 DEFAULT_SCENARIO = "nguyen-dupuis-ieee33"
 
 #: operator roles a scenario may hold, in the order they are started
 ROLES = ("dso", "traffic", "tno", "cno")
-MECHANISMS = ("admm",)
+#: roles with one sub-table per operator (``[cno.<id>]``)
+MULTI_OPERATOR_ROLES = ("cno",)
+#: the derived operator of the cooperative pricing game: every CNO merged into one
+ALLIANCE_ID = "cno-alliance"
+MECHANISMS = ("admm", "best-response")
+#: variants of the pricing game (MODELS.md §3): CNOs compete (Nash) or merge (cooperative)
+GAME_VARIANTS = ("nash", "cooperative")
 
 SCENARIO_KEYS = ("name", "description", "periods", "period_hours", "stations")
 COORDINATOR_KEYS = ("mechanism", "max_rounds", "tolerance", "initial_penalty_per_mw2h",
                     "residual_balancing", "baseline_tariff_per_mwh", "call_timeout_s",
-                    "retries")
+                    "retries", "variants", "certificate", "revenue_matrix",
+                    "initial_charging_price_per_mwh")
 TOP_LEVEL_KEYS = ("scenario", "coordinator", *ROLES)
 
 
@@ -63,6 +77,12 @@ class CoordinatorSettings:
     baseline_tariff_per_mwh: float = 85.0
     call_timeout_s: float = 60.0
     retries: int = 2
+    #: the pricing game: which variants to play, and the reports at its end
+    variants: tuple[str, ...] = ("nash",)
+    certificate: bool = True
+    revenue_matrix: bool = True
+    #: the CNOs' prices in force when the game starts (public: posted prices)
+    initial_charging_price_per_mwh: float = 200.0
 
 
 @dataclass(frozen=True)
@@ -99,6 +119,10 @@ class Scenario:
     @property
     def operator_ids(self) -> tuple[str, ...]:
         return tuple(self.parts)
+
+    def operators_of(self, role: str) -> tuple[str, ...]:
+        """Operator ids of one role, in file order (the derived alliance last)."""
+        return tuple(i for i, part in self.parts.items() if part.role == role)
 
     def part(self, operator_id: str) -> ScenarioPart:
         if operator_id not in self.parts:
@@ -145,15 +169,39 @@ def scenario_from_text(text: str, *, source: str, base_directory: Path) -> Scena
     coordinator = _coordinator(reader, reader.table(document, "coordinator"))
     parts: dict[str, ScenarioPart] = {}
     for role in ROLES:
-        if role in document:
-            data = reader.table(document, role)
+        if role not in document:
+            continue
+        data = reader.table(document, role)
+        if role not in MULTI_OPERATOR_ROLES:
             parts[role] = ScenarioPart(role, role, public, data, source, base_directory)
+            continue
+        if not data:
+            reader.fail(role, f"no operators: write one [{role}.<id>] table per operator")
+        for operator_id, table in data.items():
+            where = f"{role}.{operator_id}"
+            if not isinstance(table, dict):
+                reader.fail(where, f"expected a table [{where}] per operator, got "
+                                   f"{show_value(table)}")
+            if operator_id in ROLES or operator_id == ALLIANCE_ID \
+                    or not operator_id.replace("-", "").replace("_", "").isalnum():
+                reader.fail(where, f"operator id {operator_id!r} is reserved or not made of "
+                                   "letters, digits, '-' and '_'")
+            parts[operator_id] = ScenarioPart(role, operator_id, public, table, source,
+                                              base_directory)
     if not parts:
         reader.fail("", f"no operator tables (expected some of: {', '.join(ROLES)})")
-    if coordinator.mechanism == "admm":
-        for needed in ("dso", "traffic"):
-            if needed not in parts:
-                reader.fail("", f"mechanism 'admm' needs a [{needed}] table")
+    needs = {"admm": ("dso", "traffic"), "best-response": ("dso", "traffic", "cno")}
+    for needed in needs[coordinator.mechanism]:
+        if not any(part.role == needed for part in parts.values()):
+            reader.fail("", f"mechanism {coordinator.mechanism!r} needs a [{needed}] table")
+    cnos = [part for part in parts.values() if part.role == "cno"]
+    if coordinator.mechanism == "best-response" and "cooperative" in coordinator.variants:
+        if len(cnos) < 2:
+            reader.fail("coordinator.variants", "the cooperative variant needs at least two "
+                                                "CNOs to merge")
+        members = {part.operator_id: part.data for part in cnos}
+        parts[ALLIANCE_ID] = ScenarioPart("cno", ALLIANCE_ID, public, {"members": members},
+                                          source, base_directory)
     return Scenario(public, coordinator, parts, source, text)
 
 
@@ -197,14 +245,23 @@ def _coordinator(reader: KeyReader, table: dict[str, Any]) -> CoordinatorSetting
                               minimum=0)
     values = {key: require_number(reader, table, where, key, default=getattr(defaults, key),
                                   strictly_positive=True)
-              for key in ("tolerance", "initial_penalty_per_mw2h", "call_timeout_s")}
+              for key in ("tolerance", "initial_penalty_per_mw2h", "call_timeout_s",
+                          "initial_charging_price_per_mwh")}
     values["baseline_tariff_per_mwh"] = require_number(
         reader, table, where, "baseline_tariff_per_mwh",
         default=defaults.baseline_tariff_per_mwh, minimum=0.0)
-    balancing = reader.boolean(table, where, "residual_balancing") \
-        if "residual_balancing" in table else defaults.residual_balancing
-    return CoordinatorSettings(mechanism=mechanism, max_rounds=max_rounds, retries=retries,
-                               residual_balancing=balancing, **values)
+    flags: dict[str, bool] = {
+        key: reader.boolean(table, where, key) if key in table else getattr(defaults, key)
+        for key in ("residual_balancing", "certificate", "revenue_matrix")}
+    variants = table.get("variants", list(defaults.variants))
+    if not isinstance(variants, list) or not variants \
+            or any(v not in GAME_VARIANTS for v in variants) or len(set(variants)) < len(variants):
+        reader.fail(f"{where}.variants", f"expected a list of distinct variants among "
+                                         f"{', '.join(GAME_VARIANTS)}, got {show_value(variants)}")
+    return CoordinatorSettings(
+        mechanism=mechanism, max_rounds=max_rounds, retries=retries, variants=tuple(variants),
+        residual_balancing=flags["residual_balancing"], certificate=flags["certificate"],
+        revenue_matrix=flags["revenue_matrix"], **values)
 
 
 def require_integer(reader: KeyReader, table: dict[str, Any], where: str, key: str, *,

@@ -115,12 +115,14 @@ class LoadReply(_message.Message):
     def __init__(self, header: _Optional[_Union[ReplyHeader, _Mapping]] = ..., load_mw: _Optional[_Union[StationSeries, _Mapping]] = ...) -> None: ...
 
 class PriceReply(_message.Message):
-    __slots__ = ("header", "price_per_mwh")
+    __slots__ = ("header", "price_per_mwh", "trial")
     HEADER_FIELD_NUMBER: _ClassVar[int]
     PRICE_PER_MWH_FIELD_NUMBER: _ClassVar[int]
+    TRIAL_FIELD_NUMBER: _ClassVar[int]
     header: ReplyHeader
     price_per_mwh: StationSeries
-    def __init__(self, header: _Optional[_Union[ReplyHeader, _Mapping]] = ..., price_per_mwh: _Optional[_Union[StationSeries, _Mapping]] = ...) -> None: ...
+    trial: bool
+    def __init__(self, header: _Optional[_Union[ReplyHeader, _Mapping]] = ..., price_per_mwh: _Optional[_Union[StationSeries, _Mapping]] = ..., trial: _Optional[bool] = ...) -> None: ...
 
 class ConsensusStep(_message.Message):
     __slots__ = ("header", "price_per_mwh", "target_load_mw", "penalty_per_mw2h")
@@ -149,11 +151,13 @@ class CostReport(_message.Message):
     def __init__(self, header: _Optional[_Union[ReplyHeader, _Mapping]] = ..., cost: _Optional[float] = ...) -> None: ...
 
 class DispatchReply(_message.Message):
-    __slots__ = ("header", "cost", "price_per_mwh")
+    __slots__ = ("header", "cost", "price_per_mwh", "revenue")
     HEADER_FIELD_NUMBER: _ClassVar[int]
     COST_FIELD_NUMBER: _ClassVar[int]
     PRICE_PER_MWH_FIELD_NUMBER: _ClassVar[int]
+    REVENUE_FIELD_NUMBER: _ClassVar[int]
     header: ReplyHeader
     cost: float
     price_per_mwh: StationSeries
-    def __init__(self, header: _Optional[_Union[ReplyHeader, _Mapping]] = ..., cost: _Optional[float] = ..., price_per_mwh: _Optional[_Union[StationSeries, _Mapping]] = ...) -> None: ...
+    revenue: float
+    def __init__(self, header: _Optional[_Union[ReplyHeader, _Mapping]] = ..., cost: _Optional[float] = ..., price_per_mwh: _Optional[_Union[StationSeries, _Mapping]] = ..., revenue: _Optional[float] = ...) -> None: ...

@@ -88,7 +88,8 @@ class DsoOperatorServicer:
         raise NotImplementedError('Method not implemented!')
 
     def QuotePrices(self, request, context):
-        """Quote charging prices at the stations' buses for observed loads (the pricing game).
+        """The pricing game: quote charging prices for the stations. The signal's loads (when given)
+        are those observed at its previous quote; it adds them to its history and refits.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -834,7 +835,7 @@ class CnoOperatorStub:
         self.BestRespond = channel.unary_unary(
                 '/negotiation.v1.CnoOperator/BestRespond',
                 request_serializer=negotiation_dot_v1_dot_games__pb2.PriceGameTurn.SerializeToString,
-                response_deserializer=negotiation_dot_v1_dot_common__pb2.PriceReply.FromString,
+                response_deserializer=negotiation_dot_v1_dot_games__pb2.PriceGameMove.FromString,
                 _registered_method=True)
         self.ReportCost = channel.unary_unary(
                 '/negotiation.v1.CnoOperator/ReportCost',
@@ -854,7 +855,8 @@ class CnoOperatorServicer:
         raise NotImplementedError('Method not implemented!')
 
     def BestRespond(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """One step of its turn in the price game (see PriceGameTurn).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -876,7 +878,7 @@ def add_CnoOperatorServicer_to_server(servicer, server):
             'BestRespond': grpc.unary_unary_rpc_method_handler(
                     servicer.BestRespond,
                     request_deserializer=negotiation_dot_v1_dot_games__pb2.PriceGameTurn.FromString,
-                    response_serializer=negotiation_dot_v1_dot_common__pb2.PriceReply.SerializeToString,
+                    response_serializer=negotiation_dot_v1_dot_games__pb2.PriceGameMove.SerializeToString,
             ),
             'ReportCost': grpc.unary_unary_rpc_method_handler(
                     servicer.ReportCost,
@@ -938,7 +940,7 @@ class CnoOperator:
             target,
             '/negotiation.v1.CnoOperator/BestRespond',
             negotiation_dot_v1_dot_games__pb2.PriceGameTurn.SerializeToString,
-            negotiation_dot_v1_dot_common__pb2.PriceReply.FromString,
+            negotiation_dot_v1_dot_games__pb2.PriceGameMove.FromString,
             options,
             channel_credentials,
             insecure,

@@ -10,13 +10,19 @@ Parameters: ``charging="priced"`` for ADMM's local step (MODELS.md §5: the DSO 
 cost minus ``λ·P`` plus ``(ρ/2)·(P − z)²``, with ``Δt`` weights), ``charging="fixed"`` to
 dispatch given loads. Its reported cost excludes the coordination terms. Given an output
 directory of its own, it writes a private report (voltages, DLMPs) there; nothing of it leaves.
+
+In the pricing game (seed 001, MODELS.md §3; ``[dso.pricing]``) it quotes the stations' prices:
+random trial prices for its first ``trial_rounds`` quotes, then the revenue-maximizing OPF with
+its fitted load response (:mod:`engines.power.pricing`); it refits from every (quote, observed
+loads) pair of the current negotiation. Its history is keyed by the negotiation id, so each
+negotiation (e.g. each variant of the game) starts afresh.
 """
 
 from __future__ import annotations
 
 import csv
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -28,13 +34,23 @@ from engines.power.case_file import dso_case_from_mapping
 from engines.power.der import DsoCase
 from engines.power.distflow import DistFlowOpf
 from engines.power.feeder import Feeder
+from engines.power.pricing import (
+    DsoPricingProblem,
+    PriceLimits,
+    fit_load_response,
+    history_weights,
+    random_trial_prices,
+)
 from engines.power.result import OpfResult, OpfStatus
 from negotiation.v1 import common_pb2
 from services.figures import plot_voltage_heatmap
 from services.messages import describe_reply, from_series, reply_header, to_series
-from services.scenario import ScenarioPart
+from services.scenario import ScenarioPart, require_integer, require_number
 
-DSO_KEYS = ("feeder", *DER_KEYS)
+DSO_KEYS = ("feeder", "pricing", *DER_KEYS)
+PRICING_KEYS = ("price_min_per_mwh", "price_max_per_mwh", "mean_cap_per_mwh", "proximal_weight",
+                "trial_rounds", "seed")
+FEEDER_KEYS = ("name", "case")
 
 _STATUS = {
     OpfStatus.OPTIMAL: common_pb2.STATUS_OK,
@@ -46,12 +62,23 @@ _STATUS = {
 
 
 @dataclass(frozen=True)
+class PricingSettings:
+    """``[dso.pricing]``: seed 001's MUL-DSO settings (§4.1 of the paper)."""
+
+    limits: PriceLimits
+    proximal_weight: float = 0.2
+    trial_rounds: int = 5
+    seed: int = 0
+
+
+@dataclass(frozen=True)
 class DsoConfig:
     """The DSO's private set-up, validated: its case and the stations' charging points."""
 
     operator_id: str
     case: DsoCase
     stations: tuple[str, ...]
+    pricing: PricingSettings | None = None
 
     @property
     def point_order(self) -> list[int]:
@@ -65,17 +92,25 @@ def dso_config_from_part(part: ScenarioPart) -> DsoConfig:
     reader, table, where = part.reader, dict(part.data), part.role
     reader.check_keys(table, where, DSO_KEYS)
     spec = table.pop("feeder", "case33bw")
+    pricing = _pricing_settings(part, table.pop("pricing")) if "pricing" in table else None
     specs = spec if isinstance(spec, list) else [spec]
     feeders: list[Feeder] = []
     for position, item in enumerate(specs):
         at = f"{where}.feeder" + (f"[{position}]" if isinstance(spec, list) else "")
+        name = None
+        if isinstance(item, dict):  # {name = "north", case = "case18"}: a named copy
+            reader.check_keys(item, at, FEEDER_KEYS)
+            name = reader.text(item, at, "name")
+            item = item.get("case")
         if not isinstance(item, str) or not item.strip():
-            reader.fail(at, f"expected a feeder name or path, got {item!r}")
+            reader.fail(at, f"expected a feeder name or path, or a table {{name, case}}, "
+                            f"got {item!r}")
         candidate = part.resolve(item)
         try:
-            feeders.append(load_feeder(str(candidate) if candidate.exists() else item))
+            feeder = load_feeder(str(candidate) if candidate.exists() else item)
         except InvalidInputError as error:
             reader.fail(at, str(error))
+        feeders.append(feeder if name is None else replace(feeder, name=name))
     horizon = dict(table.get("horizon", {})) if isinstance(table.get("horizon"), dict) else None
     if horizon is not None:
         given = horizon.get("period_hours")
@@ -97,7 +132,41 @@ def dso_config_from_part(part: ScenarioPart) -> DsoConfig:
         if name not in part.public.stations:
             reader.fail(f"{where}.charging_point",
                         f"charging point {name!r} is not in scenario.stations")
-    return DsoConfig(part.operator_id, case, part.public.stations)
+    return DsoConfig(part.operator_id, case, part.public.stations, pricing)
+
+
+def _pricing_settings(part: ScenarioPart, table: object) -> PricingSettings:
+    reader, where = part.reader, f"{part.role}.pricing"
+    if not isinstance(table, dict):
+        reader.fail(where, "expected a table [dso.pricing]")
+    assert isinstance(table, dict)
+    reader.check_keys(table, where, PRICING_KEYS)
+    defaults = PriceLimits()
+    try:
+        limits = PriceLimits(**{key: require_number(reader, table, where, key,
+                                                    default=getattr(defaults, key))
+                                for key in ("price_min_per_mwh", "price_max_per_mwh",
+                                            "mean_cap_per_mwh")})
+    except InvalidInputError as error:
+        reader.fail(where, str(error))
+    return PricingSettings(
+        limits=limits,
+        proximal_weight=require_number(reader, table, where, "proximal_weight", default=0.2,
+                                       minimum=0.0),
+        trial_rounds=require_integer(reader, table, where, "trial_rounds", default=5, minimum=1),
+        seed=require_integer(reader, table, where, "seed", default=0, minimum=0),
+    )
+
+
+@dataclass
+class _PricingHistory:
+    """One negotiation's quotes and the loads observed at them (station order)."""
+
+    negotiation_id: str
+    rng: np.random.Generator
+    quotes: list[np.ndarray] = field(default_factory=list)
+    prices: list[np.ndarray] = field(default_factory=list)  # quotes with observed loads
+    loads: list[np.ndarray] = field(default_factory=list)
 
 
 class DsoModel:
@@ -113,6 +182,8 @@ class DsoModel:
         self._opf: dict[str, DistFlowOpf] = {}
         self._last: OpfResult | None = None
         self._last_cost = float("nan")
+        self._history: _PricingHistory | None = None
+        self._pricing: DsoPricingProblem | None = None
 
     @classmethod
     def from_part(cls, part: ScenarioPart, private_output_dir: Path | None = None) -> DsoModel:
@@ -171,7 +242,70 @@ class DsoModel:
         dlmp = self._stations_of(np.stack([result.charging_dlmp_per_mwh[n]
                                            for n in opf.charging_names]))
         return common_pb2.DispatchReply(header=header, cost=self._last_cost,
-                                        price_per_mwh=to_series(self.stations, dlmp))
+                                        price_per_mwh=to_series(self.stations, dlmp),
+                                        revenue=self._charging_profit(request.header, loads))
+
+    def quote_prices(self, request: common_pb2.LoadSignal) -> common_pb2.PriceReply:
+        """The pricing game: its next quote (random trials first, then the fitted-response
+        OPF), after adding the loads observed at its previous quote to its history."""
+        started = time.perf_counter()
+        settings = self.config.pricing
+        if settings is None:
+            raise InvalidInputError("QuotePrices: this DSO has no [dso.pricing] table")
+        history = self._history_for(request.header.negotiation_id, settings)
+        if request.HasField("load_mw"):
+            if not history.quotes:
+                raise InvalidInputError("load_mw: loads observed before any quote")
+            history.prices.append(history.quotes[-1])
+            history.loads.append(from_series(request.load_mw, self.stations, self.periods,
+                                             "load_mw"))
+        status, message, trial = common_pb2.STATUS_OK, "", False
+        stations, periods = len(self.stations), self.periods
+        if len(history.quotes) < settings.trial_rounds or not history.loads:
+            price = random_trial_prices(history.rng, stations, periods, settings.limits)
+            trial = True
+        else:
+            fit = fit_load_response(np.stack([self._points(p) for p in history.prices]),
+                                    np.stack([self._points(p) for p in history.loads]),
+                                    history_weights(len(history.loads)))
+            result = self.pricing_problem().solve(fit, self._points(history.quotes[-1]))
+            price = self._stations_of(result.price_per_mwh)
+            if result.status != "optimal":
+                status = common_pb2.STATUS_INEXACT
+                message = f"pricing problem {result.status}: {result.message}" + (
+                    "; its previous prices are kept" if result.status in ("infeasible", "failed")
+                    else "")
+            if fit.status != "optimal":
+                message = "; ".join(m for m in (message, f"response fit {fit.status}") if m)
+        history.quotes.append(price)
+        header = reply_header(request.header, self.operator_id, status, message,
+                              time.perf_counter() - started)
+        return common_pb2.PriceReply(header=header, price_per_mwh=to_series(self.stations, price),
+                                     trial=trial)
+
+    def pricing_problem(self) -> DsoPricingProblem:
+        """The fitted-response pricing OPF, built on first use and then only re-solved."""
+        settings = self.config.pricing
+        assert settings is not None
+        if self._pricing is None:
+            self._pricing = DsoPricingProblem(self.config.case, settings.limits,
+                                              proximal_weight=settings.proximal_weight)
+        return self._pricing
+
+    def _history_for(self, negotiation_id: str, settings: PricingSettings) -> _PricingHistory:
+        if self._history is None or self._history.negotiation_id != negotiation_id:
+            self._history = _PricingHistory(negotiation_id,
+                                            np.random.default_rng(settings.seed))
+        return self._history
+
+    def _charging_profit(self, header: common_pb2.RequestHeader, loads: np.ndarray) -> float:
+        """Σ Δt·λ·P − (C(P) − C(0)) at its last quote in this negotiation (NaN without one)."""
+        history = self._history
+        if history is None or history.negotiation_id != header.negotiation_id \
+                or not history.quotes or self.config.pricing is None:
+            return float("nan")
+        sales = float(np.sum(history.quotes[-1] * loads)) * self.config.case.period_hours
+        return sales - (self._last_cost - self.pricing_problem().no_charging_cost_usd())
 
     def report_cost(self, request: common_pb2.CostRequest) -> common_pb2.CostReport:
         """The DSO's cost at its latest dispatch ($), without coordination terms."""

@@ -6,11 +6,15 @@ with aggregate station loads (MODELS.md §0). This is its pure model (numpy and 
 engine; no grpc, no ray): built from its own part of a scenario, it takes protobuf requests and
 returns protobuf replies, so the schema is the boundary in every transport.
 
-Model: :mod:`engines.traffic.multiperiod` (MUL-UE of seed 001) with inelastic EV demand. In ADMM
-(MODELS.md §5) its local step adds ``λ·P + (ρ/2)·(P − z)²`` per station and period to the
-Beckmann potential (:meth:`~engines.traffic.multiperiod.MultiPeriodProblem.solve_coupled`); its
-reported cost is ``Δt ×`` the Beckmann potential without charging payments (which are
-transfers between the parties, not costs of the system).
+Model: :mod:`engines.traffic.multiperiod` (MUL-UE of seed 001). EV demand is inelastic unless
+the table sets ``price_sensitivity`` (σ of seed 001's demand law in the mean charging price,
+used in the pricing game; ADMM needs 0). In the pricing game (MODELS.md §3) it answers price
+probes with load responses, each an equilibrium warm-started from the previous probe, without
+changing the state its cost reports refer to. In ADMM (MODELS.md §5) its local step adds
+``λ·P + (ρ/2)·(P − z)²`` per station and period to the Beckmann potential
+(:meth:`~engines.traffic.multiperiod.MultiPeriodProblem.solve_coupled`); its reported cost is
+``Δt ×`` the Beckmann potential without charging payments (which are transfers between the
+parties, not costs of the system).
 """
 
 from __future__ import annotations
@@ -30,13 +34,14 @@ from engines.traffic.multiperiod import (
     build_multiperiod_problem,
 )
 from engines.traffic.result import AssignmentStatus
-from negotiation.v1 import common_pb2
+from negotiation.v1 import common_pb2, games_pb2
 from services.messages import describe_reply, from_series, reply_header, to_series
 from services.scenario import ScenarioPart, require_integer, require_number
 
 TRAFFIC_KEYS = ("network", "demand_profile", "demand_scale", "ev_share", "energy_per_charge_mwh",
                 "value_of_time_per_h", "max_shift_periods", "shift_cost_per_period",
-                "equilibrium_gap", "max_iterations", "station")
+                "price_sensitivity", "base_price_per_mwh", "equilibrium_gap", "max_iterations",
+                "station")
 STATION_KEYS = ("name", "node", "capacity_veh_per_h", "charging_time_h", "davidson_j")
 
 
@@ -78,6 +83,14 @@ def traffic_config_from_part(part: ScenarioPart) -> TrafficConfig:
                                    strictly_positive=True)
     shift_cost = require_number(reader, table, where, "shift_cost_per_period", default=3.0,
                                 minimum=0.0)
+    if isinstance(table.get("price_sensitivity"), list):
+        sensitivity = reader.profile(table, where, "price_sensitivity", periods, None,
+                                     nonnegative=True)
+    else:
+        sensitivity = np.full(periods, require_number(reader, table, where, "price_sensitivity",
+                                                      default=0.0, minimum=0.0))
+    base_price = require_number(reader, table, where, "base_price_per_mwh", default=200.0,
+                                strictly_positive=True)
     gap = require_number(reader, table, where, "equilibrium_gap", default=1e-10,
                          strictly_positive=True)
     max_shift = require_integer(reader, table, where, "max_shift_periods", default=1, minimum=0)
@@ -120,7 +133,7 @@ def traffic_config_from_part(part: ScenarioPart) -> TrafficConfig:
         charging = ChargingNetworkSpec(network, tuple(stations), energy, value_of_time)
         spec = MultiPeriodSpec(charging, demand * (1.0 - ev_share), demand * ev_share,
                                max_shift_periods=max_shift, shift_cost_per_period=shift_cost,
-                               price_sensitivity=0.0)
+                               price_sensitivity=sensitivity, base_price_per_mwh=base_price)
     except InvalidInputError as error:
         reader.fail(where, str(error))
     return TrafficConfig(part.operator_id, spec, part.public.period_hours, gap, max_iterations)
@@ -139,6 +152,7 @@ class TrafficDepartmentModel:
         self.operator_id = config.operator_id
         self.problem = build_multiperiod_problem(config.spec)
         self._last: MultiPeriodResult | None = None
+        self._last_probe: MultiPeriodResult | None = None
 
     @classmethod
     def from_part(cls, part: ScenarioPart) -> TrafficDepartmentModel:
@@ -176,15 +190,42 @@ class TrafficDepartmentModel:
     def respond_to_prices(self, request: common_pb2.PriceSignal) -> common_pb2.LoadReply:
         """The equilibrium station loads when charging costs ``price_per_mwh``."""
         started = time.perf_counter()
-        price = from_series(request.price_per_mwh, self.stations, self.periods, "price_per_mwh")
-        if (price < 0).any():
-            s, t = (int(v) for v in np.argwhere(price < 0)[0])
-            raise InvalidInputError(f"price_per_mwh: negative price at station "
-                                    f"{self.stations[s]} in period {t}")
+        price = self._check_price(from_series(request.price_per_mwh, self.stations,
+                                              self.periods, "price_per_mwh"), "price_per_mwh")
         result = self.problem.solve(price, gap=self.config.equilibrium_gap,
                                     max_iterations=self.config.max_iterations,
                                     warm_start=self._last)
         return self._load_reply(request.header, result, started)
+
+    def probe_responses(self, request: games_pb2.PriceProbes) -> games_pb2.LoadResponses:
+        """The station loads at each probe's prices (the pricing game's load responses).
+
+        Each probe is an exact equilibrium warm-started from the previous probe; the state that
+        :meth:`report_cost` refers to is left alone. Not converged anywhere: NOT_CONVERGED.
+        """
+        started = time.perf_counter()
+        if not request.price_per_mwh:
+            raise InvalidInputError("price_per_mwh: no probes given")
+        prices = [self._check_price(from_series(series, self.stations, self.periods,
+                                                f"price_per_mwh[{k}]"), f"price_per_mwh[{k}]")
+                  for k, series in enumerate(request.price_per_mwh)]
+        loads, worst = [], None
+        for price in prices:
+            result = self.problem.solve(price, gap=self.config.equilibrium_gap,
+                                        max_iterations=self.config.max_iterations,
+                                        warm_start=self._last_probe or self._last)
+            self._last_probe = result
+            if result.status != AssignmentStatus.CONVERGED and worst is None:
+                worst = result
+            loads.append(to_series(self.stations, result.station_load_mw.T))
+        status, message = common_pb2.STATUS_OK, ""
+        if worst is not None:
+            status = common_pb2.STATUS_NOT_CONVERGED
+            message = (f"a probe's equilibrium stopped at relative gap {worst.relative_gap:.2e} "
+                       f"after {worst.iterations} iterations")
+        header = reply_header(request.header, self.operator_id, status, message,
+                              time.perf_counter() - started)
+        return games_pb2.LoadResponses(header=header, load_mw=loads)
 
     def report_cost(self, request: common_pb2.CostRequest) -> common_pb2.CostReport:
         """``Δt ×`` the Beckmann potential of the latest equilibrium (charging payments out)."""
@@ -198,6 +239,13 @@ class TrafficDepartmentModel:
         return common_pb2.CostReport(header=header, cost=cost)
 
     # ------------------------------------------------------------------ helpers
+    def _check_price(self, price: np.ndarray, what: str) -> np.ndarray:
+        if (price < 0).any():
+            s, t = (int(v) for v in np.argwhere(price < 0)[0])
+            raise InvalidInputError(f"{what}: negative price at station {self.stations[s]} in "
+                                    f"period {t}")
+        return price
+
     def _load_reply(self, header: common_pb2.RequestHeader, result: MultiPeriodResult,
                     started: float) -> common_pb2.LoadReply:
         self._last = result

@@ -1,0 +1,1 @@
+"""A charging network operator (CNO): its stations' prices in the pricing game."""
