@@ -24,6 +24,8 @@ table lists its members' tables.
 
 from __future__ import annotations
 
+import os
+import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -52,6 +54,11 @@ COORDINATOR_KEYS = ("mechanism", "max_rounds", "tolerance", "initial_penalty_per
                     "retries", "variants", "certificate", "revenue_matrix",
                     "initial_charging_price_per_mwh")
 TOP_LEVEL_KEYS = ("scenario", "coordinator", *ROLES)
+
+#: ``$NAME`` or ``${NAME}`` in a path of a scenario file
+_VARIABLE = re.compile(r"\$(?:([A-Za-z_][A-Za-z0-9_]*)|\{([A-Za-z_][A-Za-z0-9_]*)\})")
+#: what the environment variables scenario files use should point to (for the unset error)
+VARIABLE_HINTS = {"PTN_TNTP_DIR": "the directory of the TNTP networks"}
 
 
 @dataclass(frozen=True)
@@ -100,9 +107,25 @@ class ScenarioPart:
     def reader(self) -> KeyReader:
         return KeyReader(self.source)
 
-    def resolve(self, value: str) -> Path:
-        """A path written in the part, relative to the scenario file's directory."""
-        path = Path(value).expanduser()
+    def resolve(self, value: str, key: str | None = None) -> Path:
+        """A path written in the part, relative to the scenario file's directory.
+
+        ``~`` and environment variables (``$NAME``, ``${NAME}``) are expanded, so a scenario
+        can point to data its users keep elsewhere (``$PTN_TNTP_DIR/SiouxFalls``); an unset
+        variable is an error naming the file, ``key`` (default: the part's role) and the
+        variable.
+        """
+
+        def expand(match: re.Match[str]) -> str:
+            name = match.group(1) or match.group(2)
+            if os.environ.get(name):
+                return os.environ[name]
+            hint = VARIABLE_HINTS.get(name)
+            self.reader.fail(key or self.role, f"${name} is not set"
+                                               + (f" (point it to {hint})" if hint else ""))
+            return ""  # unreachable: fail raises
+
+        path = Path(_VARIABLE.sub(expand, value)).expanduser()
         return path if path.is_absolute() else self.base_directory / path
 
 

@@ -67,7 +67,7 @@ def traffic_config_from_part(part: ScenarioPart) -> TrafficConfig:
     periods = part.public.periods
     network_name = reader.text(table, where, "network", default="nguyen-dupuis")
     spec_path: Any = network_name if network_name.strip().lower() in BUILTIN_NETWORKS \
-        else part.resolve(network_name)
+        else part.resolve(network_name, f"{where}.network")
     try:
         network = load_network(spec_path)
     except InvalidInputError as error:
