@@ -97,8 +97,9 @@ def best_responses(game: dict[str, Any]) -> list[dict[str, Any]]:
         started = time.perf_counter()
         response: BestResponse = run()
         return {"method": name, "seconds": time.perf_counter() - started,
-                "revenue_usd": response.revenue_usd, "start_revenue_usd": response.start_revenue_usd,
-                "probes": response.probes, "batches": response.batches, "status": response.status}
+                "revenue_usd": response.revenue_usd,
+                "start_revenue_usd": response.start_revenue_usd, "probes": response.probes,
+                "batches": response.batches, "status": response.status}
 
     rows_out = [
         timed("AEM per-period, 1 step", lambda: run_search(
