@@ -158,3 +158,23 @@ def test_same_numbers_in_process_and_over_grpc(tmp_path: Path) -> None:
                            rtol=0, atol=1e-9)
         assert a.values == pytest.approx(b.values, rel=1e-9, nan_ok=True)
     assert (tmp_path / "grpc" / "nash" / "transcript.jsonl").exists()
+
+
+def test_with_more_price_sensitive_ev_demand_cooperation_lowers_prices() -> None:
+    """docs/pricing-game.md's explanation of the one disagreement with seed 001's Table 5: when
+    the mean-price demand law dominates route substitution (σ = 5 instead of 1.5), merging the
+    CNOs lowers charging prices and raises the DSO's revenue with every CNO's, as the paper
+    reports."""
+    text = SCENARIO.text.replace("price_sensitivity = 1.5", "price_sensitivity = 5.0").replace(
+        "certificate = true", "certificate = false")
+    from services.scenario import scenario_from_text
+
+    scenario = scenario_from_text(text, source="sigma5.toml", base_directory=Path.cwd())
+    game = run_pricing_game(scenario, inproc_endpoints(scenario))
+    assert game.status == NegotiationStatus.CONVERGED, game.message
+    nash, cooperative = game.variants["nash"], game.variants["cooperative"]
+    assert cooperative.charging_price_per_mwh.mean() < nash.charging_price_per_mwh.mean() - 1
+    assert cooperative.revenue_usd["dso"] > nash.revenue_usd["dso"]
+    for cno in ("cno1", "cno2"):
+        assert cooperative.member_revenue_usd[cno] > nash.revenue_usd[cno]
+    assert game.revenue_matrix is not None and game.revenue_matrix.prisoners_dilemma
