@@ -157,7 +157,11 @@ def test_same_numbers_in_process_and_over_grpc(tmp_path: Path) -> None:
         assert np.allclose(a.series["dso_price_per_mwh"], b.series["dso_price_per_mwh"],
                            rtol=0, atol=1e-9)
         assert a.values == pytest.approx(b.values, rel=1e-9, nan_ok=True)
-    assert (tmp_path / "grpc" / "nash" / "transcript.jsonl").exists()
+    transcript = (tmp_path / "grpc" / "nash" / "transcript.jsonl").read_text(encoding="utf-8")
+    assert "ProbeResponses" in transcript and "BestRespond" in transcript
+    # the DSO's feeders and generators, the CNOs' bounds and the road network stay private
+    for private in ("pdn1", "case18", "mt-pdn", "nguyen", "price_min", "davidson"):
+        assert private not in transcript, private
 
 
 def test_with_more_price_sensitive_ev_demand_cooperation_lowers_prices() -> None:
