@@ -111,8 +111,8 @@ class ScenarioPart:
         """A path written in the part, relative to the scenario file's directory.
 
         ``~`` and environment variables (``$NAME``, ``${NAME}``) are expanded, so a scenario
-        can point to data its users keep elsewhere (``$PTN_TNTP_DIR/SiouxFalls``); an unset
-        variable is an error naming the file, ``key`` (default: the part's role) and the
+        can point to data its users keep elsewhere (``$PTN_TNTP_DIR/SiouxFalls``); an unset (or
+        empty) variable is an error naming the file, ``key`` (default: the part's role) and the
         variable.
         """
 

@@ -10,6 +10,7 @@ import pytest
 
 from coordinator.backends import check_operator_parts
 from engines.errors import InvalidInputError
+from engines.traffic.builtin import builtin_network_directory
 from services.scenario import builtin_scenario_text, load_scenario
 
 DEFAULT = builtin_scenario_text("nguyen-dupuis-ieee33")
@@ -86,3 +87,44 @@ def test_cli_reports_a_malformed_scenario_in_one_line(tmp_path: Path) -> None:
     assert finished.stderr.startswith("ptn: error: ")
     assert "traffic.station[2].node" in finished.stderr
     assert "Traceback" not in finished.stderr
+
+
+def test_paths_expand_environment_variables(tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    part = load_scenario().part("traffic")
+    monkeypatch.setenv("PTN_TNTP_DIR", str(tmp_path))
+    monkeypatch.setenv("PTN_TEST_RELATIVE", "data")
+    assert part.resolve("$PTN_TNTP_DIR/SiouxFalls") == tmp_path / "SiouxFalls"
+    assert part.resolve("${PTN_TNTP_DIR}/SiouxFalls") == tmp_path / "SiouxFalls"
+    assert part.resolve("$PTN_TEST_RELATIVE/x") == part.base_directory / "data" / "x"
+    assert part.resolve("plain/path") == part.base_directory / "plain" / "path"
+
+
+def test_traffic_network_path_with_a_variable(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    directory = builtin_network_directory("nguyen-dupuis")
+    monkeypatch.setenv("PTN_TEST_NETWORKS", str(directory.parent))
+    text = DEFAULT.replace('network = "nguyen-dupuis"',
+                           f'network = "${{PTN_TEST_NETWORKS}}/{directory.name}"', 1)
+    check_operator_parts(load_scenario(write(tmp_path, text)))
+
+
+@pytest.mark.parametrize("written", ["$PTN_TNTP_DIR/SiouxFalls", "${PTN_TNTP_DIR}/SiouxFalls"])
+def test_unset_variable_names_file_key_and_variable(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch,
+                                                    written: str) -> None:
+    monkeypatch.delenv("PTN_TNTP_DIR", raising=False)
+    path = write(tmp_path, DEFAULT.replace('network = "nguyen-dupuis"',
+                                           f'network = "{written}"', 1))
+    with pytest.raises(InvalidInputError) as error:
+        check_operator_parts(load_scenario(path))
+    assert str(error.value) == (f"{path}: traffic.network: $PTN_TNTP_DIR is not set (point it "
+                                "to the directory of the TNTP networks)")
+
+
+def test_empty_variable_counts_as_unset(tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PTN_TEST_EMPTY", "")
+    part = load_scenario().part("dso")
+    with pytest.raises(InvalidInputError, match=r": dso: \$PTN_TEST_EMPTY is not set$"):
+        part.resolve("$PTN_TEST_EMPTY/feeder.toml")
