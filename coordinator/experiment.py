@@ -36,7 +36,7 @@ from coordinator.transports import Endpoint
 from engines.errors import InvalidInputError
 from negotiation.v1 import common_pb2
 from services.messages import from_series, to_series
-from services.scenario import Scenario
+from services.scenario import CoordinatorSettings, Scenario
 
 CONSUMER, SUPPLIER = "traffic", "dso"
 
@@ -114,6 +114,19 @@ def centralized_reference(scenario: Scenario) -> tuple[CostSummary | None, str]:
                     solution.station_load_mw[order], solution.price_per_mwh[order]), ""
 
 
+def driver_settings(settings: CoordinatorSettings, folder: Path | None, *,
+                    max_rounds: int | None = None,
+                    crash_after_round: int | None = None) -> DriverSettings:
+    """A negotiation's driver settings: the scenario's deadlines and retries, its checkpoint and
+    transcript in ``folder`` (none without one), ``max_rounds`` overriding the scenario's."""
+    return DriverSettings(
+        max_rounds=max_rounds or settings.max_rounds, call_timeout_s=settings.call_timeout_s,
+        retries=settings.retries,
+        checkpoint_path=folder / "checkpoint.json" if folder is not None else None,
+        transcript_path=folder / "transcript.jsonl" if folder is not None else None,
+        crash_after_round=crash_after_round)
+
+
 def run_joint_coordination(
     scenario: Scenario,
     endpoints: dict[str, Endpoint],
@@ -134,14 +147,9 @@ def run_joint_coordination(
         if needed not in endpoints:
             raise InvalidInputError(f"joint coordination needs an endpoint for {needed!r}")
     checkpoint = read_checkpoint(resume) if resume is not None else None
-    driver_settings = DriverSettings(
-        max_rounds=max_rounds or settings.max_rounds, call_timeout_s=settings.call_timeout_s,
-        retries=settings.retries,
-        checkpoint_path=out / "checkpoint.json" if out is not None else None,
-        transcript_path=out / "transcript.jsonl" if out is not None else None,
-        crash_after_round=crash_after_round,
-    )
-    driver = Driver(endpoints, driver_settings, metrics, progress=progress)
+    driver = Driver(endpoints, driver_settings(settings, out, max_rounds=max_rounds,
+                                               crash_after_round=crash_after_round),
+                    metrics, progress=progress)
     if checkpoint is not None:
         driver.negotiation_id = str(checkpoint["negotiation_id"])
     baseline: CostSummary | None = None

@@ -29,7 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from coordinator.driver import Driver, DriverSettings, Exchange, NegotiationFailedError
+from coordinator.driver import Driver, Exchange, NegotiationFailedError
+from coordinator.experiment import driver_settings
 from coordinator.mechanisms.best_response import (
     BestResponseMechanism,
     CertificateEntry,
@@ -87,15 +88,20 @@ class RevenueMatrix:
     def _at(self, profile: tuple[str, ...]) -> dict[str, float]:
         return self.revenue_usd[profile]
 
+    def _someone_gains_by_leaving(self, choice: str, other: str) -> bool:
+        """Whether some CNO earns more by switching alone from the profile where every CNO
+        plays ``choice`` to its ``other`` prices."""
+        everyone = (choice,) * len(self.cnos)
+        for k, cno in enumerate(self.cnos):
+            deviation = (*everyone[:k], other, *everyone[k + 1:])
+            if self._at(deviation)[cno] > self._at(everyone)[cno] + 1e-6:
+                return True
+        return False
+
     @property
     def nash_is_stable(self) -> bool:
         """No CNO gains by switching alone from its Nash to its cooperative prices."""
-        nash = ("nash",) * len(self.cnos)
-        for k, cno in enumerate(self.cnos):
-            deviation = (*nash[:k], "cooperative", *nash[k + 1:])
-            if self._at(deviation)[cno] > self._at(nash)[cno] + 1e-6:
-                return False
-        return True
+        return not self._someone_gains_by_leaving("nash", "cooperative")
 
     @property
     def cooperation_dominates(self) -> bool:
@@ -106,12 +112,7 @@ class RevenueMatrix:
     @property
     def cooperation_is_unstable(self) -> bool:
         """Some CNO gains by leaving the cooperative profile alone (for its Nash prices)."""
-        coop = ("cooperative",) * len(self.cnos)
-        for k, cno in enumerate(self.cnos):
-            deviation = (*coop[:k], "nash", *coop[k + 1:])
-            if self._at(deviation)[cno] > self._at(coop)[cno] + 1e-6:
-                return True
-        return False
+        return self._someone_gains_by_leaving("cooperative", "nash")
 
     @property
     def prisoners_dilemma(self) -> bool:
@@ -227,12 +228,9 @@ def run_pricing_game(
     nash_cnos = {o: () for o in scenario.operators_of("cno") if o != ALLIANCE_ID}
     for variant in settings.variants:
         folder = out / variant if out is not None else None
-        driver = Driver(endpoints, DriverSettings(
-            max_rounds=max_rounds or settings.max_rounds, call_timeout_s=settings.call_timeout_s,
-            retries=settings.retries,
-            checkpoint_path=folder / "checkpoint.json" if folder is not None else None,
-            transcript_path=folder / "transcript.jsonl" if folder is not None else None,
-            crash_after_round=crash_after_round), metrics, progress=progress)
+        driver = Driver(endpoints, driver_settings(settings, folder, max_rounds=max_rounds,
+                                                   crash_after_round=crash_after_round),
+                        metrics, progress=progress)
         try:
             infos = driver.describe_all()
             _check_descriptions(scenario, infos)
