@@ -192,7 +192,7 @@ class CnoModel:
         """One step of its turn: start a search, or feed it the probes' loads."""
         started = time.perf_counter()
         if not request.probe_load_mw:
-            self._turn = None
+            self._turn = None  # a new turn drops any unfinished one, even if this one is invalid
             self._turn = _Turn(self._start(request), 0)
             batch = next(self._turn.search)
             return self._ask(request.header, batch, started)
