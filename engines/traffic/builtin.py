@@ -13,7 +13,7 @@ from engines.errors import InvalidInputError
 from engines.traffic.network import RoadNetwork
 from engines.traffic.tntp import read_tntp_network
 
-BUILTIN_NETWORKS = {"nguyen-dupuis": "NguyenDupuis"}
+BUILTIN_NETWORKS = {"nguyen-dupuis": "NguyenDupuis", "twelve-node": "TwelveNode"}
 
 
 def builtin_network_directory(name: str) -> Path:

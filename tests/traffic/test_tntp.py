@@ -82,6 +82,23 @@ def test_nguyen_dupuis_is_the_literature_network() -> None:
     assert network.free_flow_time[list(map(network.link_label, range(19))).index("6->10")] == 13.0
 
 
+def test_twelve_node_grid_is_the_documented_two_way_grid() -> None:
+    from engines.traffic.builtin import load_network
+
+    network = load_network("twelve-node")
+    assert (network.num_nodes, network.num_links) == (12, 34)
+    labels = [network.link_label(a) for a in range(network.num_links)]
+    time = dict(zip(labels, network.free_flow_time.tolist(), strict=True))
+    capacity = dict(zip(labels, network.capacity.tolist(), strict=True))
+    for label in labels:  # every street is two-way with the same time and capacity
+        tail, head = label.split("->")
+        assert time[f"{head}->{tail}"] == time[label]
+        assert capacity[f"{head}->{tail}"] == capacity[label]
+    # the README's picture: the central arterial 6->7 takes 3 min at 1500 veh/h, 1->5 6 min
+    assert (time["6->7"], capacity["6->7"], time["1->5"], capacity["1->5"]) == (3, 1500, 6, 700)
+    assert float(network.od_demand.sum()) == 900.0
+
+
 def test_constant_cost_link_with_zero_power_and_capacity_is_accepted(tmp_path: Path) -> None:
     links = [*GOOD_LINKS[:2], "1 2 0 1 20 0.15 0 0 0 1 ;"]
     network = read_tntp_network(write_network(tmp_path / "net", links))
