@@ -39,6 +39,10 @@ def check_operator_parts(scenario: Scenario) -> None:
             from services.cno.model import cno_config_from_part
 
             cno_config_from_part(part)
+        elif part.role == "tno":
+            from services.tno.model import tno_case_from_part
+
+            tno_case_from_part(part)
         else:
             build_model(part.role, part)  # raises: no model for this role yet
 

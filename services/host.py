@@ -219,6 +219,8 @@ def build_model(role: str, part: Any, private_output_dir: Any = None) -> Operato
         from services.cno.model import CnoModel
 
         return CnoModel.from_part(part)
-    raise InvalidInputError(
-        f"role {role!r} has no operator model yet (the TNO arrives with profit sharing)"
-    )
+    if role == "tno":
+        from services.tno.model import TnoModel
+
+        return TnoModel.from_part(part)
+    raise InvalidInputError(f"role {role!r} has no operator model")

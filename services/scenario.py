@@ -35,7 +35,7 @@ from engines.errors import InvalidInputError
 from engines.toml_keys import KeyReader, parse_toml_text, show_value
 
 #: built-in scenarios (package data), by name
-BUILTIN_SCENARIOS = ("nguyen-dupuis-ieee33", "pricing-seed001")
+BUILTIN_SCENARIOS = ("nguyen-dupuis-ieee33", "pricing-seed001", "profit-sharing-seed000")
 DEFAULT_SCENARIO = "nguyen-dupuis-ieee33"
 
 #: operator roles a scenario may hold, in the order they are started
@@ -44,7 +44,7 @@ ROLES = ("dso", "traffic", "tno", "cno")
 MULTI_OPERATOR_ROLES = ("cno",)
 #: the derived operator of the cooperative pricing game: every CNO merged into one
 ALLIANCE_ID = "cno-alliance"
-MECHANISMS = ("admm", "best-response")
+MECHANISMS = ("admm", "best-response", "profit-sharing")
 #: variants of the pricing game (MODELS.md §3): CNOs compete (Nash) or merge (cooperative)
 GAME_VARIANTS = ("nash", "cooperative")
 
@@ -52,7 +52,7 @@ SCENARIO_KEYS = ("name", "description", "periods", "period_hours", "stations")
 COORDINATOR_KEYS = ("mechanism", "max_rounds", "tolerance", "initial_penalty_per_mw2h",
                     "residual_balancing", "baseline_tariff_per_mwh", "call_timeout_s",
                     "retries", "variants", "certificate", "revenue_matrix",
-                    "initial_charging_price_per_mwh")
+                    "initial_charging_price_per_mwh", "shares", "refine_tolerance")
 TOP_LEVEL_KEYS = ("scenario", "coordinator", *ROLES)
 
 #: ``$NAME`` or ``${NAME}`` in a path of a scenario file
@@ -90,6 +90,9 @@ class CoordinatorSettings:
     revenue_matrix: bool = True
     #: the CNOs' prices in force when the game starts (public: posted prices)
     initial_charging_price_per_mwh: float = 200.0
+    #: profit sharing: the shares ρ the DNO sweeps, then refines to this tolerance
+    shares: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+    refine_tolerance: float = 1e-3
 
 
 @dataclass(frozen=True)
@@ -213,7 +216,8 @@ def scenario_from_text(text: str, *, source: str, base_directory: Path) -> Scena
                                               base_directory)
     if not parts:
         reader.fail("", f"no operator tables (expected some of: {', '.join(ROLES)})")
-    needs = {"admm": ("dso", "traffic"), "best-response": ("dso", "traffic", "cno")}
+    needs = {"admm": ("dso", "traffic"), "best-response": ("dso", "traffic", "cno"),
+             "profit-sharing": ("dso", "tno")}
     for needed in needs[coordinator.mechanism]:
         if not any(part.role == needed for part in parts.values()):
             reader.fail("", f"mechanism {coordinator.mechanism!r} needs a [{needed}] table")
@@ -281,7 +285,17 @@ def _coordinator(reader: KeyReader, table: dict[str, Any]) -> CoordinatorSetting
             or any(v not in GAME_VARIANTS for v in variants) or len(set(variants)) < len(variants):
         reader.fail(f"{where}.variants", f"expected a list of distinct variants among "
                                          f"{', '.join(GAME_VARIANTS)}, got {show_value(variants)}")
+    shares = table.get("shares", list(defaults.shares))
+    if not isinstance(shares, list) or not shares or any(
+            isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v <= 1
+            for v in shares):
+        reader.fail(f"{where}.shares", f"expected a list of shares in [0, 1], got "
+                                       f"{show_value(shares)}")
+    values["refine_tolerance"] = require_number(reader, table, where, "refine_tolerance",
+                                                default=defaults.refine_tolerance,
+                                                strictly_positive=True)
     return CoordinatorSettings(
+        shares=tuple(sorted({float(v) for v in shares})),
         mechanism=mechanism, max_rounds=max_rounds, retries=retries, variants=tuple(variants),
         residual_balancing=flags["residual_balancing"], certificate=flags["certificate"],
         revenue_matrix=flags["revenue_matrix"], **values)

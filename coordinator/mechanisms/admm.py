@@ -19,6 +19,14 @@ station's bus, and the traffic equilibrium at that price is the joint optimum. S
 ``ρ ×= τ`` when the primal residual exceeds ``μ`` times the dual one, ``ρ /= τ`` in the
 opposite case (``μ = 10, τ = 2``); λ is unscaled, so it needs no rescaling when ρ changes.
 
+A weight ``w > 0`` on the supplier's cost (seed 000's rescheduling, MODELS.md §4: the TNO
+minimizes ``C_TNO + w·C_DSO`` for a profit share ``w``) is run as ADMM on the equivalent
+``min f_a/w + f_b``: step 1 becomes ``argmin f_a(P)/w + Σ Δt·[λ·P + (ρ/2)(P − P_b)²]``, which
+the consumer solves as its ordinary step at price ``w·λ`` and penalty ``w·ρ``; the supplier's
+step is unchanged, so λ stays on the scale of its marginal cost (scaling the supplier's step by
+``1/w`` instead made its OPF ill-conditioned at small shares: Clarabel failed outright).
+Neither side needs to know ``w``.
+
 The coordinator sees only λ, ρ and the two load matrices (and, at the end, each side's cost).
 """
 
@@ -55,7 +63,11 @@ class AdmmMechanism(Mechanism):
         initial_penalty_per_mw2h: float = 50.0,
         tolerance: float = 1e-4,
         residual_balancing: bool = True,
+        supplier_weight: float = 1.0,
     ) -> None:
+        if not (np.isfinite(supplier_weight) and supplier_weight > 0):
+            raise ValueError(f"supplier_weight must be positive, got {supplier_weight}")
+        self.supplier_weight = float(supplier_weight)
         self.stations = stations
         self.periods = periods
         self.consumer = consumer
@@ -80,7 +92,8 @@ class AdmmMechanism(Mechanism):
     def requests(self, round_number: int) -> list[Call]:
         if self._phase == 0:
             self._round_penalty = self.penalty
-            return [Call(self.consumer, "ConsensusStep", self._step(self.supplier_load))]
+            return [Call(self.consumer, "ConsensusStep",
+                         self._step(self.supplier_load, self.supplier_weight))]
         if self._phase == 1:
             return [Call(self.supplier, "ConsensusStep", self._step(self.consumer_load))]
         self._phase = 0
@@ -140,11 +153,11 @@ class AdmmMechanism(Mechanism):
         self._phase = 0
 
     # ------------------------------------------------------------------ helpers
-    def _step(self, target_mw: FloatArray) -> common_pb2.ConsensusStep:
+    def _step(self, target_mw: FloatArray, scale: float = 1.0) -> common_pb2.ConsensusStep:
         return common_pb2.ConsensusStep(
-            price_per_mwh=to_series(self.stations, self.price),
+            price_per_mwh=to_series(self.stations, self.price * scale),
             target_load_mw=to_series(self.stations, target_mw),
-            penalty_per_mw2h=self.penalty,
+            penalty_per_mw2h=self.penalty * scale,
         )
 
     def _loads(self, reply: Message) -> FloatArray:

@@ -17,6 +17,19 @@ price and penalty terms ``Σ Δt·π·P^cs + (ρ/2)·Σ (P^cs − z)²``.
 Prices, loads, charging loads, ADMM targets and penalties are cvxpy Parameters under DPP, so a
 re-solve only refreshes the solver's data (no re-canonicalization). DLMPs are the duals of the
 active power balances, scaled to $/MWh.
+
+``formulation="lindistflow"`` builds the lossless LinDistFlow equations of
+:mod:`engines.power.lindistflow` instead (no ``ℓ``, no cones: the ``r·ℓ``, ``x·ℓ`` and
+``(r² + x²)·ℓ`` terms dropped), so that a DSO negotiating through this class (ADMM) and a
+full-information bilevel reference solving the Pyomo LinDistFlow by KKT reformulation solve the
+same problem. Everything else (DER, limits, objective, charging modes, Parameters, re-solves,
+:meth:`DistFlowOpf.embedding`, DLMPs) is shared. The circles without a counterpart in a
+cone-free model, branch ratings ``P² + Q² ≤ S²`` (the SOC model bounds ``ℓ`` instead) and the
+inverter limits ``p² + q² ≤ s²``, take LinDistFlow's default treatment: the inscribed
+``DEFAULT_CIRCLE_SIDES``-gon of :func:`engines.power.lindistflow.build_lindistflow`, row for
+row, which keeps the model an LP (a QP with quadratic costs) as the KKT reformulation needs.
+Losses are zero, so ``loss_price_per_mwh`` and the weak-branch regularization add nothing, and
+the relaxation gap is reported as zero (there is no relaxation).
 """
 
 from __future__ import annotations
@@ -44,6 +57,7 @@ FloatArray = NDArray[np.float64]
 DEFAULT_EXACTNESS_TOLERANCE_MW = 1e-5
 
 ChargingMode = Literal["fixed", "priced"]
+Formulation = Literal["soc", "lindistflow"]
 
 #: Branches of near-zero resistance (MATPOWER's case69 and case141 have bus ties of 3e-5 and
 #: 6e-6 p.u.) carry almost no loss cost, so an interior-point solver leaves their cones loose
@@ -68,6 +82,12 @@ DEFAULT_SOLVER_OPTIONS: dict[str, dict[str, Any]] = {
     },
 }
 
+#: Settings tried once more when a solve fails outright. Without iterative refinement Clarabel
+#: occasionally ends in "NumericalError" on a priced OPF in the middle of an ADMM negotiation
+#: (measured: seed 000's profit sharing, case33bw × 24 with charging at buses 6, 24 and 29,
+#: round 3); the same problem solves with refinement on, at 1.5x the time of one solve.
+RETRY_OPTIONS: dict[str, dict[str, Any]] = {"CLARABEL": {"iterative_refinement_enable": True}}
+
 _STATUS = {
     cp.OPTIMAL: OpfStatus.OPTIMAL,
     cp.INFEASIBLE: OpfStatus.INFEASIBLE,
@@ -84,7 +104,7 @@ class _FeederBlock:
     feeder: Feeder
     P: cp.Variable
     Q: cp.Variable
-    L: cp.Variable
+    L: cp.Variable | None  # None in the lossless LinDistFlow formulation
     v: cp.Variable
     slack_p: cp.Variable
     slack_q: cp.Variable
@@ -116,6 +136,20 @@ class OpfEmbedding:
     read_result: Callable[[], OpfResult]
 
 
+def _polygon(
+    p: cp.Expression, q: cp.Expression, limit: FloatArray, sides: int
+) -> list[cp.Constraint]:
+    """``p² + q² ≤ limit²`` row-wise as the inscribed regular ``sides``-gon.
+
+    The facets of :func:`engines.power.lindistflow._circle`: normals at angles
+    ``(2k + 1)·π/sides``, apothem ``limit·cos(π/sides)``; ``limit`` has one value per row of
+    ``p`` and ``q`` (``[item, period]``).
+    """
+    apothem = (limit * np.cos(np.pi / sides))[:, None]
+    angles = (2 * np.arange(sides) + 1) * np.pi / sides
+    return [float(np.cos(a)) * p + float(np.sin(a)) * q <= apothem for a in angles]
+
+
 def _incidence(rows: int, positions: NDArray[np.int64]) -> sp.csr_matrix:
     """``rows × len(positions)`` 0/1 matrix with a 1 at (positions[k], k)."""
     cols = np.arange(positions.size)
@@ -127,7 +161,9 @@ class DistFlowOpf:
 
     ``charging="fixed"``: EV charging loads are inputs (MW per charging point and period).
     ``charging="priced"``: they are decisions in ``[0, max_mw]`` with a linear price and a
-    quadratic penalty, the DSO's local problem in ADMM.
+    quadratic penalty, the DSO's local problem in ADMM. ``formulation="lindistflow"``: the
+    lossless LinDistFlow equations of :mod:`engines.power.lindistflow` instead of the SOC
+    relaxation (see the module doc).
     """
 
     def __init__(
@@ -135,6 +171,7 @@ class DistFlowOpf:
         case: DsoCase,
         *,
         charging: ChargingMode = "fixed",
+        formulation: Formulation = "soc",
         solver: str = "CLARABEL",
         solver_options: dict[str, Any] | None = None,
         exactness_tolerance_mw: float = DEFAULT_EXACTNESS_TOLERANCE_MW,
@@ -142,8 +179,20 @@ class DistFlowOpf:
         validate_case(case)
         if charging not in ("fixed", "priced"):
             raise InvalidInputError(f"charging must be 'fixed' or 'priced', got {charging!r}")
+        if formulation not in ("soc", "lindistflow"):
+            raise InvalidInputError(
+                f"formulation must be 'soc' or 'lindistflow', got {formulation!r}"
+            )
         self.case = case
         self.charging_mode: ChargingMode = charging
+        self.formulation: Formulation = formulation
+        #: facets of the polygons replacing the circles in the LinDistFlow formulation
+        self._circle_sides = 0
+        if formulation == "lindistflow":
+            # imported here: the Pyomo module costs ~0.3 s to import and the SOC path needs none
+            from engines.power.lindistflow import DEFAULT_CIRCLE_SIDES
+
+            self._circle_sides = DEFAULT_CIRCLE_SIDES
         self.solver = solver
         self.solver_options = dict(DEFAULT_SOLVER_OPTIONS.get(solver, {}))
         self.solver_options.update(solver_options or {})
@@ -248,11 +297,14 @@ class DistFlowOpf:
             support = np.array([u.reactive_support for u in res])
             if (~support).any():
                 constraints.append(self._re_q[np.flatnonzero(~support), :] == 0)
-            constraints.append(cp.SOC(
-                cp.vec(np.repeat(limit[:, None], T, axis=1), order="F"),
-                cp.vstack([cp.vec(self._re_p, order="F"), cp.vec(self._re_q, order="F")]),
-                axis=0,
-            ))
+            if self._circle_sides:
+                constraints += _polygon(self._re_p, self._re_q, limit, self._circle_sides)
+            else:
+                constraints.append(cp.SOC(
+                    cp.vec(np.repeat(limit[:, None], T, axis=1), order="F"),
+                    cp.vstack([cp.vec(self._re_p, order="F"), cp.vec(self._re_q, order="F")]),
+                    axis=0,
+                ))
             for f, matrix in enumerate(bus_map(res, "renewable")):
                 if matrix.nnz:
                     injections_p[f].append(matrix @ self._re_p)
@@ -327,6 +379,8 @@ class DistFlowOpf:
             upstream.append(dt * (block.price @ slack_mw))
             if cost.quadratic_per_mw2h:
                 upstream.append(dt * cost.quadratic_per_mw2h * cp.sum_squares(slack_mw))
+            if block.L is None:  # LinDistFlow: no losses, nothing to price or regularize
+                continue
             if case.loss_price_per_mwh:
                 losses.append(dt * case.loss_price_per_mwh * base
                               * cp.sum(feeder.r_pu @ block.L))
@@ -371,8 +425,10 @@ class DistFlowOpf:
         x = feeder.x_pu[:, None]
         P = cp.Variable((m, T), name=f"{feeder.name}.P")
         Q = cp.Variable((m, T), name=f"{feeder.name}.Q")
-        # ℓ ≥ 0 follows from the cone (ℓ + v ≥ |ℓ − v|), so no bound rows are added
-        L = cp.Variable((m, T), name=f"{feeder.name}.l")
+        # ℓ ≥ 0 follows from the cone (ℓ + v ≥ |ℓ − v|), so no bound rows are added; the
+        # lossless LinDistFlow formulation has no ℓ at all
+        L = None if self.formulation == "lindistflow" \
+            else cp.Variable((m, T), name=f"{feeder.name}.l")
         v = cp.Variable((n, T), name=f"{feeder.name}.v")
         slack_p = cp.Variable(T, name=f"{feeder.name}.P0")
         slack_q = cp.Variable(T, name=f"{feeder.name}.Q0")
@@ -390,33 +446,49 @@ class DistFlowOpf:
             inj_p = inj_p + term / base
         for term in injections_q:
             inj_q = inj_q + term / base
-        p_balance = A_to @ (P - cp.multiply(r, L)) - A_from @ P + inj_p == load_p
-        q_balance = A_to @ (Q - cp.multiply(x, L)) - A_from @ Q + inj_q == load_q
         v_from = A_from.T @ v
         v_to = A_to.T @ v
-        constraints: list[cp.Constraint] = [
-            p_balance,
-            q_balance,
-            v_to == v_from - 2 * (cp.multiply(r, P) + cp.multiply(x, Q))
-            + cp.multiply(r**2 + x**2, L),
-            v[feeder.slack_bus, :] == feeder.slack_voltage_pu**2,
-            cp.SOC(
-                cp.vec(L + v_from, order="F"),
-                cp.vstack([
-                    cp.vec(2 * P, order="F"),
-                    cp.vec(2 * Q, order="F"),
-                    cp.vec(L - v_from, order="F"),
-                ]),
-                axis=0,
-            ),
-        ]
+        constraints: list[cp.Constraint]
+        if L is None:
+            # LinDistFlow: the branch flow model with every ℓ term dropped, and no cone
+            p_balance = A_to @ P - A_from @ P + inj_p == load_p
+            q_balance = A_to @ Q - A_from @ Q + inj_q == load_q
+            constraints = [
+                p_balance,
+                q_balance,
+                v_to == v_from - 2 * (cp.multiply(r, P) + cp.multiply(x, Q)),
+                v[feeder.slack_bus, :] == feeder.slack_voltage_pu**2,
+            ]
+        else:
+            p_balance = A_to @ (P - cp.multiply(r, L)) - A_from @ P + inj_p == load_p
+            q_balance = A_to @ (Q - cp.multiply(x, L)) - A_from @ Q + inj_q == load_q
+            constraints = [
+                p_balance,
+                q_balance,
+                v_to == v_from - 2 * (cp.multiply(r, P) + cp.multiply(x, Q))
+                + cp.multiply(r**2 + x**2, L),
+                v[feeder.slack_bus, :] == feeder.slack_voltage_pu**2,
+                cp.SOC(
+                    cp.vec(L + v_from, order="F"),
+                    cp.vstack([
+                        cp.vec(2 * P, order="F"),
+                        cp.vec(2 * Q, order="F"),
+                        cp.vec(L - v_from, order="F"),
+                    ]),
+                    axis=0,
+                ),
+            ]
         others = np.setdiff1d(np.arange(n), [feeder.slack_bus])
         constraints += [
             v[others, :] >= (feeder.v_min_pu[others] ** 2)[:, None],
             v[others, :] <= (feeder.v_max_pu[others] ** 2)[:, None],
         ]
         rated = np.flatnonzero(np.isfinite(feeder.branch_rating_mva))
-        if rated.size:
+        if rated.size and L is None:
+            # no ℓ to bound: LinDistFlow's polygon on the sending-end (P, Q)
+            constraints += _polygon(P[rated, :], Q[rated, :],
+                                    feeder.branch_rating_mva[rated] / base, self._circle_sides)
+        elif rated.size and L is not None:
             limit = (feeder.branch_rating_mva[rated] / base) ** 2
             constraints.append(L[rated, :] <= limit[:, None])
         for bound, sense in (
@@ -579,7 +651,15 @@ class DistFlowOpf:
             with warnings.catch_warnings():
                 # cvxpy warns on reduced accuracy; the result's message says so instead
                 warnings.simplefilter("ignore", UserWarning)
-                self.problem.solve(solver=self.solver, warm_start=True, **self.solver_options)
+                try:
+                    self.problem.solve(solver=self.solver, warm_start=True,
+                                       **self.solver_options)
+                except cp.error.SolverError:
+                    retry = RETRY_OPTIONS.get(self.solver)
+                    if retry is None:
+                        raise
+                    self.problem.solve(solver=self.solver, warm_start=True,
+                                       **{**self.solver_options, **retry})
             status = _STATUS.get(self.problem.status, OpfStatus.SOLVER_ERROR)
             if self.problem.status not in _STATUS:
                 message = f"solver status {self.problem.status}"
@@ -650,6 +730,11 @@ class DistFlowOpf:
             up = np.asarray(self._dr_up.value)
             down = np.asarray(self._dr_down.value)
             shift = {d.name: (up[k] - down[k]).copy() for k, d in enumerate(case.demand_response)}
+        extra: dict[str, Any] = {}
+        if self._regularization is not None:
+            extra["weak_branch_regularization"] = float(self._regularization.value)
+        if self.formulation == "lindistflow":
+            extra["formulation"] = "lindistflow"
         return OpfResult(
             status=status,
             objective=objective,
@@ -668,8 +753,7 @@ class DistFlowOpf:
             charging_dlmp_per_mwh=charging_dlmp,
             period_hours=dt,
             message=message,
-            extra={"weak_branch_regularization": float(self._regularization.value)}
-            if self._regularization is not None else {},
+            extra=extra,
         )
 
     def _feeder_dispatch(self, block: _FeederBlock, dt: float) -> FeederDispatch:
@@ -677,18 +761,30 @@ class DistFlowOpf:
         base = feeder.base_mva
         P = np.asarray(block.P.value)
         Q = np.asarray(block.Q.value)
-        L = np.asarray(block.L.value)
         v = np.asarray(block.v.value)
         v_from = v[feeder.branch_from]
-        raw = np.abs(L * v_from - P**2 - Q**2)
-        fictitious = feeder.r_pu[:, None] * np.abs(L - (P**2 + Q**2) / v_from) * base
-        worst_branch, worst_period = np.unravel_index(int(np.argmax(fictitious)), fictitious.shape)
-        relaxation = RelaxationGap(
-            raw_pu2=float(raw.max()),
-            weighted_mw=float(fictitious.max()),
-            worst_branch=feeder.branch_ids[int(worst_branch)],
-            worst_period=int(worst_period),
-        )
+        if block.L is None:
+            # LinDistFlow: no relaxation (gap zero, as engines.power.lindistflow reports it);
+            # the current is the one the lossless flows imply at the solved voltages, and the
+            # balances hold without loss terms
+            L = (P**2 + Q**2) / np.maximum(v_from, 1e-9)
+            L_balance = np.zeros_like(L)
+            losses = np.zeros_like(L)
+            relaxation = RelaxationGap(0.0, 0.0, feeder.branch_ids[0], 0)
+        else:
+            L = np.asarray(block.L.value)
+            L_balance = L
+            losses = feeder.r_pu[:, None] * L * base
+            raw = np.abs(L * v_from - P**2 - Q**2)
+            fictitious = feeder.r_pu[:, None] * np.abs(L - (P**2 + Q**2) / v_from) * base
+            worst_branch, worst_period = np.unravel_index(int(np.argmax(fictitious)),
+                                                          fictitious.shape)
+            relaxation = RelaxationGap(
+                raw_pu2=float(raw.max()),
+                weighted_mw=float(fictitious.max()),
+                worst_branch=feeder.branch_ids[int(worst_branch)],
+                worst_period=int(worst_period),
+            )
         # cvxpy's dual of ``expr == load`` is minus the derivative of the optimal cost with
         # respect to the load; the balance is per unit per period, so scale to $/MWh
         dual_p = np.asarray(block.p_balance.dual_value, dtype=np.float64)
@@ -712,12 +808,12 @@ class DistFlowOpf:
             branch_p_mw=P * base,
             branch_q_mvar=Q * base,
             branch_current_pu2=L,
-            branch_loss_mw=feeder.r_pu[:, None] * L * base,
+            branch_loss_mw=losses,
             branch_loading_percent=loading,
             slack_p_mw=slack_p,
             slack_q_mvar=slack_q,
-            net_load_p_mw=_net_load(block, P, L, feeder.r_pu),
-            net_load_q_mvar=_net_load(block, Q, L, feeder.x_pu),
+            net_load_p_mw=_net_load(block, P, L_balance, feeder.r_pu),
+            net_load_q_mvar=_net_load(block, Q, L_balance, feeder.x_pu),
             relaxation=relaxation,
         )
 

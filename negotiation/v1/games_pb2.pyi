@@ -68,26 +68,32 @@ class PriceGameMove(_message.Message):
     def __init__(self, header: _Optional[_Union[_common_pb2.ReplyHeader, _Mapping]] = ..., probe_price_per_mwh: _Optional[_Iterable[_Union[_common_pb2.StationSeries, _Mapping]]] = ..., price_per_mwh: _Optional[_Union[_common_pb2.StationSeries, _Mapping]] = ..., revenue: _Optional[float] = ..., start_revenue: _Optional[float] = ..., probes: _Optional[int] = ...) -> None: ...
 
 class ProfitShareOffer(_message.Message):
-    __slots__ = ("header", "share", "reference_cost")
+    __slots__ = ("header", "share", "reference_cost", "payment")
     HEADER_FIELD_NUMBER: _ClassVar[int]
     SHARE_FIELD_NUMBER: _ClassVar[int]
     REFERENCE_COST_FIELD_NUMBER: _ClassVar[int]
+    PAYMENT_FIELD_NUMBER: _ClassVar[int]
     header: _common_pb2.RequestHeader
     share: float
     reference_cost: float
-    def __init__(self, header: _Optional[_Union[_common_pb2.RequestHeader, _Mapping]] = ..., share: _Optional[float] = ..., reference_cost: _Optional[float] = ...) -> None: ...
+    payment: float
+    def __init__(self, header: _Optional[_Union[_common_pb2.RequestHeader, _Mapping]] = ..., share: _Optional[float] = ..., reference_cost: _Optional[float] = ..., payment: _Optional[float] = ...) -> None: ...
 
 class ProfitShareAnswer(_message.Message):
-    __slots__ = ("header", "accepted", "load_mw", "benefit")
+    __slots__ = ("header", "accepted", "load_mw", "benefit", "cost", "cost_alone")
     HEADER_FIELD_NUMBER: _ClassVar[int]
     ACCEPTED_FIELD_NUMBER: _ClassVar[int]
     LOAD_MW_FIELD_NUMBER: _ClassVar[int]
     BENEFIT_FIELD_NUMBER: _ClassVar[int]
+    COST_FIELD_NUMBER: _ClassVar[int]
+    COST_ALONE_FIELD_NUMBER: _ClassVar[int]
     header: _common_pb2.ReplyHeader
     accepted: bool
     load_mw: _common_pb2.StationSeries
     benefit: float
-    def __init__(self, header: _Optional[_Union[_common_pb2.ReplyHeader, _Mapping]] = ..., accepted: _Optional[bool] = ..., load_mw: _Optional[_Union[_common_pb2.StationSeries, _Mapping]] = ..., benefit: _Optional[float] = ...) -> None: ...
+    cost: float
+    cost_alone: float
+    def __init__(self, header: _Optional[_Union[_common_pb2.ReplyHeader, _Mapping]] = ..., accepted: _Optional[bool] = ..., load_mw: _Optional[_Union[_common_pb2.StationSeries, _Mapping]] = ..., benefit: _Optional[float] = ..., cost: _Optional[float] = ..., cost_alone: _Optional[float] = ...) -> None: ...
 
 class Settlement(_message.Message):
     __slots__ = ("header", "amount", "reason")

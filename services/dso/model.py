@@ -47,7 +47,8 @@ from services.figures import plot_voltage_heatmap
 from services.messages import describe_reply, from_series, reply_header, to_series
 from services.scenario import ScenarioPart, require_integer, require_number
 
-DSO_KEYS = ("feeder", "pricing", *DER_KEYS)
+DSO_KEYS = ("feeder", "pricing", "formulation", *DER_KEYS)
+FORMULATIONS = ("soc", "lindistflow")
 PRICING_KEYS = ("price_min_per_mwh", "price_max_per_mwh", "mean_cap_per_mwh", "proximal_weight",
                 "trial_rounds", "seed")
 FEEDER_KEYS = ("name", "case")
@@ -79,6 +80,9 @@ class DsoConfig:
     case: DsoCase
     stations: tuple[str, ...]
     pricing: PricingSettings | None = None
+    #: the OPF's equations: the SOC relaxation of DistFlow, or lossless LinDistFlow (the model a
+    #: KKT-reformulated bilevel reference can hold; engines.power.distflow)
+    formulation: str = "soc"
 
     @property
     def point_order(self) -> list[int]:
@@ -93,6 +97,10 @@ def dso_config_from_part(part: ScenarioPart) -> DsoConfig:
     reader.check_keys(table, where, DSO_KEYS)
     spec = table.pop("feeder", "case33bw")
     pricing = _pricing_settings(part, table.pop("pricing")) if "pricing" in table else None
+    formulation = table.pop("formulation", "soc")
+    if formulation not in FORMULATIONS:
+        reader.fail(f"{where}.formulation", f"unknown formulation {formulation!r} (allowed: "
+                                            f"{', '.join(FORMULATIONS)})")
     specs = spec if isinstance(spec, list) else [spec]
     feeders: list[Feeder] = []
     for position, item in enumerate(specs):
@@ -132,7 +140,7 @@ def dso_config_from_part(part: ScenarioPart) -> DsoConfig:
         if name not in part.public.stations:
             reader.fail(f"{where}.charging_point",
                         f"charging point {name!r} is not in scenario.stations")
-    return DsoConfig(part.operator_id, case, part.public.stations, pricing)
+    return DsoConfig(part.operator_id, case, part.public.stations, pricing, formulation)
 
 
 def _pricing_settings(part: ScenarioPart, table: object) -> PricingSettings:
@@ -200,7 +208,8 @@ class DsoModel:
     def opf(self, mode: str) -> DistFlowOpf:
         """The OPF of a charging mode, built on first use and then only re-solved."""
         if mode not in self._opf:
-            self._opf[mode] = DistFlowOpf(self.config.case, charging=mode)  # type: ignore[arg-type]
+            self._opf[mode] = DistFlowOpf(self.config.case, charging=mode,  # type: ignore[arg-type]
+                                          formulation=self.config.formulation)  # type: ignore[arg-type]
         return self._opf[mode]
 
     # ------------------------------------------------------------------ service methods

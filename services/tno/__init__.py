@@ -1,0 +1,1 @@
+"""The transport network operator (TNO): its bus fleet's charging plan."""
