@@ -18,6 +18,7 @@ from engines.errors import InvalidInputError
 if TYPE_CHECKING:
     from coordinator.outcome import NegotiationOutcome
     from coordinator.pricing_game import PricingGameOutcome
+    from coordinator.profit_sharing import ProfitSharingOutcome
 
 app = typer.Typer(
     name="ptn",
@@ -41,13 +42,21 @@ def fail(message: str) -> None:
     raise typer.Exit(EXIT_INVALID_INPUT)
 
 
-def report_negotiation(outcome: NegotiationOutcome | PricingGameOutcome, folder: Path,
-                       json_summary: bool) -> None:
+def report_negotiation(outcome: NegotiationOutcome | PricingGameOutcome | ProfitSharingOutcome,
+                       folder: Path, json_summary: bool) -> None:
     """Print a negotiation's summary (table or JSON); exit 1 unless it converged."""
     from coordinator.pricing_game import PricingGameOutcome
+    from coordinator.profit_sharing import ProfitSharingOutcome
     from coordinator.results_folder import format_summary_table, results_summary
 
-    if isinstance(outcome, PricingGameOutcome):
+    if isinstance(outcome, ProfitSharingOutcome):
+        from coordinator.profit_sharing_results import format_profit_sharing_summary
+
+        if json_summary:
+            typer.echo((folder / "summary.json").read_text(encoding="utf-8"))
+        else:
+            typer.echo(format_profit_sharing_summary(outcome) + f"\nresults: {folder}")
+    elif isinstance(outcome, PricingGameOutcome):
         from coordinator.game_results import format_game_summary
 
         if json_summary:

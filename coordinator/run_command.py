@@ -23,6 +23,8 @@ from coordinator.game_results import write_game_results
 from coordinator.metrics import CoordinatorMetrics
 from coordinator.outcome import NegotiationOutcome, RoundRecord
 from coordinator.pricing_game import PricingGameOutcome, run_pricing_game
+from coordinator.profit_sharing import ProfitSharingOutcome, run_profit_sharing
+from coordinator.profit_sharing_results import write_profit_sharing_results
 from coordinator.results_folder import write_results
 from coordinator.transports import Endpoint, GrpcEndpoint
 from engines.errors import InvalidInputError
@@ -100,8 +102,17 @@ def game_progress_printer(console: Console | None, tolerance: float
 
 def _negotiate(scenario: Scenario, endpoints: dict[str, Endpoint], out: Path,
                metrics: CoordinatorMetrics, console: Console | None, resume: Path | None,
-               reference: bool) -> NegotiationOutcome | PricingGameOutcome:
+               reference: bool) -> NegotiationOutcome | PricingGameOutcome | ProfitSharingOutcome:
     """The negotiation with live progress, then its results folder."""
+    if scenario.coordinator.mechanism == "profit-sharing":
+        if resume is not None:
+            raise InvalidInputError("--resume: profit sharing cannot resume yet (each share is a "
+                                    "short negotiation; run it again)")
+        sharing = run_profit_sharing(scenario, endpoints, out=out, metrics=metrics,
+                                     progress=progress_printer(console,
+                                                               scenario.coordinator.tolerance))
+        write_profit_sharing_results(sharing, out)
+        return sharing
     if scenario.coordinator.mechanism == "best-response":
         if resume is not None:
             raise InvalidInputError("--resume: the pricing game cannot resume yet (each of its "
@@ -131,7 +142,7 @@ def run_scenario(
     resume: Path | None = None,
     reference: bool = True,
     show_progress: bool = False,
-) -> tuple[NegotiationOutcome | PricingGameOutcome, Path]:
+) -> tuple[NegotiationOutcome | PricingGameOutcome | ProfitSharingOutcome, Path]:
     """Run a scenario's coordination end to end on a backend; (outcome, results folder)."""
     if backend not in BACKENDS:
         raise InvalidInputError(f"unknown backend {backend!r} (known: {', '.join(BACKENDS)})")
@@ -163,7 +174,7 @@ def coordinate(
     reference: bool = False,
     show_progress: bool = False,
     connect_timeout_s: float = 60.0,
-) -> tuple[NegotiationOutcome | PricingGameOutcome, Path]:
+) -> tuple[NegotiationOutcome | PricingGameOutcome | ProfitSharingOutcome, Path]:
     """Drive remote operators (``id=HOST:PORT`` each) through the scenario's mechanism;
     (outcome, results folder)."""
     scenario = load_scenario(scenario_spec)
