@@ -10,6 +10,7 @@ KKT-reformulated bilevel problem — is in tests/coupled/test_profit_sharing.py.
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -64,7 +65,7 @@ def test_the_follower_response_is_monotone_in_the_share(
     outcome, _ = sharing
     evaluations = sorted(outcome.evaluations, key=lambda e: e.share)
     slack = 1e-3 * outcome.original_dso_cost_usd
-    for before, after in zip(evaluations, evaluations[1:], strict=False):
+    for before, after in itertools.pairwise(evaluations):
         assert after.dso_cost_usd <= before.dso_cost_usd + slack
         assert after.tno_cost_usd >= before.tno_cost_usd - 1e-3 * abs(before.tno_cost_usd)
     assert evaluations[0].share == 0.0
