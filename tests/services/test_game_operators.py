@@ -119,3 +119,47 @@ def test_dso_quotes_seeded_trials_first_and_restarts_per_negotiation() -> None:
     assert np.array_equal(from_series(again.price_per_mwh, stations, PERIODS, "price"), first[0])
     loads_before_quote = _quote(endpoint, "r1", "n3", np.ones((4, PERIODS)))
     assert loads_before_quote.header.status == common_pb2.STATUS_INVALID_REQUEST
+
+
+SHARING = load_scenario("profit-sharing-seed000")
+
+
+def test_tno_tables_are_validated() -> None:
+    from services.tno.model import tno_case_from_part
+
+    case = tno_case_from_part(SHARING.part("tno"))
+    assert [s.name for s in case.stations] == list(SHARING.public.stations)
+    assert sum(line.buses for line in case.lines) == 18
+    for old, new, message in (
+        ("stops = [1, 2, 3, 4]", "stops = [1, 2, 99]", "tno: .*99"),
+        ("soc_min = 0.2", "soc_min = 0.99", "tno: .*soc"),
+        ('name = "east4"\nnode = 4', 'name = "east5"\nnode = 4',
+         "tno.station\\[2\\].name: station 'east5' is not in scenario.stations"),
+        ("value_of_time_per_h = 50.0", "value_of_time_per_h = -1.0",
+         "tno.value_of_time_per_h: must be positive"),
+    ):
+        assert old in SHARING.text, old
+        scenario = scenario_from_text(SHARING.text.replace(old, new, 1), source="tno.toml",
+                                      base_directory=SHARING.parts["dso"].base_directory)
+        with pytest.raises(InvalidInputError, match=message):
+            tno_case_from_part(scenario.part("tno"))
+
+
+def test_the_tno_considers_an_offer_only_after_planning() -> None:
+    from services.tno.model import TnoModel
+
+    endpoint = InProcessEndpoint(OperatorHost(TnoModel.from_part(SHARING.part("tno"))))
+    offer = games_pb2.ProfitShareOffer(header=_header("tno", "o1"), share=0.2,
+                                       reference_cost=1000.0, payment=5.0)
+    answer = endpoint.call("ConsiderShare", offer, 30.0)
+    assert answer.header.status == common_pb2.STATUS_INVALID_REQUEST
+    stations, periods = SHARING.public.stations, SHARING.public.periods
+    zero = to_series(stations, np.zeros((len(stations), periods)))
+    step = common_pb2.ConsensusStep(header=_header("tno", "c1"), price_per_mwh=zero,
+                                    target_load_mw=zero, penalty_per_mw2h=0.0)
+    assert endpoint.call("ConsensusStep", step, 30.0).header.status == common_pb2.STATUS_OK
+    offer.header.request_id = "o2"
+    answer = endpoint.call("ConsiderShare", offer, 30.0)
+    # planning alone, its benefit is exactly the payment
+    assert answer.accepted and answer.benefit == pytest.approx(5.0, abs=1e-6)
+    assert answer.cost == pytest.approx(answer.cost_alone, rel=1e-9)
