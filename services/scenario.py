@@ -35,7 +35,8 @@ from engines.errors import InvalidInputError
 from engines.toml_keys import KeyReader, parse_toml_text, show_value
 
 #: built-in scenarios (package data), by name
-BUILTIN_SCENARIOS = ("nguyen-dupuis-ieee33", "pricing-seed001", "profit-sharing-seed000")
+BUILTIN_SCENARIOS = ("nguyen-dupuis-ieee33", "pricing-seed001", "profit-sharing-seed000",
+                      "profit-sharing-nguyen-dupuis")
 DEFAULT_SCENARIO = "nguyen-dupuis-ieee33"
 
 #: operator roles a scenario may hold, in the order they are started

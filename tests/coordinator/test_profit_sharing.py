@@ -113,3 +113,12 @@ def test_same_numbers_in_process_and_over_grpc(tmp_path: Path) -> None:
     # the fleet's lines and batteries and the DSO's feeder stay private
     for private in ("north", "battery", "case33bw", "mt33", "twelve"):
         assert private not in transcript, private
+
+
+def test_the_nguyen_dupuis_case_runs_and_saves() -> None:
+    scenario = load_scenario("profit-sharing-nguyen-dupuis")
+    outcome = run_profit_sharing(scenario, inproc_endpoints(scenario), shares=(0.0, 0.15, 1.0),
+                                 refine_tolerance=1.0)
+    assert outcome.status == NegotiationStatus.CONVERGED, outcome.message
+    assert outcome.dno_total_cost_usd(outcome.best) < outcome.original_dso_cost_usd
+    assert outcome.tno_benefit_usd(outcome.best) >= 0 and outcome.tno_accepted
