@@ -117,18 +117,19 @@ class _Search:
     prices: dict[float, FloatArray] = field(default_factory=dict)
     base_id: str = ""
 
-    def negotiate(self, share: float) -> ShareEvaluation:
-        """One rescheduling negotiation at ``share`` (cached)."""
+    def negotiate(self, share: float, *, again: bool = False) -> ShareEvaluation:
+        """One rescheduling negotiation at ``share`` (cached unless ``again``: then it is held
+        anew, warm-started from its own result, so that both sides' current plans are it)."""
         share = round(float(share), 10)
-        if share in self.evaluations:
+        if share in self.evaluations and not again:
             return self.evaluations[share]
         public = self.scenario.public
         started = time.perf_counter()
         driver = self._driver(f"{self.base_id}-rho{share:.6f}")
         try:
-            if share == 0.0:
-                loads, rounds, status, message = self.preschedule, 0, \
-                    NegotiationStatus.CONVERGED, ""
+            if share == 0.0:  # the follower ignores the DSO: its plan alone
+                loads = plan_alone(driver, public.stations, public.periods)
+                rounds, status, message = 0, NegotiationStatus.CONVERGED, ""
             else:
                 near = min(self.prices, key=lambda known: abs(known - share)) \
                     if self.prices else None
@@ -172,6 +173,14 @@ class _Search:
             settings = replace(settings, transcript_path=self.out / "transcript.jsonl")
         return Driver(self.endpoints, settings, self.metrics, negotiation_id=negotiation_id,
                       progress=self.progress)
+
+
+def plan_alone(driver: Driver, stations: tuple[str, ...], periods: int) -> FloatArray:
+    """The TNO's plan without coordination: its ADMM step at λ = 0 and zero penalty."""
+    zero = to_series(stations, np.zeros((len(stations), periods)))
+    reply: Any = driver.call(TNO, "ConsensusStep", common_pb2.ConsensusStep(
+        price_per_mwh=zero, target_load_mw=zero, penalty_per_mw2h=0.0))
+    return from_series(reply.load_mw, stations, periods, "load_mw")
 
 
 def refine_shares(search: _Search, tolerance: float) -> None:
@@ -231,11 +240,7 @@ def run_profit_sharing(
     driver = Driver(endpoints, driver_settings(scenario.coordinator, out), metrics)
     status, message = NegotiationStatus.CONVERGED, ""
     try:
-        zero = np.zeros((len(public.stations), public.periods))
-        alone: Any = driver.call(TNO, "ConsensusStep", common_pb2.ConsensusStep(
-            price_per_mwh=to_series(public.stations, zero),
-            target_load_mw=to_series(public.stations, zero), penalty_per_mw2h=0.0))
-        preschedule = from_series(alone.load_mw, public.stations, public.periods, "load_mw")
+        preschedule = plan_alone(driver, public.stations, public.periods)
         dispatch: Any = driver.call(DSO, "Dispatch", common_pb2.LoadSignal(
             load_mw=to_series(public.stations, preschedule)))
         original = float(dispatch.cost)
@@ -247,8 +252,9 @@ def run_profit_sharing(
             search.negotiate(share)
         refine_shares(search, refine_tolerance)
         best = min(search.evaluations, key=search.leader_cost)
-        chosen = search.evaluations[best]
-        payment = best * (original - chosen.dso_cost_usd)
+        # the agreement: held once more at ρ*, so that the TNO answers for that plan
+        agreed = search.negotiate(best, again=True)
+        payment = best * (original - agreed.dso_cost_usd)
         answer: Any = driver.call(TNO, "ConsiderShare", games_pb2.ProfitShareOffer(
             share=best, reference_cost=original, payment=payment))
         accepted = bool(answer.accepted)
@@ -261,6 +267,7 @@ def run_profit_sharing(
             status = NegotiationStatus.NOT_CONVERGED
             message = f"ADMM did not converge at shares {not_converged}"
         tno_alone = float(answer.cost_alone)
+        reported_benefit = float(answer.benefit)
     except NegotiationFailedError as error:
         driver.close()
         return ProfitSharingOutcome(
@@ -277,4 +284,5 @@ def run_profit_sharing(
         tno_cost_alone_usd=tno_alone, preschedule_load_mw=preschedule,
         evaluations=tuple(search.evaluations[s] for s in sorted(search.evaluations)),
         best_share=best, payment_usd=payment if accepted else 0.0, tno_accepted=accepted,
-        status=status, message=message, seconds=time.perf_counter() - started)
+        status=status, message=message, seconds=time.perf_counter() - started,
+        extra={"tno_reported_benefit_usd": reported_benefit})

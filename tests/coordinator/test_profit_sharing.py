@@ -49,6 +49,8 @@ def test_the_dno_saves_and_the_tno_gains_at_the_chosen_share(
     benefit = outcome.tno_cost_alone_usd - best.tno_cost_usd + best.share * (c0 - best.dso_cost_usd)
     assert outcome.tno_benefit_usd(best) == pytest.approx(benefit)
     assert benefit >= 0 and outcome.tno_accepted
+    # the TNO's own account of its benefit, for the plan agreed at ρ*
+    assert outcome.extra["tno_reported_benefit_usd"] == pytest.approx(benefit, abs=1e-6)
     assert outcome.payment_usd == pytest.approx(best.share * (c0 - best.dso_cost_usd))
     # the TNO booked exactly that payment
     tno = endpoints["tno"].host.model  # type: ignore[attr-defined]
