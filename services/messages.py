@@ -81,3 +81,15 @@ def describe_reply(request: common_pb2.DescribeRequest, *, role: str, operator_i
     info = common_pb2.OperatorInfo(role=role, operator_id=operator_id, stations=list(stations),
                                    periods=periods, period_hours=period_hours, schema=SCHEMA)
     return common_pb2.DescribeReply(header=reply_header(request.header, operator_id), info=info)
+
+
+def consensus_terms(request: common_pb2.ConsensusStep, stations: Sequence[str],
+                    periods: int) -> tuple[FloatArray, FloatArray, float]:
+    """An ADMM step's (price λ, target z, penalty ρ), the arrays (stations, periods); a
+    negative or non-finite penalty is refused."""
+    price = from_series(request.price_per_mwh, stations, periods, "price_per_mwh")
+    target = from_series(request.target_load_mw, stations, periods, "target_load_mw")
+    penalty = float(request.penalty_per_mw2h)
+    if not (np.isfinite(penalty) and penalty >= 0):
+        raise InvalidInputError(f"penalty_per_mw2h must be >= 0, got {penalty}")
+    return price, target, penalty

@@ -44,7 +44,13 @@ from engines.power.pricing import (
 from engines.power.result import OpfResult, OpfStatus
 from negotiation.v1 import common_pb2
 from services.figures import plot_voltage_heatmap
-from services.messages import describe_reply, from_series, reply_header, to_series
+from services.messages import (
+    consensus_terms,
+    describe_reply,
+    from_series,
+    reply_header,
+    to_series,
+)
 from services.scenario import ScenarioPart, require_integer, require_number
 
 DSO_KEYS = ("feeder", "pricing", "formulation", *DER_KEYS)
@@ -221,13 +227,9 @@ class DsoModel:
     def consensus_step(self, request: common_pb2.ConsensusStep) -> common_pb2.LoadReply:
         """ADMM: min cost − Σ Δt·λ·P + Σ Δt·(ρ/2)·(P − z)² over its charging loads P."""
         started = time.perf_counter()
-        price = self._points(from_series(request.price_per_mwh, self.stations, self.periods,
-                                         "price_per_mwh"))
-        target = self._points(from_series(request.target_load_mw, self.stations, self.periods,
-                                          "target_load_mw"))
-        penalty = request.penalty_per_mw2h
-        if not (np.isfinite(penalty) and penalty >= 0):
-            raise InvalidInputError(f"penalty_per_mw2h must be >= 0, got {penalty}")
+        station_price, station_target, penalty = consensus_terms(request, self.stations,
+                                                                 self.periods)
+        price, target = self._points(station_price), self._points(station_target)
         opf = self.opf("priced")
         dt = self.config.case.period_hours
         opf.set_charging_terms(-price, dt * penalty, target)

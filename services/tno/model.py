@@ -27,7 +27,12 @@ from engines.fleet.case import BusBattery, BusLine, FleetCase, FleetStation
 from engines.fleet.charging_plan import FleetChargingModel, FleetPlan
 from engines.traffic.builtin import BUILTIN_NETWORKS, load_network
 from negotiation.v1 import common_pb2, games_pb2
-from services.messages import describe_reply, from_series, reply_header, to_series
+from services.messages import (
+    consensus_terms,
+    describe_reply,
+    reply_header,
+    to_series,
+)
 from services.scenario import ScenarioPart, require_integer, require_number
 
 TNO_KEYS = ("network", "tariff_per_mwh", "value_of_time_per_h", "session_hours",
@@ -160,12 +165,7 @@ class TnoModel:
     def consensus_step(self, request: common_pb2.ConsensusStep) -> common_pb2.LoadReply:
         """ADMM: its plan minimizing its cost plus ``Σ Δt·[λ·P + (ρ/2)(P − z)²]``."""
         started = time.perf_counter()
-        price = from_series(request.price_per_mwh, self.stations, self.periods, "price_per_mwh")
-        target = from_series(request.target_load_mw, self.stations, self.periods,
-                             "target_load_mw")
-        penalty = request.penalty_per_mw2h
-        if not (np.isfinite(penalty) and penalty >= 0):
-            raise InvalidInputError(f"penalty_per_mw2h must be >= 0, got {penalty}")
+        price, target, penalty = consensus_terms(request, self.stations, self.periods)
         plan = self.fleet.consensus_step(price, penalty, target)
         self._last = plan
         status = _STATUS.get(plan.status, common_pb2.STATUS_FAILED)

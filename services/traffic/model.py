@@ -35,7 +35,13 @@ from engines.traffic.multiperiod import (
 )
 from engines.traffic.result import AssignmentStatus
 from negotiation.v1 import common_pb2, games_pb2
-from services.messages import describe_reply, from_series, reply_header, to_series
+from services.messages import (
+    consensus_terms,
+    describe_reply,
+    from_series,
+    reply_header,
+    to_series,
+)
 from services.scenario import ScenarioPart, require_integer, require_number
 
 TRAFFIC_KEYS = ("network", "demand_profile", "demand_scale", "ev_share", "energy_per_charge_mwh",
@@ -175,12 +181,7 @@ class TrafficDepartmentModel:
     def consensus_step(self, request: common_pb2.ConsensusStep) -> common_pb2.LoadReply:
         """ADMM: the equilibrium with ``λ·P + (ρ/2)(P − z)²`` on every station and period."""
         started = time.perf_counter()
-        price = from_series(request.price_per_mwh, self.stations, self.periods, "price_per_mwh")
-        target = from_series(request.target_load_mw, self.stations, self.periods,
-                             "target_load_mw")
-        penalty = request.penalty_per_mw2h
-        if not (np.isfinite(penalty) and penalty >= 0):
-            raise InvalidInputError(f"penalty_per_mw2h must be >= 0, got {penalty}")
+        price, target, penalty = consensus_terms(request, self.stations, self.periods)
         result = self.problem.solve_coupled(
             price, penalty, target, gap=self.config.equilibrium_gap,
             max_iterations=self.config.max_iterations, warm_start=self._last,
