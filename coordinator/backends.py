@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry
 from coordinator.launcher import OperatorProcesses
 from coordinator.transports import Endpoint, InProcessEndpoint, RayEndpoint
 from engines.errors import InvalidInputError
-from services.host import OperatorHost, build_model
+from services.host import OperatorHost, OperatorModel, build_model
 from services.metrics import OperatorMetrics
 from services.scenario import Scenario
 
@@ -58,6 +58,14 @@ def inproc_endpoints(scenario: Scenario, *, registry: CollectorRegistry | None =
         host = OperatorHost(build_model(part.role, part, private), metrics)
         endpoints[operator_id] = InProcessEndpoint(host)
     return endpoints
+
+
+def hosted_endpoints(models: dict[str, OperatorModel]) -> dict[str, Endpoint]:
+    """Operator models the caller built itself (e.g. from cases a reference cut to a window of
+    the day), each hosted in this process as :func:`inproc_endpoints` hosts a scenario's."""
+    metrics = OperatorMetrics.create(None)
+    return {operator_id: InProcessEndpoint(OperatorHost(model, metrics))
+            for operator_id, model in models.items()}
 
 
 def ray_endpoints(scenario: Scenario, *, address: str | None = None,

@@ -1,8 +1,14 @@
 """Models that hold both networks at once: full-information references for the negotiation.
 
-Public entry point:
+Public entry points:
 
 * :func:`engines.coupled.centralized.solve_joint_min_cost` solves the joint minimum-cost
   traffic–power problem (MODELS.md §5) in one convex model, returning a
   :class:`engines.coupled.centralized.JointSolution` to compare a negotiated outcome against.
+* :mod:`engines.coupled.profit_sharing` holds seed 000's DNO–TNO profit sharing (MODELS.md §4)
+  in full information: the follower's joint problem with its optimistic and pessimistic ties
+  (:func:`~engines.coupled.profit_sharing.solve_follower`), the exhaustive sweep of the share
+  with the exact breakpoints (:func:`~engines.coupled.profit_sharing.sweep`) and the bilevel
+  problem by KKT reformulation for SCIP
+  (:func:`~engines.coupled.profit_sharing.solve_bilevel_kkt`).
 """

@@ -89,13 +89,17 @@ What is here:
 Scale (measured, this machine, SCIP 10 through pyscipopt 6.3 and Pyomo 6.10): the full
 24-period case (3078 follower variables, 2830 rows, 2734 complementarity pairs) gives SCIP no
 incumbent in 120 s (25,095 nodes, dual bound 5607.04 $ against the optimum 5648.97 $; none in
-240 s either); sliced to periods 12-24 (:func:`slice_horizon`) it solves to optimality in
-~9 s, to periods 16-22 in ~4 s. The KKT reference is therefore checked against the sweep on
-sliced instances, and the full case's global optimum rests on the sweep plus the exact
-breakpoint search. SCIP's log is switched off unless ``tee``: the interface captures it through
-a pipe, and with long logs (tens of thousands of nodes) the solve hung past its time limit.
+240 s either, nor with ρ restricted to [0.12, 0.13]); the strong-duality form finds the optimal
+tooth in 600 s (ρ = 0.12491, L = 5648.957 $, 0.013 $ below the optimum through SCIP's
+feasibility tolerance) but its bound stays at 5607.08 $. Sliced to periods 12-24
+(:func:`slice_horizon`) the SOS1 form solves to optimality in ~9 s, to periods 16-22 in ~4 s.
+The KKT reference is therefore checked against the sweep on sliced instances, and the full
+case's global optimum rests on the sweep plus the exact breakpoint search, which solves the
+same bilevel problem exactly for a one-dimensional leader (docs/profit-sharing.md). SCIP's log
+is switched off unless ``tee``: the interface captures it through a pipe, and with long logs
+(tens of thousands of nodes) the solve hung past its time limit.
 
-Measured on ``profit-sharing-seed000`` (24 h): C0 = 5772.404 $; the follower's response has 23
+Measured on ``profit-sharing-seed000`` (24 h): C0 = 5772.404 $; the follower's response has 22
 breakpoints in (0, 1), rationals of the integer prices (1/8, 6/35, 2/5, ...), seven of them
 on the 1e-3 grid; the optimistic optimum is at the breakpoint ρ = 1/8, L = 5648.970 $, where
 the follower's C_DSO tie is 6.14 $ wide (pessimistic L there 5654.342 $); the next tooth of
