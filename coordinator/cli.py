@@ -228,6 +228,50 @@ def run(
 
 
 @app.command()
+def study(
+    scenario: Annotated[
+        str, typer.Argument(help="a study scenario file (.toml) with a [study] table, e.g. "
+                                 "scenarios/seed002-sue-der.toml")
+    ],
+    backend: Annotated[
+        str, typer.Option(help="where the operators run: grpc (one OS process each), ray or "
+                               "inproc")
+    ] = "grpc",
+    out: Annotated[
+        Path | None, typer.Option(help="results folder (default: results/<scenario name>)")
+    ] = None,
+    periods: Annotated[
+        int | None, typer.Option(help="resample the horizon to this many periods (a reduced "
+                                      "horizon: the same day in fewer, longer periods)")
+    ] = None,
+    ray_address: Annotated[
+        str | None, typer.Option(help="join this Ray cluster instead of starting one")
+    ] = None,
+    json_summary: Annotated[
+        bool, typer.Option("--json", help="print summary.json on stdout")
+    ] = False,
+) -> None:
+    """Run a seed paper's study: the private negotiation, then the paper's tables and figures
+    from the experimenter's full-information view."""
+    from coordinator.study import run_study
+
+    try:
+        outcome, folder = run_study(scenario, backend=backend, out=out, periods=periods,
+                                    ray_address=ray_address,
+                                    show_progress=sys.stderr.isatty() and not json_summary)
+    except InvalidInputError as error:
+        fail(str(error))
+        return
+    if json_summary:
+        typer.echo((folder / "summary.json").read_text(encoding="utf-8"))
+    else:
+        typer.echo((folder / "report.md").read_text(encoding="utf-8") + f"\nresults: {folder}")
+    if not outcome.ok:
+        typer.echo(f"ptn: study failed: {outcome.message}", err=True)
+        raise typer.Exit(1)
+
+
+@app.command()
 def serve(
     role: Annotated[str, typer.Argument(help="dso, traffic, tno or cno")],
     scenario: Annotated[
@@ -250,6 +294,10 @@ def serve(
         Path | None, typer.Option(help="directory for the operator's own private report")
     ] = None,
     verbose: Annotated[bool, typer.Option(help="log every request")] = False,
+    periods: Annotated[
+        int | None, typer.Option(help="resample the scenario's horizon to this many periods "
+                                      "(as the coordinator's --periods)")
+    ] = None,
 ) -> None:
     """Serve one operator over gRPC (with gRPC health and optional Prometheus metrics)."""
     from coordinator.run_command import configure_logging
@@ -258,7 +306,8 @@ def serve(
     configure_logging(verbose)
     try:
         serve_operator(role, scenario, port=port, host=host, metrics_port=metrics_port,
-                       tls_dir=tls_dir, operator_id=operator_id, private_out=private_out)
+                       tls_dir=tls_dir, operator_id=operator_id, private_out=private_out,
+                       periods=periods)
     except InvalidInputError as error:
         fail(str(error))
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -37,6 +37,10 @@ from engines.errors import InvalidInputError
 from negotiation.v1 import common_pb2
 from services.messages import from_series, to_series
 from services.scenario import CoordinatorSettings, Scenario
+
+if TYPE_CHECKING:
+    from engines.coupled.centralized import JointSolution
+    from engines.coupled.centralized_sue import JointSueSolution
 
 CONSUMER, SUPPLIER = "traffic", "dso"
 
@@ -106,7 +110,13 @@ def centralized_reference(scenario: Scenario) -> tuple[CostSummary | None, str]:
 
     traffic = traffic_config_from_part(scenario.part(CONSUMER))
     dso = dso_config_from_part(scenario.part(SUPPLIER))
-    solution = solve_joint_min_cost(build_multiperiod_problem(traffic.spec), dso.case)
+    if traffic.sue is not None:  # logit SUE traffic (seed 002): Fisk's potential, route-based
+        from engines.coupled.centralized_sue import solve_joint_sue_min_cost
+
+        solution: JointSolution | JointSueSolution = solve_joint_sue_min_cost(
+            traffic.spec, dso.case, theta=traffic.sue.theta_per_dollar)
+    else:
+        solution = solve_joint_min_cost(build_multiperiod_problem(traffic.spec), dso.case)
     if solution.status != "optimal":
         return None, f"the centralized reference is {solution.status}: {solution.message}"
     order = [list(solution.station_names).index(s) for s in scenario.public.stations]

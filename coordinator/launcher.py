@@ -85,6 +85,8 @@ class OperatorProcesses:
                 command += ["--tls-dir", str(self.tls_dir)]
             if self.verbose:
                 command.append("--verbose")
+            if self.scenario.resampled_periods is not None:
+                command += ["--periods", str(self.scenario.resampled_periods)]
             log_path = None
             stderr: IO[str] | int = subprocess.DEVNULL
             if self.log_directory is not None:

@@ -212,13 +212,15 @@ def serve(
     private_out: Path | None = None,
     ready: Callable[[str], None] | None = None,
     stop_event: threading.Event | None = None,
+    periods: int | None = None,
 ) -> None:
-    """Serve one operator of a scenario over gRPC until SIGTERM/SIGINT (or ``stop_event``)."""
+    """Serve one operator of a scenario over gRPC until SIGTERM/SIGINT (or ``stop_event``);
+    ``periods`` resamples the scenario's horizon (:func:`services.scenario.load_scenario`)."""
     from services.adapters.grpc_server import start_server
     from services.host import OperatorHost, build_model, service_name
     from services.metrics import OperatorMetrics
 
-    scenario = load_scenario(scenario_spec)
+    scenario = load_scenario(scenario_spec, periods=periods)
     operator_id = operator_id or role
     part = scenario.part(operator_id)
     if part.role != role:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -54,7 +54,9 @@ COORDINATOR_KEYS = ("mechanism", "max_rounds", "tolerance", "initial_penalty_per
                     "residual_balancing", "baseline_tariff_per_mwh", "call_timeout_s",
                     "retries", "variants", "certificate", "revenue_matrix",
                     "initial_charging_price_per_mwh", "shares", "refine_tolerance")
-TOP_LEVEL_KEYS = ("scenario", "coordinator", *ROLES)
+#: ``[study]`` is read only by ``ptn study`` (coordinator.study), the experimenter's
+#: full-information side; no operator sees it
+TOP_LEVEL_KEYS = ("scenario", "coordinator", "study", *ROLES)
 
 #: ``$NAME`` or ``${NAME}`` in a path of a scenario file
 _VARIABLE = re.compile(r"\$(?:([A-Za-z_][A-Za-z0-9_]*)|\{([A-Za-z_][A-Za-z0-9_]*)\})")
@@ -142,6 +144,11 @@ class Scenario:
     parts: dict[str, ScenarioPart]
     source: str
     text: str
+    #: the number of periods the file's day was resampled to (``load_scenario(periods=...)``),
+    #: None when the file's own periods apply; operators started as processes get it too
+    resampled_periods: int | None = None
+    #: the ``[study]`` table as written (validated by ``ptn study``), empty when absent
+    study: dict[str, Any] = field(default_factory=dict)
 
     @property
     def operator_ids(self) -> tuple[str, ...]:
@@ -168,12 +175,19 @@ def builtin_scenario_text(name: str) -> str:
     return (resources.files("services") / "scenarios" / f"{name}.toml").read_text("utf-8")
 
 
-def load_scenario(spec: str | Path | None = None) -> Scenario:
-    """Read a scenario from a path or a built-in name (default: :data:`DEFAULT_SCENARIO`)."""
+def load_scenario(spec: str | Path | None = None, *, periods: int | None = None) -> Scenario:
+    """Read a scenario from a path or a built-in name (default: :data:`DEFAULT_SCENARIO`).
+
+    ``periods`` resamples the scenario's horizon to that many periods of equal length (a
+    reduced horizon: the same span in fewer, longer periods, e.g. a day of 24 hourly periods
+    as 4 of 6 h). Every per-period list written with 24 hourly values (demand, load and price
+    profiles, tariffs) and every built-in profile is resampled by its reader; a list with one
+    value per original period of another count is then an error naming its key.
+    """
     spec = DEFAULT_SCENARIO if spec is None else spec
     if isinstance(spec, str) and spec in BUILTIN_SCENARIOS:
         text = builtin_scenario_text(spec)
-        return scenario_from_text(text, source=spec, base_directory=Path.cwd())
+        return scenario_from_text(text, source=spec, base_directory=Path.cwd(), periods=periods)
     path = Path(spec)
     if not path.exists() and not str(spec).endswith(".toml") and "/" not in str(spec):
         builtin_scenario_text(str(spec))  # raises naming the built-in scenarios
@@ -184,15 +198,23 @@ def load_scenario(spec: str | Path | None = None) -> Scenario:
         raise InvalidInputError(f"cannot read scenario {path}: {reason}") from error
     text = raw.decode("utf-8", errors="replace")
     parse_toml_text(raw, str(path))  # UTF-8 and syntax errors name file:line
-    return scenario_from_text(text, source=str(path), base_directory=path.resolve().parent)
+    return scenario_from_text(text, source=str(path), base_directory=path.resolve().parent,
+                              periods=periods)
 
 
-def scenario_from_text(text: str, *, source: str, base_directory: Path) -> Scenario:
-    """Parse and validate scenario TOML text read from ``source``."""
+def scenario_from_text(text: str, *, source: str, base_directory: Path,
+                       periods: int | None = None) -> Scenario:
+    """Parse and validate scenario TOML text read from ``source`` (``periods``: see
+    :func:`load_scenario`)."""
     document = parse_toml_text(text.encode("utf-8"), source)
     reader = KeyReader(source)
     reader.check_keys(document, "", TOP_LEVEL_KEYS, what="table")
     public = _public(reader, reader.table(document, "scenario"))
+    if periods is not None:
+        if isinstance(periods, bool) or int(periods) != periods or periods < 1:
+            raise InvalidInputError(f"--periods must be a positive integer, got {periods!r}")
+        span_hours = public.periods * public.period_hours
+        public = replace(public, periods=int(periods), period_hours=span_hours / int(periods))
     coordinator = _coordinator(reader, reader.table(document, "coordinator"))
     parts: dict[str, ScenarioPart] = {}
     for role in ROLES:
@@ -230,7 +252,9 @@ def scenario_from_text(text: str, *, source: str, base_directory: Path) -> Scena
         members = {part.operator_id: part.data for part in cnos}
         parts[ALLIANCE_ID] = ScenarioPart("cno", ALLIANCE_ID, public, {"members": members},
                                           source, base_directory)
-    return Scenario(public, coordinator, parts, source, text)
+    study = reader.table(document, "study") if "study" in document else {}
+    return Scenario(public, coordinator, parts, source, text,
+                    resampled_periods=None if periods is None else public.periods, study=study)
 
 
 def _public(reader: KeyReader, table: dict[str, Any]) -> PublicInfo:

@@ -38,11 +38,11 @@ import scipy.sparse as sp
 
 from engines.errors import InvalidInputError
 from engines.power.der import DsoCase
-from engines.power.distflow import DEFAULT_SOLVER_OPTIONS, DistFlowOpf
+from engines.power.distflow import DEFAULT_SOLVER_OPTIONS, DistFlowOpf, OpfEmbedding
 from engines.power.result import OpfResult, OpfStatus
 from engines.traffic.beckmann_program import build_beckmann_program, solver_status
 from engines.traffic.multiperiod import MultiPeriodProblem
-from engines.traffic.network import FloatArray
+from engines.traffic.network import FloatArray, IntArray
 
 #: Clarabel settings tried in turn, each on top of the DSO's
 #: (:data:`engines.power.distflow.DEFAULT_SOLVER_OPTIONS`), until one ends with a solution.
@@ -109,7 +109,8 @@ class JointSolution:
         return self.status == "optimal"
 
 
-def _check_inputs(traffic: MultiPeriodProblem, case: DsoCase) -> None:
+def check_joint_inputs(traffic: MultiPeriodProblem, case: DsoCase) -> None:
+    """Inelastic EV demand, equal periods, and stations matching the charging points by name."""
     sigma = np.asarray(traffic.spec.price_sensitivity, dtype=np.float64)
     if np.any(sigma != 0):
         raise InvalidInputError(
@@ -149,10 +150,22 @@ def _failure(status: str, message: str, traffic: MultiPeriodProblem,
     )
 
 
-def _solve(model: cp.Problem, solver: str,
-           attempts: list[dict[str, Any]]) -> tuple[str, str, float]:
+def _solver_attempts(solver: str, solver_options: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The option sets :func:`_solve` tries in turn: the DSO's defaults
+    (:data:`engines.power.distflow.DEFAULT_SOLVER_OPTIONS`) updated, with Clarabel, by each of
+    :data:`JOINT_SOLVER_ATTEMPTS`, then by ``solver_options`` (duplicates dropped)."""
+    attempts: list[dict[str, Any]] = []
+    for extra in JOINT_SOLVER_ATTEMPTS if solver == "CLARABEL" else ({},):
+        options = {**DEFAULT_SOLVER_OPTIONS.get(solver, {}), **extra, **(solver_options or {})}
+        if options not in attempts:
+            attempts.append(options)
+    return attempts
+
+
+def _solve(model: cp.Problem, solver: str, attempts: list[dict[str, Any]],
+           what: str = "the joint problem") -> tuple[str, str, float]:
     """Solve with each option set in turn until one gives a solution: (status, message,
-    solver seconds summed over the attempts)."""
+    solver seconds summed over the attempts); ``what`` names the model in the message."""
     seconds = 0.0
     notes: list[str] = []
     status = "solver_error"
@@ -183,7 +196,60 @@ def _solve(model: cp.Problem, solver: str,
         notes.append(f"attempt {number + 1} ({target}): {failure}")
         if status in ("infeasible", "unbounded"):
             break
-    return status, f"the joint problem is {status}: " + "; ".join(notes), seconds
+    return status, f"{what} is {status}: " + "; ".join(notes), seconds
+
+
+@dataclass(frozen=True)
+class _DsoCoupling:
+    """The DSO's OPF embedded in a joint model and tied to the traffic side's station flows.
+
+    ``constraint`` is ``vec(P, "F") == E_B · x[charging links]`` (row ``t·C + c``: charging point
+    ``c`` of the OPF in period ``t``); ``station_of_point[c]`` is that point's position among the
+    traffic model's stations.
+    """
+
+    opf: DistFlowOpf
+    embedding: OpfEmbedding
+    constraint: cp.Constraint
+    station_of_point: IntArray
+    period_hours: float
+
+    def price_per_mwh(self) -> FloatArray:
+        """The coupling multipliers after a solve as prices ($/MWh), shape (stations, periods)
+        in the traffic model's station order: the multiplier of ``P − E_B·x = 0`` is minus
+        d(total cost)/d(load) in $/MW per period."""
+        points = self.station_of_point.size
+        dual = np.asarray(self.constraint.dual_value, dtype=np.float64).reshape(-1, points).T
+        price = np.empty_like(dual)
+        price[self.station_of_point] = -dual / self.period_hours
+        return price
+
+
+def _couple_dso(traffic: MultiPeriodProblem, case: DsoCase, link_flow: cp.Expression,
+                solver: str, solver_options: dict[str, Any]) -> _DsoCoupling:
+    """Embed ``case``'s OPF (charging priced) and couple each charging point's load to
+    ``E_B`` × the flow of the same-named station's charging link in ``link_flow`` (veh/h over
+    the links of ``traffic.problem``)."""
+    charging = traffic.spec.charging
+    opf = DistFlowOpf(case, charging="priced", solver=solver, solver_options=solver_options)
+    dso = opf.embedding()
+    station_of_point = np.array([charging.station_names.index(name)
+                                 for name in opf.charging_names], dtype=np.int64)
+    # coupling rows in the order of vec(P, "F"): row t·C + c is point c in period t
+    coupled_link = traffic.station_links()[:, station_of_point].reshape(-1)
+    selector = sp.csr_matrix(
+        (np.ones(coupled_link.size), (np.arange(coupled_link.size), coupled_link)),
+        shape=(coupled_link.size, traffic.problem.num_links),
+    )
+    energy = charging.energy_per_charge_mwh
+    constraint = cp.vec(dso.charging_mw, order="F") == energy * (selector @ link_flow)
+    return _DsoCoupling(opf, dso, constraint, station_of_point, case.period_hours)
+
+
+def _dispatch_notes(dispatch: OpfResult) -> tuple[bool, list[str]]:
+    """Whether the OPF read from a joint solution has an exact relaxation, and if not why."""
+    exact = dispatch.status == OpfStatus.OPTIMAL
+    return exact, ([] if exact else [dispatch.message])
 
 
 def solve_joint_min_cost(
@@ -202,51 +268,30 @@ def solve_joint_min_cost(
     without a charging point of the same name (or the reverse); never on solver trouble.
     """
     started = time.perf_counter()
-    _check_inputs(traffic, case)
+    check_joint_inputs(traffic, case)
     charging = traffic.spec.charging
-    attempts: list[dict[str, Any]] = []
-    for extra in JOINT_SOLVER_ATTEMPTS if solver == "CLARABEL" else ({},):
-        options = {**DEFAULT_SOLVER_OPTIONS.get(solver, {}), **extra, **(solver_options or {})}
-        if options not in attempts:
-            attempts.append(options)
-
+    attempts = _solver_attempts(solver, solver_options)
     program = build_beckmann_program(traffic.unpriced_problem())
-    opf = DistFlowOpf(case, charging="priced", solver=solver, solver_options=attempts[0])
-    dso = opf.embedding()
-    # coupling rows in the order of vec(P, "F"): row t·C + c is point c in period t
-    points = opf.charging_names
-    station_of_point = np.array([charging.station_names.index(name) for name in points])
-    periods, num_points = traffic.num_periods, len(points)
-    coupled_link = traffic.station_links()[:, station_of_point].reshape(-1)
-    selector = sp.csr_matrix(
-        (np.ones(coupled_link.size), (np.arange(coupled_link.size), coupled_link)),
-        shape=(coupled_link.size, program.problem.num_links),
-    )
-    energy = charging.energy_per_charge_mwh
-    coupling = cp.vec(dso.charging_mw, order="F") == energy * (selector @ program.link_flow)
+    coupling = _couple_dso(traffic, case, program.link_flow, solver, attempts[0])
     dt = case.period_hours
     model = cp.Problem(
-        cp.Minimize(dt * program.objective + dso.cost_usd),
-        [*program.constraints, *dso.constraints, coupling],
+        cp.Minimize(dt * program.objective + coupling.embedding.cost_usd),
+        [*program.constraints, *coupling.embedding.constraints, coupling.constraint],
     )
     status, message, solver_seconds = _solve(model, solver, attempts)
     if status != "optimal":
         return _failure(status, message, traffic, started, solver_seconds)
 
     link_flow = program.link_flow_value()
-    dispatch = dso.read_result()
+    dispatch = coupling.embedding.read_result()
     traffic_cost = dt * traffic.potential(link_flow)
-    station_load = energy * link_flow[traffic.station_links()].T
-    # the multiplier of P − E_B·x = 0 is minus d(total cost)/d(load) in $/MW per period
-    dual = np.asarray(coupling.dual_value, dtype=np.float64).reshape(periods, num_points).T
-    price = np.empty_like(dual)
-    price[station_of_point] = -dual / dt
+    station_load = charging.energy_per_charge_mwh * link_flow[traffic.station_links()].T
+    price = coupling.price_per_mwh()
     above = program.davidson_above_knee(link_flow)
     knee = tuple(program.problem.link_label(int(link)) for link in above)
+    exact, dso_notes = _dispatch_notes(dispatch)
     notes = [message] if message else []
-    exact = dispatch.status == OpfStatus.OPTIMAL
-    if not exact:
-        notes.append(dispatch.message)
+    notes += dso_notes
     if knee:
         notes.append(
             f"charging links above 0.95 of capacity ({', '.join(knee)}): the path-based "

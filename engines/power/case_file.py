@@ -19,6 +19,13 @@ Its keys mirror the dataclasses of :mod:`engines.power.der` field for field, in 
     bus = 14
     p_max_mw = 0.5
 
+A scenario's ``[dso]`` table adds a voltage band, ``voltage_min_pu`` and ``voltage_max_pu``
+(:func:`voltage_band_from_mapping`): the operator's planning band, e.g. 0.95–1.05 p.u. in seed
+002 and 0.91–1.05 in seed 003. It replaces the per-bus limits that the feeder's source file
+carries (case33bw ships 0.9–1.1) at every bus but the slack (whose voltage is fixed); either
+key alone replaces only that side. Both must be finite and positive, and the lower below the
+upper (:meth:`~engines.power.feeder.Feeder.with_voltage_band`).
+
 Every problem is reported as one :class:`~engines.errors.InvalidInputError` naming the file and
 the key path, e.g. ``der.toml: micro_turbine[2].p_max_mw: expected a number, got "x"`` (tables
 of an array are counted from 1 in file order); TOML syntax errors name ``file:line:column``.
@@ -82,6 +89,8 @@ DEVICE_TABLES: dict[str, tuple[type[Any], str | None]] = {
 HORIZON_KEYS = ("period_hours", "load_profile")
 UPSTREAM_KEYS = ("tariff", "prices_per_mwh", "loss_price_per_mwh")
 TOP_LEVEL_KEYS = ("horizon", "upstream", *DEVICE_TABLES)
+#: keys of the voltage band (:func:`voltage_band_from_mapping`)
+VOLTAGE_BAND_KEYS = ("voltage_min_pu", "voltage_max_pu")
 
 #: device fields that are not plain numbers; every other field is a float
 _TEXT_FIELDS = frozenset({"name", "feeder"})
@@ -174,6 +183,39 @@ def dso_case_from_mapping(
     except InvalidInputError as error:
         raise InvalidInputError(f"{label}: {error}") from error
     return case
+
+
+def voltage_band_from_mapping(
+    reader: KeyReader, mapping: dict[str, Any], where: str, feeders: tuple[Feeder, ...]
+) -> tuple[Feeder, ...]:
+    """The feeders with the voltage band of ``mapping`` (keys :data:`VOLTAGE_BAND_KEYS`, p.u.;
+    absent keys keep the feeders' own limits). Errors name ``where.key``."""
+    band: dict[str, float] = {}
+    for name in VOLTAGE_BAND_KEYS:
+        if name not in mapping:
+            continue
+        key = f"{where}.{name}" if where else name
+        value = mapping[name]
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            reader.fail(key, f"expected a voltage in p.u., got {show_value(value)}")
+        if not (math.isfinite(value) and value > 0):
+            reader.fail(key, f"must be a finite positive voltage in p.u., got {show_value(value)}")
+        band[name] = float(value)
+    if not band:
+        return feeders
+    low, high = band.get("voltage_min_pu"), band.get("voltage_max_pu")
+    prefix = f"{where}." if where else ""
+    if low is not None and high is not None and not low < high:
+        reader.fail(f"{prefix}voltage_min_pu",
+                    f"{low:g} p.u. must be below voltage_max_pu ({high:g} p.u.)")
+    banded = []
+    for feeder in feeders:
+        try:
+            banded.append(feeder.with_voltage_band(low, high))
+        except InvalidInputError as error:  # one side given, crossing the feeder's other side
+            key = "voltage_min_pu" if low is not None else "voltage_max_pu"
+            reader.fail(f"{prefix}{key}", f"{error} (the other side is the feeder's own limit)")
+    return tuple(banded)
 
 
 def _upstream_prices(

@@ -13,7 +13,7 @@ charging points refer to buses by the feeder's external bus label.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from numpy.typing import NDArray
@@ -131,6 +131,14 @@ class DsoCase:
     charging_points: tuple[ChargingPoint, ...] = ()
     upstream_price_per_mwh: FloatArray | None = None
     loss_price_per_mwh: float = 0.0
+
+    def with_voltage_band(
+        self, v_min_pu: float | None = None, v_max_pu: float | None = None
+    ) -> DsoCase:
+        """The same case with one voltage band (p.u.) on every feeder
+        (:meth:`~engines.power.feeder.Feeder.with_voltage_band`; ``None`` keeps that side)."""
+        return replace(self, feeders=tuple(feeder.with_voltage_band(v_min_pu, v_max_pu)
+                                           for feeder in self.feeders))
 
     def feeder_position(self, name: str | None, what: str) -> int:
         """Index of the feeder called ``name`` (``None``: the only feeder)."""

@@ -776,7 +776,8 @@ class DistFlowOpf:
             L_balance = L
             losses = feeder.r_pu[:, None] * L * base
             raw = np.abs(L * v_from - P**2 - Q**2)
-            fictitious = feeder.r_pu[:, None] * np.abs(L - (P**2 + Q**2) / v_from) * base
+            current_gap = np.abs(L - (P**2 + Q**2) / v_from)
+            fictitious = feeder.r_pu[:, None] * current_gap * base
             worst_branch, worst_period = np.unravel_index(int(np.argmax(fictitious)),
                                                           fictitious.shape)
             relaxation = RelaxationGap(
@@ -784,6 +785,7 @@ class DistFlowOpf:
                 weighted_mw=float(fictitious.max()),
                 worst_branch=feeder.branch_ids[int(worst_branch)],
                 worst_period=int(worst_period),
+                current_gap_pu2=current_gap,
             )
         # cvxpy's dual of ``expr == load`` is minus the derivative of the optimal cost with
         # respect to the load; the balance is per unit per period, so scale to $/MWh

@@ -104,6 +104,34 @@ class Feeder:
         into[self.branch_to] = np.arange(self.num_branches)
         return into
 
+    def with_voltage_band(
+        self, v_min_pu: float | None = None, v_max_pu: float | None = None
+    ) -> Feeder:
+        """The same feeder with one voltage band at every bus but the slack (p.u.).
+
+        Utilities state a planning band for the whole feeder (ANSI C84.1 Range A is 0.95–1.05;
+        seed 003 studies 0.91–1.05), while case files carry per-bus limits of their own
+        (MATPOWER's case33bw: 0.9–1.1). The slack bus keeps its own limits: its voltage is fixed
+        at ``slack_voltage_pu`` (case33bw's are [1, 1]). ``None`` keeps that side's per-bus
+        limits. Raises :class:`InvalidInputError` for a bound that is not finite and positive,
+        or a band whose lower limit is not below its upper one at some bus.
+        """
+        low = self.v_min_pu.copy()
+        high = self.v_max_pu.copy()
+        others = np.arange(self.num_buses) != self.slack_bus
+        if v_min_pu is not None:
+            low[others] = _band_value(self.name, "v_min_pu", v_min_pu)
+        if v_max_pu is not None:
+            high[others] = _band_value(self.name, "v_max_pu", v_max_pu)
+        bad = np.flatnonzero(others & (low >= high))
+        if bad.size:
+            bus = int(bad[0])
+            raise InvalidInputError(
+                f"feeder {self.name}: voltage band [{low[bus]:g}, {high[bus]:g}] p.u. at bus "
+                f"{self.bus_ids[bus]}: the lower limit v_min_pu must be below v_max_pu"
+            )
+        return replace(self, v_min_pu=low, v_max_pu=high)
+
     def with_loads(self, load_p_mw: FloatArray, load_q_mvar: FloatArray) -> Feeder:
         """The same feeder with other bus loads (MW, MVAr)."""
         return replace(
@@ -111,6 +139,18 @@ class Feeder:
             load_p_mw=np.asarray(load_p_mw, dtype=np.float64),
             load_q_mvar=np.asarray(load_q_mvar, dtype=np.float64),
         )
+
+
+def _band_value(name: str, what: str, value: float) -> float:
+    """A voltage limit (p.u.) checked to be a finite positive number."""
+    if isinstance(value, bool) or not isinstance(value, int | float | np.floating):
+        raise InvalidInputError(f"feeder {name}: {what} must be a number, got {value!r}")
+    number = float(value)
+    if not (np.isfinite(number) and number > 0):
+        raise InvalidInputError(
+            f"feeder {name}: {what} must be a finite positive voltage in p.u., got {value!r}"
+        )
+    return number
 
 
 def orient_radial(

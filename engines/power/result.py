@@ -45,6 +45,10 @@ class RelaxationGap:
     weighted_mw: float
     worst_branch: str
     worst_period: int
+    #: seed 002's eq. (23) per branch and period, ``|ℓ − (P² + Q²)/v_from|`` (p.u.², the
+    #: squared-current error of the relaxation at the branch's receiving bus); None when the
+    #: model has no relaxation (LinDistFlow)
+    current_gap_pu2: FloatArray | None = None
 
 
 @dataclass(frozen=True)

@@ -89,8 +89,8 @@ class MultiPeriodSpec:
 
     def __post_init__(self) -> None:
         network = self.charging.network
-        gv = _check_demand(network, self.gv_demand_veh_per_h, "GV demand")
-        ev = _check_demand(network, self.ev_demand_veh_per_h, "EV demand")
+        gv = check_period_demand(network, self.gv_demand_veh_per_h, "GV demand")
+        ev = check_period_demand(network, self.ev_demand_veh_per_h, "EV demand")
         if gv.shape != ev.shape:
             raise InvalidInputError(
                 f"GV demand has {gv.shape[0]} periods but EV demand {ev.shape[0]}"
@@ -161,7 +161,8 @@ def _finite(values: ArrayLike, shape: tuple[int, int], what: str,
     return array
 
 
-def _check_demand(network: RoadNetwork, demand: ArrayLike, what: str) -> FloatArray:
+def check_period_demand(network: RoadNetwork, demand: ArrayLike, what: str) -> FloatArray:
+    """Demand of shape (periods, OD pairs of ``network``), finite and non-negative (veh/h)."""
     values = np.asarray(demand, dtype=np.float64)
     num_od = network.od_demand.size
     if values.ndim != 2 or values.shape[1] != num_od or values.shape[0] < 1:
@@ -177,6 +178,53 @@ def _check_demand(network: RoadNetwork, demand: ArrayLike, what: str) -> FloatAr
             f"{values[t, od]:g}"
         )
     return values
+
+
+def check_admm_terms(
+    charging: ChargingNetworkSpec,
+    periods: int,
+    price_per_mwh: ArrayLike,
+    penalty_per_mw2: float,
+    target_mw: ArrayLike,
+) -> tuple[FloatArray, FloatArray, float]:
+    """ADMM's price λ ($/MWh) and target z (MW), both (stations, periods), and penalty ρ
+    ($/(MW²·h)), validated: finite λ and z (λ may be negative: a dual price), ρ >= 0."""
+    shape = (charging.num_stations, periods)
+    prices = _finite(price_per_mwh, shape, "ADMM price", charging.station_names)
+    target = _finite(target_mw, shape, "ADMM target", charging.station_names)
+    if not (np.isfinite(penalty_per_mw2) and penalty_per_mw2 >= 0):
+        raise InvalidInputError(f"ADMM penalty must be >= 0, got {penalty_per_mw2}")
+    return prices, target, float(penalty_per_mw2)
+
+
+def with_admm_station_terms(
+    links: LinkCosts,
+    station_links: IntArray,
+    price_per_mwh: FloatArray,
+    penalty_per_mw2: float,
+    target_mw: FloatArray,
+    energy_per_charge_mwh: float,
+) -> LinkCosts:
+    """``links`` with ADMM's ``λ·P + (ρ/2)·(P − z)²`` on the charging links ``station_links``.
+
+    ``price_per_mwh`` (λ) and ``target_mw`` (z) have the shape of ``station_links``; ``P = E_B·x``
+    is the link's load (MW). The term's flow derivative ``E_B·(λ − ρ·z) + ρ·E_B²·x`` becomes the
+    link's fixed money term plus its Davidson linear ``beta`` term (in time units, hence the
+    division by the value of time). One constant added to every charging link keeps all link
+    costs non-negative (as Dijkstra needs); since every EV path uses exactly one charging link
+    and GV paths none, it changes neither a UE nor a logit SUE (nor the argmin of their
+    potentials, which it shifts by a constant). Shared by the UE
+    (:meth:`MultiPeriodProblem.coupled_problem_at`) and SUE (:mod:`engines.traffic.sue_periods`)
+    traffic models, so both take the same ADMM step.
+    """
+    money = energy_per_charge_mwh * (price_per_mwh - penalty_per_mw2 * target_mw)
+    free_flow_cost = links.value_of_time * links.free_flow_time[station_links]
+    offset = max(0.0, -float(np.min(free_flow_cost + money)))
+    fixed = links.fixed_cost.copy()
+    fixed[station_links] = money + offset
+    beta = links.beta.copy()
+    beta[station_links] = penalty_per_mw2 * energy_per_charge_mwh**2 / links.value_of_time
+    return replace(links, fixed_cost=fixed, beta=beta)
 
 
 @dataclass(frozen=True)
@@ -298,26 +346,14 @@ class MultiPeriodProblem:
         inelastic here (``price_sensitivity`` 0): the mean-price demand law has no potential.
         """
         charging = self.spec.charging
-        shape = (charging.num_stations, self.num_periods)
-        prices = _finite(price_per_mwh, shape, "ADMM price", charging.station_names)
-        target = _finite(target_mw, shape, "ADMM target", charging.station_names)
-        if not (np.isfinite(penalty_per_mw2) and penalty_per_mw2 >= 0):
-            raise InvalidInputError(f"ADMM penalty must be >= 0, got {penalty_per_mw2}")
+        prices, target, penalty = check_admm_terms(charging, self.num_periods, price_per_mwh,
+                                                   penalty_per_mw2, target_mw)
         if np.any(np.asarray(self.spec.price_sensitivity) != 0):
             raise InvalidInputError(
                 "ADMM coordination needs inelastic EV demand (price_sensitivity = 0)"
             )
-        energy = charging.energy_per_charge_mwh
-        links = self.problem.links
-        stations = self.station_links()
-        money = energy * (prices - penalty_per_mw2 * target).T
-        free_flow_cost = links.value_of_time * links.free_flow_time[stations]
-        offset = max(0.0, -float(np.min(free_flow_cost + money)))
-        fixed = links.fixed_cost.copy()
-        fixed[stations] = money + offset
-        beta = links.beta.copy()
-        beta[stations] = penalty_per_mw2 * energy**2 / links.value_of_time
-        coupled = replace(links, fixed_cost=fixed, beta=beta)
+        coupled = with_admm_station_terms(self.problem.links, self.station_links(), prices.T,
+                                          penalty, target.T, charging.energy_per_charge_mwh)
         return AssignmentProblem(coupled, self.problem.classes, self.problem.link_labels)
 
     def solve_coupled(

@@ -30,7 +30,11 @@ import numpy as np
 from engines.errors import InvalidInputError
 from engines.power.builtin_feeders import load_feeder
 from engines.power.case_file import TOP_LEVEL_KEYS as DER_KEYS
-from engines.power.case_file import dso_case_from_mapping
+from engines.power.case_file import (
+    VOLTAGE_BAND_KEYS,
+    dso_case_from_mapping,
+    voltage_band_from_mapping,
+)
 from engines.power.der import DsoCase
 from engines.power.distflow import DistFlowOpf
 from engines.power.feeder import Feeder
@@ -53,7 +57,7 @@ from services.messages import (
 )
 from services.scenario import ScenarioPart, require_integer, require_number
 
-DSO_KEYS = ("feeder", "pricing", "formulation", *DER_KEYS)
+DSO_KEYS = ("feeder", "pricing", "formulation", *VOLTAGE_BAND_KEYS, *DER_KEYS)
 FORMULATIONS = ("soc", "lindistflow")
 PRICING_KEYS = ("price_min_per_mwh", "price_max_per_mwh", "mean_cap_per_mwh", "proximal_weight",
                 "trial_rounds", "seed")
@@ -98,7 +102,8 @@ class DsoConfig:
 
 
 def dso_config_from_part(part: ScenarioPart) -> DsoConfig:
-    """Validate the ``[dso]`` table: ``feeder`` plus the DER case keys (engines.power.case_file)."""
+    """Validate the ``[dso]`` table: ``feeder``, the voltage band (``voltage_min_pu``,
+    ``voltage_max_pu``) and the DER case keys (engines.power.case_file)."""
     reader, table, where = part.reader, dict(part.data), part.role
     reader.check_keys(table, where, DSO_KEYS)
     spec = table.pop("feeder", "case33bw")
@@ -125,6 +130,8 @@ def dso_config_from_part(part: ScenarioPart) -> DsoConfig:
         except InvalidInputError as error:
             reader.fail(at, str(error))
         feeders.append(feeder if name is None else replace(feeder, name=name))
+    band = {key: table.pop(key) for key in VOLTAGE_BAND_KEYS if key in table}
+    feeders = list(voltage_band_from_mapping(reader, band, where, tuple(feeders)))
     horizon = dict(table.get("horizon", {})) if isinstance(table.get("horizon"), dict) else None
     if horizon is not None:
         given = horizon.get("period_hours")

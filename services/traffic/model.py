@@ -15,6 +15,16 @@ changing the state its cost reports refer to. In ADMM (MODELS.md §5) its local 
 (:meth:`~engines.traffic.multiperiod.MultiPeriodProblem.solve_coupled`); its reported cost is
 ``Δt ×`` the Beckmann potential without charging payments (which are transfers between the
 parties, not costs of the system).
+
+SUE mode (``assignment = "sue"``, seed 002): drivers choose routes and stations by logit instead
+of Wardrop's rule, one stochastic user equilibrium per period, solved in period order by MSA
+(``sue_method = "msa"``, seed 002's algorithm) or Newton, each period warm-started from the
+previous one (``sue_warm_start``) and, from the second request on, from the previous request's
+same period (:mod:`engines.traffic.sue_periods`). No departure shifting, inelastic EV demand
+(``max_shift_periods`` and ``price_sensitivity`` absent or 0; the UE-only keys are refused). The
+ADMM step adds the same ``λ·P + (ρ/2)·(P − z)²`` terms; the reported cost is ``Δt ×`` Fisk's
+objective without charging payments (:meth:`~engines.traffic.sue_periods.SuePeriodsProblem.
+potential`, $/h summed over periods).
 """
 
 from __future__ import annotations
@@ -26,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from engines.errors import InvalidInputError
+from engines.traffic import sue_periods
 from engines.traffic.builtin import BUILTIN_NETWORKS, load_network
 from engines.traffic.charging import ChargingNetworkSpec, ChargingStation
 from engines.traffic.multiperiod import (
@@ -34,6 +45,12 @@ from engines.traffic.multiperiod import (
     build_multiperiod_problem,
 )
 from engines.traffic.result import AssignmentStatus
+from engines.traffic.sue_periods import (
+    SuePeriodsProblem,
+    SuePeriodsResult,
+    SuePeriodsSpec,
+    check_method,
+)
 from negotiation.v1 import common_pb2, games_pb2
 from services.messages import (
     consensus_terms,
@@ -47,7 +64,18 @@ from services.scenario import ScenarioPart, require_integer, require_number
 TRAFFIC_KEYS = ("network", "demand_profile", "demand_scale", "ev_share", "energy_per_charge_mwh",
                 "value_of_time_per_h", "max_shift_periods", "shift_cost_per_period",
                 "price_sensitivity", "base_price_per_mwh", "equilibrium_gap", "max_iterations",
-                "station")
+                "assignment", "sue_theta", "sue_method", "sue_tolerance", "sue_warm_start",
+                "sue_max_iterations", "station")
+#: how drivers choose routes: Wardrop's user equilibrium (seed 001's MUL-UE) or logit SUE (seed 002)
+ASSIGNMENTS = ("ue", "sue")
+SUE_KEYS = ("sue_theta", "sue_method", "sue_tolerance", "sue_warm_start", "sue_max_iterations")
+#: keys of the UE model with no meaning in SUE mode, and what to use instead
+UE_ONLY_KEYS = {
+    "shift_cost_per_period": "the SUE model has no departure shifting",
+    "base_price_per_mwh": "the SUE model has inelastic EV demand (no price_sensitivity)",
+    "equilibrium_gap": "the SUE stopping test is sue_tolerance",
+    "max_iterations": "the SUE iteration limit is sue_max_iterations",
+}
 STATION_KEYS = ("name", "node", "capacity_veh_per_h", "charging_time_h", "davidson_j")
 
 
@@ -60,16 +88,35 @@ class TrafficConfig:
     period_hours: float
     equilibrium_gap: float = 1e-10
     max_iterations: int = 1000
+    #: the logit SUE set-up in SUE mode (``assignment = "sue"``), None in UE mode
+    sue: SuePeriodsSpec | None = None
 
     @property
     def station_names(self) -> tuple[str, ...]:
         return self.spec.charging.station_names
+
+    @property
+    def assignment(self) -> str:
+        """``"ue"`` (Wardrop, departure shifting) or ``"sue"`` (logit, per period)."""
+        return "ue" if self.sue is None else "sue"
 
 
 def traffic_config_from_part(part: ScenarioPart) -> TrafficConfig:
     """Validate the ``[traffic]`` table of a scenario (errors name the key)."""
     reader, table, where = part.reader, part.data, part.role
     reader.check_keys(table, where, TRAFFIC_KEYS)
+    assignment = reader.text(table, where, "assignment", default="ue")
+    if assignment not in ASSIGNMENTS:
+        reader.fail(f"{where}.assignment", f"unknown assignment {assignment!r} (allowed: "
+                                           f"{', '.join(ASSIGNMENTS)})")
+    sue_mode = assignment == "sue"
+    for key in SUE_KEYS if not sue_mode else ():
+        if key in table:
+            reader.fail(f"{where}.{key}", 'only used with assignment = "sue"')
+    for key, reason in UE_ONLY_KEYS.items() if sue_mode else ():
+        if key in table:
+            reader.fail(f"{where}.{key}", f'not used with assignment = "sue": {reason}; '
+                                          "remove the key")
     periods = part.public.periods
     network_name = reader.text(table, where, "network", default="nguyen-dupuis")
     spec_path: Any = network_name if network_name.strip().lower() in BUILTIN_NETWORKS \
@@ -99,7 +146,15 @@ def traffic_config_from_part(part: ScenarioPart) -> TrafficConfig:
                                 strictly_positive=True)
     gap = require_number(reader, table, where, "equilibrium_gap", default=1e-10,
                          strictly_positive=True)
-    max_shift = require_integer(reader, table, where, "max_shift_periods", default=1, minimum=0)
+    max_shift = require_integer(reader, table, where, "max_shift_periods",
+                                default=0 if sue_mode else 1, minimum=0)
+    if sue_mode and max_shift != 0:
+        reader.fail(f"{where}.max_shift_periods", 'the SUE model (assignment = "sue") has no '
+                                                  "departure shifting: remove the key or set 0")
+    if sue_mode and np.any(sensitivity != 0):
+        reader.fail(f"{where}.price_sensitivity", 'the SUE model (assignment = "sue") has '
+                                                  "inelastic EV demand: remove the key or set 0")
+    sue_settings = _sue_settings(part) if sue_mode else None
     max_iterations = require_integer(reader, table, where, "max_iterations", default=1000,
                                      minimum=0)
     stations = []
@@ -140,9 +195,33 @@ def traffic_config_from_part(part: ScenarioPart) -> TrafficConfig:
         spec = MultiPeriodSpec(charging, demand * (1.0 - ev_share), demand * ev_share,
                                max_shift_periods=max_shift, shift_cost_per_period=shift_cost,
                                price_sensitivity=sensitivity, base_price_per_mwh=base_price)
+        sue = None if sue_settings is None else SuePeriodsSpec(
+            charging, spec.gv_demand_veh_per_h, spec.ev_demand_veh_per_h, **sue_settings)
     except InvalidInputError as error:
         reader.fail(where, str(error))
-    return TrafficConfig(part.operator_id, spec, part.public.period_hours, gap, max_iterations)
+    return TrafficConfig(part.operator_id, spec, part.public.period_hours, gap, max_iterations,
+                         sue)
+
+
+def _sue_settings(part: ScenarioPart) -> dict[str, Any]:
+    """The ``sue_*`` keys of a ``[traffic]`` table in SUE mode, validated (errors name the key)."""
+    reader, table, where = part.reader, part.data, part.role
+    theta = require_number(reader, table, where, "sue_theta",
+                           default=sue_periods.DEFAULT_THETA_PER_DOLLAR, strictly_positive=True)
+    method = reader.text(table, where, "sue_method", default=sue_periods.DEFAULT_METHOD)
+    try:
+        method = check_method(method)
+    except InvalidInputError as error:
+        reader.fail(f"{where}.sue_method", str(error))
+    tolerance = require_number(reader, table, where, "sue_tolerance",
+                               default=sue_periods.DEFAULT_TOLERANCE_VEH_PER_H,
+                               strictly_positive=True)
+    warm_start = reader.boolean(table, where, "sue_warm_start") \
+        if "sue_warm_start" in table else True
+    max_iterations = require_integer(reader, table, where, "sue_max_iterations",
+                                     default=sue_periods.DEFAULT_MAX_ITERATIONS, minimum=1)
+    return {"theta_per_dollar": theta, "method": method, "tolerance_veh_per_h": tolerance,
+            "warm_start": warm_start, "max_iterations": max_iterations}
 
 
 _STATUS = {AssignmentStatus.CONVERGED: common_pb2.STATUS_OK}
@@ -159,6 +238,10 @@ class TrafficDepartmentModel:
         self.problem = build_multiperiod_problem(config.spec)
         self._last: MultiPeriodResult | None = None
         self._last_probe: MultiPeriodResult | None = None
+        #: SUE mode: the per-period logit SUE model and its latest results
+        self.sue_problem = None if config.sue is None else SuePeriodsProblem(config.sue)
+        self._last_sue: SuePeriodsResult | None = None
+        self._last_sue_probe: SuePeriodsResult | None = None
 
     @classmethod
     def from_part(cls, part: ScenarioPart) -> TrafficDepartmentModel:
@@ -182,6 +265,9 @@ class TrafficDepartmentModel:
         """ADMM: the equilibrium with ``λ·P + (ρ/2)(P − z)²`` on every station and period."""
         started = time.perf_counter()
         price, target, penalty = consensus_terms(request, self.stations, self.periods)
+        if self.sue_problem is not None:
+            sue = self.sue_problem.solve_coupled(price, penalty, target, previous=self._last_sue)
+            return self._sue_load_reply(request.header, sue, started)
         result = self.problem.solve_coupled(
             price, penalty, target, gap=self.config.equilibrium_gap,
             max_iterations=self.config.max_iterations, warm_start=self._last,
@@ -193,6 +279,9 @@ class TrafficDepartmentModel:
         started = time.perf_counter()
         price = self._check_price(from_series(request.price_per_mwh, self.stations,
                                               self.periods, "price_per_mwh"), "price_per_mwh")
+        if self.sue_problem is not None:
+            sue = self.sue_problem.solve(price, previous=self._last_sue)
+            return self._sue_load_reply(request.header, sue, started)
         result = self.problem.solve(price, gap=self.config.equilibrium_gap,
                                     max_iterations=self.config.max_iterations,
                                     warm_start=self._last)
@@ -210,6 +299,8 @@ class TrafficDepartmentModel:
         prices = [self._check_price(from_series(series, self.stations, self.periods,
                                                 f"price_per_mwh[{k}]"), f"price_per_mwh[{k}]")
                   for k, series in enumerate(request.price_per_mwh)]
+        if self.sue_problem is not None:
+            return self._sue_probe_responses(request, prices, started)
         loads, worst = [], None
         for price in prices:
             result = self.problem.solve(price, gap=self.config.equilibrium_gap,
@@ -231,6 +322,14 @@ class TrafficDepartmentModel:
     def report_cost(self, request: common_pb2.CostRequest) -> common_pb2.CostReport:
         """``Δt ×`` the Beckmann potential of the latest equilibrium (charging payments out)."""
         header = reply_header(request.header, self.operator_id)
+        if self.sue_problem is not None:
+            if self._last_sue is None:
+                header.status = common_pb2.STATUS_INVALID_REQUEST
+                header.message = "no equilibrium computed yet"
+                return common_pb2.CostReport(header=header, cost=float("nan"))
+            # Δt × Fisk's objective without charging payments ($/h summed over periods)
+            return common_pb2.CostReport(
+                header=header, cost=self.config.period_hours * self._last_sue.potential)
         if self._last is None:
             header.status = common_pb2.STATUS_INVALID_REQUEST
             header.message = "no equilibrium computed yet"
@@ -259,3 +358,33 @@ class TrafficDepartmentModel:
         # station_load_mw is (periods, stations); the schema's series are (stations, periods)
         return common_pb2.LoadReply(header=reply_to,
                                     load_mw=to_series(self.stations, result.station_load_mw.T))
+
+    def _sue_load_reply(self, header: common_pb2.RequestHeader, result: SuePeriodsResult,
+                        started: float) -> common_pb2.LoadReply:
+        self._last_sue = result
+        status = _STATUS.get(result.status, common_pb2.STATUS_NOT_CONVERGED)
+        reply_to = reply_header(header, self.operator_id, status, result.describe_failure(),
+                                time.perf_counter() - started)
+        # the SUE result's station_load_mw is already (stations, periods)
+        return common_pb2.LoadReply(header=reply_to,
+                                    load_mw=to_series(self.stations, result.station_load_mw))
+
+    def _sue_probe_responses(self, request: games_pb2.PriceProbes, prices: list[np.ndarray],
+                             started: float) -> games_pb2.LoadResponses:
+        """SUE mode's probe answers: each probe warm-started from the previous one."""
+        assert self.sue_problem is not None
+        loads, worst = [], None
+        for price in prices:
+            result = self.sue_problem.solve(price,
+                                            previous=self._last_sue_probe or self._last_sue)
+            self._last_sue_probe = result
+            if not result.converged and worst is None:
+                worst = result
+            loads.append(to_series(self.stations, result.station_load_mw))
+        status, message = common_pb2.STATUS_OK, ""
+        if worst is not None:
+            status = common_pb2.STATUS_NOT_CONVERGED
+            message = "a probe's " + worst.describe_failure()
+        header = reply_header(request.header, self.operator_id, status, message,
+                              time.perf_counter() - started)
+        return games_pb2.LoadResponses(header=header, load_mw=loads)
