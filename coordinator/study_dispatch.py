@@ -171,9 +171,18 @@ def voltage_band_pu(config: DsoConfig) -> tuple[float, float]:
     return min(lows), max(highs)
 
 
+def slack_rows(config: DsoConfig) -> list[int]:
+    """Rows of the slack buses in :func:`voltage_by_bus`'s matrix (their voltage is fixed)."""
+    rows, offset = [], 0
+    for feeder in config.case.feeders:
+        rows.append(offset + int(feeder.slack_bus))
+        offset += feeder.num_buses
+    return rows
+
+
 def plot_voltages(result: OpfResult, config: DsoConfig, path: Path, title: str) -> Path:
-    """Bus × period voltage heatmap with the feeder's band."""
+    """Bus × period voltage heatmap with the feeder's band (the slack buses not marked)."""
     labels, voltage = voltage_by_bus(result)
     v_min, v_max = voltage_band_pu(config)
     return plot_voltage_heatmap(voltage, labels, path, v_min_pu=v_min, v_max_pu=v_max,
-                                title=title)
+                                title=title, exempt_rows=slack_rows(config))

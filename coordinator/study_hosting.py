@@ -30,6 +30,7 @@ from coordinator.study import StudySettings, write_csv
 from coordinator.study_dispatch import (
     dispatch_station_loads,
     plot_voltages,
+    slack_rows,
     voltage_band_pu,
     voltage_by_bus,
 )
@@ -139,6 +140,7 @@ def _hosting(scenario: Scenario, settings: StudySettings, config: DsoConfig, out
             files.append(plot_voltage_heatmap(
                 voltages.voltage_matrix_pu(), voltages.bus_labels(),
                 out / f"hosting_voltage_{mode.mode}.png", v_min_pu=band[0], v_max_pu=band[1],
+                exempt_rows=slack_rows(config),
                 title=f"{mode.mode} at its hosting capacity (EV demand × "
                       f"{mode.capacity_scale:.3g})"))
     files.append(write_csv(rows, out / "hosting.csv"))

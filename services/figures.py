@@ -18,6 +18,9 @@ from matplotlib.figure import Figure
 from numpy.typing import ArrayLike
 
 FIGURE_SIZE_IN = (7.0, 4.0)
+#: a voltage counts as outside its limits in a heatmap beyond this (p.u.): an OPF holding a
+#: voltage on its limit returns it within the solver's tolerance, on either side
+LIMIT_MARK_TOLERANCE_PU = 1e-4
 DPI = 120
 _PNG_METADATA: dict[str, str | None] = {"Software": None}
 
@@ -51,11 +54,14 @@ def plot_voltage_heatmap(
     v_min_pu: float | None = None,
     v_max_pu: float | None = None,
     title: str = "",
+    exempt_rows: Sequence[int] = (),
 ) -> Path:
     """Bus × period heatmap of voltage magnitudes (p.u.), ``voltage_pu`` of shape (buses, periods).
 
     The limits ``v_min_pu``/``v_max_pu``, when given, widen the colour scale to include them,
-    are drawn on the colour bar, and cells outside them are marked with an ×.
+    are drawn on the colour bar, and cells outside them by more than
+    :data:`LIMIT_MARK_TOLERANCE_PU` are marked with an ×, except in ``exempt_rows`` (buses
+    whose voltage is fixed, such as a slack bus with its own set point).
     """
     voltage = np.asarray(voltage_pu, dtype=float)
     if voltage.ndim != 2:
@@ -81,9 +87,10 @@ def plot_voltage_heatmap(
         colour_bar.ax.axhline(limit, color="red", linewidth=1.5)
     outside = np.zeros_like(voltage, dtype=bool)
     if v_min_pu is not None:
-        outside |= voltage < v_min_pu
+        outside |= voltage < v_min_pu - LIMIT_MARK_TOLERANCE_PU
     if v_max_pu is not None:
-        outside |= voltage > v_max_pu
+        outside |= voltage > v_max_pu + LIMIT_MARK_TOLERANCE_PU
+    outside[list(exempt_rows)] = False
     rows, columns = np.nonzero(outside)
     if rows.size:
         axes.plot(columns, rows, linestyle="none", marker="x", color="red", markersize=4)
