@@ -17,7 +17,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
+from coordinator.cli import app
 from coordinator.study import StudyOutcome, run_study, study_settings
 from coordinator.study_dispatch import dispatch_station_loads
 from engines.errors import InvalidInputError
@@ -117,3 +119,18 @@ def test_bad_study_tables_name_the_key(tmp_path: Path) -> None:
         study_settings(load_scenario(path))
     with pytest.raises(InvalidInputError, match=r"no \[study\] table"):
         study_settings(load_scenario("nguyen-dupuis-ieee33"))
+
+
+def test_the_cli_prints_the_report_and_refuses_bad_input(tmp_path: Path) -> None:
+    runner = CliRunner()
+    done = runner.invoke(app, ["study", str(SCENARIO), "--backend", "inproc", "--periods", "2",
+                               "--out", str(tmp_path / "cli")])
+    assert done.exit_code == 0, done.output
+    assert "# Study sue-der: seed002-sue-der" in done.output
+    assert "largest SOC relaxation error" in done.output
+    refused = runner.invoke(app, ["study", "nguyen-dupuis-ieee33", "--backend", "inproc"])
+    assert refused.exit_code == 2
+    assert "no [study] table" in refused.output
+    refused = runner.invoke(app, ["study", str(SCENARIO), "--periods", "0"])
+    assert refused.exit_code == 2
+    assert "--periods must be a positive integer" in refused.output
