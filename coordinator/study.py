@@ -251,7 +251,7 @@ def _write_report(summary: dict[str, Any], section: str, path: Path) -> Path:
     baseline = next((row["total_usd"] for row in summary["costs"]
                      if row["operation"].startswith("baseline")), float("nan"))
     lines += ["", f"Saving against the baseline: {_money(saving)} $ "
-              f"({100 * saving / baseline:.2f} %); gap of the negotiated operation to the "
+              f"({100 * saving / baseline:.2g} %); gap of the negotiated operation to the "
               f"centralized reference: {gap:.2e} (relative)." if math.isfinite(gap)
               and math.isfinite(saving) and baseline else "", ""]
     if summary["status"] != "ok":

@@ -69,7 +69,8 @@ def power_balance_mw(config: DsoConfig, result: OpfResult) -> dict[str, FloatArr
 def relaxation_error_by_bus(config: DsoConfig, result: OpfResult
                             ) -> tuple[list[str], FloatArray]:
     """Seed 002's eq. (23) per bus and period, ``|ℓ − (P² + Q²)/v|`` (p.u.²) of the branch
-    feeding the bus (every bus but the slack has exactly one on a radial feeder)."""
+    feeding the bus (every bus but the slack has exactly one on a radial feeder), buses in
+    ascending order per feeder."""
     labels: list[str] = []
     rows: list[FloatArray] = []
     for feeder, solved in zip(config.case.feeders, result.feeders, strict=True):
@@ -77,8 +78,9 @@ def relaxation_error_by_bus(config: DsoConfig, result: OpfResult
         if gap is None:
             gap = np.zeros((feeder.num_branches, solved.voltage_pu.shape[1]))
         prefix = f"{feeder.name}:" if len(result.feeders) > 1 else ""
-        labels += [f"{prefix}{feeder.bus_ids[bus]}" for bus in feeder.branch_to]
-        rows.append(np.asarray(gap))
+        order = np.argsort(feeder.bus_ids[feeder.branch_to], kind="stable")
+        labels += [f"{prefix}{feeder.bus_ids[feeder.branch_to[k]]}" for k in order]
+        rows.append(np.asarray(gap)[order])
     return labels, np.vstack(rows)
 
 

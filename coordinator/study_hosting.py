@@ -88,7 +88,7 @@ def analyse_hosting(scenario: Scenario, settings: StudySettings, outcome: Negoti
         "## Seed 003: cost saving, voltages and EV hosting capacity", "",
         "| | paper | ptn |", "|---|---:|---:|",
         f"| saving against the uncoupled baseline | {PAPER_SAVING_PERCENT:.1f} % | "
-        f"{saving_percent:.2f} % |",
+        f"{saving_percent:.2g} % |",
     ]
     for label in ("before", "after"):
         entry = voltages.get(label, {})
