@@ -71,6 +71,17 @@ class NegotiationFailedError(Exception):
     """Ends a negotiation: an operator failed, refused, or missed its deadline."""
 
 
+class OperatorRefusedError(NegotiationFailedError):
+    """An operator answered with a status other than OK or INEXACT (``status``: the Status
+    name, e.g. ``STATUS_INFEASIBLE``); a caller that can go on without the answer catches it."""
+
+    def __init__(self, message: str, *, operator_id: str, method: str, status: str) -> None:
+        super().__init__(message)
+        self.operator_id = operator_id
+        self.method = method
+        self.status = status
+
+
 @dataclass(frozen=True)
 class DriverSettings:
     """How the driver talks and records."""
@@ -290,10 +301,10 @@ class Driver:
             metrics.call_failures.labels(role, method, "refused").inc()
             name = common_pb2.Status.Name(status)
             detail = reply.header.message  # type: ignore[attr-defined]
-            raise NegotiationFailedError(
+            raise OperatorRefusedError(
                 f"operator {endpoint.describe_location()} answered {method} in round "
-                f"{round_number} with {name}: {detail}"
-            )
+                f"{round_number} with {name}: {detail}", operator_id=operator_id, method=method,
+                status=name)
         return reply
 
     def _failure_text(self, endpoint: Endpoint, method: str, round_number: int,

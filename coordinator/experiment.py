@@ -21,14 +21,22 @@ charging payments, the DSO's its OPF cost; payments between them are transfers a
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from coordinator.driver import Driver, DriverSettings, NegotiationFailedError, read_checkpoint
+from coordinator.driver import (
+    Driver,
+    DriverSettings,
+    NegotiationFailedError,
+    OperatorRefusedError,
+    read_checkpoint,
+)
 from coordinator.mechanisms.admm import AdmmMechanism
 from coordinator.metrics import CoordinatorMetrics
 from coordinator.outcome import CostSummary, NegotiationOutcome, NegotiationStatus, RoundRecord
@@ -56,15 +64,21 @@ def summary_to_json(summary: CostSummary | None) -> dict[str, Any] | None:
         return None
     return {"total": summary.total, "by_operator": summary.by_operator,
             "station_load_mw": summary.station_load_mw.tolist(),
-            "price_per_mwh": summary.price_per_mwh.tolist()}
+            "price_per_mwh": summary.price_per_mwh.tolist(),
+            "status": summary.status, "message": summary.message}
 
 
 def summary_from_json(data: dict[str, Any] | None) -> CostSummary | None:
     if data is None:
         return None
-    return CostSummary(total=float(data["total"]), by_operator=dict(data["by_operator"]),
+    def number(value: Any) -> float:
+        return math.nan if value is None else float(value)
+
+    return CostSummary(total=number(data["total"]),
+                       by_operator={k: number(v) for k, v in data["by_operator"].items()},
                        station_load_mw=np.asarray(data["station_load_mw"], dtype=np.float64),
-                       price_per_mwh=np.asarray(data["price_per_mwh"], dtype=np.float64))
+                       price_per_mwh=np.asarray(data["price_per_mwh"], dtype=np.float64),
+                       status=str(data.get("status", "ok")), message=str(data.get("message", "")))
 
 
 def check_descriptions(scenario: Scenario, infos: dict[str, common_pb2.OperatorInfo]) -> None:
@@ -90,11 +104,22 @@ def evaluate_baseline(driver: Driver, scenario: Scenario) -> tuple[CostSummary, 
         price_per_mwh=to_series(public.stations, tariff)))
     loads = from_series(loads_reply.load_mw, public.stations,  # type: ignore[attr-defined]
                         public.periods, "load_mw")
-    dispatch = driver.call(SUPPLIER, "Dispatch", common_pb2.LoadSignal(
-        load_mw=to_series(public.stations, loads)))
+    traffic_cost = driver.call(CONSUMER, "ReportCost", common_pb2.CostRequest())
+    try:
+        dispatch = driver.call(SUPPLIER, "Dispatch", common_pb2.LoadSignal(
+            load_mw=to_series(public.stations, loads)))
+    except OperatorRefusedError as refusal:
+        if refusal.status != "STATUS_INFEASIBLE":
+            raise
+        # the grid cannot serve the uncoordinated charging: a result, not a failure; the
+        # negotiation starts from the flat tariff instead of the baseline's DLMPs
+        costs = {CONSUMER: float(traffic_cost.cost),  # type: ignore[attr-defined]
+                 SUPPLIER: math.nan}
+        summary = replace(_summary(costs, loads, tariff), status="infeasible",
+                          message=f"the uncoordinated operation is infeasible: {refusal}")
+        return summary, tariff
     dlmp = from_series(dispatch.price_per_mwh, public.stations,  # type: ignore[attr-defined]
                        public.periods, "price_per_mwh")
-    traffic_cost = driver.call(CONSUMER, "ReportCost", common_pb2.CostRequest())
     costs = {CONSUMER: float(traffic_cost.cost),  # type: ignore[attr-defined]
              SUPPLIER: float(dispatch.cost)}  # type: ignore[attr-defined]
     return _summary(costs, loads, tariff), dlmp
@@ -199,7 +224,8 @@ def run_joint_coordination(
     negotiation_seconds = time.perf_counter() - started
     reference_started = time.perf_counter()
     centralized, problem = centralized_reference(scenario) if reference else (None, "")
-    message = "; ".join(m for m in (outcome.message, problem) if m)
+    baseline_note = baseline.message if baseline is not None else ""
+    message = "; ".join(m for m in (outcome.message, baseline_note, problem) if m)
     extra = {"tolerance": settings.tolerance}
     if reference:
         extra["centralized_seconds"] = time.perf_counter() - reference_started

@@ -45,12 +45,23 @@ class RoundRecord:
 
 @dataclass(frozen=True)
 class CostSummary:
-    """Costs of one way of operating ($ over the horizon); ``total = traffic + dso``."""
+    """Costs of one way of operating ($ over the horizon); ``total = traffic + dso``.
+
+    ``status`` is ``ok``, or ``infeasible`` when an operator cannot serve this operation (the
+    uncoordinated baseline on a grid that cannot take its charging): the loads and prices are
+    those asked for, the infeasible operator's cost and the total are NaN, ``message`` says why.
+    """
 
     total: float
     by_operator: dict[str, float]
     station_load_mw: FloatArray
     price_per_mwh: FloatArray
+    status: str = "ok"
+    message: str = ""
+
+    @property
+    def feasible(self) -> bool:
+        return self.status == "ok"
 
 
 @dataclass(frozen=True)

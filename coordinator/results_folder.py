@@ -116,7 +116,7 @@ def format_summary_table(outcome: NegotiationOutcome) -> str:
             rows.append([name, *["—"] * (len(header) - 1)])
             continue
         rows.append([
-            name,
+            name if point.feasible else f"{name} (infeasible)",
             _money(point.total),
             *[_money(point.by_operator.get(operator, math.nan)) for operator in operators],
         ])
@@ -149,10 +149,13 @@ def format_summary_table(outcome: NegotiationOutcome) -> str:
 def _costs(point: CostSummary | None) -> dict[str, Any] | None:
     if point is None:
         return None
-    return {
+    costs: dict[str, Any] = {
         "total": float(point.total),
         "by_operator": {key: float(value) for key, value in point.by_operator.items()},
     }
+    if not point.feasible:
+        costs |= {"status": point.status, "message": point.message}
+    return costs
 
 
 def _max_load_difference(outcome: NegotiationOutcome) -> float:

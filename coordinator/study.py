@@ -37,7 +37,7 @@ from coordinator.backends import BACKENDS, check_operator_parts, operator_endpoi
 from coordinator.experiment import run_joint_coordination
 from coordinator.metrics import CoordinatorMetrics
 from coordinator.outcome import NegotiationOutcome
-from coordinator.results_folder import write_results
+from coordinator.results_folder import _json_ready, _money, write_results
 from engines.errors import InvalidInputError
 from engines.toml_keys import show_value
 from services.scenario import Scenario, load_scenario
@@ -129,6 +129,8 @@ def cost_rows(outcome: NegotiationOutcome) -> list[dict[str, Any]]:
                          ("centralized reference", outcome.centralized)):
         if point is None:
             continue
+        if not point.feasible:
+            label += ": infeasible, the grid cannot serve it"
         rows.append({"operation": label, "traffic_usd": point.by_operator.get("traffic"),
                      "power_usd": point.by_operator.get("dso"), "total_usd": point.total})
     return rows
@@ -142,20 +144,6 @@ def write_csv(rows: list[dict[str, Any]], path: Path) -> Path:
         writer.writeheader()
         writer.writerows(rows)
     return path
-
-
-def _json_ready(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _json_ready(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_ready(v) for v in value]
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, Path):
-        return str(value)
-    return value
 
 
 def run_study(
@@ -231,8 +219,8 @@ Analysis = Callable[[Scenario, StudySettings, NegotiationOutcome, Path, Console 
                     tuple[dict[str, Any], list[Path], str]]
 
 
-def _money(value: Any) -> str:
-    return "—" if value is None or not math.isfinite(float(value)) else f"{float(value):,.2f}"
+def _number(value: Any) -> float:
+    return math.nan if value is None else float(value)
 
 
 def _write_report(summary: dict[str, Any], section: str, path: Path) -> Path:
@@ -244,16 +232,21 @@ def _write_report(summary: dict[str, Any], section: str, path: Path) -> Path:
              f"{summary['backend']}. Negotiation: {negotiation['status']} in "
              f"{negotiation['rounds']} rounds, {negotiation['seconds']:.1f} s.", "",
              "| operation | traffic $ | power $ | total $ |", "|---|---:|---:|---:|"]
-    lines += [f"| {row['operation']} | {_money(row['traffic_usd'])} | {_money(row['power_usd'])} "
-              f"| {_money(row['total_usd'])} |" for row in summary["costs"]]
-    gap = negotiation["gap_to_centralized"]
-    saving = negotiation["saving_vs_baseline_usd"]
-    baseline = next((row["total_usd"] for row in summary["costs"]
-                     if row["operation"].startswith("baseline")), float("nan"))
-    lines += ["", f"Saving against the baseline: {_money(saving)} $ "
-              f"({100 * saving / baseline:.2g} %); gap of the negotiated operation to the "
-              f"centralized reference: {gap:.2e} (relative)." if math.isfinite(gap)
-              and math.isfinite(saving) and baseline else "", ""]
+    lines += [f"| {row['operation']} | {_money(_number(row['traffic_usd']))} | "
+              f"{_money(_number(row['power_usd']))} | {_money(_number(row['total_usd']))} |"
+              for row in summary["costs"]]
+    gap = _number(negotiation["gap_to_centralized"])
+    saving = _number(negotiation["saving_vs_baseline_usd"])
+    baseline = _number(next((row["total_usd"] for row in summary["costs"]
+                             if row["operation"].startswith("baseline")), None))
+    lines.append("")
+    if math.isfinite(saving) and math.isfinite(baseline) and baseline:
+        lines.append(f"Saving against the baseline: {_money(saving)} $ "
+                     f"({100 * saving / baseline:.2g} %).")
+    if math.isfinite(gap):
+        lines.append(f"Gap of the negotiated operation to the centralized reference: {gap:.2e} "
+                     "(relative).")
+    lines.append("")
     if summary["status"] != "ok":
         lines += [f"**The study stopped:** {summary['message']}", ""]
     if section:

@@ -131,3 +131,17 @@ def test_each_capacity_is_hosted_and_slightly_more_is_not(
         capacity = float(rows[mode]["capacity_scale"])
         assert hosted(capacity), mode
         assert not hosted(capacity * (1 + 2 * tolerance)), mode
+
+
+def test_between_the_capacities_only_coordination_serves_the_evs(
+    study: tuple[StudyOutcome, Path]
+) -> None:
+    """Halfway between the two capacities the uncoordinated baseline is infeasible, and the
+    private negotiation still converges to an operation within the voltage band."""
+    private = study[0].summary["hosting"]["private_between_capacities"]
+    rows = _hosting_rows(study[1])
+    assert float(rows["uncoordinated"]["first_scale_not_hosted"]) <= private["ev_scale"] \
+        <= float(rows["coordinated"]["capacity_scale"])
+    assert private["baseline_status"] == "infeasible"
+    assert private["status"] == "converged", private["message"]
+    assert private["voltage_min_pu"] >= 0.91 - 1e-5
