@@ -4,35 +4,23 @@ Why this module exists: seeds 002 and 003 report what happens inside the feeder.
 show the power balance per source, the demand-response shift, storage, the SOC relaxation error
 per bus and a bus-by-hour voltage heatmap. In a negotiation these are the DSO's private data.
 A study (``ptn study``) is the experimenter's full-information view: it reads the DSO's table
-and re-dispatches the loads the operators agreed on (MODELS.md §0: a reference for experiments
+and re-dispatches the loads the operators agreed on
+(:meth:`services.dso.model.DsoModel.dispatch_fixed`) (MODELS.md §0: a reference for experiments
 only). Tables are plain dicts of numpy arrays; figures use :mod:`services.figures`' style.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import cast
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import NDArray
 
-from engines.power.distflow import DistFlowOpf, Formulation
 from engines.power.result import OpfResult
 from services.dso.model import DsoConfig
 from services.figures import new_figure, plot_voltage_heatmap, save_figure, tick_positions
 
 FloatArray = NDArray[np.float64]
-
-
-def dispatch_station_loads(config: DsoConfig, station_load_mw: ArrayLike) -> OpfResult:
-    """The DSO's optimal dispatch with the stations' loads fixed (stations in public order)."""
-    loads = np.asarray(station_load_mw, dtype=np.float64)
-    points = np.zeros((len(config.case.charging_points), config.case.periods))
-    points[config.point_order] = loads
-    opf = DistFlowOpf(config.case, charging="fixed",
-                      formulation=cast(Formulation, config.formulation))
-    opf.set_charging_load(points)
-    return opf.solve()
 
 
 def power_balance_mw(config: DsoConfig, result: OpfResult) -> dict[str, FloatArray]:

@@ -31,7 +31,6 @@ from coordinator.experiment import run_joint_coordination
 from coordinator.outcome import NegotiationOutcome
 from coordinator.study import StudySettings, write_csv
 from coordinator.study_dispatch import (
-    dispatch_station_loads,
     plot_voltages,
     slack_rows,
     voltage_band_pu,
@@ -40,7 +39,7 @@ from coordinator.study_dispatch import (
 from engines.coupled.hosting import hosting_capacity
 from engines.errors import InvalidInputError
 from engines.traffic.multiperiod import build_multiperiod_problem
-from services.dso.model import DsoConfig, DsoModel, dso_config_from_part
+from services.dso.model import DsoModel, dso_config_from_part
 from services.figures import plot_voltage_heatmap
 from services.scenario import Scenario
 from services.traffic.model import (
@@ -59,6 +58,7 @@ def analyse_hosting(scenario: Scenario, settings: StudySettings, outcome: Negoti
     """Seed 003's tables and figures from the negotiation's outcome (module doc)."""
     assert outcome.agreed is not None and outcome.baseline is not None
     config = dso_config_from_part(scenario.part("dso"))
+    dso = DsoModel(config)  # one fixed-load OPF, re-solved for each set of station loads
     files: list[Path] = []
     summary: dict[str, Any] = {}
     baseline_total, agreed_total = outcome.baseline.total, outcome.agreed.total
@@ -67,11 +67,11 @@ def analyse_hosting(scenario: Scenario, settings: StudySettings, outcome: Negoti
 
     # (3) voltages before (baseline loads) and after (agreed loads), and without any EV
     voltages: dict[str, Any] = {}
-    no_ev = dispatch_station_loads(config, np.zeros_like(outcome.agreed.station_load_mw))
+    no_ev = dso.dispatch_fixed(np.zeros_like(outcome.agreed.station_load_mw))
     no_ev_voltage = voltage_by_bus(no_ev)[1] if no_ev.status.has_solution else None
     for label, loads in (("before", outcome.baseline.station_load_mw),
                          ("after", outcome.agreed.station_load_mw)):
-        dispatch = dispatch_station_loads(config, loads)
+        dispatch = dso.dispatch_fixed(loads)
         if not dispatch.status.has_solution:
             voltages[label] = {"status": str(dispatch.status), "message": dispatch.message}
             continue
@@ -105,7 +105,7 @@ def analyse_hosting(scenario: Scenario, settings: StudySettings, outcome: Negoti
             section.append(f"| largest voltage drop the EVs cause, {label} coordination | "
                            f"{'0.1–0.3 %' if label == 'after' else '—'} | "
                            f"{entry['max_voltage_drop_by_evs_percent']:.2f} % |")
-    hosting_summary, hosting_files, hosting_lines = _hosting(scenario, settings, config, out,
+    hosting_summary, hosting_files, hosting_lines = _hosting(scenario, settings, dso, out,
                                                              console)
     summary["hosting"] = hosting_summary
     files += hosting_files
@@ -113,10 +113,11 @@ def analyse_hosting(scenario: Scenario, settings: StudySettings, outcome: Negoti
     return summary, files, "\n".join(section)
 
 
-def _hosting(scenario: Scenario, settings: StudySettings, config: DsoConfig, out: Path,
+def _hosting(scenario: Scenario, settings: StudySettings, dso: DsoModel, out: Path,
              console: Console | None) -> tuple[dict[str, Any], list[Path], list[str]]:
     """EV hosting capacity of the uncoordinated and the coordinated operation, the voltages at
     each capacity, and the table row of each."""
+    config = dso.config
     traffic = traffic_config_from_part(scenario.part("traffic"))
     if traffic.sue is not None:
         raise InvalidInputError(f"{scenario.source}: traffic.assignment: the hosting study needs "
@@ -157,7 +158,7 @@ def _hosting(scenario: Scenario, settings: StudySettings, config: DsoConfig, out
         # halfway between the capacities: beyond what the uncoordinated operation hosts, short
         # of the coordinated limit, where ADMM's iterates approach a thin feasible set slowly
         between = 0.5 * (result.uncoordinated.upper_scale + result.coordinated.capacity_scale)
-        private = _private_at_scale(scenario, traffic, config, between, console)
+        private = _private_at_scale(scenario, traffic, dso, between, console)
     gain_percent = 100.0 * result.gain
     summary = {"status": result.status, "gain_percent": gain_percent, "modes": rows,
                "tolerance": settings.hosting_tolerance, "seconds": result.seconds,
@@ -186,7 +187,7 @@ def _hosting(scenario: Scenario, settings: StudySettings, config: DsoConfig, out
     return summary, files, lines
 
 
-def _private_at_scale(scenario: Scenario, traffic: TrafficConfig, config: DsoConfig,
+def _private_at_scale(scenario: Scenario, traffic: TrafficConfig, dso: DsoModel,
                          ev_scale: float, console: Console | None) -> dict[str, Any]:
     """The private negotiation with the EV demand at ``ev_scale`` (both operators in this
     process): where the uncoordinated operation cannot be served, coordination still reaches a
@@ -195,14 +196,14 @@ def _private_at_scale(scenario: Scenario, traffic: TrafficConfig, config: DsoCon
         console.print(f"private negotiation at EV demand x {ev_scale:.3g}")
     spec = replace(traffic.spec, ev_demand_veh_per_h=traffic.spec.ev_demand_veh_per_h * ev_scale)
     endpoints = hosted_endpoints({"traffic": TrafficDepartmentModel(replace(traffic, spec=spec)),
-                                  "dso": DsoModel(config)})
+                                  "dso": DsoModel(dso.config)})
     outcome = run_joint_coordination(scenario, endpoints, reference=False)
     entry: dict[str, Any] = {
         "ev_scale": ev_scale, "status": str(outcome.status), "rounds": len(outcome.rounds),
         "baseline_status": outcome.baseline.status if outcome.baseline is not None else "none",
         "message": outcome.message, "voltage_min_pu": math.nan}
     if outcome.agreed is not None:
-        dispatch = dispatch_station_loads(config, outcome.agreed.station_load_mw)
+        dispatch = dso.dispatch_fixed(outcome.agreed.station_load_mw)
         if dispatch.status.has_solution:
             entry["voltage_min_pu"] = float(voltage_by_bus(dispatch)[1].min())
         entry["total_usd"] = outcome.agreed.total

@@ -27,7 +27,6 @@ from rich.console import Console
 from coordinator.outcome import NegotiationOutcome
 from coordinator.study import StudySettings, write_csv
 from coordinator.study_dispatch import (
-    dispatch_station_loads,
     plot_power_balance,
     plot_relaxation_error,
     plot_series,
@@ -38,7 +37,7 @@ from coordinator.study_dispatch import (
 )
 from engines.errors import InvalidInputError
 from engines.traffic.sue_periods import SuePeriodsProblem, compare_warm_start
-from services.dso.model import dso_config_from_part
+from services.dso.model import DsoModel, dso_config_from_part
 from services.figures import new_figure, save_figure, tick_positions
 from services.scenario import Scenario
 from services.traffic.model import traffic_config_from_part
@@ -59,7 +58,7 @@ def analyse_sue_der(scenario: Scenario, settings: StudySettings, outcome: Negoti
     summary: dict[str, Any] = {}
     section = ["## Seed 002: SUE traffic with DER", ""]
 
-    dispatch = dispatch_station_loads(config, outcome.agreed.station_load_mw)
+    dispatch = DsoModel(config).dispatch_fixed(outcome.agreed.station_load_mw)
     summary["dispatch"] = {"status": str(dispatch.status), "cost_usd": dispatch.objective,
                            "message": dispatch.message}
     if dispatch.status.has_solution:
@@ -85,6 +84,7 @@ def analyse_sue_der(scenario: Scenario, settings: StudySettings, outcome: Negoti
                                out / "relaxation_error.csv"))
         files.append(plot_relaxation_error(labels, error, out / "relaxation_error.png"))
         worst = float(error.max())
+        band = voltage_band_pu(config)
         summary["relaxation_error_max_pu2"] = worst
         summary["voltage_min_pu"] = float(voltage_by_bus(dispatch)[1].min())
         summary["renewable_energy_mwh"] = {name: float(np.sum(p) * hours)
@@ -93,8 +93,7 @@ def analyse_sue_der(scenario: Scenario, settings: StudySettings, outcome: Negoti
             "| | paper | ptn |", "|---|---:|---:|",
             f"| largest SOC relaxation error (p.u.²) | ~{PAPER_RELAXATION_ERROR:.0e} | "
             f"{worst:.1e} |",
-            f"| lowest bus voltage (band {voltage_band_pu(config)[0]:g}"
-            f"–{voltage_band_pu(config)[1]:g} p.u.) | — | "
+            f"| lowest bus voltage (band {band[0]:g}–{band[1]:g} p.u.) | — | "
             f"{summary['voltage_min_pu']:.4f} p.u. |",
         ]
     else:

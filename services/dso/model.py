@@ -247,18 +247,23 @@ class DsoModel:
         loads = self._stations_of(np.stack([result.charging_mw[n] for n in opf.charging_names]))
         return common_pb2.LoadReply(header=header, load_mw=to_series(self.stations, loads))
 
+    def dispatch_fixed(self, station_load_mw: np.ndarray) -> OpfResult:
+        """The feeders' optimal dispatch with the stations' loads fixed ((stations, periods) in
+        public order, MW); the fixed-load OPF is built once and re-solved."""
+        opf = self.opf("fixed")
+        opf.set_charging_load(self._points(np.asarray(station_load_mw, dtype=np.float64)))
+        return opf.solve()
+
     def dispatch(self, request: common_pb2.LoadSignal) -> common_pb2.DispatchReply:
         """Dispatch the feeders against fixed station loads; its cost and the station DLMPs."""
         started = time.perf_counter()
         loads = from_series(request.load_mw, self.stations, self.periods, "load_mw")
-        opf = self.opf("fixed")
-        opf.set_charging_load(self._points(loads))
-        result = opf.solve()
+        result = self.dispatch_fixed(loads)
         header = self._remember(request.header, result, started, coupling=False)
         if not result.status.has_solution:
             return common_pb2.DispatchReply(header=header, cost=float("nan"))
         dlmp = self._stations_of(np.stack([result.charging_dlmp_per_mwh[n]
-                                           for n in opf.charging_names]))
+                                           for n in self.opf("fixed").charging_names]))
         return common_pb2.DispatchReply(header=header, cost=self._last_cost,
                                         price_per_mwh=to_series(self.stations, dlmp),
                                         revenue=self._charging_profit(request.header, loads))

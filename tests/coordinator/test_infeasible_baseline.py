@@ -21,8 +21,7 @@ from coordinator.backends import inproc_endpoints
 from coordinator.experiment import run_joint_coordination
 from coordinator.outcome import NegotiationOutcome
 from coordinator.results_folder import format_summary_table, results_summary
-from coordinator.study_dispatch import dispatch_station_loads
-from services.dso.model import dso_config_from_part
+from services.dso.model import DsoModel, dso_config_from_part
 from services.scenario import Scenario, scenario_from_text
 
 WEAK_GRID = """
@@ -105,7 +104,7 @@ def test_the_baseline_is_reported_infeasible(scenario: Scenario,
     assert "uncoordinated operation is infeasible" in outcome.message
     # the DSO's own dispatch of those loads, solved here, is indeed infeasible
     config = dso_config_from_part(scenario.part("dso"))
-    assert not dispatch_station_loads(config, baseline.station_load_mw).status.has_solution
+    assert not DsoModel(config).dispatch_fixed(baseline.station_load_mw).status.has_solution
     summary = results_summary(outcome)
     assert summary["baseline"]["status"] == "infeasible"
     assert summary["saving_vs_baseline"]["absolute"] is None
@@ -117,7 +116,7 @@ def test_coordination_finds_a_feasible_operation(scenario: Scenario,
     assert outcome.converged, outcome.message
     assert outcome.agreed is not None and outcome.centralized is not None
     config = dso_config_from_part(scenario.part("dso"))
-    dispatch = dispatch_station_loads(config, outcome.agreed.station_load_mw)
+    dispatch = DsoModel(config).dispatch_fixed(outcome.agreed.station_load_mw)
     assert dispatch.status.has_solution
     assert min(f.voltage_pu.min() for f in dispatch.feeders) >= 0.93 - 1e-5
     assert abs(outcome.gap_to_centralized) < 1e-5

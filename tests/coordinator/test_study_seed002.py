@@ -21,10 +21,9 @@ from typer.testing import CliRunner
 
 from coordinator.cli import app
 from coordinator.study import StudyOutcome, run_study, study_settings
-from coordinator.study_dispatch import dispatch_station_loads
 from engines.errors import InvalidInputError
 from engines.traffic.sue_periods import SuePeriodsProblem
-from services.dso.model import dso_config_from_part
+from services.dso.model import DsoModel, dso_config_from_part
 from services.scenario import load_scenario
 from services.traffic.model import traffic_config_from_part
 from tests.conftest import REPOSITORY
@@ -74,7 +73,7 @@ def test_relaxation_error_is_at_most_1e_6(study: tuple[StudyOutcome, Path]) -> N
     scenario = load_scenario(SCENARIO, periods=PERIODS)
     config = dso_config_from_part(scenario.part("dso"))
     assert outcome.negotiation.agreed is not None
-    dispatch = dispatch_station_loads(config, outcome.negotiation.agreed.station_load_mw)
+    dispatch = DsoModel(config).dispatch_fixed(outcome.negotiation.agreed.station_load_mw)
     feeder, solved = config.case.feeders[0], dispatch.feeders[0]
     base = feeder.base_mva
     p, q = solved.branch_p_mw / base, solved.branch_q_mvar / base

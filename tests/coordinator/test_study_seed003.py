@@ -18,11 +18,11 @@ import numpy as np
 import pytest
 
 from coordinator.study import StudyOutcome, run_study
-from coordinator.study_dispatch import dispatch_station_loads, voltage_by_bus
+from coordinator.study_dispatch import voltage_by_bus
 from engines.coupled.centralized import solve_joint_min_cost
 from engines.coupled.hosting import scale_ev_demand
 from engines.traffic.multiperiod import MultiPeriodProblem, build_multiperiod_problem
-from services.dso.model import DsoConfig, dso_config_from_part
+from services.dso.model import DsoConfig, DsoModel, dso_config_from_part
 from services.scenario import Scenario, load_scenario
 from services.traffic.model import traffic_config_from_part
 from tests.conftest import REPOSITORY
@@ -86,7 +86,7 @@ def test_after_voltages_are_the_dso_dispatch_of_the_agreed_loads(
 ) -> None:
     outcome, folder = study
     assert outcome.negotiation.agreed is not None
-    dispatch = dispatch_station_loads(models[1], outcome.negotiation.agreed.station_load_mw)
+    dispatch = DsoModel(models[1]).dispatch_fixed(outcome.negotiation.agreed.station_load_mw)
     labels, voltage = voltage_by_bus(dispatch)
     with (folder / "voltage_after.csv").open(encoding="utf-8") as handle:
         table = {row["bus"]: [float(row[f"period_{t}"]) for t in range(PERIODS)]
@@ -120,7 +120,7 @@ def test_each_capacity_is_hosted_and_slightly_more_is_not(
         problem = scale_ev_demand(traffic, scale)
         prices = np.full((len(order), PERIODS), tariff)
         loads = problem.solve(prices).station_load_mw.T[order]
-        return bool(dispatch_station_loads(config, loads).status.has_solution)
+        return bool(DsoModel(config).dispatch_fixed(loads).status.has_solution)
 
     def coordinated_hosted(scale: float) -> bool:
         return solve_joint_min_cost(scale_ev_demand(traffic, scale),
