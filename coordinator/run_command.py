@@ -144,23 +144,42 @@ def run_scenario(
     show_progress: bool = False,
 ) -> tuple[NegotiationOutcome | PricingGameOutcome | ProfitSharingOutcome, Path]:
     """Run a scenario's coordination end to end on a backend; (outcome, results folder)."""
-    if backend not in BACKENDS:
-        raise InvalidInputError(f"unknown backend {backend!r} (known: {', '.join(BACKENDS)})")
     scenario = load_scenario(scenario_spec)
-    check_operator_parts(scenario)
     spec = scenario.source if scenario_spec is None else str(scenario_spec)
     out = results_folder(scenario, out)
-    metrics = _coordinator_metrics(metrics_port)
     console = Console(stderr=True) if show_progress else None
+    outcome = run_loaded_scenario(scenario, spec, backend=backend, out=out,
+                                  metrics_port=metrics_port, ray_address=ray_address,
+                                  resume=resume, reference=reference, console=console)
+    return outcome, out
+
+
+def run_loaded_scenario(
+    scenario: Scenario,
+    scenario_spec: str,
+    *,
+    backend: str,
+    out: Path,
+    metrics_port: int | None = None,
+    ray_address: str | None = None,
+    resume: Path | None = None,
+    reference: bool = True,
+    console: Console | None = None,
+) -> NegotiationOutcome | PricingGameOutcome | ProfitSharingOutcome:
+    """A loaded scenario's coordination on a backend, its results written to ``out``;
+    ``scenario_spec`` is what operator processes load (the scenario's file or built-in name)."""
+    if backend not in BACKENDS:
+        raise InvalidInputError(f"unknown backend {backend!r} (known: {', '.join(BACKENDS)})")
+    check_operator_parts(scenario)
+    metrics = _coordinator_metrics(metrics_port)
     if console is not None:
         console.print(f"[bold]{scenario.public.name}[/]: {len(scenario.operator_ids)} operators "
                       f"on {backend}, {scenario.public.periods} periods, mechanism "
                       f"{scenario.coordinator.mechanism}")
-    with operator_endpoints(scenario, spec, backend, registry=metrics.registry,
+    with operator_endpoints(scenario, scenario_spec, backend, registry=metrics.registry,
                             private_root=out / "operators", ray_address=ray_address,
                             log_directory=out / "logs") as endpoints:
-        outcome = _negotiate(scenario, endpoints, out, metrics, console, resume, reference)
-    return outcome, out
+        return _negotiate(scenario, endpoints, out, metrics, console, resume, reference)
 
 
 def coordinate(

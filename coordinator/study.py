@@ -33,11 +33,9 @@ from typing import Any
 
 from rich.console import Console
 
-from coordinator.backends import BACKENDS, check_operator_parts, operator_endpoints
-from coordinator.experiment import run_joint_coordination
-from coordinator.metrics import CoordinatorMetrics
 from coordinator.outcome import NegotiationOutcome
-from coordinator.results_folder import _json_ready, _money, write_results
+from coordinator.results_folder import _json_ready, _money
+from coordinator.run_command import results_folder, run_loaded_scenario
 from engines.errors import InvalidInputError
 from engines.toml_keys import show_value
 from services.scenario import Scenario, load_scenario
@@ -75,7 +73,7 @@ class StudyOutcome:
     message: str
     negotiation: NegotiationOutcome
     summary: dict[str, Any]
-    files: tuple[Path, ...]
+    files: tuple[Path, ...]  # the study's own; the negotiation's are in ``negotiation/``
     seconds: float
     extra: dict[str, float] = field(default_factory=dict)
 
@@ -156,31 +154,21 @@ def run_study(
     show_progress: bool = False,
 ) -> tuple[StudyOutcome, Path]:
     """Run a study scenario end to end; (outcome, results folder)."""
-    from coordinator.run_command import progress_printer, results_folder
-
     started = time.perf_counter()
-    if backend not in BACKENDS:
-        raise InvalidInputError(f"unknown backend {backend!r} (known: {', '.join(BACKENDS)})")
     scenario = load_scenario(scenario_spec, periods=periods)
     settings = study_settings(scenario)
     if scenario.coordinator.mechanism != "admm":
         raise InvalidInputError(f"{scenario.source}: coordinator.mechanism: a study negotiates "
                                 f"by ADMM, got {scenario.coordinator.mechanism!r}")
-    check_operator_parts(scenario)
     out = results_folder(scenario, out)
     console = Console(stderr=True) if show_progress else None
     if console is not None:
-        console.print(f"[bold]{scenario.public.name}[/]: study {settings.kind}, "
-                      f"{scenario.public.periods} periods, operators on {backend}")
-    metrics = CoordinatorMetrics.create()
-    with operator_endpoints(scenario, scenario_spec, backend, registry=metrics.registry,
-                            private_root=out / "negotiation" / "operators",
-                            ray_address=ray_address,
-                            log_directory=out / "negotiation" / "logs") as endpoints:
-        negotiation = run_joint_coordination(
-            scenario, endpoints, out=out / "negotiation", metrics=metrics,
-            progress=progress_printer(console, scenario.coordinator.tolerance))
-    files = list(write_results(negotiation, out / "negotiation"))
+        console.print(f"[bold]{scenario.public.name}[/]: study {settings.kind}")
+    negotiation = run_loaded_scenario(scenario, scenario_spec, backend=backend,
+                                      out=out / "negotiation", ray_address=ray_address,
+                                      console=console)
+    assert isinstance(negotiation, NegotiationOutcome)  # mechanism admm
+    files: list[Path] = []
     summary: dict[str, Any] = {
         "scenario": scenario.public.name, "kind": settings.kind, "paper": settings.paper,
         "backend": backend, "periods": scenario.public.periods,
