@@ -130,7 +130,7 @@ from engines.fleet.case import FleetCase, FloatArray
 from engines.fleet.charging_plan import FleetChargingModel
 from engines.power.der import DsoCase, validate_case
 from engines.power.distflow import DistFlowOpf, Formulation
-from engines.power.result import OpfStatus
+from engines.power.result import OpfResult, OpfStatus
 
 FollowerStatus = Literal["optimal", "infeasible", "failed"]
 #: which point of the follower's optimal set a solution is: the interior-point solver's
@@ -452,6 +452,17 @@ def _nan_solution(share: float, status: FollowerStatus, selection: Selection,
                             np.full(shape, np.nan), message, time.perf_counter() - started)
 
 
+def _dispatch_fixed(dso_case: DsoCase, station_load_mw: FloatArray, point: NDArray[np.int64],
+                    formulation: Formulation) -> OpfResult:
+    """The DSO's dispatch with the fleet's station loads (stations in the fleet's order, MW)
+    fixed at their charging points."""
+    loads = np.empty_like(station_load_mw)
+    loads[point] = station_load_mw
+    opf = DistFlowOpf(dso_case, charging="fixed", formulation=formulation)
+    opf.set_charging_load(loads)
+    return opf.solve()
+
+
 def preschedule(
     fleet_case: FleetCase,
     dso_case: DsoCase,
@@ -469,11 +480,7 @@ def preschedule(
     if not plan.has_solution:
         return Preschedule(plan.status, nan, nan, names, plan.station_load_mw,
                            f"the TNO's plan alone: {plan.message}")
-    opf = DistFlowOpf(dso_case, charging="fixed", formulation=formulation)
-    loads = np.empty_like(plan.station_load_mw)
-    loads[point] = plan.station_load_mw
-    opf.set_charging_load(loads)
-    dispatch = opf.solve()
+    dispatch = _dispatch_fixed(dso_case, plan.station_load_mw, point, formulation)
     if not dispatch.status.has_solution:
         status: FollowerStatus = "infeasible" if dispatch.status == OpfStatus.INFEASIBLE \
             else "failed"
@@ -1335,10 +1342,7 @@ def _verify(solution: BilevelSolution, fleet_case: FleetCase, dso_case: DsoCase,
     if reference.has_solution:
         follower_gap = solution.tno_cost_usd + solution.share * solution.dso_cost_usd \
             - reference.objective_usd
-    opf = DistFlowOpf(dso_case, charging="fixed", formulation="lindistflow")
-    loads = np.empty_like(solution.station_load_mw)
-    loads[point] = np.maximum(solution.station_load_mw, 0.0)
-    opf.set_charging_load(loads)
-    dispatch = opf.solve()
+    dispatch = _dispatch_fixed(dso_case, np.maximum(solution.station_load_mw, 0.0), point,
+                               "lindistflow")
     cost = float(dispatch.objective) if dispatch.status.has_solution else float("nan")
     return replace(solution, follower_gap_usd=follower_gap, dispatch_cost_usd=cost)
