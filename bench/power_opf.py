@@ -28,11 +28,11 @@ from typing import Any
 import pandapower as pp
 import pandapower.networks as pn
 
-from engines.power.builtin_feeders import load_feeder
-from engines.power.case_file import read_dso_case_toml
-from engines.power.der import DsoCase
-from engines.power.distflow import DistFlowOpf
-from engines.power.profiles import daily_profile
+from ptn.engines.power.builtin_feeders import load_feeder
+from ptn.engines.power.case_file import read_dso_case_toml
+from ptn.engines.power.der import DsoCase
+from ptn.engines.power.distflow import DistFlowOpf
+from ptn.engines.power.profiles import daily_profile
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 RESULTS = REPOSITORY / "bench" / "results"

@@ -29,9 +29,9 @@ from typing import Any
 
 import numpy as np
 
-from coordinator.backends import operator_endpoints
-from coordinator.pricing_game import run_pricing_game
-from engines.games.cno_response import (
+from ptn.coordinator.backends import operator_endpoints
+from ptn.coordinator.pricing_game import run_pricing_game
+from ptn.engines.games.cno_response import (
     BestResponse,
     CnoPricing,
     aem_best_response,
@@ -39,9 +39,9 @@ from engines.games.cno_response import (
     global_best_response,
     run_search,
 )
-from engines.traffic.multiperiod import build_multiperiod_problem
-from services.scenario import load_scenario
-from services.traffic.model import traffic_config_from_part
+from ptn.engines.traffic.multiperiod import build_multiperiod_problem
+from ptn.services.scenario import load_scenario
+from ptn.services.traffic.model import traffic_config_from_part
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 RESULTS = REPOSITORY / "bench" / "results"

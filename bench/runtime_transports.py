@@ -25,9 +25,9 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from coordinator.backends import operator_endpoints
-from coordinator.experiment import run_joint_coordination
-from services.scenario import DEFAULT_SCENARIO, load_scenario
+from ptn.coordinator.backends import operator_endpoints
+from ptn.coordinator.experiment import run_joint_coordination
+from ptn.services.scenario import DEFAULT_SCENARIO, load_scenario
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 RESULTS = REPOSITORY / "bench" / "results"
@@ -65,7 +65,7 @@ def one_run(backend: str, directory: Path) -> dict[str, Any]:
 
 def cli_run(directory: Path) -> float:
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "coordinator.cli", "run", "--out", str(directory)],
+    subprocess.run([sys.executable, "-m", "ptn", "run", "--out", str(directory)],
                    check=True, capture_output=True)
     return time.perf_counter() - started
 

@@ -13,9 +13,9 @@ ptn gradient projection (``ptn-gp``), ptn bi-conjugate Frank-Wolfe (``ptn-bfw``)
   are compiled by a warm-up solve first; the peers' network/graph building is done once per
   network, timed separately and reported as ``setup_s``;
 * iterations and the gap the tool itself reports;
-* the relative gap *recomputed by ptn* (:func:`engines.traffic.result.gap_measures`) from the
+* the relative gap *recomputed by ptn* (:func:`ptn.engines.traffic.result.gap_measures`) from the
   tool's link flows mapped to ptn's link order, and the Beckmann objective of those flows
-  (:meth:`engines.traffic.link_costs.LinkCosts.beckmann`).
+  (:meth:`ptn.engines.traffic.link_costs.LinkCosts.beckmann`).
 
 Every tool minimises the same generalized cost ``t_a(x) + toll_factor*toll + distance_factor*
 length`` (Chicago Sketch: + 0.04 min/mile): the flow-independent part goes to AequilibraE as a
@@ -56,12 +56,12 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np
 
-from engines.traffic.assignment import solve_user_equilibrium
-from engines.traffic.graph import CompiledGraph, compile_graph
-from engines.traffic.network import FloatArray, RoadNetwork
-from engines.traffic.problem import AssignmentProblem, problem_from_network
-from engines.traffic.result import gap_measures
-from engines.traffic.tntp import read_tntp_network
+from ptn.engines.traffic.assignment import solve_user_equilibrium
+from ptn.engines.traffic.graph import CompiledGraph, compile_graph
+from ptn.engines.traffic.network import FloatArray, RoadNetwork
+from ptn.engines.traffic.problem import AssignmentProblem, problem_from_network
+from ptn.engines.traffic.result import gap_measures
+from ptn.engines.traffic.tntp import read_tntp_network
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 DEFAULT_NETWORKS = ("SiouxFalls", "ChicagoSketch")
@@ -71,8 +71,8 @@ DEFAULT_OUT = REPOSITORY / "bench" / "results" / "traffic_peers.md"
 TOOLS = ("ptn-gp", "ptn-bfw", "aequilibrae-bfw", "pytraf")
 # Imported before the setup timer starts: import time is not graph building.
 TOOL_MODULES = {
-    "ptn-gp": ("engines.traffic.path_based",),
-    "ptn-bfw": ("engines.traffic.frank_wolfe",),
+    "ptn-gp": ("ptn.engines.traffic.path_based",),
+    "ptn-bfw": ("ptn.engines.traffic.frank_wolfe",),
     "aequilibrae-bfw": ("pandas", "aequilibrae.matrix", "aequilibrae.paths"),
     "pytraf": ("pytraf",),
 }

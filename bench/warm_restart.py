@@ -27,13 +27,13 @@ import time
 import numpy as np
 
 from bench.traffic_peers import tntp_root
-from engines.traffic.builtin import nguyen_dupuis
-from engines.traffic.charging import ChargingNetworkSpec, ChargingStation
-from engines.traffic.multiperiod import MultiPeriodSpec, build_multiperiod_problem
-from engines.traffic.network import RoadNetwork
-from engines.traffic.path_based import solve_path_based
-from engines.traffic.problem import AssignmentProblem
-from engines.traffic.tntp import read_tntp_network
+from ptn.engines.traffic.builtin import nguyen_dupuis
+from ptn.engines.traffic.charging import ChargingNetworkSpec, ChargingStation
+from ptn.engines.traffic.multiperiod import MultiPeriodSpec, build_multiperiod_problem
+from ptn.engines.traffic.network import RoadNetwork
+from ptn.engines.traffic.path_based import solve_path_based
+from ptn.engines.traffic.problem import AssignmentProblem
+from ptn.engines.traffic.tntp import read_tntp_network
 
 PERIOD_FACTORS = np.array([0.7, 0.9, 0.8, 0.7, 1.0, 0.8])
 EV_SHARE = 0.3

@@ -15,11 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from engines.errors import InvalidInputError
-from engines.traffic.assignment import canonical_algorithm, solve_user_equilibrium
-from engines.traffic.builtin import load_network
-from engines.traffic.network import RoadNetwork
-from engines.traffic.problem import problem_from_network
+from ptn.engines.errors import InvalidInputError
+from ptn.engines.traffic.assignment import canonical_algorithm, solve_user_equilibrium
+from ptn.engines.traffic.builtin import load_network
+from ptn.engines.traffic.network import RoadNetwork
+from ptn.engines.traffic.problem import problem_from_network
 
 FLOW_FORMATS = (".csv", ".parquet")
 SUE_METHODS = ("newton", "line-search", "msa")
@@ -50,7 +50,7 @@ def run_assignment(
     problem = problem_from_network(road)
     with _progress(show_progress, max_iterations, gap) as report:
         if sue_theta is not None:
-            from engines.traffic.sue import solve_stochastic_equilibrium
+            from ptn.engines.traffic.sue import solve_stochastic_equilibrium
 
             method = algorithm if algorithm in SUE_METHODS else "newton"
             sue = solve_stochastic_equilibrium(

@@ -13,12 +13,12 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from coordinator.launcher import OperatorProcesses
-from coordinator.transports import Endpoint, InProcessEndpoint, RayEndpoint
-from engines.errors import InvalidInputError
-from services.host import OperatorHost, OperatorModel, build_model
-from services.metrics import OperatorMetrics
-from services.scenario import Scenario
+from ptn.coordinator.launcher import OperatorProcesses
+from ptn.coordinator.transports import Endpoint, InProcessEndpoint, RayEndpoint
+from ptn.engines.errors import InvalidInputError
+from ptn.services.host import OperatorHost, OperatorModel, build_model
+from ptn.services.metrics import OperatorMetrics
+from ptn.services.scenario import Scenario
 
 BACKENDS = ("inproc", "ray", "grpc")
 
@@ -28,19 +28,19 @@ def check_operator_parts(scenario: Scenario) -> None:
     for operator_id in scenario.operator_ids:
         part = scenario.part(operator_id)
         if part.role == "dso":
-            from services.dso.model import dso_config_from_part
+            from ptn.services.dso.model import dso_config_from_part
 
             dso_config_from_part(part)
         elif part.role == "traffic":
-            from services.traffic.model import traffic_config_from_part
+            from ptn.services.traffic.model import traffic_config_from_part
 
             traffic_config_from_part(part)
         elif part.role == "cno":
-            from services.cno.model import cno_config_from_part
+            from ptn.services.cno.model import cno_config_from_part
 
             cno_config_from_part(part)
         elif part.role == "tno":
-            from services.tno.model import tno_case_from_part
+            from ptn.services.tno.model import tno_case_from_part
 
             tno_case_from_part(part)
         else:
@@ -73,7 +73,7 @@ def ray_endpoints(scenario: Scenario, *, address: str | None = None,
     """Every operator as a Ray actor (a local Ray runtime is started unless one is running)."""
     import ray
 
-    from services.adapters.ray_actor import OperatorActor
+    from ptn.services.adapters.ray_actor import OperatorActor
 
     if not ray.is_initialized():
         init: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,

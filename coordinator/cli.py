@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from engines.errors import InvalidInputError
+from ptn.engines.errors import InvalidInputError
 
 if TYPE_CHECKING:
-    from coordinator.outcome import NegotiationOutcome
-    from coordinator.pricing_game import PricingGameOutcome
-    from coordinator.profit_sharing import ProfitSharingOutcome
+    from ptn.coordinator.outcome import NegotiationOutcome
+    from ptn.coordinator.pricing_game import PricingGameOutcome
+    from ptn.coordinator.profit_sharing import ProfitSharingOutcome
 
 app = typer.Typer(
     name="ptn",
@@ -31,8 +31,21 @@ app = typer.Typer(
 EXIT_INVALID_INPUT = 2
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from ptn import DISTRIBUTION, __version__
+
+        typer.echo(f"ptn {__version__} ({DISTRIBUTION})")
+        raise typer.Exit()
+
+
 @app.callback()
-def main() -> None:
+def main(
+    version: Annotated[
+        bool, typer.Option("--version", is_eager=True, callback=_print_version,
+                           help="print the version and exit")
+    ] = False,
+) -> None:
     """ptn: privacy-preserving coordination of power and transportation networks."""
 
 
@@ -45,19 +58,19 @@ def fail(message: str) -> None:
 def report_negotiation(outcome: NegotiationOutcome | PricingGameOutcome | ProfitSharingOutcome,
                        folder: Path, json_summary: bool) -> None:
     """Print a negotiation's summary (table or JSON); exit 1 unless it converged."""
-    from coordinator.pricing_game import PricingGameOutcome
-    from coordinator.profit_sharing import ProfitSharingOutcome
-    from coordinator.results_folder import format_summary_table, results_summary
+    from ptn.coordinator.pricing_game import PricingGameOutcome
+    from ptn.coordinator.profit_sharing import ProfitSharingOutcome
+    from ptn.coordinator.results_folder import format_summary_table, results_summary
 
     if isinstance(outcome, ProfitSharingOutcome):
-        from coordinator.profit_sharing_results import format_profit_sharing_summary
+        from ptn.coordinator.profit_sharing_results import format_profit_sharing_summary
 
         if json_summary:
             typer.echo((folder / "summary.json").read_text(encoding="utf-8"))
         else:
             typer.echo(format_profit_sharing_summary(outcome) + f"\nresults: {folder}")
     elif isinstance(outcome, PricingGameOutcome):
-        from coordinator.game_results import format_game_summary
+        from ptn.coordinator.game_results import format_game_summary
 
         if json_summary:
             typer.echo((folder / "summary.json").read_text(encoding="utf-8"))
@@ -102,7 +115,7 @@ def assign(
     ] = None,
 ) -> None:
     """Traffic assignment: user equilibrium (or logit SUE) link flows of a road network."""
-    from coordinator.assign_command import run_assignment
+    from ptn.coordinator.assign_command import run_assignment
 
     try:
         summary = run_assignment(
@@ -161,7 +174,7 @@ def opf(
     ] = False,
 ) -> None:
     """Distribution OPF: multi-period DistFlow dispatch of a feeder with its DER."""
-    from coordinator.opf_command import describe_opf, run_opf
+    from ptn.coordinator.opf_command import describe_opf, run_opf
 
     try:
         summary = run_opf(feeder=feeder, periods=periods, der=der, charging=charging, out=out,
@@ -210,8 +223,8 @@ def run(
     ] = False,
 ) -> None:
     """Run a coordination scenario end to end: baseline, negotiation, reference, results."""
-    from coordinator.run_command import run_scenario
-    from services.scenario import load_scenario
+    from ptn.coordinator.run_command import run_scenario
+    from ptn.services.scenario import load_scenario
 
     try:
         if show_scenario:
@@ -253,7 +266,7 @@ def study(
 ) -> None:
     """Run a seed paper's study: the private negotiation, then the paper's tables and figures
     from the experimenter's full-information view."""
-    from coordinator.study import run_study
+    from ptn.coordinator.study import run_study
 
     try:
         outcome, folder = run_study(scenario, backend=backend, out=out, periods=periods,
@@ -300,8 +313,8 @@ def serve(
     ] = None,
 ) -> None:
     """Serve one operator over gRPC (with gRPC health and optional Prometheus metrics)."""
-    from coordinator.run_command import configure_logging
-    from coordinator.run_command import serve as serve_operator
+    from ptn.coordinator.run_command import configure_logging
+    from ptn.coordinator.run_command import serve as serve_operator
 
     configure_logging(verbose)
     try:
@@ -343,7 +356,7 @@ def coordinate(
     ] = False,
 ) -> None:
     """Drive remote operators (``ptn serve``) through a scenario's negotiation."""
-    from coordinator.run_command import coordinate as coordinate_operators
+    from ptn.coordinator.run_command import coordinate as coordinate_operators
 
     try:
         outcome, folder = coordinate_operators(

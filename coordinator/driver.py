@@ -39,11 +39,11 @@ import numpy as np
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
-from coordinator.metrics import CoordinatorMetrics
-from coordinator.outcome import NegotiationOutcome, NegotiationStatus, RoundRecord
-from coordinator.transports import CallFailedError, Endpoint
-from engines.errors import InvalidInputError
-from negotiation.v1 import common_pb2
+from ptn.coordinator.metrics import CoordinatorMetrics
+from ptn.coordinator.outcome import NegotiationOutcome, NegotiationStatus, RoundRecord
+from ptn.coordinator.transports import CallFailedError, Endpoint
+from ptn.engines.errors import InvalidInputError
+from ptn.protocol.v1 import common_pb2
 
 CHECKPOINT_VERSION = 1
 #: statuses of a reply the mechanism may use; any other ends the negotiation

@@ -5,10 +5,10 @@ puts three ways of operating side by side, and this runs all three on any backen
 
 * **baseline** (uncoordinated): the traffic department answers a flat charging tariff, the DSO
   dispatches whatever load results (round 0 messages: RespondToPrices, Dispatch, ReportCost);
-* **agreed**: the ADMM negotiation (:mod:`coordinator.mechanisms.admm`) started from the
+* **agreed**: the ADMM negotiation (:mod:`ptn.coordinator.mechanisms.admm`) started from the
   baseline's loads and station DLMPs; at the end each side reports its own cost;
 * **centralized** (optional): the full-information joint optimum in one convex model
-  (:mod:`engines.coupled.centralized`). It reads every operator's table of the scenario file,
+  (:mod:`ptn.engines.coupled.centralized`). It reads every operator's table of the scenario file,
   which only an experimenter holding the whole file can do: a reference, never part of the
   negotiation.
 
@@ -30,25 +30,25 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from coordinator.driver import (
+from ptn.coordinator.driver import (
     Driver,
     DriverSettings,
     NegotiationFailedError,
     OperatorRefusedError,
     read_checkpoint,
 )
-from coordinator.mechanisms.admm import AdmmMechanism
-from coordinator.metrics import CoordinatorMetrics
-from coordinator.outcome import CostSummary, NegotiationOutcome, NegotiationStatus, RoundRecord
-from coordinator.transports import Endpoint
-from engines.errors import InvalidInputError
-from negotiation.v1 import common_pb2
-from services.messages import from_series, to_series
-from services.scenario import CoordinatorSettings, Scenario
+from ptn.coordinator.mechanisms.admm import AdmmMechanism
+from ptn.coordinator.metrics import CoordinatorMetrics
+from ptn.coordinator.outcome import CostSummary, NegotiationOutcome, NegotiationStatus, RoundRecord
+from ptn.coordinator.transports import Endpoint
+from ptn.engines.errors import InvalidInputError
+from ptn.protocol.v1 import common_pb2
+from ptn.services.messages import from_series, to_series
+from ptn.services.scenario import CoordinatorSettings, Scenario
 
 if TYPE_CHECKING:
-    from engines.coupled.centralized import JointSolution
-    from engines.coupled.centralized_sue import JointSueSolution
+    from ptn.engines.coupled.centralized import JointSolution
+    from ptn.engines.coupled.centralized_sue import JointSueSolution
 
 CONSUMER, SUPPLIER = "traffic", "dso"
 
@@ -128,15 +128,15 @@ def evaluate_baseline(driver: Driver, scenario: Scenario) -> tuple[CostSummary, 
 def centralized_reference(scenario: Scenario) -> tuple[CostSummary | None, str]:
     """The full-information joint optimum (an experimenter's reference; reads every part),
     or None and the reason it has no solution."""
-    from engines.coupled.centralized import solve_joint_min_cost
-    from engines.traffic.multiperiod import build_multiperiod_problem
-    from services.dso.model import dso_config_from_part
-    from services.traffic.model import traffic_config_from_part
+    from ptn.engines.coupled.centralized import solve_joint_min_cost
+    from ptn.engines.traffic.multiperiod import build_multiperiod_problem
+    from ptn.services.dso.model import dso_config_from_part
+    from ptn.services.traffic.model import traffic_config_from_part
 
     traffic = traffic_config_from_part(scenario.part(CONSUMER))
     dso = dso_config_from_part(scenario.part(SUPPLIER))
     if traffic.sue is not None:  # logit SUE traffic (seed 002): Fisk's potential, route-based
-        from engines.coupled.centralized_sue import solve_joint_sue_min_cost
+        from ptn.engines.coupled.centralized_sue import solve_joint_sue_min_cost
 
         solution: JointSolution | JointSueSolution = solve_joint_sue_min_cost(
             traffic.spec, dso.case, theta=traffic.sue.theta_per_dollar)

@@ -1,6 +1,6 @@
 """The results folder of the pricing game (seed 001's §4) and its terminal summary.
 
-Why this module exists: a pricing game (:mod:`coordinator.pricing_game`) ends with several
+Why this module exists: a pricing game (:mod:`ptn.coordinator.pricing_game`) ends with several
 variants, an ε-Nash certificate per variant and a revenue matrix; a researcher needs them in files
 opened without ptn (JSON, CSV, Markdown, PNG) that reproduce the paper's Figures 5–7 and Tables
 4–5, and in a few lines on the terminal. Only what the coordinator saw goes here. Files written
@@ -36,11 +36,11 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.ticker import MaxNLocator
 
-from coordinator.outcome import FloatArray, RoundRecord
-from coordinator.plots import _note, _positive
-from coordinator.pricing_game import PricingGameOutcome, RevenueMatrix, VariantResult
-from coordinator.results_folder import _cell, _json_ready, _money
-from services.figures import new_figure, save_figure
+from ptn.coordinator.outcome import FloatArray, RoundRecord
+from ptn.coordinator.plots import _note, _positive
+from ptn.coordinator.pricing_game import PricingGameOutcome, RevenueMatrix, VariantResult
+from ptn.coordinator.results_folder import _cell, _json_ready, _money
+from ptn.services.figures import new_figure, save_figure
 
 SUMMARY_FILE = "summary.json"
 ROUNDS_FILE = "rounds.csv"

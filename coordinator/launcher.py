@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from coordinator.transports import GrpcEndpoint
-from engines.errors import InvalidInputError
-from services.scenario import Scenario
+from ptn.coordinator.transports import GrpcEndpoint
+from ptn.engines.errors import InvalidInputError
+from ptn.services.scenario import Scenario
 
 SERVING_LINE = re.compile(r"serving (\S+) \((\S+)\) on (\S+):(\d+)")
 START_TIMEOUT_S = 90.0
@@ -73,7 +73,7 @@ class OperatorProcesses:
     def start(self) -> None:
         for operator_id in self.scenario.operator_ids:
             role = self.scenario.part(operator_id).role
-            command = [sys.executable, "-m", "coordinator.cli", "serve", role,
+            command = [sys.executable, "-m", "ptn", "serve", role,
                        "--scenario", self.scenario_spec, "--port", "0",
                        "--host", "127.0.0.1", "--operator-id", operator_id]
             metrics_port = free_port() if self.metrics else None

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from services.metrics import LATENCY_BUCKETS
+from ptn.services.metrics import LATENCY_BUCKETS
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 Kept apart from the CLI parser so it can be called (and tested) as a function. Without a DER file
 the case is the feeder alone over ``periods`` equal periods of a day, its loads following the
 ``rts-winter-weekday`` shape, power bought at the feeder's shipped cost; one period is the
-shipped snapshot for one hour (MATPOWER's $/h OPF). A DER file (:mod:`engines.power.case_file`)
+shipped snapshot for one hour (MATPOWER's $/h OPF). A DER file (:mod:`ptn.engines.power.case_file`)
 adds devices, tariff and load shape; a charging file sets the EV charging load of the DER file's
 charging points (zero when not given).
 
@@ -31,20 +31,20 @@ from typing import Any
 
 import numpy as np
 
-from engines.errors import InvalidInputError
-from engines.power.builtin_feeders import load_feeder
-from engines.power.case_file import (
+from ptn.engines.errors import InvalidInputError
+from ptn.engines.power.builtin_feeders import load_feeder
+from ptn.engines.power.case_file import (
     default_load_shape,
     default_period_hours,
     read_charging_csv,
     read_dso_case_toml,
 )
-from engines.power.der import DsoCase
-from engines.power.distflow import DistFlowOpf
-from engines.power.exactness import check_with_ac_power_flow
-from engines.power.feeder import Feeder
-from engines.power.profiles import HOURS, daily_profile
-from engines.power.result import OpfResult
+from ptn.engines.power.der import DsoCase
+from ptn.engines.power.distflow import DistFlowOpf
+from ptn.engines.power.exactness import check_with_ac_power_flow
+from ptn.engines.power.feeder import Feeder
+from ptn.engines.power.profiles import HOURS, daily_profile
+from ptn.engines.power.result import OpfResult
 
 SUMMARY_FILE = "summary.json"
 TABLE_FILES = ("buses.csv", "branches.csv", "periods.csv")

@@ -20,8 +20,8 @@ from matplotlib.axes import Axes
 from matplotlib.ticker import MaxNLocator
 from numpy.typing import ArrayLike, NDArray
 
-from coordinator.outcome import NegotiationOutcome
-from services.figures import new_figure, plot_voltage_heatmap, save_figure
+from ptn.coordinator.outcome import NegotiationOutcome
+from ptn.services.figures import new_figure, plot_voltage_heatmap, save_figure
 
 PERIOD_AXIS_LABEL = "period start (h)"
 # no software/version string in the PNG, so the same outcome gives the same bytes

@@ -3,7 +3,7 @@
 Why this module exists: the issue's report for Game A (MODELS.md §3) needs, on any backend,
 
 * the **non-cooperative** game (``nash``): the DSO and every CNO by best-response dynamics
-  (:mod:`coordinator.mechanisms.best_response`), then the **ε-Nash certificate**: each CNO's
+  (:mod:`ptn.coordinator.mechanisms.best_response`), then the **ε-Nash certificate**: each CNO's
   exact best response (derivative-free, no linearization) against the others' final prices;
   the game's ε is the largest gain;
 * the **cooperative** game: the same with every CNO merged into one (the scenario's derived
@@ -29,21 +29,21 @@ from pathlib import Path
 
 import numpy as np
 
-from coordinator.driver import Driver, Exchange, NegotiationFailedError
-from coordinator.experiment import driver_settings
-from coordinator.mechanisms.best_response import (
+from ptn.coordinator.driver import Driver, Exchange, NegotiationFailedError
+from ptn.coordinator.experiment import driver_settings
+from ptn.coordinator.mechanisms.best_response import (
     BestResponseMechanism,
     CertificateEntry,
     PriceGameParties,
     certificate_exchange,
     load_responses_exchange,
 )
-from coordinator.metrics import CoordinatorMetrics
-from coordinator.outcome import FloatArray, NegotiationOutcome, NegotiationStatus, RoundRecord
-from coordinator.transports import Endpoint
-from engines.errors import InvalidInputError
-from negotiation.v1 import common_pb2
-from services.scenario import ALLIANCE_ID, Scenario
+from ptn.coordinator.metrics import CoordinatorMetrics
+from ptn.coordinator.outcome import FloatArray, NegotiationOutcome, NegotiationStatus, RoundRecord
+from ptn.coordinator.transports import Endpoint
+from ptn.engines.errors import InvalidInputError
+from ptn.protocol.v1 import common_pb2
+from ptn.services.scenario import ALLIANCE_ID, Scenario
 
 
 @dataclass(frozen=True)

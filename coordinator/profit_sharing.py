@@ -9,7 +9,7 @@ TNO's rescheduling saves it. Here the two stages run between operators that shar
    result (``Dispatch``): its original cost C0.
 2. **Rescheduling at a share ρ**: the TNO's problem ``min C_TNO(x) − ρ·(C0 − C_DSO(x))`` is
    ``min C_TNO + ρ·C_DSO`` up to a constant, which ADMM solves between the two over the station
-   loads (:class:`coordinator.mechanisms.admm.AdmmMechanism` with the DSO's cost weighted by ρ;
+   loads (:class:`ptn.coordinator.mechanisms.admm.AdmmMechanism` with the DSO's cost weighted by ρ;
    the DSO sees only prices scaled by 1/ρ). The DSO then reports its dispatch cost at the
    TNO's plan, and the TNO its own cost (``ConsiderShare``, which also says whether the offer
    leaves it better off than planning alone).
@@ -33,16 +33,16 @@ from typing import Any
 
 import numpy as np
 
-from coordinator.driver import Driver, NegotiationFailedError
-from coordinator.experiment import driver_settings
-from coordinator.mechanisms.admm import AdmmMechanism
-from coordinator.metrics import CoordinatorMetrics
-from coordinator.outcome import FloatArray, NegotiationStatus, RoundRecord
-from coordinator.transports import Endpoint
-from engines.errors import InvalidInputError
-from negotiation.v1 import common_pb2, games_pb2
-from services.messages import from_series, to_series
-from services.scenario import Scenario
+from ptn.coordinator.driver import Driver, NegotiationFailedError
+from ptn.coordinator.experiment import driver_settings
+from ptn.coordinator.mechanisms.admm import AdmmMechanism
+from ptn.coordinator.metrics import CoordinatorMetrics
+from ptn.coordinator.outcome import FloatArray, NegotiationStatus, RoundRecord
+from ptn.coordinator.transports import Endpoint
+from ptn.engines.errors import InvalidInputError
+from ptn.protocol.v1 import common_pb2, games_pb2
+from ptn.services.messages import from_series, to_series
+from ptn.services.scenario import Scenario
 
 TNO, DSO = "tno", "dso"
 

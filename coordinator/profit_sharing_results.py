@@ -25,9 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from coordinator.profit_sharing import ProfitSharingOutcome
-from coordinator.results_folder import _cell, _json_ready, _money
-from services.figures import new_figure, save_figure
+from ptn.coordinator.profit_sharing import ProfitSharingOutcome
+from ptn.coordinator.results_folder import _cell, _json_ready, _money
+from ptn.services.figures import new_figure, save_figure
 
 SHARE_COLUMNS = ("share", "status", "rounds", "seconds", "dso_cost_usd", "tno_cost_usd",
                  "dno_total_cost_usd", "tno_benefit_usd", "payment_usd")

@@ -2,7 +2,7 @@
 
 Why this module exists: a negotiation's outcome has to outlive the process that ran it, in files
 a researcher opens without ptn (JSON, CSV, PNG), and be summed up on the terminal in a few lines.
-Only what the coordinator saw goes here (:mod:`coordinator.outcome`), never operators' private
+Only what the coordinator saw goes here (:mod:`ptn.coordinator.outcome`), never operators' private
 data. Files written (periods and rounds as numbered in the outcome, periods from 0):
 
 * ``summary.json``: identity, status, rounds, timings, sizes; the costs (total and per operator)
@@ -13,7 +13,7 @@ data. Files written (periods and rounds as numbered in the outcome, periods from
   then ``price_<station>_per_mwh`` (the station's consensus price averaged over the periods).
 * ``loads.csv``: station, period, agreed_load_mw, agreed_price_per_mwh, baseline_load_mw,
   centralized_load_mw (long format; a cell is empty when the value is absent or not finite).
-* ``convergence.png``, ``prices.png``, ``station_loads.png`` (:mod:`coordinator.plots`).
+* ``convergence.png``, ``prices.png``, ``station_loads.png`` (:mod:`ptn.coordinator.plots`).
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from coordinator.outcome import CostSummary, NegotiationOutcome
-from coordinator.plots import plot_convergence, plot_prices, plot_station_loads
+from ptn.coordinator.outcome import CostSummary, NegotiationOutcome
+from ptn.coordinator.plots import plot_convergence, plot_prices, plot_station_loads
 
 SUMMARY_FILE = "summary.json"
 ROUNDS_FILE = "rounds.csv"

@@ -1,6 +1,6 @@
 """``ptn run``, ``ptn serve`` and ``ptn coordinate``: the negotiation runtime's commands.
 
-Why this module exists: the CLI functions in :mod:`coordinator.cli` only parse options; the work
+Why this module exists: the CLI functions in :mod:`ptn.coordinator.cli` only parse options; the work
 of each command (backends, live progress, results folder, metrics endpoint, serving until
 stopped) is here, as plain functions the tests call too.
 """
@@ -17,18 +17,18 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry, start_http_server
 from rich.console import Console
 
-from coordinator.backends import BACKENDS, check_operator_parts, operator_endpoints
-from coordinator.experiment import run_joint_coordination
-from coordinator.game_results import write_game_results
-from coordinator.metrics import CoordinatorMetrics
-from coordinator.outcome import NegotiationOutcome, RoundRecord
-from coordinator.pricing_game import PricingGameOutcome, run_pricing_game
-from coordinator.profit_sharing import ProfitSharingOutcome, run_profit_sharing
-from coordinator.profit_sharing_results import write_profit_sharing_results
-from coordinator.results_folder import write_results
-from coordinator.transports import Endpoint, GrpcEndpoint
-from engines.errors import InvalidInputError
-from services.scenario import Scenario, load_scenario
+from ptn.coordinator.backends import BACKENDS, check_operator_parts, operator_endpoints
+from ptn.coordinator.experiment import run_joint_coordination
+from ptn.coordinator.game_results import write_game_results
+from ptn.coordinator.metrics import CoordinatorMetrics
+from ptn.coordinator.outcome import NegotiationOutcome, RoundRecord
+from ptn.coordinator.pricing_game import PricingGameOutcome, run_pricing_game
+from ptn.coordinator.profit_sharing import ProfitSharingOutcome, run_profit_sharing
+from ptn.coordinator.profit_sharing_results import write_profit_sharing_results
+from ptn.coordinator.results_folder import write_results
+from ptn.coordinator.transports import Endpoint, GrpcEndpoint
+from ptn.engines.errors import InvalidInputError
+from ptn.services.scenario import Scenario, load_scenario
 
 LOG = logging.getLogger("ptn")
 CRASH_AFTER_ROUND_VARIABLE = "PTN_CRASH_AFTER_ROUND"
@@ -234,10 +234,10 @@ def serve(
     periods: int | None = None,
 ) -> None:
     """Serve one operator of a scenario over gRPC until SIGTERM/SIGINT (or ``stop_event``);
-    ``periods`` resamples the scenario's horizon (:func:`services.scenario.load_scenario`)."""
-    from services.adapters.grpc_server import start_server
-    from services.host import OperatorHost, build_model, service_name
-    from services.metrics import OperatorMetrics
+    ``periods`` resamples the scenario's horizon (:func:`ptn.services.scenario.load_scenario`)."""
+    from ptn.services.adapters.grpc_server import start_server
+    from ptn.services.host import OperatorHost, build_model, service_name
+    from ptn.services.metrics import OperatorMetrics
 
     scenario = load_scenario(scenario_spec, periods=periods)
     operator_id = operator_id or role

@@ -12,8 +12,8 @@ papers plot, and writes everything to one results folder:
   centralized reference, rounds, transcript;
 * ``costs.csv``: traffic, power and total cost of the baseline, the negotiated and the
   centralized operation, the saving against the baseline and the gap to the reference;
-* the study's own tables (CSV) and figures (PNG) (:mod:`coordinator.study_sue_der`,
-  :mod:`coordinator.study_hosting`);
+* the study's own tables (CSV) and figures (PNG) (:mod:`ptn.coordinator.study_sue_der`,
+  :mod:`ptn.coordinator.study_hosting`);
 * ``summary.json`` and ``report.md`` (the paper's claims next to what we get).
 
 The scenario's ``[study]`` table names the study (``kind``) and its settings; no operator reads
@@ -33,12 +33,12 @@ from typing import Any
 
 from rich.console import Console
 
-from coordinator.outcome import NegotiationOutcome
-from coordinator.results_folder import _json_ready, _money
-from coordinator.run_command import results_folder, run_loaded_scenario
-from engines.errors import InvalidInputError
-from engines.toml_keys import show_value
-from services.scenario import Scenario, load_scenario
+from ptn.coordinator.outcome import NegotiationOutcome
+from ptn.coordinator.results_folder import _json_ready, _money
+from ptn.coordinator.run_command import results_folder, run_loaded_scenario
+from ptn.engines.errors import InvalidInputError
+from ptn.engines.toml_keys import show_value
+from ptn.services.scenario import Scenario, load_scenario
 
 #: ``[study] kind``: seed 002's stochastic equilibrium with DER, seed 003's cost saving and
 #: EV hosting capacity
@@ -246,9 +246,9 @@ def _write_report(summary: dict[str, Any], section: str, path: Path) -> Path:
 def _analysis(kind: str) -> Analysis:
     """The full-information part of a study kind."""
     if kind == "sue-der":
-        from coordinator.study_sue_der import analyse_sue_der
+        from ptn.coordinator.study_sue_der import analyse_sue_der
 
         return analyse_sue_der
-    from coordinator.study_hosting import analyse_hosting
+    from ptn.coordinator.study_hosting import analyse_hosting
 
     return analyse_hosting

@@ -5,8 +5,8 @@ show the power balance per source, the demand-response shift, storage, the SOC r
 per bus and a bus-by-hour voltage heatmap. In a negotiation these are the DSO's private data.
 A study (``ptn study``) is the experimenter's full-information view: it reads the DSO's table
 and re-dispatches the loads the operators agreed on
-(:meth:`services.dso.model.DsoModel.dispatch_fixed`) (MODELS.md §0: a reference for experiments
-only). Tables are plain dicts of numpy arrays; figures use :mod:`services.figures`' style.
+(:meth:`ptn.services.dso.model.DsoModel.dispatch_fixed`) (MODELS.md §0: a reference for experiments
+only). Tables are plain dicts of numpy arrays; figures use :mod:`ptn.services.figures`' style.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from engines.power.result import OpfResult
-from services.dso.model import DsoConfig
-from services.figures import new_figure, plot_voltage_heatmap, save_figure, tick_positions
+from ptn.engines.power.result import OpfResult
+from ptn.services.dso.model import DsoConfig
+from ptn.services.figures import new_figure, plot_voltage_heatmap, save_figure, tick_positions
 
 FloatArray = NDArray[np.float64]
 

@@ -11,7 +11,7 @@ at buses 7 and 16; MODELS.md §5):
 
 Here (1) is the negotiation's own comparison: the baseline is the traffic's equilibrium at a
 flat tariff with the DSO dispatching the result, and the negotiated operation is the private
-ADMM (:mod:`coordinator.study` writes both). (2) is :func:`engines.coupled.hosting` on the
+ADMM (:mod:`ptn.coordinator.study` writes both). (2) is :func:`ptn.engines.coupled.hosting` on the
 same cases, full-information: the largest EV demand scale each operation serves. (3) is the
 DSO's dispatch of the baseline loads and of the agreed loads, drawn as heatmaps.
 """
@@ -26,23 +26,23 @@ from typing import Any
 import numpy as np
 from rich.console import Console
 
-from coordinator.backends import hosted_endpoints
-from coordinator.experiment import run_joint_coordination
-from coordinator.outcome import NegotiationOutcome
-from coordinator.study import StudySettings, write_csv
-from coordinator.study_dispatch import (
+from ptn.coordinator.backends import hosted_endpoints
+from ptn.coordinator.experiment import run_joint_coordination
+from ptn.coordinator.outcome import NegotiationOutcome
+from ptn.coordinator.study import StudySettings, write_csv
+from ptn.coordinator.study_dispatch import (
     plot_voltages,
     slack_rows,
     voltage_band_pu,
     voltage_by_bus,
 )
-from engines.coupled.hosting import hosting_capacity
-from engines.errors import InvalidInputError
-from engines.traffic.multiperiod import build_multiperiod_problem
-from services.dso.model import DsoModel, dso_config_from_part
-from services.figures import plot_voltage_heatmap
-from services.scenario import Scenario
-from services.traffic.model import (
+from ptn.engines.coupled.hosting import hosting_capacity
+from ptn.engines.errors import InvalidInputError
+from ptn.engines.traffic.multiperiod import build_multiperiod_problem
+from ptn.services.dso.model import DsoModel, dso_config_from_part
+from ptn.services.figures import plot_voltage_heatmap
+from ptn.services.scenario import Scenario
+from ptn.services.traffic.model import (
     TrafficConfig,
     TrafficDepartmentModel,
     traffic_config_from_part,

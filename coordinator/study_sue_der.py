@@ -24,9 +24,9 @@ import numpy as np
 from numpy.typing import NDArray
 from rich.console import Console
 
-from coordinator.outcome import NegotiationOutcome
-from coordinator.study import StudySettings, write_csv
-from coordinator.study_dispatch import (
+from ptn.coordinator.outcome import NegotiationOutcome
+from ptn.coordinator.study import StudySettings, write_csv
+from ptn.coordinator.study_dispatch import (
     plot_power_balance,
     plot_relaxation_error,
     plot_series,
@@ -35,12 +35,12 @@ from coordinator.study_dispatch import (
     voltage_band_pu,
     voltage_by_bus,
 )
-from engines.errors import InvalidInputError
-from engines.traffic.sue_periods import SuePeriodsProblem, compare_warm_start
-from services.dso.model import DsoModel, dso_config_from_part
-from services.figures import new_figure, save_figure, tick_positions
-from services.scenario import Scenario
-from services.traffic.model import traffic_config_from_part
+from ptn.engines.errors import InvalidInputError
+from ptn.engines.traffic.sue_periods import SuePeriodsProblem, compare_warm_start
+from ptn.services.dso.model import DsoModel, dso_config_from_part
+from ptn.services.figures import new_figure, save_figure, tick_positions
+from ptn.services.scenario import Scenario
+from ptn.services.traffic.model import traffic_config_from_part
 
 FloatArray = NDArray[np.float64]
 

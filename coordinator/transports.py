@@ -1,6 +1,6 @@
 """The coordinator's side of the three transports: in-process, Ray actor and gRPC.
 
-Why this module exists: one driver (:mod:`coordinator.driver`) talks to operators through an
+Why this module exists: one driver (:mod:`ptn.coordinator.driver`) talks to operators through an
 :class:`Endpoint` whatever carries the bytes (mosaik's habit: in-process, subprocess, connect).
 Every endpoint sends a serialized protobuf request and parses the serialized reply as the
 method's output message, so the schema is the boundary in every mode, in-process included.
@@ -18,7 +18,7 @@ from typing import Any
 
 from google.protobuf.message import DecodeError, Message
 
-from services.host import (
+from ptn.services.host import (
     MethodSpec,
     OperatorHost,
     UnknownMethodError,
@@ -101,7 +101,7 @@ class InProcessEndpoint(Endpoint):
 
 
 class RayEndpoint(Endpoint):
-    """An operator in a Ray actor (:class:`services.adapters.ray_actor.OperatorActor`)."""
+    """An operator in a Ray actor (:class:`ptn.services.adapters.ray_actor.OperatorActor`)."""
 
     transport = "Ray"
 

@@ -18,10 +18,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from coordinator.launcher import OperatorProcesses, free_port
-from coordinator.run_command import results_folder
-from engines.errors import InvalidInputError
-from services.scenario import DEFAULT_SCENARIO, load_scenario
+from ptn.coordinator.launcher import OperatorProcesses, free_port
+from ptn.coordinator.run_command import results_folder
+from ptn.engines.errors import InvalidInputError
+from ptn.services.scenario import DEFAULT_SCENARIO, load_scenario
 
 
 def launch(scenario_spec: str, out: Path | None = None, *, metrics: bool = True,
@@ -34,7 +34,7 @@ def launch(scenario_spec: str, out: Path | None = None, *, metrics: bool = True,
                            private_root=out / "operators") as operators:
         for endpoint in operators.endpoints().values():
             endpoint.close()
-        command = [sys.executable, "-m", "coordinator.cli", "coordinate",
+        command = [sys.executable, "-m", "ptn", "coordinate",
                    "--scenario", scenario_spec, "--out", str(out)]
         for operator_id, child in operators.processes.items():
             command += ["--endpoint", f"{operator_id}={child.address}"]

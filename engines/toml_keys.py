@@ -1,8 +1,8 @@
 """Reading TOML data files with errors that name the file and the key path.
 
-Why this module exists: the DER case files (:mod:`engines.power.case_file`) and the scenario
-files (:mod:`services.scenario`) promise the same thing: every problem is one
-:class:`~engines.errors.InvalidInputError` naming the file and the key path (``file: key.path:
+Why this module exists: the DER case files (:mod:`ptn.engines.power.case_file`) and the scenario
+files (:mod:`ptn.services.scenario`) promise the same thing: every problem is one
+:class:`~ptn.engines.errors.InvalidInputError` naming the file and the key path (``file: key.path:
 message``), TOML syntax errors name ``file:line:column``. One reader keeps that promise for both.
 """
 
@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from engines.errors import InvalidInputError
-from engines.power.profiles import daily_profile
+from ptn.engines.errors import InvalidInputError
+from ptn.engines.power.profiles import daily_profile
 
 FloatArray = NDArray[np.float64]
 

@@ -1,5 +1,5 @@
-"""Generated Python code of the ``negotiation.v1`` protobuf schema (``protos/negotiation/v1``).
+"""``ptn.protocol``: the generated Python code of the ``negotiation.v1`` protobuf schema.
 
-Checked in; regenerate with ``python -m negotiation.regenerate`` after editing a ``.proto`` file
-(``tests/test_protos.py`` fails while the generated code is stale).
+Checked in; regenerate with ``python protos/regenerate.py`` after editing a ``.proto`` file in
+``protos/negotiation/v1`` (``tests/test_protos.py`` fails while the generated code is stale).
 """

@@ -1,6 +1,6 @@
 """Figures shared by the coordinator's results and the operators' private reports.
 
-Why this module exists: the coordinator's plots (:mod:`coordinator.plots`) and an operator's own
+Why this module exists: the coordinator's plots (:mod:`ptn.coordinator.plots`) and an operator's own
 report (the DSO's voltage heatmap, which only the DSO may draw: voltages are private) share one
 figure style; operators must not import the coordinator, so the common part lives here.
 Figures are drawn on the Agg canvas without pyplot's global state (thread-safe, no display).

@@ -12,7 +12,7 @@ request the same way, so the adapters only move bytes and this host does the res
 * run one request at a time through the model (models are not thread-safe);
 * turn invalid input into a ``STATUS_INVALID_REQUEST`` reply naming the problem, and any other
   exception into ``STATUS_FAILED`` with its type and message (logged, never a crash);
-* count and time everything in :class:`~services.metrics.OperatorMetrics`.
+* count and time everything in :class:`~ptn.services.metrics.OperatorMetrics`.
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ from typing import Any, Protocol
 
 from google.protobuf.message import DecodeError, Message
 
-from engines.errors import InvalidInputError
-from negotiation.v1 import common_pb2, services_pb2
-from services.metrics import OperatorMetrics
+from ptn.engines.errors import InvalidInputError
+from ptn.protocol.v1 import common_pb2, services_pb2
+from ptn.services.metrics import OperatorMetrics
 
 LOG = logging.getLogger("ptn.operator")
 
@@ -208,19 +208,19 @@ def _failure_reply(spec: MethodSpec, request_id: str, operator_id: str,
 def build_model(role: str, part: Any, private_output_dir: Any = None) -> OperatorModel:
     """The pure model of a role from its scenario part."""
     if role == "dso":
-        from services.dso.model import DsoModel
+        from ptn.services.dso.model import DsoModel
 
         return DsoModel.from_part(part, private_output_dir)
     if role == "traffic":
-        from services.traffic.model import TrafficDepartmentModel
+        from ptn.services.traffic.model import TrafficDepartmentModel
 
         return TrafficDepartmentModel.from_part(part)
     if role == "cno":
-        from services.cno.model import CnoModel
+        from ptn.services.cno.model import CnoModel
 
         return CnoModel.from_part(part)
     if role == "tno":
-        from services.tno.model import TnoModel
+        from ptn.services.tno.model import TnoModel
 
         return TnoModel.from_part(part)
     raise InvalidInputError(f"role {role!r} has no operator model")

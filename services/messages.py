@@ -13,8 +13,8 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from engines.errors import InvalidInputError
-from negotiation.v1 import common_pb2
+from ptn.engines.errors import InvalidInputError
+from ptn.protocol.v1 import common_pb2
 
 FloatArray = NDArray[np.float64]
 SCHEMA = "negotiation.v1"

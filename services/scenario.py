@@ -4,16 +4,16 @@ Why this module exists: a scenario describes a whole coordination experiment (bo
 the coupling, the mechanism's parameters), but no operator may see another's data. The file is
 therefore read into a :class:`Scenario` whose :meth:`Scenario.part` hands each operator only its
 own table plus the public facts, and whose :attr:`Scenario.coordinator` holds only the
-mechanism's parameters. Every problem is one :class:`~engines.errors.InvalidInputError` naming
+mechanism's parameters. Every problem is one :class:`~ptn.engines.errors.InvalidInputError` naming
 the file and the key path (``my.toml: traffic.station[2].node: ...``).
 
 Layout (the default, ``services/scenarios/nguyen-dupuis-ieee33.toml``, is the example)::
 
     [scenario]      name, description, periods, period_hours, stations (public names)
     [coordinator]   mechanism and its parameters, call deadlines and retries
-    [traffic]       the traffic department's private data (services.traffic.model)
-    [dso]           the DSO's private data (services.dso.model)
-    [cno.<id>]      one table per charging network operator <id> (services.cno.model)
+    [traffic]       the traffic department's private data (ptn.services.traffic.model)
+    [dso]           the DSO's private data (ptn.services.dso.model)
+    [cno.<id>]      one table per charging network operator <id> (ptn.services.cno.model)
 
 Roles with one operator (``dso``, ``traffic``, ``tno``) have one table whose operator id is the
 role's name; a role with many (``cno``) has one sub-table per operator, named by its id. When
@@ -31,8 +31,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from engines.errors import InvalidInputError
-from engines.toml_keys import KeyReader, parse_toml_text, show_value
+from ptn.engines.errors import InvalidInputError
+from ptn.engines.toml_keys import KeyReader, parse_toml_text, show_value
 
 #: built-in scenarios (package data), by name
 BUILTIN_SCENARIOS = ("nguyen-dupuis-ieee33", "pricing-seed001", "profit-sharing-seed000",
@@ -54,7 +54,7 @@ COORDINATOR_KEYS = ("mechanism", "max_rounds", "tolerance", "initial_penalty_per
                     "residual_balancing", "baseline_tariff_per_mwh", "call_timeout_s",
                     "retries", "variants", "certificate", "revenue_matrix",
                     "initial_charging_price_per_mwh", "shares", "refine_tolerance")
-#: ``[study]`` is read only by ``ptn study`` (coordinator.study), the experimenter's
+#: ``[study]`` is read only by ``ptn study`` (ptn.coordinator.study), the experimenter's
 #: full-information side; no operator sees it
 TOP_LEVEL_KEYS = ("scenario", "coordinator", "study", *ROLES)
 
@@ -172,7 +172,7 @@ def builtin_scenario_text(name: str) -> str:
         raise InvalidInputError(
             f"unknown scenario {name!r} (built-in: {', '.join(BUILTIN_SCENARIOS)}; or a path)"
         )
-    return (resources.files("services") / "scenarios" / f"{name}.toml").read_text("utf-8")
+    return (resources.files("ptn.services") / "scenarios" / f"{name}.toml").read_text("utf-8")
 
 
 def load_scenario(spec: str | Path | None = None, *, periods: int | None = None) -> Scenario:

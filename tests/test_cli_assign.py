@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from coordinator.cli import app
+from ptn.coordinator.cli import app
 
 runner = CliRunner()
 

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-import coordinator.opf_command
-from coordinator.cli import app
-from engines.power.builtin_feeders import load_feeder
-from tests.conftest import REPOSITORY
+import ptn.coordinator.opf_command
+from ptn.coordinator.cli import app
+from ptn.engines.power.builtin_feeders import load_feeder
+from tests.support import REPOSITORY
 
 runner = CliRunner()
 
@@ -29,7 +29,7 @@ CASE33BW_OBJECTIVE = 78.3535
 @pytest.fixture(autouse=True)
 def feeders_loaded_once(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Load each feeder once for the whole module (building case33bw takes half a second)."""
-    monkeypatch.setattr(coordinator.opf_command, "load_feeder", _cached_load_feeder)
+    monkeypatch.setattr(ptn.coordinator.opf_command, "load_feeder", _cached_load_feeder)
     yield
 
 
@@ -210,7 +210,7 @@ def test_infeasible_charging_load_exits_one(tmp_path: Path) -> None:
 def test_module_entry_point_exit_codes(tmp_path: Path) -> None:
     """The real process: stdout JSON on success, one stderr line and exit 2 on bad input."""
     completed = subprocess.run(
-        [sys.executable, "-m", "coordinator.cli", "opf", "--periods", "1", "--json"],
+        [sys.executable, "-m", "ptn", "opf", "--periods", "1", "--json"],
         cwd=REPOSITORY, capture_output=True, text=True, timeout=120, check=False,
     )
     assert completed.returncode == 0, completed.stderr

@@ -21,9 +21,9 @@ import pytest
 import yaml
 from prometheus_client.metrics import MetricWrapperBase
 
-from coordinator.metrics import CoordinatorMetrics
-from services.metrics import OperatorMetrics
-from tests.conftest import REPOSITORY
+from ptn.coordinator.metrics import CoordinatorMetrics
+from ptn.services.metrics import OperatorMetrics
+from tests.support import REPOSITORY
 
 DEPLOY = REPOSITORY / "deploy"
 K8S = DEPLOY / "k8s"
@@ -364,7 +364,7 @@ def test_contract_options_exist_in_the_cli() -> None:
     """Once the runtime's commands exist, they accept every option these files use."""
     import typer
 
-    from coordinator.cli import app
+    from ptn.coordinator.cli import app
 
     commands = getattr(typer.main.get_command(app), "commands", {})
     present = {name: commands[name] for name in COMMAND_OPTIONS if name in commands}

@@ -8,22 +8,26 @@ from pathlib import Path
 import pytest
 from google.protobuf import descriptor_pb2
 
-from negotiation.regenerate import compiled_descriptors, proto_files
-from negotiation.v1 import common_pb2, services_pb2
+from ptn.protocol.v1 import common_pb2, services_pb2
+from tests.support import load_development_tool
 
 pytest.importorskip("grpc_tools", reason="grpcio-tools (test extra) regenerates the protos")
+
+regenerate = load_development_tool("protos/regenerate.py")
+compiled_descriptors, proto_files = regenerate.compiled_descriptors, regenerate.proto_files
 
 
 def test_generated_code_matches_the_proto_sources() -> None:
     fresh = compiled_descriptors()
     assert set(fresh) == {f"negotiation/v1/{p.name}" for p in proto_files()}
     for name, serialized in fresh.items():
-        module = importlib.import_module(name.removesuffix(".proto").replace("/", ".") + "_pb2")
+        stem = name.removeprefix("negotiation/").removesuffix(".proto").replace("/", ".")
+        module = importlib.import_module(f"ptn.protocol.{stem}_pb2")
         checked_in = descriptor_pb2.FileDescriptorProto()
         module.DESCRIPTOR.CopyToProto(checked_in)
         current = descriptor_pb2.FileDescriptorProto.FromString(serialized)
         assert checked_in == current, (
-            f"{name} changed since its code was generated: run python -m negotiation.regenerate"
+            f"{name} changed since its code was generated: run python protos/regenerate.py"
         )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from tests.conftest import REPOSITORY
+from tests.support import REPOSITORY
 
 
 def quickstart_commands() -> list[str]:

@@ -1,1 +1,1 @@
-"""Negotiation mechanisms: plug-ins over :class:`coordinator.driver.Driver`'s fixed hooks."""
+"""Negotiation mechanisms: plug-ins over :class:`ptn.coordinator.driver.Driver`'s fixed hooks."""

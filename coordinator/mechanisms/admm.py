@@ -37,10 +37,10 @@ from typing import Any
 import numpy as np
 from google.protobuf.message import Message
 
-from coordinator.driver import Call, Driver, Mechanism
-from coordinator.outcome import FloatArray, RoundRecord
-from negotiation.v1 import common_pb2
-from services.messages import from_series, to_series
+from ptn.coordinator.driver import Call, Driver, Mechanism
+from ptn.coordinator.outcome import FloatArray, RoundRecord
+from ptn.protocol.v1 import common_pb2
+from ptn.services.messages import from_series, to_series
 
 BALANCING_RATIO = 10.0  # μ
 BALANCING_FACTOR = 2.0  # τ

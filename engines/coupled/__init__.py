@@ -2,17 +2,17 @@
 
 Public entry points:
 
-* :func:`engines.coupled.centralized.solve_joint_min_cost` solves the joint minimum-cost
+* :func:`ptn.engines.coupled.centralized.solve_joint_min_cost` solves the joint minimum-cost
   traffic–power problem (MODELS.md §5) in one convex model, returning a
-  :class:`engines.coupled.centralized.JointSolution` to compare a negotiated outcome against.
-* :func:`engines.coupled.centralized_sue.solve_joint_sue_min_cost`: the same joint problem with
+  :class:`ptn.engines.coupled.centralized.JointSolution` to compare a negotiated outcome against.
+* :func:`ptn.engines.coupled.centralized_sue.solve_joint_sue_min_cost`: the same joint problem with
   logit stochastic user equilibrium traffic (seed 002): Fisk's potential plus the OPF.
-* :func:`engines.coupled.hosting.hosting_capacity`: the EV hosting capacity of the
+* :func:`ptn.engines.coupled.hosting.hosting_capacity`: the EV hosting capacity of the
   uncoordinated and the coordinated operation (seed 003), by bisection on the EV demand.
-* :mod:`engines.coupled.profit_sharing` holds seed 000's DNO–TNO profit sharing (MODELS.md §4)
+* :mod:`ptn.engines.coupled.profit_sharing` holds seed 000's DNO–TNO profit sharing (MODELS.md §4)
   in full information: the follower's joint problem with its optimistic and pessimistic ties
-  (:func:`~engines.coupled.profit_sharing.solve_follower`), the exhaustive sweep of the share
-  with the exact breakpoints (:func:`~engines.coupled.profit_sharing.sweep`) and the bilevel
+  (:func:`~ptn.engines.coupled.profit_sharing.solve_follower`), the exhaustive sweep of the share
+  with the exact breakpoints (:func:`~ptn.engines.coupled.profit_sharing.sweep`) and the bilevel
   problem by KKT reformulation for SCIP
-  (:func:`~engines.coupled.profit_sharing.solve_bilevel_kkt`).
+  (:func:`~ptn.engines.coupled.profit_sharing.solve_bilevel_kkt`).
 """

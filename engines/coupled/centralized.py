@@ -7,12 +7,12 @@ and solves MODELS.md §5's joint problem (seeds 002 and 003) at once,
 
     minimise   Δt · B(x)  +  C_DSO(P)
     subject to the traffic network's flow conservation and demand (link–node form,
-               :mod:`engines.traffic.beckmann_program`), the DSO's DistFlow-SOC constraints
-               (:class:`engines.power.distflow.DistFlowOpf`), and the coupling
+               :mod:`ptn.engines.traffic.beckmann_program`), the DSO's DistFlow-SOC constraints
+               (:class:`ptn.engines.power.distflow.DistFlowOpf`), and the coupling
                P[s, t] = E_B · x[station s's charging link in period t]   (MW),
 
 with ``B`` the multi-period Beckmann potential without charging payments
-(:meth:`engines.traffic.multiperiod.MultiPeriodProblem.potential`: travel-time integrals times
+(:meth:`ptn.engines.traffic.multiperiod.MultiPeriodProblem.potential`: travel-time integrals times
 the value of time, departure-shift costs, road money terms; payments between EV drivers and the
 DSO are transfers), a rate in $/h summed over periods, hence the DSO's period length ``Δt``;
 and ``C_DSO`` the OPF's cost in $ over the horizon. The coupling constraint's multiplier, per
@@ -36,16 +36,16 @@ import cvxpy as cp
 import numpy as np
 import scipy.sparse as sp
 
-from engines.errors import InvalidInputError
-from engines.power.der import DsoCase
-from engines.power.distflow import DEFAULT_SOLVER_OPTIONS, DistFlowOpf, OpfEmbedding
-from engines.power.result import OpfResult, OpfStatus
-from engines.traffic.beckmann_program import build_beckmann_program, solver_status
-from engines.traffic.multiperiod import MultiPeriodProblem
-from engines.traffic.network import FloatArray, IntArray
+from ptn.engines.errors import InvalidInputError
+from ptn.engines.power.der import DsoCase
+from ptn.engines.power.distflow import DEFAULT_SOLVER_OPTIONS, DistFlowOpf, OpfEmbedding
+from ptn.engines.power.result import OpfResult, OpfStatus
+from ptn.engines.traffic.beckmann_program import build_beckmann_program, solver_status
+from ptn.engines.traffic.multiperiod import MultiPeriodProblem
+from ptn.engines.traffic.network import FloatArray, IntArray
 
 #: Clarabel settings tried in turn, each on top of the DSO's
-#: (:data:`engines.power.distflow.DEFAULT_SOLVER_OPTIONS`), until one ends with a solution.
+#: (:data:`ptn.engines.power.distflow.DEFAULT_SOLVER_OPTIONS`), until one ends with a solution.
 #: Clarabel stalls on the joint model at an absolute duality gap of ~3e-4 $ (the DSO part's floor:
 #: alone it stalls at ~7e-8 of ~9,000 $), i.e. ~1.5e-9 of the default scenario's ~173,000 $
 #: (Nguyen–Dupuis × case33bw, 24 h, 3 % EVs), and then either reports "AlmostSolved" or, when its
@@ -152,7 +152,7 @@ def _failure(status: str, message: str, traffic: MultiPeriodProblem,
 
 def _solver_attempts(solver: str, solver_options: dict[str, Any] | None) -> list[dict[str, Any]]:
     """The option sets :func:`_solve` tries in turn: the DSO's defaults
-    (:data:`engines.power.distflow.DEFAULT_SOLVER_OPTIONS`) updated, with Clarabel, by each of
+    (:data:`ptn.engines.power.distflow.DEFAULT_SOLVER_OPTIONS`) updated, with Clarabel, by each of
     :data:`JOINT_SOLVER_ATTEMPTS`, then by ``solver_options`` (duplicates dropped)."""
     attempts: list[dict[str, Any]] = []
     for extra in JOINT_SOLVER_ATTEMPTS if solver == "CLARABEL" else ({},):
@@ -261,7 +261,7 @@ def solve_joint_min_cost(
 ) -> JointSolution:
     """Solve the joint minimum-cost problem (module docstring) in one convex model.
 
-    Solver settings: :data:`engines.power.distflow.DEFAULT_SOLVER_OPTIONS`, updated (with
+    Solver settings: :data:`ptn.engines.power.distflow.DEFAULT_SOLVER_OPTIONS`, updated (with
     Clarabel) by each of :data:`JOINT_SOLVER_ATTEMPTS` in turn until one gives a solution, and
     then by ``solver_options``. Raises
     :class:`InvalidInputError` for elastic EV demand, a period-count mismatch or a station

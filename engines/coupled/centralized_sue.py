@@ -5,26 +5,26 @@ equilibrium (SUE) and maps the equilibrium station flows to charging loads on IE
 16, 20, 32) with DER in a DistFlow OPF (MODELS.md §1, §2, §5). In ptn the traffic department
 and the DSO reach the joint optimum privately (ADMM on the station loads); an experiment needs
 that optimum computed independently, by a model that holds both sides. This module is that
-reference for SUE traffic, the counterpart of :mod:`engines.coupled.centralized` (deterministic
+reference for SUE traffic, the counterpart of :mod:`ptn.engines.coupled.centralized` (deterministic
 UE, link-based Beckmann program). It is deliberately computed another way than the traffic
-department's SUE solvers (:mod:`engines.traffic.sue`'s Newton and MSA): a route-based convex
+department's SUE solvers (:mod:`ptn.engines.traffic.sue`'s Newton and MSA): a route-based convex
 program over every enumerated acyclic route, solved by an interior-point conic solver, so that
 agreement checks those solvers rather than repeating them.
 
 Formulation. Route flows ``f_k`` (veh/h) for every class (GV, EV), OD pair and period of the
-time-expanded problem (:mod:`engines.traffic.multiperiod`, without departure shifting, so the
-periods are independent), route sets from :func:`engines.traffic.path_sets.enumerate_paths`,
+time-expanded problem (:mod:`ptn.engines.traffic.multiperiod`, without departure shifting, so the
+periods are independent), route sets from :func:`ptn.engines.traffic.path_sets.enumerate_paths`,
 link flows ``x = Δ f`` (``Δ`` the link–route incidence; a route of the EV two-layer graph may
 use a road link twice). Fisk's (1980) convex SUE program (Sheffi 1985, ch. 12, eq. 12.3)::
 
     Z(f) = Σ_a ∫_0^{x_a} c_a(u) du + (1/θ) Σ_k f_k (ln f_k − 1),   Σ_{k∈K_w} f_k = d_w, f ≥ 0,
 
-with ``c_a`` the generalized link cost of :class:`engines.traffic.link_costs.LinkCosts` (value
+with ``c_a`` the generalized link cost of :class:`ptn.engines.traffic.link_costs.LinkCosts` (value
 of time × BPR time on roads, × Davidson queueing time on charging links, plus money terms), its
-integrals in the closed forms of MODELS.md §1 (:func:`engines.traffic.beckmann_program.
+integrals in the closed forms of MODELS.md §1 (:func:`ptn.engines.traffic.beckmann_program.
 beckmann_objective`: BPR ``t0·(x + 0.03·x⁵/c⁴)``, Davidson ``t0·(x + J·(−x − c·ln(1 − x/c)))``),
 and the entropy term written ``−(1/θ)·(Σ entr(f) + Σ f)`` (exponential cones). θ is in 1/$
-(the problem's cost unit), as for :func:`engines.traffic.sue.solve_stochastic_equilibrium`, and
+(the problem's cost unit), as for :func:`ptn.engines.traffic.sue.solve_stochastic_equilibrium`, and
 its minimiser is the logit SUE ``f_k = d_w·exp(−θ c_k)/Σ_j exp(−θ c_j)``.
 
 * :func:`solve_sue_reference`: the SUE at fixed station prices (charging money ``E_B·α`` on
@@ -33,7 +33,7 @@ its minimiser is the logit SUE ``f_k = d_w·exp(−θ c_k)/Σ_j exp(−θ c_j)``
 
       minimise   Δt · Z₀(f)  +  C_DSO(P)
       subject to the route-flow constraints above, the DSO's DistFlow-SOC constraints
-                 (Farivar & Low 2013, :class:`engines.power.distflow.DistFlowOpf`), and
+                 (Farivar & Low 2013, :class:`ptn.engines.power.distflow.DistFlowOpf`), and
                  P[s, t] = E_B · x[station s's charging link in period t]   (MW),
 
   ``Z₀`` the Fisk potential without charging money (payments between drivers and the DSO are
@@ -41,7 +41,7 @@ its minimiser is the logit SUE ``f_k = d_w·exp(−θ c_k)/Σ_j exp(−θ c_j)``
   KKT conditions the coupling multiplier per MWh is the DLMP at the station's bus, and the
   traffic SUE at those prices reproduces the optimal loads: the point a converged ADMM between
   the traffic department and the DSO reaches. The DSO embedding, coupling and solver fallbacks
-  are :mod:`engines.coupled.centralized`'s.
+  are :mod:`ptn.engines.coupled.centralized`'s.
 
 The EV demand must be inelastic in the joint problem (seed 002's is; seed 001's mean-price law
 has no potential) and departure shifting off (``max_shift_periods`` 0: seed 002 assigns each
@@ -52,9 +52,9 @@ every station stays below that knee (``davidson_above_knee`` names those above).
 Accuracy, measured on the tests' case (Nguyen–Dupuis × 3 periods, theta = 1/$, case33bw with
 seed 002's DER): the traffic-only program matches the SUE engine's link flows to 3e-9 relative
 (:data:`TRAFFIC_SOLVER_ATTEMPTS`); the joint one (Clarabel's 1e-9 gap target of
-:data:`engines.coupled.centralized.JOINT_SOLVER_ATTEMPTS`) has its prices equal to the embedded
+:data:`ptn.engines.coupled.centralized.JOINT_SOLVER_ATTEMPTS`) has its prices equal to the embedded
 OPF's DLMPs to 1e-6 $/MWh, and the SUE engine at those prices reproduces its loads to 1.5e-5 MW.
-As theta grows the joint optimum tends to :func:`engines.coupled.centralized.
+As theta grows the joint optimum tends to :func:`ptn.engines.coupled.centralized.
 solve_joint_min_cost`'s (loads 2.5e-4 MW apart at theta = 1000/$).
 
 References: C. Fisk (1980), "Some developments in equilibrium traffic assignment",
@@ -77,28 +77,28 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import ArrayLike
 
-from engines.coupled.centralized import (
+from ptn.engines.coupled.centralized import (
     _couple_dso,
     _dispatch_notes,
     _solve,
     _solver_attempts,
     check_joint_inputs,
 )
-from engines.errors import InvalidInputError
-from engines.power.der import DsoCase
-from engines.power.result import OpfResult
-from engines.traffic.beckmann_program import DEFAULT_SOLVER_OPTIONS, beckmann_objective
-from engines.traffic.graph import compile_graph
-from engines.traffic.link_costs import DAVIDSON_LINEAR_FROM, CostKind
-from engines.traffic.multiperiod import (
+from ptn.engines.errors import InvalidInputError
+from ptn.engines.power.der import DsoCase
+from ptn.engines.power.result import OpfResult
+from ptn.engines.traffic.beckmann_program import DEFAULT_SOLVER_OPTIONS, beckmann_objective
+from ptn.engines.traffic.graph import compile_graph
+from ptn.engines.traffic.link_costs import DAVIDSON_LINEAR_FROM, CostKind
+from ptn.engines.traffic.multiperiod import (
     MultiPeriodProblem,
     MultiPeriodSpec,
     build_multiperiod_problem,
 )
-from engines.traffic.network import FloatArray, IntArray
-from engines.traffic.path_sets import DEFAULT_MAX_PATHS_PER_OD, PathSet, enumerate_graph_paths
-from engines.traffic.problem import AssignmentProblem
-from engines.traffic.sue import _check_theta
+from ptn.engines.traffic.network import FloatArray, IntArray
+from ptn.engines.traffic.path_sets import DEFAULT_MAX_PATHS_PER_OD, PathSet, enumerate_graph_paths
+from ptn.engines.traffic.problem import AssignmentProblem
+from ptn.engines.traffic.sue import _check_theta
 
 #: Clarabel settings for the traffic-only program, tried in turn until one ends with a solution.
 #: Measured on Nguyen–Dupuis × 3 periods at theta = 1/$ (210 routes) against the SUE engine's
@@ -127,7 +127,7 @@ class SueReference:
     ``[station, period]`` in ``station_names`` order: ``price_per_mwh`` (the input),
     ``station_load_mw`` = E_B × station flow. ``period_link_flow_veh_per_h[t]``: the flows of
     period ``t`` on the road links then the charging links (the numbering of
-    :func:`engines.traffic.charging.build_charging_problem`); ``link_flow`` (veh/h) over the
+    :func:`ptn.engines.traffic.charging.build_charging_problem`); ``link_flow`` (veh/h) over the
     links of the time-expanded problem; ``path_flow_veh_per_h`` over the routes of ``paths``
     (links of the time-expanded problem, OD pairs in its graph order).
     """
@@ -161,9 +161,9 @@ class JointSueSolution:
     the message says so), ``infeasible`` or ``failed``; without a solution costs and arrays are
     NaN. Costs in $ over the horizon: ``traffic_cost`` = period_hours × Fisk potential without
     charging money (what the joint problem minimises on the traffic side; the counterpart of
-    :attr:`engines.coupled.centralized.JointSolution.traffic_cost`), ``travel_cost`` = its
+    :attr:`ptn.engines.coupled.centralized.JointSolution.traffic_cost`), ``travel_cost`` = its
     travel-time part (period_hours × Beckmann potential,
-    :meth:`engines.traffic.multiperiod.MultiPeriodProblem.potential`), ``dso_cost`` the OPF's
+    :meth:`ptn.engines.traffic.multiperiod.MultiPeriodProblem.potential`), ``dso_cost`` the OPF's
     reported objective, ``total_cost`` = ``traffic_cost + dso_cost``. Arrays
     ``[station, period]`` in ``station_names`` order: loads in MW, ``price_per_mwh`` the
     coupling multipliers in $/MWh, i.e. the DLMP at each station's bus (with logit choice every
@@ -414,8 +414,8 @@ def solve_joint_sue_min_cost(
     """Solve the joint minimum-cost problem with logit SUE traffic (module docstring).
 
     ``theta`` in 1/$; outputs ``[station, period]`` in ``station_order`` (default: the traffic
-    model's order). Solver settings as :func:`engines.coupled.centralized.solve_joint_min_cost`
-    (:data:`engines.coupled.centralized.JOINT_SOLVER_ATTEMPTS` in turn, then
+    model's order). Solver settings as :func:`ptn.engines.coupled.centralized.solve_joint_min_cost`
+    (:data:`ptn.engines.coupled.centralized.JOINT_SOLVER_ATTEMPTS` in turn, then
     ``solver_options``). Raises :class:`InvalidInputError` for theta not positive and finite,
     departure shifting, elastic EV demand, a period-count mismatch, a station without a
     charging point of the same name (or the reverse), a ``station_order`` that is not a

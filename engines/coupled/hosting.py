@@ -12,7 +12,7 @@ Definitions:
 * **EV scale** ``s`` (dimensionless): the traffic model's EV demand (every OD pair and period)
   times ``s``; GV demand is unchanged. ``s = 1`` is the model as given; the scale stands for the
   EV penetration level.
-* **Uncoordinated operation** (the baseline of :mod:`coordinator.experiment`): EV drivers answer
+* **Uncoordinated operation** (the baseline of :mod:`ptn.coordinator.experiment`): EV drivers answer
   a flat charging tariff (the traffic equilibrium, :meth:`MultiPeriodProblem.solve`), then the
   DSO dispatches the resulting station loads as fixed loads (``DistFlowOpf(charging="fixed")``).
   It *hosts* ``s`` iff that OPF is feasible: voltages within the band, branch currents within
@@ -20,7 +20,7 @@ Definitions:
   Davidson charging link at capacity has infinite delay; the path-based solver's linear
   continuation beyond it is not a physical operation).
 * **Coordinated operation**: the joint minimum-cost problem
-  (:func:`engines.coupled.centralized.solve_joint_min_cost`), the operation the private ADMM
+  (:func:`ptn.engines.coupled.centralized.solve_joint_min_cost`), the operation the private ADMM
   negotiation reaches. It *hosts* ``s`` iff that problem is feasible. Clarabel often ends a
   clearly infeasible joint problem (measured: 1.5–2 x the capacity) in a numerical error rather
   than an infeasibility certificate; then the same constraints with a zero objective (station
@@ -55,11 +55,11 @@ Definitions:
   uncoordinated operation would fall outside the band.
 
 :func:`voltages_before_and_after` gives both operations' bus-by-period voltages at one scale,
-for the "before and after" heatmap (:func:`services.figures.plot_voltage_heatmap`).
+for the "before and after" heatmap (:func:`ptn.services.figures.plot_voltage_heatmap`).
 
 Inputs must be consistent as for the joint problem: inelastic EV demand (``price_sensitivity``
 0), the same periods, and stations matched to charging points by name. The voltage band is the
-case's (:meth:`engines.power.der.DsoCase.with_voltage_band`; seed 003 studies 0.91–1.05 p.u.).
+case's (:meth:`ptn.engines.power.der.DsoCase.with_voltage_band`; seed 003 studies 0.91–1.05 p.u.).
 """
 
 from __future__ import annotations
@@ -75,18 +75,18 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
-from engines.coupled.centralized import JointSolution, check_joint_inputs, solve_joint_min_cost
-from engines.errors import InvalidInputError
-from engines.power.der import DsoCase
-from engines.power.distflow import DistFlowOpf
-from engines.power.result import OpfResult, OpfStatus
-from engines.traffic.beckmann_program import build_beckmann_program
-from engines.traffic.multiperiod import (
+from ptn.engines.coupled.centralized import JointSolution, check_joint_inputs, solve_joint_min_cost
+from ptn.engines.errors import InvalidInputError
+from ptn.engines.power.der import DsoCase
+from ptn.engines.power.distflow import DistFlowOpf
+from ptn.engines.power.result import OpfResult, OpfStatus
+from ptn.engines.traffic.beckmann_program import build_beckmann_program
+from ptn.engines.traffic.multiperiod import (
     MultiPeriodProblem,
     MultiPeriodResult,
     build_multiperiod_problem,
 )
-from engines.traffic.result import AssignmentStatus
+from ptn.engines.traffic.result import AssignmentStatus
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]

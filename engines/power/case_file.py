@@ -1,8 +1,8 @@
 """A DSO's horizon as data: the DER case file (TOML) and the EV charging-load file (CSV).
 
-The DER file describes everything a :class:`~engines.power.der.DsoCase` holds besides the
+The DER file describes everything a :class:`~ptn.engines.power.der.DsoCase` holds besides the
 feeders (which come from the command line): the horizon, the upstream tariff and the devices.
-Its keys mirror the dataclasses of :mod:`engines.power.der` field for field, in the same units
+Its keys mirror the dataclasses of :mod:`ptn.engines.power.der` field for field, in the same units
 (MW, MVAr, MWh, currency/MWh, hours)::
 
     [horizon]
@@ -24,12 +24,12 @@ A scenario's ``[dso]`` table adds a voltage band, ``voltage_min_pu`` and ``volta
 002 and 0.91–1.05 in seed 003. It replaces the per-bus limits that the feeder's source file
 carries (case33bw ships 0.9–1.1) at every bus but the slack (whose voltage is fixed); either
 key alone replaces only that side. Both must be finite and positive, and the lower below the
-upper (:meth:`~engines.power.feeder.Feeder.with_voltage_band`).
+upper (:meth:`~ptn.engines.power.feeder.Feeder.with_voltage_band`).
 
-Every problem is reported as one :class:`~engines.errors.InvalidInputError` naming the file and
+Every problem is reported as one :class:`~ptn.engines.errors.InvalidInputError` naming the file and
 the key path, e.g. ``der.toml: micro_turbine[2].p_max_mw: expected a number, got "x"`` (tables
 of an array are counted from 1 in file order); TOML syntax errors name ``file:line:column``.
-After the file is read, :func:`~engines.power.der.validate_case` checks bounds and references,
+After the file is read, :func:`~ptn.engines.power.der.validate_case` checks bounds and references,
 and its messages are prefixed with the file name.
 
 Defaults that depend on the horizon (:func:`default_period_hours`, :func:`default_load_shape`):
@@ -37,7 +37,7 @@ several periods split one day (``period_hours = 24 / periods``) and the loads fo
 ``rts-winter-weekday``; one period is the feeder's shipped snapshot costed for one hour
 (``period_hours = 1``, ``flat`` loads), MATPOWER's $/h OPF. A PV unit's ``profile`` defaults to
 ``solar`` and a wind unit's to ``wind``. Built-in daily shapes are time-averaged to the horizon
-(see :mod:`engines.power.profiles`; for one period, their daily mean).
+(see :mod:`ptn.engines.power.profiles`; for one period, their daily mean).
 
 The charging-load file (:func:`read_charging_csv`) is a wide CSV: a header ``period,<point>,...``
 naming every charging point of the case once, then one row per period ``0 … periods−1``
@@ -57,8 +57,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from engines.errors import InvalidInputError
-from engines.power.der import (
+from ptn.engines.errors import InvalidInputError
+from ptn.engines.power.der import (
     ChargingPoint,
     DemandResponse,
     DsoCase,
@@ -67,9 +67,9 @@ from engines.power.der import (
     Storage,
     validate_case,
 )
-from engines.power.feeder import Feeder
-from engines.power.profiles import HOURS, seed002_time_of_use
-from engines.toml_keys import KeyReader, read_toml_document, show_value
+from ptn.engines.power.feeder import Feeder
+from ptn.engines.power.profiles import HOURS, seed002_time_of_use
+from ptn.engines.toml_keys import KeyReader, read_toml_document, show_value
 
 FloatArray = NDArray[np.float64]
 

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from numpy.typing import NDArray
 
-from engines.errors import InvalidInputError
-from engines.power.feeder import Feeder
+from ptn.engines.errors import InvalidInputError
+from ptn.engines.power.feeder import Feeder
 
 FloatArray = NDArray[np.float64]
 
@@ -136,7 +136,7 @@ class DsoCase:
         self, v_min_pu: float | None = None, v_max_pu: float | None = None
     ) -> DsoCase:
         """The same case with one voltage band (p.u.) on every feeder
-        (:meth:`~engines.power.feeder.Feeder.with_voltage_band`; ``None`` keeps that side)."""
+        (:meth:`~ptn.engines.power.feeder.Feeder.with_voltage_band`; ``None`` keeps that side)."""
         return replace(self, feeders=tuple(feeder.with_voltage_band(v_min_pu, v_max_pu)
                                            for feeder in self.feeders))
 

@@ -7,7 +7,7 @@ Power Syst. 28(3), 2013; MODELS.md §2), per period t and branch i→j, in per u
 * ``v_j = v_i − 2(r_ij·P_ij + x_ij·Q_ij) + (r_ij² + x_ij²)·ℓ_ij``;
 * ``‖(2P_ij, 2Q_ij, ℓ_ij − v_i)‖₂ ≤ ℓ_ij + v_i`` (the relaxation of ``ℓ·v = P² + Q²``);
 * ``v_min² ≤ v ≤ v_max²``, ``ℓ ≤ (rating/base)²``, slack ``v = v_0²``;
-* DER of :mod:`engines.power.der` with their own constraints.
+* DER of :mod:`ptn.engines.power.der` with their own constraints.
 
 Objective ($ over the horizon, Δt the period length in h):
 ``Σ_t Δt·[λ^up_t·P0_t + c2·P0_t² + c0 + Σ_g (a_g·p_g² + b_g·p_g) + incentive·shifted
@@ -19,14 +19,14 @@ re-solve only refreshes the solver's data (no re-canonicalization). DLMPs are th
 active power balances, scaled to $/MWh.
 
 ``formulation="lindistflow"`` builds the lossless LinDistFlow equations of
-:mod:`engines.power.lindistflow` instead (no ``ℓ``, no cones: the ``r·ℓ``, ``x·ℓ`` and
+:mod:`ptn.engines.power.lindistflow` instead (no ``ℓ``, no cones: the ``r·ℓ``, ``x·ℓ`` and
 ``(r² + x²)·ℓ`` terms dropped), so that a DSO negotiating through this class (ADMM) and a
 full-information bilevel reference solving the Pyomo LinDistFlow by KKT reformulation solve the
 same problem. Everything else (DER, limits, objective, charging modes, Parameters, re-solves,
 :meth:`DistFlowOpf.embedding`, DLMPs) is shared. The circles without a counterpart in a
 cone-free model, branch ratings ``P² + Q² ≤ S²`` (the SOC model bounds ``ℓ`` instead) and the
 inverter limits ``p² + q² ≤ s²``, take LinDistFlow's default treatment: the inscribed
-``DEFAULT_CIRCLE_SIDES``-gon of :func:`engines.power.lindistflow.build_lindistflow`, row for
+``DEFAULT_CIRCLE_SIDES``-gon of :func:`ptn.engines.power.lindistflow.build_lindistflow`, row for
 row, which keeps the model an LP (a QP with quadratic costs) as the KKT reformulation needs.
 Losses are zero, so ``loss_price_per_mwh`` and the weak-branch regularization add nothing, and
 the relaxation gap is reported as zero (there is no relaxation).
@@ -45,10 +45,10 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
-from engines.errors import InvalidInputError
-from engines.power.der import DsoCase, validate_case
-from engines.power.feeder import Feeder
-from engines.power.result import FeederDispatch, OpfResult, OpfStatus, RelaxationGap
+from ptn.engines.errors import InvalidInputError
+from ptn.engines.power.der import DsoCase, validate_case
+from ptn.engines.power.feeder import Feeder
+from ptn.engines.power.result import FeederDispatch, OpfResult, OpfStatus, RelaxationGap
 
 FloatArray = NDArray[np.float64]
 
@@ -141,7 +141,7 @@ def _polygon(
 ) -> list[cp.Constraint]:
     """``p² + q² ≤ limit²`` row-wise as the inscribed regular ``sides``-gon.
 
-    The facets of :func:`engines.power.lindistflow._circle`: normals at angles
+    The facets of :func:`ptn.engines.power.lindistflow._circle`: normals at angles
     ``(2k + 1)·π/sides``, apothem ``limit·cos(π/sides)``; ``limit`` has one value per row of
     ``p`` and ``q`` (``[item, period]``).
     """
@@ -162,7 +162,7 @@ class DistFlowOpf:
     ``charging="fixed"``: EV charging loads are inputs (MW per charging point and period).
     ``charging="priced"``: they are decisions in ``[0, max_mw]`` with a linear price and a
     quadratic penalty, the DSO's local problem in ADMM. ``formulation="lindistflow"``: the
-    lossless LinDistFlow equations of :mod:`engines.power.lindistflow` instead of the SOC
+    lossless LinDistFlow equations of :mod:`ptn.engines.power.lindistflow` instead of the SOC
     relaxation (see the module doc).
     """
 
@@ -190,7 +190,7 @@ class DistFlowOpf:
         self._circle_sides = 0
         if formulation == "lindistflow":
             # imported here: the Pyomo module costs ~0.3 s to import and the SOC path needs none
-            from engines.power.lindistflow import DEFAULT_CIRCLE_SIDES
+            from ptn.engines.power.lindistflow import DEFAULT_CIRCLE_SIDES
 
             self._circle_sides = DEFAULT_CIRCLE_SIDES
         self.solver = solver
@@ -699,7 +699,7 @@ class DistFlowOpf:
                 f"fictitious losses on branch {worst.relaxation.worst_branch} of feeder "
                 f"{worst.name} in period {worst.relaxation.worst_period} (negative prices "
                 "reward losses); check and recover with "
-                "engines.power.exactness.check_with_ac_power_flow"
+                "ptn.engines.power.exactness.check_with_ac_power_flow"
             )
         breakdown = {name: float(term.value) for name, term in self._cost_terms.items()}
         if "charging_coupling" in breakdown:
@@ -764,7 +764,7 @@ class DistFlowOpf:
         v = np.asarray(block.v.value)
         v_from = v[feeder.branch_from]
         if block.L is None:
-            # LinDistFlow: no relaxation (gap zero, as engines.power.lindistflow reports it);
+            # LinDistFlow: no relaxation (gap zero, as ptn.engines.power.lindistflow reports it);
             # the current is the one the lossless flows imply at the solved voltages, and the
             # balances hold without loss terms
             L = (P**2 + Q**2) / np.maximum(v_from, 1e-9)

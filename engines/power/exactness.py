@@ -3,7 +3,7 @@
 The SOC relaxation of DistFlow is exact under conditions that ordinary prices meet (Farivar &
 Low 2013; Gan, Li, Topcu & Low 2015), but not always: with negative prices (ADMM duals can be
 negative) the optimizer gains by "burning" power as fictitious losses, and the solution then
-violates ``ℓ·v = P² + Q²``. :class:`~engines.power.distflow.DistFlowOpf` reports that as the
+violates ``ℓ·v = P² + Q²``. :class:`~ptn.engines.power.distflow.DistFlowOpf` reports that as the
 status ``inexact``; this module is the recovery and the independent check: fix every bus's net
 injection from the OPF, run a full AC power flow (pandapower's Newton–Raphson), and report how
 far the physical voltages, slack power and losses are from the OPF's, and what the dispatch
@@ -17,9 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from engines.power.distflow import DistFlowOpf
-from engines.power.pandapower_io import run_ac_power_flow
-from engines.power.result import OpfResult
+from ptn.engines.power.distflow import DistFlowOpf
+from ptn.engines.power.pandapower_io import run_ac_power_flow
+from ptn.engines.power.result import OpfResult
 
 FloatArray = NDArray[np.float64]
 

@@ -18,7 +18,7 @@ Conventions:
 * the slack's upstream cost is the shipped polynomial ``c2·P² + c1·P + c0`` in $/h with P in MW.
 
 :func:`validate_feeder` checks everything the formulations rely on and raises
-:class:`~engines.errors.InvalidInputError` naming the bad branch or bus.
+:class:`~ptn.engines.errors.InvalidInputError` naming the bad branch or bus.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from numpy.typing import NDArray
 
-from engines.errors import InvalidInputError
+from ptn.engines.errors import InvalidInputError
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]

@@ -1,6 +1,6 @@
 """LinDistFlow: the lossless linearized DistFlow OPF as a Pyomo model, for MIP and bilevel use.
 
-Why it exists: :class:`engines.power.distflow.DistFlowOpf` is the accurate model (SOC
+Why it exists: :class:`ptn.engines.power.distflow.DistFlowOpf` is the accurate model (SOC
 relaxation in cvxpy), but a cone is awkward inside a KKT/big-M reformulated bilevel program and
 out of reach of a MIP solver such as HiGHS. The simplified DistFlow equations of Baran & Wu
 ("Network reconfiguration in distribution systems for loss reduction and load balancing", IEEE
@@ -10,14 +10,14 @@ prices linear, at the cost of neglecting losses (5.5% of the energy bought on ca
 load). tests/power/test_lindistflow.py measures the error against the SOC model.
 
 Formulation, per feeder, period ``t`` and branch ``i→j`` (per unit on the feeder's base; the
-same data, DER constraints, units and objective as :mod:`engines.power.distflow`):
+same data, DER constraints, units and objective as :mod:`ptn.engines.power.distflow`):
 
 * ``Σ_{k→j} P_kj − Σ_{j→l} P_jl + p^inj_j = p^load_j`` (and Q), with no ``r·ℓ`` loss term;
 * ``w_j = w_i − 2(r_ij·P_ij + x_ij·Q_ij)``, ``v_min² ≤ w ≤ v_max²``, slack ``w = v_0²``;
 * branch ratings and inverter limits ``P² + Q² ≤ S²`` as an inscribed regular polygon of
   ``circle_sides`` facets (linear; a vertex lies on the P axis, so unity-power-factor output
   reaches S), or as the exact convex quadratic constraint with ``circle_sides=None``;
-* DER of :mod:`engines.power.der` (micro-turbines, storage, PV/wind, demand response) and the
+* DER of :mod:`ptn.engines.power.der` (micro-turbines, storage, PV/wind, demand response) and the
   EV charging points, whose load ``[point, period]`` (MW) is a mutable Param (or, with
   ``charging="variable"``, a Var in ``[0, max_mw]`` that a parent model links to its own
   decisions);
@@ -50,9 +50,9 @@ from numpy.typing import NDArray
 from pyomo.contrib.solver.common.factory import SolverFactory
 from pyomo.contrib.solver.common.results import SolutionStatus, TerminationCondition
 
-from engines.errors import InvalidInputError
-from engines.power.der import DsoCase, validate_case
-from engines.power.result import FeederDispatch, OpfResult, OpfStatus, RelaxationGap
+from ptn.engines.errors import InvalidInputError
+from ptn.engines.power.der import DsoCase, validate_case
+from ptn.engines.power.result import FeederDispatch, OpfResult, OpfStatus, RelaxationGap
 
 FloatArray = NDArray[np.float64]
 

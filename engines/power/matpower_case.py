@@ -72,8 +72,8 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from engines.errors import InvalidInputError
-from engines.power.feeder import Feeder, UpstreamCost, build_feeder
+from ptn.engines.errors import InvalidInputError
+from ptn.engines.power.feeder import Feeder, UpstreamCost, build_feeder
 
 FloatArray = NDArray[np.float64]
 

@@ -62,9 +62,9 @@ from numpy.typing import NDArray
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from engines.errors import InvalidInputError
-from engines.power.feeder import Feeder, UpstreamCost, build_feeder
-from engines.power.matpower_case import feeder_from_matpower
+from ptn.engines.errors import InvalidInputError
+from ptn.engines.power.feeder import Feeder, UpstreamCost, build_feeder
+from ptn.engines.power.matpower_case import feeder_from_matpower
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -347,7 +347,7 @@ def feeder_from_pandapower(net: Any, name: str) -> Feeder:
 def feeder_from_file(path: str | Path) -> Feeder:
     """Load a feeder from a file, by suffix.
 
-    ``.m``: MATPOWER case (:func:`~engines.power.matpower_case.feeder_from_matpower`);
+    ``.m``: MATPOWER case (:func:`~ptn.engines.power.matpower_case.feeder_from_matpower`);
     ``.json``, ``.p``/``.pkl``, ``.xlsx``: a pandapower net (``from_json``, ``from_pickle``,
     ``from_excel``). The feeder is named after the file's stem.
     """

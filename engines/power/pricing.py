@@ -16,7 +16,7 @@ step as a pure engine, in three parts:
   fit (Algorithm 1, step 3).
 * :class:`DsoPricingProblem` — eqs. 32–34 with eq. 11's revenue: maximize
   ``Σ_t Δt·λ_tᵀP_t − C_OPF(P) − ϖ·Σ_t‖λ_t − λ̂_t‖²`` subject to ``P_t = F_t·λ_t + P0_t``, the
-  DistFlow-SOC OPF (:meth:`engines.power.distflow.DistFlowOpf.embedding`, whose charging
+  DistFlow-SOC OPF (:meth:`ptn.engines.power.distflow.DistFlowOpf.embedding`, whose charging
   variable is ``P``), ``λ ∈ [λ_min, λ_max]`` (eq. 20) and each station's time-average price at
   most the cap (eq. 21). ``λ_tᵀF_tλ_t`` is written ``−‖L_t·λ_t‖²`` with ``L_tᵀL_t = −sym(F_t)``,
   so the model is DPP: built once, only Parameters change between solves.
@@ -44,10 +44,10 @@ import cvxpy as cp
 import numpy as np
 from numpy.typing import NDArray
 
-from engines.errors import InvalidInputError
-from engines.power.der import DsoCase, validate_case
-from engines.power.distflow import DistFlowOpf
-from engines.power.result import OpfStatus
+from ptn.engines.errors import InvalidInputError
+from ptn.engines.power.der import DsoCase, validate_case
+from ptn.engines.power.distflow import DistFlowOpf
+from ptn.engines.power.result import OpfStatus
 
 FloatArray = NDArray[np.float64]
 

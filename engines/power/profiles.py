@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from engines.errors import InvalidInputError
+from ptn.engines.errors import InvalidInputError
 
 FloatArray = NDArray[np.float64]
 

@@ -2,7 +2,7 @@
 
 Statuses follow PowerModels' termination statuses in spirit: ``optimal`` (and the relaxation
 is exact), ``inexact`` (the solver's optimum violates ``ℓ·v = P² + Q²``, so the dispatch is not
-physical as solved; see :mod:`engines.power.exactness` for the AC recovery), ``infeasible``,
+physical as solved; see :mod:`ptn.engines.power.exactness` for the AC recovery), ``infeasible``,
 ``unbounded``, ``solver_error``. All quantities are in MW, MVAr, p.u. voltage magnitude and $;
 per-bus arrays are ``[bus, period]`` in the feeder's bus order, per-branch arrays
 ``[branch, period]`` in the feeder's branch order.

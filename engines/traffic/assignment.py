@@ -1,18 +1,18 @@
 """One entry point for deterministic user equilibrium, whichever algorithm solves it.
 
-``gradient-projection`` (path-based, :mod:`engines.traffic.path_based`) is the default: exact to
+``gradient-projection`` (path-based, :mod:`ptn.engines.traffic.path_based`) is the default: exact to
 relative gaps of 1e-12 and warm-startable. ``bfw`` (bi-conjugate Frank–Wolfe,
-:mod:`engines.traffic.frank_wolfe`) is the link-based method AequilibraE users know.
+:mod:`ptn.engines.traffic.frank_wolfe`) is the link-based method AequilibraE users know.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from engines.errors import InvalidInputError
-from engines.traffic.path_based import ProgressCallback, solve_path_based
-from engines.traffic.problem import AssignmentProblem
-from engines.traffic.result import AssignmentResult
+from ptn.engines.errors import InvalidInputError
+from ptn.engines.traffic.path_based import ProgressCallback, solve_path_based
+from ptn.engines.traffic.problem import AssignmentProblem
+from ptn.engines.traffic.result import AssignmentResult
 
 ALGORITHMS = ("gradient-projection", "bfw")
 _ALIASES = {"gp": "gradient-projection", "path": "gradient-projection",
@@ -47,7 +47,7 @@ def solve_user_equilibrium(
         raise InvalidInputError(f"max_iterations must be at least 1, got {max_iterations}")
     name = canonical_algorithm(algorithm)
     if name == "bfw":
-        from engines.traffic.frank_wolfe import solve_biconjugate_frank_wolfe
+        from ptn.engines.traffic.frank_wolfe import solve_biconjugate_frank_wolfe
 
         return solve_biconjugate_frank_wolfe(
             problem, gap=gap, max_iterations=max_iterations, warm_start=warm_start,

@@ -1,6 +1,6 @@
 """The user equilibrium of any assignment problem as one convex program (cvxpy), for reference.
 
-Why this module exists: the path-based solver (:mod:`engines.traffic.path_based`) is fast and
+Why this module exists: the path-based solver (:mod:`ptn.engines.traffic.path_based`) is fast and
 exact, but a joint reference model — traffic and power in one convex program, the
 full-information optimum of MODELS.md §5 that negotiated outcomes are compared against — needs
 the traffic equilibrium as *constraints and an objective* a general conic solver can take. This
@@ -16,7 +16,7 @@ supply (the origin's total demand) and sinks (−demand at each destination), an
 arcs to the physical links they load. Arcs that a commodity cannot use (not reachable from its
 origin, not reaching any of its destinations, into its origin, or out of a no-through node
 other than its origin) are pruned before the model is built; on the time-expanded multi-period
-graph (:mod:`engines.traffic.multiperiod`) each origin reaches only a few period copies, so
+graph (:mod:`ptn.engines.traffic.multiperiod`) each origin reaches only a few period copies, so
 this removes most variables.
 
 Beckmann terms (cost units × veh, closed forms of MODELS.md §1):
@@ -25,7 +25,7 @@ Beckmann terms (cost units × veh, closed forms of MODELS.md §1):
   (cvxpy ``power``, scaled by capacity); α = 0 or β = 0 is linear (TNTP's constant links);
 * constant links ``t0·x``;
 * Davidson ``t0·(x + J·(−x − c·ln(1 − x/c)))`` (exponential cone) plus the Davidson link's
-  added linear time term ``β·x`` (:mod:`engines.traffic.link_costs`), whose integral is
+  added linear time term ``β·x`` (:mod:`ptn.engines.traffic.link_costs`), whose integral is
   ``β·x²/2``. This is the *pure* Davidson function: the path-based solver continues it linearly
   above ``DAVIDSON_LINEAR_FROM·c`` (0.95 c), so the two programs agree only while every Davidson
   link stays below that knee (:meth:`BeckmannProgram.davidson_above_knee` tells), and a
@@ -44,10 +44,10 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse import csgraph
 
-from engines.errors import InvalidInputError
-from engines.traffic.link_costs import DAVIDSON_LINEAR_FROM, CostKind, LinkCosts
-from engines.traffic.network import FloatArray, IntArray
-from engines.traffic.problem import AssignmentProblem, DemandClass
+from ptn.engines.errors import InvalidInputError
+from ptn.engines.traffic.link_costs import DAVIDSON_LINEAR_FROM, CostKind, LinkCosts
+from ptn.engines.traffic.network import FloatArray, IntArray
+from ptn.engines.traffic.problem import AssignmentProblem, DemandClass
 
 #: Tighter than Clarabel's defaults (1e-8): a reference must match link flows to 1e-3 veh/h.
 #: Measured on Nguyen–Dupuis × 24 periods (5,950 arc flows): at 1e-8 station and road flows are

@@ -9,9 +9,9 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from engines.errors import InvalidInputError
-from engines.traffic.network import RoadNetwork
-from engines.traffic.tntp import read_tntp_network
+from ptn.engines.errors import InvalidInputError
+from ptn.engines.traffic.network import RoadNetwork
+from ptn.engines.traffic.tntp import read_tntp_network
 
 BUILTIN_NETWORKS = {"nguyen-dupuis": "NguyenDupuis", "twelve-node": "TwelveNode"}
 
@@ -21,7 +21,7 @@ def builtin_network_directory(name: str) -> Path:
     if name not in BUILTIN_NETWORKS:
         known = ", ".join(sorted(BUILTIN_NETWORKS))
         raise InvalidInputError(f"unknown built-in network {name!r} (known: {known})")
-    return Path(str(resources.files("engines.traffic") / "data" / BUILTIN_NETWORKS[name]))
+    return Path(str(resources.files("ptn.engines.traffic") / "data" / BUILTIN_NETWORKS[name]))
 
 
 def nguyen_dupuis() -> RoadNetwork:

@@ -3,9 +3,9 @@
 Why this module exists: the games of MODELS.md §3 need, for given charging prices, the user
 equilibrium of gasoline vehicles (GV) and electric vehicles (EV) that must charge once on their
 trip, and from it each station's charging flow and load. This module turns a
-:class:`~engines.traffic.network.RoadNetwork` plus :class:`ChargingStation` s into an
-:class:`~engines.traffic.problem.AssignmentProblem` that the fast path-based solver
-(:func:`engines.traffic.path_based.solve_path_based`) solves exactly, and reads the station
+:class:`~ptn.engines.traffic.network.RoadNetwork` plus :class:`ChargingStation` s into an
+:class:`~ptn.engines.traffic.problem.AssignmentProblem` that the fast path-based solver
+(:func:`ptn.engines.traffic.path_based.solve_path_based`) solves exactly, and reads the station
 quantities back.
 
 Model (MODELS.md §1):
@@ -46,14 +46,14 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import ArrayLike
 
-from engines.errors import InvalidInputError
-from engines.traffic.graph import compile_graph
-from engines.traffic.link_costs import CostKind, LinkCosts
-from engines.traffic.network import FloatArray, IntArray, RoadNetwork
-from engines.traffic.path_based import PathState, solve_path_based
-from engines.traffic.problem import AssignmentProblem, DemandClass, link_costs_from_network
-from engines.traffic.result import AssignmentResult
-from engines.traffic.shortest_path import shortest_path_costs
+from ptn.engines.errors import InvalidInputError
+from ptn.engines.traffic.graph import compile_graph
+from ptn.engines.traffic.link_costs import CostKind, LinkCosts
+from ptn.engines.traffic.network import FloatArray, IntArray, RoadNetwork
+from ptn.engines.traffic.path_based import PathState, solve_path_based
+from ptn.engines.traffic.problem import AssignmentProblem, DemandClass, link_costs_from_network
+from ptn.engines.traffic.result import AssignmentResult
+from ptn.engines.traffic.shortest_path import shortest_path_costs
 
 ENERGY_PER_CHARGE_MWH = 0.045
 VALUE_OF_TIME_PER_H = 10.0

@@ -1,6 +1,6 @@
 """Link-based user equilibrium: bi-conjugate Frank–Wolfe (BFW).
 
-Why it exists: the path-based solver (:mod:`engines.traffic.path_based`) is ptn's default, but
+Why it exists: the path-based solver (:mod:`ptn.engines.traffic.path_based`) is ptn's default, but
 BFW is the link-based method most practitioners know (AequilibraE's default), it needs memory
 only in proportion to the links, and it gives an independent algorithm to cross-check the
 path-based equilibria against.
@@ -41,14 +41,14 @@ from typing import Any
 import numba as nb
 import numpy as np
 
-from engines.errors import InvalidInputError
-from engines.traffic.graph import CompiledGraph, compile_graph
-from engines.traffic.link_costs import LinkCosts, link_time, link_time_derivative
-from engines.traffic.network import FloatArray
-from engines.traffic.path_based import ProgressCallback
-from engines.traffic.problem import AssignmentProblem
-from engines.traffic.result import AssignmentResult, AssignmentStatus, GapMeasures
-from engines.traffic.shortest_path import dijkstra
+from ptn.engines.errors import InvalidInputError
+from ptn.engines.traffic.graph import CompiledGraph, compile_graph
+from ptn.engines.traffic.link_costs import LinkCosts, link_time, link_time_derivative
+from ptn.engines.traffic.network import FloatArray
+from ptn.engines.traffic.path_based import ProgressCallback
+from ptn.engines.traffic.problem import AssignmentProblem
+from ptn.engines.traffic.result import AssignmentResult, AssignmentStatus, GapMeasures
+from ptn.engines.traffic.shortest_path import dijkstra
 
 # Largest CFW weight on the previous target: at 1 the new direction repeats the old one and the
 # method stalls (Mitradjieva & Lindberg's 1 - delta; AequilibraE uses the same value).
@@ -94,7 +94,7 @@ def _all_or_nothing(  # type: ignore[no-untyped-def]
     """Load every OD's demand on its shortest path; return (SPTT, first unreachable OD or -1).
 
     ``link_flow`` is overwritten. SPTT is summed in the same order as
-    :func:`~engines.traffic.shortest_path.shortest_path_total`, so it is the same number.
+    :func:`~ptn.engines.traffic.shortest_path.shortest_path_total`, so it is the same number.
     """
     n = first_arc.size - 1
     dist = np.empty(n)

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engines.traffic.network import FloatArray, IntArray
-from engines.traffic.problem import AssignmentProblem
+from ptn.engines.traffic.network import FloatArray, IntArray
+from ptn.engines.traffic.problem import AssignmentProblem
 
 
 @dataclass(frozen=True)

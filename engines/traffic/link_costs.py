@@ -12,7 +12,7 @@ Three kinds, chosen per link:
   (MODELS.md §1 closed form ``t0 * (x + J * (-x - c * ln(1 - x / c)))`` for the integral).
   Davidson's function has no ``beta``; on a Davidson link ``beta`` is an added linear term
   ``beta * x`` (time units per unit flow, 0 by default). ADMM's augmented-Lagrangian penalty on
-  a charging station's load is exactly such a term (:mod:`engines.traffic.multiperiod`), so the
+  a charging station's load is exactly such a term (:mod:`ptn.engines.traffic.multiperiod`), so the
   coordinated traffic problem stays an ordinary equilibrium problem for the same solvers.
 * ``CONSTANT``: ``t = t0``.
 
@@ -28,8 +28,8 @@ from enum import IntEnum
 import numba as nb
 import numpy as np
 
-from engines.errors import InvalidInputError
-from engines.traffic.network import FloatArray
+from ptn.engines.errors import InvalidInputError
+from ptn.engines.traffic.network import FloatArray
 
 DAVIDSON_LINEAR_FROM = 0.95
 

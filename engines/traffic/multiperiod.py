@@ -16,11 +16,12 @@ of the DSO/CNO game with the stations' charging loads per period. Its model:
   (Beckmann plus linear shift and price terms) program.
 
 Implementation: ONE static user equilibrium on a time-expanded network, so the fast exact
-path-based solver (:func:`engines.traffic.path_based.solve_path_based`) and its warm start serve:
+path-based solver (:func:`ptn.engines.traffic.path_based.solve_path_based`) and its warm start
+serve:
 
-* a copy of the charging-expanded class graphs (:mod:`engines.traffic.charging`) per period whose
-  road and charging links are separate physical links per period (congestion does not cross
-  periods): link ``t * (L + S) + a`` is road link ``a`` in period ``t``,
+* a copy of the charging-expanded class graphs (:mod:`ptn.engines.traffic.charging`) per
+  period whose road and charging links are separate physical links per period (congestion does
+  not cross periods): link ``t * (L + S) + a`` is road link ``a`` in period ``t``,
   ``t * (L + S) + L + s`` station ``s`` in period ``t``;
 * per class, a *generation* node per (origin, generation period ``ti``) with constant-cost
   virtual *shift* links into the origin of every departure-period copy ``tj`` within reach (one
@@ -41,8 +42,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from numpy.typing import ArrayLike
 
-from engines.errors import InvalidInputError
-from engines.traffic.charging import (
+from ptn.engines.errors import InvalidInputError
+from ptn.engines.traffic.charging import (
     EV,
     GV,
     ChargingNetworkSpec,
@@ -54,13 +55,13 @@ from engines.traffic.charging import (
     od_label,
     path_link_entries,
 )
-from engines.traffic.graph import compile_graph
-from engines.traffic.link_costs import CostKind, LinkCosts
-from engines.traffic.network import FloatArray, IntArray, RoadNetwork
-from engines.traffic.path_based import PathState, solve_path_based
-from engines.traffic.problem import AssignmentProblem, DemandClass
-from engines.traffic.result import AssignmentResult, AssignmentStatus
-from engines.traffic.shortest_path import shortest_path_costs
+from ptn.engines.traffic.graph import compile_graph
+from ptn.engines.traffic.link_costs import CostKind, LinkCosts
+from ptn.engines.traffic.network import FloatArray, IntArray, RoadNetwork
+from ptn.engines.traffic.path_based import PathState, solve_path_based
+from ptn.engines.traffic.problem import AssignmentProblem, DemandClass
+from ptn.engines.traffic.result import AssignmentResult, AssignmentStatus
+from ptn.engines.traffic.shortest_path import shortest_path_costs
 
 SHIFT_COST_PER_PERIOD = 3.0
 PRICE_SENSITIVITY = 1.5
@@ -214,7 +215,7 @@ def with_admm_station_terms(
     costs non-negative (as Dijkstra needs); since every EV path uses exactly one charging link
     and GV paths none, it changes neither a UE nor a logit SUE (nor the argmin of their
     potentials, which it shifts by a constant). Shared by the UE
-    (:meth:`MultiPeriodProblem.coupled_problem_at`) and SUE (:mod:`engines.traffic.sue_periods`)
+    (:meth:`MultiPeriodProblem.coupled_problem_at`) and SUE (:mod:`ptn.engines.traffic.sue_periods`)
     traffic models, so both take the same ADMM step.
     """
     money = energy_per_charge_mwh * (price_per_mwh - penalty_per_mw2 * target_mw)
@@ -339,7 +340,7 @@ class MultiPeriodProblem:
         Per period (a rate in $/h) the traffic side pays ``λ_st·P_st + (ρ/2)·(P_st − z_st)²`` on
         top of its Beckmann potential, ``P_st = E_B·x_st`` the station's load (MW). Its flow
         derivative ``E_B·(λ − ρ·z) + ρ·E_B²·x`` is a charging link's fixed money term plus the
-        Davidson link's linear ``beta`` term (:mod:`engines.traffic.link_costs`), so the solver
+        Davidson link's linear ``beta`` term (:mod:`ptn.engines.traffic.link_costs`), so the solver
         and its warm start serve unchanged. Prices may be negative (a dual price); every EV path
         uses exactly one charging link, so one constant added to all of them keeps every link
         cost non-negative (as Dijkstra needs) without changing the equilibrium. EV demand must be

@@ -8,7 +8,7 @@ zones below ``first_thru_node`` that paths may start or end at but not pass thro
 
 Nodes keep their external labels (``node_ids``); arrays index nodes by position in ``node_ids``.
 :func:`validate_network` checks everything a solver relies on and raises
-:class:`~engines.errors.InvalidInputError` naming the bad link, node or OD pair.
+:class:`~ptn.engines.errors.InvalidInputError` naming the bad link, node or OD pair.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from engines.errors import InvalidInputError
+from ptn.engines.errors import InvalidInputError
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]

@@ -30,14 +30,14 @@ from dataclasses import dataclass
 import numba as nb
 import numpy as np
 
-from engines.errors import InvalidInputError
-from engines.traffic.graph import CompiledGraph, compile_graph
-from engines.traffic.link_costs import refresh_link_state, refresh_link_states
-from engines.traffic.network import FloatArray, IntArray
-from engines.traffic.path_newton import newton_step
-from engines.traffic.problem import AssignmentProblem
-from engines.traffic.result import AssignmentResult, AssignmentStatus, gap_measures
-from engines.traffic.shortest_path import dijkstra, trace_path_links
+from ptn.engines.errors import InvalidInputError
+from ptn.engines.traffic.graph import CompiledGraph, compile_graph
+from ptn.engines.traffic.link_costs import refresh_link_state, refresh_link_states
+from ptn.engines.traffic.network import FloatArray, IntArray
+from ptn.engines.traffic.path_newton import newton_step
+from ptn.engines.traffic.problem import AssignmentProblem
+from ptn.engines.traffic.result import AssignmentResult, AssignmentStatus, gap_measures
+from ptn.engines.traffic.shortest_path import dijkstra, trace_path_links
 
 ProgressCallback = Callable[[int, float], None]
 

@@ -23,8 +23,8 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.linalg import LinearOperator, cg
 
-from engines.traffic.link_costs import LinkCosts
-from engines.traffic.network import FloatArray
+from ptn.engines.traffic.link_costs import LinkCosts
+from ptn.engines.traffic.network import FloatArray
 
 
 @nb.njit(cache=True)

@@ -23,11 +23,11 @@ from dataclasses import dataclass
 import numba as nb
 import numpy as np
 
-from engines.errors import InvalidInputError
-from engines.traffic.graph import CompiledGraph, compile_graph
-from engines.traffic.network import FloatArray, IntArray
-from engines.traffic.problem import AssignmentProblem
-from engines.traffic.shortest_path import dijkstra, trace_path_links
+from ptn.engines.errors import InvalidInputError
+from ptn.engines.traffic.graph import CompiledGraph, compile_graph
+from ptn.engines.traffic.network import FloatArray, IntArray
+from ptn.engines.traffic.problem import AssignmentProblem
+from ptn.engines.traffic.shortest_path import dijkstra, trace_path_links
 
 DEFAULT_MAX_PATHS_PER_OD = 100
 DEFAULT_ENUMERATION_BUDGET = 2_000_000

@@ -1,11 +1,12 @@
 """The assignment problem every equilibrium solver in ptn takes: links, and who travels where.
 
-A problem is a set of *links* with cost functions (:class:`~engines.traffic.link_costs.LinkCosts`)
+A problem is a set of *links* with cost functions
+(:class:`~ptn.engines.traffic.link_costs.LinkCosts`)
 and one or more *demand classes*. Each class has its own graph whose arcs each load one link, so
 classes share congestion while being restricted to their own routes: gasoline vehicles on the road
 graph, electric vehicles on a two-layer graph that forces exactly one charging link
-(:mod:`engines.traffic.charging`), departure shifting on a time-expanded graph
-(:mod:`engines.traffic.multiperiod`). Because link costs are the same functions of total link
+(:mod:`ptn.engines.traffic.charging`), departure shifting on a time-expanded graph
+(:mod:`ptn.engines.traffic.multiperiod`). Because link costs are the same functions of total link
 flow for every class, the user equilibrium stays the minimiser of one Beckmann function and the
 fast single-class algorithms apply to the union of the class graphs.
 """
@@ -17,9 +18,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from engines.errors import InvalidInputError
-from engines.traffic.link_costs import CostKind, LinkCosts
-from engines.traffic.network import FloatArray, IntArray, RoadNetwork
+from ptn.engines.errors import InvalidInputError
+from ptn.engines.traffic.link_costs import CostKind, LinkCosts
+from ptn.engines.traffic.network import FloatArray, IntArray, RoadNetwork
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from engines.traffic.graph import CompiledGraph
-from engines.traffic.link_costs import LinkCosts
-from engines.traffic.network import FloatArray
-from engines.traffic.shortest_path import shortest_path_costs
+from ptn.engines.traffic.graph import CompiledGraph
+from ptn.engines.traffic.link_costs import LinkCosts
+from ptn.engines.traffic.network import FloatArray
+from ptn.engines.traffic.shortest_path import shortest_path_costs
 
 
 class AssignmentStatus(StrEnum):

@@ -10,8 +10,8 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from engines.traffic.graph import CompiledGraph
-from engines.traffic.network import FloatArray
+from ptn.engines.traffic.graph import CompiledGraph
+from ptn.engines.traffic.network import FloatArray
 
 
 @nb.njit(cache=True)

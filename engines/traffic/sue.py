@@ -8,7 +8,7 @@ traffic department can answer the many load queries of a negotiation.
 
 Model (Daganzo & Sheffi 1977; Sheffi 1985, ch. 10–12). OD pair ``w`` with demand ``d_w`` and
 route set ``K_w``; route cost ``c_k = sum_a n_ka * c_a(x_a)`` with ``c_a`` the problem's
-*generalized* link cost (:meth:`~engines.traffic.link_costs.LinkCosts.costs`, so tolls and
+*generalized* link cost (:meth:`~ptn.engines.traffic.link_costs.LinkCosts.costs`, so tolls and
 charging prices enter) and ``n_ka`` the number of times route ``k`` uses link ``a``. Logit::
 
     P_k = exp(-theta * c_k) / sum_{j in K_w} exp(-theta * c_j),     theta in 1 / cost unit,
@@ -23,7 +23,7 @@ deterministic UE ones; as theta -> 0 the flows spread evenly over the routes.
 
 Route sets (``path_set``):
 
-* ``"enumerate"``: every acyclic route of every OD pair (:func:`~engines.traffic.path_sets.
+* ``"enumerate"``: every acyclic route of every OD pair (:func:`~ptn.engines.traffic.path_sets.
   enumerate_paths`), the textbook logit SUE over all routes; Nguyen–Dupuis has 25 routes.
 * ``"generate"``: column generation, for networks with too many acyclic routes: start from each
   OD's free-flow shortest route and, every iteration, add each OD's shortest route at the current
@@ -32,7 +32,7 @@ Route sets (``path_set``):
   routes the iterations happened to visit.
 * ``"auto"`` (default): enumerate when no OD pair has more than ``max_paths_per_od`` acyclic
   routes and the search stays within its budget, else generate.
-* a :class:`~engines.traffic.path_sets.PathSet`: exactly these routes.
+* a :class:`~ptn.engines.traffic.path_sets.PathSet`: exactly these routes.
 
 Methods:
 
@@ -70,7 +70,7 @@ Convergence: ``criterion="step"`` (seed 002) stops when ``max_k |f_k^{n+1} - f_k
 is. Both, and their relative forms (divided by the route's OD demand: errors in choice
 probability), are reported. For MSA the step is the residual divided by ``n``, so the seed's rule
 stops well short of the fixed point once ``n`` is large; accuracy claims should use the residual.
-Statuses (:class:`~engines.traffic.result.AssignmentStatus`): ``NUMERICAL_ERROR`` from Newton
+Statuses (:class:`~ptn.engines.traffic.result.AssignmentStatus`): ``NUMERICAL_ERROR`` from Newton
 means no step reduced ``|F|`` any more while the criterion was unmet: the tolerance is below the
 rounding floor, which grows with theta because the logit amplifies cost rounding by about
 ``theta * d`` (on Nguyen–Dupuis the residual floor is ~1e-6 veh/h at theta = 100 per minute).
@@ -103,11 +103,11 @@ from typing import Any
 import numba as nb
 import numpy as np
 
-from engines.errors import InvalidInputError
-from engines.traffic.graph import CompiledGraph, compile_graph
-from engines.traffic.link_costs import link_time, link_time_derivative, refresh_link_states
-from engines.traffic.network import FloatArray
-from engines.traffic.path_sets import (
+from ptn.engines.errors import InvalidInputError
+from ptn.engines.traffic.graph import CompiledGraph, compile_graph
+from ptn.engines.traffic.link_costs import link_time, link_time_derivative, refresh_link_states
+from ptn.engines.traffic.network import FloatArray
+from ptn.engines.traffic.path_sets import (
     DEFAULT_MAX_PATHS_PER_OD,
     PathSet,
     empty_path_set,
@@ -115,8 +115,8 @@ from engines.traffic.path_sets import (
     shortest_path_columns,
     shortest_path_set,
 )
-from engines.traffic.problem import AssignmentProblem
-from engines.traffic.result import AssignmentStatus
+from ptn.engines.traffic.problem import AssignmentProblem
+from ptn.engines.traffic.result import AssignmentStatus
 
 ProgressCallback = Callable[[int, float], None]
 
@@ -911,10 +911,10 @@ def solve_stochastic_equilibrium(
     column generation, no new route entered. ``warm_start`` is a previous result's
     :attr:`SueResult.warm_start` on the same network (each OD's route flows are rescaled to the
     new demand). ``path_set``: ``"auto"`` (``None``), ``"enumerate"``, ``"generate"`` or a
-    :class:`~engines.traffic.path_sets.PathSet`. ``msa_start``: the ``n`` of MSA's first step
+    :class:`~ptn.engines.traffic.path_sets.PathSet`. ``msa_start``: the ``n`` of MSA's first step
     ``1/n`` (default 1 cold, automatic when warm; see the module docstring).
     ``progress(iteration, criterion value)`` is called after every iteration. Invalid input
-    (e.g. theta <= 0 or not finite) raises :class:`~engines.errors.InvalidInputError`.
+    (e.g. theta <= 0 or not finite) raises :class:`~ptn.engines.errors.InvalidInputError`.
     """
     started = time.perf_counter()
     theta = _check_theta(theta)

@@ -6,8 +6,8 @@ equilibrium per hourly period, not by Wardrop's deterministic one: drivers choos
 drivers their charging station) by logit on perceived generalized cost. It solves each period by
 the method of successive averages (MSA), periods in order, each started from the previous
 period's equilibrium (its Figures 7–8: with that warm start, period t = 2 converges in two
-iterations). :mod:`engines.traffic.sue` solves one SUE; :mod:`engines.traffic.multiperiod` is
-seed 001's time-expanded UE with departure shifting. This module is the seed-002 day: one SUE
+iterations). :mod:`ptn.engines.traffic.sue` solves one SUE; :mod:`ptn.engines.traffic.multiperiod`
+is seed 001's time-expanded UE with departure shifting. This module is the seed-002 day: one SUE
 per period, chained by the warm start, with the station loads the DSO sees and the ADMM step of
 the joint minimum-cost coordination (MODELS.md §5), so the traffic department can take part in
 ADMM with an SUE model.
@@ -15,7 +15,7 @@ ADMM with an SUE model.
 Model, per period ``t`` (no departure shifting, inelastic demand):
 
 * classes GV (road graph) and EV (two-layer graph: every EV route passes exactly one charging
-  link, a Davidson queue; :mod:`engines.traffic.charging`), demand (periods, OD pairs) veh/h;
+  link, a Davidson queue; :mod:`ptn.engines.traffic.charging`), demand (periods, OD pairs) veh/h;
 * generalized link cost ``c_a`` in $: value of time ($/h) x time (h) + money; a charging link's
   money is ``price_st * E_B`` ($/MWh x MWh);
 * logit route choice ``P_k = exp(-theta c_k) / sum_j exp(-theta c_j)`` over each OD pair's routes
@@ -26,7 +26,7 @@ Model, per period ``t`` (no departure shifting, inelastic demand):
   column generation on big networks (``path_set="auto"`` of :func:`solve_stochastic_equilibrium`).
 * station load ``P_st = E_B x_st`` (MW: veh/h x MWh).
 
-Solution: :func:`~engines.traffic.sue.solve_stochastic_equilibrium` per period, in period order.
+Solution: :func:`~ptn.engines.traffic.sue.solve_stochastic_equilibrium` per period, in period order.
 ``method="msa"`` is seed 002's algorithm (step ``1/n``) and stops by its test
 ``max_k |f_k^{n+1} - f_k^n| <= tolerance`` (``criterion="step"``, veh/h; note that the MSA step
 is the fixed-point residual divided by ``n``, so the residual at the stop, reported per period,
@@ -41,12 +41,12 @@ period with and without warm start" figure.
 ADMM (MODELS.md §5): the traffic side's local step minimises
 ``sum_t [Z_t(f) + sum_s (lambda_st P_st + (rho/2)(P_st - z_st)^2)]``, Fisk's objective without
 charging money plus the augmented-Lagrangian terms. The terms enter each period exactly as in
-the UE model (:func:`~engines.traffic.multiperiod.with_admm_station_terms`: a fixed money term
+the UE model (:func:`~ptn.engines.traffic.multiperiod.with_admm_station_terms`: a fixed money term
 and a linear Davidson term on each charging link), so the logit SUE of the coupled costs is the
 minimiser. The traffic side's cost in the joint problem is :meth:`SuePeriodsProblem.potential`:
 ``sum_t Z_t`` with no charging money, in $/h summed over periods (each period's value is a rate);
 like the UE model's Beckmann potential it is NOT multiplied by the period length here; the
-traffic operator (:mod:`services.traffic.model`) reports ``period_hours x`` it. It is a
+traffic operator (:mod:`ptn.services.traffic.model`) reports ``period_hours x`` it. It is a
 potential, not a travel bill: the entropy term is negative, and only differences matter.
 
 References: C. Fisk (1980), "Some developments in equilibrium traffic assignment",
@@ -66,18 +66,18 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import ArrayLike
 
-from engines.errors import InvalidInputError
-from engines.traffic.charging import ChargingNetworkSpec, build_charging_problem
-from engines.traffic.link_costs import LinkCosts
-from engines.traffic.multiperiod import (
+from ptn.engines.errors import InvalidInputError
+from ptn.engines.traffic.charging import ChargingNetworkSpec, build_charging_problem
+from ptn.engines.traffic.link_costs import LinkCosts
+from ptn.engines.traffic.multiperiod import (
     check_admm_terms,
     check_period_demand,
     with_admm_station_terms,
 )
-from engines.traffic.network import FloatArray, IntArray
-from engines.traffic.problem import AssignmentProblem
-from engines.traffic.result import AssignmentStatus
-from engines.traffic.sue import (
+from ptn.engines.traffic.network import FloatArray, IntArray
+from ptn.engines.traffic.problem import AssignmentProblem
+from ptn.engines.traffic.result import AssignmentStatus
+from ptn.engines.traffic.sue import (
     CRITERIA,
     SueResult,
     SueState,
@@ -254,7 +254,7 @@ class SuePeriodsResult:
 class SuePeriodsProblem:
     """The per-period GV/EV logit SUE of a :class:`SuePeriodsSpec`, built once.
 
-    Per period an :class:`~engines.traffic.problem.AssignmentProblem` on the charging-expanded
+    Per period an :class:`~ptn.engines.traffic.problem.AssignmentProblem` on the charging-expanded
     network (links: road ``0..L-1``, then station ``s`` as link ``L + s``) with no charging money;
     :meth:`solve` prices it, :meth:`solve_coupled` adds ADMM's terms. Raises
     :class:`InvalidInputError` naming the OD pair and period when a class has demand but no route
@@ -309,7 +309,7 @@ class SuePeriodsProblem:
 
         ``price_per_mwh`` (λ, $/MWh, may be negative) and ``target_mw`` (z, MW) have shape
         (stations, periods); ``penalty_per_mw2`` is ρ in $/(MW²·h). Built by
-        :func:`~engines.traffic.multiperiod.with_admm_station_terms`, as in the UE model.
+        :func:`~ptn.engines.traffic.multiperiod.with_admm_station_terms`, as in the UE model.
         """
         charging = self.spec.charging
         prices, target, penalty = check_admm_terms(charging, self.num_periods, price_per_mwh,

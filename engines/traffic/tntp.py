@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from engines.errors import InvalidInputError
-from engines.traffic.network import FloatArray, IntArray, RoadNetwork, validate_network
+from ptn.engines.errors import InvalidInputError
+from ptn.engines.traffic.network import FloatArray, IntArray, RoadNetwork, validate_network
 
 _METADATA = re.compile(r"^\s*<([^>]+)>\s*(.*?)\s*$")
 _TRIP_ENTRY = re.compile(r"^\s*(\d+)\s*:\s*([^;\s]+)\s*$")

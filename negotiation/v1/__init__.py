@@ -1,1 +1,1 @@
-"""negotiation.v1: generated message and service code (do not edit; see negotiation/__init__)."""
+"""negotiation.v1: generated message and service code (do not edit; see ptn.protocol)."""

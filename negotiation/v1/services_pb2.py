@@ -22,15 +22,15 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
-from negotiation.v1 import common_pb2 as negotiation_dot_v1_dot_common__pb2
-from negotiation.v1 import games_pb2 as negotiation_dot_v1_dot_games__pb2
+from . import common_pb2 as negotiation_dot_v1_dot_common__pb2
+from . import games_pb2 as negotiation_dot_v1_dot_games__pb2
 
 
 DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dnegotiation/v1/services.proto\x12\x0enegotiation.v1\x1a\x1bnegotiation/v1/common.proto\x1a\x1anegotiation/v1/games.proto2\xf9\x02\n\x0b\x44soOperator\x12J\n\x08\x44\x65scribe\x12\x1f.negotiation.v1.DescribeRequest\x1a\x1d.negotiation.v1.DescribeReply\x12I\n\rConsensusStep\x12\x1d.negotiation.v1.ConsensusStep\x1a\x19.negotiation.v1.LoadReply\x12\x45\n\x08\x44ispatch\x12\x1a.negotiation.v1.LoadSignal\x1a\x1d.negotiation.v1.DispatchReply\x12\x45\n\x0bQuotePrices\x12\x1a.negotiation.v1.LoadSignal\x1a\x1a.negotiation.v1.PriceReply\x12\x45\n\nReportCost\x12\x1b.negotiation.v1.CostRequest\x1a\x1a.negotiation.v1.CostReport2\x8a\x03\n\x11TrafficDepartment\x12J\n\x08\x44\x65scribe\x12\x1f.negotiation.v1.DescribeRequest\x1a\x1d.negotiation.v1.DescribeReply\x12I\n\rConsensusStep\x12\x1d.negotiation.v1.ConsensusStep\x1a\x19.negotiation.v1.LoadReply\x12I\n\x0fRespondToPrices\x12\x1b.negotiation.v1.PriceSignal\x1a\x19.negotiation.v1.LoadReply\x12L\n\x0eProbeResponses\x12\x1b.negotiation.v1.PriceProbes\x1a\x1d.negotiation.v1.LoadResponses\x12\x45\n\nReportCost\x12\x1b.negotiation.v1.CostRequest\x1a\x1a.negotiation.v1.CostReport2\xd1\x03\n\x0bTnoOperator\x12J\n\x08\x44\x65scribe\x12\x1f.negotiation.v1.DescribeRequest\x1a\x1d.negotiation.v1.DescribeReply\x12I\n\rConsensusStep\x12\x1d.negotiation.v1.ConsensusStep\x1a\x19.negotiation.v1.LoadReply\x12I\n\x0fRespondToPrices\x12\x1b.negotiation.v1.PriceSignal\x1a\x19.negotiation.v1.LoadReply\x12T\n\rConsiderShare\x12 .negotiation.v1.ProfitShareOffer\x1a!.negotiation.v1.ProfitShareAnswer\x12\x43\n\x06Settle\x12\x1a.negotiation.v1.Settlement\x1a\x1d.negotiation.v1.SettlementAck\x12\x45\n\nReportCost\x12\x1b.negotiation.v1.CostRequest\x1a\x1a.negotiation.v1.CostReport2\xed\x01\n\x0b\x43noOperator\x12J\n\x08\x44\x65scribe\x12\x1f.negotiation.v1.DescribeRequest\x1a\x1d.negotiation.v1.DescribeReply\x12K\n\x0b\x42\x65stRespond\x12\x1d.negotiation.v1.PriceGameTurn\x1a\x1d.negotiation.v1.PriceGameMove\x12\x45\n\nReportCost\x12\x1b.negotiation.v1.CostRequest\x1a\x1a.negotiation.v1.CostReportb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
-_builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'negotiation.v1.services_pb2', _globals)
+_builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'ptn.protocol.v1.services_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_DSOOPERATOR']._serialized_start=107

@@ -3,8 +3,8 @@
 import grpc
 import warnings
 
-from negotiation.v1 import common_pb2 as negotiation_dot_v1_dot_common__pb2
-from negotiation.v1 import games_pb2 as negotiation_dot_v1_dot_games__pb2
+from . import common_pb2 as negotiation_dot_v1_dot_common__pb2
+from . import games_pb2 as negotiation_dot_v1_dot_games__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__

@@ -1,1 +1,2 @@
-"""Thin transport adapters around :class:`services.host.OperatorHost` (gRPC server, Ray actor)."""
+"""Thin transport adapters around :class:`ptn.services.host.OperatorHost` (gRPC server,
+Ray actor)."""

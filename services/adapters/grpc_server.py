@@ -20,8 +20,8 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from engines.errors import InvalidInputError
-from services.host import OperatorHost
+from ptn.engines.errors import InvalidInputError
+from ptn.services.host import OperatorHost
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 

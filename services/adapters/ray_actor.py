@@ -15,8 +15,8 @@ from typing import Any
 import ray
 from prometheus_client import start_http_server
 
-from services.host import OperatorHost, build_model
-from services.scenario import ScenarioPart
+from ptn.services.host import OperatorHost, build_model
+from ptn.services.scenario import ScenarioPart
 
 
 @ray.remote(num_cpus=0)

@@ -5,11 +5,11 @@ tells the coordinator only its prices (and, for the ε-Nash certificate, its own
 it never sees the road network (MODELS.md §0, §3). This is its pure model (numpy and the games
 engine; no grpc, no ray), built from its own ``[cno.<id>]`` table.
 
-A best response is an exchange (:class:`negotiation.v1.games_pb2.PriceGameTurn`): the CNO
+A best response is an exchange (:class:`ptn.protocol.v1.games_pb2.PriceGameTurn`): the CNO
 answers a turn with *probes* (prices of its stations whose equilibrium loads it needs), the
 coordinator has the traffic department answer them (completing each probe with the other CNOs'
 prices in force) and sends the turn again with the loads, until the CNO answers with its prices.
-The search itself is :mod:`engines.games.cno_response`: the elasticity-matrix approximation
+The search itself is :mod:`ptn.engines.games.cno_response`: the elasticity-matrix approximation
 (AEM, seed 001 eqs. 28–31) or the exact derivative-free search. The derived operator
 ``cno-alliance`` (every CNO merged, the cooperative game) is the same model over its members'
 stations.
@@ -23,17 +23,17 @@ from typing import Any
 
 import numpy as np
 
-from engines.errors import InvalidInputError
-from engines.games.cno_response import (
+from ptn.engines.errors import InvalidInputError
+from ptn.engines.games.cno_response import (
     BestResponse,
     BestResponseSearch,
     CnoPricing,
     aem_best_response,
     exact_best_response,
 )
-from negotiation.v1 import common_pb2, games_pb2
-from services.messages import describe_reply, from_series, reply_header, to_series
-from services.scenario import ScenarioPart, require_integer, require_number
+from ptn.protocol.v1 import common_pb2, games_pb2
+from ptn.services.messages import describe_reply, from_series, reply_header, to_series
+from ptn.services.scenario import ScenarioPart, require_integer, require_number
 
 CNO_KEYS = ("stations", "price_min_per_mwh", "price_max_per_mwh", "best_response", "elasticity",
             "aem_steps", "probe_step_per_mwh", "trust_region_per_mwh", "exact_min_step_per_mwh")

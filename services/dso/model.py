@@ -5,7 +5,7 @@ and its purchase prices, and tells the coordinator only station loads, prices an
 (MODELS.md §0). This is its pure model (numpy, cvxpy and the power engine; no grpc, no ray):
 built from its own part of a scenario, it takes protobuf requests and returns protobuf replies.
 
-Model: :class:`engines.power.distflow.DistFlowOpf`, built once per mode and re-solved with new
+Model: :class:`ptn.engines.power.distflow.DistFlowOpf`, built once per mode and re-solved with new
 Parameters: ``charging="priced"`` for ADMM's local step (MODELS.md §5: the DSO minimizes its
 cost minus ``λ·P`` plus ``(ρ/2)·(P − z)²``, with ``Δt`` weights), ``charging="fixed"`` to
 dispatch given loads. Its reported cost excludes the coordination terms. Given an output
@@ -13,7 +13,7 @@ directory of its own, it writes a private report (voltages, DLMPs) there; nothin
 
 In the pricing game (seed 001, MODELS.md §3; ``[dso.pricing]``) it quotes the stations' prices:
 random trial prices for its first ``trial_rounds`` quotes, then the revenue-maximizing OPF with
-its fitted load response (:mod:`engines.power.pricing`); it refits from every (quote, observed
+its fitted load response (:mod:`ptn.engines.power.pricing`); it refits from every (quote, observed
 loads) pair of the current negotiation. Its history is keyed by the negotiation id, so each
 negotiation (e.g. each variant of the game) starts afresh.
 """
@@ -27,35 +27,35 @@ from pathlib import Path
 
 import numpy as np
 
-from engines.errors import InvalidInputError
-from engines.power.builtin_feeders import load_feeder
-from engines.power.case_file import TOP_LEVEL_KEYS as DER_KEYS
-from engines.power.case_file import (
+from ptn.engines.errors import InvalidInputError
+from ptn.engines.power.builtin_feeders import load_feeder
+from ptn.engines.power.case_file import TOP_LEVEL_KEYS as DER_KEYS
+from ptn.engines.power.case_file import (
     VOLTAGE_BAND_KEYS,
     dso_case_from_mapping,
     voltage_band_from_mapping,
 )
-from engines.power.der import DsoCase
-from engines.power.distflow import DistFlowOpf
-from engines.power.feeder import Feeder
-from engines.power.pricing import (
+from ptn.engines.power.der import DsoCase
+from ptn.engines.power.distflow import DistFlowOpf
+from ptn.engines.power.feeder import Feeder
+from ptn.engines.power.pricing import (
     DsoPricingProblem,
     PriceLimits,
     fit_load_response,
     history_weights,
     random_trial_prices,
 )
-from engines.power.result import OpfResult, OpfStatus
-from negotiation.v1 import common_pb2
-from services.figures import plot_voltage_heatmap
-from services.messages import (
+from ptn.engines.power.result import OpfResult, OpfStatus
+from ptn.protocol.v1 import common_pb2
+from ptn.services.figures import plot_voltage_heatmap
+from ptn.services.messages import (
     consensus_terms,
     describe_reply,
     from_series,
     reply_header,
     to_series,
 )
-from services.scenario import ScenarioPart, require_integer, require_number
+from ptn.services.scenario import ScenarioPart, require_integer, require_number
 
 DSO_KEYS = ("feeder", "pricing", "formulation", *VOLTAGE_BAND_KEYS, *DER_KEYS)
 FORMULATIONS = ("soc", "lindistflow")
@@ -91,7 +91,7 @@ class DsoConfig:
     stations: tuple[str, ...]
     pricing: PricingSettings | None = None
     #: the OPF's equations: the SOC relaxation of DistFlow, or lossless LinDistFlow (the model a
-    #: KKT-reformulated bilevel reference can hold; engines.power.distflow)
+    #: KKT-reformulated bilevel reference can hold; ptn.engines.power.distflow)
     formulation: str = "soc"
 
     @property
@@ -103,7 +103,7 @@ class DsoConfig:
 
 def dso_config_from_part(part: ScenarioPart) -> DsoConfig:
     """Validate the ``[dso]`` table: ``feeder``, the voltage band (``voltage_min_pu``,
-    ``voltage_max_pu``) and the DER case keys (engines.power.case_file)."""
+    ``voltage_max_pu``) and the DER case keys (ptn.engines.power.case_file)."""
     reader, table, where = part.reader, dict(part.data), part.role
     reader.check_keys(table, where, DSO_KEYS)
     spec = table.pop("feeder", "case33bw")

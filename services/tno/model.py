@@ -3,7 +3,7 @@
 Why this module exists: the TNO holds its fleet (lines, buses, batteries, energy per trip) and
 its cost, and tells the coordinator only aggregate station loads and, where a mechanism pays on
 it, its own cost and benefit (MODELS.md §0, §4). This is its pure model (numpy, cvxpy and the
-fleet engine :mod:`engines.fleet`; no grpc, no ray), built from its own ``[tno]`` table.
+fleet engine :mod:`ptn.engines.fleet`; no grpc, no ray), built from its own ``[tno]`` table.
 
 Service methods:
 
@@ -22,18 +22,18 @@ from typing import Any
 
 import numpy as np
 
-from engines.errors import InvalidInputError
-from engines.fleet.case import BusBattery, BusLine, FleetCase, FleetStation
-from engines.fleet.charging_plan import FleetChargingModel, FleetPlan
-from engines.traffic.builtin import BUILTIN_NETWORKS, load_network
-from negotiation.v1 import common_pb2, games_pb2
-from services.messages import (
+from ptn.engines.errors import InvalidInputError
+from ptn.engines.fleet.case import BusBattery, BusLine, FleetCase, FleetStation
+from ptn.engines.fleet.charging_plan import FleetChargingModel, FleetPlan
+from ptn.engines.traffic.builtin import BUILTIN_NETWORKS, load_network
+from ptn.protocol.v1 import common_pb2, games_pb2
+from ptn.services.messages import (
     consensus_terms,
     describe_reply,
     reply_header,
     to_series,
 )
-from services.scenario import ScenarioPart, require_integer, require_number
+from ptn.services.scenario import ScenarioPart, require_integer, require_number
 
 TNO_KEYS = ("network", "tariff_per_mwh", "value_of_time_per_h", "session_hours",
             "two_way_roads", "battery", "line", "station")

@@ -6,13 +6,13 @@ with aggregate station loads (MODELS.md §0). This is its pure model (numpy and 
 engine; no grpc, no ray): built from its own part of a scenario, it takes protobuf requests and
 returns protobuf replies, so the schema is the boundary in every transport.
 
-Model: :mod:`engines.traffic.multiperiod` (MUL-UE of seed 001). EV demand is inelastic unless
+Model: :mod:`ptn.engines.traffic.multiperiod` (MUL-UE of seed 001). EV demand is inelastic unless
 the table sets ``price_sensitivity`` (σ of seed 001's demand law in the mean charging price,
 used in the pricing game; ADMM needs 0). In the pricing game (MODELS.md §3) it answers price
 probes with load responses, each an equilibrium warm-started from the previous probe, without
 changing the state its cost reports refer to. In ADMM (MODELS.md §5) its local step adds
 ``λ·P + (ρ/2)·(P − z)²`` per station and period to the Beckmann potential
-(:meth:`~engines.traffic.multiperiod.MultiPeriodProblem.solve_coupled`); its reported cost is
+(:meth:`~ptn.engines.traffic.multiperiod.MultiPeriodProblem.solve_coupled`); its reported cost is
 ``Δt ×`` the Beckmann potential without charging payments (which are transfers between the
 parties, not costs of the system).
 
@@ -20,10 +20,10 @@ SUE mode (``assignment = "sue"``, seed 002): drivers choose routes and stations 
 of Wardrop's rule, one stochastic user equilibrium per period, solved in period order by MSA
 (``sue_method = "msa"``, seed 002's algorithm) or Newton, each period warm-started from the
 previous one (``sue_warm_start``) and, from the second request on, from the previous request's
-same period (:mod:`engines.traffic.sue_periods`). No departure shifting, inelastic EV demand
+same period (:mod:`ptn.engines.traffic.sue_periods`). No departure shifting, inelastic EV demand
 (``max_shift_periods`` and ``price_sensitivity`` absent or 0; the UE-only keys are refused). The
 ADMM step adds the same ``λ·P + (ρ/2)·(P − z)²`` terms; the reported cost is ``Δt ×`` Fisk's
-objective without charging payments (:meth:`~engines.traffic.sue_periods.SuePeriodsProblem.
+objective without charging payments (:meth:`~ptn.engines.traffic.sue_periods.SuePeriodsProblem.
 potential`, $/h summed over periods).
 """
 
@@ -35,31 +35,31 @@ from typing import Any
 
 import numpy as np
 
-from engines.errors import InvalidInputError
-from engines.traffic import sue_periods
-from engines.traffic.builtin import BUILTIN_NETWORKS, load_network
-from engines.traffic.charging import ChargingNetworkSpec, ChargingStation
-from engines.traffic.multiperiod import (
+from ptn.engines.errors import InvalidInputError
+from ptn.engines.traffic import sue_periods
+from ptn.engines.traffic.builtin import BUILTIN_NETWORKS, load_network
+from ptn.engines.traffic.charging import ChargingNetworkSpec, ChargingStation
+from ptn.engines.traffic.multiperiod import (
     MultiPeriodResult,
     MultiPeriodSpec,
     build_multiperiod_problem,
 )
-from engines.traffic.result import AssignmentStatus
-from engines.traffic.sue_periods import (
+from ptn.engines.traffic.result import AssignmentStatus
+from ptn.engines.traffic.sue_periods import (
     SuePeriodsProblem,
     SuePeriodsResult,
     SuePeriodsSpec,
     check_method,
 )
-from negotiation.v1 import common_pb2, games_pb2
-from services.messages import (
+from ptn.protocol.v1 import common_pb2, games_pb2
+from ptn.services.messages import (
     consensus_terms,
     describe_reply,
     from_series,
     reply_header,
     to_series,
 )
-from services.scenario import ScenarioPart, require_integer, require_number
+from ptn.services.scenario import ScenarioPart, require_integer, require_number
 
 TRAFFIC_KEYS = ("network", "demand_profile", "demand_scale", "ev_share", "energy_per_charge_mwh",
                 "value_of_time_per_h", "max_shift_periods", "shift_cost_per_period",

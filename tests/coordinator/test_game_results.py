@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from coordinator.game_results import format_game_summary, write_game_results
-from coordinator.mechanisms.best_response import CertificateEntry
-from coordinator.outcome import NegotiationOutcome, NegotiationStatus, RoundRecord
-from coordinator.pricing_game import PricingGameOutcome, RevenueMatrix, VariantResult
+from ptn.coordinator.game_results import format_game_summary, write_game_results
+from ptn.coordinator.mechanisms.best_response import CertificateEntry
+from ptn.coordinator.outcome import NegotiationOutcome, NegotiationStatus, RoundRecord
+from ptn.coordinator.pricing_game import PricingGameOutcome, RevenueMatrix, VariantResult
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 STATIONS = ("s1", "s2")

@@ -17,12 +17,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from coordinator.backends import inproc_endpoints
-from coordinator.experiment import run_joint_coordination
-from coordinator.outcome import NegotiationOutcome
-from coordinator.results_folder import format_summary_table, results_summary
-from services.dso.model import DsoModel, dso_config_from_part
-from services.scenario import Scenario, scenario_from_text
+from ptn.coordinator.backends import inproc_endpoints
+from ptn.coordinator.experiment import run_joint_coordination
+from ptn.coordinator.outcome import NegotiationOutcome
+from ptn.coordinator.results_folder import format_summary_table, results_summary
+from ptn.services.dso.model import DsoModel, dso_config_from_part
+from ptn.services.scenario import Scenario, scenario_from_text
 
 WEAK_GRID = """
 [scenario]

@@ -1,7 +1,7 @@
 """The joint ADMM negotiation: optimal, transport-independent, resumable, observable.
 
 Independent checks: the agreed operating point against the full-information joint optimum
-solved in one convex model (engines.coupled.centralized: link-node Beckmann program + DistFlow,
+solved in one convex model (ptn.engines.coupled.centralized: link-node Beckmann program + DistFlow,
 no ADMM, no path-based solver); against the baseline (flat tariff); and each backend against
 the others (in-process, Ray actors, gRPC with each operator its own OS process).
 """
@@ -19,14 +19,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from coordinator.backends import inproc_endpoints, operator_endpoints
-from coordinator.experiment import run_joint_coordination
-from coordinator.launcher import free_port
-from coordinator.metrics import CoordinatorMetrics
-from coordinator.outcome import NegotiationOutcome, NegotiationStatus, RoundRecord
-from coordinator.run_command import serve_metrics
-from coordinator.transports import CallFailedError, Endpoint, InProcessEndpoint
-from services.scenario import load_scenario
+from ptn.coordinator.backends import inproc_endpoints, operator_endpoints
+from ptn.coordinator.experiment import run_joint_coordination
+from ptn.coordinator.launcher import free_port
+from ptn.coordinator.metrics import CoordinatorMetrics
+from ptn.coordinator.outcome import NegotiationOutcome, NegotiationStatus, RoundRecord
+from ptn.coordinator.run_command import serve_metrics
+from ptn.coordinator.transports import CallFailedError, Endpoint, InProcessEndpoint
+from ptn.services.scenario import load_scenario
 
 SCENARIO = load_scenario()
 
@@ -133,7 +133,7 @@ def test_an_operator_that_stays_unreachable_is_named(tmp_path: Path) -> None:
 def test_killed_coordinator_resumes_from_its_checkpoint(inproc_outcome: NegotiationOutcome,
                                                         tmp_path: Path) -> None:
     out = tmp_path / "run"
-    command = [sys.executable, "-m", "coordinator.cli", "run", "--backend", "inproc",
+    command = [sys.executable, "-m", "ptn", "run", "--backend", "inproc",
                "--no-reference", "--out", str(out), "--json"]
     killed = subprocess.run(command, capture_output=True, text=True, check=False,
                             env={**os.environ, "PTN_CRASH_AFTER_ROUND": "3"})

@@ -15,18 +15,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from coordinator.backends import inproc_endpoints, operator_endpoints
-from coordinator.outcome import NegotiationStatus
-from coordinator.pricing_game import PricingGameOutcome, run_pricing_game
-from engines.games.cno_response import (
+from ptn.coordinator.backends import inproc_endpoints, operator_endpoints
+from ptn.coordinator.outcome import NegotiationStatus
+from ptn.coordinator.pricing_game import PricingGameOutcome, run_pricing_game
+from ptn.engines.games.cno_response import (
     CnoPricing,
     aem_best_response,
     cno_revenue_usd,
     exact_best_response,
     run_search,
 )
-from services.scenario import load_scenario
-from services.traffic.model import traffic_config_from_part
+from ptn.services.scenario import load_scenario
+from ptn.services.traffic.model import traffic_config_from_part
 
 SCENARIO = load_scenario("pricing-seed001")
 #: the ε we certify: no CNO gains more than 0.5 % of its revenue by an exact best response
@@ -40,7 +40,7 @@ def game() -> PricingGameOutcome:
 
 def _traffic_oracle():  # type: ignore[no-untyped-def]
     config = traffic_config_from_part(SCENARIO.part("traffic"))
-    from engines.traffic.multiperiod import build_multiperiod_problem
+    from ptn.engines.traffic.multiperiod import build_multiperiod_problem
 
     problem = build_multiperiod_problem(config.spec)
 
@@ -171,7 +171,7 @@ def test_with_more_price_sensitive_ev_demand_cooperation_lowers_prices() -> None
     reports."""
     text = SCENARIO.text.replace("price_sensitivity = 1.5", "price_sensitivity = 5.0").replace(
         "certificate = true", "certificate = false")
-    from services.scenario import scenario_from_text
+    from ptn.services.scenario import scenario_from_text
 
     scenario = scenario_from_text(text, source="sigma5.toml", base_directory=Path.cwd())
     game = run_pricing_game(scenario, inproc_endpoints(scenario))

@@ -15,11 +15,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from coordinator.backends import inproc_endpoints
-from coordinator.outcome import NegotiationStatus
-from coordinator.pricing_game import run_pricing_game
-from services.scenario import load_scenario
-from tests.conftest import REPOSITORY
+from ptn.coordinator.backends import inproc_endpoints
+from ptn.coordinator.outcome import NegotiationStatus
+from ptn.coordinator.pricing_game import run_pricing_game
+from ptn.services.scenario import load_scenario
+from tests.support import REPOSITORY
 
 EXAMPLE = REPOSITORY / "scenarios" / "pricing-siouxfalls.toml"
 SHORTENINGS = {

@@ -16,13 +16,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from coordinator.backends import inproc_endpoints, operator_endpoints
-from coordinator.outcome import NegotiationStatus
-from coordinator.profit_sharing import ProfitSharingOutcome, run_profit_sharing
-from coordinator.profit_sharing_results import write_profit_sharing_results
-from engines.fleet.charging_plan import FleetChargingModel
-from services.scenario import load_scenario
-from services.tno.model import tno_case_from_part
+from ptn.coordinator.backends import inproc_endpoints, operator_endpoints
+from ptn.coordinator.outcome import NegotiationStatus
+from ptn.coordinator.profit_sharing import ProfitSharingOutcome, run_profit_sharing
+from ptn.coordinator.profit_sharing_results import write_profit_sharing_results
+from ptn.engines.fleet.charging_plan import FleetChargingModel
+from ptn.services.scenario import load_scenario
+from ptn.services.tno.model import tno_case_from_part
 
 SCENARIO = load_scenario("profit-sharing-seed000")
 

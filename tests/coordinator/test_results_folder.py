@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from coordinator.outcome import CostSummary, NegotiationOutcome, NegotiationStatus, RoundRecord
-from coordinator.plots import plot_voltage_heatmap
-from coordinator.results_folder import format_summary_table, write_results
+from ptn.coordinator.outcome import CostSummary, NegotiationOutcome, NegotiationStatus, RoundRecord
+from ptn.coordinator.plots import plot_voltage_heatmap
+from ptn.coordinator.results_folder import format_summary_table, write_results
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 STATIONS = ("cs1", "cs2")

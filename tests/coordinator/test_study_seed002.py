@@ -19,14 +19,14 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from coordinator.cli import app
-from coordinator.study import StudyOutcome, run_study, study_settings
-from engines.errors import InvalidInputError
-from engines.traffic.sue_periods import SuePeriodsProblem
-from services.dso.model import DsoModel, dso_config_from_part
-from services.scenario import load_scenario
-from services.traffic.model import traffic_config_from_part
-from tests.conftest import REPOSITORY
+from ptn.coordinator.cli import app
+from ptn.coordinator.study import StudyOutcome, run_study, study_settings
+from ptn.engines.errors import InvalidInputError
+from ptn.engines.traffic.sue_periods import SuePeriodsProblem
+from ptn.services.dso.model import DsoModel, dso_config_from_part
+from ptn.services.scenario import load_scenario
+from ptn.services.traffic.model import traffic_config_from_part
+from tests.support import REPOSITORY
 
 SCENARIO = REPOSITORY / "scenarios" / "seed002-sue-der.toml"
 PERIODS = 4

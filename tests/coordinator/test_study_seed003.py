@@ -17,15 +17,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from coordinator.study import StudyOutcome, run_study
-from coordinator.study_dispatch import voltage_by_bus
-from engines.coupled.centralized import solve_joint_min_cost
-from engines.coupled.hosting import scale_ev_demand
-from engines.traffic.multiperiod import MultiPeriodProblem, build_multiperiod_problem
-from services.dso.model import DsoConfig, DsoModel, dso_config_from_part
-from services.scenario import Scenario, load_scenario
-from services.traffic.model import traffic_config_from_part
-from tests.conftest import REPOSITORY
+from ptn.coordinator.study import StudyOutcome, run_study
+from ptn.coordinator.study_dispatch import voltage_by_bus
+from ptn.engines.coupled.centralized import solve_joint_min_cost
+from ptn.engines.coupled.hosting import scale_ev_demand
+from ptn.engines.traffic.multiperiod import MultiPeriodProblem, build_multiperiod_problem
+from ptn.services.dso.model import DsoConfig, DsoModel, dso_config_from_part
+from ptn.services.scenario import Scenario, load_scenario
+from ptn.services.traffic.model import traffic_config_from_part
+from tests.support import REPOSITORY
 
 SCENARIO = REPOSITORY / "scenarios" / "seed003-siouxfalls-ieee30.toml"
 PERIODS = 2

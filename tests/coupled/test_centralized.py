@@ -20,15 +20,15 @@ import cvxpy as cp
 import numpy as np
 import pytest
 
-from engines.coupled.centralized import JointSolution, solve_joint_min_cost
-from engines.errors import InvalidInputError
-from engines.power.builtin_feeders import load_feeder
-from engines.power.case_file import read_dso_case_toml
-from engines.power.der import ChargingPoint, DsoCase
-from engines.power.distflow import DistFlowOpf
-from engines.power.result import OpfResult
-from engines.traffic.multiperiod import MultiPeriodProblem, MultiPeriodResult
-from tests.conftest import REPOSITORY
+from ptn.engines.coupled.centralized import JointSolution, solve_joint_min_cost
+from ptn.engines.errors import InvalidInputError
+from ptn.engines.power.builtin_feeders import load_feeder
+from ptn.engines.power.case_file import read_dso_case_toml
+from ptn.engines.power.der import ChargingPoint, DsoCase
+from ptn.engines.power.distflow import DistFlowOpf
+from ptn.engines.power.result import OpfResult
+from ptn.engines.traffic.multiperiod import MultiPeriodProblem, MultiPeriodResult
+from tests.support import REPOSITORY
 from tests.traffic.test_beckmann_program import default_traffic
 
 BUSES = {"cs6": 16, "cs10": 20, "cs11": 32}

@@ -5,11 +5,11 @@ no departure shifting), stations cs6/cs10/cs11 at nodes 6, 10, 11 (30 veh/h, 0.5
 logit dispersion theta = 1/$, coupled with case33bw carrying seed 002's DER (8-hour periods)
 and the stations at buses 16, 20, 32.
 
-Independent numbers: the SUE engine (:func:`engines.traffic.sue.solve_stochastic_equilibrium`,
+Independent numbers: the SUE engine (:func:`ptn.engines.traffic.sue.solve_stochastic_equilibrium`,
 Newton on the link-flow fixed point, a different algorithm on per-period single-period problems
-built by :func:`engines.traffic.charging.build_charging_problem`), the DSO's OPF solved alone with
-the charging loads fixed, and the uncoordinated baseline (SUE at seed 002's flat tariff, the DSO
-dispatching whatever loads result).
+built by :func:`ptn.engines.traffic.charging.build_charging_problem`), the DSO's OPF solved alone
+with the charging loads fixed, and the uncoordinated baseline (SUE at seed 002's flat tariff, the
+DSO dispatching whatever loads result).
 """
 
 from __future__ import annotations
@@ -19,26 +19,30 @@ import dataclasses
 import numpy as np
 import pytest
 
-from engines.coupled.centralized import solve_joint_min_cost
-from engines.coupled.centralized_sue import (
+from ptn.engines.coupled.centralized import solve_joint_min_cost
+from ptn.engines.coupled.centralized_sue import (
     JointSueSolution,
     solve_joint_sue_min_cost,
     solve_sue_reference,
 )
-from engines.errors import InvalidInputError
-from engines.power.builtin_feeders import load_feeder
-from engines.power.case_file import read_dso_case_toml
-from engines.power.der import ChargingPoint, DsoCase
-from engines.traffic.builtin import load_network
-from engines.traffic.charging import ChargingNetworkSpec, ChargingStation, build_charging_problem
-from engines.traffic.multiperiod import (
+from ptn.engines.errors import InvalidInputError
+from ptn.engines.power.builtin_feeders import load_feeder
+from ptn.engines.power.case_file import read_dso_case_toml
+from ptn.engines.power.der import ChargingPoint, DsoCase
+from ptn.engines.traffic.builtin import load_network
+from ptn.engines.traffic.charging import (
+    ChargingNetworkSpec,
+    ChargingStation,
+    build_charging_problem,
+)
+from ptn.engines.traffic.multiperiod import (
     MultiPeriodProblem,
     MultiPeriodSpec,
     build_multiperiod_problem,
 )
-from engines.traffic.sue import SueResult, solve_stochastic_equilibrium
-from tests.conftest import REPOSITORY
+from ptn.engines.traffic.sue import SueResult, solve_stochastic_equilibrium
 from tests.coupled.test_centralized import by_name, dso_alone
+from tests.support import REPOSITORY
 
 PROFILE = np.array([0.6, 1.0, 0.8])
 EV_SHARE = 0.03

@@ -18,8 +18,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from engines.coupled.centralized import solve_joint_min_cost
-from engines.coupled.hosting import (
+from ptn.engines.coupled.centralized import solve_joint_min_cost
+from ptn.engines.coupled.hosting import (
     ABOVE_MAX_SCALE,
     FOUND,
     INFEASIBLE_WITHOUT_EVS,
@@ -27,14 +27,14 @@ from engines.coupled.hosting import (
     hosting_capacity,
     voltages_before_and_after,
 )
-from engines.errors import InvalidInputError
-from engines.power.builtin_feeders import load_feeder
-from engines.power.der import ChargingPoint, DsoCase
-from engines.power.distflow import DistFlowOpf
-from engines.power.result import OpfResult
-from engines.traffic.builtin import load_network
-from engines.traffic.charging import ChargingNetworkSpec, ChargingStation
-from engines.traffic.multiperiod import (
+from ptn.engines.errors import InvalidInputError
+from ptn.engines.power.builtin_feeders import load_feeder
+from ptn.engines.power.der import ChargingPoint, DsoCase
+from ptn.engines.power.distflow import DistFlowOpf
+from ptn.engines.power.result import OpfResult
+from ptn.engines.traffic.builtin import load_network
+from ptn.engines.traffic.charging import ChargingNetworkSpec, ChargingStation
+from ptn.engines.traffic.multiperiod import (
     MultiPeriodProblem,
     MultiPeriodSpec,
     build_multiperiod_problem,

@@ -1,11 +1,11 @@
 """Seed 000's full-information references against the private negotiation and each other.
 
 Scenario: ``profit-sharing-seed000`` (18 e-buses on the 12-node grid, case33bw with LinDistFlow,
-24 h). Independent numbers: the private search of :mod:`coordinator.profit_sharing` (the TNO
+24 h). Independent numbers: the private search of :mod:`ptn.coordinator.profit_sharing` (the TNO
 and the DSO negotiating by ADMM, in process), the cvxpy follower and sweep of
-:mod:`engines.coupled.profit_sharing`, and the KKT reformulation solved by SCIP, which is checked
-on the scenario sliced to periods 16-22 (the full day is beyond SCIP's reach in minutes; module
-doc). Measured here (24 h): C0 = 5772.404 $, the optimistic optimum at the breakpoint ρ = 1/8
+:mod:`ptn.engines.coupled.profit_sharing`, and the KKT reformulation solved by SCIP, which is
+checked on the scenario sliced to periods 16-22 (the full day is beyond SCIP's reach in minutes;
+module doc). Measured here (24 h): C0 = 5772.404 $, the optimistic optimum at the breakpoint ρ = 1/8
 with L = 5648.970 $ (the follower's C_DSO tie there is 6.14 $ wide), the private ρ* = 0.12578.
 """
 
@@ -16,9 +16,9 @@ import dataclasses
 import numpy as np
 import pytest
 
-from coordinator.backends import hosted_endpoints, inproc_endpoints
-from coordinator.profit_sharing import ProfitSharingOutcome, run_profit_sharing
-from engines.coupled.profit_sharing import (
+from ptn.coordinator.backends import hosted_endpoints, inproc_endpoints
+from ptn.coordinator.profit_sharing import ProfitSharingOutcome, run_profit_sharing
+from ptn.engines.coupled.profit_sharing import (
     BilevelSolution,
     FollowerModel,
     SweepResult,
@@ -30,12 +30,12 @@ from engines.coupled.profit_sharing import (
     solve_follower,
     sweep,
 )
-from engines.errors import InvalidInputError
-from engines.fleet.case import FleetCase
-from engines.power.der import DsoCase
-from services.dso.model import DsoModel, dso_config_from_part
-from services.scenario import Scenario, load_scenario
-from services.tno.model import TnoModel, tno_case_from_part
+from ptn.engines.errors import InvalidInputError
+from ptn.engines.fleet.case import FleetCase
+from ptn.engines.power.der import DsoCase
+from ptn.services.dso.model import DsoModel, dso_config_from_part
+from ptn.services.scenario import Scenario, load_scenario
+from ptn.services.tno.model import TnoModel, tno_case_from_part
 
 #: shares inside pieces of the follower's response (breakpoints: 0.125, 6/35, 8/35, 2/7, 0.4)
 INTERIOR_SHARES = (0.15, 0.2, 0.3)

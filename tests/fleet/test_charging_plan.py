@@ -1,4 +1,4 @@
-"""The TNO's fleet charging model (engines.fleet), checked against independent computations.
+"""The TNO's fleet charging model (ptn.engines.fleet), checked against independent computations.
 
 Detours against networkx on the Nguyen–Dupuis link table and a hand sum; the prescheduling LP
 against scipy's HiGHS on a matrix assembled here; the ADMM step and the embedding against their
@@ -16,8 +16,8 @@ import pytest
 import scipy.sparse as sp
 from scipy.optimize import linprog
 
-from engines.errors import InvalidInputError
-from engines.fleet import (
+from ptn.engines.errors import InvalidInputError
+from ptn.engines.fleet import (
     BusBattery,
     BusLine,
     FleetCase,
@@ -25,8 +25,8 @@ from engines.fleet import (
     FleetStation,
     nguyen_dupuis_example,
 )
-from engines.traffic.builtin import load_network
-from engines.traffic.network import RoadNetwork
+from ptn.engines.traffic.builtin import load_network
+from ptn.engines.traffic.network import RoadNetwork
 
 
 @pytest.fixture(scope="module")

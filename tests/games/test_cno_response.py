@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 from scipy.optimize import minimize
 
-from engines.errors import InvalidInputError
-from engines.games import cno_response
-from engines.games.cno_response import (
+from ptn.engines.errors import InvalidInputError
+from ptn.engines.games import cno_response
+from ptn.engines.games.cno_response import (
     BestResponse,
     CnoPricing,
     FloatArray,
@@ -29,9 +29,9 @@ from engines.games.cno_response import (
     global_best_response,
     run_search,
 )
-from engines.traffic.builtin import load_network
-from engines.traffic.charging import ChargingNetworkSpec, ChargingStation
-from engines.traffic.multiperiod import MultiPeriodSpec, build_multiperiod_problem
+from ptn.engines.traffic.builtin import load_network
+from ptn.engines.traffic.charging import ChargingNetworkSpec, ChargingStation
+from ptn.engines.traffic.multiperiod import MultiPeriodSpec, build_multiperiod_problem
 
 Oracle = Callable[[list[FloatArray]], list[FloatArray]]
 

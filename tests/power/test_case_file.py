@@ -10,17 +10,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engines.errors import InvalidInputError
-from engines.power.builtin_feeders import load_feeder
-from engines.power.case_file import (
+from ptn.engines.errors import InvalidInputError
+from ptn.engines.power.builtin_feeders import load_feeder
+from ptn.engines.power.case_file import (
     DEVICE_TABLES,
     device_keys,
     read_charging_csv,
     read_dso_case_toml,
 )
-from engines.power.feeder import Feeder
-from engines.power.profiles import RTS_WINTER_WEEKDAY, SOLAR, seed002_time_of_use
-from tests.conftest import REPOSITORY
+from ptn.engines.power.feeder import Feeder
+from ptn.engines.power.profiles import RTS_WINTER_WEEKDAY, SOLAR, seed002_time_of_use
+from tests.support import REPOSITORY
 
 EXAMPLE = REPOSITORY / "scenarios" / "der" / "seed002-ieee33.toml"
 

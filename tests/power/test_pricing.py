@@ -18,11 +18,11 @@ import numpy as np
 import pytest
 from scipy.optimize import least_squares, minimize_scalar
 
-from engines.errors import InvalidInputError
-from engines.power.builtin_feeders import load_feeder
-from engines.power.der import ChargingPoint, DsoCase
-from engines.power.distflow import DistFlowOpf
-from engines.power.pricing import (
+from ptn.engines.errors import InvalidInputError
+from ptn.engines.power.builtin_feeders import load_feeder
+from ptn.engines.power.der import ChargingPoint, DsoCase
+from ptn.engines.power.distflow import DistFlowOpf
+from ptn.engines.power.pricing import (
     DsoPricingProblem,
     PriceLimits,
     ResponseFit,

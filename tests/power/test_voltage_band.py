@@ -10,15 +10,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from coordinator.backends import check_operator_parts
-from engines.errors import InvalidInputError
-from engines.power.builtin_feeders import load_feeder
-from engines.power.der import ChargingPoint, DsoCase, Renewable
-from engines.power.distflow import DistFlowOpf
-from engines.power.feeder import Feeder
-from engines.power.result import OpfStatus
-from services.dso.model import dso_config_from_part
-from services.scenario import builtin_scenario_text, load_scenario
+from ptn.coordinator.backends import check_operator_parts
+from ptn.engines.errors import InvalidInputError
+from ptn.engines.power.builtin_feeders import load_feeder
+from ptn.engines.power.der import ChargingPoint, DsoCase, Renewable
+from ptn.engines.power.distflow import DistFlowOpf
+from ptn.engines.power.feeder import Feeder
+from ptn.engines.power.result import OpfStatus
+from ptn.services.dso.model import dso_config_from_part
+from ptn.services.scenario import builtin_scenario_text, load_scenario
 
 #: light loads: without EVs every case33bw voltage stays above 0.95 p.u. in both periods
 LIGHT_PROFILE = np.array([0.3, 0.45])

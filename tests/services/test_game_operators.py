@@ -12,14 +12,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from coordinator.transports import InProcessEndpoint
-from engines.errors import InvalidInputError
-from negotiation.v1 import common_pb2, games_pb2
-from services.cno.model import CnoModel, cno_config_from_part
-from services.dso.model import DsoModel
-from services.host import OperatorHost
-from services.messages import from_series, to_series
-from services.scenario import ALLIANCE_ID, load_scenario, scenario_from_text
+from ptn.coordinator.transports import InProcessEndpoint
+from ptn.engines.errors import InvalidInputError
+from ptn.protocol.v1 import common_pb2, games_pb2
+from ptn.services.cno.model import CnoModel, cno_config_from_part
+from ptn.services.dso.model import DsoModel
+from ptn.services.host import OperatorHost
+from ptn.services.messages import from_series, to_series
+from ptn.services.scenario import ALLIANCE_ID, load_scenario, scenario_from_text
 
 SCENARIO = load_scenario("pricing-seed001")
 PERIODS = SCENARIO.public.periods
@@ -125,7 +125,7 @@ SHARING = load_scenario("profit-sharing-seed000")
 
 
 def test_tno_tables_are_validated() -> None:
-    from services.tno.model import tno_case_from_part
+    from ptn.services.tno.model import tno_case_from_part
 
     case = tno_case_from_part(SHARING.part("tno"))
     assert [s.name for s in case.stations] == list(SHARING.public.stations)
@@ -146,7 +146,7 @@ def test_tno_tables_are_validated() -> None:
 
 
 def test_the_tno_considers_an_offer_only_after_planning() -> None:
-    from services.tno.model import TnoModel
+    from ptn.services.tno.model import TnoModel
 
     endpoint = InProcessEndpoint(OperatorHost(TnoModel.from_part(SHARING.part("tno"))))
     offer = games_pb2.ProfitShareOffer(header=_header("tno", "o1"), share=0.2,

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from coordinator.backends import check_operator_parts
-from engines.errors import InvalidInputError
-from engines.traffic.builtin import builtin_network_directory
-from services.scenario import builtin_scenario_text, load_scenario
+from ptn.coordinator.backends import check_operator_parts
+from ptn.engines.errors import InvalidInputError
+from ptn.engines.traffic.builtin import builtin_network_directory
+from ptn.services.scenario import builtin_scenario_text, load_scenario
 
 DEFAULT = builtin_scenario_text("nguyen-dupuis-ieee33")
 
@@ -81,7 +81,7 @@ def test_unknown_builtin_and_missing_file() -> None:
 def test_cli_reports_a_malformed_scenario_in_one_line(tmp_path: Path) -> None:
     path = write(tmp_path, DEFAULT.replace("node = 10", "node = 99", 1))
     finished = subprocess.run(
-        [sys.executable, "-m", "coordinator.cli", "run", str(path), "--backend", "inproc",
+        [sys.executable, "-m", "ptn", "run", str(path), "--backend", "inproc",
          "--out", str(tmp_path / "out")], capture_output=True, text=True, check=False)
     assert finished.returncode == 2
     assert finished.stderr.startswith("ptn: error: ")

@@ -1,6 +1,6 @@
 """A scenario's horizon resampled to fewer periods (``--periods``), the studies' reduced horizon.
 
-Checked against the engines' own daily resampling (:func:`engines.power.profiles.daily_profile`)
+Checked against the engines' own daily resampling (:func:`ptn.engines.power.profiles.daily_profile`)
 and against the operators built from the resampled parts.
 """
 
@@ -9,11 +9,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engines.errors import InvalidInputError
-from engines.power.profiles import daily_profile
-from services.dso.model import dso_config_from_part
-from services.scenario import load_scenario
-from services.traffic.model import traffic_config_from_part
+from ptn.engines.errors import InvalidInputError
+from ptn.engines.power.profiles import daily_profile
+from ptn.services.dso.model import dso_config_from_part
+from ptn.services.scenario import load_scenario
+from ptn.services.traffic.model import traffic_config_from_part
 
 
 def test_the_day_is_kept_in_fewer_longer_periods() -> None:

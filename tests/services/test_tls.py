@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from coordinator.transports import CallFailedError, GrpcEndpoint
-from negotiation.v1 import common_pb2
-from services.adapters.grpc_server import start_server
-from services.host import OperatorHost
-from services.scenario import load_scenario
-from services.traffic.model import TrafficDepartmentModel
+from ptn.coordinator.transports import CallFailedError, GrpcEndpoint
+from ptn.protocol.v1 import common_pb2
+from ptn.services.adapters.grpc_server import start_server
+from ptn.services.host import OperatorHost
+from ptn.services.scenario import load_scenario
+from ptn.services.traffic.model import TrafficDepartmentModel
 
 OPENSSL = shutil.which("openssl")
 

@@ -14,14 +14,14 @@ from typing import Any
 import numpy as np
 import pytest
 
-from coordinator.transports import InProcessEndpoint
-from engines.errors import InvalidInputError
-from engines.traffic.sue_periods import DEFAULT_THETA_PER_DOLLAR, SuePeriodsProblem
-from negotiation.v1 import common_pb2
-from services.host import OperatorHost
-from services.messages import from_series, to_series
-from services.scenario import ScenarioPart, load_scenario, scenario_from_text
-from services.traffic.model import TrafficDepartmentModel, traffic_config_from_part
+from ptn.coordinator.transports import InProcessEndpoint
+from ptn.engines.errors import InvalidInputError
+from ptn.engines.traffic.sue_periods import DEFAULT_THETA_PER_DOLLAR, SuePeriodsProblem
+from ptn.protocol.v1 import common_pb2
+from ptn.services.host import OperatorHost
+from ptn.services.messages import from_series, to_series
+from ptn.services.scenario import ScenarioPart, load_scenario, scenario_from_text
+from ptn.services.traffic.model import TrafficDepartmentModel, traffic_config_from_part
 
 SCENARIO = load_scenario()
 STATIONS = SCENARIO.public.stations

@@ -13,8 +13,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from engines.traffic.network import RoadNetwork
-from engines.traffic.path_based import PathState
+from ptn.engines.traffic.network import RoadNetwork
+from ptn.engines.traffic.path_based import PathState
 
 VALUE_OF_TIME_PER_H = 10.0
 ENERGY_PER_CHARGE_MWH = 0.045

@@ -11,18 +11,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engines.errors import InvalidInputError
-from engines.traffic.beckmann_program import build_beckmann_program, solve_beckmann_program
-from engines.traffic.builtin import nguyen_dupuis
-from engines.traffic.charging import ChargingNetworkSpec, ChargingStation
-from engines.traffic.link_costs import CostKind, LinkCosts
-from engines.traffic.multiperiod import (
+from ptn.engines.errors import InvalidInputError
+from ptn.engines.traffic.beckmann_program import build_beckmann_program, solve_beckmann_program
+from ptn.engines.traffic.builtin import nguyen_dupuis
+from ptn.engines.traffic.charging import ChargingNetworkSpec, ChargingStation
+from ptn.engines.traffic.link_costs import CostKind, LinkCosts
+from ptn.engines.traffic.multiperiod import (
     MultiPeriodProblem,
     MultiPeriodSpec,
     build_multiperiod_problem,
 )
-from engines.traffic.path_based import solve_path_based
-from engines.traffic.problem import AssignmentProblem, DemandClass, problem_from_network
+from ptn.engines.traffic.path_based import solve_path_based
+from ptn.engines.traffic.problem import AssignmentProblem, DemandClass, problem_from_network
 
 #: the product's default scenario: hourly demand profile, 3 % EVs, three stations
 PROFILE = np.array([0.15, 0.1, 0.08, 0.08, 0.12, 0.3, 0.65, 0.95, 1.0, 0.75, 0.6, 0.6, 0.65,

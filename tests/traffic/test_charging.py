@@ -10,16 +10,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engines.errors import InvalidInputError
-from engines.traffic.builtin import nguyen_dupuis
-from engines.traffic.charging import (
+from ptn.engines.errors import InvalidInputError
+from ptn.engines.traffic.builtin import nguyen_dupuis
+from ptn.engines.traffic.charging import (
     ChargingNetworkSpec,
     ChargingProblem,
     ChargingStation,
     build_charging_problem,
 )
-from engines.traffic.network import RoadNetwork
-from engines.traffic.result import AssignmentResult
+from ptn.engines.traffic.network import RoadNetwork
+from ptn.engines.traffic.result import AssignmentResult
 from tests.traffic.charging_oracle import (
     ENERGY_PER_CHARGE_MWH,
     ev_paths,

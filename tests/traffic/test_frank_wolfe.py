@@ -12,18 +12,18 @@ import pytest
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 
-from engines.errors import InvalidInputError
-from engines.traffic.assignment import solve_user_equilibrium
-from engines.traffic.frank_wolfe import BfwState, solve_biconjugate_frank_wolfe
-from engines.traffic.network import RoadNetwork
-from engines.traffic.problem import (
+from ptn.engines.errors import InvalidInputError
+from ptn.engines.traffic.assignment import solve_user_equilibrium
+from ptn.engines.traffic.frank_wolfe import BfwState, solve_biconjugate_frank_wolfe
+from ptn.engines.traffic.network import RoadNetwork
+from ptn.engines.traffic.problem import (
     AssignmentProblem,
     DemandClass,
     problem_from_network,
     road_class,
 )
-from engines.traffic.result import AssignmentStatus
-from engines.traffic.tntp import read_tntp_network
+from ptn.engines.traffic.result import AssignmentStatus
+from ptn.engines.traffic.tntp import read_tntp_network
 
 SIOUX_FALLS_BEST_OBJECTIVE = 42.3133528711e5  # TNTP collection, veh·min
 

@@ -13,16 +13,16 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from engines.errors import InvalidInputError
-from engines.traffic.builtin import nguyen_dupuis
-from engines.traffic.charging import ChargingNetworkSpec, ChargingStation
-from engines.traffic.multiperiod import (
+from ptn.engines.errors import InvalidInputError
+from ptn.engines.traffic.builtin import nguyen_dupuis
+from ptn.engines.traffic.charging import ChargingNetworkSpec, ChargingStation
+from ptn.engines.traffic.multiperiod import (
     MultiPeriodProblem,
     MultiPeriodResult,
     MultiPeriodSpec,
     build_multiperiod_problem,
 )
-from engines.traffic.network import RoadNetwork
+from ptn.engines.traffic.network import RoadNetwork
 from tests.traffic.charging_oracle import (
     ENERGY_PER_CHARGE_MWH,
     ev_paths,

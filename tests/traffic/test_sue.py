@@ -1,4 +1,4 @@
-"""Logit stochastic user equilibrium (engines.traffic.sue): checks against hand-derived answers.
+"""Logit stochastic user equilibrium (ptn.engines.traffic.sue): checks against hand-derived answers.
 
 The two-route cases are solved here independently of the solver: closed-form logit for constant
 costs, and the scalar fixed point ``f1 = d * P1(c(f1), c(d - f1))`` by Brent's method for BPR.
@@ -13,14 +13,14 @@ import numpy as np
 import pytest
 from scipy.optimize import brentq
 
-from engines.errors import InvalidInputError
-from engines.traffic.builtin import nguyen_dupuis
-from engines.traffic.link_costs import CostKind, LinkCosts
-from engines.traffic.path_based import solve_path_based
-from engines.traffic.path_sets import enumerate_paths
-from engines.traffic.problem import AssignmentProblem, DemandClass, problem_from_network
-from engines.traffic.result import AssignmentStatus
-from engines.traffic.sue import SueResult, solve_stochastic_equilibrium
+from ptn.engines.errors import InvalidInputError
+from ptn.engines.traffic.builtin import nguyen_dupuis
+from ptn.engines.traffic.link_costs import CostKind, LinkCosts
+from ptn.engines.traffic.path_based import solve_path_based
+from ptn.engines.traffic.path_sets import enumerate_paths
+from ptn.engines.traffic.problem import AssignmentProblem, DemandClass, problem_from_network
+from ptn.engines.traffic.result import AssignmentStatus
+from ptn.engines.traffic.sue import SueResult, solve_stochastic_equilibrium
 
 
 def two_route_problem(

@@ -16,12 +16,12 @@ from itertools import pairwise
 import numpy as np
 import pytest
 
-from engines.errors import InvalidInputError
-from engines.traffic.builtin import nguyen_dupuis
-from engines.traffic.charging import ChargingNetworkSpec, ChargingStation
-from engines.traffic.network import RoadNetwork
-from engines.traffic.result import AssignmentStatus
-from engines.traffic.sue_periods import (
+from ptn.engines.errors import InvalidInputError
+from ptn.engines.traffic.builtin import nguyen_dupuis
+from ptn.engines.traffic.charging import ChargingNetworkSpec, ChargingStation
+from ptn.engines.traffic.network import RoadNetwork
+from ptn.engines.traffic.result import AssignmentStatus
+from ptn.engines.traffic.sue_periods import (
     SuePeriodsProblem,
     SuePeriodsResult,
     SuePeriodsSpec,

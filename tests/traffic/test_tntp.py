@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engines.errors import InvalidInputError
-from engines.traffic.builtin import load_network, nguyen_dupuis
-from engines.traffic.tntp import read_tntp_flows, read_tntp_network
+from ptn.engines.errors import InvalidInputError
+from ptn.engines.traffic.builtin import load_network, nguyen_dupuis
+from ptn.engines.traffic.tntp import read_tntp_flows, read_tntp_network
 
 HEADER = """<NUMBER OF ZONES> {zones}
 <NUMBER OF NODES> {nodes}
@@ -83,7 +83,7 @@ def test_nguyen_dupuis_is_the_literature_network() -> None:
 
 
 def test_twelve_node_grid_is_the_documented_two_way_grid() -> None:
-    from engines.traffic.builtin import load_network
+    from ptn.engines.traffic.builtin import load_network
 
     network = load_network("twelve-node")
     assert (network.num_nodes, network.num_links) == (12, 34)

@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engines.traffic.assignment import solve_user_equilibrium
-from engines.traffic.builtin import nguyen_dupuis
-from engines.traffic.network import RoadNetwork
-from engines.traffic.path_based import PathState
-from engines.traffic.problem import problem_from_network
-from engines.traffic.tntp import read_tntp_flows, read_tntp_network
+from ptn.engines.traffic.assignment import solve_user_equilibrium
+from ptn.engines.traffic.builtin import nguyen_dupuis
+from ptn.engines.traffic.network import RoadNetwork
+from ptn.engines.traffic.path_based import PathState
+from ptn.engines.traffic.problem import problem_from_network
+from ptn.engines.traffic.tntp import read_tntp_flows, read_tntp_network
 
 SIOUX_FALLS_BEST_OBJECTIVE = 42.3133528711e5  # TNTP collection, veh·min
 CHICAGO_BEST_OBJECTIVE = 17_313_018.7387  # TNTP collection README

@@ -1,14 +1,17 @@
-"""Regenerate ``negotiation/v1/*_pb2*.py`` from ``protos/negotiation/v1/*.proto``.
+"""Regenerate ``negotiation/v1/*_pb2*.py`` (``ptn.protocol.v1``) from ``protos/negotiation/v1``.
 
 Why this module exists: the generated code is checked in (so installing ptn needs no protoc),
-and this is the one command that rewrites it: ``python -m negotiation.regenerate``. It needs
-``grpcio-tools`` (in the ``test`` extra). :func:`compiled_descriptors` serves the currency test,
-which compares the checked-in descriptors with a fresh compilation, independent of the
-generator's version.
+and this is the one command that rewrites it: ``python protos/regenerate.py`` from a checkout
+(a development tool: it is not installed). It needs ``grpcio-tools`` (in the ``test`` extra).
+protoc writes absolute imports (``from negotiation.v1 import common_pb2``); they are made
+relative, because the code installs as ``ptn.protocol.v1``. :func:`compiled_descriptors` serves
+the currency test, which compares the checked-in descriptors with a fresh compilation,
+independent of the generator's version.
 """
 
 from __future__ import annotations
 
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -33,12 +36,20 @@ def _protoc(arguments: list[str]) -> None:
         raise RuntimeError(f"protoc failed with exit code {code}")
 
 
+#: protoc's import of a sibling schema module, made relative
+_ABSOLUTE_IMPORT = re.compile(r"^from negotiation\.v1 import ", re.M)
+
+
 def regenerate(output: Path = REPOSITORY) -> list[Path]:
-    """Write the message, type-stub and service modules under ``output/negotiation/v1``."""
+    """Write the message, type-stub and service modules under ``output/negotiation/v1``, with
+    relative imports between them."""
     files = [str(path.relative_to(PROTO_ROOT)) for path in proto_files()]
     _protoc([f"--python_out={output}", f"--pyi_out={output}", f"--grpc_python_out={output}",
              *files])
-    return sorted((output / "negotiation" / "v1").glob("*_pb2*.py*"))
+    written = sorted((output / "negotiation" / "v1").glob("*_pb2*.py*"))
+    for path in written:
+        path.write_text(_ABSOLUTE_IMPORT.sub("from . import ", path.read_text("utf-8")), "utf-8")
+    return written
 
 
 def compiled_descriptors() -> dict[str, bytes]:

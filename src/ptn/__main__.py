@@ -1,0 +1,5 @@
+"""``python -m ptn``: the ``ptn`` command."""
+
+from ptn.coordinator.cli import app
+
+app()
