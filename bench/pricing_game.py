@@ -29,8 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from ptn.coordinator.backends import operator_endpoints
-from ptn.coordinator.pricing_game import run_pricing_game
+from ptn.coordinator.mechanisms.pricing_game import run_pricing_game
+from ptn.coordinator.runtime.backends import operator_endpoints
 from ptn.engines.games.cno_response import (
     BestResponse,
     CnoPricing,
@@ -40,7 +40,7 @@ from ptn.engines.games.cno_response import (
     run_search,
 )
 from ptn.engines.traffic.multiperiod import build_multiperiod_problem
-from ptn.services.scenario import load_scenario
+from ptn.scenario.document import load_scenario
 from ptn.services.traffic.model import traffic_config_from_part
 
 REPOSITORY = Path(__file__).resolve().parents[1]

@@ -2,7 +2,7 @@
 
 Why this exists: issue 6's benchmark. On ``profit-sharing-seed000`` (24 h), the private search
 (the TNO and the DSO each their own process over gRPC; ADMM per share, a sweep, a branch and
-bound over ρ) is timed against the references of :mod:`ptn.engines.coupled.profit_sharing`, which
+bound over ρ) is timed against the references of :mod:`ptn.lab.references.profit_sharing`, which
 read both operators' tables:
 
 * the exhaustive sweep: 1001 shares with the centralized follower (optimistic and pessimistic
@@ -13,8 +13,8 @@ read both operators' tables:
 
 For each: seconds, and the share and the DNO's total cost ``C_DSO + ρ·(C0 − C_DSO)`` it reaches
 (for the KKT also SCIP's dual bound). SCIP does not close the full day within minutes (the
-module doc of :mod:`ptn.engines.coupled.profit_sharing`), so all three are also run on the day's
-last twelve hours (both cases cut by :func:`ptn.engines.coupled.profit_sharing.slice_horizon`; the
+module doc of :mod:`ptn.lab.references.profit_sharing`), so all three are also run on the day's
+last twelve hours (both cases cut by :func:`ptn.lab.references.profit_sharing.slice_horizon`; the
 private search then hosts the two operators in this process), where SCIP proves the KKT optimum.
 
 Run: ``python -m bench.profit_sharing``; writes ``bench/results/profit_sharing.{md,json}``.
@@ -31,9 +31,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ptn.coordinator.backends import hosted_endpoints, operator_endpoints
-from ptn.coordinator.profit_sharing import run_profit_sharing
-from ptn.engines.coupled.profit_sharing import (
+from ptn.coordinator.mechanisms.profit_sharing import run_profit_sharing
+from ptn.coordinator.runtime.backends import hosted_endpoints, operator_endpoints
+from ptn.engines.fleet.case import FleetCase
+from ptn.engines.power.der import DsoCase
+from ptn.lab.references.profit_sharing import (
     BilevelSolution,
     KktMethod,
     SweepResult,
@@ -41,10 +43,8 @@ from ptn.engines.coupled.profit_sharing import (
     solve_bilevel_kkt,
     sweep,
 )
-from ptn.engines.fleet.case import FleetCase
-from ptn.engines.power.der import DsoCase
+from ptn.scenario.document import load_scenario
 from ptn.services.dso.model import DsoModel, dso_config_from_part
-from ptn.services.scenario import load_scenario
 from ptn.services.tno.model import TnoModel, tno_case_from_part
 
 REPOSITORY = Path(__file__).resolve().parents[1]

@@ -18,10 +18,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ptn.coordinator.launcher import OperatorProcesses, free_port
-from ptn.coordinator.run_command import results_folder
+from ptn.coordinator.runner import results_folder
+from ptn.coordinator.runtime.launcher import OperatorProcesses, free_port
 from ptn.engines.errors import InvalidInputError
-from ptn.services.scenario import DEFAULT_SCENARIO, load_scenario
+from ptn.scenario.document import DEFAULT_SCENARIO, load_scenario
 
 
 def launch(scenario_spec: str, out: Path | None = None, *, metrics: bool = True,

@@ -1,7 +1,7 @@
 """Reading TOML data files with errors that name the file and the key path.
 
 Why this module exists: the DER case files (:mod:`ptn.engines.power.case_file`) and the scenario
-files (:mod:`ptn.services.scenario`) promise the same thing: every problem is one
+files (:mod:`ptn.scenario.document`) promise the same thing: every problem is one
 :class:`~ptn.engines.errors.InvalidInputError` naming the file and the key path (``file: key.path:
 message``), TOML syntax errors name ``file:line:column``. One reader keeps that promise for both.
 """

@@ -18,29 +18,26 @@ request the same way, so the adapters only move bytes and this host does the res
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from google.protobuf.message import DecodeError, Message
 
 from ptn.engines.errors import InvalidInputError
-from ptn.protocol.v1 import common_pb2, services_pb2
+from ptn.protocol.schema import (
+    MethodSpec,
+    UnknownMethodError,
+    service_methods,
+    service_name,
+    snake_case,
+)
+from ptn.protocol.v1 import common_pb2
 from ptn.services.metrics import OperatorMetrics
 
 LOG = logging.getLogger("ptn.operator")
 
-#: the gRPC service of each role (protos/negotiation/v1/services.proto)
-SERVICE_OF_ROLE = {
-    "dso": "DsoOperator",
-    "traffic": "TrafficDepartment",
-    "tno": "TnoOperator",
-    "cno": "CnoOperator",
-}
-PACKAGE = "negotiation.v1"
 #: replies kept for answering retries
 REPLY_CACHE_SIZE = 4096
 
@@ -50,42 +47,6 @@ class OperatorModel(Protocol):
 
     role: str
     operator_id: str
-
-
-@dataclass(frozen=True)
-class MethodSpec:
-    """One RPC of a service: its name and its message classes."""
-
-    name: str
-    input_type: type[Message]
-    output_type: type[Message]
-
-
-def service_name(role: str) -> str:
-    """Fully qualified gRPC service name of a role, e.g. ``negotiation.v1.DsoOperator``."""
-    if role not in SERVICE_OF_ROLE:
-        raise InvalidInputError(f"unknown role {role!r} (known: {', '.join(SERVICE_OF_ROLE)})")
-    return f"{PACKAGE}.{SERVICE_OF_ROLE[role]}"
-
-
-def service_methods(role: str) -> dict[str, MethodSpec]:
-    """The methods of a role's service, from the generated descriptors."""
-    from google.protobuf import message_factory
-
-    descriptor = services_pb2.DESCRIPTOR.services_by_name[SERVICE_OF_ROLE[role]]
-    return {
-        method.name: MethodSpec(
-            method.name,
-            message_factory.GetMessageClass(method.input_type),
-            message_factory.GetMessageClass(method.output_type),
-        )
-        for method in descriptor.methods
-    }
-
-
-def snake_case(name: str) -> str:
-    """``ConsensusStep`` → ``consensus_step`` (the model's method for an RPC)."""
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
 class _Pending:
@@ -192,10 +153,6 @@ class OperatorHost:
         return data
 
 
-class UnknownMethodError(LookupError):
-    """The role's service has no such method, or this operator does not implement it."""
-
-
 def _failure_reply(spec: MethodSpec, request_id: str, operator_id: str,
                    status: common_pb2.Status,
                    message: str) -> Message:
@@ -203,24 +160,3 @@ def _failure_reply(spec: MethodSpec, request_id: str, operator_id: str,
     reply.header.CopyFrom(common_pb2.ReplyHeader(  # type: ignore[attr-defined]
         request_id=request_id, operator_id=operator_id, status=status, message=message))
     return reply
-
-
-def build_model(role: str, part: Any, private_output_dir: Any = None) -> OperatorModel:
-    """The pure model of a role from its scenario part."""
-    if role == "dso":
-        from ptn.services.dso.model import DsoModel
-
-        return DsoModel.from_part(part, private_output_dir)
-    if role == "traffic":
-        from ptn.services.traffic.model import TrafficDepartmentModel
-
-        return TrafficDepartmentModel.from_part(part)
-    if role == "cno":
-        from ptn.services.cno.model import CnoModel
-
-        return CnoModel.from_part(part)
-    if role == "tno":
-        from ptn.services.tno.model import TnoModel
-
-        return TnoModel.from_part(part)
-    raise InvalidInputError(f"role {role!r} has no operator model")

@@ -13,9 +13,7 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-#: seconds; operators' calls range from sub-millisecond (Describe) to seconds (large OPFs)
-LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-                   30.0, 60.0)
+from ptn.protocol.schema import LATENCY_BUCKETS
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,9 @@
 """The deployment files under deploy/ parse and agree with each other and with the code.
 
-No docker or kubectl needed: these are the checks that catch the usual drift. Every YAML and
-JSON file parses; every metric a Grafana panel queries exists in ``services/metrics.py`` or
-``coordinator/metrics.py`` with the labels the panel uses; the Kubernetes operators have native
-gRPC liveness and readiness probes on their gRPC port; ports agree across compose, Kubernetes
+No docker or kubectl needed: these are the checks that catch the usual drift. Every YAML and JSON
+file parses; every metric a Grafana panel queries exists in ``services/metrics.py`` or
+``coordinator/runtime/metrics.py`` with the labels the panel uses; the Kubernetes operators have
+native gRPC liveness and readiness probes on their gRPC port; ports agree across compose, Kubernetes
 and Prometheus; every ``ptn`` command line uses only the runtime's documented options.
 """
 
@@ -21,7 +21,7 @@ import pytest
 import yaml
 from prometheus_client.metrics import MetricWrapperBase
 
-from ptn.coordinator.metrics import CoordinatorMetrics
+from ptn.coordinator.runtime.metrics import CoordinatorMetrics
 from ptn.services.metrics import OperatorMetrics
 from tests.support import REPOSITORY
 
@@ -364,7 +364,7 @@ def test_contract_options_exist_in_the_cli() -> None:
     """Once the runtime's commands exist, they accept every option these files use."""
     import typer
 
-    from ptn.coordinator.cli import app
+    from ptn.cli.app import app
 
     commands = getattr(typer.main.get_command(app), "commands", {})
     present = {name: commands[name] for name in COMMAND_OPTIONS if name in commands}

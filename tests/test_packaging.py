@@ -95,7 +95,8 @@ def test_the_wheel_holds_only_ptn_and_its_metadata(wheel: Path) -> None:
     assert tops == {"ptn", f"ptn_negotiation-{metadata.version(DISTRIBUTION)}.dist-info"}
     for needed in ("ptn/__init__.py", "ptn/py.typed", "ptn/engines/traffic/tntp.py",
                    "ptn/protocol/v1/services_pb2.py", "ptn/services/host.py",
-                   "ptn/coordinator/cli.py"):
+                   "ptn/cli/app.py", "ptn/scenarios/nguyen-dupuis-ieee33.toml",
+                   "ptn/scenarios/der/seed002-ieee33.toml", "ptn/lab/references/joint.py"):
         assert needed in names
     assert not any(name.endswith("regenerate.py") for name in names)
 

@@ -1,1 +1,2 @@
-"""Negotiation mechanisms: plug-ins over :class:`ptn.coordinator.driver.Driver`'s fixed hooks."""
+"""Negotiation mechanisms: plug-ins over the fixed hooks of
+:class:`ptn.coordinator.runtime.driver.Driver`."""

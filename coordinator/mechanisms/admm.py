@@ -37,10 +37,10 @@ from typing import Any
 import numpy as np
 from google.protobuf.message import Message
 
-from ptn.coordinator.driver import Call, Driver, Mechanism
 from ptn.coordinator.outcome import FloatArray, RoundRecord
+from ptn.coordinator.runtime.driver import Call, Driver, Mechanism
+from ptn.protocol.codec import from_series, to_series
 from ptn.protocol.v1 import common_pb2
-from ptn.services.messages import from_series, to_series
 
 BALANCING_RATIO = 10.0  # μ
 BALANCING_FACTOR = 2.0  # τ

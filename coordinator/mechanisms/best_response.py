@@ -27,12 +27,12 @@ from typing import Any
 
 import numpy as np
 
-from ptn.coordinator.driver import Call, Exchange, PhasedMechanism
 from ptn.coordinator.outcome import FloatArray, RoundRecord
+from ptn.coordinator.runtime.driver import Call, Exchange, PhasedMechanism
 from ptn.engines.errors import InvalidInputError
 from ptn.engines.games.cno_response import cno_revenue_usd
+from ptn.protocol.codec import from_series, to_series
 from ptn.protocol.v1 import common_pb2, games_pb2
-from ptn.services.messages import from_series, to_series
 
 
 def relative_change(new: FloatArray, old: FloatArray | None) -> float:

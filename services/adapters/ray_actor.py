@@ -15,8 +15,8 @@ from typing import Any
 import ray
 from prometheus_client import start_http_server
 
-from ptn.services.host import OperatorHost, build_model
-from ptn.services.scenario import ScenarioPart
+from ptn.scenario.document import ScenarioPart
+from ptn.services.hosting import build_host
 
 
 @ray.remote(num_cpus=0)
@@ -26,7 +26,7 @@ class OperatorActor:
     def __init__(self, part: ScenarioPart, private_output_dir: str | None = None,
                  metrics_port: int | None = None) -> None:
         directory = Path(private_output_dir) if private_output_dir else None
-        self.host = OperatorHost(build_model(part.role, part, directory))
+        self.host = build_host(part, directory)
         if metrics_port:
             start_http_server(metrics_port, registry=self.host.metrics.registry)
 

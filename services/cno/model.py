@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,9 +32,9 @@ from ptn.engines.games.cno_response import (
     aem_best_response,
     exact_best_response,
 )
+from ptn.protocol.codec import describe_reply, from_series, reply_header, to_series
 from ptn.protocol.v1 import common_pb2, games_pb2
-from ptn.services.messages import describe_reply, from_series, reply_header, to_series
-from ptn.services.scenario import ScenarioPart, require_integer, require_number
+from ptn.scenario.document import ScenarioPart, require_integer, require_number
 
 CNO_KEYS = ("stations", "price_min_per_mwh", "price_max_per_mwh", "best_response", "elasticity",
             "aem_steps", "probe_step_per_mwh", "trust_region_per_mwh", "exact_min_step_per_mwh")
@@ -170,7 +171,8 @@ class CnoModel:
         self.last_response: BestResponse | None = None
 
     @classmethod
-    def from_part(cls, part: ScenarioPart) -> CnoModel:
+    def from_part(cls, part: ScenarioPart, private_output_dir: Path | None = None) -> CnoModel:
+        """Its model from its scenario part (it writes no private report)."""
         return cls(cno_config_from_part(part))
 
     @property

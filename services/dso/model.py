@@ -46,16 +46,16 @@ from ptn.engines.power.pricing import (
     random_trial_prices,
 )
 from ptn.engines.power.result import OpfResult, OpfStatus
-from ptn.protocol.v1 import common_pb2
-from ptn.services.figures import plot_voltage_heatmap
-from ptn.services.messages import (
+from ptn.figures import plot_voltage_heatmap
+from ptn.protocol.codec import (
     consensus_terms,
     describe_reply,
     from_series,
     reply_header,
     to_series,
 )
-from ptn.services.scenario import ScenarioPart, require_integer, require_number
+from ptn.protocol.v1 import common_pb2
+from ptn.scenario.document import ScenarioPart, require_integer, require_number
 
 DSO_KEYS = ("feeder", "pricing", "formulation", *VOLTAGE_BAND_KEYS, *DER_KEYS)
 FORMULATIONS = ("soc", "lindistflow")

@@ -18,6 +18,7 @@ Service methods:
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,14 +27,14 @@ from ptn.engines.errors import InvalidInputError
 from ptn.engines.fleet.case import BusBattery, BusLine, FleetCase, FleetStation
 from ptn.engines.fleet.charging_plan import FleetChargingModel, FleetPlan
 from ptn.engines.traffic.builtin import BUILTIN_NETWORKS, load_network
-from ptn.protocol.v1 import common_pb2, games_pb2
-from ptn.services.messages import (
+from ptn.protocol.codec import (
     consensus_terms,
     describe_reply,
     reply_header,
     to_series,
 )
-from ptn.services.scenario import ScenarioPart, require_integer, require_number
+from ptn.protocol.v1 import common_pb2, games_pb2
+from ptn.scenario.document import ScenarioPart, require_integer, require_number
 
 TNO_KEYS = ("network", "tariff_per_mwh", "value_of_time_per_h", "session_hours",
             "two_way_roads", "battery", "line", "station")
@@ -145,7 +146,8 @@ class TnoModel:
         self.received_usd = 0.0
 
     @classmethod
-    def from_part(cls, part: ScenarioPart) -> TnoModel:
+    def from_part(cls, part: ScenarioPart, private_output_dir: Path | None = None) -> TnoModel:
+        """Its model from its scenario part (it writes no private report)."""
         return cls(part.operator_id, tno_case_from_part(part))
 
     @property

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -51,15 +52,15 @@ from ptn.engines.traffic.sue_periods import (
     SuePeriodsSpec,
     check_method,
 )
-from ptn.protocol.v1 import common_pb2, games_pb2
-from ptn.services.messages import (
+from ptn.protocol.codec import (
     consensus_terms,
     describe_reply,
     from_series,
     reply_header,
     to_series,
 )
-from ptn.services.scenario import ScenarioPart, require_integer, require_number
+from ptn.protocol.v1 import common_pb2, games_pb2
+from ptn.scenario.document import ScenarioPart, require_integer, require_number
 
 TRAFFIC_KEYS = ("network", "demand_profile", "demand_scale", "ev_share", "energy_per_charge_mwh",
                 "value_of_time_per_h", "max_shift_periods", "shift_cost_per_period",
@@ -244,7 +245,9 @@ class TrafficDepartmentModel:
         self._last_sue_probe: SuePeriodsResult | None = None
 
     @classmethod
-    def from_part(cls, part: ScenarioPart) -> TrafficDepartmentModel:
+    def from_part(cls, part: ScenarioPart,
+                  private_output_dir: Path | None = None) -> TrafficDepartmentModel:
+        """Its model from its scenario part (it writes no private report)."""
         return cls(traffic_config_from_part(part))
 
     @property

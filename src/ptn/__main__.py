@@ -1,5 +1,5 @@
 """``python -m ptn``: the ``ptn`` command."""
 
-from ptn.coordinator.cli import app
+from ptn.cli.app import app
 
 app()

@@ -1,11 +1,11 @@
 """A grid that cannot serve the uncoordinated charging: the baseline is reported infeasible, and
 the negotiation still coordinates to a feasible operation.
 
-Case (as tests/coupled/test_hosting.py): Nguyen–Dupuis over 3 periods, stations cs6 and cs10 at
-case33bw's far buses 18 and 25, a 0.93–1.05 p.u. band. At a flat 85 $/MWh the EV drivers'
+Case (as tests/lab/references/test_hosting.py): Nguyen–Dupuis over 3 periods, stations cs6 and cs10
+at case33bw's far buses 18 and 25, a 0.93–1.05 p.u. band. At a flat 85 $/MWh the EV drivers'
 charging leaves the feeder below the band (hosted only up to 0.22 of this EV demand), while the
-coordinated operation hosts up to 1.39 of it (the hosting study's numbers). Checked here against
-an independent solve: the DSO's fixed-load dispatch of the baseline loads is infeasible, the
+coordinated operation hosts up to 1.39 of it (the hosting study's numbers). Checked here against an
+independent solve: the DSO's fixed-load dispatch of the baseline loads is infeasible, the
 agreement's is feasible and equals the centralized optimum.
 """
 
@@ -17,12 +17,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ptn.coordinator.backends import inproc_endpoints
-from ptn.coordinator.experiment import run_joint_coordination
+from ptn.coordinator.mechanisms.joint_coordination import run_joint_coordination
 from ptn.coordinator.outcome import NegotiationOutcome
-from ptn.coordinator.results_folder import format_summary_table, results_summary
+from ptn.coordinator.results.negotiation import format_summary_table, results_summary
+from ptn.coordinator.runtime.backends import inproc_endpoints
+from ptn.lab.references.joint import centralized_reference
+from ptn.scenario.document import Scenario, scenario_from_text
 from ptn.services.dso.model import DsoModel, dso_config_from_part
-from ptn.services.scenario import Scenario, scenario_from_text
 
 WEAK_GRID = """
 [scenario]
@@ -91,7 +92,8 @@ def scenario() -> Scenario:
 
 @pytest.fixture(scope="module")
 def outcome(scenario: Scenario) -> NegotiationOutcome:
-    return run_joint_coordination(scenario, inproc_endpoints(scenario))
+    return run_joint_coordination(scenario, inproc_endpoints(scenario),
+                                  reference=centralized_reference)
 
 
 def test_the_baseline_is_reported_infeasible(scenario: Scenario,

@@ -1,7 +1,7 @@
 """The joint ADMM negotiation: optimal, transport-independent, resumable, observable.
 
 Independent checks: the agreed operating point against the full-information joint optimum
-solved in one convex model (ptn.engines.coupled.centralized: link-node Beckmann program + DistFlow,
+solved in one convex model (ptn.lab.references.centralized: link-node Beckmann program + DistFlow,
 no ADMM, no path-based solver); against the baseline (flat tariff); and each backend against
 the others (in-process, Ray actors, gRPC with each operator its own OS process).
 """
@@ -19,14 +19,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ptn.coordinator.backends import inproc_endpoints, operator_endpoints
-from ptn.coordinator.experiment import run_joint_coordination
-from ptn.coordinator.launcher import free_port
-from ptn.coordinator.metrics import CoordinatorMetrics
+from ptn.coordinator.mechanisms.joint_coordination import run_joint_coordination
 from ptn.coordinator.outcome import NegotiationOutcome, NegotiationStatus, RoundRecord
-from ptn.coordinator.run_command import serve_metrics
-from ptn.coordinator.transports import CallFailedError, Endpoint, InProcessEndpoint
-from ptn.services.scenario import load_scenario
+from ptn.coordinator.runtime.backends import inproc_endpoints, operator_endpoints
+from ptn.coordinator.runtime.launcher import free_port
+from ptn.coordinator.runtime.metrics import CoordinatorMetrics
+from ptn.coordinator.runtime.transports import CallFailedError, Endpoint, InProcessEndpoint
+from ptn.lab.references.joint import centralized_reference
+from ptn.metrics_endpoint import serve_metrics
+from ptn.scenario.document import load_scenario
 
 SCENARIO = load_scenario()
 
@@ -34,7 +35,8 @@ SCENARIO = load_scenario()
 @pytest.fixture(scope="module")
 def inproc_outcome(tmp_path_factory: pytest.TempPathFactory) -> NegotiationOutcome:
     out = tmp_path_factory.mktemp("inproc")
-    return run_joint_coordination(SCENARIO, inproc_endpoints(SCENARIO), out=out, reference=True)
+    return run_joint_coordination(SCENARIO, inproc_endpoints(SCENARIO), out=out,
+                                  reference=centralized_reference)
 
 
 def test_admm_reaches_the_centralized_optimum_and_beats_the_baseline(
@@ -57,7 +59,7 @@ def test_admm_reaches_the_centralized_optimum_and_beats_the_baseline(
 def _run(backend: str, out: Path) -> NegotiationOutcome:
     with operator_endpoints(SCENARIO, "nguyen-dupuis-ieee33", backend,
                             log_directory=out / "logs") as endpoints:
-        return run_joint_coordination(SCENARIO, endpoints, out=out, reference=False)
+        return run_joint_coordination(SCENARIO, endpoints, out=out)
 
 
 def _same(a: NegotiationOutcome, b: NegotiationOutcome, tolerance: float) -> None:
@@ -106,7 +108,7 @@ def test_retries_reuse_the_request_id_so_nothing_is_applied_twice(
         inproc_outcome: NegotiationOutcome, tmp_path: Path) -> None:
     inner = inproc_endpoints(SCENARIO)
     lossy = {k: LosesFirstReply(v) for k, v in inner.items()}  # type: ignore[arg-type]
-    outcome = run_joint_coordination(SCENARIO, dict(lossy), out=tmp_path, reference=False)
+    outcome = run_joint_coordination(SCENARIO, dict(lossy), out=tmp_path)
     assert outcome.status == NegotiationStatus.CONVERGED
     _same(inproc_outcome, outcome, 1e-9)
     host = inner["dso"].host  # type: ignore[attr-defined]
@@ -125,7 +127,7 @@ def test_an_operator_that_stays_unreachable_is_named(tmp_path: Path) -> None:
 
     endpoints: dict[str, Endpoint] = dict(inproc_endpoints(SCENARIO))
     endpoints["dso"] = Gone(endpoints["dso"])  # type: ignore[arg-type]
-    outcome = run_joint_coordination(SCENARIO, endpoints, out=tmp_path, reference=False)
+    outcome = run_joint_coordination(SCENARIO, endpoints, out=tmp_path)
     assert outcome.status == NegotiationStatus.FAILED
     assert "operator dso" in outcome.message and "after 3 attempts" in outcome.message
 
@@ -176,7 +178,7 @@ def test_metrics_endpoint_shows_rounds_and_residuals_moving() -> None:
 
     outcome = run_joint_coordination(SCENARIO, inproc_endpoints(SCENARIO,
                                                                 registry=metrics.registry),
-                                     metrics=metrics, progress=scrape, reference=False)
+                                     metrics=metrics, progress=scrape)
     assert outcome.converged and len(scraped) == len(outcome.rounds) >= 3
     rounds = [s["ptn_negotiation_round"] for s in scraped]
     assert rounds == list(range(1, len(scraped) + 1))

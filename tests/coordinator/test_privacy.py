@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from ptn.coordinator.launcher import OperatorProcesses, free_port
-from ptn.coordinator.run_command import coordinate
-from ptn.services.scenario import builtin_scenario_text, load_scenario
+from ptn.coordinator.runner import coordinate
+from ptn.coordinator.runtime.launcher import OperatorProcesses, free_port
+from ptn.scenario.document import builtin_scenario_text, load_scenario
 
 #: (text in the default scenario, replacement planting a sentinel, the sentinel to look for)
 PLANTS = [

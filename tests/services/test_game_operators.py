@@ -12,14 +12,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ptn.coordinator.transports import InProcessEndpoint
+from ptn.coordinator.runtime.transports import InProcessEndpoint
 from ptn.engines.errors import InvalidInputError
+from ptn.protocol.codec import from_series, to_series
 from ptn.protocol.v1 import common_pb2, games_pb2
+from ptn.scenario.document import ALLIANCE_ID, load_scenario, scenario_from_text
 from ptn.services.cno.model import CnoModel, cno_config_from_part
 from ptn.services.dso.model import DsoModel
 from ptn.services.host import OperatorHost
-from ptn.services.messages import from_series, to_series
-from ptn.services.scenario import ALLIANCE_ID, load_scenario, scenario_from_text
 
 SCENARIO = load_scenario("pricing-seed001")
 PERIODS = SCENARIO.public.periods

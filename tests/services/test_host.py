@@ -10,12 +10,12 @@ import grpc
 import numpy as np
 import pytest
 
-from ptn.coordinator.transports import CallFailedError, GrpcEndpoint, InProcessEndpoint
+from ptn.coordinator.runtime.transports import CallFailedError, GrpcEndpoint, InProcessEndpoint
+from ptn.protocol.codec import from_series, to_series
 from ptn.protocol.v1 import common_pb2
+from ptn.scenario.document import load_scenario
 from ptn.services.adapters.grpc_server import start_server
 from ptn.services.host import OperatorHost, service_methods
-from ptn.services.messages import from_series, to_series
-from ptn.services.scenario import load_scenario
 from ptn.services.traffic.model import TrafficDepartmentModel
 
 STATIONS = ("cs6", "cs10", "cs11")

@@ -1,0 +1,539 @@
+"""The results folder of the pricing game (seed 001's §4) and its terminal summary.
+
+Why this module exists: a pricing game (:mod:`ptn.coordinator.mechanisms.pricing_game`) ends with
+several variants, an ε-Nash certificate per variant and a revenue matrix; a researcher needs them in
+files opened without ptn (JSON, CSV, Markdown, PNG) that reproduce the paper's Figures 5–7 and
+Tables 4–5, and in a few lines on the terminal. Only what the coordinator saw goes here. Files
+written (rounds as numbered in the outcome, periods from 0; a cell is empty and a JSON value
+``null`` when the value is absent or not finite):
+
+* ``summary.json``: the game's identity and status; per variant its status, rounds, converged
+  round, final mean prices, revenues by party (end, start, relative change in %), the CNOs'
+  member revenues, the certificate (per CNO revenue, best revenue, gain $ and %; ε); the
+  revenue matrix (profiles → revenues, and its four flags).
+* ``rounds.csv``: one row per variant and round: relative changes, mean prices, total load
+  (the sum of every station's load over the periods, MW), probes, each party's revenue.
+* ``prices.csv``: variant, round, station, period, the DSO's and the CNOs' prices, the load.
+* ``revenue_matrix.csv`` (with a revenue matrix): one row per profile, each CNO's choice and
+  revenue.
+* ``comparison.md``: non-cooperative vs cooperative (Table 5), the revenue matrix (Table 4)
+  and the prisoner's-dilemma verdict.
+* per variant: ``convergence-<variant>.png`` (Fig. 5), ``mean_prices-<variant>.png``
+  (Fig. 6), ``revenues-<variant>.png`` (Fig. 7).
+
+Means of prices are plain means over stations × periods; energies are Σ load·Δt.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.ticker import MaxNLocator
+
+from ptn.coordinator.mechanisms.pricing_game import PricingGameOutcome, RevenueMatrix, VariantResult
+from ptn.coordinator.outcome import FloatArray, RoundRecord
+from ptn.coordinator.results.negotiation import _cell, _json_ready, _money
+from ptn.coordinator.results.plots import _note, _positive
+from ptn.figures import new_figure, save_figure
+
+SUMMARY_FILE = "summary.json"
+ROUNDS_FILE = "rounds.csv"
+PRICES_FILE = "prices.csv"
+MATRIX_FILE = "revenue_matrix.csv"
+COMPARISON_FILE = "comparison.md"
+ROUND_COLUMNS = (
+    "variant", "round", "trial", "seconds", "dso_price_change", "charging_price_change",
+    "load_change", "mean_dso_price_per_mwh", "mean_charging_price_per_mwh", "total_load_mw",
+    "probes",
+)
+PRICE_COLUMNS = (
+    "variant", "round", "station", "period", "dso_price_per_mwh", "charging_price_per_mwh",
+    "load_mw",
+)
+#: the relative changes of Fig. 5: value key → legend label
+CHANGES = {
+    "dso_price_change": "Δλ (DSO prices)",
+    "charging_price_change": "Δα (charging prices)",
+    "load_change": "Δx (station loads)",
+}
+VARIANT_LABELS = {"nash": "non-cooperative", "cooperative": "cooperative"}
+_DSO_SERIES = "dso_price_per_mwh"
+
+
+def write_game_results(outcome: PricingGameOutcome, folder: Path, *,
+                       tolerance: float | None = None,
+                       dso_price_cap_per_mwh: float | None = None) -> list[Path]:
+    """Create ``folder`` (and parents) and write the files listed in the module docstring.
+
+    ``tolerance`` (the stop test's relative change) draws a line on the convergence plots and
+    ``dso_price_cap_per_mwh`` (the DSO's cap on its time-average price) one on the price plots;
+    neither is in the outcome, the caller passes them when it knows them. Returns the paths
+    written; existing files of the same names are replaced.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    summary_path = folder / SUMMARY_FILE
+    summary_path.write_text(json.dumps(game_summary(outcome), indent=2, allow_nan=False) + "\n",
+                            encoding="utf-8")
+    paths = [summary_path, _write_rounds(outcome, folder / ROUNDS_FILE),
+             _write_prices(outcome, folder / PRICES_FILE)]
+    if outcome.revenue_matrix is not None:
+        paths.append(_write_matrix(outcome.revenue_matrix, folder / MATRIX_FILE))
+    comparison_path = folder / COMPARISON_FILE
+    comparison_path.write_text(format_comparison(outcome), encoding="utf-8")
+    paths.append(comparison_path)
+    for name, variant in outcome.variants.items():
+        paths += [
+            plot_game_convergence(variant, folder / f"convergence-{name}.png", tolerance),
+            plot_mean_prices(variant, folder / f"mean_prices-{name}.png", dso_price_cap_per_mwh),
+            plot_revenues(variant, folder / f"revenues-{name}.png"),
+        ]
+    return paths
+
+
+# ------------------------------------------------------------------ summary.json
+def game_summary(outcome: PricingGameOutcome) -> dict[str, Any]:
+    """The content of ``summary.json`` as JSON-native values (NaN and infinities as None)."""
+    summary: dict[str, Any] = {
+        "scenario": outcome.scenario,
+        "status": outcome.status.value,
+        "converged": outcome.converged,
+        "message": outcome.message,
+        "seconds": float(outcome.seconds),
+        "stations": list(outcome.stations),
+        "periods": int(outcome.periods),
+        "period_hours": float(outcome.period_hours),
+        "variants": {name: _variant_summary(variant, outcome.period_hours)
+                     for name, variant in outcome.variants.items()},
+        "revenue_matrix": (None if outcome.revenue_matrix is None
+                           else _matrix_summary(outcome.revenue_matrix)),
+    }
+    return dict(_json_ready(summary))
+
+
+def _variant_summary(variant: VariantResult, period_hours: float) -> dict[str, Any]:
+    rounds = variant.outcome.rounds
+    revenues = {
+        party: {"end": end, "start": start, "change_percent": _change_percent(end, start)}
+        for party, end, start in (
+            (party, variant.revenue_usd[party], variant.start_revenue_usd.get(party, math.nan))
+            for party in variant.revenue_usd)
+    }
+    certificate = {
+        cno: {"revenue_usd": entry.revenue_usd, "best_revenue_usd": entry.best_revenue_usd,
+              "gain_usd": entry.gain_usd,
+              "gain_percent": _ratio_percent(entry.gain_usd, entry.revenue_usd),
+              "probes": entry.probes, "batches": entry.batches}
+        for cno, entry in variant.certificate.items()
+    }
+    return {
+        "status": variant.outcome.status.value,
+        "message": variant.outcome.message,
+        "negotiation_id": variant.outcome.negotiation_id,
+        "rounds": len(rounds),
+        "trial_rounds": sum(1 for record in rounds if _is_trial(record)),
+        "converged_round": rounds[-1].round if rounds and variant.outcome.converged else None,
+        "seconds": float(variant.outcome.seconds),
+        "cnos": {cno: list(stations) for cno, stations in variant.cnos.items()},
+        "final": {
+            "mean_dso_price_per_mwh": _mean(variant.dso_price_per_mwh),
+            "mean_charging_price_per_mwh": _mean(variant.charging_price_per_mwh),
+            "total_charging_energy_mwh": _energy_mwh(variant.load_mw, period_hours),
+        },
+        "revenue_usd": revenues,
+        "member_revenue_usd": dict(variant.member_revenue_usd),
+        "certificate": {"cnos": certificate, "epsilon_usd": variant.epsilon_usd},
+    }
+
+
+def _matrix_summary(matrix: RevenueMatrix) -> dict[str, Any]:
+    return {
+        "cnos": list(matrix.cnos),
+        "profiles": [
+            {"choices": dict(zip(matrix.cnos, profile, strict=True)),
+             "revenue_usd": {cno: matrix.revenue_usd[profile].get(cno, math.nan)
+                             for cno in matrix.cnos}}
+            for profile in matrix.profiles
+        ],
+        "nash_is_stable": matrix.nash_is_stable,
+        "cooperation_dominates": matrix.cooperation_dominates,
+        "cooperation_is_unstable": matrix.cooperation_is_unstable,
+        "prisoners_dilemma": matrix.prisoners_dilemma,
+    }
+
+
+# ------------------------------------------------------------------ CSV tables
+def _write_rounds(outcome: PricingGameOutcome, path: Path) -> Path:
+    parties = _parties(outcome)
+    with path.open("w", newline="", encoding="utf-8") as stream:
+        writer = csv.writer(stream)
+        writer.writerow([*ROUND_COLUMNS, *[f"revenue_{party}_usd" for party in parties]])
+        for name, variant in outcome.variants.items():
+            for record in variant.outcome.rounds:
+                values = record.values
+                load = _round_load(record)
+                writer.writerow([
+                    name, str(int(record.round)), str(int(_is_trial(record))),
+                    _cell(record.seconds),
+                    *[_cell(values.get(key, math.nan)) for key in CHANGES],
+                    _cell(_mean(record.series.get(_DSO_SERIES))),
+                    _cell(_mean(record.price_per_mwh)),
+                    _cell(math.nan if load is None else float(np.sum(load))),
+                    _cell(values.get("probes", math.nan)),
+                    *[_cell(values.get(f"revenue_{party}_usd", math.nan)) for party in parties],
+                ])
+    return path
+
+
+def _write_prices(outcome: PricingGameOutcome, path: Path) -> Path:
+    shape = (len(outcome.stations), outcome.periods)
+    nothing = np.full(shape, np.nan)
+    with path.open("w", newline="", encoding="utf-8") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(PRICE_COLUMNS)
+        for name, variant in outcome.variants.items():
+            for record in variant.outcome.rounds:
+                dso = _shaped(record.series.get(_DSO_SERIES), shape, nothing)
+                charging = _shaped(record.price_per_mwh, shape, nothing)
+                load = _shaped(_round_load(record), shape, nothing)
+                for index, station in enumerate(outcome.stations):
+                    for period in range(outcome.periods):
+                        writer.writerow([
+                            name, str(int(record.round)), station, str(period),
+                            _cell(dso[index, period]), _cell(charging[index, period]),
+                            _cell(load[index, period]),
+                        ])
+    return path
+
+
+def _write_matrix(matrix: RevenueMatrix, path: Path) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as stream:
+        writer = csv.writer(stream)
+        writer.writerow([*[f"choice_{cno}" for cno in matrix.cnos],
+                         *[f"revenue_{cno}_usd" for cno in matrix.cnos]])
+        for profile in matrix.profiles:
+            writer.writerow([*profile, *[_cell(matrix.revenue_usd[profile].get(cno, math.nan))
+                                         for cno in matrix.cnos]])
+    return path
+
+
+# ------------------------------------------------------------------ comparison.md
+def format_comparison(outcome: PricingGameOutcome) -> str:
+    """``comparison.md``: the variants side by side (Table 5) and the revenue matrix (Table 4)."""
+    lines = [f"# Pricing game {outcome.scenario}: {outcome.status.value}", ""]
+    if outcome.message:
+        lines += [f"Message: {outcome.message}", ""]
+    variants = outcome.variants
+    if variants:
+        lines += ["## Non-cooperative vs cooperative game", "", *_comparison_table(outcome), ""]
+    else:
+        lines += ["No variant finished.", ""]
+    matrix = outcome.revenue_matrix
+    if matrix is not None:
+        lines += ["## Revenue matrix of the CNOs ($)", "",
+                  "DSO prices fixed at the non-cooperative outcome; each CNO plays its Nash "
+                  "prices or its share of the alliance's (cooperative) prices.", "",
+                  *_matrix_table(matrix), "", _verdict(matrix), ""]
+    return "\n".join(lines)
+
+
+def _comparison_table(outcome: PricingGameOutcome) -> list[str]:
+    variants = list(outcome.variants.values())
+    members = _member_cnos(outcome)
+    rows: list[tuple[str, list[float], str]] = [
+        ("DSO revenue ($)", [v.revenue_usd.get("dso", math.nan) for v in variants], "money")]
+    rows += [(f"{cno} revenue ($)",
+              [v.member_revenue_usd.get(cno, v.revenue_usd.get(cno, math.nan)) for v in variants],
+              "money") for cno in members]
+    rows += [
+        ("total CNO revenue ($)", [_total_cno_revenue(v) for v in variants], "money"),
+        ("mean charging price ($/MWh)", [_mean(v.charging_price_per_mwh) for v in variants],
+         "price"),
+        ("mean DSO price ($/MWh)", [_mean(v.dso_price_per_mwh) for v in variants], "price"),
+        ("total charging energy (MWh)",
+         [_energy_mwh(v.load_mw, outcome.period_hours) for v in variants], "energy"),
+        ("rounds", [float(len(v.outcome.rounds)) for v in variants], "count"),
+        ("ε of the ε-Nash certificate ($)", [v.epsilon_usd for v in variants], "epsilon"),
+    ]
+    both = {"nash", "cooperative"} <= set(outcome.variants)
+    labels = [VARIANT_LABELS.get(name, name) for name in outcome.variants]
+    header = ["", *labels] + (["change"] if both else [])
+    table = [_md_row(header), _md_row(["---", *["---:"] * (len(header) - 1)])]
+    names = list(outcome.variants)
+    for label, values, kind in rows:
+        cells = [label, *[_format(value, kind) for value in values]]
+        if both:
+            nash, cooperative = (values[names.index(n)] for n in ("nash", "cooperative"))
+            cells.append("" if kind in ("count", "epsilon")
+                         else _percent(_change_percent(cooperative, nash)))
+        table.append(_md_row(cells))
+    return table
+
+
+def _matrix_table(matrix: RevenueMatrix) -> list[str]:
+    cnos = matrix.cnos
+    if len(cnos) == 2:
+        choices = ("nash", "cooperative")
+        table = [_md_row([f"{cnos[0]} \\ {cnos[1]}", *choices]),
+                 _md_row(["---", *["---:"] * len(choices)])]
+        for first in choices:
+            cells = []
+            for second in choices:
+                revenue = matrix.revenue_usd.get((first, second))
+                cells.append("—" if revenue is None else " / ".join(
+                    _money(revenue.get(cno, math.nan)) for cno in cnos))
+            table.append(_md_row([first, *cells]))
+        return [*table, "", f"Cells: {cnos[0]} revenue / {cnos[1]} revenue."]
+    table = [_md_row(["profile", *[f"{cno} ($)" for cno in cnos]]),
+             _md_row(["---", *["---:"] * len(cnos)])]
+    for profile in matrix.profiles:
+        label = ", ".join(f"{cno} {choice}" for cno, choice in zip(cnos, profile, strict=True))
+        table.append(_md_row([label, *[_money(matrix.revenue_usd[profile].get(cno, math.nan))
+                                       for cno in cnos]]))
+    return table
+
+
+def _verdict(matrix: RevenueMatrix) -> str:
+    """One sentence: is the revenue matrix a prisoner's dilemma, and if not, why not."""
+    if matrix.prisoners_dilemma:
+        return ("Prisoner's dilemma: the Nash profile is stable, every CNO earns more when all "
+                "play cooperative prices, yet a CNO gains by leaving that profile alone.")
+    reasons = []
+    if not matrix.nash_is_stable:
+        reasons.append("a CNO gains by leaving the Nash profile alone")
+    if not matrix.cooperation_dominates:
+        reasons.append("not every CNO earns more when all play cooperative prices")
+    if not matrix.cooperation_is_unstable:
+        reasons.append("no CNO gains by leaving the cooperative profile alone")
+    return "No prisoner's dilemma: " + "; ".join(reasons) + "."
+
+
+# ------------------------------------------------------------------ console summary
+def format_game_summary(outcome: PricingGameOutcome) -> str:
+    """The plain-text summary ``ptn run`` prints: status, each variant's rounds, revenues by
+    party (and their change from the start, in %), ε, and the prisoner's-dilemma verdict."""
+    lines = [f"pricing game {outcome.scenario}: {outcome.status.value}"
+             + (f" ({outcome.message})" if outcome.message else "")
+             + f" in {outcome.seconds:.1f} s"]
+    for name, variant in outcome.variants.items():
+        rounds = variant.outcome.rounds
+        state = (f"converged at round {rounds[-1].round}" if rounds and variant.outcome.converged
+                 else variant.outcome.status.value)
+        lines.append(f"{name}: {len(rounds)} rounds, {state}; mean prices: DSO "
+                     f"{_format(_mean(variant.dso_price_per_mwh), 'price')}, CNO "
+                     f"{_format(_mean(variant.charging_price_per_mwh), 'price')} $/MWh; "
+                     f"ε = {_money(variant.epsilon_usd)} $")
+        revenues = []
+        for party, end in variant.revenue_usd.items():
+            change = _change_percent(end, variant.start_revenue_usd.get(party, math.nan))
+            revenues.append(f"{party} {_money(end)} ({_percent(change)})")
+        lines.append("  revenues ($, change from start): " + ", ".join(revenues))
+        if set(variant.member_revenue_usd) != set(variant.revenue_usd) & set(variant.cnos):
+            lines.append("  member revenues ($): " + ", ".join(
+                f"{cno} {_money(value)}" for cno, value in variant.member_revenue_usd.items()))
+    if outcome.revenue_matrix is not None:
+        lines.append("revenue matrix: " + _verdict(outcome.revenue_matrix))
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------ figures
+def plot_game_convergence(variant: VariantResult, path: Path,
+                          tolerance: float | None = None) -> Path:
+    """Fig. 5: the relative changes of the DSO's prices, the charging prices and the loads per
+    round (log axis; changes that are infinite, zero or absent are left out), trial rounds
+    shaded, the tolerance dashed when given."""
+    figure, axes = new_figure()
+    records = variant.outcome.rounds
+    axes.set_title(f"Convergence — {variant.variant} ({variant.outcome.status.value})")
+    _round_axis(axes)
+    axes.set_ylabel("relative change (–)")
+    if not records:
+        _note(axes, "no rounds")
+        return save_figure(figure, path)
+    rounds = _rounds(records)
+    drawn = False
+    for (key, label), marker in zip(CHANGES.items(), ("o", "s", "^"), strict=True):
+        values = _positive(np.array([r.values.get(key, math.nan) for r in records], dtype=float))
+        axes.plot(rounds, values, marker=marker, markersize=3, label=label)
+        drawn = drawn or bool(np.isfinite(values).any())
+    if tolerance is not None and math.isfinite(tolerance) and tolerance > 0:
+        axes.axhline(tolerance, color="black", linestyle="--", linewidth=1,
+                     label=f"tolerance {tolerance:.3g}")
+        drawn = True
+    if drawn:
+        axes.set_yscale("log")
+    _shade_trials(axes, records)
+    axes.grid(True, which="major", alpha=0.3)
+    axes.legend(loc="upper right", fontsize="small")
+    return save_figure(figure, path)
+
+
+def plot_mean_prices(variant: VariantResult, path: Path,
+                     dso_price_cap_per_mwh: float | None = None) -> Path:
+    """Fig. 6: the mean DSO price and the mean charging price per round, trial rounds shaded,
+    the DSO's cap on its time-average price dashed when given."""
+    figure, axes = new_figure()
+    records = variant.outcome.rounds
+    axes.set_title(f"Mean prices — {variant.variant}")
+    _round_axis(axes)
+    axes.set_ylabel("mean price ($/MWh)")
+    if not records:
+        _note(axes, "no rounds")
+        return save_figure(figure, path)
+    rounds = _rounds(records)
+    axes.plot(rounds, [_mean(r.series.get(_DSO_SERIES)) for r in records], marker="o",
+              markersize=3, label="DSO (λ)")
+    axes.plot(rounds, [_mean(r.price_per_mwh) for r in records], marker="s", markersize=3,
+              label="CNOs (α)")
+    if dso_price_cap_per_mwh is not None and math.isfinite(dso_price_cap_per_mwh):
+        axes.axhline(dso_price_cap_per_mwh, color="C0", linestyle="--", linewidth=1,
+                     label=f"DSO cap {dso_price_cap_per_mwh:.4g} $/MWh")
+    _shade_trials(axes, records)
+    axes.grid(True, alpha=0.3)
+    axes.legend(loc="best", fontsize="small")
+    return save_figure(figure, path)
+
+
+def plot_revenues(variant: VariantResult, path: Path) -> Path:
+    """Fig. 7: each party's revenue per round, trial rounds shaded."""
+    figure, axes = new_figure()
+    records = variant.outcome.rounds
+    axes.set_title(f"Revenues — {variant.variant}")
+    _round_axis(axes)
+    axes.set_ylabel("revenue ($)")
+    if not records:
+        _note(axes, "no rounds")
+        return save_figure(figure, path)
+    rounds = _rounds(records)
+    parties: list[str] = []
+    for record in records:
+        parties += [p for p in _revenue_parties(record.values) if p not in parties]
+    for party in parties:
+        axes.plot(rounds, [r.values.get(f"revenue_{party}_usd", math.nan) for r in records],
+                  marker="o", markersize=3, label=party)
+    _shade_trials(axes, records)
+    axes.grid(True, alpha=0.3)
+    axes.legend(loc="best", fontsize="small")
+    return save_figure(figure, path)
+
+
+def _round_axis(axes: Axes) -> None:
+    axes.set_xlabel("round")
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def _rounds(records: tuple[RoundRecord, ...]) -> FloatArray:
+    return np.array([record.round for record in records], dtype=float)
+
+
+def _shade_trials(axes: Axes, records: tuple[RoundRecord, ...]) -> None:
+    """Grey bands over each run of consecutive trial rounds (the DSO's random quotes)."""
+    label: str | None = "DSO trial quotes"
+    start: float | None = None
+    previous = 0.0
+    for record in (*records, None):
+        trial = record is not None and _is_trial(record)
+        if trial and start is None:
+            assert record is not None
+            start = float(record.round)
+        if not trial and start is not None:
+            axes.axvspan(start - 0.5, previous + 0.5, color="gray", alpha=0.15, linewidth=0,
+                         label=label)
+            start, label = None, None
+        if record is not None:
+            previous = float(record.round)
+
+
+# ------------------------------------------------------------------ helpers
+def _is_trial(record: RoundRecord) -> bool:
+    return bool(record.values.get("trial", 0.0))
+
+
+def _round_load(record: RoundRecord) -> FloatArray | None:
+    """The station loads of a round: the traffic department's (the only side reporting)."""
+    if "traffic" in record.load_mw:
+        return record.load_mw["traffic"]
+    return next(iter(record.load_mw.values()), None)
+
+
+def _revenue_parties(values: dict[str, float]) -> list[str]:
+    return [key[len("revenue_"):-len("_usd")] for key in values
+            if key.startswith("revenue_") and key.endswith("_usd")]
+
+
+def _parties(outcome: PricingGameOutcome) -> list[str]:
+    """Every party with a revenue in some round: CNOs first (in order of appearance), then the
+    others (the DSO)."""
+    seen: list[str] = []
+    cnos: set[str] = set()
+    for variant in outcome.variants.values():
+        cnos |= set(variant.cnos)
+        for record in variant.outcome.rounds:
+            seen += [party for party in _revenue_parties(record.values) if party not in seen]
+    return [p for p in seen if p in cnos] + [p for p in seen if p not in cnos]
+
+
+def _member_cnos(outcome: PricingGameOutcome) -> list[str]:
+    """The CNOs as separate firms: the non-cooperative game's, then any other member."""
+    members: list[str] = []
+    if "nash" in outcome.variants:
+        members += list(outcome.variants["nash"].cnos)
+    for variant in outcome.variants.values():
+        members += [cno for cno in variant.member_revenue_usd if cno not in members]
+    return members
+
+
+def _total_cno_revenue(variant: VariantResult) -> float:
+    return float(sum(variant.revenue_usd.get(cno, math.nan) for cno in variant.cnos))
+
+
+def _mean(values: FloatArray | None) -> float:
+    if values is None or np.size(values) == 0:
+        return math.nan
+    return float(np.mean(values))
+
+
+def _energy_mwh(load_mw: FloatArray, period_hours: float) -> float:
+    return float(np.sum(load_mw)) * period_hours if np.size(load_mw) else math.nan
+
+
+def _shaped(values: FloatArray | None, shape: tuple[int, int], default: FloatArray
+            ) -> FloatArray:
+    if values is None:
+        return default
+    return np.asarray(values, dtype=float).reshape(shape)
+
+
+def _change_percent(end: float, start: float) -> float:
+    """``100 · (end − start) / |start|``; NaN when undefined."""
+    return _ratio_percent(end - start, start)
+
+
+def _ratio_percent(part: float, whole: float) -> float:
+    if not (math.isfinite(part) and math.isfinite(whole)) or whole == 0:
+        return math.nan
+    return 100.0 * part / abs(whole)
+
+
+def _percent(value: float) -> str:
+    return f"{round(value, 2) + 0.0:+.2f} %" if math.isfinite(value) else "—"  # no "-0.00"
+
+
+def _format(value: float, kind: str) -> str:
+    if not math.isfinite(value):
+        return "—"
+    if kind in ("money", "epsilon"):
+        return _money(value)
+    if kind == "count":
+        return str(int(value))
+    return f"{value:,.2f}"
+
+
+def _md_row(cells: list[str]) -> str:
+    return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"

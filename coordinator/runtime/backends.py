@@ -1,0 +1,111 @@
+"""Operators on each backend: in this process, as Ray actors, or as gRPC processes.
+
+Why this module exists: ``ptn run --backend inproc|ray|grpc`` and the tests need the same
+scenario's operators on any transport, each built from its own scenario part only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from ptn.coordinator.runtime.launcher import OperatorProcesses
+from ptn.coordinator.runtime.transports import Endpoint, InProcessEndpoint, RayEndpoint
+from ptn.engines.errors import InvalidInputError
+from ptn.scenario.document import Scenario
+from ptn.services.host import OperatorHost, OperatorModel
+from ptn.services.hosting import build_host, check_part
+from ptn.services.metrics import OperatorMetrics
+
+BACKENDS = ("inproc", "ray", "grpc")
+
+
+def check_operator_parts(scenario: Scenario) -> None:
+    """Read every operator's configuration once, so bad data fails here naming the key."""
+    for operator_id in scenario.operator_ids:
+        check_part(scenario.part(operator_id))
+
+
+def inproc_endpoints(scenario: Scenario, *, registry: CollectorRegistry | None = None,
+                     private_root: Path | None = None) -> dict[str, Endpoint]:
+    """Every operator hosted in this process (sharing one metrics registry)."""
+    metrics = OperatorMetrics.create(registry)
+    endpoints: dict[str, Endpoint] = {}
+    for operator_id in scenario.operator_ids:
+        part = scenario.part(operator_id)
+        private = private_root / operator_id if private_root is not None else None
+        endpoints[operator_id] = InProcessEndpoint(build_host(part, private, metrics))
+    return endpoints
+
+
+def hosted_endpoints(models: dict[str, OperatorModel]) -> dict[str, Endpoint]:
+    """Operator models the caller built itself (e.g. from cases a reference cut to a window of
+    the day), each hosted in this process as :func:`inproc_endpoints` hosts a scenario's."""
+    metrics = OperatorMetrics.create(None)
+    return {operator_id: InProcessEndpoint(OperatorHost(model, metrics))
+            for operator_id, model in models.items()}
+
+
+def ray_endpoints(scenario: Scenario, *, address: str | None = None,
+                  private_root: Path | None = None) -> dict[str, Endpoint]:
+    """Every operator as a Ray actor (a local Ray runtime is started unless one is running)."""
+    import ray
+
+    from ptn.services.adapters.ray_actor import OperatorActor
+
+    if not ray.is_initialized():
+        init: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
+                                "configure_logging": False}
+        if address:
+            init["address"] = address
+        ray.init(**init)
+    actors = {}
+    for operator_id in scenario.operator_ids:
+        part = scenario.part(operator_id)
+        private = str(private_root / operator_id) if private_root is not None else None
+        actors[operator_id] = (part.role, OperatorActor.remote(part, private))  # type: ignore[attr-defined]
+    for operator_id, (_, actor) in actors.items():
+        try:
+            ray.get(actor.ready.remote(), timeout=300)
+        except ray.exceptions.RayActorError as error:
+            raise InvalidInputError(f"operator {operator_id} did not start on Ray: "
+                                    f"{error}") from error
+    return {operator_id: RayEndpoint(role, operator_id, actor)
+            for operator_id, (role, actor) in actors.items()}
+
+
+@contextmanager
+def operator_endpoints(scenario: Scenario, scenario_spec: str, backend: str, *,
+                       registry: CollectorRegistry | None = None,
+                       private_root: Path | None = None, ray_address: str | None = None,
+                       log_directory: Path | None = None) -> Iterator[dict[str, Endpoint]]:
+    """Endpoints of every operator on ``backend``; stops what it started on exit."""
+    if backend == "inproc":
+        yield inproc_endpoints(scenario, registry=registry, private_root=private_root)
+    elif backend == "ray":
+        import ray
+
+        started = not ray.is_initialized()
+        endpoints = ray_endpoints(scenario, address=ray_address, private_root=private_root)
+        try:
+            yield endpoints
+        finally:
+            for endpoint in endpoints.values():
+                ray.kill(endpoint.actor)  # type: ignore[attr-defined]
+            if started:
+                ray.shutdown()
+    elif backend == "grpc":
+        with OperatorProcesses(scenario_spec, scenario, log_directory=log_directory,
+                               private_root=private_root) as processes:
+            endpoints_grpc = processes.endpoints()
+            try:
+                yield dict(endpoints_grpc)
+            finally:
+                for endpoint in endpoints_grpc.values():
+                    endpoint.close()
+    else:
+        raise InvalidInputError(f"unknown backend {backend!r} (known: {', '.join(BACKENDS)})")

@@ -1,0 +1,382 @@
+"""The ``ptn`` command line.
+
+Each command is a thin shell over an engine: it parses options, calls the engine, writes files,
+and turns invalid input into a one-line error with a non-zero exit code (never a traceback).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from ptn.engines.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from ptn.coordinator.mechanisms.pricing_game import PricingGameOutcome
+    from ptn.coordinator.mechanisms.profit_sharing import ProfitSharingOutcome
+    from ptn.coordinator.outcome import NegotiationOutcome
+
+app = typer.Typer(
+    name="ptn",
+    help="Negotiation between power and transportation network operators.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+EXIT_INVALID_INPUT = 2
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from ptn import DISTRIBUTION, __version__
+
+        typer.echo(f"ptn {__version__} ({DISTRIBUTION})")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool, typer.Option("--version", is_eager=True, callback=_print_version,
+                           help="print the version and exit")
+    ] = False,
+) -> None:
+    """ptn: privacy-preserving coordination of power and transportation networks."""
+
+
+def fail(message: str) -> None:
+    """Print a one-line error to stderr and exit with the invalid-input code."""
+    typer.echo(f"ptn: error: {message}", err=True)
+    raise typer.Exit(EXIT_INVALID_INPUT)
+
+
+def report_negotiation(outcome: NegotiationOutcome | PricingGameOutcome | ProfitSharingOutcome,
+                       folder: Path, json_summary: bool) -> None:
+    """Print a negotiation's summary (table or JSON); exit 1 unless it converged."""
+    from ptn.coordinator.mechanisms.pricing_game import PricingGameOutcome
+    from ptn.coordinator.mechanisms.profit_sharing import ProfitSharingOutcome
+    from ptn.coordinator.results.negotiation import format_summary_table, results_summary
+
+    if isinstance(outcome, ProfitSharingOutcome):
+        from ptn.coordinator.results.profit_sharing import format_profit_sharing_summary
+
+        if json_summary:
+            typer.echo((folder / "summary.json").read_text(encoding="utf-8"))
+        else:
+            typer.echo(format_profit_sharing_summary(outcome) + f"\nresults: {folder}")
+    elif isinstance(outcome, PricingGameOutcome):
+        from ptn.coordinator.results.pricing_game import format_game_summary
+
+        if json_summary:
+            typer.echo((folder / "summary.json").read_text(encoding="utf-8"))
+        else:
+            typer.echo(format_game_summary(outcome) + f"\nresults: {folder}")
+    elif json_summary:
+        typer.echo(json.dumps(results_summary(outcome), indent=2))
+    else:
+        typer.echo(format_summary_table(outcome) + f"\nresults: {folder}")
+    if not outcome.converged:
+        typer.echo(f"ptn: {outcome.status}: {outcome.message}", err=True)
+        raise typer.Exit(1)
+
+
+@app.command()
+def assign(
+    network: Annotated[
+        str, typer.Option(help="'nguyen-dupuis' or the path of a TNTP network directory")
+    ] = "nguyen-dupuis",
+    algorithm: Annotated[
+        str,
+        typer.Option(help="UE: gradient-projection (default) or bfw; "
+                          "SUE: newton (default), line-search or msa"),
+    ] = "gradient-projection",
+    gap: Annotated[float, typer.Option(help="target relative gap (TSTT-SPTT)/TSTT")] = 1e-8,
+    max_iter: Annotated[int, typer.Option("--max-iter", help="iteration limit")] = 1000,
+    sue_theta: Annotated[
+        float | None,
+        typer.Option("--sue-theta", help="logit dispersion θ: solve a stochastic UE instead"),
+    ] = None,
+    json_summary: Annotated[
+        bool, typer.Option("--json", help="print a JSON summary on stdout")
+    ] = False,
+    out: Annotated[
+        Path | None, typer.Option(help="write link flows and costs (.csv or .parquet)")
+    ] = None,
+    toll_factor: Annotated[
+        float | None, typer.Option(help="override the network's toll weight (time per toll unit)")
+    ] = None,
+    distance_factor: Annotated[
+        float | None, typer.Option(help="override the network's distance weight (time per length)")
+    ] = None,
+) -> None:
+    """Traffic assignment: user equilibrium (or logit SUE) link flows of a road network."""
+    from ptn.cli.assign import run_assignment
+
+    try:
+        summary = run_assignment(
+            network=network,
+            algorithm=algorithm,
+            gap=gap,
+            max_iterations=max_iter,
+            sue_theta=sue_theta,
+            out=out,
+            toll_factor=toll_factor,
+            distance_factor=distance_factor,
+            show_progress=sys.stdout.isatty() and not json_summary,
+        )
+    except InvalidInputError as error:
+        fail(str(error))
+        return
+    if json_summary:
+        typer.echo(json.dumps(summary, indent=2))
+    else:
+        quality = (
+            f"relative gap {summary['relative_gap']:.3e}, objective {summary['objective']:.10g}"
+            if "relative_gap" in summary
+            else f"SUE residual {summary['residual']:.3e} veh/h, "
+            f"Fisk objective {summary['fisk_objective']:.10g}"
+        )
+        typer.echo(
+            f"{summary['network']}: {summary['status']} after {summary['iterations']} iterations "
+            f"in {summary['seconds']:.3f} s, {quality}"
+        )
+    if summary["status"] not in ("converged",):
+        raise typer.Exit(1)
+
+
+@app.command()
+def opf(
+    feeder: Annotated[
+        str,
+        typer.Option(help="case33bw, case18, case69, case85, case141, ieee30-radial, or a "
+                          "MATPOWER .m / pandapower .json or .p file"),
+    ] = "case33bw",
+    periods: Annotated[int, typer.Option(help="equal periods over one day")] = 24,
+    der: Annotated[Path | None, typer.Option(help="DER case file (.toml)")] = None,
+    charging: Annotated[
+        Path | None, typer.Option(help="EV charging loads per period and point (.csv)")
+    ] = None,
+    json_summary: Annotated[
+        bool, typer.Option("--json", help="print a JSON summary on stdout")
+    ] = False,
+    out: Annotated[
+        Path | None, typer.Option(help="directory for summary.json and the bus, branch and "
+                                       "period tables (.csv)")
+    ] = None,
+    ac_check: Annotated[
+        bool, typer.Option("--ac-check", help="check the dispatch with an AC power flow "
+                                              "(pandapower Newton-Raphson) per period")
+    ] = False,
+) -> None:
+    """Distribution OPF: multi-period DistFlow dispatch of a feeder with its DER."""
+    from ptn.cli.opf import describe_opf, run_opf
+
+    try:
+        summary = run_opf(feeder=feeder, periods=periods, der=der, charging=charging, out=out,
+                          ac_check=ac_check)
+    except InvalidInputError as error:
+        fail(str(error))
+        return
+    for warning in summary.get("warnings", []):
+        typer.echo(f"ptn: warning: {warning}", err=True)
+    typer.echo(json.dumps(summary, indent=2) if json_summary else describe_opf(summary))
+    if summary["status"] not in ("optimal", "inexact"):
+        raise typer.Exit(1)
+
+
+@app.command()
+def run(
+    scenario: Annotated[
+        str | None,
+        typer.Argument(help="a scenario file (.toml) or built-in name "
+                            "(default: nguyen-dupuis-ieee33)"),
+    ] = None,
+    backend: Annotated[
+        str, typer.Option(help="where the operators run: ray (local Ray runtime), inproc "
+                               "(this process) or grpc (one OS process each)")
+    ] = "ray",
+    out: Annotated[
+        Path | None, typer.Option(help="results folder (default: results/<scenario name>)")
+    ] = None,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="serve Prometheus metrics on this port during the run")
+    ] = None,
+    ray_address: Annotated[
+        str | None, typer.Option(help="join this Ray cluster instead of starting one")
+    ] = None,
+    resume: Annotated[
+        Path | None, typer.Option(help="continue from a checkpoint.json of an earlier run")
+    ] = None,
+    reference: Annotated[
+        bool, typer.Option(help="also solve the full-information centralized reference")
+    ] = True,
+    show_scenario: Annotated[
+        bool, typer.Option("--show-scenario", help="print the scenario's TOML and exit")
+    ] = False,
+    json_summary: Annotated[
+        bool, typer.Option("--json", help="print summary.json on stdout")
+    ] = False,
+) -> None:
+    """Run a coordination scenario end to end: baseline, negotiation, reference, results."""
+    from ptn.coordinator.runner import run_scenario
+    from ptn.lab.references.joint import centralized_reference
+    from ptn.scenario.document import load_scenario
+
+    try:
+        if show_scenario:
+            typer.echo(load_scenario(scenario).text, nl=False)
+            return
+        outcome, folder = run_scenario(
+            scenario, backend=backend, out=out, metrics_port=metrics_port,
+            ray_address=ray_address, resume=resume,
+            reference=centralized_reference if reference else None,
+            show_progress=sys.stderr.isatty() and not json_summary)
+    except InvalidInputError as error:
+        fail(str(error))
+        return
+    report_negotiation(outcome, folder, json_summary)
+
+
+@app.command()
+def study(
+    scenario: Annotated[
+        str, typer.Argument(help="a study scenario file (.toml) with a [study] table, e.g. "
+                                 "scenarios/seed002-sue-der.toml")
+    ],
+    backend: Annotated[
+        str, typer.Option(help="where the operators run: grpc (one OS process each), ray or "
+                               "inproc")
+    ] = "grpc",
+    out: Annotated[
+        Path | None, typer.Option(help="results folder (default: results/<scenario name>)")
+    ] = None,
+    periods: Annotated[
+        int | None, typer.Option(help="resample the horizon to this many periods (a reduced "
+                                      "horizon: the same day in fewer, longer periods)")
+    ] = None,
+    ray_address: Annotated[
+        str | None, typer.Option(help="join this Ray cluster instead of starting one")
+    ] = None,
+    json_summary: Annotated[
+        bool, typer.Option("--json", help="print summary.json on stdout")
+    ] = False,
+) -> None:
+    """Run a seed paper's study: the private negotiation, then the paper's tables and figures
+    from the experimenter's full-information view."""
+    from ptn.lab.studies.study import run_study
+
+    try:
+        outcome, folder = run_study(scenario, backend=backend, out=out, periods=periods,
+                                    ray_address=ray_address,
+                                    show_progress=sys.stderr.isatty() and not json_summary)
+    except InvalidInputError as error:
+        fail(str(error))
+        return
+    if json_summary:
+        typer.echo((folder / "summary.json").read_text(encoding="utf-8"))
+    else:
+        typer.echo((folder / "report.md").read_text(encoding="utf-8") + f"\nresults: {folder}")
+    if not outcome.ok:
+        typer.echo(f"ptn: study failed: {outcome.message}", err=True)
+        raise typer.Exit(1)
+
+
+@app.command()
+def serve(
+    role: Annotated[str, typer.Argument(help="dso, traffic, tno or cno")],
+    scenario: Annotated[
+        str, typer.Option(help="scenario file (.toml) or built-in name; the operator reads "
+                               "only its own table")
+    ] = "nguyen-dupuis-ieee33",
+    port: Annotated[int, typer.Option(help="gRPC port (0: any free port, printed)")] = 50051,
+    host: Annotated[str, typer.Option(help="address to listen on")] = "0.0.0.0",
+    metrics_port: Annotated[
+        int | None, typer.Option(help="serve Prometheus metrics on this port")
+    ] = None,
+    tls_dir: Annotated[
+        Path | None, typer.Option(help="directory with server.crt, server.key (and ca.crt for "
+                                       "mutual TLS)")
+    ] = None,
+    operator_id: Annotated[
+        str | None, typer.Option(help="the operator's id in the scenario (default: the role)")
+    ] = None,
+    private_out: Annotated[
+        Path | None, typer.Option(help="directory for the operator's own private report")
+    ] = None,
+    verbose: Annotated[bool, typer.Option(help="log every request")] = False,
+    periods: Annotated[
+        int | None, typer.Option(help="resample the scenario's horizon to this many periods "
+                                      "(as the coordinator's --periods)")
+    ] = None,
+) -> None:
+    """Serve one operator over gRPC (with gRPC health and optional Prometheus metrics)."""
+    from ptn.services.serving import serve as serve_operator
+
+    configure_logging(verbose)
+    try:
+        serve_operator(role, scenario, port=port, host=host, metrics_port=metrics_port,
+                       tls_dir=tls_dir, operator_id=operator_id, private_out=private_out,
+                       periods=periods)
+    except InvalidInputError as error:
+        fail(str(error))
+
+
+@app.command()
+def coordinate(
+    scenario: Annotated[
+        str, typer.Option(help="scenario file (.toml) or built-in name; the coordinator reads "
+                               "[scenario] and [coordinator]")
+    ] = "nguyen-dupuis-ieee33",
+    endpoint: Annotated[
+        list[str] | None, typer.Option(help="an operator as ID=HOST:PORT (repeat per operator)")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="results folder (default: results/<scenario name>)")
+    ] = None,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="serve Prometheus metrics on this port")
+    ] = None,
+    tls_dir: Annotated[
+        Path | None, typer.Option(help="directory with ca.crt (and client.crt, client.key for "
+                                       "mutual TLS)")
+    ] = None,
+    resume: Annotated[
+        Path | None, typer.Option(help="continue from a checkpoint.json of an earlier run")
+    ] = None,
+    reference: Annotated[
+        bool, typer.Option(help="also solve the centralized reference (reads every table of "
+                                "the scenario file: experiments only)")
+    ] = False,
+    json_summary: Annotated[
+        bool, typer.Option("--json", help="print summary.json on stdout")
+    ] = False,
+) -> None:
+    """Drive remote operators (``ptn serve``) through a scenario's negotiation."""
+    from ptn.coordinator.runner import coordinate as coordinate_operators
+    from ptn.lab.references.joint import centralized_reference
+
+    try:
+        outcome, folder = coordinate_operators(
+            scenario, endpoint or [], out=out, metrics_port=metrics_port, tls_dir=tls_dir,
+            resume=resume, reference=centralized_reference if reference else None,
+            show_progress=sys.stderr.isatty() and not json_summary)
+    except InvalidInputError as error:
+        fail(str(error))
+        return
+    report_negotiation(outcome, folder, json_summary)
+
+
+def configure_logging(verbose: bool = False) -> None:
+    """Log to stderr: warnings, or every request with ``verbose``."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

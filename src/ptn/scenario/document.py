@@ -1,0 +1,353 @@
+"""Scenarios as data: one TOML file, split into the parts each party may read.
+
+Why this module exists: a scenario describes a whole coordination experiment (both networks,
+the coupling, the mechanism's parameters), but no operator may see another's data. The file is
+therefore read into a :class:`Scenario` whose :meth:`Scenario.part` hands each operator only its
+own table plus the public facts, and whose :attr:`Scenario.coordinator` holds only the
+mechanism's parameters. Every problem is one :class:`~ptn.engines.errors.InvalidInputError` naming
+the file and the key path (``my.toml: traffic.station[2].node: ...``).
+
+Layout (the default, ``scenarios/nguyen-dupuis-ieee33.toml``, is the example)::
+
+    [scenario]      name, description, periods, period_hours, stations (public names)
+    [coordinator]   mechanism and its parameters, call deadlines and retries
+    [traffic]       the traffic department's private data (ptn.services.traffic.model)
+    [dso]           the DSO's private data (ptn.services.dso.model)
+    [cno.<id>]      one table per charging network operator <id> (ptn.services.cno.model)
+
+Roles with one operator (``dso``, ``traffic``, ``tno``) have one table whose operator id is the
+role's name; a role with many (``cno``) has one sub-table per operator, named by its id. When
+the pricing game's ``cooperative`` variant is asked for, the scenario also holds the derived
+operator :data:`ALLIANCE_ID`: all CNOs merged into one (seed 001's cooperative game), whose
+table lists its members' tables.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from ptn import scenarios
+from ptn.engines.errors import InvalidInputError
+from ptn.engines.toml_keys import KeyReader, parse_toml_text, show_value
+
+DEFAULT_SCENARIO = scenarios.DEFAULT
+
+#: operator roles a scenario may hold, in the order they are started
+ROLES = ("dso", "traffic", "tno", "cno")
+#: roles with one sub-table per operator (``[cno.<id>]``)
+MULTI_OPERATOR_ROLES = ("cno",)
+#: the derived operator of the cooperative pricing game: every CNO merged into one
+ALLIANCE_ID = "cno-alliance"
+MECHANISMS = ("admm", "best-response", "profit-sharing")
+#: variants of the pricing game (MODELS.md §3): CNOs compete (Nash) or merge (cooperative)
+GAME_VARIANTS = ("nash", "cooperative")
+
+SCENARIO_KEYS = ("name", "description", "periods", "period_hours", "stations")
+COORDINATOR_KEYS = ("mechanism", "max_rounds", "tolerance", "initial_penalty_per_mw2h",
+                    "residual_balancing", "baseline_tariff_per_mwh", "call_timeout_s",
+                    "retries", "variants", "certificate", "revenue_matrix",
+                    "initial_charging_price_per_mwh", "shares", "refine_tolerance")
+#: ``[study]`` is read only by ``ptn study`` (ptn.lab.studies.study), the experimenter's
+#: full-information side; no operator sees it
+TOP_LEVEL_KEYS = ("scenario", "coordinator", "study", *ROLES)
+
+#: ``$NAME`` or ``${NAME}`` in a path of a scenario file
+_VARIABLE = re.compile(r"\$(?:([A-Za-z_][A-Za-z0-9_]*)|\{([A-Za-z_][A-Za-z0-9_]*)\})")
+#: what the environment variables scenario files use should point to (for the unset error)
+VARIABLE_HINTS = {"PTN_TNTP_DIR": "the directory of the TNTP networks"}
+
+
+@dataclass(frozen=True)
+class PublicInfo:
+    """What every party of a scenario may know."""
+
+    name: str
+    description: str
+    periods: int
+    period_hours: float
+    stations: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CoordinatorSettings:
+    """The coordinator's part: the mechanism and how it talks to operators."""
+
+    mechanism: str = "admm"
+    max_rounds: int = 200
+    tolerance: float = 1e-4
+    initial_penalty_per_mw2h: float = 50.0
+    residual_balancing: bool = True
+    baseline_tariff_per_mwh: float = 85.0
+    call_timeout_s: float = 60.0
+    retries: int = 2
+    #: the pricing game: which variants to play, and the reports at its end
+    variants: tuple[str, ...] = ("nash",)
+    certificate: bool = True
+    revenue_matrix: bool = True
+    #: the CNOs' prices in force when the game starts (public: posted prices)
+    initial_charging_price_per_mwh: float = 200.0
+    #: profit sharing: the shares ρ the DNO sweeps, then refines to this tolerance
+    shares: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+    refine_tolerance: float = 1e-3
+
+
+@dataclass(frozen=True)
+class ScenarioPart:
+    """One operator's view of a scenario: the public facts and its own table, nothing else."""
+
+    role: str
+    operator_id: str
+    public: PublicInfo
+    data: dict[str, Any]
+    source: str  # the file (or built-in name) the part came from, for error messages
+    base_directory: Path  # relative paths in the part are resolved against this
+
+    @property
+    def reader(self) -> KeyReader:
+        return KeyReader(self.source)
+
+    def resolve(self, value: str, key: str | None = None) -> Path:
+        """A path written in the part, relative to the scenario file's directory.
+
+        ``~`` and environment variables (``$NAME``, ``${NAME}``) are expanded, so a scenario
+        can point to data its users keep elsewhere (``$PTN_TNTP_DIR/SiouxFalls``); an unset (or
+        empty) variable is an error naming the file, ``key`` (default: the part's role) and the
+        variable.
+        """
+
+        def expand(match: re.Match[str]) -> str:
+            name = match.group(1) or match.group(2)
+            if os.environ.get(name):
+                return os.environ[name]
+            hint = VARIABLE_HINTS.get(name)
+            self.reader.fail(key or self.role, f"${name} is not set"
+                                               + (f" (point it to {hint})" if hint else ""))
+            return ""  # unreachable: fail raises
+
+        path = Path(_VARIABLE.sub(expand, value)).expanduser()
+        return path if path.is_absolute() else self.base_directory / path
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A validated scenario file: public facts, coordinator settings and operator parts."""
+
+    public: PublicInfo
+    coordinator: CoordinatorSettings
+    parts: dict[str, ScenarioPart]
+    source: str
+    text: str
+    #: the number of periods the file's day was resampled to (``load_scenario(periods=...)``),
+    #: None when the file's own periods apply; operators started as processes get it too
+    resampled_periods: int | None = None
+    #: the ``[study]`` table as written (validated by ``ptn study``), empty when absent
+    study: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def operator_ids(self) -> tuple[str, ...]:
+        return tuple(self.parts)
+
+    def operators_of(self, role: str) -> tuple[str, ...]:
+        """Operator ids of one role, in file order (the derived alliance last)."""
+        return tuple(i for i, part in self.parts.items() if part.role == role)
+
+    def part(self, operator_id: str) -> ScenarioPart:
+        if operator_id not in self.parts:
+            raise InvalidInputError(
+                f"{self.source}: no operator {operator_id!r} (has: {', '.join(self.parts)})"
+            )
+        return self.parts[operator_id]
+
+
+def builtin_scenario_text(name: str) -> str:
+    """The TOML text of a built-in scenario (:mod:`ptn.scenarios`)."""
+    path = scenarios.path(name)
+    if path is None:
+        raise InvalidInputError(
+            f"unknown scenario {name!r} (built-in: {', '.join(scenarios.names())}; or a path)"
+        )
+    return path.read_text("utf-8")
+
+
+def load_scenario(spec: str | Path | None = None, *, periods: int | None = None) -> Scenario:
+    """Read a scenario from a path or a built-in name (default: :data:`DEFAULT_SCENARIO`).
+
+    ``periods`` resamples the scenario's horizon to that many periods of equal length (a
+    reduced horizon: the same span in fewer, longer periods, e.g. a day of 24 hourly periods
+    as 4 of 6 h). Every per-period list written with 24 hourly values (demand, load and price
+    profiles, tariffs) and every built-in profile is resampled by its reader; a list with one
+    value per original period of another count is then an error naming its key.
+    """
+    spec = DEFAULT_SCENARIO if spec is None else spec
+    if isinstance(spec, str) and spec in scenarios.names():
+        text = builtin_scenario_text(spec)
+        return scenario_from_text(text, source=spec, base_directory=Path.cwd(), periods=periods)
+    path = Path(spec)
+    if not path.exists() and not str(spec).endswith(".toml") and "/" not in str(spec):
+        builtin_scenario_text(str(spec))  # raises naming the built-in scenarios
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        reason = (error.strerror or str(error)).lower()
+        raise InvalidInputError(f"cannot read scenario {path}: {reason}") from error
+    text = raw.decode("utf-8", errors="replace")
+    parse_toml_text(raw, str(path))  # UTF-8 and syntax errors name file:line
+    return scenario_from_text(text, source=str(path), base_directory=path.resolve().parent,
+                              periods=periods)
+
+
+def scenario_from_text(text: str, *, source: str, base_directory: Path,
+                       periods: int | None = None) -> Scenario:
+    """Parse and validate scenario TOML text read from ``source`` (``periods``: see
+    :func:`load_scenario`)."""
+    document = parse_toml_text(text.encode("utf-8"), source)
+    reader = KeyReader(source)
+    reader.check_keys(document, "", TOP_LEVEL_KEYS, what="table")
+    public = _public(reader, reader.table(document, "scenario"))
+    if periods is not None:
+        if isinstance(periods, bool) or int(periods) != periods or periods < 1:
+            raise InvalidInputError(f"--periods must be a positive integer, got {periods!r}")
+        span_hours = public.periods * public.period_hours
+        public = replace(public, periods=int(periods), period_hours=span_hours / int(periods))
+    coordinator = _coordinator(reader, reader.table(document, "coordinator"))
+    parts: dict[str, ScenarioPart] = {}
+    for role in ROLES:
+        if role not in document:
+            continue
+        data = reader.table(document, role)
+        if role not in MULTI_OPERATOR_ROLES:
+            parts[role] = ScenarioPart(role, role, public, data, source, base_directory)
+            continue
+        if not data:
+            reader.fail(role, f"no operators: write one [{role}.<id>] table per operator")
+        for operator_id, table in data.items():
+            where = f"{role}.{operator_id}"
+            if not isinstance(table, dict):
+                reader.fail(where, f"expected a table [{where}] per operator, got "
+                                   f"{show_value(table)}")
+            if operator_id in ROLES or operator_id == ALLIANCE_ID \
+                    or not operator_id.replace("-", "").replace("_", "").isalnum():
+                reader.fail(where, f"operator id {operator_id!r} is reserved or not made of "
+                                   "letters, digits, '-' and '_'")
+            parts[operator_id] = ScenarioPart(role, operator_id, public, table, source,
+                                              base_directory)
+    if not parts:
+        reader.fail("", f"no operator tables (expected some of: {', '.join(ROLES)})")
+    needs = {"admm": ("dso", "traffic"), "best-response": ("dso", "traffic", "cno"),
+             "profit-sharing": ("dso", "tno")}
+    for needed in needs[coordinator.mechanism]:
+        if not any(part.role == needed for part in parts.values()):
+            reader.fail("", f"mechanism {coordinator.mechanism!r} needs a [{needed}] table")
+    cnos = [part for part in parts.values() if part.role == "cno"]
+    if coordinator.mechanism == "best-response" and "cooperative" in coordinator.variants:
+        if len(cnos) < 2:
+            reader.fail("coordinator.variants", "the cooperative variant needs at least two "
+                                                "CNOs to merge")
+        members = {part.operator_id: part.data for part in cnos}
+        parts[ALLIANCE_ID] = ScenarioPart("cno", ALLIANCE_ID, public, {"members": members},
+                                          source, base_directory)
+    study = reader.table(document, "study") if "study" in document else {}
+    return Scenario(public, coordinator, parts, source, text,
+                    resampled_periods=None if periods is None else public.periods, study=study)
+
+
+def _public(reader: KeyReader, table: dict[str, Any]) -> PublicInfo:
+    reader.check_keys(table, "scenario", SCENARIO_KEYS)
+    for key in ("name", "periods", "stations"):
+        if key not in table:
+            reader.fail("scenario", f"missing required key '{key}'")
+    name = reader.text(table, "scenario", "name")
+    periods = require_integer(reader, table, "scenario", "periods", minimum=1)
+    period_hours = reader.number(table, "scenario", "period_hours", default=24.0 / periods)
+    if period_hours <= 0:
+        reader.fail("scenario.period_hours", f"must be positive, got {show_value(period_hours)}")
+    stations = table["stations"]
+    if not isinstance(stations, list) or not stations:
+        reader.fail("scenario.stations", f"expected a non-empty list of station names, got "
+                                         f"{show_value(stations)}")
+    seen: set[str] = set()
+    for position, station in enumerate(stations):
+        if not isinstance(station, str) or not station.strip():
+            reader.fail(f"scenario.stations[{position}]",
+                        f"expected a station name, got {show_value(station)}")
+        if station in seen:
+            reader.fail(f"scenario.stations[{position}]", f"station {station!r} is listed twice")
+        seen.add(station)
+    description = reader.text(table, "scenario", "description", default="")
+    return PublicInfo(name, description, periods, period_hours, tuple(stations))
+
+
+def _coordinator(reader: KeyReader, table: dict[str, Any]) -> CoordinatorSettings:
+    where = "coordinator"
+    reader.check_keys(table, where, COORDINATOR_KEYS)
+    defaults = CoordinatorSettings()
+    mechanism = reader.text(table, where, "mechanism", default=defaults.mechanism)
+    if mechanism not in MECHANISMS:
+        reader.fail(f"{where}.mechanism",
+                    f"unknown mechanism {mechanism!r} (allowed: {', '.join(MECHANISMS)})")
+    max_rounds = require_integer(reader, table, where, "max_rounds",
+                                 default=defaults.max_rounds, minimum=1)
+    retries = require_integer(reader, table, where, "retries", default=defaults.retries,
+                              minimum=0)
+    values = {key: require_number(reader, table, where, key, default=getattr(defaults, key),
+                                  strictly_positive=True)
+              for key in ("tolerance", "initial_penalty_per_mw2h", "call_timeout_s",
+                          "initial_charging_price_per_mwh")}
+    values["baseline_tariff_per_mwh"] = require_number(
+        reader, table, where, "baseline_tariff_per_mwh",
+        default=defaults.baseline_tariff_per_mwh, minimum=0.0)
+    flags: dict[str, bool] = {
+        key: reader.boolean(table, where, key) if key in table else getattr(defaults, key)
+        for key in ("residual_balancing", "certificate", "revenue_matrix")}
+    variants = table.get("variants", list(defaults.variants))
+    if not isinstance(variants, list) or not variants \
+            or any(v not in GAME_VARIANTS for v in variants) or len(set(variants)) < len(variants):
+        reader.fail(f"{where}.variants", f"expected a list of distinct variants among "
+                                         f"{', '.join(GAME_VARIANTS)}, got {show_value(variants)}")
+    shares = table.get("shares", list(defaults.shares))
+    if not isinstance(shares, list) or not shares or any(
+            isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v <= 1
+            for v in shares):
+        reader.fail(f"{where}.shares", f"expected a list of shares in [0, 1], got "
+                                       f"{show_value(shares)}")
+    values["refine_tolerance"] = require_number(reader, table, where, "refine_tolerance",
+                                                default=defaults.refine_tolerance,
+                                                strictly_positive=True)
+    return CoordinatorSettings(
+        shares=tuple(sorted({float(v) for v in shares})),
+        mechanism=mechanism, max_rounds=max_rounds, retries=retries, variants=tuple(variants),
+        residual_balancing=flags["residual_balancing"], certificate=flags["certificate"],
+        revenue_matrix=flags["revenue_matrix"], **values)
+
+
+def require_integer(reader: KeyReader, table: dict[str, Any], where: str, key: str, *,
+                    default: int | None = None, minimum: int | None = None) -> int:
+    """An integer from a table, with an optional lower bound, errors naming the key."""
+    if key not in table:
+        if default is None:
+            reader.fail(where, f"missing required key '{key}'")
+        return int(default)  # type: ignore[arg-type]
+    value = table[key]
+    if isinstance(value, bool) or not isinstance(value, int):
+        reader.fail(f"{where}.{key}", f"expected an integer, got {show_value(value)}")
+    if minimum is not None and value < minimum:
+        reader.fail(f"{where}.{key}", f"must be at least {minimum}, got {value}")
+    return int(value)
+
+
+def require_number(reader: KeyReader, table: dict[str, Any], where: str, key: str, *,
+                   default: float | None = None, minimum: float | None = None,
+                   strictly_positive: bool = False) -> float:
+    """A number from a part's table, with an optional lower bound, errors naming the key."""
+    if key not in table and default is None:
+        reader.fail(where, f"missing required key '{key}'")
+    value = reader.number(table, where, key, default=default)
+    if strictly_positive and not value > 0:
+        reader.fail(f"{where}.{key}", f"must be positive, got {show_value(value)}")
+    if minimum is not None and value < minimum:
+        reader.fail(f"{where}.{key}", f"must be >= {minimum:g}, got {show_value(value)}")
+    return value
