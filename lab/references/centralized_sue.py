@@ -91,7 +91,7 @@ from ptn.engines.traffic.multiperiod import (
 from ptn.engines.traffic.network import FloatArray, IntArray
 from ptn.engines.traffic.path_sets import DEFAULT_MAX_PATHS_PER_OD, PathSet, enumerate_graph_paths
 from ptn.engines.traffic.problem import AssignmentProblem
-from ptn.engines.traffic.sue import _check_theta
+from ptn.engines.traffic.sue import check_theta
 from ptn.lab.references.centralized import (
     _couple_dso,
     _dispatch_notes,
@@ -345,7 +345,7 @@ def solve_sue_reference(
     solver trouble.
     """
     started = time.perf_counter()
-    theta = _check_theta(theta)
+    theta = check_theta(theta)
     traffic = _traffic_problem(spec_or_problem)
     names, rows = _station_rows(traffic, station_order)
     given = np.asarray(price_per_mwh, dtype=np.float64)
@@ -422,7 +422,7 @@ def solve_joint_sue_min_cost(
     permutation of the stations, or too many routes; never on solver trouble.
     """
     started = time.perf_counter()
-    theta = _check_theta(theta)
+    theta = check_theta(theta)
     traffic = _traffic_problem(spec_or_problem)
     check_joint_inputs(traffic, case)
     names, rows = _station_rows(traffic, station_order)
