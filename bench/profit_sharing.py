@@ -13,9 +13,10 @@ read both operators' tables:
 
 For each: seconds, and the share and the DNO's total cost ``C_DSO + ρ·(C0 − C_DSO)`` it reaches
 (for the KKT also SCIP's dual bound). SCIP does not close the full day within minutes (the
-module doc of :mod:`ptn.lab.references.profit_sharing`), so all three are also run on the day's
-last twelve hours (both cases cut by :func:`ptn.lab.references.profit_sharing.slice_horizon`; the
-private search then hosts the two operators in this process), where SCIP proves the KKT optimum.
+module doc of :mod:`ptn.lab.references.profit_sharing.kkt`), so all three are also run on the
+day's last twelve hours (both cases cut by
+:func:`ptn.lab.references.profit_sharing.horizon.slice_horizon`; the private search then hosts
+the two operators in this process), where SCIP proves the KKT optimum.
 
 Run: ``python -m bench.profit_sharing``; writes ``bench/results/profit_sharing.{md,json}``.
 """
@@ -35,14 +36,9 @@ from ptn.coordinator.mechanisms.profit_sharing import run_profit_sharing
 from ptn.coordinator.runtime.backends import hosted_endpoints, operator_endpoints
 from ptn.engines.fleet.case import FleetCase
 from ptn.engines.power.der import DsoCase
-from ptn.lab.references.profit_sharing import (
-    BilevelSolution,
-    KktMethod,
-    SweepResult,
-    slice_horizon,
-    solve_bilevel_kkt,
-    sweep,
-)
+from ptn.lab.references.profit_sharing.horizon import slice_horizon
+from ptn.lab.references.profit_sharing.kkt import BilevelSolution, KktMethod, solve_bilevel_kkt
+from ptn.lab.references.profit_sharing.sweep import SweepResult, sweep
 from ptn.scenario.document import load_scenario
 from ptn.services.dso.model import DsoModel, dso_config_from_part
 from ptn.services.tno.model import TnoModel, tno_case_from_part

@@ -11,8 +11,12 @@ Public entry points:
   uncoordinated and the coordinated operation (seed 003), by bisection on the EV demand.
 * :mod:`ptn.lab.references.profit_sharing` holds seed 000's DNO–TNO profit sharing (MODELS.md §4)
   in full information: the follower's joint problem with its optimistic and pessimistic ties
-  (:func:`~ptn.lab.references.profit_sharing.solve_follower`), the exhaustive sweep of the share
-  with the exact breakpoints (:func:`~ptn.lab.references.profit_sharing.sweep`) and the bilevel
-  problem by KKT reformulation for SCIP
-  (:func:`~ptn.lab.references.profit_sharing.solve_bilevel_kkt`).
+  (:func:`~ptn.lab.references.profit_sharing.follower.solve_follower`), the exhaustive sweep of
+  the share with the exact breakpoints (:func:`~ptn.lab.references.profit_sharing.sweep.sweep`)
+  and the bilevel problem by KKT reformulation for SCIP
+  (:func:`~ptn.lab.references.profit_sharing.kkt.solve_bilevel_kkt`).
+
+What the joint references share: the DSO's OPF coupled to the traffic side's station flows
+(:mod:`ptn.lab.references.dso_coupling`) and the solver settings tried in turn
+(:mod:`ptn.lab.references.solver_attempts`).
 """

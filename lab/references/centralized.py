@@ -22,47 +22,28 @@ equilibrium a converged ADMM reaches.
 
 The EV demand must be inelastic (``price_sensitivity`` 0): seed 001's demand law in the mean
 price has no potential, so the joint problem would not be one convex program. Stations of the
-traffic model and charging points of the DSO are matched by name.
+traffic model and charging points of the DSO are matched by name. The DSO's embedding and the
+coupling (:mod:`ptn.lab.references.dso_coupling`) and the solver fallbacks
+(:mod:`ptn.lab.references.solver_attempts`) are shared with the SUE reference.
 """
 
 from __future__ import annotations
 
 import time
-import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import cvxpy as cp
 import numpy as np
-import scipy.sparse as sp
 
 from ptn.engines.errors import InvalidInputError
 from ptn.engines.power.der import DsoCase
-from ptn.engines.power.distflow import DEFAULT_SOLVER_OPTIONS, DistFlowOpf, OpfEmbedding
-from ptn.engines.power.result import OpfResult, OpfStatus
-from ptn.engines.traffic.beckmann_program import build_beckmann_program, solver_status
+from ptn.engines.power.result import OpfResult
+from ptn.engines.traffic.beckmann_program import build_beckmann_program
 from ptn.engines.traffic.multiperiod import MultiPeriodProblem
-from ptn.engines.traffic.network import FloatArray, IntArray
-
-#: Clarabel settings tried in turn, each on top of the DSO's
-#: (:data:`ptn.engines.power.distflow.DEFAULT_SOLVER_OPTIONS`), until one ends with a solution.
-#: Clarabel stalls on the joint model at an absolute duality gap of ~3e-4 $ (the DSO part's floor:
-#: alone it stalls at ~7e-8 of ~9,000 $), i.e. ~1.5e-9 of the default scenario's ~173,000 $
-#: (Nguyen–Dupuis × case33bw, 24 h, 3 % EVs), and then either reports "AlmostSolved" or, when its
-#: last step made the residuals worse, "NumericalError". Measured there against a tightly
-#: converged ADMM: station loads 4e-5 MW and prices 7e-4 $/MWh off when aiming at 1e-9, 1e-4 MW
-#: and 1.4e-3 $/MWh at 1e-8, 3e-4 MW at the DSO's 1e-7. Hence: aim at 1e-9 and accept a stall
-#: within reduced tolerances of 1e-7 (rather than Clarabel's 5e-5); failing that, 1e-8; failing
-#: that, the DSO's own settings. Iterative refinement on: without it, stations loaded near capacity
-#: (6 % EVs) end in "InsufficientProgress"; with it they solve, at 1.5x the time (~0.35 s).
-JOINT_SOLVER_ATTEMPTS: tuple[dict[str, Any], ...] = (
-    {"iterative_refinement_enable": True, "tol_gap_abs": 1e-9, "tol_gap_rel": 1e-9,
-     "tol_feas": 1e-9, "reduced_tol_gap_abs": 1e-7, "reduced_tol_gap_rel": 1e-7,
-     "reduced_tol_feas": 1e-7},
-    {"iterative_refinement_enable": True, "tol_gap_abs": 1e-8, "tol_gap_rel": 1e-8,
-     "tol_feas": 1e-9},
-    {},
-)
+from ptn.engines.traffic.network import FloatArray
+from ptn.lab.references.dso_coupling import couple_dso, dispatch_notes
+from ptn.lab.references.solver_attempts import joint_solver_attempts, solve_in_turn
 
 
 @dataclass(frozen=True)
@@ -150,108 +131,6 @@ def _failure(status: str, message: str, traffic: MultiPeriodProblem,
     )
 
 
-def _solver_attempts(solver: str, solver_options: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """The option sets :func:`_solve` tries in turn: the DSO's defaults
-    (:data:`ptn.engines.power.distflow.DEFAULT_SOLVER_OPTIONS`) updated, with Clarabel, by each of
-    :data:`JOINT_SOLVER_ATTEMPTS`, then by ``solver_options`` (duplicates dropped)."""
-    attempts: list[dict[str, Any]] = []
-    for extra in JOINT_SOLVER_ATTEMPTS if solver == "CLARABEL" else ({},):
-        options = {**DEFAULT_SOLVER_OPTIONS.get(solver, {}), **extra, **(solver_options or {})}
-        if options not in attempts:
-            attempts.append(options)
-    return attempts
-
-
-def _solve(model: cp.Problem, solver: str, attempts: list[dict[str, Any]],
-           what: str = "the joint problem") -> tuple[str, str, float]:
-    """Solve with each option set in turn until one gives a solution: (status, message,
-    solver seconds summed over the attempts); ``what`` names the model in the message."""
-    seconds = 0.0
-    notes: list[str] = []
-    status = "solver_error"
-    for number, options in enumerate(attempts):
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UserWarning)
-                model.solve(solver=solver, **options)
-            status = solver_status(model.status)
-            failure = f"status {model.status}"
-        except cp.error.SolverError as error:
-            status, failure = "solver_error", str(error)
-        if model.solver_stats is not None:
-            seconds += float(model.solver_stats.solve_time or 0.0)
-        target = f"relative gap target {options.get('tol_gap_rel', 'default')}"
-        if status in ("optimal", "optimal_inaccurate"):
-            if number:
-                notes.append(f"solved with fallback settings {number + 1} of {len(attempts)} "
-                             f"({target})")
-            if status == "optimal_inaccurate":
-                reduced = options.get("reduced_tol_gap_rel")
-                notes.append(
-                    f"the solver stopped short of its {target} (cvxpy status optimal_inaccurate"
-                    + ("" if reduced is None else f"; within its reduced tolerance {reduced}")
-                    + ")"
-                )
-            return "optimal", "; ".join(notes), seconds
-        notes.append(f"attempt {number + 1} ({target}): {failure}")
-        if status in ("infeasible", "unbounded"):
-            break
-    return status, f"{what} is {status}: " + "; ".join(notes), seconds
-
-
-@dataclass(frozen=True)
-class _DsoCoupling:
-    """The DSO's OPF embedded in a joint model and tied to the traffic side's station flows.
-
-    ``constraint`` is ``vec(P, "F") == E_B · x[charging links]`` (row ``t·C + c``: charging point
-    ``c`` of the OPF in period ``t``); ``station_of_point[c]`` is that point's position among the
-    traffic model's stations.
-    """
-
-    opf: DistFlowOpf
-    embedding: OpfEmbedding
-    constraint: cp.Constraint
-    station_of_point: IntArray
-    period_hours: float
-
-    def price_per_mwh(self) -> FloatArray:
-        """The coupling multipliers after a solve as prices ($/MWh), shape (stations, periods)
-        in the traffic model's station order: the multiplier of ``P − E_B·x = 0`` is minus
-        d(total cost)/d(load) in $/MW per period."""
-        points = self.station_of_point.size
-        dual = np.asarray(self.constraint.dual_value, dtype=np.float64).reshape(-1, points).T
-        price = np.empty_like(dual)
-        price[self.station_of_point] = -dual / self.period_hours
-        return price
-
-
-def _couple_dso(traffic: MultiPeriodProblem, case: DsoCase, link_flow: cp.Expression,
-                solver: str, solver_options: dict[str, Any]) -> _DsoCoupling:
-    """Embed ``case``'s OPF (charging priced) and couple each charging point's load to
-    ``E_B`` × the flow of the same-named station's charging link in ``link_flow`` (veh/h over
-    the links of ``traffic.problem``)."""
-    charging = traffic.spec.charging
-    opf = DistFlowOpf(case, charging="priced", solver=solver, solver_options=solver_options)
-    dso = opf.embedding()
-    station_of_point = np.array([charging.station_names.index(name)
-                                 for name in opf.charging_names], dtype=np.int64)
-    # coupling rows in the order of vec(P, "F"): row t·C + c is point c in period t
-    coupled_link = traffic.station_links()[:, station_of_point].reshape(-1)
-    selector = sp.csr_matrix(
-        (np.ones(coupled_link.size), (np.arange(coupled_link.size), coupled_link)),
-        shape=(coupled_link.size, traffic.problem.num_links),
-    )
-    energy = charging.energy_per_charge_mwh
-    constraint = cp.vec(dso.charging_mw, order="F") == energy * (selector @ link_flow)
-    return _DsoCoupling(opf, dso, constraint, station_of_point, case.period_hours)
-
-
-def _dispatch_notes(dispatch: OpfResult) -> tuple[bool, list[str]]:
-    """Whether the OPF read from a joint solution has an exact relaxation, and if not why."""
-    exact = dispatch.status == OpfStatus.OPTIMAL
-    return exact, ([] if exact else [dispatch.message])
-
-
 def solve_joint_min_cost(
     traffic: MultiPeriodProblem,
     case: DsoCase,
@@ -262,23 +141,24 @@ def solve_joint_min_cost(
     """Solve the joint minimum-cost problem (module docstring) in one convex model.
 
     Solver settings: :data:`ptn.engines.power.distflow.DEFAULT_SOLVER_OPTIONS`, updated (with
-    Clarabel) by each of :data:`JOINT_SOLVER_ATTEMPTS` in turn until one gives a solution, and
-    then by ``solver_options``. Raises
+    Clarabel) by each of :data:`ptn.lab.references.solver_attempts.JOINT_SOLVER_ATTEMPTS` in
+    turn until one gives a solution, and then by ``solver_options``. Raises
     :class:`InvalidInputError` for elastic EV demand, a period-count mismatch or a station
     without a charging point of the same name (or the reverse); never on solver trouble.
     """
     started = time.perf_counter()
     check_joint_inputs(traffic, case)
     charging = traffic.spec.charging
-    attempts = _solver_attempts(solver, solver_options)
+    attempts = joint_solver_attempts(solver, solver_options)
     program = build_beckmann_program(traffic.unpriced_problem())
-    coupling = _couple_dso(traffic, case, program.link_flow, solver, attempts[0])
+    coupling = couple_dso(traffic, case, program.link_flow, solver, attempts[0])
     dt = case.period_hours
     model = cp.Problem(
         cp.Minimize(dt * program.objective + coupling.embedding.cost_usd),
         [*program.constraints, *coupling.embedding.constraints, coupling.constraint],
     )
-    status, message, solver_seconds = _solve(model, solver, attempts)
+    status, message, solver_seconds = solve_in_turn(model, solver, attempts,
+                                                   "the joint problem")
     if status != "optimal":
         return _failure(status, message, traffic, started, solver_seconds)
 
@@ -289,7 +169,7 @@ def solve_joint_min_cost(
     price = coupling.price_per_mwh()
     above = program.davidson_above_knee(link_flow)
     knee = tuple(program.problem.link_label(int(link)) for link in above)
-    exact, dso_notes = _dispatch_notes(dispatch)
+    exact, dso_notes = dispatch_notes(dispatch)
     notes = [message] if message else []
     notes += dso_notes
     if knee:

@@ -40,8 +40,9 @@ its minimiser is the logit SUE ``f_k = d_w·exp(−θ c_k)/Σ_j exp(−θ c_j)``
   transfers), a rate in $/h summed over periods, hence the DSO's period length ``Δt``. By the
   KKT conditions the coupling multiplier per MWh is the DLMP at the station's bus, and the
   traffic SUE at those prices reproduces the optimal loads: the point a converged ADMM between
-  the traffic department and the DSO reaches. The DSO embedding, coupling and solver fallbacks
-  are :mod:`ptn.lab.references.centralized`'s.
+  the traffic department and the DSO reaches. The DSO embedding and coupling are
+  :mod:`ptn.lab.references.dso_coupling`'s, the solver fallbacks
+  :mod:`ptn.lab.references.solver_attempts`'s, as for :mod:`ptn.lab.references.centralized`.
 
 The EV demand must be inelastic in the joint problem (seed 002's is; seed 001's mean-price law
 has no potential) and departure shifting off (``max_shift_periods`` 0: seed 002 assigns each
@@ -52,10 +53,11 @@ every station stays below that knee (``davidson_above_knee`` names those above).
 Accuracy, measured on the tests' case (Nguyen–Dupuis × 3 periods, theta = 1/$, case33bw with
 seed 002's DER): the traffic-only program matches the SUE engine's link flows to 3e-9 relative
 (:data:`TRAFFIC_SOLVER_ATTEMPTS`); the joint one (Clarabel's 1e-9 gap target of
-:data:`ptn.lab.references.centralized.JOINT_SOLVER_ATTEMPTS`) has its prices equal to the embedded
-OPF's DLMPs to 1e-6 $/MWh, and the SUE engine at those prices reproduces its loads to 1.5e-5 MW.
-As theta grows the joint optimum tends to :func:`ptn.lab.references.centralized.
-solve_joint_min_cost`'s (loads 2.5e-4 MW apart at theta = 1000/$).
+:data:`ptn.lab.references.solver_attempts.JOINT_SOLVER_ATTEMPTS`) has its prices equal to the
+embedded OPF's DLMPs to 1e-6 $/MWh, and the SUE engine at those prices reproduces its loads to
+1.5e-5 MW. As theta grows the joint optimum tends to
+:func:`ptn.lab.references.centralized.solve_joint_min_cost`'s (loads 2.5e-4 MW apart at theta =
+1000/$).
 
 References: C. Fisk (1980), "Some developments in equilibrium traffic assignment",
 Transportation Research B 14(3), 243–255. Y. Sheffi (1985), *Urban Transportation Networks*,
@@ -92,13 +94,9 @@ from ptn.engines.traffic.network import FloatArray, IntArray
 from ptn.engines.traffic.path_sets import DEFAULT_MAX_PATHS_PER_OD, PathSet, enumerate_graph_paths
 from ptn.engines.traffic.problem import AssignmentProblem
 from ptn.engines.traffic.sue import check_theta
-from ptn.lab.references.centralized import (
-    _couple_dso,
-    _dispatch_notes,
-    _solve,
-    _solver_attempts,
-    check_joint_inputs,
-)
+from ptn.lab.references.centralized import check_joint_inputs
+from ptn.lab.references.dso_coupling import couple_dso, dispatch_notes
+from ptn.lab.references.solver_attempts import joint_solver_attempts, option_sets, solve_in_turn
 
 #: Clarabel settings for the traffic-only program, tried in turn until one ends with a solution.
 #: Measured on Nguyen–Dupuis × 3 periods at theta = 1/$ (210 routes) against the SUE engine's
@@ -358,13 +356,10 @@ def solve_sue_reference(
     prices[rows] = given
     problem = traffic.problem_at(prices)  # validates the prices, applies the demand law
     program = _build_fisk_program(problem, theta, max_paths_per_od)
-    attempts: list[dict[str, Any]] = []
-    for extra in TRAFFIC_SOLVER_ATTEMPTS if solver == "CLARABEL" else ({},):
-        options = {**extra, **(solver_options or {})}
-        if options not in attempts:
-            attempts.append(options)
+    attempts = option_sets(TRAFFIC_SOLVER_ATTEMPTS if solver == "CLARABEL" else ({},),
+                           solver_options)
     model = cp.Problem(cp.Minimize(program.objective), list(program.constraints))
-    status, message, solver_seconds = _solve(model, solver, attempts, "the SUE program")
+    status, message, solver_seconds = solve_in_turn(model, solver, attempts, "the SUE program")
     periods, block = traffic.num_periods, traffic.block
     if status != "optimal":
         return SueReference(
@@ -415,7 +410,7 @@ def solve_joint_sue_min_cost(
 
     ``theta`` in 1/$; outputs ``[station, period]`` in ``station_order`` (default: the traffic
     model's order). Solver settings as :func:`ptn.lab.references.centralized.solve_joint_min_cost`
-    (:data:`ptn.lab.references.centralized.JOINT_SOLVER_ATTEMPTS` in turn, then
+    (:data:`ptn.lab.references.solver_attempts.JOINT_SOLVER_ATTEMPTS` in turn, then
     ``solver_options``). Raises :class:`InvalidInputError` for theta not positive and finite,
     departure shifting, elastic EV demand, a period-count mismatch, a station without a
     charging point of the same name (or the reverse), a ``station_order`` that is not a
@@ -427,15 +422,16 @@ def solve_joint_sue_min_cost(
     check_joint_inputs(traffic, case)
     names, rows = _station_rows(traffic, station_order)
     charging = traffic.spec.charging
-    attempts = _solver_attempts(solver, solver_options)
+    attempts = joint_solver_attempts(solver, solver_options)
     program = _build_fisk_program(traffic.unpriced_problem(), theta, max_paths_per_od)
-    coupling = _couple_dso(traffic, case, program.link_flow, solver, attempts[0])
+    coupling = couple_dso(traffic, case, program.link_flow, solver, attempts[0])
     dt = case.period_hours
     model = cp.Problem(
         cp.Minimize(dt * program.objective + coupling.embedding.cost_usd),
         [*program.constraints, *coupling.embedding.constraints, coupling.constraint],
     )
-    status, message, solver_seconds = _solve(model, solver, attempts)
+    status, message, solver_seconds = solve_in_turn(model, solver, attempts,
+                                                   "the joint problem")
     shape = (len(names), traffic.num_periods)
     if status != "optimal":
         nan = float("nan")
@@ -456,7 +452,7 @@ def solve_joint_sue_min_cost(
     period_flow = _period_flows(traffic, link_flow)
     station_flow = period_flow[:, charging.num_road_links:].T
     knee = _above_knee(program.problem, link_flow)
-    exact, dso_notes = _dispatch_notes(dispatch)
+    exact, dso_notes = dispatch_notes(dispatch)
     notes = ([message] if message else []) + dso_notes + _knee_note(knee)
     return JointSueSolution(
         status="optimal",

@@ -73,7 +73,6 @@ from dataclasses import dataclass, replace
 
 import cvxpy as cp
 import numpy as np
-import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from ptn.engines.errors import InvalidInputError
@@ -88,6 +87,7 @@ from ptn.engines.traffic.multiperiod import (
 )
 from ptn.engines.traffic.result import AssignmentStatus
 from ptn.lab.references.centralized import JointSolution, check_joint_inputs, solve_joint_min_cost
+from ptn.lab.references.dso_coupling import couple_dso
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -496,18 +496,8 @@ def joint_feasibility(traffic: MultiPeriodProblem, case: DsoCase | None) -> str:
     capacity = traffic.problem.links.capacity[stations]
     constraints = [*program.constraints, program.link_flow[stations] <= capacity]
     if case is not None:
-        opf = DistFlowOpf(case, charging="priced")
-        dso = opf.embedding()
-        names = traffic.spec.charging.station_names
-        of_point = np.array([names.index(name) for name in opf.charging_names])
-        coupled = traffic.station_links()[:, of_point].reshape(-1)
-        selector = sp.csr_matrix(
-            (np.ones(coupled.size), (np.arange(coupled.size), coupled)),
-            shape=(coupled.size, program.problem.num_links),
-        )
-        energy = traffic.spec.charging.energy_per_charge_mwh
-        coupling = cp.vec(dso.charging_mw, order="F") == energy * (selector @ program.link_flow)
-        constraints += [*dso.constraints, coupling]
+        coupling = couple_dso(traffic, case, program.link_flow)
+        constraints += [*coupling.embedding.constraints, coupling.constraint]
     return _feasibility(constraints)
 
 
