@@ -17,7 +17,8 @@ from ptn.engines.errors import InvalidInputError
 from ptn.protocol.codec import from_series, to_series
 from ptn.protocol.v1 import common_pb2, games_pb2
 from ptn.scenario.document import ALLIANCE_ID, load_scenario, scenario_from_text
-from ptn.services.cno.model import CnoModel, cno_config_from_part
+from ptn.services.cno.config import cno_config_from_part
+from ptn.services.cno.model import CnoModel
 from ptn.services.dso.model import DsoModel
 from ptn.services.host import OperatorHost
 
@@ -125,7 +126,7 @@ SHARING = load_scenario("profit-sharing-seed000")
 
 
 def test_tno_tables_are_validated() -> None:
-    from ptn.services.tno.model import tno_case_from_part
+    from ptn.services.tno.config import tno_case_from_part
 
     case = tno_case_from_part(SHARING.part("tno"))
     assert [s.name for s in case.stations] == list(SHARING.public.stations)

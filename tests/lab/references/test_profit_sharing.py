@@ -34,8 +34,10 @@ from ptn.lab.references.profit_sharing import (
     sweep,
 )
 from ptn.scenario.document import Scenario, load_scenario
-from ptn.services.dso.model import DsoModel, dso_config_from_part
-from ptn.services.tno.model import TnoModel, tno_case_from_part
+from ptn.services.dso.config import dso_config_from_part
+from ptn.services.dso.model import DsoModel
+from ptn.services.tno.config import tno_case_from_part
+from ptn.services.tno.model import TnoModel
 
 #: shares inside pieces of the follower's response (breakpoints: 0.125, 6/35, 8/35, 2/7, 0.4)
 INTERIOR_SHARES = (0.15, 0.2, 0.3)
