@@ -48,7 +48,8 @@ MAX_ABS_PRICE_PER_MWH = 1e6
 #: ρ bound ($/MW²h): ADMM's residual balancing doubles ρ at most once per round; from the
 #: usual start of 50 that is twenty-four doublings, far beyond a useful penalty
 MAX_PENALTY_PER_MW2H = 1e9
-#: |z| bound (MW): a hundred gigawatts, orders of magnitude above any charging station
+#: |z| bound (MW): a hundred gigawatts, orders of magnitude above any charging station (the
+#: DSO's fixed-load dispatch refuses station loads beyond it too)
 MAX_ABS_TARGET_LOAD_MW = 1e5
 #: Δt bound (h): a year (leap years included)
 MAX_PERIOD_HOURS = 8784.0

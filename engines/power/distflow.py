@@ -49,7 +49,7 @@ import cvxpy as cp
 import numpy as np
 from numpy.typing import NDArray
 
-from ptn.engines.coupling import CouplingSide, CouplingTerms
+from ptn.engines.coupling import MAX_ABS_TARGET_LOAD_MW, CouplingSide, CouplingTerms
 from ptn.engines.errors import InvalidInputError
 from ptn.engines.power.der import DsoCase, validate_case
 from ptn.engines.power.distflow_model import (
@@ -248,6 +248,13 @@ class DistFlowOpf:
             point, period = np.argwhere(load < 0)[0]
             raise InvalidInputError(
                 f"charging load at {self.charging_names[point]} in period {period} is negative"
+            )
+        beyond = np.argwhere(load > MAX_ABS_TARGET_LOAD_MW)
+        if beyond.size:
+            point, period = beyond[0]
+            raise InvalidInputError(
+                f"charging load {load[point, period]:g} MW at {self.charging_names[point]} in "
+                f"period {period} is beyond the bound of {MAX_ABS_TARGET_LOAD_MW:g} MW"
             )
         limit = np.array([c.max_mw for c in self.case.charging_points])
         over = np.argwhere(load > limit[:, None] + 1e-9)
