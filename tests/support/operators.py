@@ -8,7 +8,7 @@ in-process gRPC server, and reached through the coordinator's own endpoints.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -126,3 +126,66 @@ class Hosts:
         for stop in reversed(self._stoppers):
             stop()
         self._stoppers.clear()
+
+
+#: a step of a scripted exchange: from the replies so far, the next (method, request)
+Step = Callable[[list[Any]], tuple[str, Any]]
+
+
+def run_steps(endpoint: Endpoint, steps: Sequence[Step], replies: list[Any],
+              timeout_s: float = 120.0) -> list[Any]:
+    """Send each step's request in turn, appending its reply to ``replies`` (returned)."""
+    for step in steps:
+        method, request = step(replies)
+        replies.append(endpoint.call(method, request, timeout_s))
+    return replies
+
+
+def resumed_replies(part: ScenarioPart, steps: Sequence[Step], interrupt_after: int,
+                    directory: Path) -> tuple[list[Any], list[Any]]:
+    """The replies of one host answering every step, and of a host that answered the first
+    ``interrupt_after`` steps and was replaced by a new one restoring its ``state.json``
+    (both in this process, the second keeping its state in ``directory``)."""
+    uninterrupted = run_steps(InProcessEndpoint(build_host(part)), steps, [])
+    replies = run_steps(InProcessEndpoint(build_host(part, directory)),
+                        steps[:interrupt_after], [])
+    assert (directory / "state.json").exists(), "the host kept no state"
+    run_steps(InProcessEndpoint(build_host(part, directory)), steps[interrupt_after:], replies)
+    return uninterrupted, replies
+
+
+def assert_same_replies(expected: Sequence[Any], actual: Sequence[Any],
+                        rel: float = 1e-6, abs_: float = 1e-9) -> None:
+    """Replies equal field by field, numbers to ``rel`` (or ``abs_``), the time taken aside."""
+    assert len(expected) == len(actual)
+    for k, (first, second) in enumerate(zip(expected, actual, strict=True)):
+        _assert_close(_fields(first), _fields(second), f"reply {k}", rel, abs_)
+
+
+def _fields(reply: Any) -> dict[str, Any]:
+    from google.protobuf.json_format import MessageToDict
+
+    data = MessageToDict(reply, preserving_proto_field_name=True)
+    data.get("header", {}).pop("solve_seconds", None)
+    return data
+
+
+def _assert_close(expected: Any, actual: Any, where: str, rel: float, abs_: float) -> None:
+    if isinstance(expected, dict):
+        assert isinstance(actual, dict), where
+        # proto3 leaves out a number field that is 0: compare it as 0
+        for key in expected.keys() | actual.keys():
+            default = 0.0 if isinstance(expected.get(key, actual.get(key)), float) else None
+            _assert_close(expected.get(key, default), actual.get(key, default), f"{where}.{key}",
+                          rel, abs_)
+    elif isinstance(expected, list):
+        assert isinstance(actual, list) and len(expected) == len(actual), where
+        for k, (a, b) in enumerate(zip(expected, actual, strict=True)):
+            _assert_close(a, b, f"{where}[{k}]", rel, abs_)
+    elif isinstance(expected, float) or isinstance(actual, float):
+        a, b = float(expected), float(actual)
+        assert (np.isnan(a) and np.isnan(b)) or abs(a - b) <= max(rel * max(abs(a), abs(b)),
+                                                                   abs_), \
+            f"{where}: {a!r} != {b!r}"
+    else:
+        assert expected == actual, f"{where}: {expected!r} != {actual!r}"
