@@ -125,27 +125,33 @@ class CouplingTerms:
                  target_load_mw: ArrayLike, period_hours: float,
                  stations: Sequence[str] = ()) -> CouplingTerms:
         """The consuming side's terms ``Σ Δt·[λ·P + (ρ/2)·(P − z)²]`` (traffic, TNO)."""
-        return cls(np.asarray(price_per_mwh, dtype=np.float64), penalty_per_mw2h,
-                   np.asarray(target_load_mw, dtype=np.float64), period_hours,
-                   CouplingSide.CONSUMER, tuple(stations))
+        return cls.of_side(CouplingSide.CONSUMER, price_per_mwh, penalty_per_mw2h,
+                           target_load_mw, period_hours, stations)
 
     @classmethod
     def supplier(cls, price_per_mwh: ArrayLike, penalty_per_mw2h: float,
                  target_load_mw: ArrayLike, period_hours: float,
                  stations: Sequence[str] = ()) -> CouplingTerms:
         """The supplying side's terms ``Σ Δt·[−λ·P + (ρ/2)·(P − z)²]`` (DSO)."""
+        return cls.of_side(CouplingSide.SUPPLIER, price_per_mwh, penalty_per_mw2h,
+                           target_load_mw, period_hours, stations)
+
+    @classmethod
+    def of_side(cls, side: CouplingSide, price_per_mwh: ArrayLike, penalty_per_mw2h: float,
+                target_load_mw: ArrayLike, period_hours: float,
+                stations: Sequence[str] = ()) -> CouplingTerms:
+        """The terms of ``side`` from array-likes."""
         return cls(np.asarray(price_per_mwh, dtype=np.float64), penalty_per_mw2h,
-                   np.asarray(target_load_mw, dtype=np.float64), period_hours,
-                   CouplingSide.SUPPLIER, tuple(stations))
+                   np.asarray(target_load_mw, dtype=np.float64), period_hours, side,
+                   tuple(stations))
 
     @classmethod
     def zero(cls, stations: int | Sequence[str], periods: int, period_hours: float,
              side: CouplingSide) -> CouplingTerms:
         """No coupling (λ = 0, ρ = 0, z = 0): an operator's plan alone."""
         names = () if isinstance(stations, int) else tuple(stations)
-        rows = stations if isinstance(stations, int) else len(names)
-        zeros = np.zeros((rows, periods))
-        return cls(zeros, 0.0, zeros, period_hours, side, names)
+        zeros = np.zeros((stations if isinstance(stations, int) else len(names), periods))
+        return cls.of_side(side, zeros, 0.0, zeros, period_hours, names)
 
     # ------------------------------------------------------------------ shape and names
     @property

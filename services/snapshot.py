@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from ptn.engines.coupling import CouplingTerms
 from ptn.engines.errors import InvalidInputError
 from ptn.services.contract import FloatArray
 
@@ -44,3 +45,26 @@ def float_matrices(data: Any, shape: tuple[int, ...], what: str) -> list[FloatAr
     if not isinstance(data, list):
         raise InvalidInputError(f"{what}: expected a list")
     return [float_matrix(item, shape, f"{what}[{k}]") for k, item in enumerate(data)]
+
+
+def solve_inputs_to_json(inputs: CouplingTerms | FloatArray | None,
+                         array_key: str) -> dict[str, Any] | None:
+    """The inputs of a model's latest state-defining solve: an ADMM step's coupling terms
+    (``{"coupling": ...}``) or an array (``{array_key: ...}``, e.g. a dispatch's loads)."""
+    if inputs is None:
+        return None
+    if isinstance(inputs, CouplingTerms):
+        return {"coupling": inputs.to_json()}
+    return {array_key: inputs.tolist()}
+
+
+def solve_inputs_from_json(data: Any, array_key: str, shape: tuple[int, ...]
+                           ) -> CouplingTerms | FloatArray | None:
+    """What :func:`solve_inputs_to_json` wrote, checked."""
+    if data is None:
+        return None
+    if isinstance(data, dict) and "coupling" in data:
+        return CouplingTerms.from_json(data["coupling"])
+    if isinstance(data, dict) and array_key in data:
+        return float_matrix(data[array_key], shape, f"last_solve.{array_key}")
+    raise InvalidInputError(f"last_solve: expected {{coupling}} or {{{array_key}}}")

@@ -140,6 +140,15 @@ def build_distflow_model(case: DsoCase, charging_mode: ChargingMode,
             maps.append(matrix.tocsr())
         return maps
 
+    def inject(devices: tuple[Any, ...], kind: str, p_mw: cp.Expression,
+               q_mvar: cp.Expression | None = None) -> None:
+        """Add devices' injections (MW, MVAr; rows in device order) to their buses' balances."""
+        for f, matrix in enumerate(bus_map(devices, kind)):
+            if matrix.nnz:
+                injections_p[f].append(matrix @ p_mw)
+                if q_mvar is not None:
+                    injections_q[f].append(matrix @ q_mvar)
+
     # --- micro-turbines (MW variables; converted to p.u. in the balance)
     mts = case.micro_turbines
     mt_p = cp.Variable((len(mts), T)) if mts else None
@@ -162,10 +171,7 @@ def build_distflow_model(case: DsoCase, charging_mode: ChargingMode,
         cost_terms["generation"] = dt * (
             cp.sum(cp.multiply(a[:, None], cp.square(mt_p))) + cp.sum(b @ mt_p)
         )
-        for f, matrix in enumerate(bus_map(mts, "micro_turbine")):
-            if matrix.nnz:
-                injections_p[f].append(matrix @ mt_p)
-                injections_q[f].append(matrix @ mt_q)
+        inject(mts, "micro_turbine", mt_p, mt_q)
 
     # --- storage
     sts = case.storage
@@ -188,9 +194,7 @@ def build_distflow_model(case: DsoCase, charging_mode: ChargingMode,
                 cp.multiply(eta_c, st_ch) - cp.multiply(1.0 / eta_d, st_dis),
             ),
         ]
-        for f, matrix in enumerate(bus_map(sts, "storage")):
-            if matrix.nnz:
-                injections_p[f].append(matrix @ (st_dis - st_ch))
+        inject(sts, "storage", st_dis - st_ch)
 
     # --- renewables
     res = case.renewables
@@ -219,10 +223,7 @@ def build_distflow_model(case: DsoCase, charging_mode: ChargingMode,
                 cp.vstack([cp.vec(re_p, order="F"), cp.vec(re_q, order="F")]),
                 axis=0,
             ))
-        for f, matrix in enumerate(bus_map(res, "renewable")):
-            if matrix.nnz:
-                injections_p[f].append(matrix @ re_p)
-                injections_q[f].append(matrix @ re_q)
+        inject(res, "renewable", re_p, re_q)
 
     # --- demand response: up/down shifts (MW) bounded by a fraction of the bus load
     drs = case.demand_response
@@ -239,10 +240,7 @@ def build_distflow_model(case: DsoCase, charging_mode: ChargingMode,
         cost_terms["demand_response"] = dt * cp.sum(incentive @ dr_down)
         _, power_factor_ratio = case.demand_response_base_mw()
         shift = dr_down - dr_up
-        for f, matrix in enumerate(bus_map(drs, "demand_response")):
-            if matrix.nnz:
-                injections_p[f].append(matrix @ shift)
-                injections_q[f].append(matrix @ cp.multiply(power_factor_ratio[:, None], shift))
+        inject(drs, "demand_response", shift, cp.multiply(power_factor_ratio[:, None], shift))
 
     # --- EV charging points
     cps = case.charging_points
@@ -267,9 +265,8 @@ def build_distflow_model(case: DsoCase, charging_mode: ChargingMode,
             )
         else:
             charging_mw = charging_fixed
-        for f, matrix in enumerate(bus_map(cps, "charging_point")):
-            if matrix.nnz:
-                injections_p[f].append(-(matrix @ charging_mw))
+        assert charging_mw is not None
+        inject(cps, "charging_point", -charging_mw)
 
     # --- feeders
     load_profile = cp.Parameter(T, nonneg=True, name="load_profile")

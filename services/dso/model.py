@@ -54,7 +54,12 @@ from ptn.services.contract import (
 from ptn.services.dso.config import DsoConfig, PricingSettings, dso_config_from_part
 from ptn.services.dso.contract import DispatchResult, PriceQuote
 from ptn.services.dso.report import write_voltage_report
-from ptn.services.snapshot import float_matrices, float_matrix, require_keys
+from ptn.services.snapshot import (
+    float_matrices,
+    require_keys,
+    solve_inputs_from_json,
+    solve_inputs_to_json,
+)
 
 _STATUS = {
     OpfStatus.OPTIMAL: OperatorStatus.OK,
@@ -196,12 +201,7 @@ class DsoModel:
 
     # ------------------------------------------------------------------ state
     def snapshot(self) -> dict[str, Any]:
-        last: dict[str, Any] | None = None
-        if isinstance(self._last_input, CouplingTerms):
-            last = {"coupling": self._last_input.to_json()}
-        elif self._last_input is not None:
-            last = {"load_mw": self._last_input.tolist()}
-        return {"last_solve": last,
+        return {"last_solve": solve_inputs_to_json(self._last_input, "load_mw"),
                 "pricing": None if self._history is None else self._history.to_json()}
 
     def restore(self, state: dict[str, Any]) -> None:
@@ -209,17 +209,13 @@ class DsoModel:
         shape = (len(self.stations), self.periods)
         history = None if state["pricing"] is None \
             else PricingHistory.from_json(state["pricing"], shape)
-        last = state["last_solve"]
+        last = solve_inputs_from_json(state["last_solve"], "load_mw", shape)
         self._history = history
         self._last, self._last_input, self._last_cost = None, None, float("nan")
-        if last is None:
-            return
-        if isinstance(last, dict) and "coupling" in last:
-            self.consensus_step(CouplingTerms.from_json(last["coupling"]))
-        elif isinstance(last, dict) and "load_mw" in last:
-            self.dispatch(float_matrix(last["load_mw"], shape, "last_solve.load_mw"), "")
-        else:
-            raise InvalidInputError("last_solve: expected {coupling} or {load_mw}")
+        if isinstance(last, CouplingTerms):
+            self.consensus_step(last)
+        elif last is not None:
+            self.dispatch(last, "")
 
     # ------------------------------------------------------------------ private report
     def write_private_report(self) -> list[Path]:

@@ -12,8 +12,8 @@ from typing import Any
 
 from ptn.engines.errors import InvalidInputError
 from ptn.engines.fleet.case import BusBattery, BusLine, FleetCase, FleetStation
-from ptn.engines.traffic.builtin import BUILTIN_NETWORKS, load_network
 from ptn.scenario.document import ScenarioPart, require_integer, require_number
+from ptn.services.traffic.config import road_network_from_table
 
 TNO_KEYS = ("network", "tariff_per_mwh", "value_of_time_per_h", "session_hours",
             "two_way_roads", "battery", "line", "station")
@@ -47,13 +47,7 @@ def tno_case_from_part(part: ScenarioPart) -> FleetCase:
     reader, table, where = part.reader, part.data, part.role
     reader.check_keys(table, where, TNO_KEYS)
     periods = part.public.periods
-    name = reader.text(table, where, "network", default="twelve-node")
-    spec: Any = name if name.strip().lower() in BUILTIN_NETWORKS \
-        else part.resolve(name, f"{where}.network")
-    try:
-        network = load_network(spec)
-    except InvalidInputError as error:
-        reader.fail(f"{where}.network", str(error))
+    network = road_network_from_table(part, "twelve-node")
     if "tariff_per_mwh" not in table:
         reader.fail(where, "missing required key 'tariff_per_mwh'")
     tariff = reader.profile(table, where, "tariff_per_mwh", periods, None, nonnegative=True)

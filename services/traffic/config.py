@@ -20,6 +20,7 @@ from ptn.engines.traffic import sue_periods
 from ptn.engines.traffic.builtin import BUILTIN_NETWORKS, load_network
 from ptn.engines.traffic.charging import ChargingNetworkSpec, ChargingStation
 from ptn.engines.traffic.multiperiod import MultiPeriodSpec
+from ptn.engines.traffic.network import RoadNetwork
 from ptn.engines.traffic.sue_periods import SuePeriodsSpec, check_method
 from ptn.scenario.document import ScenarioPart, require_integer, require_number
 
@@ -63,6 +64,20 @@ class TrafficConfig:
         return "ue" if self.sue is None else "sue"
 
 
+def road_network_from_table(part: ScenarioPart, default: str) -> RoadNetwork:
+    """The road network a role's table names in ``network`` (a built-in name, or a TNTP path
+    relative to the scenario; ``default`` when absent), errors naming the key."""
+    reader, table, where = part.reader, part.data, part.role
+    name = reader.text(table, where, "network", default=default)
+    spec: Any = name if name.strip().lower() in BUILTIN_NETWORKS \
+        else part.resolve(name, f"{where}.network")
+    try:
+        return load_network(spec)
+    except InvalidInputError as error:
+        reader.fail(f"{where}.network", str(error))
+        raise  # unreachable: fail raises
+
+
 def traffic_config_from_part(part: ScenarioPart) -> TrafficConfig:
     """Validate the ``[traffic]`` table of a scenario (errors name the key)."""
     reader, table, where = part.reader, part.data, part.role
@@ -80,13 +95,7 @@ def traffic_config_from_part(part: ScenarioPart) -> TrafficConfig:
             reader.fail(f"{where}.{key}", f'not used with assignment = "sue": {reason}; '
                                           "remove the key")
     periods = part.public.periods
-    network_name = reader.text(table, where, "network", default="nguyen-dupuis")
-    spec_path: Any = network_name if network_name.strip().lower() in BUILTIN_NETWORKS \
-        else part.resolve(network_name, f"{where}.network")
-    try:
-        network = load_network(spec_path)
-    except InvalidInputError as error:
-        reader.fail(f"{where}.network", str(error))
+    network = road_network_from_table(part, "nguyen-dupuis")
     profile = reader.profile(table, where, "demand_profile", periods, "flat", nonnegative=True)
     scale = require_number(reader, table, where, "demand_scale", default=1.0, minimum=0.0)
     ev_share = require_number(reader, table, where, "ev_share", default=0.05, minimum=0.0)

@@ -56,7 +56,7 @@ from ptn.services.contract import (
     OperatorStatus,
     StationLoads,
 )
-from ptn.services.snapshot import float_matrix, require_keys
+from ptn.services.snapshot import require_keys, solve_inputs_from_json, solve_inputs_to_json
 from ptn.services.traffic.config import TrafficConfig, traffic_config_from_part
 from ptn.services.traffic.contract import ProbeLoads
 
@@ -163,29 +163,19 @@ class TrafficDepartmentModel:
 
     # ------------------------------------------------------------------ state
     def snapshot(self) -> dict[str, Any]:
-        last: dict[str, Any] | None = None
-        if isinstance(self._last_input, CouplingTerms):
-            last = {"coupling": self._last_input.to_json()}
-        elif self._last_input is not None:
-            last = {"price_per_mwh": self._last_input.tolist()}
-        return {"last_solve": last}
+        return {"last_solve": solve_inputs_to_json(self._last_input, "price_per_mwh")}
 
     def restore(self, state: dict[str, Any]) -> None:
         require_keys(state, ("last_solve",), "traffic state")
+        last = solve_inputs_from_json(state["last_solve"], "price_per_mwh",
+                                      (len(self.stations), self.periods))
         self._last = self._last_probe = None
         self._last_sue = self._last_sue_probe = None
         self._last_input = None
-        last = state["last_solve"]
-        if last is None:
-            return
-        if isinstance(last, dict) and "coupling" in last:
-            self.consensus_step(CouplingTerms.from_json(last["coupling"]))
-        elif isinstance(last, dict) and "price_per_mwh" in last:
-            self.respond_to_prices(float_matrix(last["price_per_mwh"],
-                                                (len(self.stations), self.periods),
-                                                "last_solve.price_per_mwh"))
-        else:
-            raise InvalidInputError("last_solve: expected {coupling} or {price_per_mwh}")
+        if isinstance(last, CouplingTerms):
+            self.consensus_step(last)
+        elif last is not None:
+            self.respond_to_prices(last)
 
     # ------------------------------------------------------------------ helpers
     def _check_price(self, price: FloatArray, what: str) -> FloatArray:
