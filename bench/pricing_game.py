@@ -41,7 +41,7 @@ from ptn.engines.games.cno_response import (
 )
 from ptn.engines.traffic.multiperiod import build_multiperiod_problem
 from ptn.scenario.document import load_scenario
-from ptn.services.traffic.model import traffic_config_from_part
+from ptn.services.traffic.config import traffic_config_from_part
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 RESULTS = REPOSITORY / "bench" / "results"

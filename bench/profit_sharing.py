@@ -40,8 +40,10 @@ from ptn.lab.references.profit_sharing.horizon import slice_horizon
 from ptn.lab.references.profit_sharing.kkt import BilevelSolution, KktMethod, solve_bilevel_kkt
 from ptn.lab.references.profit_sharing.sweep import SweepResult, sweep
 from ptn.scenario.document import load_scenario
-from ptn.services.dso.model import DsoModel, dso_config_from_part
-from ptn.services.tno.model import TnoModel, tno_case_from_part
+from ptn.services.dso.config import dso_config_from_part
+from ptn.services.dso.model import DsoModel
+from ptn.services.tno.config import tno_case_from_part
+from ptn.services.tno.model import TnoModel
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 RESULTS = REPOSITORY / "bench" / "results"

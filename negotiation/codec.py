@@ -1,9 +1,11 @@
 """Converting between protobuf messages and the numpy values the models compute with.
 
 Why this module exists: the schema (``protos/negotiation/v1``) is the privacy boundary, and both
-sides of it (operators and coordinator) turn :class:`StationSeries` into arrays and back. Doing
-it in one place keeps the station-name checks (a series naming an unknown station, missing one,
-or with the wrong number of values is refused naming the station) identical everywhere.
+sides of it (operators' hosts and the coordinator) turn :class:`StationSeries` into arrays and
+back. Doing it in one place keeps the station-name checks (a series naming an unknown station,
+missing one, or with the wrong number of values is refused naming the station) identical
+everywhere. An ADMM step decodes into the engines' one statement of the coupling,
+:class:`ptn.engines.coupling.CouplingTerms`, whose bounds refuse hostile magnitudes.
 """
 
 from __future__ import annotations
@@ -13,12 +15,12 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from ptn.engines.coupling import CouplingSide, CouplingTerms
 from ptn.engines.errors import InvalidInputError
 from ptn.protocol.v1 import common_pb2
 
 FloatArray = NDArray[np.float64]
 SCHEMA = "negotiation.v1"
-
 
 
 def to_series(stations: Sequence[str], values: ArrayLike) -> common_pb2.StationSeries:
@@ -74,22 +76,19 @@ def reply_header(request_header: common_pb2.RequestHeader, operator_id: str,
                                   status=status, message=message, solve_seconds=seconds)
 
 
-def describe_reply(request: common_pb2.DescribeRequest, *, role: str, operator_id: str,
-                   stations: Sequence[str], periods: int,
-                   period_hours: float) -> common_pb2.DescribeReply:
-    """An operator's public description, the reply to ``Describe``."""
-    info = common_pb2.OperatorInfo(role=role, operator_id=operator_id, stations=list(stations),
+def operator_info(*, role: str, operator_id: str, stations: Sequence[str], periods: int,
+                  period_hours: float) -> common_pb2.OperatorInfo:
+    """An operator's public description (the body of the reply to ``Describe``)."""
+    return common_pb2.OperatorInfo(role=role, operator_id=operator_id, stations=list(stations),
                                    periods=periods, period_hours=period_hours, schema=SCHEMA)
-    return common_pb2.DescribeReply(header=reply_header(request.header, operator_id), info=info)
 
 
-def consensus_terms(request: common_pb2.ConsensusStep, stations: Sequence[str],
-                    periods: int) -> tuple[FloatArray, FloatArray, float]:
-    """An ADMM step's (price λ, target z, penalty ρ), the arrays (stations, periods); a
-    negative or non-finite penalty is refused."""
+def coupling_terms(request: common_pb2.ConsensusStep, stations: Sequence[str], periods: int, *,
+                   period_hours: float, side: CouplingSide) -> CouplingTerms:
+    """An ADMM step's (λ, ρ, z) as ``side``'s coupling terms over the operator's ``stations``
+    (rows in that order) and periods of ``period_hours``; malformed series, a negative or
+    non-finite penalty and magnitudes beyond the terms' bounds are refused naming the field."""
     price = from_series(request.price_per_mwh, stations, periods, "price_per_mwh")
     target = from_series(request.target_load_mw, stations, periods, "target_load_mw")
-    penalty = float(request.penalty_per_mw2h)
-    if not (np.isfinite(penalty) and penalty >= 0):
-        raise InvalidInputError(f"penalty_per_mw2h must be >= 0, got {penalty}")
-    return price, target, penalty
+    return CouplingTerms(price, float(request.penalty_per_mw2h), target, period_hours, side,
+                         tuple(stations))

@@ -8,7 +8,6 @@ generated descriptors, never from a hand-kept list.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from functools import cache
 
@@ -65,8 +64,3 @@ def service_methods(role: str) -> dict[str, MethodSpec]:
         )
         for method in descriptor.methods
     }
-
-
-def snake_case(name: str) -> str:
-    """``ConsensusStep`` → ``consensus_step`` (the model's method for an RPC)."""
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()

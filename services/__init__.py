@@ -1,5 +1,7 @@
-"""Operators: each one a pure model built from its private data, plus thin transport adapters.
+"""Operators: each one a pure model built from its private data, behind a host and thin adapters.
 
-One subpackage per role (dso, traffic, tno, cno) arrives with the negotiation runtime; models here
-never import grpc or ray.
+Per role (``dso``, ``traffic``, ``tno``, ``cno``) a subpackage holds its configuration reader,
+its typed contract (a Protocol over domain values) and its model, which never imports protobuf,
+grpc or ray; ``bindings`` and ``host`` alone speak the ``negotiation.v1`` schema, ``hosting`` is
+the registry of roles, ``adapters`` move bytes over gRPC and Ray (docs/operators.md).
 """

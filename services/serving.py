@@ -3,6 +3,8 @@
 Why this module exists: an operator deployed alone (a process on its company's machine, a
 container, the gRPC backend's children) loads the scenario, reads only its own table, hosts its
 model behind its role's service with health and metrics, and serves until it is told to stop.
+With ``--private-out`` the operator writes its private report there and keeps its state for
+resuming (``state.json``, :mod:`ptn.services.state`).
 """
 
 from __future__ import annotations
@@ -17,8 +19,7 @@ from ptn.metrics_endpoint import serve_metrics
 from ptn.protocol.schema import service_name
 from ptn.scenario.document import load_scenario
 from ptn.services.adapters.grpc_server import start_server
-from ptn.services.host import OperatorHost
-from ptn.services.hosting import build_model
+from ptn.services.hosting import build_host
 from ptn.services.metrics import OperatorMetrics
 
 
@@ -45,7 +46,7 @@ def serve(
         raise InvalidInputError(f"operator {operator_id!r} of the scenario is a {part.role}, "
                                 f"not a {role}")
     metrics = OperatorMetrics.create()
-    operator = OperatorHost(build_model(role, part, private_out), metrics)
+    operator = build_host(part, private_out, metrics)
     serve_metrics(metrics_port, metrics.registry)
     server, bound = start_server(operator, f"{host}:{port}", tls_dir=tls_dir)
     line = f"ptn: serving {operator_id} ({service_name(role)}) on {host}:{bound}"

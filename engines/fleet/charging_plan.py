@@ -47,9 +47,11 @@ ADMM local step (MODELS.md §5 and :mod:`ptn.coordinator.mechanisms.admm`, consu
 
     min C_TNO + Σ_{s,t} Δt·[λ_st·P_st + (ρ/2)·(P_st − z_st)²]
 
-with λ in $/MWh, ρ in $/(MW²·h), z in MW. Under DPP the coupling enters as the Parameters
-``q = Δt·(λ − ρ·z)`` and ``h = Δt·ρ/2`` (``Δt·(ρ/2)·Σ z²`` is a constant kept aside), so
-re-solves only refresh Clarabel's data. The tariff is a Parameter too (:meth:`set_tariff`).
+with λ in $/MWh, ρ in $/(MW²·h), z in MW, given as the consuming side's
+:class:`ptn.engines.coupling.CouplingTerms`. Under DPP the coupling enters as the Parameters
+``q = Δt·(λ − ρ·z)`` and ``h = Δt·ρ/2`` (the terms' horizon form; ``Δt·(ρ/2)·Σ z²`` is a
+constant kept aside), so re-solves only refresh Clarabel's data. The tariff is a Parameter too
+(:meth:`set_tariff`).
 
 Reported plans clip the solver's ``c`` at 0 (interior-point noise of ~1e-10 MWh), so loads are
 valid inputs for the DNO's OPF; costs are recomputed from the clipped values.
@@ -68,6 +70,7 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import ArrayLike
 
+from ptn.engines.coupling import CouplingSide, CouplingTerms
 from ptn.engines.errors import InvalidInputError
 from ptn.engines.fleet.case import FleetCase, FloatArray
 
@@ -212,11 +215,13 @@ class FleetChargingModel:
         self._reset_coupling()
 
     def _reset_coupling(self) -> None:
-        shape = (self.case.num_stations, self.case.periods)
-        self._linear.value = np.zeros(shape)
-        self._half_penalty.value = 0.0
-        self._coupling = (np.zeros(shape), 0.0, np.zeros(shape))
-        self._coupling_constant = 0.0
+        self._set_coupling(CouplingTerms.zero(self.station_names, self.case.periods,
+                                              self.case.period_hours, CouplingSide.CONSUMER))
+
+    def _set_coupling(self, coupling: CouplingTerms) -> None:
+        self._linear.value = coupling.linear_usd_per_mw
+        self._half_penalty.value = coupling.quadratic_usd_per_mw2
+        self._coupling = coupling
 
     # ------------------------------------------------------------------ names and updates
     @property
@@ -245,24 +250,17 @@ class FleetChargingModel:
         self._reset_coupling()
         return self._solve()
 
-    def consensus_step(
-        self, price_per_mwh: ArrayLike, penalty_per_mw2h: float, target_mw: ArrayLike
-    ) -> FleetPlan:
+    def consensus_step(self, coupling: CouplingTerms) -> FleetPlan:
         """ADMM local step: ``min C_TNO + Σ Δt·[λ·P + (ρ/2)·(P − z)²]``.
 
-        ``price_per_mwh`` (λ) and ``target_mw`` (z) are ``(stations, periods)`` arrays;
-        ``penalty_per_mw2h`` (ρ) is in $/(MW²·h), ≥ 0.
+        ``coupling``: the consuming side's terms (``side=CouplingSide.CONSUMER``) for this
+        fleet's period length, rows aligned to its stations by name (or in station order).
         """
-        price = self._check_station_array(price_per_mwh, "price_per_mwh")
-        target = self._check_station_array(target_mw, "target_mw")
-        rho = float(penalty_per_mw2h)
-        if not (np.isfinite(rho) and rho >= 0):
-            raise InvalidInputError(f"penalty_per_mw2h must be finite and >= 0, got {rho}")
-        dt = self.case.period_hours
-        self._linear.value = dt * (price - rho * target)
-        self._half_penalty.value = 0.5 * dt * rho
-        self._coupling = (price, rho, target)
-        self._coupling_constant = 0.5 * dt * rho * float(np.sum(target**2))
+        who = "the TNO's fleet"
+        coupling = coupling.aligned(self.station_names, self.case.periods, who)
+        coupling.require_side(CouplingSide.CONSUMER, who)
+        coupling.require_period_hours(self.case.period_hours, who)
+        self._set_coupling(coupling)
         return self._solve()
 
     def embedding(self) -> FleetEmbedding:
@@ -278,19 +276,6 @@ class FleetChargingModel:
             station_load_mw=self._station_load,
             read_plan=lambda: self._collect("optimal", "", objective=None, coupling=None),
         )
-
-    def _check_station_array(self, values: ArrayLike, what: str) -> FloatArray:
-        array = np.asarray(values, dtype=np.float64)
-        shape = (self.case.num_stations, self.case.periods)
-        if array.shape != shape:
-            raise InvalidInputError(f"{what} needs shape {shape} [station, period], got "
-                                    f"{array.shape}")
-        bad = np.argwhere(~np.isfinite(array))
-        if bad.size:
-            station, period = bad[0]
-            raise InvalidInputError(f"{what} at station {self.station_names[station]} in period "
-                                    f"{int(period)} is not finite")
-        return array
 
     def _solve(self) -> FleetPlan:
         """Solve with the current Parameters; never raises on solver trouble."""
@@ -316,7 +301,7 @@ class FleetChargingModel:
         solver_seconds = float(stats.solve_time or 0.0) if stats is not None else 0.0
         if status == "optimal":
             plan = self._collect(status, message, objective=float(self.problem.value)
-                                 + self._coupling_constant, coupling=self._coupling)
+                                 + self._coupling.constant_usd, coupling=self._coupling)
         else:
             plan = self._empty(status, message)
         return replace(plan, seconds=time.perf_counter() - started, solver_seconds=solver_seconds)
@@ -327,9 +312,9 @@ class FleetChargingModel:
         status: FleetStatus,
         message: str,
         objective: float | None,
-        coupling: tuple[FloatArray, float, FloatArray] | None,
+        coupling: CouplingTerms | None,
     ) -> FleetPlan:
-        """The plan at the variables' current values; ``coupling`` = (λ, ρ, z) or none."""
+        """The plan at the variables' current values, with the coupling terms' value."""
         case = self.case
         L, S, T = case.num_lines, case.num_stations, case.periods
         dt = case.period_hours
@@ -341,10 +326,7 @@ class FleetChargingModel:
         load = charging.sum(axis=0) / dt
         energy_cost = float(case.tariff_per_mwh @ pairs.sum(axis=0))
         detour_cost = float(self._detour_usd_per_mwh @ pairs.sum(axis=1))
-        coordination = 0.0
-        if coupling is not None:
-            price, rho, target = coupling
-            coordination = float(dt * np.sum(price * load + 0.5 * rho * (load - target) ** 2))
+        coordination = 0.0 if coupling is None else coupling.cost_usd(load)
         cost = energy_cost + detour_cost
         return FleetPlan(
             status=status, station_names=case.station_names, line_names=case.line_names,

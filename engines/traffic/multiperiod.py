@@ -42,6 +42,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from numpy.typing import ArrayLike
 
+from ptn.engines.coupling import CouplingSide, CouplingTerms
 from ptn.engines.errors import InvalidInputError
 from ptn.engines.traffic.charging import (
     EV,
@@ -149,19 +150,6 @@ def demand_factor(
     return np.asarray(np.maximum(0.0, 1.0 - price_sensitivity * kappa), dtype=np.float64)
 
 
-def _finite(values: ArrayLike, shape: tuple[int, int], what: str,
-            names: tuple[str, ...]) -> FloatArray:
-    array = np.asarray(values, dtype=np.float64)
-    if array.shape != shape:
-        raise InvalidInputError(f"{what} needs shape {shape} (stations, periods), got "
-                                f"{array.shape}")
-    bad = np.argwhere(~np.isfinite(array))
-    if bad.size:
-        s, t = (int(v) for v in bad[0])
-        raise InvalidInputError(f"{what} at station {names[s]} in period {t} is not finite")
-    return array
-
-
 def check_period_demand(network: RoadNetwork, demand: ArrayLike, what: str) -> FloatArray:
     """Demand of shape (periods, OD pairs of ``network``), finite and non-negative (veh/h)."""
     values = np.asarray(demand, dtype=np.float64)
@@ -181,21 +169,15 @@ def check_period_demand(network: RoadNetwork, demand: ArrayLike, what: str) -> F
     return values
 
 
-def check_admm_terms(
-    charging: ChargingNetworkSpec,
-    periods: int,
-    price_per_mwh: ArrayLike,
-    penalty_per_mw2: float,
-    target_mw: ArrayLike,
-) -> tuple[FloatArray, FloatArray, float]:
-    """ADMM's price λ ($/MWh) and target z (MW), both (stations, periods), and penalty ρ
-    ($/(MW²·h)), validated: finite λ and z (λ may be negative: a dual price), ρ >= 0."""
-    shape = (charging.num_stations, periods)
-    prices = _finite(price_per_mwh, shape, "ADMM price", charging.station_names)
-    target = _finite(target_mw, shape, "ADMM target", charging.station_names)
-    if not (np.isfinite(penalty_per_mw2) and penalty_per_mw2 >= 0):
-        raise InvalidInputError(f"ADMM penalty must be >= 0, got {penalty_per_mw2}")
-    return prices, target, float(penalty_per_mw2)
+def check_coupling(charging: ChargingNetworkSpec, periods: int,
+                   coupling: CouplingTerms) -> CouplingTerms:
+    """ADMM's coupling terms for the traffic side (the consuming side: it pays λ), aligned to
+    the stations' order; λ may be negative (a dual price). Its models are rates ($/h per
+    period), so they take the terms' rate form (``s·λ``, ρ, z), not Δt."""
+    who = "the traffic model"
+    aligned = coupling.aligned(charging.station_names, periods, who)
+    aligned.require_side(CouplingSide.CONSUMER, who)
+    return aligned
 
 
 def with_admm_station_terms(
@@ -332,13 +314,12 @@ class MultiPeriodProblem:
         return AssignmentProblem(self.problem.links.with_fixed_cost(fixed), (gv_class, ev_class),
                                  self.problem.link_labels)
 
-    def coupled_problem_at(
-        self, price_per_mwh: ArrayLike, penalty_per_mw2: float, target_mw: ArrayLike
-    ) -> AssignmentProblem:
+    def coupled_problem_at(self, coupling: CouplingTerms) -> AssignmentProblem:
         """The problem with ADMM's augmented-Lagrangian terms on the station loads.
 
         Per period (a rate in $/h) the traffic side pays ``λ_st·P_st + (ρ/2)·(P_st − z_st)²`` on
-        top of its Beckmann potential, ``P_st = E_B·x_st`` the station's load (MW). Its flow
+        top of its Beckmann potential, ``P_st = E_B·x_st`` the station's load (MW): the rate
+        form of the consuming side's :class:`~ptn.engines.coupling.CouplingTerms`. Its flow
         derivative ``E_B·(λ − ρ·z) + ρ·E_B²·x`` is a charging link's fixed money term plus the
         Davidson link's linear ``beta`` term (:mod:`ptn.engines.traffic.link_costs`), so the solver
         and its warm start serve unchanged. Prices may be negative (a dual price); every EV path
@@ -347,21 +328,19 @@ class MultiPeriodProblem:
         inelastic here (``price_sensitivity`` 0): the mean-price demand law has no potential.
         """
         charging = self.spec.charging
-        prices, target, penalty = check_admm_terms(charging, self.num_periods, price_per_mwh,
-                                                   penalty_per_mw2, target_mw)
+        terms = check_coupling(charging, self.num_periods, coupling)
         if np.any(np.asarray(self.spec.price_sensitivity) != 0):
             raise InvalidInputError(
                 "ADMM coordination needs inelastic EV demand (price_sensitivity = 0)"
             )
-        coupled = with_admm_station_terms(self.problem.links, self.station_links(), prices.T,
-                                          penalty, target.T, charging.energy_per_charge_mwh)
+        coupled = with_admm_station_terms(self.problem.links, self.station_links(),
+                                          terms.signed_price_per_mwh.T, terms.penalty_per_mw2h,
+                                          terms.target_load_mw.T, charging.energy_per_charge_mwh)
         return AssignmentProblem(coupled, self.problem.classes, self.problem.link_labels)
 
     def solve_coupled(
         self,
-        price_per_mwh: ArrayLike,
-        penalty_per_mw2: float,
-        target_mw: ArrayLike,
+        coupling: CouplingTerms,
         *,
         gap: float = 1e-10,
         max_iterations: int = 1000,
@@ -369,13 +348,13 @@ class MultiPeriodProblem:
     ) -> MultiPeriodResult:
         """The traffic side's ADMM step (:meth:`coupled_problem_at`), equilibrated exactly.
 
-        ``price_per_mwh`` and ``target_mw`` have shape (stations, periods). The result's
-        ``total_cost`` and ``price_per_mwh`` are those of the coupled problem; the Beckmann
-        potential without the coupling terms is :meth:`potential`.
+        The result's ``total_cost`` is that of the coupled problem and its ``price_per_mwh`` is
+        λ (stations, periods); the Beckmann potential without the coupling terms is
+        :meth:`potential`.
         """
-        problem = self.coupled_problem_at(price_per_mwh, penalty_per_mw2, target_mw)
-        prices = np.asarray(price_per_mwh, dtype=np.float64)
-        return self._equilibrate(prices, problem, gap, max_iterations, warm_start)
+        problem = self.coupled_problem_at(coupling)
+        prices = check_coupling(self.spec.charging, self.num_periods, coupling).price_per_mwh
+        return self._equilibrate(np.array(prices), problem, gap, max_iterations, warm_start)
 
     def potential(self, link_flow: FloatArray) -> float:
         """Beckmann potential ($/h summed over periods) without any charging money terms.

@@ -66,11 +66,12 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import ArrayLike
 
+from ptn.engines.coupling import CouplingTerms
 from ptn.engines.errors import InvalidInputError
 from ptn.engines.traffic.charging import ChargingNetworkSpec, build_charging_problem
 from ptn.engines.traffic.link_costs import LinkCosts
 from ptn.engines.traffic.multiperiod import (
-    check_admm_terms,
+    check_coupling,
     check_period_demand,
     with_admm_station_terms,
 )
@@ -302,22 +303,20 @@ class SuePeriodsProblem:
             out.append(problem.with_fixed_cost(fixed))
         return tuple(out)
 
-    def coupled_problems_at(
-        self, price_per_mwh: ArrayLike, penalty_per_mw2: float, target_mw: ArrayLike
-    ) -> tuple[AssignmentProblem, ...]:
+    def coupled_problems_at(self, coupling: CouplingTerms) -> tuple[AssignmentProblem, ...]:
         """Each period's problem with ADMM's ``λ·P + (ρ/2)·(P − z)²`` per station ($/h).
 
-        ``price_per_mwh`` (λ, $/MWh, may be negative) and ``target_mw`` (z, MW) have shape
-        (stations, periods); ``penalty_per_mw2`` is ρ in $/(MW²·h). Built by
+        ``coupling``: the consuming side's terms (λ in $/MWh, may be negative; z in MW; ρ in
+        $/(MW²·h)), in their rate form. Built by
         :func:`~ptn.engines.traffic.multiperiod.with_admm_station_terms`, as in the UE model.
         """
         charging = self.spec.charging
-        prices, target, penalty = check_admm_terms(charging, self.num_periods, price_per_mwh,
-                                                   penalty_per_mw2, target_mw)
+        terms = check_coupling(charging, self.num_periods, coupling)
+        prices = terms.signed_price_per_mwh
         return tuple(
             problem.with_links(with_admm_station_terms(
-                problem.links, self.station_links, prices[:, t], penalty, target[:, t],
-                charging.energy_per_charge_mwh))
+                problem.links, self.station_links, prices[:, t], terms.penalty_per_mw2h,
+                terms.target_load_mw[:, t], charging.energy_per_charge_mwh))
             for t, problem in enumerate(self.unpriced_problems)
         )
 
@@ -345,9 +344,7 @@ class SuePeriodsProblem:
 
     def solve_coupled(
         self,
-        price_per_mwh: ArrayLike,
-        penalty_per_mw2: float,
-        target_mw: ArrayLike,
+        coupling: CouplingTerms,
         *,
         previous: SuePeriodsResult | None = None,
         method: str | None = None,
@@ -355,13 +352,13 @@ class SuePeriodsProblem:
     ) -> SuePeriodsResult:
         """The traffic side's ADMM step: per period the logit SUE of the costs of
         :meth:`coupled_problems_at`, i.e. the minimiser of Fisk's objective plus
-        ``λ·P + (ρ/2)·(P − z)²`` per station and period. Arguments as :meth:`solve`.
+        ``λ·P + (ρ/2)·(P − z)²`` per station and period. Other arguments as :meth:`solve`.
 
         The result's ``price_per_mwh`` is λ; its ``potential`` excludes the ADMM terms.
         """
-        problems = self.coupled_problems_at(price_per_mwh, penalty_per_mw2, target_mw)
-        prices = np.asarray(price_per_mwh, dtype=np.float64)
-        return self._solve_periods(prices, problems, previous, method, warm_start)
+        problems = self.coupled_problems_at(coupling)
+        prices = check_coupling(self.spec.charging, self.num_periods, coupling).price_per_mwh
+        return self._solve_periods(np.array(prices), problems, previous, method, warm_start)
 
     def potential(
         self, link_flow_veh_per_h: ArrayLike, path_flow_veh_per_h: Sequence[ArrayLike]

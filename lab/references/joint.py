@@ -16,8 +16,8 @@ from ptn.engines.traffic.multiperiod import build_multiperiod_problem
 from ptn.lab.references.centralized import JointSolution, solve_joint_min_cost
 from ptn.lab.references.centralized_sue import JointSueSolution, solve_joint_sue_min_cost
 from ptn.scenario.document import Scenario
-from ptn.services.dso.model import dso_config_from_part
-from ptn.services.traffic.model import traffic_config_from_part
+from ptn.services.dso.config import dso_config_from_part
+from ptn.services.traffic.config import traffic_config_from_part
 
 
 def centralized_reference(scenario: Scenario) -> tuple[CostSummary | None, str]:

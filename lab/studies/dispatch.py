@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 
 from ptn.engines.power.result import OpfResult
 from ptn.figures import new_figure, plot_voltage_heatmap, save_figure, tick_positions
-from ptn.services.dso.model import DsoConfig
+from ptn.services.dso.config import DsoConfig
 
 FloatArray = NDArray[np.float64]
 

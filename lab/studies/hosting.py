@@ -41,12 +41,10 @@ from ptn.lab.studies.dispatch import (
 )
 from ptn.lab.studies.study import StudySettings, write_csv
 from ptn.scenario.document import Scenario
-from ptn.services.dso.model import DsoModel, dso_config_from_part
-from ptn.services.traffic.model import (
-    TrafficConfig,
-    TrafficDepartmentModel,
-    traffic_config_from_part,
-)
+from ptn.services.dso.config import dso_config_from_part
+from ptn.services.dso.model import DsoModel
+from ptn.services.traffic.config import TrafficConfig, traffic_config_from_part
+from ptn.services.traffic.model import TrafficDepartmentModel
 
 #: seed 003's reported figures (Table 2 and the text)
 PAPER_SAVING_PERCENT = 36.42

@@ -39,8 +39,9 @@ from ptn.lab.studies.dispatch import (
 )
 from ptn.lab.studies.study import StudySettings, write_csv
 from ptn.scenario.document import Scenario
-from ptn.services.dso.model import DsoModel, dso_config_from_part
-from ptn.services.traffic.model import traffic_config_from_part
+from ptn.services.dso.config import dso_config_from_part
+from ptn.services.dso.model import DsoModel
+from ptn.services.traffic.config import traffic_config_from_part
 
 FloatArray = NDArray[np.float64]
 

@@ -4,7 +4,8 @@ Why this module exists: on a Ray cluster (or ``ptn run``'s local Ray runtime) ea
 an actor. The actor is created with the operator's own scenario part only, builds its model
 inside the actor's process, and its one method moves bytes through
 :meth:`OperatorHost.handle`, so the schema stays the boundary. With ``metrics_port`` the actor's
-process serves its Prometheus metrics.
+process serves its Prometheus metrics; with a private output directory its host keeps the
+operator's private report and state (``state.json``, for resuming) there.
 """
 
 from __future__ import annotations

@@ -3,22 +3,26 @@
 Why this module exists: a CNO holds its stations, its price bounds and what it pays the DSO, and
 tells the coordinator only its prices (and, for the ε-Nash certificate, its own revenue);
 it never sees the road network (MODELS.md §0, §3). This is its pure model (numpy and the games
-engine; no grpc, no ray), built from its own ``[cno.<id>]`` table.
+engine; no protobuf, grpc or ray), built from its own ``[cno.<id>]`` table
+(:mod:`ptn.services.cno.config`); it implements :class:`ptn.services.cno.contract.CnoOperator`.
 
-A best response is an exchange (:class:`ptn.protocol.v1.games_pb2.PriceGameTurn`): the CNO
-answers a turn with *probes* (prices of its stations whose equilibrium loads it needs), the
-coordinator has the traffic department answer them (completing each probe with the other CNOs'
-prices in force) and sends the turn again with the loads, until the CNO answers with its prices.
-The search itself is :mod:`ptn.engines.games.cno_response`: the elasticity-matrix approximation
-(AEM, seed 001 eqs. 28–31) or the exact derivative-free search. The derived operator
-``cno-alliance`` (every CNO merged, the cooperative game) is the same model over its members'
-stations.
+A best response is an exchange: the CNO answers a turn with *probes* (prices of its stations
+whose equilibrium loads it needs), the coordinator has the traffic department answer them
+(completing each probe with the other CNOs' prices in force) and sends the loads back, until the
+CNO answers with its prices. The search itself is :mod:`ptn.engines.games.cno_response`: the
+elasticity-matrix approximation (AEM, seed 001 eqs. 28–31) or the exact derivative-free search.
+The derived operator ``cno-alliance`` (every CNO merged, the cooperative game) is the same
+model over its members' stations.
+
+State (:meth:`CnoModel.snapshot`): its turn in progress as its start and the probe answers it
+was given (the search is deterministic, so :meth:`CnoModel.restore` replays them), and its last
+best response.
 """
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,139 +32,34 @@ from ptn.engines.errors import InvalidInputError
 from ptn.engines.games.cno_response import (
     BestResponse,
     BestResponseSearch,
-    CnoPricing,
     aem_best_response,
     exact_best_response,
 )
-from ptn.protocol.codec import describe_reply, from_series, reply_header, to_series
-from ptn.protocol.v1 import common_pb2, games_pb2
-from ptn.scenario.document import ScenarioPart, require_integer, require_number
+from ptn.scenario.document import ScenarioPart
+from ptn.services.cno.config import METHODS, CnoConfig, cno_config_from_part
+from ptn.services.cno.contract import GameMove, TurnStart
+from ptn.services.contract import FloatArray, OperatorDescription
+from ptn.services.snapshot import float_matrices, float_matrix, require_keys
 
-CNO_KEYS = ("stations", "price_min_per_mwh", "price_max_per_mwh", "best_response", "elasticity",
-            "aem_steps", "probe_step_per_mwh", "trust_region_per_mwh", "exact_min_step_per_mwh")
-METHODS = ("aem", "exact")
-ELASTICITIES = ("per-period", "full")
-_METHOD_OF_REQUEST = {games_pb2.BEST_RESPONSE_METHOD_AEM: "aem",
-                      games_pb2.BEST_RESPONSE_METHOD_EXACT: "exact"}
+#: the config reader and values stay importable from here (their home is the config module)
+__all__ = ["CnoConfig", "CnoModel", "cno_config_from_part"]
 
-
-@dataclass(frozen=True)
-class CnoConfig:
-    """A CNO's private set-up, validated. Arrays are (own stations, periods)."""
-
-    operator_id: str
-    pricing: CnoPricing
-    periods: int
-    method: str = "aem"
-    elasticity: str = "per-period"
-    aem_steps: int = 1
-    probe_step_per_mwh: float = 1.0
-    trust_region_per_mwh: float | None = None
-    exact_min_step_per_mwh: float = 0.01
-
-    @property
-    def stations(self) -> tuple[str, ...]:
-        return self.pricing.station_names
-
-
-def _per_station(part: ScenarioPart, table: dict[str, Any], where: str, key: str,
-                 stations: list[str], default: float | None) -> np.ndarray:
-    """A price given once for every station or as one value per station, broadcast over
-    periods: (stations, periods)."""
-    reader, periods = part.reader, part.public.periods
-    value = table.get(key, default)
-    if value is None:
-        reader.fail(where, f"missing required key '{key}'")
-    values = value if isinstance(value, list) else [value] * len(stations)
-    if len(values) != len(stations):
-        reader.fail(f"{where}.{key}", f"expected one number or one per station "
-                                      f"({len(stations)}), got {len(values)} values")
-    checked = [require_number(reader, {key: v}, where, key) for v in values]
-    return np.repeat(np.asarray(checked, dtype=np.float64)[:, None], periods, axis=1)
-
-
-def _member(part: ScenarioPart, table: dict[str, Any], where: str) -> dict[str, Any]:
-    """One CNO table, validated: its stations, bounds, start prices and method settings."""
-    reader = part.reader
-    reader.check_keys(table, where, CNO_KEYS)
-    listed = table.get("stations")
-    if not isinstance(listed, list) or not listed \
-            or not all(isinstance(s, str) for s in listed):
-        reader.fail(f"{where}.stations", "expected a non-empty list of station names")
-    stations: list[str] = list(listed)  # type: ignore[arg-type]
-    for station in stations:
-        if station not in part.public.stations:
-            reader.fail(f"{where}.stations", f"station {station!r} is not in scenario.stations "
-                                             f"({', '.join(part.public.stations)})")
-    if len(set(stations)) != len(stations):
-        reader.fail(f"{where}.stations", "a station is listed twice")
-    low = _per_station(part, table, where, "price_min_per_mwh", stations, None)
-    high = _per_station(part, table, where, "price_max_per_mwh", stations, None)
-    bad = np.flatnonzero(low[:, 0] > high[:, 0])
-    if bad.size:
-        reader.fail(f"{where}.price_min_per_mwh", f"station {stations[bad[0]]}: minimum "
-                                                  f"{low[bad[0], 0]:g} exceeds maximum "
-                                                  f"{high[bad[0], 0]:g}")
-    method = reader.text(table, where, "best_response", default="aem")
-    if method not in METHODS:
-        reader.fail(f"{where}.best_response", f"unknown method {method!r} (allowed: "
-                                              f"{', '.join(METHODS)})")
-    elasticity = reader.text(table, where, "elasticity", default="per-period")
-    if elasticity not in ELASTICITIES:
-        reader.fail(f"{where}.elasticity", f"unknown elasticity {elasticity!r} (allowed: "
-                                           f"{', '.join(ELASTICITIES)})")
-    trust = table.get("trust_region_per_mwh")
-    return {
-        "stations": stations, "low": low, "high": high, "method": method,
-        "elasticity": elasticity,
-        "aem_steps": require_integer(reader, table, where, "aem_steps", default=1, minimum=1),
-        "probe_step_per_mwh": require_number(reader, table, where, "probe_step_per_mwh",
-                                             default=1.0, strictly_positive=True),
-        "trust_region_per_mwh": None if trust is None else require_number(
-            reader, table, where, "trust_region_per_mwh", strictly_positive=True),
-        "exact_min_step_per_mwh": require_number(reader, table, where,
-                                                 "exact_min_step_per_mwh", default=0.01,
-                                                 strictly_positive=True),
-    }
-
-
-def cno_config_from_part(part: ScenarioPart) -> CnoConfig:
-    """Validate a ``[cno.<id>]`` table (errors name the key), or merge the alliance's members
-    (their stations and bounds; the first member's method settings)."""
-    if "members" in part.data:
-        members = [_member(part, table, f"cno.{member_id}")
-                   for member_id, table in part.data["members"].items()]
-        stations = [s for m in members for s in m["stations"]]
-        if len(set(stations)) != len(stations):
-            part.reader.fail("cno", "two CNOs list the same station")
-    else:
-        members = [_member(part, part.data, f"cno.{part.operator_id}")]
-    first = members[0]
-    pricing = CnoPricing(
-        station_names=tuple(s for m in members for s in m["stations"]),
-        price_min_per_mwh=np.concatenate([m["low"] for m in members]),
-        price_max_per_mwh=np.concatenate([m["high"] for m in members]),
-        period_hours=part.public.period_hours,
-    )
-    return CnoConfig(
-        operator_id=part.operator_id, pricing=pricing, periods=part.public.periods,
-        method=first["method"], elasticity=first["elasticity"], aem_steps=first["aem_steps"],
-        probe_step_per_mwh=first["probe_step_per_mwh"],
-        trust_region_per_mwh=first["trust_region_per_mwh"],
-        exact_min_step_per_mwh=first["exact_min_step_per_mwh"],
-    )
+#: the arrays of a :class:`BestResponse`, and its other fields, in its snapshot
+_RESPONSE_ARRAYS = ("price_per_mwh", "load_mw")
 
 
 @dataclass
 class _Turn:
-    """A best-response search in progress and the probes it is waiting for."""
+    """A best-response search in progress, how it started, and the probe answers it got."""
 
+    start: TurnStart
     search: BestResponseSearch
     waiting_for: int
+    answers: list[list[FloatArray]] = field(default_factory=list)
 
 
 class CnoModel:
-    """A CNO behind the ``CnoOperator`` service (pure model)."""
+    """A CNO's pure model (implements :class:`ptn.services.cno.contract.CnoOperator`)."""
 
     role = "cno"
 
@@ -183,65 +82,125 @@ class CnoModel:
     def periods(self) -> int:
         return self.config.periods
 
-    # ------------------------------------------------------------------ service methods
-    def describe(self, request: common_pb2.DescribeRequest) -> common_pb2.DescribeReply:
+    # ------------------------------------------------------------------ the service
+    def describe(self) -> OperatorDescription:
         """Its own stations (the ones it prices), the horizon."""
-        return describe_reply(request, role=self.role, operator_id=self.operator_id,
-                              stations=self.stations, periods=self.periods,
-                              period_hours=self.config.pricing.period_hours)
+        return OperatorDescription(self.role, self.operator_id, self.stations, self.periods,
+                                   self.config.pricing.period_hours)
 
-    def best_respond(self, request: games_pb2.PriceGameTurn) -> games_pb2.PriceGameMove:
-        """One step of its turn: start a search, or feed it the probes' loads."""
-        started = time.perf_counter()
-        if not request.probe_load_mw:
-            self._turn = None  # a new turn drops any unfinished one, even if this one is invalid
-            self._turn = _Turn(self._start(request), 0)
-            batch = next(self._turn.search)
-            return self._ask(request.header, batch, started)
-        turn = self._turn
-        if turn is None:
+    def start_turn(self, turn: TurnStart) -> GameMove:
+        """Start a search from its current prices (clipped to its bounds): its first probes."""
+        pricing = self.config.pricing
+        method = self.config.method if turn.method is None else turn.method
+        if method not in METHODS:
+            raise InvalidInputError(f"method: unknown best-response method {method!r} "
+                                    f"(allowed: {', '.join(METHODS)})")
+        start = TurnStart(np.array(turn.purchase_price_per_mwh, dtype=np.float64),
+                          np.clip(turn.current_price_per_mwh, pricing.price_min_per_mwh,
+                                  pricing.price_max_per_mwh), method)
+        self._turn = None
+        search = self._search(start)
+        batch = next(search)
+        self._turn = _Turn(start, search, len(batch))
+        return GameMove(probe_price_per_mwh=tuple(batch))
+
+    def expect_probes(self, count: int) -> None:
+        if self._turn is None:
             raise InvalidInputError("probe_load_mw: no turn of this CNO is in progress")
-        if len(request.probe_load_mw) != turn.waiting_for:
-            raise InvalidInputError(f"probe_load_mw: {len(request.probe_load_mw)} responses, "
-                                    f"but {turn.waiting_for} probes were asked")
-        loads = [from_series(series, self.stations, self.periods, f"probe_load_mw[{k}]")
-                 for k, series in enumerate(request.probe_load_mw)]
+        if count != self._turn.waiting_for:
+            raise InvalidInputError(f"probe_load_mw: {count} responses, but "
+                                    f"{self._turn.waiting_for} probes were asked")
+
+    def answer_probes(self, load_mw: Sequence[FloatArray]) -> GameMove:
+        """Feed its search the probes' loads: its next probes, or its best response."""
+        self.expect_probes(len(load_mw))
+        turn = self._turn
+        assert turn is not None
+        loads = [np.array(load, dtype=np.float64) for load in load_mw]
         try:
             batch = turn.search.send(loads)
         except StopIteration as finished:
             self._turn = None
             response: BestResponse = finished.value
             self.last_response = response
-            header = reply_header(request.header, self.operator_id,
-                                  seconds=time.perf_counter() - started)
-            return games_pb2.PriceGameMove(
-                header=header, price_per_mwh=to_series(self.stations, response.price_per_mwh),
-                revenue=response.revenue_usd, start_revenue=response.start_revenue_usd,
-                probes=response.probes)
-        return self._ask(request.header, batch, started)
+            return GameMove(price_per_mwh=response.price_per_mwh,
+                            revenue_usd=response.revenue_usd,
+                            start_revenue_usd=response.start_revenue_usd,
+                            probes=response.probes)
+        turn.answers.append(loads)
+        turn.waiting_for = len(batch)
+        return GameMove(probe_price_per_mwh=tuple(batch))
+
+    # ------------------------------------------------------------------ state
+    def snapshot(self) -> dict[str, Any]:
+        turn = None
+        if self._turn is not None:
+            start = self._turn.start
+            turn = {"purchase_price_per_mwh": start.purchase_price_per_mwh.tolist(),
+                    "current_price_per_mwh": start.current_price_per_mwh.tolist(),
+                    "method": start.method,
+                    "answers": [[load.tolist() for load in batch]
+                                for batch in self._turn.answers]}
+        response = None
+        if self.last_response is not None:
+            response = {key: value.tolist() if key in _RESPONSE_ARRAYS else value
+                        for key, value in asdict(self.last_response).items()}
+        return {"turn": turn, "last_response": response}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        require_keys(state, ("turn", "last_response"), "CNO state")
+        shape = (len(self.stations), self.periods)
+        self._turn, self.last_response = None, None
+        if state["last_response"] is not None:
+            self.last_response = _response_from_json(state["last_response"], shape)
+        turn = state["turn"]
+        if turn is None:
+            return
+        require_keys(turn, ("purchase_price_per_mwh", "current_price_per_mwh", "method",
+                            "answers"), "turn")
+        start = TurnStart(float_matrix(turn["purchase_price_per_mwh"], shape,
+                                       "turn.purchase_price_per_mwh"),
+                          float_matrix(turn["current_price_per_mwh"], shape,
+                                       "turn.current_price_per_mwh"),
+                          turn["method"] if isinstance(turn["method"], str) else None)
+        answers = turn["answers"]
+        if not isinstance(answers, list):
+            raise InvalidInputError("turn.answers: expected a list")
+        self.start_turn(start)
+        for k, batch in enumerate(answers):
+            self.answer_probes(float_matrices(batch, shape, f"turn.answers[{k}]"))
+            if self._turn is None:
+                raise InvalidInputError("turn.answers: the search ended before its answers")
 
     # ------------------------------------------------------------------ helpers
-    def _start(self, request: games_pb2.PriceGameTurn) -> BestResponseSearch:
+    def _search(self, start: TurnStart) -> BestResponseSearch:
         config = self.config
-        purchase = from_series(request.purchase_price_per_mwh, self.stations, self.periods,
-                               "purchase_price_per_mwh")
-        start = from_series(request.current_price_per_mwh, self.stations, self.periods,
-                            "current_price_per_mwh")
-        start = np.clip(start, config.pricing.price_min_per_mwh,
-                        config.pricing.price_max_per_mwh)
-        method = _METHOD_OF_REQUEST.get(request.method, config.method)
-        if method == "exact":
-            return exact_best_response(config.pricing, purchase, start,
+        if start.method == "exact":
+            return exact_best_response(config.pricing, start.purchase_price_per_mwh,
+                                       start.current_price_per_mwh,
                                        min_step_per_mwh=config.exact_min_step_per_mwh)
         return aem_best_response(
-            config.pricing, purchase, start, elasticity=config.elasticity,  # type: ignore[arg-type]
+            config.pricing, start.purchase_price_per_mwh, start.current_price_per_mwh,
+            elasticity=config.elasticity,  # type: ignore[arg-type]
             probe_step_per_mwh=config.probe_step_per_mwh, max_steps=config.aem_steps,
             trust_region_per_mwh=config.trust_region_per_mwh)
 
-    def _ask(self, header: common_pb2.RequestHeader, batch: list[np.ndarray],
-             started: float) -> games_pb2.PriceGameMove:
-        assert self._turn is not None
-        self._turn.waiting_for = len(batch)
-        reply = reply_header(header, self.operator_id, seconds=time.perf_counter() - started)
-        return games_pb2.PriceGameMove(
-            header=reply, probe_price_per_mwh=[to_series(self.stations, p) for p in batch])
+
+def _response_from_json(data: Any, shape: tuple[int, int]) -> BestResponse:
+    """The :class:`BestResponse` of a snapshot."""
+    require_keys(data, list(BestResponse.__dataclass_fields__), "last_response")
+    try:
+        return BestResponse(
+            method=str(data["method"]), status=str(data["status"]),
+            price_per_mwh=float_matrix(data["price_per_mwh"], shape,
+                                       "last_response.price_per_mwh"),
+            revenue_usd=float(data["revenue_usd"]),
+            start_revenue_usd=float(data["start_revenue_usd"]),
+            predicted_revenue_usd=float(data["predicted_revenue_usd"]),
+            load_mw=float_matrix(data["load_mw"], shape, "last_response.load_mw"),
+            probes=int(data["probes"]), batches=int(data["batches"]), steps=int(data["steps"]),
+            message=str(data["message"]))
+    except (TypeError, ValueError) as error:
+        if isinstance(error, InvalidInputError):
+            raise
+        raise InvalidInputError(f"last_response: {error}") from None

@@ -1,197 +1,114 @@
-"""The DSO's model: the multi-period DistFlow OPF of its feeders, behind the DSO service.
+"""The DSO's model: the multi-period DistFlow OPF of its feeders, over domain values.
 
 Why this module exists: the DSO holds its feeders' topology and impedances, its loads, its DER
 and its purchase prices, and tells the coordinator only station loads, prices and its own cost
-(MODELS.md §0). This is its pure model (numpy, cvxpy and the power engine; no grpc, no ray):
-built from its own part of a scenario, it takes protobuf requests and returns protobuf replies.
+(MODELS.md §0). This is its pure model (numpy, cvxpy and the power engine; no protobuf, grpc or
+ray), built from its own part of a scenario (:mod:`ptn.services.dso.config`); it implements
+:class:`ptn.services.dso.contract.DsoOperator`, which its host's binding calls.
 
 Model: :class:`ptn.engines.power.distflow.DistFlowOpf`, built once per mode and re-solved with new
-Parameters: ``charging="priced"`` for ADMM's local step (MODELS.md §5: the DSO minimizes its
-cost minus ``λ·P`` plus ``(ρ/2)·(P − z)²``, with ``Δt`` weights), ``charging="fixed"`` to
-dispatch given loads. Its reported cost excludes the coordination terms. Given an output
-directory of its own, it writes a private report (voltages, DLMPs) there; nothing of it leaves.
+Parameters: ``charging="priced"`` for ADMM's local step (MODELS.md §5: the supplying side's
+:class:`~ptn.engines.coupling.CouplingTerms`, ``Σ Δt·[−λ·P + (ρ/2)·(P − z)²]`` on top of its
+cost), ``charging="fixed"`` to dispatch given loads. Its reported cost excludes the coordination
+terms. Given an output directory of its own, it writes a private report there
+(:mod:`ptn.services.dso.report`); nothing of it leaves.
 
 In the pricing game (seed 001, MODELS.md §3; ``[dso.pricing]``) it quotes the stations' prices:
 random trial prices for its first ``trial_rounds`` quotes, then the revenue-maximizing OPF with
 its fitted load response (:mod:`ptn.engines.power.pricing`); it refits from every (quote, observed
 loads) pair of the current negotiation. Its history is keyed by the negotiation id, so each
 negotiation (e.g. each variant of the game) starts afresh.
+
+State (:meth:`DsoModel.snapshot`): the pricing history (negotiation id, quotes, the prices with
+observed loads, the loads, its random generator's state) and the inputs of its latest
+state-defining solve (an ADMM step's coupling terms or a dispatch's loads), which
+:meth:`DsoModel.restore` solves again, so that its cost reports and dispatch revenues continue.
 """
 
 from __future__ import annotations
 
-import csv
-import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from ptn.engines.coupling import CouplingTerms
 from ptn.engines.errors import InvalidInputError
-from ptn.engines.power.builtin_feeders import load_feeder
-from ptn.engines.power.case_file import TOP_LEVEL_KEYS as DER_KEYS
-from ptn.engines.power.case_file import (
-    VOLTAGE_BAND_KEYS,
-    dso_case_from_mapping,
-    voltage_band_from_mapping,
-)
-from ptn.engines.power.der import DsoCase
-from ptn.engines.power.distflow import DistFlowOpf
-from ptn.engines.power.feeder import Feeder
+from ptn.engines.power.distflow import ChargingMode, DistFlowOpf
 from ptn.engines.power.pricing import (
     DsoPricingProblem,
-    PriceLimits,
     fit_load_response,
     history_weights,
     random_trial_prices,
 )
 from ptn.engines.power.result import OpfResult, OpfStatus
-from ptn.figures import plot_voltage_heatmap
-from ptn.protocol.codec import (
-    consensus_terms,
-    describe_reply,
-    from_series,
-    reply_header,
-    to_series,
+from ptn.scenario.document import ScenarioPart
+from ptn.services.contract import (
+    CostReport,
+    FloatArray,
+    OperatorDescription,
+    OperatorStatus,
+    StationLoads,
 )
-from ptn.protocol.v1 import common_pb2
-from ptn.scenario.document import ScenarioPart, require_integer, require_number
+from ptn.services.dso.config import DsoConfig, PricingSettings, dso_config_from_part
+from ptn.services.dso.contract import DispatchResult, PriceQuote
+from ptn.services.dso.report import write_voltage_report
+from ptn.services.snapshot import (
+    float_matrices,
+    require_keys,
+    solve_inputs_from_json,
+    solve_inputs_to_json,
+)
 
-DSO_KEYS = ("feeder", "pricing", "formulation", *VOLTAGE_BAND_KEYS, *DER_KEYS)
-FORMULATIONS = ("soc", "lindistflow")
-PRICING_KEYS = ("price_min_per_mwh", "price_max_per_mwh", "mean_cap_per_mwh", "proximal_weight",
-                "trial_rounds", "seed")
-FEEDER_KEYS = ("name", "case")
+#: the config reader and values stay importable from here (their home is the config module)
+__all__ = ["DsoConfig", "DsoModel", "PricingHistory", "PricingSettings", "dso_config_from_part"]
 
 _STATUS = {
-    OpfStatus.OPTIMAL: common_pb2.STATUS_OK,
-    OpfStatus.INEXACT: common_pb2.STATUS_INEXACT,
-    OpfStatus.INFEASIBLE: common_pb2.STATUS_INFEASIBLE,
-    OpfStatus.UNBOUNDED: common_pb2.STATUS_FAILED,
-    OpfStatus.SOLVER_ERROR: common_pb2.STATUS_FAILED,
+    OpfStatus.OPTIMAL: OperatorStatus.OK,
+    OpfStatus.INEXACT: OperatorStatus.INEXACT,
+    OpfStatus.INFEASIBLE: OperatorStatus.INFEASIBLE,
+    OpfStatus.UNBOUNDED: OperatorStatus.FAILED,
+    OpfStatus.SOLVER_ERROR: OperatorStatus.FAILED,
 }
 
 
-@dataclass(frozen=True)
-class PricingSettings:
-    """``[dso.pricing]``: seed 001's MUL-DSO settings (§4.1 of the paper)."""
-
-    limits: PriceLimits
-    proximal_weight: float = 0.2
-    trial_rounds: int = 5
-    seed: int = 0
-
-
-@dataclass(frozen=True)
-class DsoConfig:
-    """The DSO's private set-up, validated: its case and the stations' charging points."""
-
-    operator_id: str
-    case: DsoCase
-    stations: tuple[str, ...]
-    pricing: PricingSettings | None = None
-    #: the OPF's equations: the SOC relaxation of DistFlow, or lossless LinDistFlow (the model a
-    #: KKT-reformulated bilevel reference can hold; ptn.engines.power.distflow)
-    formulation: str = "soc"
-
-    @property
-    def point_order(self) -> list[int]:
-        """Position in ``case.charging_points`` of each public station, in station order."""
-        names = [point.name for point in self.case.charging_points]
-        return [names.index(station) for station in self.stations]
-
-
-def dso_config_from_part(part: ScenarioPart) -> DsoConfig:
-    """Validate the ``[dso]`` table: ``feeder``, the voltage band (``voltage_min_pu``,
-    ``voltage_max_pu``) and the DER case keys (ptn.engines.power.case_file)."""
-    reader, table, where = part.reader, dict(part.data), part.role
-    reader.check_keys(table, where, DSO_KEYS)
-    spec = table.pop("feeder", "case33bw")
-    pricing = _pricing_settings(part, table.pop("pricing")) if "pricing" in table else None
-    formulation = table.pop("formulation", "soc")
-    if formulation not in FORMULATIONS:
-        reader.fail(f"{where}.formulation", f"unknown formulation {formulation!r} (allowed: "
-                                            f"{', '.join(FORMULATIONS)})")
-    specs = spec if isinstance(spec, list) else [spec]
-    feeders: list[Feeder] = []
-    for position, item in enumerate(specs):
-        at = f"{where}.feeder" + (f"[{position}]" if isinstance(spec, list) else "")
-        name = None
-        if isinstance(item, dict):  # {name = "north", case = "case18"}: a named copy
-            reader.check_keys(item, at, FEEDER_KEYS)
-            name = reader.text(item, at, "name")
-            item = item.get("case")
-        if not isinstance(item, str) or not item.strip():
-            reader.fail(at, f"expected a feeder name or path, or a table {{name, case}}, "
-                            f"got {item!r}")
-        candidate = part.resolve(item)
-        try:
-            feeder = load_feeder(str(candidate) if candidate.exists() else item)
-        except InvalidInputError as error:
-            reader.fail(at, str(error))
-        feeders.append(feeder if name is None else replace(feeder, name=name))
-    band = {key: table.pop(key) for key in VOLTAGE_BAND_KEYS if key in table}
-    feeders = list(voltage_band_from_mapping(reader, band, where, tuple(feeders)))
-    horizon = dict(table.get("horizon", {})) if isinstance(table.get("horizon"), dict) else None
-    if horizon is not None:
-        given = horizon.get("period_hours")
-        if given is not None and given != part.public.period_hours:
-            reader.fail(f"{where}.horizon.period_hours",
-                        f"{given!r} differs from scenario.period_hours "
-                        f"({part.public.period_hours:g})")
-        horizon["period_hours"] = part.public.period_hours
-        table["horizon"] = horizon
-    case = dso_case_from_mapping(table, tuple(feeders), part.public.periods,
-                                 label=f"{part.source}: {where}")
-    names = [point.name for point in case.charging_points]
-    for station in part.public.stations:
-        if station not in names:
-            reader.fail(f"{where}.charging_point",
-                        f"no [[{where}.charging_point]] named {station!r} (listed in "
-                        "scenario.stations)")
-    for name in names:
-        if name not in part.public.stations:
-            reader.fail(f"{where}.charging_point",
-                        f"charging point {name!r} is not in scenario.stations")
-    return DsoConfig(part.operator_id, case, part.public.stations, pricing, formulation)
-
-
-def _pricing_settings(part: ScenarioPart, table: object) -> PricingSettings:
-    reader, where = part.reader, f"{part.role}.pricing"
-    if not isinstance(table, dict):
-        reader.fail(where, "expected a table [dso.pricing]")
-    assert isinstance(table, dict)
-    reader.check_keys(table, where, PRICING_KEYS)
-    defaults = PriceLimits()
-    try:
-        limits = PriceLimits(**{key: require_number(reader, table, where, key,
-                                                    default=getattr(defaults, key))
-                                for key in ("price_min_per_mwh", "price_max_per_mwh",
-                                            "mean_cap_per_mwh")})
-    except InvalidInputError as error:
-        reader.fail(where, str(error))
-    return PricingSettings(
-        limits=limits,
-        proximal_weight=require_number(reader, table, where, "proximal_weight", default=0.2,
-                                       minimum=0.0),
-        trial_rounds=require_integer(reader, table, where, "trial_rounds", default=5, minimum=1),
-        seed=require_integer(reader, table, where, "seed", default=0, minimum=0),
-    )
-
-
 @dataclass
-class _PricingHistory:
+class PricingHistory:
     """One negotiation's quotes and the loads observed at them (station order)."""
 
     negotiation_id: str
     rng: np.random.Generator
-    quotes: list[np.ndarray] = field(default_factory=list)
-    prices: list[np.ndarray] = field(default_factory=list)  # quotes with observed loads
-    loads: list[np.ndarray] = field(default_factory=list)
+    quotes: list[FloatArray] = field(default_factory=list)
+    prices: list[FloatArray] = field(default_factory=list)  # quotes with observed loads
+    loads: list[FloatArray] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"negotiation_id": self.negotiation_id, "rng": self.rng.bit_generator.state,
+                "quotes": [q.tolist() for q in self.quotes],
+                "prices": [p.tolist() for p in self.prices],
+                "loads": [load.tolist() for load in self.loads]}
+
+    @classmethod
+    def from_json(cls, data: Any, shape: tuple[int, int]) -> PricingHistory:
+        require_keys(data, ("negotiation_id", "rng", "quotes", "prices", "loads"), "pricing")
+        rng = np.random.default_rng()
+        try:
+            rng.bit_generator.state = data["rng"]
+        except (TypeError, ValueError, KeyError) as error:
+            raise InvalidInputError(f"pricing.rng: not a random generator state "
+                                    f"({error!r})") from None
+        history = cls(str(data["negotiation_id"]), rng,
+                      float_matrices(data["quotes"], shape, "pricing.quotes"),
+                      float_matrices(data["prices"], shape, "pricing.prices"),
+                      float_matrices(data["loads"], shape, "pricing.loads"))
+        if len(history.prices) != len(history.loads):
+            raise InvalidInputError("pricing: as many observed prices as loads expected")
+        return history
 
 
 class DsoModel:
-    """The DSO behind the ``DsoOperator`` service (pure model)."""
+    """The DSO's pure model (implements :class:`ptn.services.dso.contract.DsoOperator`)."""
 
     role = "dso"
 
@@ -203,7 +120,9 @@ class DsoModel:
         self._opf: dict[str, DistFlowOpf] = {}
         self._last: OpfResult | None = None
         self._last_cost = float("nan")
-        self._history: _PricingHistory | None = None
+        #: what the latest state-defining solve took: an ADMM step's terms or fixed loads
+        self._last_input: CouplingTerms | FloatArray | None = None
+        self._history: PricingHistory | None = None
         self._pricing: DsoPricingProblem | None = None
 
     @classmethod
@@ -218,94 +137,97 @@ class DsoModel:
     def periods(self) -> int:
         return self.config.case.periods
 
-    def opf(self, mode: str) -> DistFlowOpf:
+    def opf(self, mode: ChargingMode) -> DistFlowOpf:
         """The OPF of a charging mode, built on first use and then only re-solved."""
         if mode not in self._opf:
-            self._opf[mode] = DistFlowOpf(self.config.case, charging=mode,  # type: ignore[arg-type]
+            self._opf[mode] = DistFlowOpf(self.config.case, charging=mode,
                                           formulation=self.config.formulation)  # type: ignore[arg-type]
         return self._opf[mode]
 
-    # ------------------------------------------------------------------ service methods
-    def describe(self, request: common_pb2.DescribeRequest) -> common_pb2.DescribeReply:
-        return describe_reply(request, role=self.role, operator_id=self.operator_id,
-                              stations=self.stations, periods=self.periods,
-                              period_hours=self.config.case.period_hours)
+    # ------------------------------------------------------------------ the service
+    def describe(self) -> OperatorDescription:
+        return OperatorDescription(self.role, self.operator_id, self.stations, self.periods,
+                                   self.config.case.period_hours)
 
-    def consensus_step(self, request: common_pb2.ConsensusStep) -> common_pb2.LoadReply:
+    def consensus_step(self, coupling: CouplingTerms) -> StationLoads:
         """ADMM: min cost − Σ Δt·λ·P + Σ Δt·(ρ/2)·(P − z)² over its charging loads P."""
-        started = time.perf_counter()
-        station_price, station_target, penalty = consensus_terms(request, self.stations,
-                                                                 self.periods)
-        price, target = self._points(station_price), self._points(station_target)
-        opf = self.opf("priced")
-        dt = self.config.case.period_hours
-        opf.set_charging_terms(-price, dt * penalty, target)
-        result = opf.solve()
-        header = self._remember(request.header, result, started, coupling=True)
-        if not result.status.has_solution:
-            return common_pb2.LoadReply(header=header)
-        loads = self._stations_of(np.stack([result.charging_mw[n] for n in opf.charging_names]))
-        return common_pb2.LoadReply(header=header, load_mw=to_series(self.stations, loads))
+        result = self.opf("priced").solve_coupled(coupling)
+        self._remember(result, coupling)
+        loads = self._by_station(result.charging_mw) if result.status.has_solution else None
+        return StationLoads(loads, _STATUS[result.status], result.message)
 
-    def dispatch_fixed(self, station_load_mw: np.ndarray) -> OpfResult:
+    def dispatch_fixed(self, station_load_mw: FloatArray) -> OpfResult:
         """The feeders' optimal dispatch with the stations' loads fixed ((stations, periods) in
         public order, MW); the fixed-load OPF is built once and re-solved."""
         opf = self.opf("fixed")
         opf.set_charging_load(self._points(np.asarray(station_load_mw, dtype=np.float64)))
         return opf.solve()
 
-    def dispatch(self, request: common_pb2.LoadSignal) -> common_pb2.DispatchReply:
+    def dispatch(self, load_mw: FloatArray, negotiation_id: str) -> DispatchResult:
         """Dispatch the feeders against fixed station loads; its cost and the station DLMPs."""
-        started = time.perf_counter()
-        loads = from_series(request.load_mw, self.stations, self.periods, "load_mw")
-        result = self.dispatch_fixed(loads)
-        header = self._remember(request.header, result, started, coupling=False)
+        result = self.dispatch_fixed(load_mw)
+        self._remember(result, np.array(load_mw, dtype=np.float64))
+        status = _STATUS[result.status]
         if not result.status.has_solution:
-            return common_pb2.DispatchReply(header=header, cost=float("nan"))
-        dlmp = self._stations_of(np.stack([result.charging_dlmp_per_mwh[n]
-                                           for n in self.opf("fixed").charging_names]))
-        return common_pb2.DispatchReply(header=header, cost=self._last_cost,
-                                        price_per_mwh=to_series(self.stations, dlmp),
-                                        revenue=self._charging_profit(request.header, loads))
+            return DispatchResult(float("nan"), None, float("nan"), status, result.message)
+        return DispatchResult(self._last_cost, self._by_station(result.charging_dlmp_per_mwh),
+                              self._charging_profit(negotiation_id, load_mw), status,
+                              result.message)
 
-    def quote_prices(self, request: common_pb2.LoadSignal) -> common_pb2.PriceReply:
+    def quote_prices(self, negotiation_id: str,
+                     observed_load_mw: FloatArray | None) -> PriceQuote:
         """The pricing game: its next quote (random trials first, then the fitted-response
         OPF), after adding the loads observed at its previous quote to its history."""
-        started = time.perf_counter()
         settings = self.config.pricing
         if settings is None:
             raise InvalidInputError("QuotePrices: this DSO has no [dso.pricing] table")
-        history = self._history_for(request.header.negotiation_id, settings)
-        if request.HasField("load_mw"):
-            if not history.quotes:
-                raise InvalidInputError("load_mw: loads observed before any quote")
+        history = self._history if self._history is not None \
+            and self._history.negotiation_id == negotiation_id else None
+        if observed_load_mw is not None and (history is None or not history.quotes):
+            raise InvalidInputError("load_mw: loads observed before any quote")
+        if history is None:
+            history = PricingHistory(negotiation_id, np.random.default_rng(settings.seed))
+            self._history = history
+        if observed_load_mw is not None:
             history.prices.append(history.quotes[-1])
-            history.loads.append(from_series(request.load_mw, self.stations, self.periods,
-                                             "load_mw"))
-        status, message, trial = common_pb2.STATUS_OK, "", False
-        stations, periods = len(self.stations), self.periods
-        if len(history.quotes) < settings.trial_rounds or not history.loads:
-            price = random_trial_prices(history.rng, stations, periods, settings.limits)
-            trial = True
-        else:
-            fit = fit_load_response(np.stack([self._points(p) for p in history.prices]),
-                                    np.stack([self._points(p) for p in history.loads]),
-                                    history_weights(len(history.loads)))
-            result = self.pricing_problem().solve(fit, self._points(history.quotes[-1]))
-            price = self._stations_of(result.price_per_mwh)
-            if result.status != "optimal":
-                status = common_pb2.STATUS_INEXACT
-                message = f"pricing problem {result.status}: {result.message}" + (
-                    "; its previous prices are kept" if result.status in ("infeasible", "failed")
-                    else "")
-            if fit.status != "optimal":
-                message = "; ".join(m for m in (message, f"response fit {fit.status}") if m)
+            history.loads.append(np.array(observed_load_mw, dtype=np.float64))
+        price, status, message, trial = self._next_quote(history, settings)
         history.quotes.append(price)
-        header = reply_header(request.header, self.operator_id, status, message,
-                              time.perf_counter() - started)
-        return common_pb2.PriceReply(header=header, price_per_mwh=to_series(self.stations, price),
-                                     trial=trial)
+        return PriceQuote(price, trial, status, message)
 
+    def report_cost(self) -> CostReport:
+        """The DSO's cost at its latest dispatch ($), without coordination terms."""
+        if self._last is None or not self._last.status.has_solution:
+            return CostReport.refused("no dispatch computed yet")
+        self.write_private_report()
+        return CostReport(self._last_cost)
+
+    # ------------------------------------------------------------------ state
+    def snapshot(self) -> dict[str, Any]:
+        return {"last_solve": solve_inputs_to_json(self._last_input, "load_mw"),
+                "pricing": None if self._history is None else self._history.to_json()}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        require_keys(state, ("last_solve", "pricing"), "DSO state")
+        shape = (len(self.stations), self.periods)
+        history = None if state["pricing"] is None \
+            else PricingHistory.from_json(state["pricing"], shape)
+        last = solve_inputs_from_json(state["last_solve"], "load_mw", shape)
+        self._history = history
+        self._last, self._last_input, self._last_cost = None, None, float("nan")
+        if isinstance(last, CouplingTerms):
+            self.consensus_step(last)
+        elif last is not None:
+            self.dispatch(last, "")
+
+    # ------------------------------------------------------------------ private report
+    def write_private_report(self) -> list[Path]:
+        """Voltages (heatmap and CSV) of the latest dispatch, kept in its own folder."""
+        if self.private_output_dir is None or self._last is None:
+            return []
+        return write_voltage_report(self._last, self.config.case, self.private_output_dir)
+
+    # ------------------------------------------------------------------ helpers
     def pricing_problem(self) -> DsoPricingProblem:
         """The fitted-response pricing OPF, built on first use and then only re-solved."""
         settings = self.config.pricing
@@ -315,77 +237,54 @@ class DsoModel:
                                               proximal_weight=settings.proximal_weight)
         return self._pricing
 
-    def _history_for(self, negotiation_id: str, settings: PricingSettings) -> _PricingHistory:
-        if self._history is None or self._history.negotiation_id != negotiation_id:
-            self._history = _PricingHistory(negotiation_id,
-                                            np.random.default_rng(settings.seed))
-        return self._history
+    def _next_quote(self, history: PricingHistory, settings: PricingSettings
+                    ) -> tuple[FloatArray, OperatorStatus, str, bool]:
+        """(prices, status, message, trial) of the next quote of a history."""
+        stations, periods = len(self.stations), self.periods
+        if len(history.quotes) < settings.trial_rounds or not history.loads:
+            price = random_trial_prices(history.rng, stations, periods, settings.limits)
+            return price, OperatorStatus.OK, "", True
+        fit = fit_load_response(np.stack([self._points(p) for p in history.prices]),
+                                np.stack([self._points(p) for p in history.loads]),
+                                history_weights(len(history.loads)))
+        result = self.pricing_problem().solve(fit, self._points(history.quotes[-1]))
+        status, message = OperatorStatus.OK, ""
+        if result.status != "optimal":
+            status = OperatorStatus.INEXACT
+            message = f"pricing problem {result.status}: {result.message}" + (
+                "; its previous prices are kept" if result.status in ("infeasible", "failed")
+                else "")
+        if fit.status != "optimal":
+            message = "; ".join(m for m in (message, f"response fit {fit.status}") if m)
+        return self._stations_of(result.price_per_mwh), status, message, False
 
-    def _charging_profit(self, header: common_pb2.RequestHeader, loads: np.ndarray) -> float:
+    def _charging_profit(self, negotiation_id: str, loads: FloatArray) -> float:
         """Σ Δt·λ·P − (C(P) − C(0)) at its last quote in this negotiation (NaN without one)."""
         history = self._history
-        if history is None or history.negotiation_id != header.negotiation_id \
+        if history is None or history.negotiation_id != negotiation_id \
                 or not history.quotes or self.config.pricing is None:
             return float("nan")
         sales = float(np.sum(history.quotes[-1] * loads)) * self.config.case.period_hours
         return sales - (self._last_cost - self.pricing_problem().no_charging_cost_usd())
 
-    def report_cost(self, request: common_pb2.CostRequest) -> common_pb2.CostReport:
-        """The DSO's cost at its latest dispatch ($), without coordination terms."""
-        header = reply_header(request.header, self.operator_id)
-        if self._last is None or not self._last.status.has_solution:
-            header.status = common_pb2.STATUS_INVALID_REQUEST
-            header.message = "no dispatch computed yet"
-            return common_pb2.CostReport(header=header, cost=float("nan"))
-        self.write_private_report()
-        return common_pb2.CostReport(header=header, cost=self._last_cost)
-
-    # ------------------------------------------------------------------ private report
-    def write_private_report(self) -> list[Path]:
-        """Voltages (heatmap and CSV) and station DLMPs of the latest dispatch, kept local."""
-        if self.private_output_dir is None or self._last is None \
-                or not self._last.status.has_solution:
-            return []
-        out = Path(self.private_output_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        written = []
-        for feeder in self._last.feeders:
-            suffix = "" if len(self._last.feeders) == 1 else f"-{feeder.name}"
-            labels = [str(bus) for bus in feeder.bus_ids]
-            source = next(f for f in self.config.case.feeders if f.name == feeder.name)
-            written.append(plot_voltage_heatmap(
-                feeder.voltage_pu, labels, out / f"voltages{suffix}.png",
-                v_min_pu=float(np.min(source.v_min_pu)), v_max_pu=float(np.max(source.v_max_pu)),
-                title=f"{feeder.name}: bus voltages",
-            ))
-            path = out / f"voltages{suffix}.csv"
-            with path.open("w", newline="") as handle:
-                writer = csv.writer(handle)
-                writer.writerow(["bus", *(f"period_{t}" for t in range(self.periods))])
-                for label, row in zip(labels, feeder.voltage_pu, strict=True):
-                    writer.writerow([label, *(repr(float(v)) for v in row)])
-            written.append(path)
-        return written
-
-    # ------------------------------------------------------------------ helpers
-    def _points(self, station_values: np.ndarray) -> np.ndarray:
+    def _points(self, station_values: FloatArray) -> FloatArray:
         """(stations, T) in public order → (points, T) in the case's charging-point order."""
         points = np.empty_like(station_values)
         points[self._order] = station_values
         return points
 
-    def _stations_of(self, point_values: np.ndarray) -> np.ndarray:
+    def _stations_of(self, point_values: FloatArray) -> FloatArray:
         return np.asarray(point_values[self._order], dtype=np.float64)
 
-    def _remember(self, header: common_pb2.RequestHeader, result: OpfResult, started: float, *,
-                  coupling: bool) -> common_pb2.ReplyHeader:
-        self._last = result
+    def _by_station(self, values: dict[str, FloatArray]) -> FloatArray:
+        """A result's per-charging-point series as (stations, periods) in public order."""
+        return np.stack([values[station] for station in self.stations])
+
+    def _remember(self, result: OpfResult, inputs: CouplingTerms | FloatArray) -> None:
+        self._last, self._last_input = result, inputs
         if result.status.has_solution:
-            coordination = result.cost_breakdown.get("charging_coupling", 0.0) if coupling else 0.0
+            coordination = result.cost_breakdown.get("charging_coupling", 0.0) \
+                if isinstance(inputs, CouplingTerms) else 0.0
             self._last_cost = float(result.objective - coordination)
         else:
             self._last_cost = float("nan")
-        status = _STATUS[result.status]
-        return reply_header(header, self.operator_id, status, result.message,
-                            time.perf_counter() - started)
-

@@ -23,7 +23,8 @@ from ptn.coordinator.results.negotiation import format_summary_table, results_su
 from ptn.coordinator.runtime.backends import inproc_endpoints
 from ptn.lab.references.joint import centralized_reference
 from ptn.scenario.document import Scenario, scenario_from_text
-from ptn.services.dso.model import DsoModel, dso_config_from_part
+from ptn.services.dso.config import dso_config_from_part
+from ptn.services.dso.model import DsoModel
 
 WEAK_GRID = """
 [scenario]

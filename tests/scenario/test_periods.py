@@ -12,8 +12,8 @@ import pytest
 from ptn.engines.errors import InvalidInputError
 from ptn.engines.power.profiles import daily_profile
 from ptn.scenario.document import load_scenario
-from ptn.services.dso.model import dso_config_from_part
-from ptn.services.traffic.model import traffic_config_from_part
+from ptn.services.dso.config import dso_config_from_part
+from ptn.services.traffic.config import traffic_config_from_part
 
 
 def test_the_day_is_kept_in_fewer_longer_periods() -> None:

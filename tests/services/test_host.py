@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import grpc
 import numpy as np
@@ -15,6 +16,8 @@ from ptn.protocol.codec import from_series, to_series
 from ptn.protocol.v1 import common_pb2
 from ptn.scenario.document import load_scenario
 from ptn.services.adapters.grpc_server import start_server
+from ptn.services.bindings.base import Binding, Rpc, describe
+from ptn.services.contract import Operator, OperatorDescription
 from ptn.services.host import OperatorHost, service_methods
 from ptn.services.traffic.model import TrafficDepartmentModel
 
@@ -89,7 +92,7 @@ def test_series_round_trip_reorders_by_station_name() -> None:
 
 
 class SlowModel:
-    """A traffic department that takes longer than any deadline."""
+    """A traffic department that takes longer than any deadline and offers only Describe."""
 
     role = "traffic"
     operator_id = "traffic"
@@ -97,13 +100,23 @@ class SlowModel:
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
 
-    def describe(self, request: common_pb2.DescribeRequest) -> common_pb2.DescribeReply:
+    def describe(self) -> OperatorDescription:
         time.sleep(self.seconds)
-        return common_pb2.DescribeReply()
+        return OperatorDescription("traffic", "traffic", STATIONS, 24, 1.0)
+
+    def snapshot(self) -> dict[str, Any]:
+        return {}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        pass
+
+
+DESCRIBE_ONLY: Binding[Operator] = Binding("traffic", (
+    Rpc("Describe", common_pb2.DescribeRequest, describe),))
 
 
 def test_missed_deadline_names_the_operator_over_grpc_and_in_process() -> None:
-    host = OperatorHost(SlowModel(1.0))  # type: ignore[arg-type]
+    host = OperatorHost(SlowModel(1.0), binding=DESCRIBE_ONLY)
     server, port = start_server(host, "127.0.0.1:0")
     try:
         endpoint = GrpcEndpoint("traffic", "traffic", f"127.0.0.1:{port}")
@@ -120,7 +133,7 @@ def test_missed_deadline_names_the_operator_over_grpc_and_in_process() -> None:
 
 
 def test_methods_a_model_lacks_are_unimplemented_over_grpc() -> None:
-    partial_host = OperatorHost(SlowModel(0.0))  # type: ignore[arg-type]
+    partial_host = OperatorHost(SlowModel(0.0), binding=DESCRIBE_ONLY)
     assert "ProbeResponses" in service_methods("traffic")
     assert not partial_host.offers("ProbeResponses")
     server, port = start_server(partial_host, "127.0.0.1:0")

@@ -20,14 +20,15 @@ EV_SHARE = 0.03
 STATIONS = (("cs6", 6), ("cs10", 10), ("cs11", 11))
 
 
-def default_traffic(ev_share: float = EV_SHARE) -> MultiPeriodProblem:
+def default_traffic(ev_share: float = EV_SHARE, periods: int = PROFILE.size
+                    ) -> MultiPeriodProblem:
     """Nguyen–Dupuis over 24 h with stations cs6/cs10/cs11 (30 veh/h, 0.5 h, J = 0.5, 100 $/MWh)
-    and inelastic EV demand (price_sensitivity 0); shifts of one period at 3 $."""
+    and inelastic EV demand (price_sensitivity 0); shifts of one period at 3 $. ``periods``
+    keeps the day's first hours only."""
     network = nguyen_dupuis()
-    periods = PROFILE.size
     stations = tuple(ChargingStation(name, node, 30.0, 0.5, 0.5, np.full(periods, 100.0))
                      for name, node in STATIONS)
-    demand = np.outer(PROFILE, network.od_demand)
+    demand = np.outer(PROFILE[:periods], network.od_demand)
     spec = MultiPeriodSpec(
         ChargingNetworkSpec(network, stations),
         gv_demand_veh_per_h=demand * (1.0 - ev_share),

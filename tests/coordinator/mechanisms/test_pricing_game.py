@@ -26,7 +26,7 @@ from ptn.engines.games.cno_response import (
     run_search,
 )
 from ptn.scenario.document import load_scenario
-from ptn.services.traffic.model import traffic_config_from_part
+from ptn.services.traffic.config import traffic_config_from_part
 
 SCENARIO = load_scenario("pricing-seed001")
 #: the ε we certify: no CNO gains more than 0.5 % of its revenue by an exact best response

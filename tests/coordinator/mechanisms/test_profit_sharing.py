@@ -22,7 +22,7 @@ from ptn.coordinator.results.profit_sharing import write_profit_sharing_results
 from ptn.coordinator.runtime.backends import inproc_endpoints, operator_endpoints
 from ptn.engines.fleet.charging_plan import FleetChargingModel
 from ptn.scenario.document import load_scenario
-from ptn.services.tno.model import tno_case_from_part
+from ptn.services.tno.config import tno_case_from_part
 
 SCENARIO = load_scenario("profit-sharing-seed000")
 

@@ -16,6 +16,7 @@ import pytest
 import scipy.sparse as sp
 from scipy.optimize import linprog
 
+from ptn.engines.coupling import CouplingTerms
 from ptn.engines.errors import InvalidInputError
 from ptn.engines.fleet import (
     BusBattery,
@@ -42,6 +43,12 @@ def case(network: RoadNetwork) -> FleetCase:
 @pytest.fixture(scope="module")
 def model(case: FleetCase) -> FleetChargingModel:
     return FleetChargingModel(case)
+
+
+def coupling(case: FleetCase, price: np.ndarray, rho: float, target: np.ndarray
+             ) -> CouplingTerms:
+    """The TNO's (consuming side's) ADMM terms λ, ρ, z for this case's periods."""
+    return CouplingTerms.consumer(price, rho, target, case.period_hours, case.station_names)
 
 
 # ---------------------------------------------------------------------- 1. detours
@@ -224,7 +231,7 @@ def test_consensus_step(case: FleetCase, model: FleetChargingModel) -> None:
     dt = case.period_hours
     plan = model.plan()
     zero = np.zeros((S, T))
-    tiny = model.consensus_step(zero, 1e-7, zero)
+    tiny = model.consensus_step(coupling(case, zero, 1e-7, zero))
     assert tiny.status == "optimal"
     assert tiny.cost_usd == pytest.approx(plan.cost_usd, rel=1e-6)
 
@@ -232,14 +239,14 @@ def test_consensus_step(case: FleetCase, model: FleetChargingModel) -> None:
     flat_model = FleetChargingModel(replace(case, tariff_per_mwh=np.full(T, 90.0)))
     target = flat_model.plan().station_load_mw
     assert np.abs(target - plan.station_load_mw).max() > 0.05
-    pulled = model.consensus_step(zero, 1e6, target)
+    pulled = model.consensus_step(coupling(case, zero, 1e6, target))
     assert pulled.status == "optimal"
     assert np.abs(pulled.station_load_mw - target).max() < 5e-4
 
     rng = np.random.default_rng(7)
     price = rng.uniform(-20.0, 60.0, (S, T))
     rho = 80.0
-    step = model.consensus_step(price, rho, target)
+    step = model.consensus_step(coupling(case, price, rho, target))
     assert step.status == "optimal"
     load = step.station_load_mw
     coordination = float(np.sum(dt * (price * load + 0.5 * rho * (load - target) ** 2)))
@@ -252,7 +259,7 @@ def test_consensus_step(case: FleetCase, model: FleetChargingModel) -> None:
     with pytest.raises(InvalidInputError, match="station S10 in period 3"):
         bad = price.copy()
         bad[1, 3] = np.nan
-        model.consensus_step(bad, rho, target)
+        model.consensus_step(coupling(case, bad, rho, target))
 
 
 # ---------------------------------------------------------------------- 5. embedding
@@ -277,7 +284,7 @@ def test_embedding_in_a_parent_model_matches_the_consensus_step(case: FleetCase)
     assert embedded.status == "optimal"
     assert embedded.coordination_usd == 0.0
     assert embedded.cost_usd == pytest.approx(float(parts.cost_usd.value), rel=1e-9)
-    step = model.consensus_step(mu, rho, target)
+    step = model.consensus_step(coupling(case, mu, rho, target))
     assert step.objective_usd == pytest.approx(float(parent.value), rel=1e-6)
     # the penalty makes the loads unique
     np.testing.assert_allclose(step.station_load_mw, embedded.station_load_mw, atol=1e-4)

@@ -14,6 +14,7 @@ import pandapower as pp
 import pandapower.networks as pn
 import pytest
 
+from ptn.engines.coupling import CouplingTerms
 from ptn.engines.errors import InvalidInputError
 from ptn.engines.power.builtin_feeders import load_feeder
 from ptn.engines.power.der import (
@@ -163,9 +164,9 @@ def test_priced_charging_meets_its_optimality_condition() -> None:
     case = der_case("case33bw")
     opf = DistFlowOpf(case, charging="priced")
     target = np.full((1, PERIODS), 0.3)
-    penalty = 4000.0
-    opf.set_charging_terms(np.zeros((1, PERIODS)), penalty_per_mw2=penalty, target_mw=target)
-    result = opf.solve()
+    penalty = 4000.0  # $/MW² over a period: ρ·Δt
+    result = opf.solve_coupled(CouplingTerms.supplier(
+        np.zeros((1, PERIODS)), penalty / case.period_hours, target, case.period_hours))
     assert result.status is OpfStatus.OPTIMAL
     load = result.charging_mw["CS"]
     dlmp = result.charging_dlmp_per_mwh["CS"]
@@ -267,7 +268,7 @@ def test_invalid_updates_name_the_item() -> None:
     with pytest.raises(InvalidInputError, match="upstream price needs 24"):
         opf.set_upstream_price(np.zeros(3))
     with pytest.raises(InvalidInputError, match="charging='priced'"):
-        opf.set_charging_terms(np.zeros((1, PERIODS)))
+        opf.set_coupling(None)
 
 
 def test_new_load_profile_without_rebuild_equals_a_fresh_build() -> None:

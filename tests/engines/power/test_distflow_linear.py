@@ -21,6 +21,7 @@ import numpy as np
 import pyomo.environ as pyo
 import pytest
 
+from ptn.engines.coupling import CouplingTerms
 from ptn.engines.errors import InvalidInputError
 from ptn.engines.power.builtin_feeders import load_feeder
 from ptn.engines.power.der import (
@@ -135,12 +136,12 @@ def test_priced_charging_and_embedding() -> None:
     case = linear_case()
     opf = DistFlowOpf(case, charging="priced", formulation="lindistflow")
     target = charging_mw() * 0.5 + 0.1
-    penalty = 20_000.0  # $/MW²: large enough to keep every load interior
+    penalty = 20_000.0  # $/MW² over a period (ρ·Δt): large enough to keep every load interior
     dt = case.period_hours
 
     def solve(price: np.ndarray) -> OpfResult:
-        opf.set_charging_terms(price, penalty_per_mw2=penalty, target_mw=target)
-        result = opf.solve()
+        # π, the price the DSO pays on its charging energy, is minus the λ it is paid
+        result = opf.solve_coupled(CouplingTerms.supplier(-price, penalty / dt, target, dt))
         assert result.status is OpfStatus.OPTIMAL, result.message
         return result
 

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from ptn.coordinator.runtime.backends import check_operator_parts
+from ptn.engines.coupling import CouplingTerms
 from ptn.engines.errors import InvalidInputError
 from ptn.engines.power.builtin_feeders import load_feeder
 from ptn.engines.power.der import ChargingPoint, DsoCase, Renewable
@@ -18,12 +19,12 @@ from ptn.engines.power.distflow import DistFlowOpf
 from ptn.engines.power.feeder import Feeder
 from ptn.engines.power.result import OpfStatus
 from ptn.scenario.document import builtin_scenario_text, load_scenario
-from ptn.services.dso.model import dso_config_from_part
+from ptn.services.dso.config import dso_config_from_part
 
 #: light loads: without EVs every case33bw voltage stays above 0.95 p.u. in both periods
 LIGHT_PROFILE = np.array([0.3, 0.45])
-#: a price at which the DSO gladly serves charging load ($/MWh, negative: it is paid to)
-CHARGING_REWARD_PER_MWH = -500.0
+#: a price at which the DSO gladly serves charging load ($/MWh it is paid for the energy)
+CHARGING_REWARD_PER_MWH = 500.0
 #: voltages (p.u.) computed from v = |V|² at the solver's tolerance
 VOLTAGE_ATOL_PU = 1e-6
 
@@ -42,8 +43,8 @@ def rewarded_charging(feeder: Feeder) -> tuple[OpfStatus, np.ndarray, np.ndarray
     """(status, voltages [bus, period], charging MW per period) when the DSO is paid to serve
     charging at bus 18: it serves as much as its voltage limits allow."""
     opf = DistFlowOpf(priced_case(feeder), charging="priced")
-    opf.set_charging_terms(np.full((1, 2), CHARGING_REWARD_PER_MWH))
-    result = opf.solve()
+    result = opf.solve_coupled(CouplingTerms.supplier(np.full((1, 2), CHARGING_REWARD_PER_MWH),
+                                                      0.0, np.zeros((1, 2)), 1.0))
     if not result.status.has_solution:
         return result.status, np.empty((0, 2)), np.empty(0)
     return result.status, result.feeders[0].voltage_pu, result.charging_mw["cs"]

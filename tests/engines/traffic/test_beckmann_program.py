@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from ptn.engines.coupling import CouplingTerms
 from ptn.engines.errors import InvalidInputError
 from ptn.engines.traffic.beckmann_program import build_beckmann_program, solve_beckmann_program
 from ptn.engines.traffic.builtin import nguyen_dupuis
@@ -83,7 +84,7 @@ def test_admm_coupled_problem_with_davidson_beta_matches_path_based(
     rng = np.random.default_rng(7)
     price = rng.uniform(-20.0, 160.0, size=(3, periods))  # dual prices may be negative
     target = rng.uniform(0.0, 0.6, size=(3, periods))
-    problem = traffic.coupled_problem_at(price, 80.0, target)
+    problem = traffic.coupled_problem_at(CouplingTerms.consumer(price, 80.0, target, 1.0))
     stations = traffic.station_links()
     assert np.all(problem.links.beta[stations] > 0)  # the Davidson beta term is exercised
     assert_same_equilibrium(problem, physical_links(traffic))

@@ -16,6 +16,7 @@ from itertools import pairwise
 import numpy as np
 import pytest
 
+from ptn.engines.coupling import CouplingTerms
 from ptn.engines.errors import InvalidInputError
 from ptn.engines.traffic.builtin import nguyen_dupuis
 from ptn.engines.traffic.charging import ChargingNetworkSpec, ChargingStation
@@ -47,6 +48,13 @@ DAVIDSON_J = np.full(3, 0.5)
 EV_SHARE = 0.03
 THETA = 1.0  # 1/$
 PRICES = (60.0 + 60.0 * PROFILE)[None, :] + np.array([0.0, 10.0, -5.0])[:, None]
+STATION_NAMES = tuple(f"cs{node}" for node in STATION_NODES)
+
+
+def coupling(price: np.ndarray, penalty: float, target: np.ndarray) -> CouplingTerms:
+    """The traffic side's (consuming side's) ADMM terms; its model takes their rate form, so
+    the period length is immaterial (1 h)."""
+    return CouplingTerms.consumer(price, penalty, target, 1.0, STATION_NAMES)
 
 
 def make_spec(network: RoadNetwork, periods: slice = slice(None), **options: object
@@ -230,7 +238,7 @@ def test_the_admm_step_minimises_fisk_plus_the_augmented_lagrangian_terms(
     price = np.array([[95.0], [-20.0], [140.0]])  # λ, $/MWh (a dual price may be negative)
     target = np.array([[0.3], [1.2], [0.5]])  # z, MW
     penalty = 400.0  # ρ, $/(MW²·h)
-    result = problem.solve_coupled(price, penalty, target)
+    result = problem.solve_coupled(coupling(price, penalty, target))
     assert result.converged
 
     routes = enumerate_routes(network)
@@ -278,17 +286,17 @@ def test_the_admm_step_minimises_fisk_plus_the_augmented_lagrangian_terms(
 def test_the_penalty_pulls_the_station_loads_towards_the_target(network: RoadNetwork) -> None:
     problem = SuePeriodsProblem(make_spec(network, slice(6, 12), method="newton"))
     zero = np.zeros((3, 6))
-    free = problem.solve_coupled(zero, 0.0, zero)
+    free = problem.solve_coupled(coupling(zero, 0.0, zero))
     # ρ = 0 is the SUE at charging price λ: the same as pricing the stations at λ (λ >= 0)
     priced = problem.solve(PRICES[:, 6:12])
-    coupled = problem.solve_coupled(PRICES[:, 6:12], 0.0, zero + 5.0)
+    coupled = problem.solve_coupled(coupling(PRICES[:, 6:12], 0.0, zero + 5.0))
     assert np.allclose(priced.link_flow_veh_per_h, coupled.link_flow_veh_per_h, atol=1e-6)
     # a target moving load from cs6 to cs10: the distance to it shrinks as ρ grows
     target = free.station_load_mw + np.array([[-0.1], [0.1], [0.0]])
     distances = []
     previous = None
     for penalty in (0.0, 10.0, 100.0, 1000.0, 10000.0):
-        result = problem.solve_coupled(zero, penalty, target, previous=previous)
+        result = problem.solve_coupled(coupling(zero, penalty, target), previous=previous)
         assert result.converged
         previous = result
         distances.append(float(np.linalg.norm(result.station_load_mw - target)))
@@ -342,10 +350,10 @@ def test_invalid_input_is_refused_with_a_clear_message(
     with pytest.raises(InvalidInputError, match="station cs10: invalid price -1"):
         msa.solve(np.where(np.arange(3)[:, None] == 1, -1.0, PRICES))
     with pytest.raises(InvalidInputError, match="ADMM penalty must be >= 0"):
-        msa.solve_coupled(PRICES, -1.0, np.zeros((3, T)))
+        msa.solve_coupled(coupling(PRICES, -1.0, np.zeros((3, T))))
     with pytest.raises(InvalidInputError, match="ADMM target at station cs11 in period 0"):
-        msa.solve_coupled(PRICES, 1.0, np.where(np.arange(3)[:, None] == 2, np.nan,
-                                                np.zeros((3, T))))
+        msa.solve_coupled(coupling(PRICES, 1.0, np.where(np.arange(3)[:, None] == 2, np.nan,
+                                                         np.zeros((3, T)))))
     short = SuePeriodsProblem(make_spec(network, slice(0, 2)))
     with pytest.raises(InvalidInputError, match="previous result has 2 periods"):
         msa.solve(previous=short.solve())

@@ -20,6 +20,7 @@ import cvxpy as cp
 import numpy as np
 import pytest
 
+from ptn.engines.coupling import CouplingTerms
 from ptn.engines.errors import InvalidInputError
 from ptn.engines.power.builtin_feeders import load_feeder
 from ptn.engines.power.case_file import read_dso_case_toml
@@ -75,8 +76,9 @@ def traffic_alone(traffic: MultiPeriodProblem, price_per_mwh: np.ndarray) -> Mul
     if price_per_mwh.min() >= 0:
         result = traffic.solve(price_per_mwh, gap=1e-12)
     else:
-        result = traffic.solve_coupled(price_per_mwh, 0.0, np.zeros_like(price_per_mwh),
-                                       gap=1e-12)
+        result = traffic.solve_coupled(
+            CouplingTerms.consumer(price_per_mwh, 0.0, np.zeros_like(price_per_mwh), 1.0),
+            gap=1e-12)
     assert result.relative_gap < 1e-11
     return result
 
@@ -146,17 +148,17 @@ def test_admm_between_the_separate_solvers_converges_to_the_joint_optimum(
     names = traffic.spec.charging.station_names
     opf = DistFlowOpf(case, charging="priced",
                       solver_options={"tol_gap_abs": 1e-9, "tol_gap_rel": 1e-9, "tol_feas": 1e-9})
-    order = [names.index(point) for point in opf.charging_names]
+    dt = case.period_hours
     start = traffic_alone(traffic, np.full((3, 24), FLAT_TARIFF_PER_MWH))
     dso_load = start.station_load_mw.T.copy()
     price = np.full((3, 24), FLAT_TARIFF_PER_MWH)
     rho, warm = 50.0, start
     for _ in range(300):
-        side = traffic.solve_coupled(price, rho, dso_load, warm_start=warm, gap=1e-11)
+        side = traffic.solve_coupled(CouplingTerms.consumer(price, rho, dso_load, dt, names),
+                                     warm_start=warm, gap=1e-11)
         warm = side
         traffic_load = side.station_load_mw.T
-        opf.set_charging_terms(-price[order], rho, traffic_load[order])
-        dispatch = opf.solve()
+        dispatch = opf.solve_coupled(CouplingTerms.supplier(price, rho, traffic_load, dt, names))
         previous = dso_load
         dso_load = by_name(dispatch.charging_mw, names)
         price = price + rho * (traffic_load - dso_load)
@@ -181,7 +183,9 @@ def test_admm_between_the_separate_solvers_converges_to_the_joint_optimum(
 def test_embedding_solved_with_fixed_charging_is_the_fixed_mode_opf(case: DsoCase) -> None:
     load = np.tile(np.linspace(0.1, 0.6, 24), (3, 1))
     opf = DistFlowOpf(case, charging="priced")
-    opf.set_charging_terms(np.full((3, 24), 50.0), 10.0, load)  # reset by embedding()
+    # reset by embedding()
+    opf.set_coupling(CouplingTerms.supplier(np.full((3, 24), -50.0), 10.0, load,
+                                            case.period_hours))
     embedding = opf.embedding()
     model = cp.Problem(cp.Minimize(embedding.cost_usd),
                        [*embedding.constraints, embedding.charging_mw == load])

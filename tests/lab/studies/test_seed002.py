@@ -24,8 +24,9 @@ from ptn.engines.errors import InvalidInputError
 from ptn.engines.traffic.sue_periods import SuePeriodsProblem
 from ptn.lab.studies.study import StudyOutcome, run_study, study_settings
 from ptn.scenario.document import load_scenario
-from ptn.services.dso.model import DsoModel, dso_config_from_part
-from ptn.services.traffic.model import traffic_config_from_part
+from ptn.services.dso.config import dso_config_from_part
+from ptn.services.dso.model import DsoModel
+from ptn.services.traffic.config import traffic_config_from_part
 from tests.support import REPOSITORY
 
 SCENARIO = REPOSITORY / "scenarios" / "seed002-sue-der.toml"

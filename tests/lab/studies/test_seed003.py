@@ -23,8 +23,9 @@ from ptn.lab.references.hosting import scale_ev_demand
 from ptn.lab.studies.dispatch import voltage_by_bus
 from ptn.lab.studies.study import StudyOutcome, run_study
 from ptn.scenario.document import Scenario, load_scenario
-from ptn.services.dso.model import DsoConfig, DsoModel, dso_config_from_part
-from ptn.services.traffic.model import traffic_config_from_part
+from ptn.services.dso.config import DsoConfig, dso_config_from_part
+from ptn.services.dso.model import DsoModel
+from ptn.services.traffic.config import traffic_config_from_part
 from tests.support import REPOSITORY
 
 SCENARIO = REPOSITORY / "scenarios" / "seed003-siouxfalls-ieee30.toml"

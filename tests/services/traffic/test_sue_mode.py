@@ -15,13 +15,15 @@ import numpy as np
 import pytest
 
 from ptn.coordinator.runtime.transports import InProcessEndpoint
+from ptn.engines.coupling import CouplingTerms
 from ptn.engines.errors import InvalidInputError
 from ptn.engines.traffic.sue_periods import DEFAULT_THETA_PER_DOLLAR, SuePeriodsProblem
 from ptn.protocol.codec import from_series, to_series
 from ptn.protocol.v1 import common_pb2
 from ptn.scenario.document import ScenarioPart, load_scenario, scenario_from_text
 from ptn.services.host import OperatorHost
-from ptn.services.traffic.model import TrafficDepartmentModel, traffic_config_from_part
+from ptn.services.traffic.config import traffic_config_from_part
+from ptn.services.traffic.model import TrafficDepartmentModel
 
 SCENARIO = load_scenario()
 STATIONS = SCENARIO.public.stations
@@ -69,7 +71,8 @@ def test_sue_mode_answers_consensus_steps_and_reports_fisk_potential() -> None:
     assert reply.header.status == common_pb2.STATUS_OK, reply.header.message
     load = from_series(reply.load_mw, STATIONS, PERIODS, "load")
     # the same ADMM step computed directly with the engine, in the schema's layout
-    reference = SuePeriodsProblem(config.sue).solve_coupled(price, 50.0, target)
+    reference = SuePeriodsProblem(config.sue).solve_coupled(
+        CouplingTerms.consumer(price, 50.0, target, SCENARIO.public.period_hours, STATIONS))
     assert np.allclose(load, reference.station_load_mw, rtol=0, atol=1e-12)
     # every EV charges once: the loads add up to the EV demand x 45 kWh in every period
     ev = config.sue.ev_demand_veh_per_h.sum(axis=1)

@@ -10,8 +10,8 @@ from ptn.coordinator.mechanisms.profit_sharing import ProfitSharingOutcome, run_
 from ptn.coordinator.runtime.backends import inproc_endpoints
 from ptn.lab.references.profit_sharing.follower import FollowerModel
 from ptn.scenario.document import Scenario, load_scenario
-from ptn.services.dso.model import dso_config_from_part
-from ptn.services.tno.model import tno_case_from_part
+from ptn.services.dso.config import dso_config_from_part
+from ptn.services.tno.config import tno_case_from_part
 from tests.support.profit_sharing_cases import BREAKPOINT, INTERIOR_SHARES, SCENARIO, Cases
 
 

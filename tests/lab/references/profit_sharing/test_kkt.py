@@ -23,8 +23,10 @@ from ptn.lab.references.profit_sharing.horizon import slice_horizon
 from ptn.lab.references.profit_sharing.kkt import BilevelSolution, solve_bilevel_kkt
 from ptn.lab.references.profit_sharing.sweep import SweepResult, sweep
 from ptn.scenario.document import Scenario
-from ptn.services.dso.model import DsoModel, dso_config_from_part
-from ptn.services.tno.model import TnoModel, tno_case_from_part
+from ptn.services.dso.config import dso_config_from_part
+from ptn.services.dso.model import DsoModel
+from ptn.services.tno.config import tno_case_from_part
+from ptn.services.tno.model import TnoModel
 from tests.support.profit_sharing_cases import Cases
 
 #: the reduced instance on which the KKT is solved

@@ -1,0 +1,176 @@
+"""Reading a solved DistFlow OPF back: dispatch, DLMPs, relaxation gap, costs, as an OpfResult.
+
+Why this module exists: turning the solver's values into the OPF's result (per feeder: voltages,
+flows, losses, loading, net loads implied by the flows, DLMPs from the balance duals; the SOC
+relaxation's gap and the ``inexact`` status; the cost breakdown without the weak-branch
+regularization) is one job of :class:`ptn.engines.power.distflow.DistFlowOpf`, apart from
+building the model (:mod:`ptn.engines.power.distflow_model`) and solving it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cvxpy as cp
+import numpy as np
+
+from ptn.engines.power.der import DsoCase
+from ptn.engines.power.distflow_model import DistFlowModel, FeederBlock, FloatArray
+from ptn.engines.power.result import FeederDispatch, OpfResult, OpfStatus, RelaxationGap
+
+
+def read_result(model: DistFlowModel, case: DsoCase, status: OpfStatus, message: str, *,
+                exactness_tolerance_mw: float, coupling_constant_usd: float,
+                lossless: bool) -> OpfResult:
+    """The OPF's result at the model's current (solved) values; ``status`` ``optimal`` turns
+    ``inexact`` when a feeder's relaxation gap exceeds the tolerance."""
+    dt = case.period_hours
+    feeders = []
+    for block in model.blocks:
+        feeders.append(feeder_dispatch(block, dt))
+    if status == OpfStatus.OPTIMAL and any(
+        f.relaxation.weighted_mw > exactness_tolerance_mw for f in feeders
+    ):
+        status = OpfStatus.INEXACT
+        worst = max(feeders, key=lambda f: f.relaxation.weighted_mw)
+        message = (
+            f"the SOC relaxation is inexact: {worst.relaxation.weighted_mw:.3g} MW of "
+            f"fictitious losses on branch {worst.relaxation.worst_branch} of feeder "
+            f"{worst.name} in period {worst.relaxation.worst_period} (negative prices "
+            "reward losses); check and recover with "
+            "ptn.engines.power.exactness.check_with_ac_power_flow"
+        )
+    breakdown = {name: float(term.value) for name, term in model.cost_terms.items()}
+    if "charging_coupling" in breakdown:
+        breakdown["charging_coupling"] += coupling_constant_usd
+    if model.constant_cost_usd:
+        breakdown["upstream_fixed"] = float(model.constant_cost_usd)
+    objective = float(sum(breakdown.values()))
+
+    def rows(variable: cp.Variable | None, devices: tuple[Any, ...]) -> dict[str, FloatArray]:
+        if variable is None:
+            return {}
+        values = np.asarray(variable.value, dtype=np.float64)
+        return {d.name: values[k].copy() for k, d in enumerate(devices)}
+
+    charging: dict[str, FloatArray] = {}
+    charging_dlmp: dict[str, FloatArray] = {}
+    if model.charging_mw is not None:
+        values = np.asarray(model.charging_mw.value, dtype=np.float64)
+        for k, (point, (fp, bp)) in enumerate(
+            zip(case.charging_points, model.charging_positions, strict=True)
+        ):
+            charging[point.name] = values[k].copy()
+            charging_dlmp[point.name] = feeders[fp].dlmp_per_mwh[bp].copy()
+    renewable_p = rows(model.re_p, case.renewables)
+    curtailed = {u.name: u.available_mw() - renewable_p[u.name] for u in case.renewables}
+    shift: dict[str, FloatArray] = {}
+    if model.dr_up is not None and model.dr_down is not None:
+        up = np.asarray(model.dr_up.value)
+        down = np.asarray(model.dr_down.value)
+        shift = {d.name: (up[k] - down[k]).copy() for k, d in enumerate(case.demand_response)}
+    extra: dict[str, Any] = {}
+    if model.regularization is not None:
+        extra["weak_branch_regularization"] = float(model.regularization.value)
+    if lossless:
+        extra["formulation"] = "lindistflow"
+    return OpfResult(
+        status=status,
+        objective=objective,
+        cost_breakdown=breakdown,
+        feeders=tuple(feeders),
+        micro_turbine_p_mw=rows(model.mt_p, case.micro_turbines),
+        micro_turbine_q_mvar=rows(model.mt_q, case.micro_turbines),
+        storage_charge_mw=rows(model.st_ch, case.storage),
+        storage_discharge_mw=rows(model.st_dis, case.storage),
+        storage_soc=rows(model.st_soc, case.storage),
+        renewable_p_mw=renewable_p,
+        renewable_q_mvar=rows(model.re_q, case.renewables),
+        renewable_curtailed_mw=curtailed,
+        demand_response_shift_mw=shift,
+        charging_mw=charging,
+        charging_dlmp_per_mwh=charging_dlmp,
+        period_hours=dt,
+        message=message,
+        extra=extra,
+    )
+
+
+def feeder_dispatch(block: FeederBlock, dt: float) -> FeederDispatch:
+    """One feeder's dispatch, relaxation gap and DLMPs at the solved values."""
+    feeder = block.feeder
+    base = feeder.base_mva
+    P = np.asarray(block.P.value)
+    Q = np.asarray(block.Q.value)
+    v = np.asarray(block.v.value)
+    v_from = v[feeder.branch_from]
+    if block.L is None:
+        # LinDistFlow: no relaxation (gap zero, as ptn.engines.power.lindistflow reports it);
+        # the current is the one the lossless flows imply at the solved voltages, and the
+        # balances hold without loss terms
+        L = (P**2 + Q**2) / np.maximum(v_from, 1e-9)
+        L_balance = np.zeros_like(L)
+        losses = np.zeros_like(L)
+        relaxation = RelaxationGap(0.0, 0.0, feeder.branch_ids[0], 0)
+    else:
+        L = np.asarray(block.L.value)
+        L_balance = L
+        losses = feeder.r_pu[:, None] * L * base
+        raw = np.abs(L * v_from - P**2 - Q**2)
+        current_gap = np.abs(L - (P**2 + Q**2) / v_from)
+        fictitious = feeder.r_pu[:, None] * current_gap * base
+        worst_branch, worst_period = np.unravel_index(int(np.argmax(fictitious)),
+                                                      fictitious.shape)
+        relaxation = RelaxationGap(
+            raw_pu2=float(raw.max()),
+            weighted_mw=float(fictitious.max()),
+            worst_branch=feeder.branch_ids[int(worst_branch)],
+            worst_period=int(worst_period),
+            current_gap_pu2=current_gap,
+        )
+    # cvxpy's dual of ``expr == load`` is minus the derivative of the optimal cost with
+    # respect to the load; the balance is per unit per period, so scale to $/MWh
+    dual_p = np.asarray(block.p_balance.dual_value, dtype=np.float64)
+    dual_q = np.asarray(block.q_balance.dual_value, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        loading = np.where(
+            np.isfinite(feeder.branch_rating_mva)[:, None],
+            100.0 * np.sqrt(np.maximum(L, 0.0))
+            / (feeder.branch_rating_mva / base)[:, None],
+            np.nan,
+        )
+    slack_p = np.asarray(block.slack_p.value) * base
+    slack_q = np.asarray(block.slack_q.value) * base
+    return FeederDispatch(
+        name=feeder.name,
+        bus_ids=feeder.bus_ids,
+        branch_ids=feeder.branch_ids,
+        voltage_pu=np.sqrt(np.maximum(v, 0.0)),
+        dlmp_per_mwh=-dual_p / (base * dt),
+        reactive_price_per_mvarh=-dual_q / (base * dt),
+        branch_p_mw=P * base,
+        branch_q_mvar=Q * base,
+        branch_current_pu2=L,
+        branch_loss_mw=losses,
+        branch_loading_percent=loading,
+        slack_p_mw=slack_p,
+        slack_q_mvar=slack_q,
+        net_load_p_mw=_net_load(block, P, L_balance, feeder.r_pu),
+        net_load_q_mvar=_net_load(block, Q, L_balance, feeder.x_pu),
+        relaxation=relaxation,
+    )
+
+
+def _net_load(
+    block: FeederBlock, flow: FloatArray, L: FloatArray, impedance: FloatArray
+) -> FloatArray:
+    """Net bus demand (load − DER + charging, MW or MVAr) implied by the branch flows.
+
+    From the balance ``inflow − losses − outflow = net load``; the slack row is zero.
+    """
+    feeder = block.feeder
+    inflow = block.to_bus @ (flow - impedance[:, None] * L)
+    outflow = block.from_bus @ flow
+    net = np.asarray(inflow - outflow, dtype=np.float64) * feeder.base_mva
+    net[feeder.slack_bus] = 0.0
+    return net

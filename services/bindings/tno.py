@@ -1,0 +1,47 @@
+"""The TNO's binding: the ``TnoOperator`` service's RPCs onto :class:`TnoOperator` calls.
+
+Why this module exists: the TNO's model speaks domain values (:mod:`ptn.services.tno.contract`);
+this table decodes each request, calls the model and encodes its result, typed end to end. The
+TNO is the consuming side of the coupling; ``RespondToPrices`` is not bound (UNIMPLEMENTED).
+"""
+
+from __future__ import annotations
+
+from ptn.engines.coupling import CouplingSide
+from ptn.protocol.codec import to_series
+from ptn.protocol.v1 import common_pb2, games_pb2
+from ptn.services.bindings.base import (
+    Answer,
+    Binding,
+    Rpc,
+    consensus_step,
+    describe,
+    report_cost,
+)
+from ptn.services.tno.contract import ShareOffer, TnoOperator
+
+
+def consider_share(model: TnoOperator, request: games_pb2.ProfitShareOffer) -> Answer:
+    """``ConsiderShare``: its benefit at its current plan and whether it accepts."""
+    answer = model.consider_share(ShareOffer(share=request.share,
+                                             reference_cost_usd=request.reference_cost,
+                                             payment_usd=request.payment))
+    stations = model.describe().stations
+    return Answer(games_pb2.ProfitShareAnswer(
+        accepted=answer.accepted, load_mw=to_series(stations, answer.load_mw),
+        benefit=answer.benefit_usd, cost=answer.cost_usd, cost_alone=answer.cost_alone_usd),
+        answer)
+
+
+def settle(model: TnoOperator, request: games_pb2.Settlement) -> Answer:
+    """``Settle``: a payment it receives."""
+    return Answer(games_pb2.SettlementAck(), model.settle(request.amount, request.reason))
+
+
+TNO_BINDING: Binding[TnoOperator] = Binding("tno", (
+    Rpc("Describe", common_pb2.DescribeRequest, describe),
+    Rpc("ConsensusStep", common_pb2.ConsensusStep, consensus_step(CouplingSide.CONSUMER)),
+    Rpc("ConsiderShare", games_pb2.ProfitShareOffer, consider_share),
+    Rpc("Settle", games_pb2.Settlement, settle),
+    Rpc("ReportCost", common_pb2.CostRequest, report_cost),
+))

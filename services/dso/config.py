@@ -1,0 +1,138 @@
+"""The DSO's configuration: its ``[dso]`` table of a scenario, read and validated.
+
+Why this module exists: the DSO's private set-up (feeders, voltage band, DER, charging points,
+the pricing game's settings, the OPF's formulation) is read in one place, naming the key of any
+bad value, both by the operator's model (:mod:`ptn.services.dso.model`) and by the up-front
+check of a scenario (:func:`ptn.services.hosting.check_part`), and by the experimenter's
+full-information references (:mod:`ptn.lab`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from ptn.engines.errors import InvalidInputError
+from ptn.engines.power.builtin_feeders import load_feeder
+from ptn.engines.power.case_file import TOP_LEVEL_KEYS as DER_KEYS
+from ptn.engines.power.case_file import (
+    VOLTAGE_BAND_KEYS,
+    dso_case_from_mapping,
+    voltage_band_from_mapping,
+)
+from ptn.engines.power.der import DsoCase
+from ptn.engines.power.feeder import Feeder
+from ptn.engines.power.pricing import PriceLimits
+from ptn.scenario.document import ScenarioPart, require_integer, require_number
+
+DSO_KEYS = ("feeder", "pricing", "formulation", *VOLTAGE_BAND_KEYS, *DER_KEYS)
+FORMULATIONS = ("soc", "lindistflow")
+PRICING_KEYS = ("price_min_per_mwh", "price_max_per_mwh", "mean_cap_per_mwh", "proximal_weight",
+                "trial_rounds", "seed")
+FEEDER_KEYS = ("name", "case")
+
+
+@dataclass(frozen=True)
+class PricingSettings:
+    """``[dso.pricing]``: seed 001's MUL-DSO settings (§4.1 of the paper)."""
+
+    limits: PriceLimits
+    proximal_weight: float = 0.2
+    trial_rounds: int = 5
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class DsoConfig:
+    """The DSO's private set-up, validated: its case and the stations' charging points."""
+
+    operator_id: str
+    case: DsoCase
+    stations: tuple[str, ...]
+    pricing: PricingSettings | None = None
+    #: the OPF's equations: the SOC relaxation of DistFlow, or lossless LinDistFlow (the model a
+    #: KKT-reformulated bilevel reference can hold; ptn.engines.power.distflow)
+    formulation: str = "soc"
+
+    @property
+    def point_order(self) -> list[int]:
+        """Position in ``case.charging_points`` of each public station, in station order."""
+        names = [point.name for point in self.case.charging_points]
+        return [names.index(station) for station in self.stations]
+
+
+def dso_config_from_part(part: ScenarioPart) -> DsoConfig:
+    """Validate the ``[dso]`` table: ``feeder``, the voltage band (``voltage_min_pu``,
+    ``voltage_max_pu``) and the DER case keys (ptn.engines.power.case_file)."""
+    reader, table, where = part.reader, dict(part.data), part.role
+    reader.check_keys(table, where, DSO_KEYS)
+    spec = table.pop("feeder", "case33bw")
+    pricing = _pricing_settings(part, table.pop("pricing")) if "pricing" in table else None
+    formulation = table.pop("formulation", "soc")
+    if formulation not in FORMULATIONS:
+        reader.fail(f"{where}.formulation", f"unknown formulation {formulation!r} (allowed: "
+                                            f"{', '.join(FORMULATIONS)})")
+    specs = spec if isinstance(spec, list) else [spec]
+    feeders: list[Feeder] = []
+    for position, item in enumerate(specs):
+        at = f"{where}.feeder" + (f"[{position}]" if isinstance(spec, list) else "")
+        name = None
+        if isinstance(item, dict):  # {name = "north", case = "case18"}: a named copy
+            reader.check_keys(item, at, FEEDER_KEYS)
+            name = reader.text(item, at, "name")
+            item = item.get("case")
+        if not isinstance(item, str) or not item.strip():
+            reader.fail(at, f"expected a feeder name or path, or a table {{name, case}}, "
+                            f"got {item!r}")
+        candidate = part.resolve(item)
+        try:
+            feeder = load_feeder(str(candidate) if candidate.exists() else item)
+        except InvalidInputError as error:
+            reader.fail(at, str(error))
+        feeders.append(feeder if name is None else replace(feeder, name=name))
+    band = {key: table.pop(key) for key in VOLTAGE_BAND_KEYS if key in table}
+    feeders = list(voltage_band_from_mapping(reader, band, where, tuple(feeders)))
+    horizon = dict(table.get("horizon", {})) if isinstance(table.get("horizon"), dict) else None
+    if horizon is not None:
+        given = horizon.get("period_hours")
+        if given is not None and given != part.public.period_hours:
+            reader.fail(f"{where}.horizon.period_hours",
+                        f"{given!r} differs from scenario.period_hours "
+                        f"({part.public.period_hours:g})")
+        horizon["period_hours"] = part.public.period_hours
+        table["horizon"] = horizon
+    case = dso_case_from_mapping(table, tuple(feeders), part.public.periods,
+                                 label=f"{part.source}: {where}")
+    names = [point.name for point in case.charging_points]
+    for station in part.public.stations:
+        if station not in names:
+            reader.fail(f"{where}.charging_point",
+                        f"no [[{where}.charging_point]] named {station!r} (listed in "
+                        "scenario.stations)")
+    for name in names:
+        if name not in part.public.stations:
+            reader.fail(f"{where}.charging_point",
+                        f"charging point {name!r} is not in scenario.stations")
+    return DsoConfig(part.operator_id, case, part.public.stations, pricing, formulation)
+
+
+def _pricing_settings(part: ScenarioPart, table: object) -> PricingSettings:
+    reader, where = part.reader, f"{part.role}.pricing"
+    if not isinstance(table, dict):
+        reader.fail(where, "expected a table [dso.pricing]")
+    assert isinstance(table, dict)
+    reader.check_keys(table, where, PRICING_KEYS)
+    defaults = PriceLimits()
+    try:
+        limits = PriceLimits(**{key: require_number(reader, table, where, key,
+                                                    default=getattr(defaults, key))
+                                for key in ("price_min_per_mwh", "price_max_per_mwh",
+                                            "mean_cap_per_mwh")})
+    except InvalidInputError as error:
+        reader.fail(where, str(error))
+    return PricingSettings(
+        limits=limits,
+        proximal_weight=require_number(reader, table, where, "proximal_weight", default=0.2,
+                                       minimum=0.0),
+        trial_rounds=require_integer(reader, table, where, "trial_rounds", default=5, minimum=1),
+        seed=require_integer(reader, table, where, "seed", default=0, minimum=0),
+    )

@@ -1,0 +1,195 @@
+"""The traffic department's configuration: its ``[traffic]`` table of a scenario, validated.
+
+Why this module exists: the traffic department's private set-up (road network, demand profile
+and scale, EV share, drivers' value of time and departure shifting, the stations' queues, the
+UE or logit SUE assignment and its settings) is read in one place, naming the key of any bad
+value, by the operator's model (:mod:`ptn.services.traffic.model`), the up-front check of a
+scenario (:func:`ptn.services.hosting.check_part`) and the experimenter's references
+(:mod:`ptn.lab`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ptn.engines.errors import InvalidInputError
+from ptn.engines.traffic import sue_periods
+from ptn.engines.traffic.builtin import BUILTIN_NETWORKS, load_network
+from ptn.engines.traffic.charging import ChargingNetworkSpec, ChargingStation
+from ptn.engines.traffic.multiperiod import MultiPeriodSpec
+from ptn.engines.traffic.network import RoadNetwork
+from ptn.engines.traffic.sue_periods import SuePeriodsSpec, check_method
+from ptn.scenario.document import ScenarioPart, require_integer, require_number
+
+TRAFFIC_KEYS = ("network", "demand_profile", "demand_scale", "ev_share", "energy_per_charge_mwh",
+                "value_of_time_per_h", "max_shift_periods", "shift_cost_per_period",
+                "price_sensitivity", "base_price_per_mwh", "equilibrium_gap", "max_iterations",
+                "assignment", "sue_theta", "sue_method", "sue_tolerance", "sue_warm_start",
+                "sue_max_iterations", "station")
+#: how drivers choose routes: Wardrop's user equilibrium (seed 001's MUL-UE) or logit SUE (seed 002)
+ASSIGNMENTS = ("ue", "sue")
+SUE_KEYS = ("sue_theta", "sue_method", "sue_tolerance", "sue_warm_start", "sue_max_iterations")
+#: keys of the UE model with no meaning in SUE mode, and what to use instead
+UE_ONLY_KEYS = {
+    "shift_cost_per_period": "the SUE model has no departure shifting",
+    "base_price_per_mwh": "the SUE model has inelastic EV demand (no price_sensitivity)",
+    "equilibrium_gap": "the SUE stopping test is sue_tolerance",
+    "max_iterations": "the SUE iteration limit is sue_max_iterations",
+}
+STATION_KEYS = ("name", "node", "capacity_veh_per_h", "charging_time_h", "davidson_j")
+
+
+@dataclass(frozen=True)
+class TrafficConfig:
+    """The traffic department's private set-up, validated."""
+
+    operator_id: str
+    spec: MultiPeriodSpec
+    period_hours: float
+    equilibrium_gap: float = 1e-10
+    max_iterations: int = 1000
+    #: the logit SUE set-up in SUE mode (``assignment = "sue"``), None in UE mode
+    sue: SuePeriodsSpec | None = None
+
+    @property
+    def station_names(self) -> tuple[str, ...]:
+        return self.spec.charging.station_names
+
+    @property
+    def assignment(self) -> str:
+        """``"ue"`` (Wardrop, departure shifting) or ``"sue"`` (logit, per period)."""
+        return "ue" if self.sue is None else "sue"
+
+
+def road_network_from_table(part: ScenarioPart, default: str) -> RoadNetwork:
+    """The road network a role's table names in ``network`` (a built-in name, or a TNTP path
+    relative to the scenario; ``default`` when absent), errors naming the key."""
+    reader, table, where = part.reader, part.data, part.role
+    name = reader.text(table, where, "network", default=default)
+    spec: Any = name if name.strip().lower() in BUILTIN_NETWORKS \
+        else part.resolve(name, f"{where}.network")
+    try:
+        return load_network(spec)
+    except InvalidInputError as error:
+        reader.fail(f"{where}.network", str(error))
+        raise  # unreachable: fail raises
+
+
+def traffic_config_from_part(part: ScenarioPart) -> TrafficConfig:
+    """Validate the ``[traffic]`` table of a scenario (errors name the key)."""
+    reader, table, where = part.reader, part.data, part.role
+    reader.check_keys(table, where, TRAFFIC_KEYS)
+    assignment = reader.text(table, where, "assignment", default="ue")
+    if assignment not in ASSIGNMENTS:
+        reader.fail(f"{where}.assignment", f"unknown assignment {assignment!r} (allowed: "
+                                           f"{', '.join(ASSIGNMENTS)})")
+    sue_mode = assignment == "sue"
+    for key in SUE_KEYS if not sue_mode else ():
+        if key in table:
+            reader.fail(f"{where}.{key}", 'only used with assignment = "sue"')
+    for key, reason in UE_ONLY_KEYS.items() if sue_mode else ():
+        if key in table:
+            reader.fail(f"{where}.{key}", f'not used with assignment = "sue": {reason}; '
+                                          "remove the key")
+    periods = part.public.periods
+    network = road_network_from_table(part, "nguyen-dupuis")
+    profile = reader.profile(table, where, "demand_profile", periods, "flat", nonnegative=True)
+    scale = require_number(reader, table, where, "demand_scale", default=1.0, minimum=0.0)
+    ev_share = require_number(reader, table, where, "ev_share", default=0.05, minimum=0.0)
+    if ev_share > 1:
+        reader.fail(f"{where}.ev_share", f"must be in [0, 1], got {ev_share:g}")
+    energy = require_number(reader, table, where, "energy_per_charge_mwh", default=0.045,
+                            strictly_positive=True)
+    value_of_time = require_number(reader, table, where, "value_of_time_per_h", default=10.0,
+                                   strictly_positive=True)
+    shift_cost = require_number(reader, table, where, "shift_cost_per_period", default=3.0,
+                                minimum=0.0)
+    if isinstance(table.get("price_sensitivity"), list):
+        sensitivity = reader.profile(table, where, "price_sensitivity", periods, None,
+                                     nonnegative=True)
+    else:
+        sensitivity = np.full(periods, require_number(reader, table, where, "price_sensitivity",
+                                                      default=0.0, minimum=0.0))
+    base_price = require_number(reader, table, where, "base_price_per_mwh", default=200.0,
+                                strictly_positive=True)
+    gap = require_number(reader, table, where, "equilibrium_gap", default=1e-10,
+                         strictly_positive=True)
+    max_shift = require_integer(reader, table, where, "max_shift_periods",
+                                default=0 if sue_mode else 1, minimum=0)
+    if sue_mode and max_shift != 0:
+        reader.fail(f"{where}.max_shift_periods", 'the SUE model (assignment = "sue") has no '
+                                                  "departure shifting: remove the key or set 0")
+    if sue_mode and np.any(sensitivity != 0):
+        reader.fail(f"{where}.price_sensitivity", 'the SUE model (assignment = "sue") has '
+                                                  "inelastic EV demand: remove the key or set 0")
+    sue_settings = _sue_settings(part) if sue_mode else None
+    max_iterations = require_integer(reader, table, where, "max_iterations", default=1000,
+                                     minimum=0)
+    stations = []
+    for index, entry in enumerate(reader.array_of_tables(table, "station"), start=1):
+        at = f"{where}.station[{index}]"
+        reader.check_keys(entry, at, STATION_KEYS)
+        for key in STATION_KEYS:
+            if key not in entry:
+                reader.fail(at, f"missing required key '{key}'")
+        name = reader.text(entry, at, "name")
+        if name not in part.public.stations:
+            reader.fail(f"{at}.name", f"station {name!r} is not in scenario.stations "
+                                      f"({', '.join(part.public.stations)})")
+        node = reader.integer(entry, at, "node")
+        if node not in set(network.node_ids.tolist()):
+            reader.fail(f"{at}.node", f"node {node} is not a node of {network.name}")
+        stations.append(ChargingStation(
+            name=name, node=node,
+            capacity_veh_per_h=require_number(reader, entry, at, "capacity_veh_per_h",
+                                              strictly_positive=True),
+            charging_time_h=require_number(reader, entry, at, "charging_time_h",
+                                           strictly_positive=True),
+            davidson_j=require_number(reader, entry, at, "davidson_j", minimum=0.0),
+            price_per_mwh=np.zeros(periods),
+        ))
+    names = [s.name for s in stations]
+    for public_name in part.public.stations:
+        if public_name not in names:
+            reader.fail(f"{where}.station", f"no [[{where}.station]] named {public_name!r} "
+                                            "(listed in scenario.stations)")
+    if len(set(names)) != len(names):
+        reader.fail(f"{where}.station", "a station name is used twice")
+    order = {name: k for k, name in enumerate(part.public.stations)}
+    stations.sort(key=lambda s: order[s.name])
+    demand = profile[:, None] * network.od_demand[None, :] * scale
+    try:
+        charging = ChargingNetworkSpec(network, tuple(stations), energy, value_of_time)
+        spec = MultiPeriodSpec(charging, demand * (1.0 - ev_share), demand * ev_share,
+                               max_shift_periods=max_shift, shift_cost_per_period=shift_cost,
+                               price_sensitivity=sensitivity, base_price_per_mwh=base_price)
+        sue = None if sue_settings is None else SuePeriodsSpec(
+            charging, spec.gv_demand_veh_per_h, spec.ev_demand_veh_per_h, **sue_settings)
+    except InvalidInputError as error:
+        reader.fail(where, str(error))
+    return TrafficConfig(part.operator_id, spec, part.public.period_hours, gap, max_iterations,
+                         sue)
+
+
+def _sue_settings(part: ScenarioPart) -> dict[str, Any]:
+    """The ``sue_*`` keys of a ``[traffic]`` table in SUE mode, validated (errors name the key)."""
+    reader, table, where = part.reader, part.data, part.role
+    theta = require_number(reader, table, where, "sue_theta",
+                           default=sue_periods.DEFAULT_THETA_PER_DOLLAR, strictly_positive=True)
+    method = reader.text(table, where, "sue_method", default=sue_periods.DEFAULT_METHOD)
+    try:
+        method = check_method(method)
+    except InvalidInputError as error:
+        reader.fail(f"{where}.sue_method", str(error))
+    tolerance = require_number(reader, table, where, "sue_tolerance",
+                               default=sue_periods.DEFAULT_TOLERANCE_VEH_PER_H,
+                               strictly_positive=True)
+    warm_start = reader.boolean(table, where, "sue_warm_start") \
+        if "sue_warm_start" in table else True
+    max_iterations = require_integer(reader, table, where, "sue_max_iterations",
+                                     default=sue_periods.DEFAULT_MAX_ITERATIONS, minimum=1)
+    return {"theta_per_dollar": theta, "method": method, "tolerance_veh_per_h": tolerance,
+            "warm_start": warm_start, "max_iterations": max_iterations}
