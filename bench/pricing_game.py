@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from ptn.coordinator.mechanisms.pricing_game import run_pricing_game
+from ptn.coordinator.runner import negotiate
 from ptn.coordinator.runtime.backends import operator_endpoints
 from ptn.engines.games.cno_response import (
     BestResponse,
@@ -56,7 +56,7 @@ def game_over_grpc(directory: Path) -> dict[str, Any]:
     with operator_endpoints(scenario, SCENARIO, "grpc", log_directory=directory / "logs") \
             as endpoints:
         ready = time.perf_counter() - started
-        outcome = run_pricing_game(scenario, endpoints, out=directory)
+        outcome = negotiate(scenario, endpoints, out=directory)
     nash = outcome.variants["nash"].outcome
     return {
         "status": str(outcome.status), "start_seconds": ready,

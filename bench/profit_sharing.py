@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ptn.coordinator.mechanisms.profit_sharing import run_profit_sharing
+from ptn.coordinator.runner import negotiate
 from ptn.coordinator.runtime.backends import hosted_endpoints, operator_endpoints
 from ptn.engines.fleet.case import FleetCase
 from ptn.engines.power.der import DsoCase
@@ -60,7 +60,7 @@ def private_over_grpc(directory: Path) -> dict[str, Any]:
     with operator_endpoints(scenario, SCENARIO, "grpc", log_directory=directory / "logs") \
             as endpoints:
         ready = time.perf_counter() - started
-        outcome = run_profit_sharing(scenario, endpoints)
+        outcome = negotiate(scenario, endpoints)
     return {"instance": "24 h", "method": "private search over gRPC (11 shares + branch and "
             "bound to 1e-3)", "status": str(outcome.status), "start_seconds": ready,
             "seconds": outcome.seconds, "share": outcome.best_share,
@@ -78,7 +78,7 @@ def private_on_window() -> dict[str, Any]:
     endpoints = hosted_endpoints({"tno": TnoModel("tno", fleet),
                                   "dso": DsoModel(dataclasses.replace(config, case=dso))})
     public = dataclasses.replace(scenario.public, periods=WINDOW[1] - WINDOW[0])
-    outcome = run_profit_sharing(dataclasses.replace(scenario, public=public), endpoints)
+    outcome = negotiate(dataclasses.replace(scenario, public=public), endpoints)
     return {"instance": WINDOW_NAME, "method": "private search in process (11 shares + branch "
             "and bound to 1e-3)", "status": str(outcome.status), "seconds": outcome.seconds,
             "share": outcome.best_share,

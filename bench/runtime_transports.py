@@ -25,7 +25,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from ptn.coordinator.mechanisms.joint_coordination import run_joint_coordination
+from ptn.coordinator.runner import negotiate
 from ptn.coordinator.runtime.backends import operator_endpoints
 from ptn.scenario.document import DEFAULT_SCENARIO, load_scenario
 
@@ -52,7 +52,7 @@ def one_run(backend: str, directory: Path) -> dict[str, Any]:
     started = time.perf_counter()
     with operator_endpoints(scenario, DEFAULT_SCENARIO, backend) as endpoints:
         ready = time.perf_counter() - started
-        outcome = run_joint_coordination(scenario, endpoints, out=directory)
+        outcome = negotiate(scenario, endpoints, out=directory)
     mean, median = overhead_per_round(directory / "transcript.jsonl")
     rounds = [r.seconds for r in outcome.rounds]
     return {"status": str(outcome.status), "rounds": len(outcome.rounds),

@@ -27,20 +27,29 @@ class NegotiationStatus(StrEnum):
 
 @dataclass(frozen=True)
 class RoundRecord:
-    """One round as the coordinator saw it (ADMM: residuals are relative, as in the stop test)."""
+    """One round as the coordinator saw it.
+
+    ``values`` holds the mechanism's scalars, named by its declared round fields (ADMM: the
+    relative primal and dual residuals of its stopping test and the penalty; the pricing game:
+    the relative price and load changes, the revenues, the probes): one column each in the
+    results' round table. ``price_per_mwh`` is the prices in force after the round (ADMM's
+    consensus price λ, the CNOs' charging prices α), ``load_mw`` the station loads by operator
+    id, ``series`` any further (stations, periods) arrays (the DSO's quoted prices). ``stage``
+    names the part of the run the round belongs to when a mechanism has several (a game's
+    variant, a profit share); ``round`` counts the rounds of that part from 1.
+    """
 
     round: int
     seconds: float  # wall-clock seconds of the round
-    primal_residual: float
-    dual_residual: float
-    penalty_per_mw2h: float
-    price_per_mwh: FloatArray  # consensus price after the round
-    load_mw: dict[str, FloatArray]  # each side's station loads, by operator id
-    objective: float = float("nan")  # sum of reported costs when operators report them
-    #: mechanism-specific scalars (the pricing game: revenues by party, relative changes)
-    values: dict[str, float] = field(default_factory=dict)
-    #: mechanism-specific (stations, periods) arrays (the pricing game: the DSO's prices)
+    values: dict[str, float]
+    price_per_mwh: FloatArray
+    load_mw: dict[str, FloatArray]
     series: dict[str, FloatArray] = field(default_factory=dict)
+    stage: str = ""
+
+    def value(self, name: str) -> float:
+        """A round field, NaN when the mechanism did not report it this round."""
+        return float(self.values.get(name, float("nan")))
 
 
 @dataclass(frozen=True)

@@ -1,56 +1,60 @@
-"""``ptn run``, ``ptn serve`` and ``ptn coordinate``: the negotiation runtime's commands.
+"""Running a scenario's negotiation: on operators it hosts (a backend) or on remote ones.
 
-Why this module exists: the CLI functions in :mod:`ptn.cli.app` only parse options; the work
-of each command (backends, live progress, results folder, metrics endpoint, serving until
-stopped) is here, as plain functions the tests call too.
+Why this module exists: ``ptn run``, ``ptn coordinate``, ``ptn study`` and the Python API
+(:func:`ptn.api.run`) all negotiate the same way: the scenario's mechanism (looked up in
+:mod:`ptn.coordinator.mechanisms.registry`, never by name comparison) on the one driver, with
+the scenario's deadlines and retries, its checkpoint and transcript in the results folder when
+there is one, resumed from a checkpoint when asked (only the checkpoint of the same scenario:
+its fingerprint must match). Writing the results and setting a full-information reference
+beside them is the caller's (the runtime never reads an operator's table).
 """
 
 from __future__ import annotations
 
-import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from rich.console import Console
-
-from ptn.coordinator.mechanisms.joint_coordination import ReferenceSolver, run_joint_coordination
-from ptn.coordinator.mechanisms.pricing_game import PricingGameOutcome, run_pricing_game
-from ptn.coordinator.mechanisms.profit_sharing import ProfitSharingOutcome, run_profit_sharing
-from ptn.coordinator.outcome import NegotiationOutcome, RoundRecord
-from ptn.coordinator.results.negotiation import write_results
-from ptn.coordinator.results.pricing_game import write_game_results
-from ptn.coordinator.results.profit_sharing import write_profit_sharing_results
+from ptn.coordinator.mechanisms.registry import mechanism_plugin
+from ptn.coordinator.outcome import RoundRecord
 from ptn.coordinator.runtime.backends import BACKENDS, check_operator_parts, operator_endpoints
+from ptn.coordinator.runtime.checkpoint import Checkpoint, read_checkpoint
+from ptn.coordinator.runtime.driver import Driver, DriverSettings
 from ptn.coordinator.runtime.metrics import CoordinatorMetrics
 from ptn.coordinator.runtime.transports import Endpoint, GrpcEndpoint
 from ptn.engines.errors import InvalidInputError
 from ptn.metrics_endpoint import serve_metrics
-from ptn.scenario.document import Scenario, load_scenario
+from ptn.scenario.document import CoordinatorSettings, Scenario
 
-LOG = logging.getLogger("ptn")
 CRASH_AFTER_ROUND_VARIABLE = "PTN_CRASH_AFTER_ROUND"
+CHECKPOINT_FILE = "checkpoint.json"
+TRANSCRIPT_FILE = "transcript.jsonl"
 
 
-def _crash_after_round() -> int | None:
-    """Fault injection for tests: ``PTN_CRASH_AFTER_ROUND=k`` kills the coordinator after
-    checkpointing round k (as ``kill -9`` would, but at a known point)."""
-    import os
-
+def crash_after_round() -> int | None:
+    """Fault injection for tests: ``PTN_CRASH_AFTER_ROUND=k`` kills the coordinator right after
+    it checkpointed its k-th driver round (exit 75, as ``kill -9`` would, at a known point)."""
     value = os.environ.get(CRASH_AFTER_ROUND_VARIABLE)
-    return int(value) if value else None
+    if not value:
+        return None
+    try:
+        return int(value)
+    except ValueError as error:
+        raise InvalidInputError(f"${CRASH_AFTER_ROUND_VARIABLE} must be a round number, got "
+                                f"{value!r}") from error
 
 
-def progress_printer(console: Console | None, tolerance: float) -> Callable[[RoundRecord], None]:
-    """A live one-line-per-round display (to stderr when it is a terminal; else silent)."""
+def round_printer(scenario: Scenario, emit: Callable[[str], None]
+                  ) -> Callable[[RoundRecord], None]:
+    """A progress callback that writes one line per round, as the scenario's mechanism
+    formats it (residuals or price changes against the tolerance)."""
+    plugin = mechanism_plugin(scenario.coordinator.mechanism)
+    tolerance = scenario.coordinator.tolerance
+
     def show(record: RoundRecord) -> None:
-        if console is None:
-            return
-        console.print(
-            f"round {record.round:>3}  primal {record.primal_residual:9.2e}  dual "
-            f"{record.dual_residual:9.2e}  (stop at {tolerance:.0e})  rho "
-            f"{record.penalty_per_mw2h:8.3g}  {record.seconds * 1000:7.1f} ms",
-            highlight=False,
-        )
+        emit(plugin.progress_line(record, tolerance))
+
     return show
 
 
@@ -59,87 +63,63 @@ def results_folder(scenario: Scenario, out: Path | None) -> Path:
     return out if out is not None else Path("results") / scenario.public.name
 
 
-def _coordinator_metrics(metrics_port: int | None) -> CoordinatorMetrics:
-    """The coordinator's metrics, served on ``metrics_port`` when given."""
-    metrics = CoordinatorMetrics.create()
+def driver_settings(settings: CoordinatorSettings, folder: Path | None, *,
+                    crash_after: int | None = None) -> DriverSettings:
+    """A negotiation's driver settings: the scenario's deadlines and retries, its checkpoint and
+    transcript in ``folder`` (none without one)."""
+    return DriverSettings(
+        call_timeout_s=settings.call_timeout_s, retries=settings.retries,
+        checkpoint_path=folder / CHECKPOINT_FILE if folder is not None else None,
+        transcript_path=folder / TRANSCRIPT_FILE if folder is not None else None,
+        crash_after_round=crash_after)
+
+
+def coordinator_metrics(scenario: Scenario, metrics_port: int | None = None
+                        ) -> CoordinatorMetrics:
+    """The coordinator's metrics with its mechanism's round gauges, served on
+    ``metrics_port`` when given."""
+    metrics = CoordinatorMetrics.create(
+        round_gauges=mechanism_plugin(scenario.coordinator.mechanism).round_gauges)
     serve_metrics(metrics_port, metrics.registry)
     return metrics
 
 
-def game_progress_printer(console: Console | None, tolerance: float
-                          ) -> Callable[[RoundRecord], None]:
-    """The pricing game's live display: relative price changes, mean prices, revenues."""
-    def show(record: RoundRecord) -> None:
-        if console is None:
-            return
-        values = record.values
-        kind = "trial" if values.get("trial") else "     "
-        dso_price = record.series.get("dso_price_per_mwh")
-        mean_dso = float(dso_price.mean()) if dso_price is not None else float("nan")
-        revenues = "  ".join(f"{key[len('revenue_'):-len('_usd')]} {value:9.0f}"
-                             for key, value in values.items() if key.startswith("revenue_"))
-        console.print(
-            f"round {record.round:>3} {kind}  dλ {values.get('dso_price_change', 0):8.2e}  dα "
-            f"{values.get('charging_price_change', 0):8.2e}  (stop at {tolerance:.0e})  "
-            f"λ̄ {mean_dso:6.1f}  ᾱ {float(record.price_per_mwh.mean()):6.1f}  $ {revenues}",
-            highlight=False,
-        )
-    return show
+def resume_checkpoint(scenario: Scenario, path: Path) -> Checkpoint:
+    """The checkpoint at ``path``, refused (naming both) unless it is of this scenario and its
+    mechanism."""
+    checkpoint = read_checkpoint(path)
+    checkpoint.check_matches(scenario.public.name, scenario.fingerprint,
+                             scenario.coordinator.mechanism, path)
+    return checkpoint
 
 
-def _negotiate(scenario: Scenario, endpoints: dict[str, Endpoint], out: Path,
-               metrics: CoordinatorMetrics, console: Console | None, resume: Path | None,
-               reference: ReferenceSolver | None
-               ) -> NegotiationOutcome | PricingGameOutcome | ProfitSharingOutcome:
-    """The negotiation with live progress, then its results folder."""
-    if scenario.coordinator.mechanism == "profit-sharing":
-        if resume is not None:
-            raise InvalidInputError("--resume: profit sharing cannot resume yet (each share is a "
-                                    "short negotiation; run it again)")
-        sharing = run_profit_sharing(scenario, endpoints, out=out, metrics=metrics,
-                                     progress=progress_printer(console,
-                                                               scenario.coordinator.tolerance))
-        write_profit_sharing_results(sharing, out)
-        return sharing
-    if scenario.coordinator.mechanism == "best-response":
-        if resume is not None:
-            raise InvalidInputError("--resume: the pricing game cannot resume yet (each of its "
-                                    "variants is a short negotiation; run it again)")
-        game = run_pricing_game(scenario, endpoints, out=out, metrics=metrics,
-                                progress=game_progress_printer(console,
-                                                               scenario.coordinator.tolerance),
-                                crash_after_round=_crash_after_round())
-        write_game_results(game, out, tolerance=scenario.coordinator.tolerance)
-        return game
-    outcome = run_joint_coordination(
-        scenario, endpoints, out=out, metrics=metrics,
-        progress=progress_printer(console, scenario.coordinator.tolerance), resume=resume,
-        reference=reference, crash_after_round=_crash_after_round(),
-    )
-    write_results(outcome, out)
-    return outcome
+def negotiate(scenario: Scenario, endpoints: dict[str, Endpoint], *, out: Path | None = None,
+              metrics: CoordinatorMetrics | None = None,
+              progress: Callable[[RoundRecord], None] | None = None,
+              resume: Path | None = None, crash_after: int | None = None) -> Any:
+    """The scenario's mechanism on the one driver over ``endpoints``; its outcome.
 
-
-def run_scenario(
-    scenario_spec: str | None,
-    *,
-    backend: str = "ray",
-    out: Path | None = None,
-    metrics_port: int | None = None,
-    ray_address: str | None = None,
-    resume: Path | None = None,
-    reference: ReferenceSolver | None = None,
-    show_progress: bool = False,
-) -> tuple[NegotiationOutcome | PricingGameOutcome | ProfitSharingOutcome, Path]:
-    """Run a scenario's coordination end to end on a backend; (outcome, results folder)."""
-    scenario = load_scenario(scenario_spec)
-    spec = scenario.source if scenario_spec is None else str(scenario_spec)
-    out = results_folder(scenario, out)
-    console = Console(stderr=True) if show_progress else None
-    outcome = run_loaded_scenario(scenario, spec, backend=backend, out=out,
-                                  metrics_port=metrics_port, ray_address=ray_address,
-                                  resume=resume, reference=reference, console=console)
-    return outcome, out
+    ``out``: the folder of the checkpoint and the transcript; ``resume``: a checkpoint of the
+    same scenario to continue from (another scenario's is refused naming both).
+    """
+    plugin = mechanism_plugin(scenario.coordinator.mechanism)
+    roles = {endpoint.role for endpoint in endpoints.values()}
+    for role in plugin.roles:
+        if role not in roles:
+            raise InvalidInputError(f"mechanism {plugin.name!r} needs an endpoint of a {role} "
+                                    f"(got: {', '.join(sorted(endpoints)) or 'none'})")
+    checkpoint = resume_checkpoint(scenario, resume) if resume is not None else None
+    driver = Driver(endpoints, driver_settings(scenario.coordinator, out, crash_after=crash_after),
+                    metrics if metrics is not None else CoordinatorMetrics.create(
+                        round_gauges=plugin.round_gauges),
+                    progress=progress, scenario_name=scenario.public.name,
+                    scenario_fingerprint=scenario.fingerprint)
+    if checkpoint is not None:
+        driver.negotiation_id = checkpoint.negotiation_id
+    try:
+        return driver.run(plugin.build(scenario), checkpoint=checkpoint)
+    finally:
+        driver.close(endpoints=False)
 
 
 def run_loaded_scenario(
@@ -147,44 +127,36 @@ def run_loaded_scenario(
     scenario_spec: str,
     *,
     backend: str,
-    out: Path,
+    out: Path | None,
     metrics_port: int | None = None,
     ray_address: str | None = None,
     resume: Path | None = None,
-    reference: ReferenceSolver | None = None,
-    console: Console | None = None,
-) -> NegotiationOutcome | PricingGameOutcome | ProfitSharingOutcome:
-    """A loaded scenario's coordination on a backend, its results written to ``out``;
-    ``scenario_spec`` is what operator processes load (the scenario's file or built-in name)."""
+    progress: Callable[[RoundRecord], None] | None = None,
+) -> Any:
+    """A loaded scenario's negotiation with its operators hosted on ``backend``; its outcome.
+
+    ``scenario_spec`` is what operator processes load (the scenario's file or built-in name);
+    with ``out`` the operators' private reports, logs, the checkpoint and the transcript go
+    there (nothing is written without it).
+    """
     if backend not in BACKENDS:
         raise InvalidInputError(f"unknown backend {backend!r} (known: {', '.join(BACKENDS)})")
+    if resume is not None:
+        resume_checkpoint(scenario, resume)  # refused before any operator is started
     check_operator_parts(scenario)
-    metrics = _coordinator_metrics(metrics_port)
-    if console is not None:
-        console.print(f"[bold]{scenario.public.name}[/]: {len(scenario.operator_ids)} operators "
-                      f"on {backend}, {scenario.public.periods} periods, mechanism "
-                      f"{scenario.coordinator.mechanism}")
+    metrics = coordinator_metrics(scenario, metrics_port)
     with operator_endpoints(scenario, scenario_spec, backend, registry=metrics.registry,
-                            private_root=out / "operators", ray_address=ray_address,
-                            log_directory=out / "logs") as endpoints:
-        return _negotiate(scenario, endpoints, out, metrics, console, resume, reference)
+                            private_root=out / "operators" if out is not None else None,
+                            ray_address=ray_address,
+                            log_directory=out / "logs" if out is not None else None
+                            ) as endpoints:
+        return negotiate(scenario, endpoints, out=out, metrics=metrics, progress=progress,
+                         resume=resume, crash_after=crash_after_round())
 
 
-def coordinate(
-    scenario_spec: str,
-    endpoint_specs: list[str],
-    *,
-    out: Path | None = None,
-    metrics_port: int | None = None,
-    tls_dir: Path | None = None,
-    resume: Path | None = None,
-    reference: ReferenceSolver | None = None,
-    show_progress: bool = False,
-    connect_timeout_s: float = 60.0,
-) -> tuple[NegotiationOutcome | PricingGameOutcome | ProfitSharingOutcome, Path]:
-    """Drive remote operators (``id=HOST:PORT`` each) through the scenario's mechanism;
-    (outcome, results folder)."""
-    scenario = load_scenario(scenario_spec)
+def remote_endpoints(scenario: Scenario, endpoint_specs: list[str], *,
+                     tls_dir: Path | None = None) -> dict[str, GrpcEndpoint]:
+    """gRPC endpoints of the scenario's operators, one ``ID=HOST:PORT`` each."""
     remote: dict[str, GrpcEndpoint] = {}
     for spec in endpoint_specs:
         operator_id, _, address = spec.partition("=")
@@ -198,10 +170,31 @@ def coordinate(
     missing = [o for o in scenario.operator_ids if o not in remote]
     if missing:
         raise InvalidInputError(f"no --endpoint for operator {missing[0]!r}")
-    for endpoint in remote.values():
-        endpoint.wait_until_serving(connect_timeout_s)
-    out = results_folder(scenario, out)
-    console = Console(stderr=True) if show_progress else None
-    outcome = _negotiate(scenario, dict(remote), out, _coordinator_metrics(metrics_port), console,
-                         resume, reference)
-    return outcome, out
+    return remote
+
+
+def coordinate(
+    scenario: Scenario,
+    endpoint_specs: list[str],
+    *,
+    out: Path | None,
+    metrics_port: int | None = None,
+    tls_dir: Path | None = None,
+    resume: Path | None = None,
+    progress: Callable[[RoundRecord], None] | None = None,
+    connect_timeout_s: float = 60.0,
+) -> Any:
+    """Drive remote operators (``ID=HOST:PORT`` each) through the scenario's mechanism; its
+    outcome."""
+    if resume is not None:
+        resume_checkpoint(scenario, resume)  # refused before any operator is reached
+    remote = remote_endpoints(scenario, endpoint_specs, tls_dir=tls_dir)
+    try:
+        for endpoint in remote.values():
+            endpoint.wait_until_serving(connect_timeout_s)
+        return negotiate(scenario, dict(remote), out=out,
+                         metrics=coordinator_metrics(scenario, metrics_port), progress=progress,
+                         resume=resume, crash_after=crash_after_round())
+    finally:
+        for endpoint in remote.values():
+            endpoint.close()

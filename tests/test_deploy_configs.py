@@ -21,6 +21,7 @@ import pytest
 import yaml
 from prometheus_client.metrics import MetricWrapperBase
 
+from ptn.coordinator.mechanisms.registry import MECHANISMS
 from ptn.coordinator.runtime.metrics import CoordinatorMetrics
 from ptn.services.metrics import OperatorMetrics
 from tests.support import REPOSITORY
@@ -215,8 +216,11 @@ class Family:
 def metric_families() -> dict[str, Family]:
     """Every sample name the two registries expose, with its labels (histograms add ``le``)."""
     families: dict[str, Family] = {}
-    for metrics in (OperatorMetrics.create(), CoordinatorMetrics.create()):
-        for value in vars(metrics).values():
+    gauges = [gauge for plugin in MECHANISMS.values() for gauge in plugin.round_gauges]
+    coordinator = CoordinatorMetrics.create(round_gauges=gauges)
+    for metrics in (OperatorMetrics.create(), coordinator):
+        wrappers = [*vars(metrics).values(), *getattr(metrics, "round_gauge_families", {}).values()]
+        for value in wrappers:
             if not isinstance(value, MetricWrapperBase):
                 continue
             (described,) = value.describe()

@@ -28,6 +28,10 @@ step is unchanged, so λ stays on the scale of its marginal cost (scaling the su
 Neither side needs to know ``w``.
 
 The coordinator sees only λ, ρ and the two load matrices (and, at the end, each side's cost).
+
+:class:`AdmmNegotiation` is one such negotiation as a component of a mechanism: the joint
+minimum-cost coordination (:mod:`ptn.coordinator.mechanisms.joint_coordination`) runs one, the
+profit sharing of seed 000 (:mod:`ptn.coordinator.mechanisms.profit_sharing`) one per share.
 """
 
 from __future__ import annotations
@@ -35,21 +39,38 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from google.protobuf.message import Message
 
 from ptn.coordinator.outcome import FloatArray, RoundRecord
-from ptn.coordinator.runtime.driver import Call, Driver, Mechanism
+from ptn.coordinator.runtime.mechanism import Call, Exchange, RoundGauge
 from ptn.protocol.codec import from_series, to_series
 from ptn.protocol.v1 import common_pb2
+from ptn.scenario.document import Scenario
 
 BALANCING_RATIO = 10.0  # μ
 BALANCING_FACTOR = 2.0  # τ
 
+#: the round fields of an ADMM round (the record's ``values``)
+ROUND_FIELDS = ("primal_residual", "dual_residual", "penalty_per_mw2h")
+#: ... and their gauges
+ROUND_GAUGES = (
+    RoundGauge("primal_residual", "ptn_negotiation_primal_residual",
+               "ADMM: relative primal residual ||P_a - P_b|| / max(||P_a||, ||P_b||) of the "
+               "last round."),
+    RoundGauge("dual_residual", "ptn_negotiation_dual_residual",
+               "ADMM: relative dual residual rho*||z_k - z_(k-1)|| / ||lambda|| of the last "
+               "round."),
+    RoundGauge("penalty_per_mw2h", "ptn_negotiation_penalty_per_mw2h",
+               "ADMM: the penalty rho ($/MW^2h) of the last round."),
+)
 
-class AdmmMechanism(Mechanism):
-    """Two-block consensus ADMM between a consuming and a supplying operator."""
 
-    name = "admm"
+class AdmmNegotiation:
+    """Two-block consensus ADMM between a consuming and a supplying operator, round by round.
+
+    ``scope`` (empty: the run's own negotiation id) names the part of a run it is, for its
+    calls' negotiation id and its records' stage. It is finished once converged or after
+    ``max_rounds`` rounds.
+    """
 
     def __init__(
         self,
@@ -64,6 +85,8 @@ class AdmmMechanism(Mechanism):
         tolerance: float = 1e-4,
         residual_balancing: bool = True,
         supplier_weight: float = 1.0,
+        max_rounds: int = 200,
+        scope: str = "",
     ) -> None:
         if not (np.isfinite(supplier_weight) and supplier_weight > 0):
             raise ValueError(f"supplier_weight must be positive, got {supplier_weight}")
@@ -74,6 +97,8 @@ class AdmmMechanism(Mechanism):
         self.supplier = supplier
         self.tolerance = tolerance
         self.residual_balancing = residual_balancing
+        self.max_rounds = max_rounds
+        self.scope = scope
         shape = (len(stations), periods)
         self.price = np.asarray(initial_price_per_mwh, dtype=np.float64).reshape(shape).copy()
         self.supplier_load = np.asarray(initial_supplier_load_mw,
@@ -82,52 +107,56 @@ class AdmmMechanism(Mechanism):
         self.penalty = float(initial_penalty_per_mw2h)
         self.primal_residual = float("inf")
         self.dual_residual = float("inf")
-        self._phase = 0
-        self._round_penalty = self.penalty
+        self.rounds = 0
 
-    # ------------------------------------------------------------------ hooks
-    def initialize(self, driver: Driver) -> None:
-        """The starting point is given at construction (e.g. the baseline's loads and DLMPs)."""
-
-    def requests(self, round_number: int) -> list[Call]:
-        if self._phase == 0:
-            self._round_penalty = self.penalty
-            return [Call(self.consumer, "ConsensusStep",
-                         self._step(self.supplier_load, self.supplier_weight))]
-        if self._phase == 1:
-            return [Call(self.supplier, "ConsensusStep", self._step(self.consumer_load))]
-        self._phase = 0
-        return []
-
-    def update(self, round_number: int, replies: dict[str, Message]) -> None:
-        if self._phase == 0:
-            self.consumer_load = self._loads(replies[self.consumer])
-            self._phase = 1
-            return
-        previous = self.supplier_load
-        self.supplier_load = self._loads(replies[self.supplier])
-        difference = self.consumer_load - self.supplier_load
-        rho = self.penalty
-        self.price = self.price + rho * difference
-        scale = max(float(np.linalg.norm(self.consumer_load)),
-                    float(np.linalg.norm(self.supplier_load)), 1e-12)
-        self.primal_residual = float(np.linalg.norm(difference)) / scale
-        self.dual_residual = rho * float(np.linalg.norm(self.supplier_load - previous)) / max(
-            float(np.linalg.norm(self.price)), 1e-12)
-        if self.residual_balancing and not self.converged():
-            if self.primal_residual > BALANCING_RATIO * self.dual_residual:
-                self.penalty = rho * BALANCING_FACTOR
-            elif self.dual_residual > BALANCING_RATIO * self.primal_residual:
-                self.penalty = rho / BALANCING_FACTOR
-        self._phase = 2
+    @classmethod
+    def for_scenario(cls, scenario: Scenario, *, consumer: str, supplier: str,
+                     initial_price_per_mwh: FloatArray, initial_supplier_load_mw: FloatArray,
+                     supplier_weight: float = 1.0, scope: str = "") -> AdmmNegotiation:
+        """A negotiation on the scenario's stations and periods with its ``[coordinator]``
+        settings (initial penalty, tolerance, residual balancing, round limit)."""
+        settings, public = scenario.coordinator, scenario.public
+        return cls(public.stations, public.periods, consumer=consumer, supplier=supplier,
+                   initial_price_per_mwh=initial_price_per_mwh,
+                   initial_supplier_load_mw=initial_supplier_load_mw,
+                   initial_penalty_per_mw2h=settings.initial_penalty_per_mw2h,
+                   tolerance=settings.tolerance, residual_balancing=settings.residual_balancing,
+                   supplier_weight=supplier_weight, max_rounds=settings.max_rounds, scope=scope)
 
     def converged(self) -> bool:
         return self.primal_residual <= self.tolerance and self.dual_residual <= self.tolerance
 
-    def record(self, round_number: int, seconds: float) -> RoundRecord:
+    def finished(self) -> bool:
+        return self.converged() or self.rounds >= self.max_rounds
+
+    def round_exchange(self) -> Exchange[RoundRecord]:
+        """One round: the consumer's step, the supplier's step, the price update."""
+        penalty = self.penalty
+        reply: Any = (yield [Call(self.consumer, "ConsensusStep",
+                                  self._step(self.supplier_load, self.supplier_weight),
+                                  self.scope)])[self.consumer]
+        self.consumer_load = self._loads(reply)
+        reply = (yield [Call(self.supplier, "ConsensusStep", self._step(self.consumer_load),
+                             self.scope)])[self.supplier]
+        previous = self.supplier_load
+        self.supplier_load = self._loads(reply)
+        difference = self.consumer_load - self.supplier_load
+        self.price = self.price + penalty * difference
+        scale = max(float(np.linalg.norm(self.consumer_load)),
+                    float(np.linalg.norm(self.supplier_load)), 1e-12)
+        self.primal_residual = float(np.linalg.norm(difference)) / scale
+        self.dual_residual = penalty * float(np.linalg.norm(self.supplier_load - previous)) / max(
+            float(np.linalg.norm(self.price)), 1e-12)
+        if self.residual_balancing and not self.converged():
+            if self.primal_residual > BALANCING_RATIO * self.dual_residual:
+                self.penalty = penalty * BALANCING_FACTOR
+            elif self.dual_residual > BALANCING_RATIO * self.primal_residual:
+                self.penalty = penalty / BALANCING_FACTOR
+        self.rounds += 1
         return RoundRecord(
-            round=round_number, seconds=seconds, primal_residual=self.primal_residual,
-            dual_residual=self.dual_residual, penalty_per_mw2h=self._round_penalty,
+            round=self.rounds, seconds=0.0, stage=self.scope,
+            values={"primal_residual": self.primal_residual,
+                    "dual_residual": self.dual_residual, "penalty_per_mw2h": penalty},
             price_per_mwh=self.price.copy(),
             load_mw={self.consumer: self.consumer_load.copy(),
                      self.supplier: self.supplier_load.copy()},
@@ -141,6 +170,7 @@ class AdmmMechanism(Mechanism):
             "penalty_per_mw2h": self.penalty,
             "primal_residual": self.primal_residual,
             "dual_residual": self.dual_residual,
+            "rounds": self.rounds,
         }
 
     def restore(self, state: dict[str, Any]) -> None:
@@ -150,7 +180,7 @@ class AdmmMechanism(Mechanism):
         self.penalty = float(state["penalty_per_mw2h"])
         self.primal_residual = float(state["primal_residual"])
         self.dual_residual = float(state["dual_residual"])
-        self._phase = 0
+        self.rounds = int(state["rounds"])
 
     # ------------------------------------------------------------------ helpers
     def _step(self, target_mw: FloatArray, scale: float = 1.0) -> common_pb2.ConsensusStep:
@@ -160,6 +190,5 @@ class AdmmMechanism(Mechanism):
             penalty_per_mw2h=self.penalty * scale,
         )
 
-    def _loads(self, reply: Message) -> FloatArray:
-        return from_series(reply.load_mw, self.stations, self.periods,  # type: ignore[attr-defined]
-                           "load_mw")
+    def _loads(self, reply: Any) -> FloatArray:
+        return from_series(reply.load_mw, self.stations, self.periods, "load_mw")

@@ -18,6 +18,8 @@ It stops when, after the trial rounds, the relative changes of λ and α are bot
 Revenues: each CNO's ``Σ Δt·(α − λ)·P`` over its stations, computed here from the messages
 (all three are in them); the DSO's as it reports it. :func:`certificate_exchange` is the ε-Nash
 certificate at the end: each CNO's exact best response against the others' final prices.
+:class:`BestResponseDynamics` is one game (one variant) round by round, a component of the
+pricing-game mechanism (:mod:`ptn.coordinator.mechanisms.pricing_game`).
 """
 
 from __future__ import annotations
@@ -28,9 +30,9 @@ from typing import Any
 import numpy as np
 
 from ptn.coordinator.outcome import FloatArray, RoundRecord
-from ptn.coordinator.runtime.driver import Call, Exchange, PhasedMechanism
+from ptn.coordinator.runtime.mechanism import Call, Exchange, RoundGauge
 from ptn.engines.errors import InvalidInputError
-from ptn.engines.games.cno_response import cno_revenue_usd
+from ptn.engines.games.cno_response.pricing import cno_revenue_usd
 from ptn.protocol.codec import from_series, to_series
 from ptn.protocol.v1 import common_pb2, games_pb2
 
@@ -56,7 +58,8 @@ class TurnResult:
 @dataclass(frozen=True)
 class PriceGameParties:
     """Who plays: the DSO, the traffic department, and each CNO with its stations (in turn
-    order); ``stations`` the public station order of every (stations, periods) array."""
+    order); ``stations`` the public station order of every (stations, periods) array;
+    ``scope`` the part of the run their game is (its calls' negotiation id, e.g. ``nash``)."""
 
     stations: tuple[str, ...]
     periods: int
@@ -64,6 +67,7 @@ class PriceGameParties:
     cnos: dict[str, tuple[str, ...]]
     dso: str = "dso"
     traffic: str = "traffic"
+    scope: str = ""
 
     def rows(self, cno: str) -> list[int]:
         """Rows of a CNO's stations in the public order."""
@@ -99,7 +103,7 @@ def cno_turn(parties: PriceGameParties, cno: str, *, purchase: FloatArray, price
         turn.observed_load_mw.CopyFrom(to_series(own, observed_load[rows]))
     batches = 0
     while True:
-        move: Any = (yield [Call(cno, "BestRespond", turn)])[cno]
+        move: Any = (yield [Call(cno, "BestRespond", turn, parties.scope)])[cno]
         if not move.probe_price_per_mwh:
             return TurnResult(
                 price_per_mwh=from_series(move.price_per_mwh, own, parties.periods,
@@ -112,7 +116,8 @@ def cno_turn(parties: PriceGameParties, cno: str, *, purchase: FloatArray, price
             full[rows] = from_series(series, own, parties.periods, f"probe_price_per_mwh[{k}]")
             probes.append(to_series(parties.stations, full))
         answer: Any = (yield [Call(parties.traffic, "ProbeResponses",
-                                   games_pb2.PriceProbes(price_per_mwh=probes))])[parties.traffic]
+                                   games_pb2.PriceProbes(price_per_mwh=probes),
+                                   parties.scope)])[parties.traffic]
         if len(answer.load_mw) != len(probes):
             raise InvalidInputError(f"the traffic department answered {len(answer.load_mw)} "
                                         f"of {len(probes)} probes")
@@ -123,16 +128,31 @@ def cno_turn(parties: PriceGameParties, cno: str, *, purchase: FloatArray, price
         turn.probe_load_mw.extend(to_series(own, load) for load in loads)
 
 
-class BestResponseMechanism(PhasedMechanism):
-    """Algorithm 1 of seed 001 between a DSO, CNOs and the traffic department."""
+#: the round fields of a best-response round (the record's ``values``; revenues by party too)
+ROUND_FIELDS = ("trial", "dso_price_change", "charging_price_change", "load_change", "probes")
+#: ... and their gauges
+ROUND_GAUGES = (
+    RoundGauge("charging_price_change", "ptn_pricing_game_charging_price_change",
+               "Pricing game: relative change of the CNOs' prices in the last round."),
+    RoundGauge("dso_price_change", "ptn_pricing_game_dso_price_change",
+               "Pricing game: relative change of the DSO's prices in the last round."),
+    RoundGauge("load_change", "ptn_pricing_game_load_change",
+               "Pricing game: relative change of the station loads in the last round."),
+    RoundGauge("probes", "ptn_pricing_game_probes",
+               "Pricing game: load responses the CNOs asked for in the last round."),
+)
 
-    name = "best-response"
+
+class BestResponseDynamics:
+    """Algorithm 1 of seed 001 between a DSO, CNOs and the traffic department, round by round;
+    finished once converged or after ``max_rounds`` rounds."""
 
     def __init__(self, parties: PriceGameParties, *, initial_price_per_mwh: FloatArray,
-                 tolerance: float = 0.005) -> None:
+                 tolerance: float = 0.005, max_rounds: int = 200) -> None:
         self.parties = parties
         self.stations = parties.stations
         self.tolerance = tolerance
+        self.max_rounds = max_rounds
         shape = (len(parties.stations), parties.periods)
         self.price = np.broadcast_to(np.asarray(initial_price_per_mwh, dtype=np.float64),
                                      shape).copy()
@@ -144,17 +164,22 @@ class BestResponseMechanism(PhasedMechanism):
         self.purchase_change = float("inf")
         self.load_change = float("inf")
         self.probes = 0
+        self.rounds = 0
 
-    # ------------------------------------------------------------------ hooks
-    def initialize(self, driver: Any) -> None:
-        """The prices in force at the start are given at construction."""
+    def converged(self) -> bool:
+        return (not self.trial and self.price_change < self.tolerance
+                and self.purchase_change < self.tolerance)
 
-    def round_exchange(self, round_number: int) -> Exchange[None]:
+    def finished(self) -> bool:
+        return self.converged() or self.rounds >= self.max_rounds
+
+    def round_exchange(self) -> Exchange[RoundRecord]:
         parties = self.parties
         signal = common_pb2.LoadSignal()
         if self.load is not None:
             signal.load_mw.CopyFrom(to_series(parties.stations, self.load))
-        quote: Any = (yield [Call(parties.dso, "QuotePrices", signal)])[parties.dso]
+        quote: Any = (yield [Call(parties.dso, "QuotePrices", signal, parties.scope)]
+                      )[parties.dso]
         purchase = from_series(quote.price_per_mwh, parties.stations, parties.periods,
                                "price_per_mwh")
         previous_purchase = None if np.isnan(self.purchase).any() else self.purchase
@@ -169,19 +194,19 @@ class BestResponseMechanism(PhasedMechanism):
             self.probes += result.probes
         self.price_change = relative_change(self.price, previous_price)
         answer: Any = (yield [Call(parties.traffic, "RespondToPrices", common_pb2.PriceSignal(
-            price_per_mwh=to_series(parties.stations, self.price)))])[parties.traffic]
+            price_per_mwh=to_series(parties.stations, self.price)), parties.scope)]
+                       )[parties.traffic]
         load = from_series(answer.load_mw, parties.stations, parties.periods, "load_mw")
         self.load_change = relative_change(load, self.load)
         self.load = load
         dispatch: Any = (yield [Call(parties.dso, "Dispatch", common_pb2.LoadSignal(
-            load_mw=to_series(parties.stations, load)))])[parties.dso]
+            load_mw=to_series(parties.stations, load)), parties.scope)])[parties.dso]
         self.dso_revenue = float(dispatch.revenue)
+        self.rounds += 1
+        return self.record()
 
-    def converged(self) -> bool:
-        return (not self.trial and self.price_change < self.tolerance
-                and self.purchase_change < self.tolerance)
-
-    def record(self, round_number: int, seconds: float) -> RoundRecord:
+    def record(self) -> RoundRecord:
+        """The last round as it is reported."""
         assert self.load is not None
         revenues = self.parties.revenues(self.price, self.purchase, self.load)
         values = {f"revenue_{cno}_usd": value for cno, value in revenues.items()}
@@ -192,10 +217,9 @@ class BestResponseMechanism(PhasedMechanism):
             "probes": float(self.probes),
         })
         return RoundRecord(
-            round=round_number, seconds=seconds, primal_residual=self.price_change,
-            dual_residual=self.purchase_change, penalty_per_mw2h=float("nan"),
+            round=self.rounds, seconds=0.0, stage=self.parties.scope, values=values,
             price_per_mwh=self.price.copy(), load_mw={self.parties.traffic: self.load.copy()},
-            values=values, series={"dso_price_per_mwh": self.purchase.copy()},
+            series={"dso_price_per_mwh": self.purchase.copy()},
         )
 
     def state(self) -> dict[str, Any]:
@@ -204,6 +228,7 @@ class BestResponseMechanism(PhasedMechanism):
             "load_mw": None if self.load is None else self.load.tolist(),
             "dso_revenue": self.dso_revenue, "trial": self.trial,
             "changes": [self.price_change, self.purchase_change, self.load_change],
+            "probes": self.probes, "rounds": self.rounds,
         }
 
     def restore(self, state: dict[str, Any]) -> None:
@@ -215,7 +240,8 @@ class BestResponseMechanism(PhasedMechanism):
         self.trial = bool(state["trial"])
         self.price_change, self.purchase_change, self.load_change = (
             float(v) for v in state["changes"])
-        self._pending, self._exchange = None, None
+        self.probes = int(state["probes"])
+        self.rounds = int(state["rounds"])
 
 
 @dataclass(frozen=True)
@@ -250,7 +276,8 @@ def load_responses_exchange(parties: PriceGameParties, prices: list[FloatArray]
                             ) -> Exchange[list[FloatArray]]:
     """The station loads at each of ``prices`` (all stations), in one probe batch."""
     answer: Any = (yield [Call(parties.traffic, "ProbeResponses", games_pb2.PriceProbes(
-        price_per_mwh=[to_series(parties.stations, p) for p in prices]))])[parties.traffic]
+        price_per_mwh=[to_series(parties.stations, p) for p in prices]), parties.scope)]
+                   )[parties.traffic]
     if len(answer.load_mw) != len(prices):
         raise InvalidInputError(f"the traffic department answered {len(answer.load_mw)} "
                                     f"of {len(prices)} probes")

@@ -13,37 +13,40 @@ Why this module exists: the issue's report for Game A (MODELS.md §3) needs, on 
   revenues of every profile (2^K of them, one batch of load responses) show whether the Nash
   equilibrium is dominated — seed 001's prisoner's dilemma (its Table 4).
 
-Each variant is its own negotiation (its own id, so the DSO starts a fresh response history);
-its transcript and checkpoint go to ``<out>/<variant>/``. Revenues are $ over the horizon:
-each CNO's ``Σ Δt·(α − λ)·P`` computed from the messages, the DSO's profit on charging as the
-DSO reports it.
+It is one mechanism over the one driver (:class:`PricingGame`): its driver rounds are the rounds
+of each variant, then (one driver round each) the variant's certificate, and at the end the
+revenue matrix; each is checkpointed, so the whole experiment resumes after a crash. Each
+variant is its own part of the run (negotiation id ``<id>/<variant>``), so the DSO starts a
+fresh response history per variant. Revenues are $ over the horizon: each CNO's
+``Σ Δt·(α − λ)·P`` computed from the messages, the DSO's profit on charging as the DSO reports
+it.
 """
 
 from __future__ import annotations
 
 import itertools
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ptn.coordinator.mechanisms.best_response import (
-    BestResponseMechanism,
+    ROUND_FIELDS,
+    ROUND_GAUGES,
+    BestResponseDynamics,
     CertificateEntry,
     PriceGameParties,
     certificate_exchange,
     load_responses_exchange,
 )
-from ptn.coordinator.mechanisms.joint_coordination import driver_settings
+from ptn.coordinator.mechanisms.joint_coordination import check_descriptions
 from ptn.coordinator.outcome import FloatArray, NegotiationOutcome, NegotiationStatus, RoundRecord
-from ptn.coordinator.runtime.driver import Driver, Exchange, NegotiationFailedError
-from ptn.coordinator.runtime.metrics import CoordinatorMetrics
-from ptn.coordinator.runtime.transports import Endpoint
-from ptn.engines.errors import InvalidInputError
-from ptn.protocol.v1 import common_pb2
+from ptn.coordinator.runtime.driver import NegotiationFailedError
+from ptn.coordinator.runtime.mechanism import Exchange, Mechanism, RunSummary
 from ptn.scenario.document import ALLIANCE_ID, Scenario
+
+if TYPE_CHECKING:
+    from ptn.coordinator.runtime.driver import Driver
 
 
 @dataclass(frozen=True)
@@ -133,57 +136,11 @@ class PricingGameOutcome:
     seconds: float
     status: NegotiationStatus
     message: str = ""
+    negotiation_id: str = ""
 
     @property
     def converged(self) -> bool:
         return self.status == NegotiationStatus.CONVERGED
-
-
-def _parties(scenario: Scenario, variant: str,
-             infos: dict[str, common_pb2.OperatorInfo]) -> PriceGameParties:
-    cnos = [ALLIANCE_ID] if variant == "cooperative" else [
-        o for o in scenario.operators_of("cno") if o != ALLIANCE_ID]
-    owned = {cno: tuple(infos[cno].stations) for cno in cnos}
-    listed = [s for stations in owned.values() for s in stations]
-    public = scenario.public
-    if sorted(listed) != sorted(public.stations):
-        raise NegotiationFailedError(
-            f"the CNOs of the {variant} game price stations {sorted(listed)}, the scenario has "
-            f"{sorted(public.stations)}: each station needs exactly one CNO")
-    return PriceGameParties(public.stations, public.periods, public.period_hours, owned)
-
-
-def _check_descriptions(scenario: Scenario, infos: dict[str, common_pb2.OperatorInfo]) -> None:
-    public = scenario.public
-    for operator_id, info in infos.items():
-        if info.role != "cno" and tuple(info.stations) != public.stations:
-            raise NegotiationFailedError(
-                f"operator {operator_id} uses stations {list(info.stations)}, the scenario "
-                f"{list(public.stations)}")
-        if info.periods != public.periods or abs(info.period_hours - public.period_hours) > 1e-9:
-            raise NegotiationFailedError(
-                f"operator {operator_id} has {info.periods} periods of {info.period_hours:g} h, "
-                f"the scenario {public.periods} of {public.period_hours:g} h")
-
-
-def _variant_result(variant: str, parties: PriceGameParties, mechanism: BestResponseMechanism,
-                    outcome: NegotiationOutcome, member_cnos: dict[str, tuple[str, ...]],
-                    certificate: dict[str, CertificateEntry]) -> VariantResult:
-    assert mechanism.load is not None
-    rounds = outcome.rounds
-    trials = [r for r in rounds if r.values.get("trial", 0.0)]
-    start = trials[-1] if trials else rounds[0]
-    names = [*parties.cnos, parties.dso]
-    revenue = {name: rounds[-1].values[f"revenue_{name}_usd"] for name in names}
-    start_revenue = {name: start.values[f"revenue_{name}_usd"] for name in names}
-    members = {cno: parties.revenue_of(stations, mechanism.price, mechanism.purchase,
-                                       mechanism.load)
-               for cno, stations in member_cnos.items()}
-    return VariantResult(
-        variant=variant, outcome=outcome, cnos=dict(parties.cnos),
-        dso_price_per_mwh=mechanism.purchase.copy(), charging_price_per_mwh=mechanism.price.copy(),
-        load_mw=mechanism.load.copy(), revenue_usd=revenue, start_revenue_usd=start_revenue,
-        member_revenue_usd=members, certificate=certificate)
 
 
 def revenue_matrix_exchange(parties: PriceGameParties, nash: VariantResult,
@@ -205,69 +162,193 @@ def revenue_matrix_exchange(parties: PriceGameParties, nash: VariantResult,
     return RevenueMatrix(cnos, profiles, revenue)
 
 
-def run_pricing_game(
-    scenario: Scenario,
-    endpoints: dict[str, Endpoint],
-    *,
-    out: Path | None = None,
-    metrics: CoordinatorMetrics | None = None,
-    progress: Callable[[RoundRecord], None] | None = None,
-    max_rounds: int | None = None,
-    crash_after_round: int | None = None,
-) -> PricingGameOutcome:
-    """Every variant the scenario asks for, its certificate, and the revenue matrix."""
-    started = time.perf_counter()
-    settings = scenario.coordinator
-    public = scenario.public
-    for role in ("dso", "traffic"):
-        if role not in endpoints:
-            raise InvalidInputError(f"the pricing game needs an endpoint for {role!r}")
-    results: dict[str, VariantResult] = {}
-    matrix: RevenueMatrix | None = None
-    status, message = NegotiationStatus.CONVERGED, ""
-    nash_cnos = {o: () for o in scenario.operators_of("cno") if o != ALLIANCE_ID}
-    for variant in settings.variants:
-        folder = out / variant if out is not None else None
-        driver = Driver(endpoints, driver_settings(settings, folder, max_rounds=max_rounds,
-                                                   crash_after_round=crash_after_round),
-                        metrics, progress=progress)
-        try:
-            infos = driver.describe_all()
-            _check_descriptions(scenario, infos)
-            parties = _parties(scenario, variant, infos)
-            mechanism = BestResponseMechanism(
-                parties,
-                initial_price_per_mwh=np.array(settings.initial_charging_price_per_mwh),
-                tolerance=settings.tolerance)
-            outcome = driver.run(mechanism)
-            if outcome.status == NegotiationStatus.FAILED or not outcome.rounds:
-                status, message = NegotiationStatus.FAILED, f"{variant}: {outcome.message}"
-                break
-            if not outcome.converged:
-                status = NegotiationStatus.NOT_CONVERGED
-                message = "; ".join(m for m in (message, f"{variant}: {outcome.message}") if m)
-            assert mechanism.load is not None
-            certificate = driver.run_exchange(certificate_exchange(
-                parties, purchase=mechanism.purchase, price=mechanism.price,
-                load=mechanism.load), len(outcome.rounds) + 1) if settings.certificate else {}
-            members = {cno: tuple(infos[cno].stations) for cno in nash_cnos}
-            results[variant] = _variant_result(variant, parties, mechanism, outcome, members,
-                                               certificate)
-            if variant == settings.variants[-1] and settings.revenue_matrix \
-                    and {"nash", "cooperative"} <= set(results):
-                nash_parties = _parties(scenario, "nash", infos)
-                matrix = driver.run_exchange(revenue_matrix_exchange(
-                    nash_parties, results["nash"], results["cooperative"]),
-                    len(outcome.rounds) + 2)
-        except NegotiationFailedError as error:
-            status, message = NegotiationStatus.FAILED, f"{variant}: {error}"
-            break
-        except InvalidInputError as error:
-            status, message = NegotiationStatus.FAILED, f"{variant}: invalid reply: {error}"
-            break
-        finally:
-            driver.close(endpoints=False)
-    return PricingGameOutcome(
-        scenario=public.name, stations=public.stations, periods=public.periods,
-        period_hours=public.period_hours, variants=results, revenue_matrix=matrix,
-        seconds=time.perf_counter() - started, status=status, message=message)
+class PricingGame(Mechanism[PricingGameOutcome]):
+    """The ``best-response`` mechanism: every variant the scenario asks for, each with its
+    ε-Nash certificate, then the revenue matrix (see the module docstring).
+
+    Stages, one after another: ``("play", variant)`` (a driver round per round of the game),
+    ``("certificate", variant)`` and ``("matrix", "")`` (a driver round each).
+    """
+
+    name = "best-response"
+    round_fields = ROUND_FIELDS
+    round_gauges = ROUND_GAUGES
+
+    def __init__(self, scenario: Scenario) -> None:
+        super().__init__(scenario)
+        settings = scenario.coordinator
+        self.stages: list[tuple[str, str]] = []
+        for variant in settings.variants:
+            self.stages.append(("play", variant))
+            if settings.certificate:
+                self.stages.append(("certificate", variant))
+        if settings.revenue_matrix and {"nash", "cooperative"} <= set(settings.variants):
+            self.stages.append(("matrix", ""))
+        self.stage = 0
+        #: each operator's public description: its role and stations
+        self.described: dict[str, tuple[str, tuple[str, ...]]] = {}
+        self.game: BestResponseDynamics | None = None
+        #: the finished games' final states, their certificates, the revenue matrix
+        self.final_states: dict[str, dict[str, Any]] = {}
+        self.certificates: dict[str, dict[str, CertificateEntry]] = {}
+        self.matrix: RevenueMatrix | None = None
+
+    # ------------------------------------------------------------------ who plays
+    def parties(self, variant: str) -> PriceGameParties:
+        """The players of a variant: the alliance alone in the cooperative one, else every
+        CNO; each with the stations it described."""
+        cnos = [ALLIANCE_ID] if variant == "cooperative" else [
+            o for o in self.scenario.operators_of("cno") if o != ALLIANCE_ID]
+        owned = {cno: self.described[cno][1] for cno in cnos}
+        listed = [s for stations in owned.values() for s in stations]
+        public = self.scenario.public
+        if sorted(listed) != sorted(public.stations):
+            raise NegotiationFailedError(
+                f"the CNOs of the {variant} game price stations {sorted(listed)}, the scenario "
+                f"has {sorted(public.stations)}: each station needs exactly one CNO")
+        return PriceGameParties(public.stations, public.periods, public.period_hours, owned,
+                                scope=variant)
+
+    def _game(self, variant: str) -> BestResponseDynamics:
+        settings = self.scenario.coordinator
+        return BestResponseDynamics(
+            self.parties(variant),
+            initial_price_per_mwh=np.array(settings.initial_charging_price_per_mwh),
+            tolerance=settings.tolerance, max_rounds=settings.max_rounds)
+
+    def _final(self, variant: str) -> BestResponseDynamics:
+        """A finished variant's game at its final state."""
+        game = self._game(variant)
+        game.restore(self.final_states[variant])
+        return game
+
+    # ------------------------------------------------------------------ hooks
+    def begin(self, driver: Driver) -> None:
+        infos = driver.describe_all()
+        check_descriptions(self.scenario, infos, own_stations_roles=("cno",))
+        self.described = {o: (info.role, tuple(info.stations)) for o, info in infos.items()}
+        self._enter_stage()
+
+    def _enter_stage(self) -> None:
+        if self.stage < len(self.stages) and self.stages[self.stage][0] == "play":
+            self.game = self._game(self.stages[self.stage][1])
+
+    def finished(self) -> bool:
+        return self.stage >= len(self.stages)
+
+    def round_exchange(self, driver_round: int) -> Exchange[RoundRecord | None]:
+        kind, variant = self.stages[self.stage]
+        record: RoundRecord | None = None
+        if kind == "play":
+            assert self.game is not None
+            record = yield from self.game.round_exchange()
+            if not self.game.finished():
+                return record
+            self.final_states[variant] = self.game.state()
+        elif kind == "certificate":
+            game = self._final(variant)
+            assert game.load is not None
+            self.certificates[variant] = yield from certificate_exchange(
+                game.parties, purchase=game.purchase, price=game.price, load=game.load)
+        else:
+            self.matrix = yield from revenue_matrix_exchange(
+                self.parties("nash"), self._variant("nash", ()), self._variant("cooperative", ()))
+        self.stage += 1
+        self._enter_stage()
+        return record
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "stage": self.stage,
+            "described": {o: [role, list(stations)] for o, (role, stations)
+                          in self.described.items()},
+            "game": None if self.game is None else self.game.state(),
+            "final_states": self.final_states,
+            "certificates": {variant: {cno: [e.revenue_usd, e.best_revenue_usd, e.probes,
+                                             e.batches] for cno, e in entries.items()}
+                             for variant, entries in self.certificates.items()},
+            "matrix": None if self.matrix is None else {
+                "cnos": list(self.matrix.cnos),
+                "revenue_usd": [[list(profile), revenues]
+                                for profile, revenues in self.matrix.revenue_usd.items()]},
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.stage = int(state["stage"])
+        self.described = {o: (str(role), tuple(stations))
+                          for o, (role, stations) in state["described"].items()}
+        self.final_states = dict(state["final_states"])
+        self.certificates = {
+            variant: {cno: CertificateEntry(float(a), float(b), int(c), int(d))
+                      for cno, (a, b, c, d) in entries.items()}
+            for variant, entries in state["certificates"].items()}
+        matrix = state["matrix"]
+        if matrix is not None:
+            revenue = {tuple(profile): {k: float(v) for k, v in revenues.items()}
+                       for profile, revenues in matrix["revenue_usd"]}
+            self.matrix = RevenueMatrix(tuple(matrix["cnos"]), tuple(revenue), revenue)
+        self.game = None
+        if state["game"] is not None:
+            self._enter_stage()
+            assert self.game is not None
+            self.game.restore(state["game"])
+
+    def conclude(self, driver: Driver, run: RunSummary) -> PricingGameOutcome:
+        variants = {v: self._variant(v, run.rounds, run.negotiation_id)
+                    for v in self.scenario.coordinator.variants}
+        late = [f"{v}: {result.outcome.message}" for v, result in variants.items()
+                if not result.outcome.converged]
+        status = NegotiationStatus.NOT_CONVERGED if late else NegotiationStatus.CONVERGED
+        return self._outcome(run, variants, status, "; ".join(late))
+
+    def failed(self, run: RunSummary) -> PricingGameOutcome:
+        complete = [v for v in self.scenario.coordinator.variants if v in self.final_states
+                    and (v in self.certificates or not self.scenario.coordinator.certificate)]
+        variant = self.stages[min(self.stage, len(self.stages) - 1)][1] if self.stages else ""
+        variants = {v: self._variant(v, run.rounds, run.negotiation_id) for v in complete}
+        return self._outcome(run, variants, NegotiationStatus.FAILED,
+                             f"{variant}: {run.failure}" if variant else run.failure)
+
+    # ------------------------------------------------------------------ results
+    def _variant(self, variant: str, records: tuple[RoundRecord, ...],
+                 negotiation_id: str = "") -> VariantResult:
+        """A finished variant's result from its final state and its rounds' records (those of
+        the run ``negotiation_id``)."""
+        game = self._final(variant)
+        assert game.load is not None
+        parties = game.parties
+        rounds = tuple(r for r in records if r.stage == variant)
+        converged = game.converged()
+        public = self.scenario.public
+        outcome = NegotiationOutcome(
+            negotiation_id=f"{negotiation_id}/{variant}", mechanism=self.name,
+            status=NegotiationStatus.CONVERGED if converged
+            else NegotiationStatus.NOT_CONVERGED,
+            message="" if converged else f"not converged after {game.max_rounds} rounds",
+            stations=public.stations, periods=public.periods, period_hours=public.period_hours,
+            rounds=rounds, seconds=float(sum(r.seconds for r in rounds)))
+        final = game.record()
+        trials = [r for r in rounds if r.values.get("trial", 0.0)]
+        start = trials[-1] if trials else (rounds[0] if rounds else final)
+        names = [*parties.cnos, parties.dso]
+        members = {cno: self.described[cno][1] for cno in self.scenario.operators_of("cno")
+                   if cno != ALLIANCE_ID}
+        return VariantResult(
+            variant=variant, outcome=outcome, cnos=dict(parties.cnos),
+            dso_price_per_mwh=game.purchase.copy(), charging_price_per_mwh=game.price.copy(),
+            load_mw=game.load.copy(),
+            revenue_usd={name: final.values[f"revenue_{name}_usd"] for name in names},
+            start_revenue_usd={name: start.values[f"revenue_{name}_usd"] for name in names},
+            member_revenue_usd={cno: parties.revenue_of(stations, game.price, game.purchase,
+                                                        game.load)
+                                for cno, stations in members.items()},
+            certificate=self.certificates.get(variant, {}))
+
+    def _outcome(self, run: RunSummary, variants: dict[str, VariantResult],
+                 status: NegotiationStatus, message: str) -> PricingGameOutcome:
+        public = self.scenario.public
+        return PricingGameOutcome(
+            scenario=public.name, stations=public.stations, periods=public.periods,
+            period_hours=public.period_hours, variants=variants, revenue_matrix=self.matrix,
+            seconds=run.seconds, status=status, message=message,
+            negotiation_id=run.negotiation_id)

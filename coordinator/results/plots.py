@@ -40,12 +40,12 @@ def plot_convergence(outcome: NegotiationOutcome, path: Path) -> Path:
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_ylabel("relative residual (–)")
     if not records:
-        _note(axes, "no rounds")
+        note(axes, "no rounds")
         return save_figure(figure, path)
     rounds = np.array([record.round for record in records], dtype=float)
-    primal = _positive(np.array([record.primal_residual for record in records], dtype=float))
-    dual = _positive(np.array([record.dual_residual for record in records], dtype=float))
-    penalty = np.array([record.penalty_per_mw2h for record in records], dtype=float)
+    primal = positive(np.array([record.value("primal_residual") for record in records]))
+    dual = positive(np.array([record.value("dual_residual") for record in records]))
+    penalty = np.array([record.value("penalty_per_mw2h") for record in records])
 
     lines = []
     lines += axes.plot(rounds, primal, marker="o", markersize=3, label="primal residual")
@@ -105,7 +105,7 @@ def plot_prices(outcome: NegotiationOutcome, path: Path) -> Path:
     if drawn:
         _finish(axes, outcome)
     else:
-        _note(axes, "no agreed prices")
+        note(axes, "no agreed prices")
     return save_figure(figure, path)
 
 
@@ -139,11 +139,11 @@ def plot_station_loads(outcome: NegotiationOutcome, path: Path) -> Path:
     if drawn:
         _finish(axes, outcome)
     else:
-        _note(axes, "no station loads")
+        note(axes, "no station loads")
     return save_figure(figure, path)
 
 
-def _positive(values: NDArray[np.float64]) -> NDArray[np.float64]:
+def positive(values: NDArray[np.float64]) -> NDArray[np.float64]:
     """Values a log axis can draw; the others become NaN (gaps)."""
     return np.where(np.isfinite(values) & (values > 0), values, np.nan)
 
@@ -170,7 +170,7 @@ def _finish(axes: Axes, outcome: NegotiationOutcome) -> None:
     axes.legend(loc="best", fontsize="small", ncols=2 if len(outcome.stations) > 3 else 1)
 
 
-def _note(axes: Axes, text: str) -> None:
+def note(axes: Axes, text: str) -> None:
     axes.text(0.5, 0.5, text, transform=axes.transAxes, ha="center", va="center", color="gray")
 
 

@@ -26,20 +26,20 @@ Means of prices are plain means over stations × periods; energies are Σ load·
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.ticker import MaxNLocator
 
 from ptn.coordinator.mechanisms.pricing_game import PricingGameOutcome, RevenueMatrix, VariantResult
 from ptn.coordinator.outcome import FloatArray, RoundRecord
-from ptn.coordinator.results.negotiation import _cell, _json_ready, _money
-from ptn.coordinator.results.plots import _note, _positive
+from ptn.coordinator.results.formatting import json_ready, money, write_csv
+from ptn.coordinator.results.plots import note, positive
 from ptn.figures import new_figure, save_figure
 
 SUMMARY_FILE = "summary.json"
@@ -81,10 +81,11 @@ def write_game_results(outcome: PricingGameOutcome, folder: Path, *,
     summary_path = folder / SUMMARY_FILE
     summary_path.write_text(json.dumps(game_summary(outcome), indent=2, allow_nan=False) + "\n",
                             encoding="utf-8")
-    paths = [summary_path, _write_rounds(outcome, folder / ROUNDS_FILE),
-             _write_prices(outcome, folder / PRICES_FILE)]
+    paths = [summary_path,
+             write_csv(folder / ROUNDS_FILE, _round_columns(outcome), _round_rows(outcome)),
+             write_csv(folder / PRICES_FILE, PRICE_COLUMNS, _price_rows(outcome))]
     if outcome.revenue_matrix is not None:
-        paths.append(_write_matrix(outcome.revenue_matrix, folder / MATRIX_FILE))
+        paths.append(write_csv(folder / MATRIX_FILE, *_matrix_rows(outcome.revenue_matrix)))
     comparison_path = folder / COMPARISON_FILE
     comparison_path.write_text(format_comparison(outcome), encoding="utf-8")
     paths.append(comparison_path)
@@ -102,6 +103,8 @@ def game_summary(outcome: PricingGameOutcome) -> dict[str, Any]:
     """The content of ``summary.json`` as JSON-native values (NaN and infinities as None)."""
     summary: dict[str, Any] = {
         "scenario": outcome.scenario,
+        "mechanism": "best-response",
+        "negotiation_id": outcome.negotiation_id,
         "status": outcome.status.value,
         "converged": outcome.converged,
         "message": outcome.message,
@@ -114,7 +117,7 @@ def game_summary(outcome: PricingGameOutcome) -> dict[str, Any]:
         "revenue_matrix": (None if outcome.revenue_matrix is None
                            else _matrix_summary(outcome.revenue_matrix)),
     }
-    return dict(_json_ready(summary))
+    return dict(json_ready(summary))
 
 
 def _variant_summary(variant: VariantResult, period_hours: float) -> dict[str, Any]:
@@ -169,58 +172,61 @@ def _matrix_summary(matrix: RevenueMatrix) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------ CSV tables
-def _write_rounds(outcome: PricingGameOutcome, path: Path) -> Path:
+def result_tables(outcome: PricingGameOutcome) -> dict[str, pd.DataFrame]:
+    """The tables of the results folder as DataFrames: ``rounds``, ``prices`` and (with a
+    revenue matrix) ``revenue_matrix``."""
+    tables = {"rounds": pd.DataFrame(_round_rows(outcome), columns=_round_columns(outcome)),
+              "prices": pd.DataFrame(_price_rows(outcome), columns=list(PRICE_COLUMNS))}
+    if outcome.revenue_matrix is not None:
+        columns, rows = _matrix_rows(outcome.revenue_matrix)
+        tables["revenue_matrix"] = pd.DataFrame(rows, columns=columns)
+    return tables
+
+
+def _round_columns(outcome: PricingGameOutcome) -> list[str]:
+    return [*ROUND_COLUMNS, *[f"revenue_{party}_usd" for party in _parties(outcome)]]
+
+
+def _round_rows(outcome: PricingGameOutcome) -> list[list[Any]]:
     parties = _parties(outcome)
-    with path.open("w", newline="", encoding="utf-8") as stream:
-        writer = csv.writer(stream)
-        writer.writerow([*ROUND_COLUMNS, *[f"revenue_{party}_usd" for party in parties]])
-        for name, variant in outcome.variants.items():
-            for record in variant.outcome.rounds:
-                values = record.values
-                load = _round_load(record)
-                writer.writerow([
-                    name, str(int(record.round)), str(int(_is_trial(record))),
-                    _cell(record.seconds),
-                    *[_cell(values.get(key, math.nan)) for key in CHANGES],
-                    _cell(_mean(record.series.get(_DSO_SERIES))),
-                    _cell(_mean(record.price_per_mwh)),
-                    _cell(math.nan if load is None else float(np.sum(load))),
-                    _cell(values.get("probes", math.nan)),
-                    *[_cell(values.get(f"revenue_{party}_usd", math.nan)) for party in parties],
-                ])
-    return path
+    rows = []
+    for name, variant in outcome.variants.items():
+        for record in variant.outcome.rounds:
+            values = record.values
+            load = _round_load(record)
+            rows.append([
+                name, int(record.round), int(_is_trial(record)), record.seconds,
+                *[values.get(key, math.nan) for key in CHANGES],
+                _mean(record.series.get(_DSO_SERIES)), _mean(record.price_per_mwh),
+                math.nan if load is None else float(np.sum(load)),
+                values.get("probes", math.nan),
+                *[values.get(f"revenue_{party}_usd", math.nan) for party in parties],
+            ])
+    return rows
 
 
-def _write_prices(outcome: PricingGameOutcome, path: Path) -> Path:
+def _price_rows(outcome: PricingGameOutcome) -> list[list[Any]]:
     shape = (len(outcome.stations), outcome.periods)
     nothing = np.full(shape, np.nan)
-    with path.open("w", newline="", encoding="utf-8") as stream:
-        writer = csv.writer(stream)
-        writer.writerow(PRICE_COLUMNS)
-        for name, variant in outcome.variants.items():
-            for record in variant.outcome.rounds:
-                dso = _shaped(record.series.get(_DSO_SERIES), shape, nothing)
-                charging = _shaped(record.price_per_mwh, shape, nothing)
-                load = _shaped(_round_load(record), shape, nothing)
-                for index, station in enumerate(outcome.stations):
-                    for period in range(outcome.periods):
-                        writer.writerow([
-                            name, str(int(record.round)), station, str(period),
-                            _cell(dso[index, period]), _cell(charging[index, period]),
-                            _cell(load[index, period]),
-                        ])
-    return path
+    rows = []
+    for name, variant in outcome.variants.items():
+        for record in variant.outcome.rounds:
+            dso = _shaped(record.series.get(_DSO_SERIES), shape, nothing)
+            charging = _shaped(record.price_per_mwh, shape, nothing)
+            load = _shaped(_round_load(record), shape, nothing)
+            rows += [[name, int(record.round), station, period, float(dso[index, period]),
+                      float(charging[index, period]), float(load[index, period])]
+                     for index, station in enumerate(outcome.stations)
+                     for period in range(outcome.periods)]
+    return rows
 
 
-def _write_matrix(matrix: RevenueMatrix, path: Path) -> Path:
-    with path.open("w", newline="", encoding="utf-8") as stream:
-        writer = csv.writer(stream)
-        writer.writerow([*[f"choice_{cno}" for cno in matrix.cnos],
-                         *[f"revenue_{cno}_usd" for cno in matrix.cnos]])
-        for profile in matrix.profiles:
-            writer.writerow([*profile, *[_cell(matrix.revenue_usd[profile].get(cno, math.nan))
-                                         for cno in matrix.cnos]])
-    return path
+def _matrix_rows(matrix: RevenueMatrix) -> tuple[list[str], list[list[Any]]]:
+    columns = [*[f"choice_{cno}" for cno in matrix.cnos],
+               *[f"revenue_{cno}_usd" for cno in matrix.cnos]]
+    rows = [[*profile, *[matrix.revenue_usd[profile].get(cno, math.nan) for cno in matrix.cnos]]
+            for profile in matrix.profiles]
+    return columns, rows
 
 
 # ------------------------------------------------------------------ comparison.md
@@ -287,14 +293,14 @@ def _matrix_table(matrix: RevenueMatrix) -> list[str]:
             for second in choices:
                 revenue = matrix.revenue_usd.get((first, second))
                 cells.append("—" if revenue is None else " / ".join(
-                    _money(revenue.get(cno, math.nan)) for cno in cnos))
+                    money(revenue.get(cno, math.nan)) for cno in cnos))
             table.append(_md_row([first, *cells]))
         return [*table, "", f"Cells: {cnos[0]} revenue / {cnos[1]} revenue."]
     table = [_md_row(["profile", *[f"{cno} ($)" for cno in cnos]]),
              _md_row(["---", *["---:"] * len(cnos)])]
     for profile in matrix.profiles:
         label = ", ".join(f"{cno} {choice}" for cno, choice in zip(cnos, profile, strict=True))
-        table.append(_md_row([label, *[_money(matrix.revenue_usd[profile].get(cno, math.nan))
+        table.append(_md_row([label, *[money(matrix.revenue_usd[profile].get(cno, math.nan))
                                        for cno in cnos]]))
     return table
 
@@ -328,18 +334,32 @@ def format_game_summary(outcome: PricingGameOutcome) -> str:
         lines.append(f"{name}: {len(rounds)} rounds, {state}; mean prices: DSO "
                      f"{_format(_mean(variant.dso_price_per_mwh), 'price')}, CNO "
                      f"{_format(_mean(variant.charging_price_per_mwh), 'price')} $/MWh; "
-                     f"ε = {_money(variant.epsilon_usd)} $")
+                     f"ε = {money(variant.epsilon_usd)} $")
         revenues = []
         for party, end in variant.revenue_usd.items():
             change = _change_percent(end, variant.start_revenue_usd.get(party, math.nan))
-            revenues.append(f"{party} {_money(end)} ({_percent(change)})")
+            revenues.append(f"{party} {money(end)} ({_percent(change)})")
         lines.append("  revenues ($, change from start): " + ", ".join(revenues))
         if set(variant.member_revenue_usd) != set(variant.revenue_usd) & set(variant.cnos):
             lines.append("  member revenues ($): " + ", ".join(
-                f"{cno} {_money(value)}" for cno, value in variant.member_revenue_usd.items()))
+                f"{cno} {money(value)}" for cno, value in variant.member_revenue_usd.items()))
     if outcome.revenue_matrix is not None:
         lines.append("revenue matrix: " + _verdict(outcome.revenue_matrix))
     return "\n".join(lines)
+
+
+def progress_line(record: RoundRecord, tolerance: float) -> str:
+    """One round on the terminal: the variant, trial rounds marked, the relative changes of the
+    DSO's and the CNOs' prices against the tolerance, mean prices and revenues."""
+    values = record.values
+    kind = "trial" if values.get("trial") else "     "
+    revenues = "  ".join(f"{party} {values[f'revenue_{party}_usd']:9.0f}"
+                         for party in _revenue_parties(values))
+    return (f"{record.stage:>11} round {record.round:>3} {kind}  dλ "
+            f"{values.get('dso_price_change', 0):8.2e}  dα "
+            f"{values.get('charging_price_change', 0):8.2e}  (stop at {tolerance:.0e})  "
+            f"λ̄ {_mean(record.series.get(_DSO_SERIES)):6.1f}  "
+            f"ᾱ {_mean(record.price_per_mwh):6.1f}  $ {revenues}")
 
 
 # ------------------------------------------------------------------ figures
@@ -354,12 +374,12 @@ def plot_game_convergence(variant: VariantResult, path: Path,
     _round_axis(axes)
     axes.set_ylabel("relative change (–)")
     if not records:
-        _note(axes, "no rounds")
+        note(axes, "no rounds")
         return save_figure(figure, path)
     rounds = _rounds(records)
     drawn = False
     for (key, label), marker in zip(CHANGES.items(), ("o", "s", "^"), strict=True):
-        values = _positive(np.array([r.values.get(key, math.nan) for r in records], dtype=float))
+        values = positive(np.array([r.values.get(key, math.nan) for r in records], dtype=float))
         axes.plot(rounds, values, marker=marker, markersize=3, label=label)
         drawn = drawn or bool(np.isfinite(values).any())
     if tolerance is not None and math.isfinite(tolerance) and tolerance > 0:
@@ -384,7 +404,7 @@ def plot_mean_prices(variant: VariantResult, path: Path,
     _round_axis(axes)
     axes.set_ylabel("mean price ($/MWh)")
     if not records:
-        _note(axes, "no rounds")
+        note(axes, "no rounds")
         return save_figure(figure, path)
     rounds = _rounds(records)
     axes.plot(rounds, [_mean(r.series.get(_DSO_SERIES)) for r in records], marker="o",
@@ -408,7 +428,7 @@ def plot_revenues(variant: VariantResult, path: Path) -> Path:
     _round_axis(axes)
     axes.set_ylabel("revenue ($)")
     if not records:
-        _note(axes, "no rounds")
+        note(axes, "no rounds")
         return save_figure(figure, path)
     rounds = _rounds(records)
     parties: list[str] = []
@@ -529,7 +549,7 @@ def _format(value: float, kind: str) -> str:
     if not math.isfinite(value):
         return "—"
     if kind in ("money", "epsilon"):
-        return _money(value)
+        return money(value)
     if kind == "count":
         return str(int(value))
     return f"{value:,.2f}"

@@ -9,6 +9,8 @@ files a researcher opens without ptn. Only what the coordinator saw goes here. F
   full-information references when the experiment computed them (``extra``). NaN → null.
 * ``shares.csv``: one row per share negotiated: share, status, rounds, seconds, dso_cost_usd,
   tno_cost_usd, dno_total_cost_usd, tno_benefit_usd, payment_usd.
+* ``rounds.csv``: every ADMM round of every share: stage (``rho<share>``, ``agreement``), round,
+  seconds, primal_residual, dual_residual, penalty_per_mw2h.
 * ``load_shift.csv``: station, period, preschedule_load_mw, rescheduled_load_mw (at ρ*),
   shift_mw.
 * ``dno_cost.png`` (the DNO's total cost and its dispatch cost against ρ, C0 and ρ* marked),
@@ -18,19 +20,23 @@ files a researcher opens without ptn. Only what the coordinator saw goes here. F
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
+from ptn.coordinator.mechanisms.admm import ROUND_FIELDS
 from ptn.coordinator.mechanisms.profit_sharing import ProfitSharingOutcome
-from ptn.coordinator.results.negotiation import _cell, _json_ready, _money
+from ptn.coordinator.results.formatting import json_ready, money, write_csv
 from ptn.figures import new_figure, save_figure
 
 SHARE_COLUMNS = ("share", "status", "rounds", "seconds", "dso_cost_usd", "tno_cost_usd",
                  "dno_total_cost_usd", "tno_benefit_usd", "payment_usd")
+ROUND_COLUMNS = ("stage", "round", "seconds", *ROUND_FIELDS)
+LOAD_SHIFT_COLUMNS = ("station", "period", "preschedule_load_mw", "rescheduled_load_mw",
+                      "shift_mw")
 
 
 def profit_sharing_summary(outcome: ProfitSharingOutcome) -> dict[str, Any]:
@@ -38,6 +44,7 @@ def profit_sharing_summary(outcome: ProfitSharingOutcome) -> dict[str, Any]:
     best = outcome.best if outcome.evaluations else None
     summary: dict[str, Any] = {
         "scenario": outcome.scenario, "mechanism": "profit-sharing",
+        "negotiation_id": outcome.negotiation_id,
         "status": str(outcome.status), "message": outcome.message, "seconds": outcome.seconds,
         "stations": list(outcome.stations), "periods": outcome.periods,
         "period_hours": outcome.period_hours,
@@ -63,33 +70,54 @@ def profit_sharing_summary(outcome: ProfitSharingOutcome) -> dict[str, Any]:
          "dno_total_cost_usd": outcome.dno_total_cost_usd(e),
          "tno_benefit_usd": outcome.tno_benefit_usd(e), "seconds": e.seconds}
         for e in outcome.evaluations]
-    value: dict[str, Any] = _json_ready(summary)
+    value: dict[str, Any] = json_ready(summary)
     return value
 
 
 def write_profit_sharing_results(outcome: ProfitSharingOutcome, out: Path) -> list[Path]:
-    """Create ``out`` and write the summary, the two tables and the three plots."""
+    """Create ``out`` and write the summary, the three tables and the three plots."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     written = [out / "summary.json"]
     written[0].write_text(json.dumps(profit_sharing_summary(outcome), indent=2,
                                      allow_nan=False) + "\n", encoding="utf-8")
-    with (out / "shares.csv").open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(SHARE_COLUMNS)
-        for e in outcome.evaluations:
-            saving = outcome.original_dso_cost_usd - e.dso_cost_usd
-            writer.writerow([_cell(e.share), str(e.status), e.rounds, _cell(e.seconds),
-                             _cell(e.dso_cost_usd), _cell(e.tno_cost_usd),
-                             _cell(outcome.dno_total_cost_usd(e)),
-                             _cell(outcome.tno_benefit_usd(e)), _cell(e.share * saving)])
-    written.append(out / "shares.csv")
+    written.append(write_csv(out / "shares.csv", SHARE_COLUMNS, _share_rows(outcome)))
+    written.append(write_csv(out / "rounds.csv", ROUND_COLUMNS, _round_rows(outcome)))
     if outcome.evaluations:
-        written.append(_write_load_shift(outcome, out / "load_shift.csv"))
+        written.append(write_csv(out / "load_shift.csv", LOAD_SHIFT_COLUMNS,
+                                 _load_shift_rows(outcome)))
         written += [_plot_dno_cost(outcome, out / "dno_cost.png"),
                     _plot_tno_benefit(outcome, out / "tno_benefit.png"),
                     _plot_load_shift(outcome, out / "load_shift.png")]
     return written
+
+
+def result_tables(outcome: ProfitSharingOutcome) -> dict[str, pd.DataFrame]:
+    """The tables of the results folder as DataFrames: ``shares``, ``rounds`` (every ADMM
+    round of every share) and ``load_shift``."""
+    return {"shares": pd.DataFrame(_share_rows(outcome), columns=list(SHARE_COLUMNS)),
+            "rounds": pd.DataFrame(_round_rows(outcome), columns=list(ROUND_COLUMNS)),
+            "load_shift": pd.DataFrame(_load_shift_rows(outcome) if outcome.evaluations else [],
+                                       columns=list(LOAD_SHIFT_COLUMNS))}
+
+
+def _share_rows(outcome: ProfitSharingOutcome) -> list[list[Any]]:
+    return [[e.share, str(e.status), e.rounds, e.seconds, e.dso_cost_usd, e.tno_cost_usd,
+             outcome.dno_total_cost_usd(e), outcome.tno_benefit_usd(e),
+             e.share * (outcome.original_dso_cost_usd - e.dso_cost_usd)]
+            for e in outcome.evaluations]
+
+
+def _round_rows(outcome: ProfitSharingOutcome) -> list[list[Any]]:
+    return [[record.stage, int(record.round), record.seconds,
+             *(record.value(name) for name in ROUND_FIELDS)] for record in outcome.rounds]
+
+
+def _load_shift_rows(outcome: ProfitSharingOutcome) -> list[list[Any]]:
+    before, after = outcome.preschedule_load_mw, outcome.best.load_mw
+    return [[station, period, before[s, period], after[s, period],
+             after[s, period] - before[s, period]]
+            for s, station in enumerate(outcome.stations) for period in range(outcome.periods)]
 
 
 def format_profit_sharing_summary(outcome: ProfitSharingOutcome) -> str:
@@ -100,31 +128,18 @@ def format_profit_sharing_summary(outcome: ProfitSharingOutcome) -> str:
     best = outcome.best
     total = outcome.dno_total_cost_usd(best)
     lines += [
-        f"  prescheduling: DNO cost C0 {_money(outcome.original_dso_cost_usd)} $, TNO cost "
-        f"{_money(outcome.tno_cost_alone_usd)} $",
+        f"  prescheduling: DNO cost C0 {money(outcome.original_dso_cost_usd)} $, TNO cost "
+        f"{money(outcome.tno_cost_alone_usd)} $",
         f"  best share ρ* = {outcome.best_share:.4f} ({len(outcome.evaluations)} shares "
         f"negotiated, {sum(e.rounds for e in outcome.evaluations)} ADMM rounds)",
-        f"  DNO total cost {_money(total)} $ (saves {_money(outcome.original_dso_cost_usd - total)}"
-        f" $), pays the TNO {_money(outcome.payment_usd)} $",
-        f"  TNO benefit {_money(outcome.tno_benefit_usd(best))} $ "
+        f"  DNO total cost {money(total)} $ (saves {money(outcome.original_dso_cost_usd - total)}"
+        f" $), pays the TNO {money(outcome.payment_usd)} $",
+        f"  TNO benefit {money(outcome.tno_benefit_usd(best))} $ "
         f"({'accepted' if outcome.tno_accepted else 'refused'})",
     ]
     if outcome.message:
         lines.append(f"  {outcome.message}")
     return "\n".join(lines)
-
-
-def _write_load_shift(outcome: ProfitSharingOutcome, path: Path) -> Path:
-    before, after = outcome.preschedule_load_mw, outcome.best.load_mw
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(("station", "period", "preschedule_load_mw", "rescheduled_load_mw",
-                         "shift_mw"))
-        for s, station in enumerate(outcome.stations):
-            for t in range(outcome.periods):
-                writer.writerow([station, t, _cell(before[s, t]), _cell(after[s, t]),
-                                 _cell(after[s, t] - before[s, t])])
-    return path
 
 
 def _curve(outcome: ProfitSharingOutcome) -> tuple[np.ndarray, np.ndarray, np.ndarray,

@@ -1,70 +1,60 @@
 """The one driver loop every mechanism runs on: rounds, messages, deadlines, retries, records.
 
-Why this module exists: mechanisms (ADMM, best response, profit sharing) differ only in what
-they ask and how they update (PowerModelsADA's habit: fixed hooks over one driver). The driver
-owns everything else, once:
+Why this module exists: a mechanism (:mod:`ptn.coordinator.runtime.mechanism`) says what to ask
+and how to update; the driver owns everything else, once:
 
-* **rounds and phases**: in a round it asks the mechanism for the next phase's calls
-  (:meth:`Mechanism.requests`) until it returns none; calls within a phase run concurrently;
-* **messaging**: every request gets a header (negotiation id, round, operator id, a fresh
-  request id); replies with an error status end the negotiation with a message naming the
-  operator;
+* **rounds and phases**: a driver round is one generator of the mechanism; the calls of each
+  phase it yields run concurrently and their replies are sent back;
+* **messaging**: every request gets its header: the negotiation id (``<id>/<scope>`` for a part
+  of the run with its own state at the operators), the round, the operator id and a request id
+  that is a function of (negotiation, driver round, position of the call in the round), so the
+  same call has the same id whether it is retried after a lost reply or sent again by a
+  coordinator resumed from its checkpoint: an operator that received it answers from its first
+  reply instead of applying it twice;
 * **deadlines and retries**: each call has a deadline; a call whose reply did not arrive
-  (transport ``unavailable``) is sent again with the *same* request id, so an operator that did
-  receive it answers from its first reply instead of applying it twice; a missed deadline ends
-  the negotiation naming the operator;
-* **convergence**: :meth:`Mechanism.converged` after each round, up to ``max_rounds``;
-* **checkpoints**: after every round an atomic JSON checkpoint (write, fsync, rename) of the
-  mechanism's state; :meth:`Driver.run` resumes from one;
-* **transcript**: every request, reply and failure as one JSON line;
-* **metrics**: rounds, residuals, penalty, prices, call latencies, failures, retries.
+  (transport ``unavailable``) is sent again with the same id; a missed deadline or a refusal
+  ends the negotiation with a message naming the operator;
+* **checkpoints**: after every driver round (:mod:`ptn.coordinator.runtime.checkpoint`);
+  :meth:`Driver.run` resumes from one;
+* **transcript** (:mod:`ptn.coordinator.runtime.transcript`) and **metrics** (rounds, each
+  mechanism's declared round gauges, prices and loads per station, call latencies, failures,
+  retries).
+
+Fault injection for tests: ``DriverSettings.crash_after_round = k`` exits the process with code
+75 right after checkpointing the k-th driver round (as ``kill -9`` would, at a known point).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
 import uuid
-from abc import ABC, abstractmethod
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
-from google.protobuf import json_format
 from google.protobuf.message import Message
 
-from ptn.coordinator.outcome import NegotiationOutcome, NegotiationStatus, RoundRecord
+from ptn.coordinator.outcome import RoundRecord
+from ptn.coordinator.runtime.checkpoint import Checkpoint, CheckpointWriter
+from ptn.coordinator.runtime.mechanism import Call, Exchange, Mechanism, RunSummary
 from ptn.coordinator.runtime.metrics import CoordinatorMetrics
+from ptn.coordinator.runtime.transcript import Transcript, message_dict
 from ptn.coordinator.runtime.transports import CallFailedError, Endpoint
 from ptn.engines.errors import InvalidInputError
 from ptn.protocol.v1 import common_pb2
 
-CHECKPOINT_VERSION = 1
 #: statuses of a reply the mechanism may use; any other ends the negotiation
 USABLE_STATUSES = (common_pb2.STATUS_OK, common_pb2.STATUS_INEXACT)
-
+#: the exit code of an injected crash (EX_TEMPFAIL: try again, e.g. with --resume)
+CRASH_EXIT_CODE = 75
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Call:
-    """One request of a phase: to whom, which RPC, and the request (its header is filled in)."""
-
-    operator_id: str
-    method: str
-    request: Message
-
-
-#: a multi-phase exchange written as a generator: it yields the calls of a phase, is sent the
-#: replies by operator id, and returns its result (see :class:`PhasedMechanism`)
-Exchange = Generator[list[Call], dict[str, Message], T]
+OutcomeT = TypeVar("OutcomeT")
 
 
 class NegotiationFailedError(Exception):
@@ -86,150 +76,13 @@ class OperatorRefusedError(NegotiationFailedError):
 class DriverSettings:
     """How the driver talks and records."""
 
-    max_rounds: int = 200
     call_timeout_s: float = 60.0
     retries: int = 2
     retry_backoff_s: float = 0.2
     checkpoint_path: Path | None = None
     transcript_path: Path | None = None
-    #: fault injection for tests: exit the process right after checkpointing this round
+    #: fault injection for tests: exit the process right after checkpointing this driver round
     crash_after_round: int | None = None
-
-
-class Mechanism(ABC):
-    """A negotiation mechanism: fixed hooks the driver calls (initialize, requests, update,
-    converged), plus its state for checkpoints and its record of a round."""
-
-    name = "abstract"
-    #: public station names, for the per-station metrics
-    stations: tuple[str, ...] = ()
-
-    @abstractmethod
-    def initialize(self, driver: Driver) -> None:
-        """Before round 1 (not on resume): set the starting point (may call operators)."""
-
-    @abstractmethod
-    def requests(self, round_number: int) -> list[Call]:
-        """The calls of the round's next phase; an empty list ends the round."""
-
-    @abstractmethod
-    def update(self, round_number: int, replies: dict[str, Message]) -> None:
-        """Take the phase's replies (by operator id)."""
-
-    @abstractmethod
-    def converged(self) -> bool:
-        """Whether the stopping test holds after the last round."""
-
-    @abstractmethod
-    def record(self, round_number: int, seconds: float) -> RoundRecord:
-        """The round as it will be reported (residuals, prices, loads)."""
-
-    @abstractmethod
-    def state(self) -> dict[str, Any]:
-        """Everything needed to continue, as JSON-able values."""
-
-    @abstractmethod
-    def restore(self, state: dict[str, Any]) -> None:
-        """Continue from :meth:`state`."""
-
-
-class PhasedMechanism(Mechanism):
-    """A mechanism whose round is one generator (:meth:`round_exchange`) instead of the
-    requests/update pair: phases that depend on earlier replies (a CNO's turn that asks for
-    probes until it decides) read as straight-line code."""
-
-    _exchange: Exchange[None] | None = None
-    _pending: list[Call] | None = None
-
-    @abstractmethod
-    def round_exchange(self, round_number: int) -> Exchange[None]:
-        """The round: yield each phase's calls, receive its replies."""
-
-    def requests(self, round_number: int) -> list[Call]:
-        if self._pending is None:
-            self._exchange = self.round_exchange(round_number)
-            self._pending = self._next(None)
-        calls = self._pending
-        if not calls:
-            self._pending, self._exchange = None, None
-        return calls
-
-    def update(self, round_number: int, replies: dict[str, Message]) -> None:
-        self._pending = self._next(replies)
-
-    def _next(self, replies: dict[str, Message] | None) -> list[Call]:
-        assert self._exchange is not None
-        try:
-            return next(self._exchange) if replies is None else self._exchange.send(replies)
-        except StopIteration:
-            return []
-
-
-class Transcript:
-    """Every message of a negotiation as JSON lines (appends; thread-safe)."""
-
-    def __init__(self, path: Path | None) -> None:
-        self.path = path
-        self._lock = threading.Lock()
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-
-    def write(self, entry: dict[str, Any]) -> None:
-        if self.path is None:
-            return
-        entry = {"time": datetime.now(UTC).isoformat(timespec="milliseconds"), **entry}
-        line = json.dumps(entry, allow_nan=True, separators=(",", ":"))
-        with self._lock, self.path.open("a", encoding="utf-8") as handle:
-            handle.write(line + "\n")
-
-
-def message_dict(message: Message) -> dict[str, Any]:
-    """A message as a JSON-able dict with the schema's field names."""
-    data: dict[str, Any] = json_format.MessageToDict(message, preserving_proto_field_name=True)
-    return data
-
-
-def write_checkpoint(path: Path, payload: dict[str, Any]) -> None:
-    """Write ``payload`` atomically: a crash leaves the previous checkpoint or the new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with temporary.open("w", encoding="utf-8") as handle:
-        json.dump(payload, handle, allow_nan=True)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
-
-
-def read_checkpoint(path: Path) -> dict[str, Any]:
-    """A checkpoint written by :func:`write_checkpoint` (errors name the file)."""
-    try:
-        payload: dict[str, Any] = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as error:
-        raise InvalidInputError(f"cannot read checkpoint {path}: "
-                                f"{(error.strerror or str(error)).lower()}") from error
-    except json.JSONDecodeError as error:
-        raise InvalidInputError(f"{path}:{error.lineno}: not a checkpoint ({error.msg})") \
-            from error
-    if payload.get("version") != CHECKPOINT_VERSION or "mechanism_state" not in payload:
-        raise InvalidInputError(f"{path}: not a ptn checkpoint of version {CHECKPOINT_VERSION}")
-    return payload
-
-
-def record_to_json(record: RoundRecord) -> dict[str, Any]:
-    data = asdict(record)
-    data["price_per_mwh"] = np.asarray(record.price_per_mwh).tolist()
-    data["load_mw"] = {k: np.asarray(v).tolist() for k, v in record.load_mw.items()}
-    data["series"] = {k: np.asarray(v).tolist() for k, v in record.series.items()}
-    return data
-
-
-def record_from_json(data: dict[str, Any]) -> RoundRecord:
-    values = dict(data)
-    values["price_per_mwh"] = np.asarray(values["price_per_mwh"], dtype=np.float64)
-    values["load_mw"] = {k: np.asarray(v, dtype=np.float64) for k, v in values["load_mw"].items()}
-    values["series"] = {k: np.asarray(v, dtype=np.float64)
-                        for k, v in values.get("series", {}).items()}
-    return RoundRecord(**values)
 
 
 @dataclass
@@ -241,17 +94,27 @@ class Driver:
     metrics: CoordinatorMetrics | None = None
     negotiation_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     progress: Callable[[RoundRecord], None] | None = None
-    #: stored in every checkpoint and given back on resume (e.g. an experiment's baseline)
-    context: dict[str, Any] = field(default_factory=dict)
+    #: the scenario the negotiation belongs to, written into every checkpoint
+    scenario_name: str = ""
+    scenario_fingerprint: str = ""
 
     def __post_init__(self) -> None:
         self.metrics = self.metrics if self.metrics is not None else CoordinatorMetrics.create()
         self.transcript = Transcript(self.settings.transcript_path)
         self._pool = ThreadPoolExecutor(max_workers=max(1, len(self.endpoints)))
+        self._sequence_lock = threading.Lock()
+        self._sequence: dict[int, int] = {}
 
     # ------------------------------------------------------------------ calls
-    def call(self, operator_id: str, method: str, request: Message,
-             round_number: int = 0) -> Message:
+    def request_id(self, round_number: int) -> str:
+        """The next request id of a driver round: ``<negotiation>:<round>:<position>``."""
+        with self._sequence_lock:
+            position = self._sequence.get(round_number, 0)
+            self._sequence[round_number] = position + 1
+        return f"{self.negotiation_id}:{round_number}:{position}"
+
+    def call(self, operator_id: str, method: str, request: Message, round_number: int = 0, *,
+             scope: str = "", request_id: str | None = None) -> Message:
         """One request with header, deadline, retries, transcript and metrics; the reply.
 
         Raises :class:`NegotiationFailedError` naming the operator when the reply does not
@@ -261,14 +124,15 @@ class Driver:
         if endpoint is None:
             raise NegotiationFailedError(f"no endpoint for operator {operator_id!r}")
         header = request.header  # type: ignore[attr-defined]
-        header.negotiation_id = self.negotiation_id
+        header.negotiation_id = f"{self.negotiation_id}/{scope}" if scope else \
+            self.negotiation_id
         header.round = round_number
         header.operator_id = operator_id
-        header.request_id = uuid.uuid4().hex
+        header.request_id = request_id or self.request_id(round_number)
         metrics = self.metrics
         assert metrics is not None
         role = endpoint.role
-        base = {"negotiation_id": self.negotiation_id, "round": round_number,
+        base = {"negotiation_id": header.negotiation_id, "round": round_number,
                 "operator_id": operator_id, "method": method, "request_id": header.request_id}
         self.transcript.write({**base, "direction": "request",
                                "message": message_dict(request)})
@@ -319,17 +183,21 @@ class Driver:
 
     def call_phase(self, calls: list[Call], round_number: int) -> dict[str, Message]:
         """The calls of one phase, concurrently; replies by operator id."""
-        if len(calls) == 1:
-            only = calls[0]
+        identified = [(c, self.request_id(round_number)) for c in calls]  # in call order
+        if len(identified) == 1:
+            only, request_id = identified[0]
             return {only.operator_id: self.call(only.operator_id, only.method, only.request,
-                                                round_number)}
+                                                round_number, scope=only.scope,
+                                                request_id=request_id)}
         futures = {c.operator_id: self._pool.submit(self.call, c.operator_id, c.method,
-                                                     c.request, round_number) for c in calls}
+                                                     c.request, round_number, scope=c.scope,
+                                                     request_id=request_id)
+                   for c, request_id in identified}
         return {operator_id: future.result() for operator_id, future in futures.items()}
 
     def run_exchange(self, exchange: Exchange[T], round_number: int) -> T:
-        """Drive an exchange to its end outside the round loop (e.g. a final certificate):
-        each phase it yields is called, its replies sent back; returns its value."""
+        """Drive an exchange to its end: each phase it yields is called, its replies sent back;
+        returns its value."""
         try:
             calls = next(exchange)
             while True:
@@ -338,98 +206,84 @@ class Driver:
             value: T = finished.value
             return value
 
-    def describe_all(self) -> dict[str, common_pb2.OperatorInfo]:
-        """Every operator's public description (round 0)."""
+    def describe_all(self, operator_ids: list[str] | None = None
+                     ) -> dict[str, common_pb2.OperatorInfo]:
+        """The public description of every operator (or of ``operator_ids``), in round 0."""
         infos = {}
-        for operator_id in self.endpoints:
+        for operator_id in operator_ids if operator_ids is not None else self.endpoints:
             reply = self.call(operator_id, "Describe", common_pb2.DescribeRequest())
             infos[operator_id] = reply.info  # type: ignore[attr-defined]
         return infos
 
     # ------------------------------------------------------------------ the loop
-    def run(self, mechanism: Mechanism, *,
-            checkpoint: dict[str, Any] | None = None) -> NegotiationOutcome:
-        """Run ``mechanism`` to convergence, the round limit, or a failure (a status)."""
+    def run(self, mechanism: Mechanism[OutcomeT], *,
+            checkpoint: Checkpoint | None = None) -> OutcomeT:
+        """Run ``mechanism`` until it is finished or fails, resuming from ``checkpoint``."""
         started = time.perf_counter()
-        metrics = self.metrics
-        assert metrics is not None
         rounds: list[RoundRecord] = []
-        first_round = 1
-        status, message = NegotiationStatus.NOT_CONVERGED, ""
+        driver_round = 0
         try:
             if checkpoint is not None:
-                if checkpoint["mechanism"] != mechanism.name:
-                    raise InvalidInputError(f"checkpoint of mechanism {checkpoint['mechanism']}"
-                                            f", not {mechanism.name}")
-                mechanism.restore(checkpoint["mechanism_state"])
-                rounds = [record_from_json(r) for r in checkpoint["rounds"]]
-                first_round = int(checkpoint["round"]) + 1
+                mechanism.restore(checkpoint.mechanism_state)
+                rounds = list(checkpoint.rounds)
+                driver_round = checkpoint.round
             else:
-                mechanism.initialize(self)
-            if rounds and mechanism.converged():
-                status = NegotiationStatus.CONVERGED
-            for round_number in range(first_round, self.settings.max_rounds + 1):
-                if status == NegotiationStatus.CONVERGED:
-                    break
+                mechanism.begin(self)
+            path = self.settings.checkpoint_path
+            writer = CheckpointWriter(path, len(rounds)) if path is not None else None
+            while not mechanism.finished():
+                driver_round += 1
                 round_started = time.perf_counter()
-                while calls := mechanism.requests(round_number):
-                    mechanism.update(round_number, self.call_phase(calls, round_number))
-                record = mechanism.record(round_number, time.perf_counter() - round_started)
-                rounds.append(record)
-                self._observe(mechanism, record)
-                self._checkpoint(mechanism, round_number, rounds)
-                if self.progress is not None:
+                record = self.run_exchange(mechanism.round_exchange(driver_round),
+                                           driver_round)
+                if record is not None:
+                    record = replace(record, seconds=time.perf_counter() - round_started)
+                    rounds.append(record)
+                    self._observe(mechanism, record)
+                if writer is not None:
+                    writer.write(self._checkpoint(mechanism, driver_round),
+                                 [] if record is None else [record])
+                if record is not None and self.progress is not None:
                     self.progress(record)
-                if mechanism.converged():
-                    status = NegotiationStatus.CONVERGED
-                    metrics.converged.labels(mechanism.name).set(1)
                 crash = self.settings.crash_after_round
-                if crash is not None and round_number >= crash:
-                    os._exit(75)  # fault injection: die like a killed process, checkpoint kept
-            if status != NegotiationStatus.CONVERGED:
-                message = f"not converged after {self.settings.max_rounds} rounds"
-        except NegotiationFailedError as error:
-            status, message = NegotiationStatus.FAILED, str(error)
-        except InvalidInputError as error:  # a reply that does not fit the negotiation
-            status, message = NegotiationStatus.FAILED, f"invalid reply: {error}"
-        return NegotiationOutcome(
-            negotiation_id=self.negotiation_id, mechanism=mechanism.name, status=status,
-            message=message, stations=(), periods=0, period_hours=0.0, rounds=tuple(rounds),
-            seconds=time.perf_counter() - started,
-        )
-
-    def _observe(self, mechanism_object: Mechanism, record: RoundRecord) -> None:
+                if crash is not None and driver_round >= crash:
+                    os._exit(CRASH_EXIT_CODE)  # fault injection: die like a killed process
+            outcome = mechanism.conclude(self, RunSummary(
+                self.negotiation_id, tuple(rounds), started, driver_round + 1))
+        except (NegotiationFailedError, InvalidInputError) as error:
+            # an InvalidInputError here is a reply that does not fit the negotiation
+            failure = str(error) if isinstance(error, NegotiationFailedError) \
+                else f"invalid reply: {error}"
+            return mechanism.failed(RunSummary(self.negotiation_id, tuple(rounds), started,
+                                               driver_round + 1, failure))
         metrics = self.metrics
         assert metrics is not None
-        mechanism = mechanism_object.name
-        price = np.asarray(record.price_per_mwh)
-        loads = list(record.load_mw.values())
-        for index, station in enumerate(mechanism_object.stations):
-            if price.ndim == 2 and index < price.shape[0]:
-                metrics.price.labels(mechanism, station).set(float(price[index].mean()))
-            if loads and np.asarray(loads[0]).ndim == 2:
-                metrics.load.labels(mechanism, station).set(float(np.asarray(loads[0])[index]
-                                                                   .mean()))
-        metrics.rounds.labels(mechanism).inc()
-        metrics.round.labels(mechanism).set(record.round)
-        metrics.primal_residual.labels(mechanism).set(record.primal_residual)
-        metrics.dual_residual.labels(mechanism).set(record.dual_residual)
-        metrics.penalty.labels(mechanism).set(record.penalty_per_mw2h)
+        metrics.converged.labels(mechanism.name).set(
+            1.0 if getattr(outcome, "converged", False) else 0.0)
+        return outcome
 
-    def _checkpoint(self, mechanism: Mechanism, round_number: int,
-                    rounds: list[RoundRecord]) -> None:
-        path = self.settings.checkpoint_path
-        if path is None:
-            return
-        write_checkpoint(path, {
-            "version": CHECKPOINT_VERSION,
-            "negotiation_id": self.negotiation_id,
-            "mechanism": mechanism.name,
-            "round": round_number,
-            "mechanism_state": mechanism.state(),
-            "rounds": [record_to_json(r) for r in rounds],
-            "context": self.context,
-        })
+    def _observe(self, mechanism: Mechanism[Any], record: RoundRecord) -> None:
+        metrics = self.metrics
+        assert metrics is not None
+        name = mechanism.name
+        price = np.asarray(record.price_per_mwh)
+        loads = [np.asarray(load) for load in record.load_mw.values()]
+        for index, station in enumerate(mechanism.stations):
+            if price.ndim == 2 and index < price.shape[0]:
+                metrics.price.labels(name, station).set(float(price[index].mean()))
+            if loads and loads[0].ndim == 2 and index < loads[0].shape[0]:
+                metrics.load.labels(name, station).set(float(loads[0][index].mean()))
+        metrics.rounds.labels(name).inc()
+        metrics.round.labels(name).set(record.round)
+        for gauge in mechanism.round_gauges:
+            if gauge.field in record.values:
+                metrics.round_gauge(gauge).labels(name).set(record.values[gauge.field])
+
+    def _checkpoint(self, mechanism: Mechanism[Any], driver_round: int) -> Checkpoint:
+        return Checkpoint(
+            negotiation_id=self.negotiation_id, mechanism=mechanism.name,
+            scenario=self.scenario_name, scenario_fingerprint=self.scenario_fingerprint,
+            round=driver_round, mechanism_state=mechanism.state(), rounds=())
 
     def close(self, *, endpoints: bool = True) -> None:
         """Stop the call pool and (unless ``endpoints`` is false: another negotiation follows

@@ -1,17 +1,23 @@
-"""Prometheus metrics of the coordinator: rounds, residuals, penalty, prices, calls.
+"""Prometheus metrics of the coordinator: rounds, each mechanism's round gauges, prices, calls.
 
 Why this module exists: a negotiation is watched live on /metrics (issue 4). Conventions
 (Prometheus naming guide): prefix ``ptn_``, base units, counters end in ``_total``, labels with
 bounded values only (mechanism, role, method, reason, station: stations are few and public);
-never a round number or an id as a label.
+never a round number or an id as a label. Families common to every mechanism are fixed here;
+each mechanism declares its own round gauges (:class:`~ptn.coordinator.runtime.mechanism.
+RoundGauge`: ADMM its residuals and penalty, the pricing game its relative changes), so a
+metric always means one thing.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from ptn.coordinator.runtime.mechanism import RoundGauge
 from ptn.protocol.schema import LATENCY_BUCKETS
 
 
@@ -22,9 +28,6 @@ class CoordinatorMetrics:
     registry: CollectorRegistry
     rounds: Counter
     round: Gauge
-    primal_residual: Gauge
-    dual_residual: Gauge
-    penalty: Gauge
     converged: Gauge
     price: Gauge
     load: Gauge
@@ -32,27 +35,29 @@ class CoordinatorMetrics:
     calls_in_progress: Gauge
     call_failures: Counter
     call_retries: Counter
+    round_gauge_families: dict[str, Gauge] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def round_gauge(self, gauge: RoundGauge) -> Gauge:
+        """The gauge family of a mechanism's round field (registered on first use)."""
+        with self._lock:
+            if gauge.metric not in self.round_gauge_families:
+                self.round_gauge_families[gauge.metric] = Gauge(gauge.metric, gauge.help,
+                                                         ["mechanism"], registry=self.registry)
+            return self.round_gauge_families[gauge.metric]
 
     @classmethod
-    def create(cls, registry: CollectorRegistry | None = None) -> CoordinatorMetrics:
+    def create(cls, registry: CollectorRegistry | None = None,
+               round_gauges: Iterable[RoundGauge] = ()) -> CoordinatorMetrics:
+        """The families on ``registry`` (a new one by default), with a mechanism's round gauges
+        registered up front (so they are listed before its first round)."""
         registry = registry if registry is not None else CollectorRegistry()
-        return cls(
+        metrics = cls(
             registry=registry,
             rounds=Counter("ptn_negotiation_rounds_total", "Rounds completed.",
                            ["mechanism"], registry=registry),
             round=Gauge("ptn_negotiation_round", "The current round of the negotiation.",
                         ["mechanism"], registry=registry),
-            primal_residual=Gauge(
-                "ptn_negotiation_primal_residual",
-                "Relative primal residual ||P_a - P_b|| / max(||P_a||, ||P_b||) of the last round.",
-                ["mechanism"], registry=registry),
-            dual_residual=Gauge(
-                "ptn_negotiation_dual_residual",
-                "Relative dual residual rho*||z_k - z_(k-1)|| / ||lambda|| of the last round.",
-                ["mechanism"], registry=registry),
-            penalty=Gauge("ptn_negotiation_penalty_per_mw2h",
-                          "ADMM penalty rho ($/MW^2h) after residual balancing.",
-                          ["mechanism"], registry=registry),
             converged=Gauge("ptn_negotiation_converged",
                             "1 once the negotiation met its stopping test, else 0.",
                             ["mechanism"], registry=registry),
@@ -77,3 +82,6 @@ class CoordinatorMetrics:
                                  "Calls sent again with the same request id.",
                                  ["role", "method"], registry=registry),
         )
+        for gauge in round_gauges:
+            metrics.round_gauge(gauge)
+        return metrics

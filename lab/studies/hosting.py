@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 from rich.console import Console
 
-from ptn.coordinator.mechanisms.joint_coordination import run_joint_coordination
 from ptn.coordinator.outcome import NegotiationOutcome
+from ptn.coordinator.runner import negotiate
 from ptn.coordinator.runtime.backends import hosted_endpoints
 from ptn.engines.errors import InvalidInputError
 from ptn.engines.traffic.multiperiod import build_multiperiod_problem
@@ -195,7 +195,7 @@ def _private_at_scale(scenario: Scenario, traffic: TrafficConfig, dso: DsoModel,
     spec = replace(traffic.spec, ev_demand_veh_per_h=traffic.spec.ev_demand_veh_per_h * ev_scale)
     endpoints = hosted_endpoints({"traffic": TrafficDepartmentModel(replace(traffic, spec=spec)),
                                   "dso": DsoModel(dso.config)})
-    outcome = run_joint_coordination(scenario, endpoints)
+    outcome = negotiate(scenario, endpoints)
     entry: dict[str, Any] = {
         "ev_scale": ev_scale, "status": str(outcome.status), "rounds": len(outcome.rounds),
         "baseline_status": outcome.baseline.status if outcome.baseline is not None else "none",

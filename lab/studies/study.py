@@ -28,14 +28,17 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
+from ptn.coordinator.mechanisms.joint_coordination import with_reference
 from ptn.coordinator.outcome import NegotiationOutcome
-from ptn.coordinator.results.negotiation import _json_ready, _money
-from ptn.coordinator.runner import results_folder, run_loaded_scenario
+from ptn.coordinator.results.formatting import json_ready, money
+from ptn.coordinator.results.joint_coordination import write_results
+from ptn.coordinator.runner import results_folder, round_printer, run_loaded_scenario
 from ptn.engines.errors import InvalidInputError
 from ptn.engines.toml_keys import show_value
 from ptn.lab.references.joint import centralized_reference
@@ -165,9 +168,13 @@ def run_study(
     console = Console(stderr=True) if show_progress else None
     if console is not None:
         console.print(f"[bold]{scenario.public.name}[/]: study {settings.kind}")
-    negotiation = run_loaded_scenario(scenario, scenario_spec, backend=backend,
-                                      out=out / "negotiation", ray_address=ray_address,
-                                      reference=centralized_reference, console=console)
+    progress = None if console is None else round_printer(
+        scenario, partial(console.print, highlight=False))
+    negotiation = with_reference(
+        run_loaded_scenario(scenario, scenario_spec, backend=backend, out=out / "negotiation",
+                            ray_address=ray_address, progress=progress),
+        scenario, centralized_reference)
+    write_results(negotiation, out / "negotiation")
     assert isinstance(negotiation, NegotiationOutcome)  # mechanism admm
     files: list[Path] = []
     summary: dict[str, Any] = {
@@ -194,7 +201,7 @@ def run_study(
     summary["status"], summary["message"] = status, message
     files.append(_write_report(summary, section, out / "report.md"))
     summary["seconds"] = time.perf_counter() - started
-    (out / "summary.json").write_text(json.dumps(_json_ready(summary), indent=2) + "\n",
+    (out / "summary.json").write_text(json.dumps(json_ready(summary), indent=2) + "\n",
                                       encoding="utf-8")
     files.append(out / "summary.json")
     outcome = StudyOutcome(scenario=scenario.public.name, kind=settings.kind, status=status,
@@ -221,8 +228,8 @@ def _write_report(summary: dict[str, Any], section: str, path: Path) -> Path:
              f"{summary['backend']}. Negotiation: {negotiation['status']} in "
              f"{negotiation['rounds']} rounds, {negotiation['seconds']:.1f} s.", "",
              "| operation | traffic $ | power $ | total $ |", "|---|---:|---:|---:|"]
-    lines += [f"| {row['operation']} | {_money(_number(row['traffic_usd']))} | "
-              f"{_money(_number(row['power_usd']))} | {_money(_number(row['total_usd']))} |"
+    lines += [f"| {row['operation']} | {money(_number(row['traffic_usd']))} | "
+              f"{money(_number(row['power_usd']))} | {money(_number(row['total_usd']))} |"
               for row in summary["costs"]]
     gap = _number(negotiation["gap_to_centralized"])
     saving = _number(negotiation["saving_vs_baseline_usd"])
@@ -230,7 +237,7 @@ def _write_report(summary: dict[str, Any], section: str, path: Path) -> Path:
                              if row["operation"].startswith("baseline")), None))
     lines.append("")
     if math.isfinite(saving) and math.isfinite(baseline) and baseline:
-        lines.append(f"Saving against the baseline: {_money(saving)} $ "
+        lines.append(f"Saving against the baseline: {money(saving)} $ "
                      f"({100 * saving / baseline:.2g} %).")
     if math.isfinite(gap):
         lines.append(f"Gap of the negotiated operation to the centralized reference: {gap:.2e} "

@@ -41,9 +41,6 @@ from ptn.services.cno.contract import GameMove, TurnStart
 from ptn.services.contract import FloatArray, OperatorDescription
 from ptn.services.snapshot import float_matrices, float_matrix, require_keys
 
-#: the config reader and values stay importable from here (their home is the config module)
-__all__ = ["CnoConfig", "CnoModel", "cno_config_from_part"]
-
 #: the arrays of a :class:`BestResponse`, and its other fields, in its snapshot
 _RESPONSE_ARRAYS = ("price_per_mwh", "load_mw")
 

@@ -61,9 +61,6 @@ from ptn.services.snapshot import (
     solve_inputs_to_json,
 )
 
-#: the config reader and values stay importable from here (their home is the config module)
-__all__ = ["DsoConfig", "DsoModel", "PricingHistory", "PricingSettings", "dso_config_from_part"]
-
 _STATUS = {
     OpfStatus.OPTIMAL: OperatorStatus.OK,
     OpfStatus.INEXACT: OperatorStatus.INEXACT,

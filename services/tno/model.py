@@ -42,9 +42,6 @@ from ptn.services.snapshot import require_keys
 from ptn.services.tno.config import tno_case_from_part
 from ptn.services.tno.contract import ShareAnswer, ShareOffer
 
-#: the config reader stays importable from here (its home is the config module)
-__all__ = ["TnoModel", "tno_case_from_part"]
-
 _STATUS = {"optimal": OperatorStatus.OK, "infeasible": OperatorStatus.INFEASIBLE}
 
 

@@ -60,9 +60,6 @@ from ptn.services.snapshot import require_keys, solve_inputs_from_json, solve_in
 from ptn.services.traffic.config import TrafficConfig, traffic_config_from_part
 from ptn.services.traffic.contract import ProbeLoads
 
-#: the config reader and values stay importable from here (their home is the config module)
-__all__ = ["TrafficConfig", "TrafficDepartmentModel", "traffic_config_from_part"]
-
 
 class TrafficDepartmentModel:
     """The traffic department's pure model (implements

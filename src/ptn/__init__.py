@@ -2,14 +2,20 @@
 
 Why this module exists: it is the one import root of the project. Its subpackages are laid out
 in the repository's top-level folders (``pyproject.toml`` maps them): ``ptn.engines``
-(``engines/``: numerics), ``ptn.protocol`` (``negotiation/``: the schema's generated code),
-``ptn.services`` (``services/``: the operators) and ``ptn.coordinator`` (``coordinator/``: the
-negotiation runtime and the ``ptn`` command).
+(``engines/``: numerics), ``ptn.protocol`` (``negotiation/``: the schema's code),
+``ptn.services`` (``services/``: the operators), ``ptn.coordinator`` (``coordinator/``: the
+negotiation runtime), ``ptn.lab`` (``lab/``: the experimenter's full-information view) and
+``ptn.scenarios`` (``scenarios/``: the built-in scenarios).
+
+The Python API (:mod:`ptn.api`) is here: ``ptn.Scenario``, ``ptn.run``, ``ptn.RunResult``. It
+is imported on first use, so ``import ptn`` stays light (an operator process loads only its own
+engines).
 """
 
 from __future__ import annotations
 
 from importlib import metadata
+from typing import TYPE_CHECKING, Any
 
 #: the distribution's name on the package registry (``ptn`` there is another project)
 DISTRIBUTION = "ptn-negotiation"
@@ -19,4 +25,16 @@ try:
 except metadata.PackageNotFoundError:  # pragma: no cover - imported from an unbuilt source tree
     __version__ = "0+unknown"
 
-__all__ = ["DISTRIBUTION", "__version__"]
+if TYPE_CHECKING:
+    from ptn.api import RunResult, Scenario, run
+
+_API = ("RunResult", "Scenario", "run")
+__all__ = ["DISTRIBUTION", "RunResult", "Scenario", "__version__", "run"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _API:
+        from ptn import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'ptn' has no attribute {name!r}")

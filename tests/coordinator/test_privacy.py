@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from ptn.coordinator.runner import coordinate
+from ptn.api import coordinate
 from ptn.coordinator.runtime.launcher import OperatorProcesses, free_port
 from ptn.scenario.document import builtin_scenario_text, load_scenario
 
@@ -55,7 +55,7 @@ def test_no_sentinel_leaves_its_operator(tmp_path: Path,
                            private_root=tmp_path / "private", verbose=True) as operators:
         port = free_port()
         addresses = [f"{o}={c.address}" for o, c in operators.processes.items()]
-        outcome, _ = coordinate(str(scenario_path), addresses, out=out, metrics_port=port)
+        outcome = coordinate(str(scenario_path), addresses, out=out, metrics_port=port)
         assert outcome.converged, outcome.message
         observed.append(_metrics(port))
         for child in operators.processes.values():

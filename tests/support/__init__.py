@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 
@@ -47,3 +48,13 @@ def package_tree(target: Path) -> Path:
         if package != "ptn":
             (target / package.replace(".", "/")).symlink_to(folder, target_is_directory=True)
     return target
+
+
+def with_settings(scenario: Any, **overrides: Any) -> Any:
+    """A scenario (:class:`ptn.scenario.document.Scenario`) with ``[coordinator]`` keys changed
+    through the Python API (so its text and fingerprint say so too)."""
+    from ptn.api import Scenario
+
+    changed = Scenario(scenario).with_overrides(
+        {f"coordinator.{key}": value for key, value in overrides.items()})
+    return changed.document

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -17,9 +18,8 @@ import typer
 from ptn.engines.errors import InvalidInputError
 
 if TYPE_CHECKING:
-    from ptn.coordinator.mechanisms.pricing_game import PricingGameOutcome
-    from ptn.coordinator.mechanisms.profit_sharing import ProfitSharingOutcome
-    from ptn.coordinator.outcome import NegotiationOutcome
+    from ptn.api import RunResult, Scenario
+    from ptn.coordinator.outcome import RoundRecord
 
 app = typer.Typer(
     name="ptn",
@@ -56,34 +56,37 @@ def fail(message: str) -> None:
     raise typer.Exit(EXIT_INVALID_INPUT)
 
 
-def report_negotiation(outcome: NegotiationOutcome | PricingGameOutcome | ProfitSharingOutcome,
-                       folder: Path, json_summary: bool) -> None:
-    """Print a negotiation's summary (table or JSON); exit 1 unless it converged."""
-    from ptn.coordinator.mechanisms.pricing_game import PricingGameOutcome
-    from ptn.coordinator.mechanisms.profit_sharing import ProfitSharingOutcome
-    from ptn.coordinator.results.negotiation import format_summary_table, results_summary
-
-    if isinstance(outcome, ProfitSharingOutcome):
-        from ptn.coordinator.results.profit_sharing import format_profit_sharing_summary
-
-        if json_summary:
-            typer.echo((folder / "summary.json").read_text(encoding="utf-8"))
-        else:
-            typer.echo(format_profit_sharing_summary(outcome) + f"\nresults: {folder}")
-    elif isinstance(outcome, PricingGameOutcome):
-        from ptn.coordinator.results.pricing_game import format_game_summary
-
-        if json_summary:
-            typer.echo((folder / "summary.json").read_text(encoding="utf-8"))
-        else:
-            typer.echo(format_game_summary(outcome) + f"\nresults: {folder}")
-    elif json_summary:
-        typer.echo(json.dumps(results_summary(outcome), indent=2))
+def report(result: RunResult, json_summary: bool) -> None:
+    """Print a negotiation's summary (its mechanism's table, or summary.json); exit 1 unless it
+    converged."""
+    if json_summary:
+        typer.echo(json.dumps(result.summary, indent=2))
     else:
-        typer.echo(format_summary_table(outcome) + f"\nresults: {folder}")
-    if not outcome.converged:
-        typer.echo(f"ptn: {outcome.status}: {outcome.message}", err=True)
+        typer.echo(result.format() + (f"\nresults: {result.folder}" if result.folder else ""))
+    if not result.converged:
+        typer.echo(f"ptn: {result.status}: {result.message}", err=True)
         raise typer.Exit(1)
+
+
+def progress_printer(scenario: Scenario, show: bool) -> Callable[[RoundRecord], None] | None:
+    """A live one-line-per-round display on stderr (when it is a terminal)."""
+    if not show:
+        return None
+    from functools import partial
+
+    from rich.console import Console
+
+    from ptn.coordinator.runner import round_printer
+
+    console = Console(stderr=True)
+    console.print(f"[bold]{scenario.name}[/]: {len(scenario.document.operator_ids)} operators, "
+                  f"{scenario.document.public.periods} periods, mechanism {scenario.mechanism}")
+    return round_printer(scenario.document, partial(console.print, highlight=False))
+
+
+def resume_folder(resume: Path | None, out: Path | None) -> Path | None:
+    """Where a resumed run writes: ``--out``, else the folder of its checkpoint."""
+    return out if out is not None or resume is None else Path(resume).parent
 
 
 @app.command()
@@ -224,23 +227,23 @@ def run(
     ] = False,
 ) -> None:
     """Run a coordination scenario end to end: baseline, negotiation, reference, results."""
-    from ptn.coordinator.runner import run_scenario
-    from ptn.lab.references.joint import centralized_reference
-    from ptn.scenario.document import load_scenario
+    from ptn.api import Scenario, default_results_folder
+    from ptn.api import run as run_scenario
 
     try:
+        loaded = Scenario.load(scenario)
         if show_scenario:
-            typer.echo(load_scenario(scenario).text, nl=False)
+            typer.echo(loaded.to_toml(), nl=False)
             return
-        outcome, folder = run_scenario(
-            scenario, backend=backend, out=out, metrics_port=metrics_port,
-            ray_address=ray_address, resume=resume,
-            reference=centralized_reference if reference else None,
-            show_progress=sys.stderr.isatty() and not json_summary)
+        folder = resume_folder(resume, out) or default_results_folder(loaded)
+        result = run_scenario(
+            loaded, backend=backend, out=folder, metrics_port=metrics_port,
+            ray_address=ray_address, resume=resume, reference=reference,
+            progress=progress_printer(loaded, sys.stderr.isatty() and not json_summary))
     except InvalidInputError as error:
         fail(str(error))
         return
-    report_negotiation(outcome, folder, json_summary)
+    report(result, json_summary)
 
 
 @app.command()
@@ -307,7 +310,8 @@ def serve(
         str | None, typer.Option(help="the operator's id in the scenario (default: the role)")
     ] = None,
     private_out: Annotated[
-        Path | None, typer.Option(help="directory for the operator's own private report")
+        Path | None, typer.Option(help="the operator's own folder: its private report, and its "
+                                       "state (state.json), restored when it restarts")
     ] = None,
     verbose: Annotated[bool, typer.Option(help="log every request")] = False,
     periods: Annotated[
@@ -358,18 +362,20 @@ def coordinate(
     ] = False,
 ) -> None:
     """Drive remote operators (``ptn serve``) through a scenario's negotiation."""
-    from ptn.coordinator.runner import coordinate as coordinate_operators
-    from ptn.lab.references.joint import centralized_reference
+    from ptn.api import Scenario, default_results_folder
+    from ptn.api import coordinate as coordinate_operators
 
     try:
-        outcome, folder = coordinate_operators(
-            scenario, endpoint or [], out=out, metrics_port=metrics_port, tls_dir=tls_dir,
-            resume=resume, reference=centralized_reference if reference else None,
-            show_progress=sys.stderr.isatty() and not json_summary)
+        loaded = Scenario.load(scenario)
+        folder = resume_folder(resume, out) or default_results_folder(loaded)
+        result = coordinate_operators(
+            loaded, endpoint or [], out=folder,
+            reference=reference, resume=resume, metrics_port=metrics_port, tls_dir=tls_dir,
+            progress=progress_printer(loaded, sys.stderr.isatty() and not json_summary))
     except InvalidInputError as error:
         fail(str(error))
         return
-    report_negotiation(outcome, folder, json_summary)
+    report(result, json_summary)
 
 
 def configure_logging(verbose: bool = False) -> None:

@@ -24,9 +24,13 @@ table lists its members' tables.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
+import tomllib
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -36,13 +40,21 @@ from ptn.engines.toml_keys import KeyReader, parse_toml_text, show_value
 
 DEFAULT_SCENARIO = scenarios.DEFAULT
 
-#: operator roles a scenario may hold, in the order they are started
+#: operator roles a scenario may hold, in the order they are started: one per service of the
+#: schema (ptn.protocol.schema.SERVICE_OF_ROLE; tests/test_architecture.py checks that they
+#: agree; ptn.services.hosting holds each role's code)
 ROLES = ("dso", "traffic", "tno", "cno")
 #: roles with one sub-table per operator (``[cno.<id>]``)
 MULTI_OPERATOR_ROLES = ("cno",)
 #: the derived operator of the cooperative pricing game: every CNO merged into one
 ALLIANCE_ID = "cno-alliance"
-MECHANISMS = ("admm", "best-response", "profit-sharing")
+#: the mechanisms a scenario may name (``coordinator.mechanism``; each a plug-in of
+#: ptn.coordinator.mechanisms.registry) and the operator roles each needs
+MECHANISM_ROLES = {
+    "admm": ("dso", "traffic"),
+    "best-response": ("dso", "traffic", "cno"),
+    "profit-sharing": ("dso", "tno"),
+}
 #: variants of the pricing game (MODELS.md §3): CNOs compete (Nash) or merge (cooperative)
 GAME_VARIANTS = ("nash", "cooperative")
 
@@ -151,6 +163,15 @@ class Scenario:
     def operator_ids(self) -> tuple[str, ...]:
         return tuple(self.parts)
 
+    @cached_property
+    def fingerprint(self) -> str:
+        """A digest of what the scenario says (its parsed tables, key order and comments aside,
+        and the periods it was resampled to): checkpoints carry it, so a negotiation is never
+        resumed under another scenario."""
+        document = tomllib.loads(self.text)
+        canonical = json.dumps([document, self.resampled_periods], sort_keys=True, default=str)
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
+
     def operators_of(self, role: str) -> tuple[str, ...]:
         """Operator ids of one role, in file order (the derived alliance last)."""
         return tuple(i for i, part in self.parts.items() if part.role == role)
@@ -237,9 +258,7 @@ def scenario_from_text(text: str, *, source: str, base_directory: Path,
                                               base_directory)
     if not parts:
         reader.fail("", f"no operator tables (expected some of: {', '.join(ROLES)})")
-    needs = {"admm": ("dso", "traffic"), "best-response": ("dso", "traffic", "cno"),
-             "profit-sharing": ("dso", "tno")}
-    for needed in needs[coordinator.mechanism]:
+    for needed in MECHANISM_ROLES[coordinator.mechanism]:
         if not any(part.role == needed for part in parts.values()):
             reader.fail("", f"mechanism {coordinator.mechanism!r} needs a [{needed}] table")
     cnos = [part for part in parts.values() if part.role == "cno"]
@@ -286,9 +305,9 @@ def _coordinator(reader: KeyReader, table: dict[str, Any]) -> CoordinatorSetting
     reader.check_keys(table, where, COORDINATOR_KEYS)
     defaults = CoordinatorSettings()
     mechanism = reader.text(table, where, "mechanism", default=defaults.mechanism)
-    if mechanism not in MECHANISMS:
+    if mechanism not in MECHANISM_ROLES:
         reader.fail(f"{where}.mechanism",
-                    f"unknown mechanism {mechanism!r} (allowed: {', '.join(MECHANISMS)})")
+                    f"unknown mechanism {mechanism!r} (allowed: {', '.join(MECHANISM_ROLES)})")
     max_rounds = require_integer(reader, table, where, "max_rounds",
                                  default=defaults.max_rounds, minimum=1)
     retries = require_integer(reader, table, where, "retries", default=defaults.retries,

@@ -15,8 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ptn.coordinator.mechanisms.pricing_game import PricingGameOutcome, run_pricing_game
+from ptn.coordinator.mechanisms.pricing_game import PricingGameOutcome
 from ptn.coordinator.outcome import NegotiationStatus
+from ptn.coordinator.runner import negotiate
 from ptn.coordinator.runtime.backends import inproc_endpoints, operator_endpoints
 from ptn.engines.games.cno_response import (
     CnoPricing,
@@ -35,7 +36,7 @@ CERTIFIED_EPSILON = 0.005
 
 @pytest.fixture(scope="module")
 def game() -> PricingGameOutcome:
-    return run_pricing_game(SCENARIO, inproc_endpoints(SCENARIO))
+    return negotiate(SCENARIO, inproc_endpoints(SCENARIO))
 
 
 def _traffic_oracle():  # type: ignore[no-untyped-def]
@@ -148,7 +149,7 @@ def test_same_numbers_in_process_and_over_grpc(tmp_path: Path) -> None:
     for backend in ("inproc", "grpc"):
         with operator_endpoints(scenario, str(path), backend,
                                 log_directory=tmp_path / backend / "logs") as endpoints:
-            outcomes[backend] = run_pricing_game(scenario, endpoints, out=tmp_path / backend)
+            outcomes[backend] = negotiate(scenario, endpoints, out=tmp_path / backend)
     local, remote = outcomes["inproc"].variants["nash"], outcomes["grpc"].variants["nash"]
     assert outcomes["grpc"].status != NegotiationStatus.FAILED, outcomes["grpc"].message
     assert len(local.outcome.rounds) == len(remote.outcome.rounds) == 7
@@ -157,7 +158,7 @@ def test_same_numbers_in_process_and_over_grpc(tmp_path: Path) -> None:
         assert np.allclose(a.series["dso_price_per_mwh"], b.series["dso_price_per_mwh"],
                            rtol=0, atol=1e-9)
         assert a.values == pytest.approx(b.values, rel=1e-9, nan_ok=True)
-    transcript = (tmp_path / "grpc" / "nash" / "transcript.jsonl").read_text(encoding="utf-8")
+    transcript = (tmp_path / "grpc" / "transcript.jsonl").read_text(encoding="utf-8")
     assert "ProbeResponses" in transcript and "BestRespond" in transcript
     # the DSO's feeders and generators, the CNOs' bounds and the road network stay private
     for private in ("pdn1", "case18", "mt-pdn", "nguyen", "price_min", "davidson"):
@@ -174,7 +175,7 @@ def test_with_more_price_sensitive_ev_demand_cooperation_lowers_prices() -> None
     from ptn.scenario.document import scenario_from_text
 
     scenario = scenario_from_text(text, source="sigma5.toml", base_directory=Path.cwd())
-    game = run_pricing_game(scenario, inproc_endpoints(scenario))
+    game = negotiate(scenario, inproc_endpoints(scenario))
     assert game.status == NegotiationStatus.CONVERGED, game.message
     nash, cooperative = game.variants["nash"], game.variants["cooperative"]
     assert cooperative.charging_price_per_mwh.mean() < nash.charging_price_per_mwh.mean() - 1

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ptn.coordinator.mechanisms.pricing_game import run_pricing_game
 from ptn.coordinator.outcome import NegotiationStatus
+from ptn.coordinator.runner import negotiate
 from ptn.coordinator.runtime.backends import inproc_endpoints
 from ptn.scenario.document import load_scenario
 from tests.support import REPOSITORY
@@ -48,7 +48,7 @@ def test_shortened_sioux_falls_game_respects_every_bound(
     assert len(cnos) >= 4
     assert len(stations) >= 10
 
-    outcome = run_pricing_game(scenario, inproc_endpoints(scenario))
+    outcome = negotiate(scenario, inproc_endpoints(scenario))
 
     assert outcome.status != NegotiationStatus.FAILED, outcome.message
     assert set(outcome.variants) == {"nash"}

@@ -5,7 +5,7 @@ costs; the payment against the settlement the TNO books; the follower's DSO cost
 monotonicity that any optimal response must have; the TNO's plan alone against the fleet model
 solved in this process; in-process against gRPC with every operator its own OS process. (The
 agreement with the full-information references — the centralized follower, the sweep, the
-KKT-reformulated bilevel problem — is in tests/lab/references/test_profit_sharing.py.)
+KKT-reformulated bilevel problem — is in tests/lab/references/profit_sharing/.)
 """
 
 from __future__ import annotations
@@ -16,13 +16,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ptn.coordinator.mechanisms.profit_sharing import ProfitSharingOutcome, run_profit_sharing
+from ptn.coordinator.mechanisms.profit_sharing import ProfitSharingOutcome
 from ptn.coordinator.outcome import NegotiationStatus
 from ptn.coordinator.results.profit_sharing import write_profit_sharing_results
+from ptn.coordinator.runner import negotiate
 from ptn.coordinator.runtime.backends import inproc_endpoints, operator_endpoints
 from ptn.engines.fleet.charging_plan import FleetChargingModel
 from ptn.scenario.document import load_scenario
 from ptn.services.tno.config import tno_case_from_part
+from tests.support import with_settings
 
 SCENARIO = load_scenario("profit-sharing-seed000")
 
@@ -30,7 +32,7 @@ SCENARIO = load_scenario("profit-sharing-seed000")
 @pytest.fixture(scope="module")
 def sharing() -> tuple[ProfitSharingOutcome, dict]:  # type: ignore[type-arg]
     endpoints = inproc_endpoints(SCENARIO)
-    outcome = run_profit_sharing(SCENARIO, endpoints)
+    outcome = negotiate(SCENARIO, endpoints)
     return outcome, endpoints
 
 
@@ -97,11 +99,11 @@ def test_results_folder(sharing: tuple[ProfitSharingOutcome, dict],  # type: ign
 
 def test_same_numbers_in_process_and_over_grpc(tmp_path: Path) -> None:
     outcomes = {}
+    scenario = with_settings(SCENARIO, shares=[0.0, 0.3, 1.0], refine_tolerance=1.0)
     for backend in ("inproc", "grpc"):
-        with operator_endpoints(SCENARIO, "profit-sharing-seed000", backend,
+        with operator_endpoints(scenario, "profit-sharing-seed000", backend,
                                 log_directory=tmp_path / backend / "logs") as endpoints:
-            outcomes[backend] = run_profit_sharing(SCENARIO, endpoints, shares=(0.0, 0.3, 1.0),
-                                                   refine_tolerance=1.0, out=tmp_path / backend)
+            outcomes[backend] = negotiate(scenario, endpoints, out=tmp_path / backend)
     local, remote = outcomes["inproc"], outcomes["grpc"]
     assert remote.status == NegotiationStatus.CONVERGED, remote.message
     assert remote.best_share == local.best_share
@@ -118,9 +120,9 @@ def test_same_numbers_in_process_and_over_grpc(tmp_path: Path) -> None:
 
 
 def test_the_nguyen_dupuis_case_runs_and_saves() -> None:
-    scenario = load_scenario("profit-sharing-nguyen-dupuis")
-    outcome = run_profit_sharing(scenario, inproc_endpoints(scenario), shares=(0.0, 0.15, 1.0),
-                                 refine_tolerance=1.0)
+    scenario = with_settings(load_scenario("profit-sharing-nguyen-dupuis"),
+                             shares=[0.0, 0.15, 1.0], refine_tolerance=1.0)
+    outcome = negotiate(scenario, inproc_endpoints(scenario))
     assert outcome.status == NegotiationStatus.CONVERGED, outcome.message
     assert outcome.dno_total_cost_usd(outcome.best) < outcome.original_dso_cost_usd
     assert outcome.tno_benefit_usd(outcome.best) >= 0 and outcome.tno_accepted

@@ -67,8 +67,7 @@ def _record(variant: str, k: int) -> RoundRecord:
                    "dso_price_change": math.inf if k == 1 else 0.2 / k,
                    "load_change": math.inf if k == 1 else 0.3 / k, "probes": 4.0 * k})
     return RoundRecord(
-        round=k, seconds=0.1 * k, primal_residual=0.1 / k, dual_residual=0.2 / k,
-        penalty_per_mw2h=math.nan, price_per_mwh=_charging_price(variant, k),
+        round=k, seconds=0.1 * k, stage=variant, price_per_mwh=_charging_price(variant, k),
         load_mw={"traffic": _load(variant, k)}, values=values,
         series={"dso_price_per_mwh": _dso_price(variant, k)})
 

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import pytest
 
-from ptn.coordinator.mechanisms.profit_sharing import ProfitSharingOutcome, run_profit_sharing
+from ptn.coordinator.mechanisms.profit_sharing import ProfitSharingOutcome
+from ptn.coordinator.runner import negotiate
 from ptn.coordinator.runtime.backends import inproc_endpoints
 from ptn.lab.references.profit_sharing.follower import FollowerModel
 from ptn.scenario.document import Scenario, load_scenario
 from ptn.services.dso.config import dso_config_from_part
 from ptn.services.tno.config import tno_case_from_part
+from tests.support import with_settings
 from tests.support.profit_sharing_cases import BREAKPOINT, INTERIOR_SHARES, SCENARIO, Cases
 
 
@@ -35,5 +37,6 @@ def model(cases: Cases) -> FollowerModel:
 @pytest.fixture(scope="package")
 def negotiated(scenario: Scenario) -> ProfitSharingOutcome:
     """The private negotiation at a few shares, without refinement."""
-    return run_profit_sharing(scenario, inproc_endpoints(scenario),
-                              shares=(0.0, BREAKPOINT, *INTERIOR_SHARES), refine_tolerance=1.0)
+    scenario = with_settings(scenario, shares=[0.0, BREAKPOINT, *INTERIOR_SHARES],
+                             refine_tolerance=1.0)
+    return negotiate(scenario, inproc_endpoints(scenario))

@@ -15,7 +15,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from ptn.coordinator.mechanisms.profit_sharing import ProfitSharingOutcome, run_profit_sharing
+from ptn.coordinator.mechanisms.profit_sharing import ProfitSharingOutcome
+from ptn.coordinator.runner import negotiate
 from ptn.coordinator.runtime.backends import hosted_endpoints
 from ptn.engines.errors import InvalidInputError
 from ptn.lab.references.profit_sharing.game import leader_cost_usd
@@ -53,7 +54,7 @@ def window_private_search(scenario: Scenario) -> ProfitSharingOutcome:
     endpoints = hosted_endpoints({"tno": TnoModel("tno", fleet),
                                   "dso": DsoModel(dataclasses.replace(config, case=dso))})
     public = dataclasses.replace(scenario.public, periods=WINDOW[1] - WINDOW[0])
-    return run_profit_sharing(dataclasses.replace(scenario, public=public), endpoints)
+    return negotiate(dataclasses.replace(scenario, public=public), endpoints)
 
 
 @pytest.fixture(scope="module")

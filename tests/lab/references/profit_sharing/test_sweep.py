@@ -13,7 +13,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ptn.coordinator.mechanisms.profit_sharing import ProfitSharingOutcome, run_profit_sharing
+from ptn.coordinator.mechanisms.profit_sharing import ProfitSharingOutcome
+from ptn.coordinator.runner import negotiate
 from ptn.coordinator.runtime.backends import inproc_endpoints
 from ptn.engines.errors import InvalidInputError
 from ptn.lab.references.profit_sharing.follower import FollowerModel
@@ -25,7 +26,7 @@ from tests.support.profit_sharing_cases import BREAKPOINT, Cases
 @pytest.fixture(scope="module")
 def private_search(scenario: Scenario) -> ProfitSharingOutcome:
     """The scenario's private search: its sweep and branch and bound to 1e-3."""
-    return run_profit_sharing(scenario, inproc_endpoints(scenario))
+    return negotiate(scenario, inproc_endpoints(scenario))
 
 
 @pytest.fixture(scope="module")

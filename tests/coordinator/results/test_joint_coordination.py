@@ -15,7 +15,11 @@ import numpy as np
 import pytest
 
 from ptn.coordinator.outcome import CostSummary, NegotiationOutcome, NegotiationStatus, RoundRecord
-from ptn.coordinator.results.negotiation import format_summary_table, write_results
+from ptn.coordinator.results.joint_coordination import (
+    format_summary_table,
+    result_tables,
+    write_results,
+)
 from ptn.coordinator.results.plots import plot_voltage_heatmap
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -30,17 +34,15 @@ BASELINE_COSTS = {"tno": 750.0, "dso": 450.0}
 CENTRAL_COSTS = {"tno": 690.0, "dso": 290.0}
 
 
-def synthetic_outcome(*, objective_nan: bool = True) -> NegotiationOutcome:
+def synthetic_outcome() -> NegotiationOutcome:
     records = tuple(
         RoundRecord(
             round=k,
             seconds=0.1 * (k + 1),
-            primal_residual=10.0 ** (-k),
-            dual_residual=0.5 * 10.0 ** (-k),
-            penalty_per_mw2h=1.0 * 2**k,
+            values={"primal_residual": 10.0 ** (-k), "dual_residual": 0.5 * 10.0 ** (-k),
+                    "penalty_per_mw2h": 1.0 * 2**k},
             price_per_mwh=AGREED_PRICE + (5 - k),
             load_mw={"tno": AGREED_LOAD, "dso": AGREED_LOAD},
-            objective=math.nan if objective_nan and k == 0 else 1000.0 + k,
         )
         for k in range(5)
     )
@@ -73,8 +75,8 @@ def test_write_results_files_and_plots(tmp_path: Path) -> None:
     out = tmp_path / "nested" / "results"
     written = write_results(synthetic_outcome(), out)
     names = {path.name for path in written}
-    assert names == {"summary.json", "rounds.csv", "loads.csv", "convergence.png", "prices.png",
-                     "station_loads.png"}
+    assert names == {"summary.json", "rounds.csv", "loads.csv", "prices.csv", "convergence.png",
+                     "prices.png", "station_loads.png"}
     assert all(path.parent == out and path.is_file() for path in written)
     for path in written:
         if path.suffix == ".png":
@@ -138,7 +140,7 @@ def test_rounds_csv(tmp_path: Path) -> None:
         reader = csv.DictReader(stream)
         rows = list(reader)
     assert reader.fieldnames == [
-        "round", "seconds", "primal_residual", "dual_residual", "penalty_per_mw2h", "objective",
+        "round", "seconds", "primal_residual", "dual_residual", "penalty_per_mw2h",
         "price_cs1_per_mwh", "price_cs2_per_mwh",
     ]
     assert len(rows) == 5
@@ -149,8 +151,10 @@ def test_rounds_csv(tmp_path: Path) -> None:
         assert float(row["penalty_per_mw2h"]) == 2.0**k
         assert float(row["price_cs1_per_mwh"]) == pytest.approx(44.25 + 5 - k)
         assert float(row["price_cs2_per_mwh"]) == pytest.approx(42.5 + 5 - k)
-    assert rows[0]["objective"] == ""  # NaN objective: empty cell
-    assert float(rows[4]["objective"]) == 1004.0
+    # the DataFrame holds the same rows as the file
+    frame = result_tables(outcome)["rounds"]
+    assert list(frame.columns) == reader.fieldnames
+    assert frame["primal_residual"].tolist() == [10.0 ** (-k) for k in range(5)]
 
 
 def test_loads_csv(tmp_path: Path) -> None:
@@ -169,6 +173,18 @@ def test_loads_csv(tmp_path: Path) -> None:
         assert float(row["agreed_price_per_mwh"]) == AGREED_PRICE[s, p]
         assert float(row["baseline_load_mw"]) == BASELINE_LOAD[s, p]
         assert float(row["centralized_load_mw"]) == CENTRAL_LOAD[s, p]
+
+
+def test_prices_csv(tmp_path: Path) -> None:
+    write_results(synthetic_outcome(), tmp_path)
+    with (tmp_path / "prices.csv").open(newline="", encoding="utf-8") as stream:
+        rows = list(csv.DictReader(stream))
+    assert len(rows) == len(STATIONS) * PERIODS
+    for row in rows:
+        s, p = STATIONS.index(row["station"]), int(row["period"])
+        assert float(row["agreed_price_per_mwh"]) == AGREED_PRICE[s, p]
+        assert float(row["baseline_price_per_mwh"]) == 60.0
+        assert float(row["centralized_price_per_mwh"]) == AGREED_PRICE[s, p]
 
 
 def test_summary_table() -> None:

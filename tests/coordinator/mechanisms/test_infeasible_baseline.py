@@ -17,9 +17,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ptn.coordinator.mechanisms.joint_coordination import run_joint_coordination
+from ptn.coordinator.mechanisms.joint_coordination import with_reference
 from ptn.coordinator.outcome import NegotiationOutcome
-from ptn.coordinator.results.negotiation import format_summary_table, results_summary
+from ptn.coordinator.results.joint_coordination import format_summary_table, results_summary
+from ptn.coordinator.runner import negotiate
 from ptn.coordinator.runtime.backends import inproc_endpoints
 from ptn.lab.references.joint import centralized_reference
 from ptn.scenario.document import Scenario, scenario_from_text
@@ -93,8 +94,8 @@ def scenario() -> Scenario:
 
 @pytest.fixture(scope="module")
 def outcome(scenario: Scenario) -> NegotiationOutcome:
-    return run_joint_coordination(scenario, inproc_endpoints(scenario),
-                                  reference=centralized_reference)
+    return with_reference(negotiate(scenario, inproc_endpoints(scenario)), scenario,
+                          centralized_reference)
 
 
 def test_the_baseline_is_reported_infeasible(scenario: Scenario,

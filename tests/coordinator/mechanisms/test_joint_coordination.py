@@ -19,8 +19,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ptn.coordinator.mechanisms.joint_coordination import run_joint_coordination
+from ptn.coordinator.mechanisms.joint_coordination import with_reference
 from ptn.coordinator.outcome import NegotiationOutcome, NegotiationStatus, RoundRecord
+from ptn.coordinator.runner import negotiate
 from ptn.coordinator.runtime.backends import inproc_endpoints, operator_endpoints
 from ptn.coordinator.runtime.launcher import free_port
 from ptn.coordinator.runtime.metrics import CoordinatorMetrics
@@ -35,8 +36,8 @@ SCENARIO = load_scenario()
 @pytest.fixture(scope="module")
 def inproc_outcome(tmp_path_factory: pytest.TempPathFactory) -> NegotiationOutcome:
     out = tmp_path_factory.mktemp("inproc")
-    return run_joint_coordination(SCENARIO, inproc_endpoints(SCENARIO), out=out,
-                                  reference=centralized_reference)
+    return with_reference(negotiate(SCENARIO, inproc_endpoints(SCENARIO), out=out), SCENARIO,
+                          centralized_reference)
 
 
 def test_admm_reaches_the_centralized_optimum_and_beats_the_baseline(
@@ -59,7 +60,7 @@ def test_admm_reaches_the_centralized_optimum_and_beats_the_baseline(
 def _run(backend: str, out: Path) -> NegotiationOutcome:
     with operator_endpoints(SCENARIO, "nguyen-dupuis-ieee33", backend,
                             log_directory=out / "logs") as endpoints:
-        return run_joint_coordination(SCENARIO, endpoints, out=out)
+        return negotiate(SCENARIO, endpoints, out=out)
 
 
 def _same(a: NegotiationOutcome, b: NegotiationOutcome, tolerance: float) -> None:
@@ -108,7 +109,7 @@ def test_retries_reuse_the_request_id_so_nothing_is_applied_twice(
         inproc_outcome: NegotiationOutcome, tmp_path: Path) -> None:
     inner = inproc_endpoints(SCENARIO)
     lossy = {k: LosesFirstReply(v) for k, v in inner.items()}  # type: ignore[arg-type]
-    outcome = run_joint_coordination(SCENARIO, dict(lossy), out=tmp_path)
+    outcome = negotiate(SCENARIO, dict(lossy), out=tmp_path)
     assert outcome.status == NegotiationStatus.CONVERGED
     _same(inproc_outcome, outcome, 1e-9)
     host = inner["dso"].host  # type: ignore[attr-defined]
@@ -127,7 +128,7 @@ def test_an_operator_that_stays_unreachable_is_named(tmp_path: Path) -> None:
 
     endpoints: dict[str, Endpoint] = dict(inproc_endpoints(SCENARIO))
     endpoints["dso"] = Gone(endpoints["dso"])  # type: ignore[arg-type]
-    outcome = run_joint_coordination(SCENARIO, endpoints, out=tmp_path)
+    outcome = negotiate(SCENARIO, endpoints, out=tmp_path)
     assert outcome.status == NegotiationStatus.FAILED
     assert "operator dso" in outcome.message and "after 3 attempts" in outcome.message
 
@@ -176,7 +177,7 @@ def test_metrics_endpoint_shows_rounds_and_residuals_moving() -> None:
     def scrape(record: RoundRecord) -> None:
         scraped.append(_scrape(port))
 
-    outcome = run_joint_coordination(SCENARIO, inproc_endpoints(SCENARIO,
+    outcome = negotiate(SCENARIO, inproc_endpoints(SCENARIO,
                                                                 registry=metrics.registry),
                                      metrics=metrics, progress=scrape)
     assert outcome.converged and len(scraped) == len(outcome.rounds) >= 3
@@ -184,7 +185,7 @@ def test_metrics_endpoint_shows_rounds_and_residuals_moving() -> None:
     assert rounds == list(range(1, len(scraped) + 1))
     primal = [s["ptn_negotiation_primal_residual"] for s in scraped]
     assert primal[-1] < primal[0] / 10 and len(set(primal)) == len(primal)
-    assert [r.primal_residual for r in outcome.rounds] == pytest.approx(primal)
+    assert [r.values["primal_residual"] for r in outcome.rounds] == pytest.approx(primal)
     text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
     assert 'ptn_operator_requests_total{method="ConsensusStep",role="dso",status="STATUS_OK"}' \
         in text

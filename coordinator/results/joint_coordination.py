@@ -1,7 +1,9 @@
-"""The results folder of a negotiation (``ptn run --out DIR``) and its terminal summary table.
+"""The results of joint coordination (``admm``): its folder, tables and terminal summary.
 
 Why this module exists: a negotiation's outcome has to outlive the process that ran it, in files
-a researcher opens without ptn (JSON, CSV, PNG), and be summed up on the terminal in a few lines.
+a researcher opens without ptn (JSON, CSV, PNG), as tables a notebook user gets as DataFrames
+(:func:`result_tables`, the same rows as the CSV files), and be summed up on the terminal in a
+few lines.
 Only what the coordinator saw goes here (:mod:`ptn.coordinator.outcome`), never operators' private
 data. Files written (periods and rounds as numbered in the outcome, periods from 0):
 
@@ -9,24 +11,29 @@ data. Files written (periods and rounds as numbered in the outcome, periods from
   of the agreed, baseline and centralized operating points; the saving vs the baseline and the
   gap to the centralized optimum; the largest station-load difference to the centralized
   optimum; the mechanism's ``extra`` scalars. Strict JSON: NaN and infinities are ``null``.
-* ``rounds.csv``: round, seconds, primal_residual, dual_residual, penalty_per_mw2h, objective,
-  then ``price_<station>_per_mwh`` (the station's consensus price averaged over the periods).
+* ``rounds.csv``: round, seconds, primal_residual, dual_residual, penalty_per_mw2h, then
+  ``price_<station>_per_mwh`` (the station's consensus price averaged over the periods).
 * ``loads.csv``: station, period, agreed_load_mw, agreed_price_per_mwh, baseline_load_mw,
   centralized_load_mw (long format; a cell is empty when the value is absent or not finite).
+* ``prices.csv``: station, period, agreed_price_per_mwh (the consensus price λ),
+  baseline_price_per_mwh (the flat tariff), centralized_price_per_mwh (the joint optimum's
+  dual price at the station).
 * ``convergence.png``, ``prices.png``, ``station_loads.png`` (:mod:`ptn.coordinator.results.plots`).
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
-from ptn.coordinator.outcome import CostSummary, NegotiationOutcome
+from ptn.coordinator.mechanisms.admm import ROUND_FIELDS
+from ptn.coordinator.outcome import CostSummary, NegotiationOutcome, RoundRecord
+from ptn.coordinator.results.formatting import json_ready, money, write_csv
 from ptn.coordinator.results.plots import plot_convergence, plot_prices, plot_station_loads
 
 SUMMARY_FILE = "summary.json"
@@ -35,12 +42,15 @@ LOADS_FILE = "loads.csv"
 CONVERGENCE_PLOT = "convergence.png"
 PRICES_PLOT = "prices.png"
 STATION_LOADS_PLOT = "station_loads.png"
-ROUND_COLUMNS = (
-    "round", "seconds", "primal_residual", "dual_residual", "penalty_per_mw2h", "objective",
-)
+ROUND_COLUMNS = ("round", "seconds", *ROUND_FIELDS)
 LOAD_COLUMNS = (
     "station", "period", "agreed_load_mw", "agreed_price_per_mwh", "baseline_load_mw",
     "centralized_load_mw",
+)
+PRICES_FILE = "prices.csv"
+PRICE_COLUMNS = (
+    "station", "period", "agreed_price_per_mwh", "baseline_price_per_mwh",
+    "centralized_price_per_mwh",
 )
 OPERATING_POINTS = ("agreed", "baseline", "centralized")
 
@@ -56,16 +66,25 @@ def write_results(outcome: NegotiationOutcome, out: Path) -> list[Path]:
     summary_path.write_text(
         json.dumps(results_summary(outcome), indent=2, allow_nan=False) + "\n", encoding="utf-8"
     )
-    rounds_path = _write_rounds(outcome, out / ROUNDS_FILE)
-    loads_path = _write_loads(outcome, out / LOADS_FILE)
     return [
         summary_path,
-        rounds_path,
-        loads_path,
+        write_csv(out / ROUNDS_FILE, *_round_rows(outcome)),
+        write_csv(out / LOADS_FILE, LOAD_COLUMNS, _load_rows(outcome)),
+        write_csv(out / PRICES_FILE, PRICE_COLUMNS, _price_rows(outcome)),
         plot_convergence(outcome, out / CONVERGENCE_PLOT),
         plot_prices(outcome, out / PRICES_PLOT),
         plot_station_loads(outcome, out / STATION_LOADS_PLOT),
     ]
+
+
+def result_tables(outcome: NegotiationOutcome) -> dict[str, pd.DataFrame]:
+    """The tables of the results folder as DataFrames: ``rounds``, ``loads`` (agreed,
+    baseline and centralized loads, with the agreed prices) and ``prices`` (agreed, baseline
+    and centralized prices)."""
+    columns, rows = _round_rows(outcome)
+    return {"rounds": pd.DataFrame(rows, columns=list(columns)),
+            "loads": pd.DataFrame(_load_rows(outcome), columns=list(LOAD_COLUMNS)),
+            "prices": pd.DataFrame(_price_rows(outcome), columns=list(PRICE_COLUMNS))}
 
 
 def results_summary(outcome: NegotiationOutcome) -> dict[str, Any]:
@@ -98,7 +117,7 @@ def results_summary(outcome: NegotiationOutcome) -> dict[str, Any]:
     summary["gap_to_centralized"] = outcome.gap_to_centralized
     summary["max_load_difference_to_centralized_mw"] = _max_load_difference(outcome)
     summary["extra"] = dict(outcome.extra)
-    return _json_ready(summary)
+    return json_ready(summary)
 
 
 def format_summary_table(outcome: NegotiationOutcome) -> str:
@@ -117,8 +136,8 @@ def format_summary_table(outcome: NegotiationOutcome) -> str:
             continue
         rows.append([
             name if point.feasible else f"{name} (infeasible)",
-            _money(point.total),
-            *[_money(point.by_operator.get(operator, math.nan)) for operator in operators],
+            money(point.total),
+            *[money(point.by_operator.get(operator, math.nan)) for operator in operators],
         ])
     widths = [max(len(row[column]) for row in rows) for column in range(len(header))]
     lines = [
@@ -133,7 +152,7 @@ def format_summary_table(outcome: NegotiationOutcome) -> str:
             lines.append("  ".join("-" * width for width in widths))
     saving = outcome.saving_vs_baseline
     relative = results_summary(outcome)["saving_vs_baseline"]["relative"]
-    saving_text = _money(saving)
+    saving_text = money(saving)
     if relative is not None:
         saving_text += f" ({100 * relative:.2f} %)"
     gap = outcome.gap_to_centralized
@@ -169,78 +188,52 @@ def _max_load_difference(outcome: NegotiationOutcome) -> float:
     return float(difference.max()) if difference.size else math.nan
 
 
-def _write_rounds(outcome: NegotiationOutcome, path: Path) -> Path:
-    price_columns = [f"price_{station}_per_mwh" for station in outcome.stations]
-    with path.open("w", newline="", encoding="utf-8") as stream:
-        writer = csv.writer(stream)
-        writer.writerow([*ROUND_COLUMNS, *price_columns])
-        for record in outcome.rounds:
-            prices = np.asarray(record.price_per_mwh, dtype=float).reshape(
-                len(outcome.stations), -1
-            )
-            mean_prices = (
-                prices.mean(axis=1) if prices.shape[1] else np.full(len(outcome.stations), np.nan)
-            )
-            writer.writerow([
-                str(int(record.round)),
-                _cell(record.seconds),
-                _cell(record.primal_residual),
-                _cell(record.dual_residual),
-                _cell(record.penalty_per_mw2h),
-                _cell(record.objective),
-                *[_cell(price) for price in mean_prices],
-            ])
-    return path
+def progress_line(record: RoundRecord, tolerance: float) -> str:
+    """One round on the terminal: residuals against the tolerance, the penalty, the time (and
+    the part of the run, when the round belongs to one)."""
+    stage = f"{record.stage:>14} " if record.stage else ""
+    return (f"{stage}round {record.round:>3}  primal {record.value('primal_residual'):9.2e}  "
+            f"dual {record.value('dual_residual'):9.2e}  (stop at {tolerance:.0e})  rho "
+            f"{record.value('penalty_per_mw2h'):8.3g}  {record.seconds * 1000:7.1f} ms")
 
 
-def _write_loads(outcome: NegotiationOutcome, path: Path) -> Path:
+def _round_rows(outcome: NegotiationOutcome) -> tuple[list[str], list[list[Any]]]:
+    """The round table: the round, its seconds, ADMM's round fields, each station's price
+    averaged over the periods."""
+    columns = [*ROUND_COLUMNS, *(f"price_{station}_per_mwh" for station in outcome.stations)]
+    rows = []
+    for record in outcome.rounds:
+        prices = np.asarray(record.price_per_mwh, dtype=float).reshape(len(outcome.stations), -1)
+        mean_prices = (prices.mean(axis=1) if prices.shape[1]
+                       else np.full(len(outcome.stations), np.nan))
+        rows.append([int(record.round), record.seconds,
+                     *(record.value(name) for name in ROUND_FIELDS),
+                     *(float(price) for price in mean_prices)])
+    return columns, rows
+
+
+def _point_rows(outcome: NegotiationOutcome, columns: list[tuple[CostSummary | None, str]]
+                ) -> list[list[Any]]:
+    """One row per station and period: the given attribute of each operating point (NaN where
+    the point is absent)."""
     shape = (len(outcome.stations), outcome.periods)
-
-    def table(point: CostSummary | None, attribute: str) -> np.ndarray | None:
-        if point is None:
-            return None
-        return np.asarray(getattr(point, attribute), dtype=float).reshape(shape)
-
-    columns = [
-        table(outcome.agreed, "station_load_mw"),
-        table(outcome.agreed, "price_per_mwh"),
-        table(outcome.baseline, "station_load_mw"),
-        table(outcome.centralized, "station_load_mw"),
-    ]
-    with path.open("w", newline="", encoding="utf-8") as stream:
-        writer = csv.writer(stream)
-        writer.writerow(LOAD_COLUMNS)
-        for index, station in enumerate(outcome.stations):
-            for period in range(outcome.periods):
-                writer.writerow([
-                    station,
-                    str(period),
-                    *["" if column is None else _cell(column[index, period]) for column in columns],
-                ])
-    return path
+    tables = [None if point is None else np.asarray(getattr(point, attribute),
+                                                   dtype=float).reshape(shape)
+              for point, attribute in columns]
+    return [[station, period,
+             *(math.nan if table is None else float(table[index, period]) for table in tables)]
+            for index, station in enumerate(outcome.stations)
+            for period in range(outcome.periods)]
 
 
-def _cell(value: float) -> str:
-    """A CSV cell: the shortest round-trip repr of a finite float, else empty."""
-    number = float(value)
-    return repr(number) if math.isfinite(number) else ""
+def _load_rows(outcome: NegotiationOutcome) -> list[list[Any]]:
+    return _point_rows(outcome, [(outcome.agreed, "station_load_mw"),
+                                 (outcome.agreed, "price_per_mwh"),
+                                 (outcome.baseline, "station_load_mw"),
+                                 (outcome.centralized, "station_load_mw")])
 
 
-def _money(value: float) -> str:
-    return f"{value:,.2f}" if math.isfinite(value) else "—"
-
-
-def _json_ready(value: Any) -> Any:
-    """Replace NaN and infinities by None (null) and numpy scalars by Python ones."""
-    if isinstance(value, dict):
-        return {str(key): _json_ready(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_ready(item) for item in value]
-    if isinstance(value, bool | np.bool_):
-        return bool(value)
-    if isinstance(value, float | np.floating):
-        number = float(value)
-        return number if math.isfinite(number) else None
-    if isinstance(value, int | np.integer):
-        return int(value)
-    return value
+def _price_rows(outcome: NegotiationOutcome) -> list[list[Any]]:
+    return _point_rows(outcome, [(outcome.agreed, "price_per_mwh"),
+                                 (outcome.baseline, "price_per_mwh"),
+                                 (outcome.centralized, "price_per_mwh")])
