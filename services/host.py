@@ -154,7 +154,8 @@ class OperatorHost:
             with self._model_lock:
                 self._resume(header.negotiation_id)
                 answer = rpc.answer(self.model, message)
-                self._keep_state(header.negotiation_id)
+                if rpc.changes_state:
+                    self._keep_state(header.negotiation_id)
             reply = answer.reply
             if not isinstance(reply, spec.output_type):
                 raise TypeError(f"the binding answered {spec.name} with a "

@@ -89,9 +89,13 @@ class StateStore:
         model_text = _canonical(model_state)
         if model_text == self._saved_model_text:
             return False
-        document = {"format": STATE_FORMAT, "role": self.role, "operator_id": self.operator_id,
-                    "negotiation_id": negotiation_id, "model": model_state}
-        _write_atomically(self.path, json.dumps(document, sort_keys=True))
+        # the document as json.dumps(..., sort_keys=True) writes it, the model's text reused
+        header = {"format": STATE_FORMAT, "negotiation_id": negotiation_id,
+                  "operator_id": self.operator_id, "role": self.role}
+        fields = {key: json.dumps(value) for key, value in header.items()}
+        fields["model"] = model_text
+        _write_atomically(self.path, "{" + ", ".join(
+            f"{json.dumps(key)}: {fields[key]}" for key in sorted(fields)) + "}")
         self._saved_model_text = model_text
         return True
 

@@ -64,11 +64,14 @@ class Answer:
 
 @dataclass(frozen=True)
 class Rpc(Generic[M, Req]):
-    """One RPC: its name, its request message class, and how a model of the role answers it."""
+    """One RPC: its name, its request message class, how a model of the role answers it, and
+    whether an answer can change the model's state (the host saves the state only after those:
+    a description, a cost report or a probe leaves it as it was)."""
 
     name: str
     request_type: type[Req]
     answer: Callable[[M, Req], Answer]
+    changes_state: bool = True
 
 
 @dataclass(frozen=True)

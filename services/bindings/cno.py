@@ -47,6 +47,6 @@ def _move_reply(stations: tuple[str, ...], move: GameMove) -> games_pb2.PriceGam
 
 
 CNO_BINDING: Binding[CnoOperator] = Binding("cno", (
-    Rpc("Describe", common_pb2.DescribeRequest, describe),
+    Rpc("Describe", common_pb2.DescribeRequest, describe, changes_state=False),
     Rpc("BestRespond", games_pb2.PriceGameTurn, best_respond),
 ))

@@ -46,9 +46,9 @@ def quote_prices(model: DsoOperator, request: common_pb2.LoadSignal) -> Answer:
 
 
 DSO_BINDING: Binding[DsoOperator] = Binding("dso", (
-    Rpc("Describe", common_pb2.DescribeRequest, describe),
+    Rpc("Describe", common_pb2.DescribeRequest, describe, changes_state=False),
     Rpc("ConsensusStep", common_pb2.ConsensusStep, consensus_step(CouplingSide.SUPPLIER)),
     Rpc("Dispatch", common_pb2.LoadSignal, dispatch),
     Rpc("QuotePrices", common_pb2.LoadSignal, quote_prices),
-    Rpc("ReportCost", common_pb2.CostRequest, report_cost),
+    Rpc("ReportCost", common_pb2.CostRequest, report_cost, changes_state=False),
 ))

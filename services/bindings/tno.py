@@ -39,9 +39,9 @@ def settle(model: TnoOperator, request: games_pb2.Settlement) -> Answer:
 
 
 TNO_BINDING: Binding[TnoOperator] = Binding("tno", (
-    Rpc("Describe", common_pb2.DescribeRequest, describe),
+    Rpc("Describe", common_pb2.DescribeRequest, describe, changes_state=False),
     Rpc("ConsensusStep", common_pb2.ConsensusStep, consensus_step(CouplingSide.CONSUMER)),
     Rpc("ConsiderShare", games_pb2.ProfitShareOffer, consider_share),
     Rpc("Settle", games_pb2.Settlement, settle),
-    Rpc("ReportCost", common_pb2.CostRequest, report_cost),
+    Rpc("ReportCost", common_pb2.CostRequest, report_cost, changes_state=False),
 ))

@@ -41,9 +41,9 @@ def probe_responses(model: TrafficOperator, request: games_pb2.PriceProbes) -> A
 
 
 TRAFFIC_BINDING: Binding[TrafficOperator] = Binding("traffic", (
-    Rpc("Describe", common_pb2.DescribeRequest, describe),
+    Rpc("Describe", common_pb2.DescribeRequest, describe, changes_state=False),
     Rpc("ConsensusStep", common_pb2.ConsensusStep, consensus_step(CouplingSide.CONSUMER)),
     Rpc("RespondToPrices", common_pb2.PriceSignal, respond_to_prices),
-    Rpc("ProbeResponses", games_pb2.PriceProbes, probe_responses),
-    Rpc("ReportCost", common_pb2.CostRequest, report_cost),
+    Rpc("ProbeResponses", games_pb2.PriceProbes, probe_responses, changes_state=False),
+    Rpc("ReportCost", common_pb2.CostRequest, report_cost, changes_state=False),
 ))
