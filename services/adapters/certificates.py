@@ -174,6 +174,7 @@ def make_certificates(directory: Path, operator_ids: Iterable[str], *, force: bo
     written. An existing CA is refused unless ``force`` (a new CA) or ``reuse_authority``
     (issue with it)."""
     directory = Path(directory)
+    _validity(days)
     ids = [check_operator_id(operator_id) for operator_id in operator_ids]
     if not ids:
         raise InvalidInputError("no operator to certify: give --operator ID or --scenario")
