@@ -25,6 +25,7 @@ from google.protobuf.message import DecodeError, Message
 
 from ptn.engines.errors import InvalidInputError
 from ptn.protocol.schema import MethodSpec, UnknownMethodError, service_methods, service_name
+from ptn.services.adapters.limits import CHANNEL_KEEPALIVE_OPTIONS, MAX_MESSAGE_BYTES
 from ptn.services.refusal import RequestRefusedError
 
 #: CallFailedError reasons by gRPC status name (others: ``refused``)
@@ -37,17 +38,6 @@ REASONS_BY_STATUS = {
 }
 #: the reasons worth retrying after a wait (the operator is down or busy, not refusing)
 RETRYABLE_REASONS = frozenset({"unavailable", "overloaded"})
-#: the largest message sent or received (as the servers', :mod:`ptn.services.adapters.
-#: grpc_server`)
-MAX_MESSAGE_BYTES = 4 * 1024 * 1024
-#: keepalive on the coordinator's channels: ping every 30 s (also during a long call), give up on
-#: the connection after 10 s without an answer; the servers accept pings this often
-CHANNEL_KEEPALIVE_OPTIONS: tuple[tuple[str, int], ...] = (
-    ("grpc.keepalive_time_ms", 30_000),
-    ("grpc.keepalive_timeout_ms", 10_000),
-    ("grpc.keepalive_permit_without_calls", 1),
-    ("grpc.http2.max_pings_without_data", 0),
-)
 #: what gRPC says when the server's certificate is not the name we verify
 IDENTITY_MISMATCH_HINTS = ("peer name", "hostname", "subject alternative", "certificate verify")
 

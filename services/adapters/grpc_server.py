@@ -23,8 +23,8 @@ name, and is open to anyone: Kubernetes' gRPC probes speak plaintext, so a TLS s
 plaintext ``health_address`` whose other RPCs are all refused (they carry no certificate).
 
 Ports are exclusive (``grpc.so_reuseport`` off: a second server on a port fails, naming it).
-Messages are limited to :data:`MAX_MESSAGE_BYTES`, sized from the largest legitimate message of
-the shipped scenarios (docs/runtime.md, "Security").
+Messages are limited to :data:`ptn.services.adapters.limits.MAX_MESSAGE_BYTES`, sized from the
+largest legitimate message of the shipped scenarios (docs/runtime.md, "Security").
 """
 
 from __future__ import annotations
@@ -42,31 +42,15 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from ptn.engines.errors import InvalidInputError
 from ptn.services.adapters.identity import COORDINATOR_IDENTITY, certificate_uris
+from ptn.services.adapters.limits import MAX_MESSAGE_BYTES, SERVER_KEEPALIVE_OPTIONS
 from ptn.services.refusal import RequestRefusedError
 
 LOG = logging.getLogger(__name__)
 
-#: the largest request or reply accepted or sent. The shipped scenarios' largest message is
-#: about 60 kB (a Sioux Falls ConsensusStep/reply, 24 periods x 24 nodes; docs/runtime.md):
-#: 4 MiB leaves a 60-fold margin for larger networks and horizons and bounds what one hostile
-#: message can make the server allocate.
-MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 #: model calls admitted at once (running or waiting for the model); more are shed
 DEFAULT_MAX_CONCURRENT = 8
 #: threads beyond the admitted model calls, for health checks and shedding
 SPARE_THREADS = 4
-#: keepalive: ping an idle connection every 60 s, drop it after 20 s without an answer; accept
-#: the coordinator's pings (every 30 s, :mod:`ptn.coordinator.runtime.transports`) during
-#: long calls
-SERVER_KEEPALIVE_OPTIONS: tuple[tuple[str, int], ...] = (
-    ("grpc.keepalive_time_ms", 60_000),
-    ("grpc.keepalive_timeout_ms", 20_000),
-    ("grpc.keepalive_permit_without_calls", 1),
-    ("grpc.http2.min_recv_ping_interval_without_data_ms", 20_000),
-    ("grpc.http2.max_ping_strikes", 5),
-)
-
-
 class ServedHost(Protocol):
     """What the adapter serves: an operator's host (:class:`ptn.services.host.OperatorHost`)."""
 

@@ -24,13 +24,14 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from ptn.coordinator.runtime.launcher import free_port
-from ptn.coordinator.runtime.transports import CallFailedError, GrpcEndpoint
+from ptn.coordinator.runtime.transports import CallFailedError, GrpcEndpoint, read_token
 from ptn.engines.errors import InvalidInputError
 from ptn.protocol.v1 import common_pb2, games_pb2
 from ptn.scenario.document import ScenarioPart, load_scenario
 from ptn.services.adapters.certificates import issue, load_authority, make_certificates, write_party
 from ptn.services.adapters.grpc_server import start_server
 from ptn.services.adapters.identity import operator_identity
+from ptn.services.adapters.limits import MAX_MESSAGE_BYTES
 from ptn.services.host import OperatorHost
 from ptn.services.hosting import build_host
 from tests.support.operators import cost_request, header, series
@@ -405,3 +406,32 @@ def test_ptn_serve_refuses_a_port_out_of_range() -> None:
     assert result.returncode == 2
     assert "port 99999 is outside 0..65535" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_message_over_the_size_limit_is_refused() -> None:
+    server, port = start_server(traffic_host(), "127.0.0.1:0")
+    oversized = describe("x" * (MAX_MESSAGE_BYTES + 1)).SerializeToString()
+    options = [("grpc.max_send_message_length", 2 * MAX_MESSAGE_BYTES)]
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}", options) as channel:
+            call = channel.unary_unary(f"/{TRAFFIC_SERVICE}/Describe")
+            with pytest.raises(grpc.RpcError) as refused:
+                call(oversized, timeout=30)
+            assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED  # type: ignore[attr-defined]
+        # the server still answers calls within the limit
+        endpoint = GrpcEndpoint("traffic", "traffic", f"127.0.0.1:{port}")
+        assert endpoint.call("Describe", describe("after-oversized"), timeout_s=10)
+        endpoint.close()
+    finally:
+        server.stop(0)
+
+
+def test_tokens_are_read_per_operator(tmp_path: Path) -> None:
+    (tmp_path / "traffic.token").write_text("abc-123\n", encoding="utf-8")
+    (tmp_path / "dso.token").write_text("  \n", encoding="utf-8")
+    assert read_token(tmp_path, "traffic") == "abc-123"
+    assert read_token(None, "traffic") is None
+    with pytest.raises(InvalidInputError, match=r"dso\.token is empty"):
+        read_token(tmp_path, "dso")
+    with pytest.raises(InvalidInputError, match=r"cannot read .*cno1\.token"):
+        read_token(tmp_path, "cno1")
