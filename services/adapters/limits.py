@@ -9,9 +9,9 @@ It imports nothing, so the coordinator can read it without loading grpc.
 from __future__ import annotations
 
 #: the largest request or reply sent or accepted. The largest message of the shipped scenarios,
-#: measured over whole runs, is 11.4 kB (a CNO's BestRespond turn of pricing-seed001; its
-#: ProbeResponses 10.7 kB; docs/runtime.md, "Security"): 4 MiB leaves a wide margin for larger
-#: networks and horizons and bounds what one hostile message can make a server allocate.
+#: measured over whole runs, is 30.7 kB (a CNO's BestRespond turn of pricing-siouxfalls; its
+#: ProbeResponses 29.5 kB; docs/runtime.md, "Security"): 4 MiB leaves a 100-fold margin for
+#: larger networks and horizons and bounds what one hostile message can make a server allocate.
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 
 #: the coordinator pings every 30 s, also during a long call, and drops a connection that does not
