@@ -430,6 +430,7 @@ def coordinate(
     """Drive remote operators (``ptn serve``) through a scenario's negotiation."""
     from ptn.api import Scenario, default_results_folder
     from ptn.api import coordinate as coordinate_operators
+    from ptn.coordinator.runtime.transports import CallFailedError
 
     # token_dir is threaded through ptn.api.coordinate by issue 15's runner; passed only when
     # given, so that the command runs without it against an API that lacks it
@@ -445,6 +446,10 @@ def coordinate(
     except InvalidInputError as error:
         fail(str(error))
         return
+    except CallFailedError as error:  # e.g. an operator presenting another's certificate
+        typer.echo(f"ptn: operator {error.operator_id} failed: {error.reason}: {error.detail}",
+                   err=True)
+        raise typer.Exit(1) from None
     report(result, json_summary)
 
 
