@@ -95,11 +95,16 @@ def serve(
         operator, f"{listen}:{port}", tls_dir=tls_dir, trust=trust, token=token,
         max_concurrent=max_concurrent,
         health_address=f"{listen}:{health_port}" if health_port is not None else None)
+    notice = None
     if tls_dir is None:
         notice = (f"is unauthenticated (no --tls-dir, no --token-file): it answers anyone "
                   f"who reaches {listen}:{bound}" if token is None else
                   f"has no TLS (no --tls-dir): its bearer token and messages cross the network "
                   f"in clear to {listen}:{bound}")
+    elif not (Path(tls_dir) / "ca.crt").exists() and token is None:
+        notice = (f"authenticates no caller (no ca.crt in {tls_dir}, no --token-file): it "
+                  f"answers anyone who reaches {listen}:{bound}")
+    if notice is not None:
         (warn or (lambda text: print(text, file=sys.stderr, flush=True)))(
             f"ptn: warning: {operator_id} {notice}")
     line = f"ptn: serving {operator_id} ({service_name(role)}) on {listen}:{bound}"
