@@ -69,6 +69,7 @@ def driver_settings(settings: CoordinatorSettings, folder: Path | None, *,
     transcript in ``folder`` (none without one)."""
     return DriverSettings(
         call_timeout_s=settings.call_timeout_s, retries=settings.retries,
+        operator_wait_s=settings.operator_wait_s,
         checkpoint_path=folder / CHECKPOINT_FILE if folder is not None else None,
         transcript_path=folder / TRANSCRIPT_FILE if folder is not None else None,
         crash_after_round=crash_after)
