@@ -16,10 +16,11 @@ import threading
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from ptn.coordinator.outcome import RoundRecord
 from ptn.coordinator.runner import negotiate
-from ptn.coordinator.runtime.backends import inproc_endpoints
+from ptn.coordinator.runtime.backends import inproc_endpoints, operator_endpoints
 from ptn.coordinator.runtime.launcher import OperatorProcesses
 from ptn.scenario.document import Scenario, load_scenario
 from tests.support import with_settings
@@ -139,3 +140,30 @@ def test_profit_sharing_survives_killed_operators(tmp_path: Path) -> None:
         assert _close(evaluation.dso_cost_usd, evaluations[evaluation.share].dso_cost_usd)
         assert _close(evaluation.tno_cost_usd, evaluations[evaluation.share].tno_cost_usd)
 
+
+
+def test_ray_restarts_a_killed_operator_actor(tmp_path: Path) -> None:
+    """On Ray, an operator with a private folder is an actor Ray restarts when its process
+    dies (``ray.kill(..., no_restart=False)``: the actor's process is killed); it restores its
+    state and the coordinator waits for it."""
+    ray = pytest.importorskip("ray")
+    scenario = load_scenario(periods=4)
+    expected = negotiate(scenario, inproc_endpoints(scenario))
+    with operator_endpoints(scenario, "nguyen-dupuis-ieee33", "ray",
+                            private_root=tmp_path / "private") as endpoints:
+        seen = [0]
+
+        def progress(record: RoundRecord) -> None:
+            seen[0] += 1
+            if seen[0] == 3:
+                ray.kill(endpoints["dso"].actor, no_restart=False)  # type: ignore[attr-defined]
+
+        got = negotiate(scenario, endpoints, out=tmp_path / "run", progress=progress)
+    with (tmp_path / "run" / "transcript.jsonl").open(encoding="utf-8") as transcript:
+        failures = [entry for entry in map(json.loads, transcript)
+                    if entry["direction"] == "failure"]
+    assert failures and {e["operator_id"] for e in failures} == {"dso"}
+    assert got.status == "converged", got.message
+    assert _close(expected.agreed.total, got.agreed.total)
+    assert np.allclose(got.agreed.station_load_mw, expected.agreed.station_load_mw, rtol=0,
+                       atol=1e-6)
