@@ -256,9 +256,11 @@ class GrpcEndpoint(Endpoint):
             detail = f"no reply within {timeout_s:g} s"
         elif (self.tls and status_name == "UNAVAILABLE"
               and any(hint in detail.lower() for hint in IDENTITY_MISMATCH_HINTS)):
+            from ptn.services.adapters.identity import operator_dns_name
+
             reason = "unauthorized"
-            detail = (f"the certificate at {self.address} is not operator {self.operator_id}'s "
-                      f"({detail})")
+            detail = (f"the certificate at {self.address} is not operator {self.operator_id}'s: "
+                      f"TLS verification of {operator_dns_name(self.operator_id)} failed")
         elif reason != "unavailable":
             detail = f"{status_name}: {detail}"
         return CallFailedError(self.operator_id, method, reason, detail)
