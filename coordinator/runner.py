@@ -23,7 +23,12 @@ from ptn.coordinator.runtime.backends import BACKENDS, check_operator_parts, ope
 from ptn.coordinator.runtime.checkpoint import Checkpoint, read_checkpoint
 from ptn.coordinator.runtime.driver import Driver, DriverSettings
 from ptn.coordinator.runtime.metrics import CoordinatorMetrics
-from ptn.coordinator.runtime.transports import CallFailedError, Endpoint, GrpcEndpoint
+from ptn.coordinator.runtime.transports import (
+    CallFailedError,
+    Endpoint,
+    GrpcEndpoint,
+    read_token,
+)
 from ptn.engines.errors import InvalidInputError
 from ptn.metrics_endpoint import serve_metrics
 from ptn.scenario.document import CoordinatorSettings, Scenario
@@ -157,8 +162,10 @@ def run_loaded_scenario(
 
 
 def remote_endpoints(scenario: Scenario, endpoint_specs: list[str], *,
-                     tls_dir: Path | None = None) -> dict[str, GrpcEndpoint]:
-    """gRPC endpoints of the scenario's operators, one ``ID=HOST:PORT`` each."""
+                     tls_dir: Path | None = None,
+                     token_dir: Path | None = None) -> dict[str, GrpcEndpoint]:
+    """gRPC endpoints of the scenario's operators, one ``ID=HOST:PORT`` each (``token_dir``:
+    a bearer token per operator, ``<operator_id>.token``)."""
     remote: dict[str, GrpcEndpoint] = {}
     for spec in endpoint_specs:
         operator_id, _, address = spec.partition("=")
@@ -168,7 +175,8 @@ def remote_endpoints(scenario: Scenario, endpoint_specs: list[str], *,
             raise InvalidInputError(f"--endpoint {spec!r}: the scenario has no operator "
                                     f"{operator_id!r} (has: {', '.join(scenario.parts)})")
         remote[operator_id] = GrpcEndpoint(scenario.part(operator_id).role, operator_id,
-                                           address, tls_dir)
+                                           address, tls_dir,
+                                           token=read_token(token_dir, operator_id))
     missing = [o for o in scenario.operator_ids if o not in remote]
     if missing:
         raise InvalidInputError(f"no --endpoint for operator {missing[0]!r}")
@@ -186,6 +194,9 @@ def wait_until_serving(endpoints: dict[str, GrpcEndpoint], window_s: float) -> N
         try:
             endpoint.wait_until_serving(max(0.5, deadline - time.monotonic()))
         except CallFailedError as error:
+            if error.reason == "unauthorized":  # e.g. another operator's certificate
+                raise OperatorUnreachableError(f"operator {endpoint.describe_location()}: "
+                                               f"{error.detail}") from None
             last = error.detail.rsplit("(", 1)[-1].rstrip(")")  # the last health status
             raise OperatorUnreachableError(
                 f"operator {endpoint.describe_location()} is not serving after {window_s:g} s "
@@ -204,6 +215,7 @@ def coordinate(
     resume: Path | None = None,
     progress: Callable[[RoundRecord], None] | None = None,
     connect_timeout_s: float | None = None,
+    token_dir: Path | None = None,
 ) -> Any:
     """Drive remote operators (``ID=HOST:PORT`` each) through the scenario's mechanism; its
     outcome. Every operator is waited for until it serves, at most ``connect_timeout_s``
@@ -211,7 +223,7 @@ def coordinate(
     :class:`OperatorUnreachableError` naming it and its address."""
     if resume is not None:
         resume_checkpoint(scenario, resume)  # refused before any operator is reached
-    remote = remote_endpoints(scenario, endpoint_specs, tls_dir=tls_dir)
+    remote = remote_endpoints(scenario, endpoint_specs, tls_dir=tls_dir, token_dir=token_dir)
     try:
         window_s = scenario.coordinator.operator_wait_s if connect_timeout_s is None \
             else connect_timeout_s

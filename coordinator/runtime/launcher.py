@@ -59,6 +59,8 @@ class OperatorProcesses:
     log_directory: Path | None = None
     metrics: bool = True
     private_root: Path | None = None
+    #: certificates as ``ptn certs`` lays them out: ``<tls_dir>/<operator_id>`` for each
+    #: operator, ``<tls_dir>/coordinator`` for the endpoints
     tls_dir: Path | None = None
     verbose: bool = False
     processes: dict[str, OperatorProcess] = field(default_factory=dict)
@@ -90,7 +92,7 @@ class OperatorProcesses:
         if self.private_root is not None:
             command += ["--private-out", str(self.private_root / operator_id)]
         if self.tls_dir is not None:
-            command += ["--tls-dir", str(self.tls_dir)]
+            command += ["--tls-dir", str(self.tls_dir / operator_id)]
         if self.verbose:
             command.append("--verbose")
         if self.scenario.resampled_periods is not None:
@@ -149,7 +151,8 @@ class OperatorProcesses:
         """gRPC endpoints of the running operators, each waited for until SERVING."""
         endpoints = {}
         for operator_id, child in self.processes.items():
-            endpoint = GrpcEndpoint(child.role, operator_id, child.address, self.tls_dir)
+            endpoint = GrpcEndpoint(child.role, operator_id, child.address,
+                                    self.tls_dir / "coordinator" if self.tls_dir else None)
             endpoint.wait_until_serving(START_TIMEOUT_S)
             endpoints[operator_id] = endpoint
         return endpoints

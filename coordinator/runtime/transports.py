@@ -146,7 +146,7 @@ class RayEndpoint(Endpoint):
 
     def _send(self, method: str, data: bytes, timeout_s: float) -> bytes:
         import ray
-        from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
+        from ray.exceptions import ActorDiedError, GetTimeoutError, RayActorError, RayTaskError
 
         reference = self.actor.handle.remote(method, data)
         try:
@@ -154,9 +154,12 @@ class RayEndpoint(Endpoint):
         except GetTimeoutError as error:
             raise CallFailedError(self.operator_id, method, "deadline",
                              f"no reply within {timeout_s:g} s") from error
-        except RayActorError as error:
+        except ActorDiedError as error:  # no restart is coming (none left, or none allowed)
+            raise CallFailedError(self.operator_id, method, "refused",
+                                  f"the actor died: {error}") from error
+        except RayActorError as error:  # restarting (ActorUnavailableError): waited for
             raise CallFailedError(self.operator_id, method, "unavailable",
-                             f"actor unavailable: {error}") from error
+                                  f"actor unavailable: {error}") from error
         except RayTaskError as error:  # e.g. UnknownMethodError raised in the actor
             cause = getattr(error, "cause", error)
             raise CallFailedError(self.operator_id, method, "refused", str(cause)) from error

@@ -22,6 +22,11 @@ CHANNEL_KEEPALIVE_OPTIONS: tuple[tuple[str, int], ...] = (
     ("grpc.keepalive_timeout_ms", 10_000),
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.max_pings_without_data", 0),
+    # an operator that restarts is reconnected to within a second or two of serving again
+    # (gRPC's default backoff grows to 120 s, which would idle a waiting coordinator)
+    ("grpc.initial_reconnect_backoff_ms", 250),
+    ("grpc.min_reconnect_backoff_ms", 250),
+    ("grpc.max_reconnect_backoff_ms", 2_000),
 )
 
 #: the server pings an idle connection every 60 s, drops it after 20 s without an answer, and

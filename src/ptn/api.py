@@ -246,20 +246,23 @@ def coordinate(scenario: Scenario | str | Path, endpoints: list[str], *,
                out: str | Path | None = None, reference: bool = False,
                resume: str | Path | None = None, metrics_port: int | None = None,
                tls_dir: str | Path | None = None, connect_timeout_s: float | None = None,
+               token_dir: str | Path | None = None,
                progress: Callable[[RoundRecord], None] | None = None) -> RunResult:
     """Drive operators served elsewhere (``ptn serve``), one ``"ID=HOST:PORT"`` each, through
     the scenario's negotiation; arguments as :func:`run` (``tls_dir``: ``ca.crt`` and, for
     mutual TLS, ``client.crt`` and ``client.key``). ``reference`` is off by default: it reads
     every operator's table of the scenario file, which a coordinator of separate companies
     does not hold. ``connect_timeout_s``: how long to wait for every operator to serve
-    (default: the scenario's ``[coordinator] operator_wait_s``)."""
+    (default: the scenario's ``[coordinator] operator_wait_s``). ``token_dir``: a bearer token
+    per operator (``<operator_id>.token``), for operators behind a TLS-terminating proxy."""
     loaded = scenario if isinstance(scenario, Scenario) else Scenario.load(scenario)
     folder = Path(out) if out is not None else None
     outcome = coordinate_operators(
         loaded.document, endpoints, out=folder, metrics_port=metrics_port,
         tls_dir=Path(tls_dir) if tls_dir is not None else None,
         resume=Path(resume) if resume is not None else None, progress=progress,
-        connect_timeout_s=connect_timeout_s)
+        connect_timeout_s=connect_timeout_s,
+        token_dir=Path(token_dir) if token_dir is not None else None)
     return _finish(loaded, outcome, folder, reference)
 
 

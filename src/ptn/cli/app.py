@@ -11,7 +11,7 @@ import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -432,9 +432,6 @@ def coordinate(
     from ptn.api import coordinate as coordinate_operators
     from ptn.coordinator.runtime.transports import CallFailedError
 
-    # token_dir is threaded through ptn.api.coordinate by issue 15's runner; passed only when
-    # given, so that the command runs without it against an API that lacks it
-    tokens: dict[str, Any] = {"token_dir": token_dir} if token_dir is not None else {}
     try:
         loaded = Scenario.load(scenario)
         folder = resume_folder(resume, out) or default_results_folder(loaded)
@@ -442,7 +439,7 @@ def coordinate(
             loaded, endpoint or [], out=folder,
             reference=reference, resume=resume, metrics_port=metrics_port, tls_dir=tls_dir,
             progress=progress_printer(loaded, sys.stderr.isatty() and not json_summary),
-            **tokens)
+            token_dir=token_dir)
     except InvalidInputError as error:
         fail(str(error))
         return
