@@ -135,6 +135,11 @@ class OperatorHost:
     def service(self) -> str:
         return service_name(self.role)
 
+    @property
+    def cached_replies(self) -> tuple[int, int]:
+        """(entries, bytes) of the reply cache (for metrics and tests)."""
+        return len(self._replies), self._replies.size_bytes
+
     def offers(self, method: str) -> bool:
         """Whether the host answers a method of the service (others are UNIMPLEMENTED)."""
         return method in self.methods and (method == END_NEGOTIATION
