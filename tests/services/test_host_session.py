@@ -244,3 +244,31 @@ def test_over_grpc_another_negotiation_is_refused_until_ended() -> None:
     finally:
         channel.close()
         server.stop(0)
+
+
+def test_over_grpc_replays_and_huge_ids_are_refused() -> None:
+    host = tno()
+    server, port = grpc_server.start_server(host, "127.0.0.1:0")
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}",
+                                    [("grpc.max_send_message_length", 64 * 1024 * 1024)])
+    try:
+        first = _grpc_call(channel, "Settle", games_pb2.Settlement(
+            header=header("tno", "s1", "run1"), amount=5.0), games_pb2.SettlementAck)
+        again = _grpc_call(channel, "Settle", games_pb2.Settlement(
+            header=header("tno", "s1", "run1"), amount=5.0), games_pb2.SettlementAck)
+        assert again == first
+        entries = host.cached_replies
+        for request_id, amount, code in (("s1", 6.0, "ALREADY_EXISTS"),
+                                         ("z" * 1_000_000, 1.0, "INVALID_ARGUMENT")):
+            with pytest.raises(grpc.RpcError) as error:
+                _grpc_call(channel, "Settle", games_pb2.Settlement(
+                    header=header("tno", request_id, "run1"), amount=amount),
+                    games_pb2.SettlementAck)
+            expected = getattr(grpc.StatusCode, code) if ADAPTER_MAPS_REFUSALS \
+                else grpc.StatusCode.UNKNOWN
+            assert error.value.code() == expected  # type: ignore[attr-defined]
+        assert host.cached_replies == entries
+        assert received(host) == 5.0
+    finally:
+        channel.close()
+        server.stop(0)

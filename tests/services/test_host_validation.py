@@ -292,3 +292,23 @@ def test_a_negotiation_after_another_went_idle_gets_a_fresh_servers_numbers(
     foreign_traffic(role, host, "other")
     time.sleep(0.3)
     assert_same_replies(expected, answers(role, host, "legit"), rel=0.0, abs_=0.0)
+
+
+def test_over_grpc_hostile_requests_are_refused_in_band() -> None:
+    expected = answers("traffic", build_host(operator_part("traffic")), "legit")
+    from ptn.coordinator.runtime.transports import GrpcEndpoint
+    from ptn.services.adapters.grpc_server import start_server
+
+    host = build_host(operator_part("traffic"))
+    server, port = start_server(host, "127.0.0.1:0")
+    endpoint = GrpcEndpoint("traffic", "traffic", f"127.0.0.1:{port}")
+    try:
+        for k, (method, request, message) in enumerate(hostile("traffic")):
+            request.header.CopyFrom(header("traffic", f"attack:{k}", "legit"))  # type: ignore[attr-defined]
+            reply: Any = endpoint.call(method, request, 60.0)
+            assert reply.header.status == common_pb2.STATUS_INVALID_REQUEST
+            assert message in reply.header.message
+    finally:
+        endpoint.close()
+        server.stop(0)
+    assert_same_replies(expected, answers("traffic", host, "legit"), rel=0.0, abs_=0.0)
