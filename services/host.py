@@ -24,7 +24,8 @@ only place where an operator's requests and replies are protobuf:
   restores the model's fresh state (the snapshot taken when the host was built: warm starts,
   histories and turns of earlier traffic are gone, so a negotiation gets exactly a fresh
   server's numbers), or the saved state of the same negotiation; ``EndNegotiation`` releases
-  the binding and restores the fresh state;
+  the binding, writes the fresh state to the state file and has the next negotiation (of any
+  base) open on the fresh state;
 * run one request at a time through the model (models are not thread-safe);
 * build every reply's header once (request id, operator id, status, message and the seconds
   the call took, timed once here);
@@ -297,12 +298,15 @@ class OperatorHost:
         self.model.restore(self._fresh)
 
     def _reset(self) -> None:
-        """``EndNegotiation``: the fresh state, in the model and in the state file."""
+        """``EndNegotiation``: forget the negotiation. The state file gets the fresh state at
+        once; the model returns to it before the next negotiation's first request (whatever
+        its base: an ended negotiation is not resumed), and keeps its last state until then,
+        which no request can read (in-process, a run's caller may still inspect it, e.g. the
+        TNO's books after profit sharing)."""
         self._saved = None
         self._model_base = None
         with self._seed_lock:
             self._unseeded = None
-        self._restore_fresh()
         self._recent.clear()
         if self._store is not None:
             try:

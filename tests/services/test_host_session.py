@@ -79,9 +79,8 @@ def test_another_negotiation_is_refused_until_the_first_ends() -> None:
     settle(host, "s3", "run1/cooperative", 2.0)  # another part of the same run is served
     assert received(host) == 7.0
     assert end(host, "e2", "run1").header.status == common_pb2.STATUS_OK
-    assert received(host) == 0.0  # the fresh state
     settle(host, "s2", "run2", 1.0)
-    assert received(host) == 1.0
+    assert received(host) == 1.0  # run2 opened on the fresh state
 
 
 def test_an_idle_negotiation_is_released() -> None:
@@ -204,9 +203,10 @@ def test_end_negotiation_forgets_the_saved_state(tmp_path: Path) -> None:
     restarted = tno(tmp_path)
     settle(restarted, "s2", "run1", 1.0)  # run1 was ended: nothing to restore
     assert received(restarted) == 1.0
-    # ending again (a retry, or after a restart) is harmless
+    # ending again (a retry, or after a restart) is harmless; an ended run is not resumed
     assert end(restarted, "e1", "run1").header.status == common_pb2.STATUS_OK
-    assert received(restarted) == 0.0
+    settle(restarted, "s3", "run1", 2.0)
+    assert received(restarted) == 2.0
 
 
 #: whether the gRPC adapter turns a refusal into its status (the boundary's work, issue 15);
