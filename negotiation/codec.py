@@ -35,12 +35,17 @@ def to_series(stations: Sequence[str], values: ArrayLike) -> common_pb2.StationS
 
 
 def from_series(series: common_pb2.StationSeries, stations: Sequence[str], periods: int,
-                what: str) -> FloatArray:
+                what: str, bound: float | None = None, unit: str = "") -> FloatArray:
     """A :class:`StationSeries` as a (stations, periods) array in the order of ``stations``.
 
     Refuses (naming the station) series that miss a station, name an unknown one or twice,
-    have another number of periods, or non-finite values.
+    have another number of periods, non-finite values, or (given ``bound``, in ``unit``)
+    values beyond ``±bound`` (a message from the network is hostile until validated: a finite
+    1e300 overflows an engine as surely as an infinity).
     """
+    if len(series.stations) > len(stations):
+        raise InvalidInputError(f"{what}: {len(series.stations)} stations, expected "
+                                f"{len(stations)}")
     names = list(series.stations)
     if series.periods != periods:
         raise InvalidInputError(f"{what}: {series.periods} periods, expected {periods}")
@@ -65,6 +70,13 @@ def from_series(series: common_pb2.StationSeries, stations: Sequence[str], perio
         s, t = (int(v) for v in bad[0])
         raise InvalidInputError(f"{what}: value for station {stations[s]} in period {t} is "
                                 "not finite")
+    if bound is not None:
+        beyond = np.argwhere(np.abs(ordered) > bound)
+        if beyond.size:
+            s, t = (int(v) for v in beyond[0])
+            units = f" {unit}" if unit else ""
+            raise InvalidInputError(f"{what}: value for station {stations[s]} in period {t} is "
+                                    f"{ordered[s, t]:g}{units}, beyond ±{bound:g}{units}")
     return ordered
 
 

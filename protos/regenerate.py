@@ -4,7 +4,9 @@ Why this module exists: the generated code is checked in (so installing ptn need
 and this is the one command that rewrites it: ``python protos/regenerate.py`` from a checkout
 (a development tool: it is not installed). It needs ``grpcio-tools`` (in the ``test`` extra).
 protoc writes absolute imports (``from negotiation.v1 import common_pb2``); they are made
-relative, because the code installs as ``ptn.protocol.v1``. :func:`compiled_descriptors` serves
+relative, and the module name it gives the message classes (``negotiation.v1.common_pb2``) is
+made the installed one (``ptn.protocol.v1.common_pb2``), because the code installs as
+``ptn.protocol.v1``. :func:`compiled_descriptors` serves
 the currency test, which compares the checked-in descriptors with a fresh compilation,
 independent of the generator's version.
 """
@@ -38,6 +40,8 @@ def _protoc(arguments: list[str]) -> None:
 
 #: protoc's import of a sibling schema module, made relative
 _ABSOLUTE_IMPORT = re.compile(r"^from negotiation\.v1 import ", re.M)
+#: protoc's module name of the generated classes, made the installed module's
+_MODULE_NAME = re.compile(r"'negotiation\.v1\.(\w+_pb2)'")
 
 
 def regenerate(output: Path = REPOSITORY) -> list[Path]:
@@ -48,7 +52,8 @@ def regenerate(output: Path = REPOSITORY) -> list[Path]:
              *files])
     written = sorted((output / "negotiation" / "v1").glob("*_pb2*.py*"))
     for path in written:
-        path.write_text(_ABSOLUTE_IMPORT.sub("from . import ", path.read_text("utf-8")), "utf-8")
+        text = _ABSOLUTE_IMPORT.sub("from . import ", path.read_text("utf-8"))
+        path.write_text(_MODULE_NAME.sub(r"'ptn.protocol.v1.\1'", text), "utf-8")
     return written
 
 

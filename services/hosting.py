@@ -33,6 +33,7 @@ from ptn.services.contract import Operator
 from ptn.services.dso.contract import DsoOperator
 from ptn.services.host import OperatorHost
 from ptn.services.metrics import OperatorMetrics
+from ptn.services.session import DEFAULT_SESSION_IDLE_S
 from ptn.services.tno.contract import TnoOperator
 from ptn.services.traffic.contract import TrafficOperator
 
@@ -135,9 +136,16 @@ def build_model(role: str, part: ScenarioPart,
 
 
 def build_host(part: ScenarioPart, private_output_dir: Path | None = None,
-               metrics: OperatorMetrics | None = None) -> OperatorHost:
-    """A part's model behind its role's service; with ``private_output_dir`` the host keeps
-    the model's state there for resuming (``state.json``, :mod:`ptn.services.state`)."""
+               metrics: OperatorMetrics | None = None, *, state_dir: Path | None = None,
+               session_idle_s: float | None = None) -> OperatorHost:
+    """A part's model behind its role's service. The model writes its private report in
+    ``private_output_dir``; the host keeps the model's state for resuming in ``state_dir``
+    (``state.json``, :mod:`ptn.services.state`; None: ``private_output_dir``).
+    ``session_idle_s``: seconds after which an idle negotiation may be replaced by another
+    (None: :data:`~ptn.services.session.DEFAULT_SESSION_IDLE_S`)."""
     entry = role_entry(part.role)
     return OperatorHost(build_model(part.role, part, private_output_dir), metrics,
-                        binding=entry.binding, state_dir=private_output_dir)
+                        binding=entry.binding,
+                        state_dir=private_output_dir if state_dir is None else state_dir,
+                        session_idle_s=DEFAULT_SESSION_IDLE_S if session_idle_s is None
+                        else session_idle_s)

@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import ArrayLike
 
+from ptn.engines.coupling import MAX_ABS_PRICE_PER_MWH
 from ptn.engines.errors import InvalidInputError
 from ptn.engines.traffic.graph import compile_graph
 from ptn.engines.traffic.link_costs import CostKind, LinkCosts
@@ -176,7 +177,9 @@ class ChargingNetworkSpec:
         )
 
     def check_prices(self, price_per_mwh: ArrayLike, periods: int | None) -> FloatArray:
-        """Prices as float array, shape (stations,) or, with ``periods``, (stations, periods)."""
+        """Prices as float array, shape (stations,) or, with ``periods``, (stations, periods);
+        negative, non-finite and prices beyond :data:`~ptn.engines.coupling.
+        MAX_ABS_PRICE_PER_MWH` are refused naming the station."""
         prices = np.asarray(price_per_mwh, dtype=np.float64)
         shape = (self.num_stations,) if periods is None else (self.num_stations, periods)
         if prices.shape != shape:
@@ -185,7 +188,7 @@ class ChargingNetworkSpec:
                 f"charging prices need shape {shape} ({axes}), got {prices.shape}"
             )
         flat = prices.reshape(self.num_stations, -1)
-        bad = np.argwhere(~np.isfinite(flat) | (flat < 0))
+        bad = np.argwhere(~np.isfinite(flat) | (flat < 0) | (flat > MAX_ABS_PRICE_PER_MWH))
         if bad.size:
             s, t = (int(v) for v in bad[0])
             raise InvalidInputError(

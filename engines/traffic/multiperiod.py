@@ -59,7 +59,7 @@ from ptn.engines.traffic.charging import (
 from ptn.engines.traffic.graph import compile_graph
 from ptn.engines.traffic.link_costs import CostKind, LinkCosts
 from ptn.engines.traffic.network import FloatArray, IntArray, RoadNetwork
-from ptn.engines.traffic.path_based import PathState, solve_path_based
+from ptn.engines.traffic.path_based import MAX_KERNEL_MAGNITUDE, PathState, solve_path_based
 from ptn.engines.traffic.problem import AssignmentProblem, DemandClass
 from ptn.engines.traffic.result import AssignmentResult, AssignmentStatus
 from ptn.engines.traffic.shortest_path import shortest_path_costs
@@ -201,12 +201,20 @@ def with_admm_station_terms(
     traffic models, so both take the same ADMM step.
     """
     money = energy_per_charge_mwh * (price_per_mwh - penalty_per_mw2 * target_mw)
+    slope = penalty_per_mw2 * energy_per_charge_mwh**2 / links.value_of_time
+    # the compiled kernels (UE and SUE) take these as they are: refuse what would overflow them
+    for name, values in (("money term", money), ("penalty slope", np.atleast_1d(slope))):
+        bad = np.argwhere(~np.isfinite(values) | (np.abs(values) > MAX_KERNEL_MAGNITUDE))
+        if bad.size:
+            raise InvalidInputError(f"ADMM station terms: the charging links' {name} "
+                                    f"{float(values[tuple(bad[0])]):g} is not finite or beyond "
+                                    f"±{MAX_KERNEL_MAGNITUDE:g}")
     free_flow_cost = links.value_of_time * links.free_flow_time[station_links]
     offset = max(0.0, -float(np.min(free_flow_cost + money)))
     fixed = links.fixed_cost.copy()
     fixed[station_links] = money + offset
     beta = links.beta.copy()
-    beta[station_links] = penalty_per_mw2 * energy_per_charge_mwh**2 / links.value_of_time
+    beta[station_links] = slope
     return replace(links, fixed_cost=fixed, beta=beta)
 
 

@@ -19,6 +19,11 @@ traffic assignment", TRR 1443; in the Gauss–Seidel form of Chen, Lee & Jayakri
 
 Path sets persist in a :class:`PathState`, which is the warm start: re-solving after a price or
 demand change starts from the previous paths and flows (scaled to the new demand).
+
+The compiled sweeps trust their inputs: a non-finite or astronomically large link parameter or
+demand makes them compute with infinities and NaNs (a 1e300 ADMM target once segfaulted the
+sweep). :func:`check_kernel_inputs` refuses those before any compiled code runs, naming the
+link array and the link, with :class:`~ptn.engines.errors.InvalidInputError`.
 """
 
 from __future__ import annotations
@@ -40,6 +45,33 @@ from ptn.engines.traffic.result import AssignmentResult, AssignmentStatus, gap_m
 from ptn.engines.traffic.shortest_path import dijkstra, trace_path_links
 
 ProgressCallback = Callable[[int, float], None]
+
+#: the largest magnitude of a link parameter or OD demand the compiled kernels accept: costs
+#: ($ or time units), capacities and flows beyond it are no network's; below it the kernels'
+#: products (cost × flow, flow², derivative ratios) stay far from float overflow
+MAX_KERNEL_MAGNITUDE = 1e15
+
+
+def check_kernel_inputs(problem: AssignmentProblem, od_demand: FloatArray) -> None:
+    """Refuse link parameters or demands that are not finite or beyond
+    :data:`MAX_KERNEL_MAGNITUDE`, naming the array and the link (or OD)."""
+    links = problem.links
+    arrays = {"free_flow_time": links.free_flow_time, "capacity": links.capacity,
+              "alpha": links.alpha, "beta": links.beta, "fixed_cost": links.fixed_cost,
+              "od_demand": od_demand}
+    for name, values in arrays.items():
+        bad = np.flatnonzero(~np.isfinite(values) | (np.abs(values) > MAX_KERNEL_MAGNITUDE))
+        if bad.size:
+            where = f"OD {int(bad[0])}" if name == "od_demand" \
+                else f"link {problem.link_label(int(bad[0]))}"
+            raise InvalidInputError(
+                f"traffic assignment: {name} of {where} is "
+                f"{float(values[bad[0]]):g}, not a finite value within "
+                f"±{MAX_KERNEL_MAGNITUDE:g}")
+    vot = float(links.value_of_time)
+    if not (np.isfinite(vot) and 0.0 < vot <= MAX_KERNEL_MAGNITUDE):
+        raise InvalidInputError(f"traffic assignment: value_of_time {vot:g} is not a positive "
+                                f"value within {MAX_KERNEL_MAGNITUDE:g}")
 
 
 @dataclass
@@ -391,6 +423,7 @@ def solve_path_based(
         raise InvalidInputError(f"over_relaxation must lie in (0, 2), got {over_relaxation}")
     started = time.perf_counter()
     graph = compile_graph(problem)
+    check_kernel_inputs(problem, graph.od_demand)
     state = _state_for(problem, graph, warm_start)
     links = problem.links
     params = (links.kind, links.free_flow_time, links.capacity, links.alpha, links.beta,

@@ -161,3 +161,15 @@ class DispatchReply(_message.Message):
     price_per_mwh: StationSeries
     revenue: float
     def __init__(self, header: _Optional[_Union[ReplyHeader, _Mapping]] = ..., cost: _Optional[float] = ..., price_per_mwh: _Optional[_Union[StationSeries, _Mapping]] = ..., revenue: _Optional[float] = ...) -> None: ...
+
+class EndNegotiationRequest(_message.Message):
+    __slots__ = ("header",)
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    header: RequestHeader
+    def __init__(self, header: _Optional[_Union[RequestHeader, _Mapping]] = ...) -> None: ...
+
+class EndNegotiationReply(_message.Message):
+    __slots__ = ("header",)
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    header: ReplyHeader
+    def __init__(self, header: _Optional[_Union[ReplyHeader, _Mapping]] = ...) -> None: ...

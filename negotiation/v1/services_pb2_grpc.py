@@ -41,6 +41,11 @@ class DsoOperatorStub:
                 request_serializer=negotiation_dot_v1_dot_common__pb2.DescribeRequest.SerializeToString,
                 response_deserializer=negotiation_dot_v1_dot_common__pb2.DescribeReply.FromString,
                 _registered_method=True)
+        self.EndNegotiation = channel.unary_unary(
+                '/negotiation.v1.DsoOperator/EndNegotiation',
+                request_serializer=negotiation_dot_v1_dot_common__pb2.EndNegotiationRequest.SerializeToString,
+                response_deserializer=negotiation_dot_v1_dot_common__pb2.EndNegotiationReply.FromString,
+                _registered_method=True)
         self.ConsensusStep = channel.unary_unary(
                 '/negotiation.v1.DsoOperator/ConsensusStep',
                 request_serializer=negotiation_dot_v1_dot_common__pb2.ConsensusStep.SerializeToString,
@@ -68,6 +73,12 @@ class DsoOperatorServicer:
     """
 
     def Describe(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EndNegotiation(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -108,6 +119,11 @@ def add_DsoOperatorServicer_to_server(servicer, server):
                     servicer.Describe,
                     request_deserializer=negotiation_dot_v1_dot_common__pb2.DescribeRequest.FromString,
                     response_serializer=negotiation_dot_v1_dot_common__pb2.DescribeReply.SerializeToString,
+            ),
+            'EndNegotiation': grpc.unary_unary_rpc_method_handler(
+                    servicer.EndNegotiation,
+                    request_deserializer=negotiation_dot_v1_dot_common__pb2.EndNegotiationRequest.FromString,
+                    response_serializer=negotiation_dot_v1_dot_common__pb2.EndNegotiationReply.SerializeToString,
             ),
             'ConsensusStep': grpc.unary_unary_rpc_method_handler(
                     servicer.ConsensusStep,
@@ -158,6 +174,33 @@ class DsoOperator:
             '/negotiation.v1.DsoOperator/Describe',
             negotiation_dot_v1_dot_common__pb2.DescribeRequest.SerializeToString,
             negotiation_dot_v1_dot_common__pb2.DescribeReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EndNegotiation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/negotiation.v1.DsoOperator/EndNegotiation',
+            negotiation_dot_v1_dot_common__pb2.EndNegotiationRequest.SerializeToString,
+            negotiation_dot_v1_dot_common__pb2.EndNegotiationReply.FromString,
             options,
             channel_credentials,
             insecure,
@@ -292,6 +335,11 @@ class TrafficDepartmentStub:
                 request_serializer=negotiation_dot_v1_dot_common__pb2.DescribeRequest.SerializeToString,
                 response_deserializer=negotiation_dot_v1_dot_common__pb2.DescribeReply.FromString,
                 _registered_method=True)
+        self.EndNegotiation = channel.unary_unary(
+                '/negotiation.v1.TrafficDepartment/EndNegotiation',
+                request_serializer=negotiation_dot_v1_dot_common__pb2.EndNegotiationRequest.SerializeToString,
+                response_deserializer=negotiation_dot_v1_dot_common__pb2.EndNegotiationReply.FromString,
+                _registered_method=True)
         self.ConsensusStep = channel.unary_unary(
                 '/negotiation.v1.TrafficDepartment/ConsensusStep',
                 request_serializer=negotiation_dot_v1_dot_common__pb2.ConsensusStep.SerializeToString,
@@ -319,6 +367,12 @@ class TrafficDepartmentServicer:
     """
 
     def Describe(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EndNegotiation(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -358,6 +412,11 @@ def add_TrafficDepartmentServicer_to_server(servicer, server):
                     servicer.Describe,
                     request_deserializer=negotiation_dot_v1_dot_common__pb2.DescribeRequest.FromString,
                     response_serializer=negotiation_dot_v1_dot_common__pb2.DescribeReply.SerializeToString,
+            ),
+            'EndNegotiation': grpc.unary_unary_rpc_method_handler(
+                    servicer.EndNegotiation,
+                    request_deserializer=negotiation_dot_v1_dot_common__pb2.EndNegotiationRequest.FromString,
+                    response_serializer=negotiation_dot_v1_dot_common__pb2.EndNegotiationReply.SerializeToString,
             ),
             'ConsensusStep': grpc.unary_unary_rpc_method_handler(
                     servicer.ConsensusStep,
@@ -408,6 +467,33 @@ class TrafficDepartment:
             '/negotiation.v1.TrafficDepartment/Describe',
             negotiation_dot_v1_dot_common__pb2.DescribeRequest.SerializeToString,
             negotiation_dot_v1_dot_common__pb2.DescribeReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EndNegotiation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/negotiation.v1.TrafficDepartment/EndNegotiation',
+            negotiation_dot_v1_dot_common__pb2.EndNegotiationRequest.SerializeToString,
+            negotiation_dot_v1_dot_common__pb2.EndNegotiationReply.FromString,
             options,
             channel_credentials,
             insecure,
@@ -542,6 +628,11 @@ class TnoOperatorStub:
                 request_serializer=negotiation_dot_v1_dot_common__pb2.DescribeRequest.SerializeToString,
                 response_deserializer=negotiation_dot_v1_dot_common__pb2.DescribeReply.FromString,
                 _registered_method=True)
+        self.EndNegotiation = channel.unary_unary(
+                '/negotiation.v1.TnoOperator/EndNegotiation',
+                request_serializer=negotiation_dot_v1_dot_common__pb2.EndNegotiationRequest.SerializeToString,
+                response_deserializer=negotiation_dot_v1_dot_common__pb2.EndNegotiationReply.FromString,
+                _registered_method=True)
         self.ConsensusStep = channel.unary_unary(
                 '/negotiation.v1.TnoOperator/ConsensusStep',
                 request_serializer=negotiation_dot_v1_dot_common__pb2.ConsensusStep.SerializeToString,
@@ -574,6 +665,12 @@ class TnoOperatorServicer:
     """
 
     def Describe(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EndNegotiation(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -616,6 +713,11 @@ def add_TnoOperatorServicer_to_server(servicer, server):
                     servicer.Describe,
                     request_deserializer=negotiation_dot_v1_dot_common__pb2.DescribeRequest.FromString,
                     response_serializer=negotiation_dot_v1_dot_common__pb2.DescribeReply.SerializeToString,
+            ),
+            'EndNegotiation': grpc.unary_unary_rpc_method_handler(
+                    servicer.EndNegotiation,
+                    request_deserializer=negotiation_dot_v1_dot_common__pb2.EndNegotiationRequest.FromString,
+                    response_serializer=negotiation_dot_v1_dot_common__pb2.EndNegotiationReply.SerializeToString,
             ),
             'ConsensusStep': grpc.unary_unary_rpc_method_handler(
                     servicer.ConsensusStep,
@@ -671,6 +773,33 @@ class TnoOperator:
             '/negotiation.v1.TnoOperator/Describe',
             negotiation_dot_v1_dot_common__pb2.DescribeRequest.SerializeToString,
             negotiation_dot_v1_dot_common__pb2.DescribeReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EndNegotiation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/negotiation.v1.TnoOperator/EndNegotiation',
+            negotiation_dot_v1_dot_common__pb2.EndNegotiationRequest.SerializeToString,
+            negotiation_dot_v1_dot_common__pb2.EndNegotiationReply.FromString,
             options,
             channel_credentials,
             insecure,
@@ -832,6 +961,11 @@ class CnoOperatorStub:
                 request_serializer=negotiation_dot_v1_dot_common__pb2.DescribeRequest.SerializeToString,
                 response_deserializer=negotiation_dot_v1_dot_common__pb2.DescribeReply.FromString,
                 _registered_method=True)
+        self.EndNegotiation = channel.unary_unary(
+                '/negotiation.v1.CnoOperator/EndNegotiation',
+                request_serializer=negotiation_dot_v1_dot_common__pb2.EndNegotiationRequest.SerializeToString,
+                response_deserializer=negotiation_dot_v1_dot_common__pb2.EndNegotiationReply.FromString,
+                _registered_method=True)
         self.BestRespond = channel.unary_unary(
                 '/negotiation.v1.CnoOperator/BestRespond',
                 request_serializer=negotiation_dot_v1_dot_games__pb2.PriceGameTurn.SerializeToString,
@@ -849,6 +983,12 @@ class CnoOperatorServicer:
     """
 
     def Describe(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EndNegotiation(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -874,6 +1014,11 @@ def add_CnoOperatorServicer_to_server(servicer, server):
                     servicer.Describe,
                     request_deserializer=negotiation_dot_v1_dot_common__pb2.DescribeRequest.FromString,
                     response_serializer=negotiation_dot_v1_dot_common__pb2.DescribeReply.SerializeToString,
+            ),
+            'EndNegotiation': grpc.unary_unary_rpc_method_handler(
+                    servicer.EndNegotiation,
+                    request_deserializer=negotiation_dot_v1_dot_common__pb2.EndNegotiationRequest.FromString,
+                    response_serializer=negotiation_dot_v1_dot_common__pb2.EndNegotiationReply.SerializeToString,
             ),
             'BestRespond': grpc.unary_unary_rpc_method_handler(
                     servicer.BestRespond,
@@ -914,6 +1059,33 @@ class CnoOperator:
             '/negotiation.v1.CnoOperator/Describe',
             negotiation_dot_v1_dot_common__pb2.DescribeRequest.SerializeToString,
             negotiation_dot_v1_dot_common__pb2.DescribeReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EndNegotiation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/negotiation.v1.CnoOperator/EndNegotiation',
+            negotiation_dot_v1_dot_common__pb2.EndNegotiationRequest.SerializeToString,
+            negotiation_dot_v1_dot_common__pb2.EndNegotiationReply.FromString,
             options,
             channel_credentials,
             insecure,

@@ -12,6 +12,7 @@ refuses malformed series naming the station; the parts every role shares (``Desc
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
@@ -19,6 +20,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from google.protobuf.message import Message
 
 from ptn.engines.coupling import CouplingSide
+from ptn.engines.errors import InvalidInputError
 from ptn.protocol.codec import coupling_terms, operator_info, to_series
 from ptn.protocol.schema import service_methods
 from ptn.protocol.v1 import common_pb2
@@ -31,6 +33,12 @@ from ptn.services.contract import (
 )
 
 M = TypeVar("M", contravariant=True)
+
+#: |amount| bound ($) of the money a request names (a payment, a reference cost): a trillion
+#: dollars, far beyond any operator's yearly turnover, far below where sums lose their digits
+MAX_ABS_AMOUNT_USD = 1e12
+#: the longest free text a request may carry (a payment's reason), characters
+MAX_TEXT_CHARS = 1000
 Req = TypeVar("Req", bound=Message)
 
 #: the schema's status of each domain status
@@ -96,6 +104,24 @@ class Binding(Generic[M]):
     @property
     def methods(self) -> tuple[str, ...]:
         return tuple(rpc.name for rpc in self.rpcs)
+
+
+def bounded_amount(value: float, what: str) -> float:
+    """A request's amount of money, refused (naming ``what``) unless finite and within
+    :data:`MAX_ABS_AMOUNT_USD`."""
+    if not math.isfinite(value):
+        raise InvalidInputError(f"{what} must be finite, got {value}")
+    if abs(value) > MAX_ABS_AMOUNT_USD:
+        raise InvalidInputError(f"{what} must lie within ±{MAX_ABS_AMOUNT_USD:g} $, got "
+                                f"{value:g}")
+    return value
+
+
+def bounded_text(value: str, what: str) -> str:
+    """A request's free text, refused (naming ``what``) beyond :data:`MAX_TEXT_CHARS`."""
+    if len(value) > MAX_TEXT_CHARS:
+        raise InvalidInputError(f"{what}: {len(value)} characters, at most {MAX_TEXT_CHARS}")
+    return value
 
 
 # ---------------------------------------------------------------------- shared answers

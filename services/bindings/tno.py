@@ -3,6 +3,8 @@
 Why this module exists: the TNO's model speaks domain values (:mod:`ptn.services.tno.contract`);
 this table decodes each request, calls the model and encodes its result, typed end to end. The
 TNO is the consuming side of the coupling; ``RespondToPrices`` is not bound (UNIMPLEMENTED).
+Amounts of money beyond ±:data:`~ptn.services.bindings.base.MAX_ABS_AMOUNT_USD` and reasons
+longer than :data:`~ptn.services.bindings.base.MAX_TEXT_CHARS` are refused naming the field.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from ptn.services.bindings.base import (
     Answer,
     Binding,
     Rpc,
+    bounded_amount,
+    bounded_text,
     consensus_step,
     describe,
     report_cost,
@@ -23,9 +27,10 @@ from ptn.services.tno.contract import ShareOffer, TnoOperator
 
 def consider_share(model: TnoOperator, request: games_pb2.ProfitShareOffer) -> Answer:
     """``ConsiderShare``: its benefit at its current plan and whether it accepts."""
-    answer = model.consider_share(ShareOffer(share=request.share,
-                                             reference_cost_usd=request.reference_cost,
-                                             payment_usd=request.payment))
+    answer = model.consider_share(ShareOffer(
+        share=request.share,
+        reference_cost_usd=bounded_amount(request.reference_cost, "reference_cost"),
+        payment_usd=bounded_amount(request.payment, "payment")))
     stations = model.describe().stations
     return Answer(games_pb2.ProfitShareAnswer(
         accepted=answer.accepted, load_mw=to_series(stations, answer.load_mw),
@@ -35,7 +40,9 @@ def consider_share(model: TnoOperator, request: games_pb2.ProfitShareOffer) -> A
 
 def settle(model: TnoOperator, request: games_pb2.Settlement) -> Answer:
     """``Settle``: a payment it receives."""
-    return Answer(games_pb2.SettlementAck(), model.settle(request.amount, request.reason))
+    return Answer(games_pb2.SettlementAck(),
+                  model.settle(bounded_amount(request.amount, "amount"),
+                               bounded_text(request.reason, "reason")))
 
 
 TNO_BINDING: Binding[TnoOperator] = Binding("tno", (

@@ -23,6 +23,8 @@ State (:meth:`DsoModel.snapshot`): the pricing history (negotiation id, quotes, 
 observed loads, the loads, its random generator's state) and the inputs of its latest
 state-defining solve (an ADMM step's coupling terms or a dispatch's loads), which
 :meth:`DsoModel.restore` solves again, so that its cost reports and dispatch revenues continue.
+Restoring also drops its built OPFs (their solvers warm-start from earlier solves), so a
+restored model answers exactly as a fresh one that was given the same state.
 """
 
 from __future__ import annotations
@@ -212,6 +214,9 @@ class DsoModel:
         last = solve_inputs_from_json(state["last_solve"], "load_mw", shape)
         self._history = history
         self._last, self._last_input, self._last_cost = None, None, float("nan")
+        # the solvers warm-start from their previous solves: built afresh, they answer as a
+        # fresh model's would (a negotiation after other traffic gets a fresh server's numbers)
+        self._opf, self._pricing = {}, None
         if isinstance(last, CouplingTerms):
             self.consensus_step(last)
         elif last is not None:

@@ -16,7 +16,9 @@ table (:mod:`ptn.services.tno.config`); it implements
 * ``report_cost``: its own cost at its latest plan.
 
 State (:meth:`TnoModel.snapshot`): the coupling terms of its latest plan, which
-:meth:`TnoModel.restore` solves again, and the payments received.
+:meth:`TnoModel.restore` solves again, and the payments received. Restoring rebuilds its fleet
+model (whose solver warm-starts from earlier solves), so a restored model answers exactly as a
+fresh one given the same state.
 """
 
 from __future__ import annotations
@@ -127,6 +129,9 @@ class TnoModel:
                 or not np.isfinite(received):
             raise InvalidInputError(f"received_usd: expected a finite number, got {received!r}")
         self._last, self._last_coupling = None, None
+        # its solver warm-starts from earlier solves: built afresh, it answers as a fresh
+        # model's would (a negotiation after other traffic gets a fresh server's numbers)
+        self.fleet, self._alone = FleetChargingModel(self.case), None
         if state["last_plan"] is not None:
             self.consensus_step(CouplingTerms.from_json(state["last_plan"]))
         self.received_usd = float(received)

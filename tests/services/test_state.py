@@ -19,6 +19,7 @@ from ptn.engines.errors import InvalidInputError
 from ptn.protocol.v1 import common_pb2, games_pb2
 from ptn.services.host import OperatorHost
 from ptn.services.hosting import build_host
+from ptn.services.refusal import RequestRefusedError
 from ptn.services.state import STATE_FILE, STATE_FORMAT, negotiation_base
 from tests.support.operators import describe_request, header, operator_part
 
@@ -81,8 +82,10 @@ def test_a_new_host_restores_the_same_run_and_discards_another(tmp_path: Path) -
     settle(endpoint, "s1", "run2", 1.0)
     saved = json.loads((tmp_path / STATE_FILE).read_text(encoding="utf-8"))
     assert (saved["negotiation_id"], saved["model"]["received_usd"]) == ("run2", 1.0)
-    # the decision is taken once: a later request of the first run restores nothing
-    describe(endpoint, "d2", "run1/nash")
+    # the decision is taken once: a later request of the first run is refused (the host
+    # serves run2) and restores nothing
+    with pytest.raises(RequestRefusedError, match="serves negotiation 'run2'"):
+        other.handle("Describe", describe_request("tno", "d2", "run1/nash").SerializeToString())
     assert other.model.received_usd == 1.0  # type: ignore[attr-defined]
 
 

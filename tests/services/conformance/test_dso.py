@@ -56,7 +56,8 @@ def test_its_admm_step_returns_loads_within_its_limits(
 def test_a_dispatch_returns_its_cost_and_station_prices(
         shared: Callable[[str], Endpoint], new_id: Callable[[], str]) -> None:
     reply = shared("dso").call("Dispatch", load_signal(new_id(), np.full((4, PERIODS), 0.3),
-                                                       negotiation=new_id()), TIMEOUT_S)
+                                                       negotiation=f"n1/{new_id()}"),
+                                  TIMEOUT_S)
     assert reply.header.status in SOLVED, reply.header.message
     assert np.isfinite(reply.cost) and reply.cost > 0
     prices = loads_of(reply, STATIONS, PERIODS, "price_per_mwh")
@@ -66,7 +67,8 @@ def test_a_dispatch_returns_its_cost_and_station_prices(
 
 def test_a_first_quote_is_a_trial_within_its_bounds(
         shared: Callable[[str], Endpoint], new_id: Callable[[], str]) -> None:
-    signal = common_pb2.LoadSignal(header=header("dso", new_id(), new_id()))
+    # a part of its own in the shared host's negotiation n1 (a history of its own)
+    signal = common_pb2.LoadSignal(header=header("dso", new_id(), f"n1/{new_id()}"))
     reply = shared("dso").call("QuotePrices", signal, TIMEOUT_S)
     assert reply.header.status == common_pb2.STATUS_OK and reply.trial
     price = loads_of(reply, STATIONS, PERIODS, "price_per_mwh")

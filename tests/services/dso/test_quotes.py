@@ -42,8 +42,12 @@ def test_dso_quotes_seeded_trials_first_and_restarts_per_negotiation() -> None:
         assert price.mean(axis=1).max() <= 120 + 1e-6
         assert reply.trial == (k < 5)
         first.append(price)
+    ended = endpoint.call("EndNegotiation", common_pb2.EndNegotiationRequest(
+        header=header("dso", "end-n1", "n1")), 30.0)
+    assert ended.header.status == common_pb2.STATUS_OK
     again = _quote(endpoint, "r0", "n2")  # a new negotiation: its first trial quote again
     assert again.trial
     assert np.array_equal(from_series(again.price_per_mwh, stations, PERIODS, "price"), first[0])
-    loads_before_quote = _quote(endpoint, "r1", "n3", np.ones((4, PERIODS)))
+    # another part of the negotiation has a history of its own
+    loads_before_quote = _quote(endpoint, "r1", "n2/other", np.ones((4, PERIODS)))
     assert loads_before_quote.header.status == common_pb2.STATUS_INVALID_REQUEST
