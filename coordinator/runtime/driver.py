@@ -310,7 +310,7 @@ class Driver:
         for operator_id, endpoint in self.endpoints.items():
             if "EndNegotiation" not in endpoint.methods:
                 continue
-            request = common_pb2.EndNegotiationRequest()  # type: ignore[attr-defined]
+            request = common_pb2.EndNegotiationRequest()
             header = request.header
             header.negotiation_id = self.negotiation_id
             header.operator_id = operator_id

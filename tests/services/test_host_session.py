@@ -209,11 +209,6 @@ def test_end_negotiation_forgets_the_saved_state(tmp_path: Path) -> None:
     assert received(restarted) == 2.0
 
 
-#: whether the gRPC adapter turns a refusal into its status (the boundary's work, issue 15);
-#: without it gRPC reports the exception as UNKNOWN
-ADAPTER_MAPS_REFUSALS = hasattr(grpc_server, "RequestRefusedError")
-
-
 def _grpc_call(channel: grpc.Channel, method: str, request: Message,
                reply_type: type[Message]) -> Message:
     call = channel.unary_unary(f"/negotiation.v1.TnoOperator/{method}")
@@ -231,9 +226,7 @@ def test_over_grpc_another_negotiation_is_refused_until_ended() -> None:
             _grpc_call(channel, "Settle", games_pb2.Settlement(
                 header=header("tno", "s2", "run2"), amount=1.0), games_pb2.SettlementAck)
         code = error.value.code()  # type: ignore[attr-defined]
-        expected = grpc.StatusCode.FAILED_PRECONDITION if ADAPTER_MAPS_REFUSALS \
-            else grpc.StatusCode.UNKNOWN
-        assert code == expected
+        assert code == grpc.StatusCode.FAILED_PRECONDITION
         assert received(host) == 5.0
         ended = _grpc_call(channel, "EndNegotiation", common_pb2.EndNegotiationRequest(
             header=header("tno", "e1", "run1")), common_pb2.EndNegotiationReply)
@@ -264,9 +257,8 @@ def test_over_grpc_replays_and_huge_ids_are_refused() -> None:
                 _grpc_call(channel, "Settle", games_pb2.Settlement(
                     header=header("tno", request_id, "run1"), amount=amount),
                     games_pb2.SettlementAck)
-            expected = getattr(grpc.StatusCode, code) if ADAPTER_MAPS_REFUSALS \
-                else grpc.StatusCode.UNKNOWN
-            assert error.value.code() == expected  # type: ignore[attr-defined]
+            assert error.value.code() == getattr(  # type: ignore[attr-defined]
+                grpc.StatusCode, code)
         assert host.cached_replies == entries
         assert received(host) == 5.0
     finally:

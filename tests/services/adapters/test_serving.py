@@ -3,7 +3,6 @@ it listens, when it says it is unauthenticated, its token file, and the state fo
 
 from __future__ import annotations
 
-import inspect
 import shutil
 import threading
 from collections.abc import Iterator
@@ -18,7 +17,6 @@ from ptn.coordinator.runtime.transports import GrpcEndpoint
 from ptn.engines.errors import InvalidInputError
 from ptn.protocol.v1 import common_pb2
 from ptn.services.adapters.certificates import make_certificates
-from ptn.services.hosting import build_host
 from ptn.services.serving import serve
 from tests.support.operators import header, series
 
@@ -114,8 +112,6 @@ def test_the_token_file_is_required_of_callers(tmp_path: Path) -> None:
 
 
 def test_state_goes_to_the_state_dir(tmp_path: Path) -> None:
-    if "state_dir" not in inspect.signature(build_host).parameters:
-        pytest.skip("build_host takes no state_dir yet (issue 15, services/hosting.py)")
     private, state = tmp_path / "private", tmp_path / "state"
     with serving(private_out=private, state_dir=state) as (line, _):
         port = line.rsplit(":", 1)[1]
