@@ -34,6 +34,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -385,7 +386,7 @@ def run_target(target: Target, per_rpc: int, *, seed: int = 0, deadline_s: float
                     fuzzed = next(generator)
                     outcome, detail = classify(
                         spec, fuzzed.data,
-                        lambda c=client, m=method, d=fuzzed.data: c.call(m, d, deadline_s),
+                        partial(client.call, method, fuzzed.data, deadline_s),
                         deadline_s)
                     if not server.alive():
                         outcome = "crash"

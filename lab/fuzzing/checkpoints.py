@@ -35,7 +35,7 @@ class Corruption:
     """One way of damaging a run folder; ``benign`` ones must resume to the same numbers."""
 
     name: str
-    apply: Callable[[Path], None]
+    apply: Callable[[Path], object]
     benign: bool = False
 
 
@@ -68,7 +68,7 @@ def _rewrite(which: int, change: Callable[[bytes], bytes]) -> Callable[[Path], N
     return apply
 
 
-def _edit_json(change: Callable[[dict[str, object]], None], *,
+def _edit_json(change: Callable[[dict[str, object]], object], *,
                recompute: bool) -> Callable[[Path], None]:
     """Change the checkpoint's JSON; ``recompute``: forge its checksum too (an adversary)."""
     def apply(folder: Path) -> None:
@@ -90,6 +90,12 @@ def _flip(position: int, bit: int) -> Callable[[bytes], bytes]:
         flipped = bytearray(data)
         flipped[position % len(data)] ^= 1 << bit
         return bytes(flipped)
+    return change
+
+
+def _truncate(offset: int) -> Callable[[bytes], bytes]:
+    def change(data: bytes) -> bytes:
+        return data[:offset]
     return change
 
 
@@ -156,7 +162,7 @@ def corruptions(folder: Path, other_checkpoint: Path, *, seed: int = 0) -> list[
     ]
     for offset in [*sorted(generator.sample(range(1, size), 10)), size - 1]:
         battery.append(Corruption(f"checkpoint truncated to {offset} of {size} bytes",
-                                  _rewrite(0, lambda d, o=offset: d[:o])))
+                                  _rewrite(0, _truncate(offset))))
     for _ in range(10):
         position, bit = generator.randrange(size), generator.randrange(8)
         battery.append(Corruption(f"checkpoint bit {bit} of byte {position} flipped",
@@ -164,7 +170,7 @@ def corruptions(folder: Path, other_checkpoint: Path, *, seed: int = 0) -> list[
     within = len(b"".join(record_lines[:count]))
     for offset in sorted(generator.sample(range(1, within), 6)):
         battery.append(Corruption(f"records truncated to {offset} of {records_size} bytes",
-                                  _rewrite(1, lambda d, o=offset: d[:o])))
+                                  _rewrite(1, _truncate(offset))))
     for _ in range(8):
         position, bit = generator.randrange(within), generator.randrange(8)
         battery.append(Corruption(f"records bit {bit} of byte {position} flipped",
