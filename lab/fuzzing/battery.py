@@ -23,6 +23,7 @@ against a freshly started operator.
 from __future__ import annotations
 
 import base64
+import hashlib
 import math
 import random
 import re
@@ -286,6 +287,31 @@ def _non_finite(message: Message, path: str = "") -> list[str]:
     return bad
 
 
+class ReplayLedger:
+    """The request ids sent so far, with their method and content: a repeated id with other
+    content or on another method must be refused (issue 15 item 3), not answered."""
+
+    #: outcomes that refuse a request
+    REFUSALS = frozenset({"STATUS_INVALID_REQUEST"} | {f"grpc:{c}" for c in ALLOWED_CODES})
+
+    def __init__(self) -> None:
+        self.seen: dict[str, str] = {}
+
+    def check(self, method: str, data: bytes, spec: MethodSpec, outcome: str) -> str:
+        """``outcome``, or an undocumented one for an answered replay of other content."""
+        request_id = _request_id(spec, data)
+        if request_id is None:
+            return outcome
+        key = hashlib.sha256(request_id.encode("utf-8")).hexdigest()
+        content = method + ":" + hashlib.sha256(data).hexdigest()
+        first = self.seen.setdefault(key, content)
+        if first == content or outcome in self.REFUSALS or outcome.startswith("UNDOCUMENTED") \
+                or outcome in ("crash", "hang"):
+            return outcome
+        where = "another method" if first.split(":")[0] != method else "other content"
+        return f"UNDOCUMENTED:{outcome} to a reused request id with {where}"
+
+
 def fuzzers(target: Target, seed: int) -> dict[str, MessageFuzzer]:
     """One generator per RPC of the target's service (EndNegotiation aside: it is sent
     legitimately at the end), from the requests of its legitimate negotiations."""
@@ -376,6 +402,7 @@ def run_target(target: Target, per_rpc: int, *, seed: int = 0, deadline_s: float
         client = RawClient(target.role, server.address)
         try:
             # bind the fuzzing negotiation with one legitimate request first
+            replays = ReplayLedger()
             describe = generators["Describe"]
             client.call("Describe", describe.legitimate().SerializeToString(), deadline_s)
             for method, generator in generators.items():
@@ -388,6 +415,7 @@ def run_target(target: Target, per_rpc: int, *, seed: int = 0, deadline_s: float
                         spec, fuzzed.data,
                         partial(client.call, method, fuzzed.data, deadline_s),
                         deadline_s)
+                    outcome = replays.check(method, fuzzed.data, spec, outcome)
                     if not server.alive():
                         outcome = "crash"
                         detail = f"exit {server.returncode()} (log: {server.log})"
