@@ -108,7 +108,7 @@ def _process_alive(pid: int) -> bool:
 
 def remove_stale_temporaries(path: Path) -> list[Path]:
     """Remove the temporary files (``.<name>.<pid>.tmp``) that writers of ``path`` left when they
-    died before their rename; this process's own and live processes' are kept. The removed."""
+    died before their rename (this process's own too; live processes' are kept); returns them."""
     pattern = re.compile(rf"\.{re.escape(path.name)}(?:\.rounds\.jsonl)?\.(\d+)\.tmp")
     removed = []
     for candidate in path.parent.glob(f".{path.name}*.tmp"):
