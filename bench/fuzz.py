@@ -9,7 +9,8 @@ legitimate negotiation through the fuzzed operator with one through a fresh oper
 
 Run: ``python -m bench.fuzz [--per-rpc 10000] [--targets traffic,dso,...] [--seed 0]``;
 prints a markdown table and writes ``bench/results/fuzz.md`` and ``bench/results/fuzz.json``
-(every finding, its request in base64); exits 1 when anything was found.
+(the first findings of each kind, their requests in base64: a run's artifact, about 1 MB, not
+kept in git); exits 1 when anything was found.
 Replay a finding on a fresh operator: ``python -m bench.fuzz --replay bench/results/fuzz.json
 --finding N``.
 """
@@ -71,6 +72,8 @@ def main() -> int:
     parser.add_argument("--deadline", type=float, default=30.0,
                         help="seconds per call; a call not answered by then is a hang")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--logs", type=Path, default=None,
+                        help="keep the operators' logs here (default: discarded)")
     parser.add_argument("--replay", type=Path, help="a fuzz.json whose finding to replay")
     parser.add_argument("--finding", type=int, default=0)
     arguments = parser.parse_args()
@@ -87,7 +90,7 @@ def main() -> int:
     for name in arguments.targets.split(","):
         report = run_target(TARGETS[name], arguments.per_rpc, seed=arguments.seed,
                             deadline_s=arguments.deadline,
-                            log_directory=arguments.out / "fuzz-logs",
+                            log_directory=arguments.logs,
                             progress=lambda line: print(line, file=sys.stderr, flush=True))
         reports.append(report)
         print(f"{name}: {sum(report.finding_counts.values())} findings in {report.seconds:.0f} s",
