@@ -109,12 +109,12 @@ def test_the_classifier_accepts_only_documented_answers() -> None:
 #: by method and request id, a new negotiation or EndNegotiation resetting the model to its
 #: fresh state) remove; strict, so the marker goes when they are fixed
 KNOWN_BUGS = {
-    "traffic": "after fuzzing, ADMM's numbers differ from a fresh operator's by ~1e-6 "
-               "(warm starts and state kept across negotiations)",
-    "dso": "a request id reused on another method gets the cached reply of the wrong type "
-           "(undecodable reply)",
-    "tno": "after fuzzing, profit sharing's numbers differ from a fresh operator's by ~50 % "
-           "(the TNO's plan kept across negotiations)",
+    "traffic": "the reply cache answers a reused request id of another method or content; "
+               "after fuzzing, ADMM's numbers differ from a fresh operator's by ~1e-6",
+    "dso": "the reply cache answers a reused request id of another method with the cached "
+           "reply of the wrong type (undecodable)",
+    "tno": "the reply cache answers reused request ids; after fuzzing, profit sharing's "
+           "numbers differ from a fresh operator's by up to 50 % (the TNO's plan is kept)",
 }
 
 
