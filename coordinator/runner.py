@@ -12,6 +12,7 @@ beside them is the caller's (the runtime never reads an operator's table).
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from ptn.coordinator.runtime.backends import BACKENDS, check_operator_parts, ope
 from ptn.coordinator.runtime.checkpoint import Checkpoint, read_checkpoint
 from ptn.coordinator.runtime.driver import Driver, DriverSettings
 from ptn.coordinator.runtime.metrics import CoordinatorMetrics
-from ptn.coordinator.runtime.transports import Endpoint, GrpcEndpoint
+from ptn.coordinator.runtime.transports import CallFailedError, Endpoint, GrpcEndpoint
 from ptn.engines.errors import InvalidInputError
 from ptn.metrics_endpoint import serve_metrics
 from ptn.scenario.document import CoordinatorSettings, Scenario
@@ -69,6 +70,7 @@ def driver_settings(settings: CoordinatorSettings, folder: Path | None, *,
     transcript in ``folder`` (none without one)."""
     return DriverSettings(
         call_timeout_s=settings.call_timeout_s, retries=settings.retries,
+        operator_wait_s=settings.operator_wait_s,
         checkpoint_path=folder / CHECKPOINT_FILE if folder is not None else None,
         transcript_path=folder / TRANSCRIPT_FILE if folder is not None else None,
         crash_after_round=crash_after)
@@ -173,6 +175,25 @@ def remote_endpoints(scenario: Scenario, endpoint_specs: list[str], *,
     return remote
 
 
+class OperatorUnreachableError(InvalidInputError):
+    """An operator given by its address (``--endpoint``) does not serve there."""
+
+
+def wait_until_serving(endpoints: dict[str, GrpcEndpoint], window_s: float) -> None:
+    """Wait until every operator's health service says SERVING, within ``window_s`` in all."""
+    deadline = time.monotonic() + window_s
+    for operator_id, endpoint in endpoints.items():
+        try:
+            endpoint.wait_until_serving(max(0.5, deadline - time.monotonic()))
+        except CallFailedError as error:
+            last = error.detail.rsplit("(", 1)[-1].rstrip(")")  # the last health status
+            raise OperatorUnreachableError(
+                f"operator {endpoint.describe_location()} is not serving after {window_s:g} s "
+                f"(last: {last}); is `ptn serve {endpoint.role} --operator-id {operator_id}` "
+                f"running there? ([coordinator] operator_wait_s sets how long to wait)"
+            ) from None
+
+
 def coordinate(
     scenario: Scenario,
     endpoint_specs: list[str],
@@ -182,16 +203,19 @@ def coordinate(
     tls_dir: Path | None = None,
     resume: Path | None = None,
     progress: Callable[[RoundRecord], None] | None = None,
-    connect_timeout_s: float = 60.0,
+    connect_timeout_s: float | None = None,
 ) -> Any:
     """Drive remote operators (``ID=HOST:PORT`` each) through the scenario's mechanism; its
-    outcome."""
+    outcome. Every operator is waited for until it serves, at most ``connect_timeout_s``
+    (default: ``[coordinator] operator_wait_s``) in all: one that does not is
+    :class:`OperatorUnreachableError` naming it and its address."""
     if resume is not None:
         resume_checkpoint(scenario, resume)  # refused before any operator is reached
     remote = remote_endpoints(scenario, endpoint_specs, tls_dir=tls_dir)
     try:
-        for endpoint in remote.values():
-            endpoint.wait_until_serving(connect_timeout_s)
+        window_s = scenario.coordinator.operator_wait_s if connect_timeout_s is None \
+            else connect_timeout_s
+        wait_until_serving(remote, window_s)
         return negotiate(scenario, dict(remote), out=out,
                          metrics=coordinator_metrics(scenario, metrics_port), progress=progress,
                          resume=resume, crash_after=crash_after_round())

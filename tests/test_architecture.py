@@ -37,7 +37,7 @@ RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("ptn.coordinator", ("ptn.engines.errors", "ptn.engines.games.cno_response.pricing",
                          "ptn.protocol", "ptn.scenario", "ptn.figures", "ptn.metrics_endpoint",
                          "ptn.services.host", "ptn.services.hosting", "ptn.services.metrics",
-                         "ptn.services.adapters")),
+                         "ptn.services.adapters", "ptn.services.refusal")),
     ("ptn.lab", ("ptn.engines", "ptn.protocol", "ptn.scenario", "ptn.figures",
                  "ptn.services", "ptn.coordinator")),
     ("ptn.api", ("ptn",)),

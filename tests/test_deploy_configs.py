@@ -3,8 +3,10 @@
 No docker or kubectl needed: these are the checks that catch the usual drift. Every YAML and JSON
 file parses; every metric a Grafana panel queries exists in ``services/metrics.py`` or
 ``coordinator/runtime/metrics.py`` with the labels the panel uses; the Kubernetes operators have
-native gRPC liveness and readiness probes on their gRPC port; ports agree across compose, Kubernetes
-and Prometheus; every ``ptn`` command line uses only the runtime's documented options.
+native gRPC liveness and readiness probes on their plaintext health port; ports agree across
+compose, Kubernetes and Prometheus; every ``ptn`` command line uses only the runtime's documented
+options; operators reachable beyond localhost serve mutual TLS with their own certificate, keep
+their state on a volume of their own, and the coordinator presents its certificate.
 """
 
 from __future__ import annotations
@@ -32,6 +34,10 @@ DASHBOARD = DEPLOY / "grafana" / "dashboards" / "ptn.json"
 
 #: the suggested ports of the runtime: role -> (gRPC port, metrics port)
 OPERATOR_PORTS = {"dso": (50051, 9101), "traffic": (50052, 9102)}
+#: the plaintext health port of each operator serving TLS
+HEALTH_PORTS = {"dso": 50061, "traffic": 50062}
+#: where the deployments keep an operator's private report and state, and its certificates
+STATE_PATH = "/var/lib/ptn"
 COORDINATOR_METRICS_PORT = 9100
 HEALTH_SERVICES = {
     "dso": "negotiation.v1.DsoOperator",
@@ -42,16 +48,23 @@ HEALTH_SERVICES = {
 
 # The command-line contract of the runtime: options taking a value, per command.
 COMMAND_OPTIONS = {
-    "serve": {"--scenario", "--port", "--host", "--metrics-port", "--tls-dir", "--operator-id"},
-    "coordinate": {"--scenario", "--endpoint", "--out", "--metrics-port", "--tls-dir", "--resume"},
+    "serve": {"--scenario", "--port", "--host", "--metrics-port", "--tls-dir", "--operator-id",
+              "--health-port", "--private-out", "--state-dir", "--token-file", "--trust",
+              "--max-concurrent"},
+    "coordinate": {"--scenario", "--endpoint", "--out", "--metrics-port", "--tls-dir", "--resume",
+                   "--token-dir"},
     "run": {"--backend", "--out", "--metrics-port", "--ray-address"},
+    "certs": {"--scenario", "--operator", "--days"},
 }
 REQUIRED_OPTIONS = {
     "serve": {"--scenario", "--port"},
     "coordinate": {"--scenario", "--endpoint"},
     "run": set(),
+    "certs": set(),
 }
-REPEATABLE_OPTIONS = {"--endpoint"}
+REPEATABLE_OPTIONS = {"--endpoint", "--operator"}
+#: options taking no value
+FLAG_OPTIONS = {"certs": {"--force", "--reuse-ca"}}
 BACKENDS = {"inproc", "ray", "grpc"}
 
 
@@ -128,6 +141,9 @@ def parse_ptn(arguments: list[str], where: str) -> Invocation:
             invocation.positionals.append(token)
             continue
         name, equals, value = token.partition("=")
+        if name in FLAG_OPTIONS.get(invocation.command, set()) and not equals:
+            invocation.options.setdefault(name, []).append("true")
+            continue
         assert name in allowed, f"{where}: ptn {invocation.command} has no option {name}"
         if not equals:
             value = next(tokens, "")
@@ -146,10 +162,13 @@ def parse_ptn(arguments: list[str], where: str) -> Invocation:
             assert re.fullmatch(r"(dso|traffic|tno|cno)=[\w.-]+:\d+", endpoint), (
                 f"{where}: endpoint {endpoint!r} is not ROLE=HOST:PORT"
             )
+    elif invocation.command == "certs":
+        assert len(invocation.positionals) == 1, f"{where}: ptn certs takes one DIRECTORY"
+        assert "--scenario" in invocation.options or "--operator" in invocation.options, where
     else:
         assert len(invocation.positionals) <= 1, f"{where}: ptn run takes at most one SCENARIO"
         assert invocation.options.get("--backend", ["ray"])[0] in BACKENDS
-    for name in ("--port", "--metrics-port"):
+    for name in ("--port", "--metrics-port", "--health-port"):
         if name in invocation.options:
             assert invocation.option(name).isdigit(), f"{where}: {name} is not a port number"
     return invocation
@@ -350,7 +369,7 @@ def test_grafana_provisioning_matches_compose() -> None:
 def test_compose_ptn_commands_follow_the_contract() -> None:
     invocations = compose_invocations()
     assert {name: i.command for name, i in invocations.items()} == {
-        "dso": "serve", "traffic": "serve", "coordinator": "coordinate"}
+        "certs": "certs", "dso": "serve", "traffic": "serve", "coordinator": "coordinate"}
 
 
 def test_k8s_ptn_commands_follow_the_contract() -> None:
@@ -361,7 +380,7 @@ def test_k8s_ptn_commands_follow_the_contract() -> None:
 
 def test_readme_ptn_commands_follow_the_contract() -> None:
     commands = {i.command for i in readme_invocations()}
-    assert {"serve", "coordinate", "run"} <= commands
+    assert {"serve", "coordinate", "run", "certs"} <= commands
 
 
 def test_contract_options_exist_in_the_cli() -> None:
@@ -402,8 +421,9 @@ def test_compose_ports_agree() -> None:
             grpc_port, metrics_port)
         assert serve.option("--host") == "0.0.0.0", f"compose {role} must listen beyond localhost"
         assert endpoints[role] == f"{role}:{grpc_port}"
+        assert serve.int_option("--health-port") == HEALTH_PORTS[role]
         probe = services[role]["healthcheck"]["test"]
-        assert probe[-2:] == [f"localhost:{grpc_port}", HEALTH_SERVICES[role]], probe
+        assert probe[-2:] == [f"localhost:{HEALTH_PORTS[role]}", HEALTH_SERVICES[role]], probe
         condition = services["coordinator"]["depends_on"][role]["condition"]
         assert condition == "service_healthy"
     assert coordinator.int_option("--metrics-port") == COORDINATOR_METRICS_PORT
@@ -421,7 +441,8 @@ def test_prometheus_scrapes_every_compose_metrics_port() -> None:
         for static in job["static_configs"]
         for target in static["targets"]
     }
-    expected = {f"{name}:{i.option('--metrics-port')}" for name, i in compose_invocations().items()}
+    expected = {f"{name}:{i.option('--metrics-port')}" for name, i in compose_invocations().items()
+                if "--metrics-port" in i.options}
     assert targets == expected
 
 
@@ -434,11 +455,13 @@ def test_k8s_ports_and_probes_agree() -> None:
         serve = invocations[role]
         ports = {port["name"]: port["containerPort"] for port in container["ports"]}
         assert ports == {"grpc": serve.int_option("--port"),
-                         "metrics": serve.int_option("--metrics-port")}
-        assert (ports["grpc"], ports["metrics"]) == (grpc_port, metrics_port)
+                         "metrics": serve.int_option("--metrics-port"),
+                         "health": serve.int_option("--health-port")}
+        assert (ports["grpc"], ports["metrics"], ports["health"]) == (
+            grpc_port, metrics_port, HEALTH_PORTS[role])
         assert serve.option("--host") == "0.0.0.0"
-        for probe in ("livenessProbe", "readinessProbe"):
-            assert container[probe]["grpc"]["port"] == ports["grpc"], f"{role} {probe}"
+        for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+            assert container[probe]["grpc"]["port"] == ports["health"], f"{role} {probe}"
         assert container["readinessProbe"]["grpc"]["service"] == HEALTH_SERVICES[role]
         assert container["resources"]["requests"]["cpu"]
         assert container["resources"]["requests"]["memory"]
@@ -452,6 +475,8 @@ def test_k8s_ports_and_probes_agree() -> None:
         by_name = {port["name"]: port for port in service["spec"]["ports"]}
         assert by_name["grpc"]["targetPort"] in {"grpc", ports["grpc"]}
         assert by_name["grpc"]["port"] == grpc_port
+        assert by_name["health"]["targetPort"] in {"health", ports["health"]}
+        assert by_name["health"]["port"] == HEALTH_PORTS[role]
     job = k8s_object("Job", "coordinator")
     coordinator = invocations["coordinator"]
     endpoints = dict(e.split("=") for e in coordinator.options["--endpoint"])
@@ -460,11 +485,12 @@ def test_k8s_ports_and_probes_agree() -> None:
     assert annotations["prometheus.io/port"] == coordinator.option("--metrics-port")
     (wait,) = pod_spec(job)["initContainers"]
     assert wait["command"][3:] == [
-        f"{endpoints[role]}/{HEALTH_SERVICES[role]}" for role in OPERATOR_PORTS]
+        f"{role}:{HEALTH_PORTS[role]}/{HEALTH_SERVICES[role]}" for role in OPERATOR_PORTS]
 
 
 def test_compose_and_k8s_run_the_same_commands() -> None:
     in_compose, in_k8s = compose_invocations(), k8s_invocations()
+    in_compose.pop("certs")  # Kubernetes takes each party's certificates from a Secret
     for name, invocation in in_compose.items():
         assert in_k8s[name].positionals == invocation.positionals
         assert in_k8s[name].options == invocation.options, f"{name}: compose and k8s differ"
@@ -510,3 +536,86 @@ def test_ray_cluster_config_is_valid_for_the_launcher() -> None:
     util.validate_config(prepared)
     assert any("~/ptn" in command for command in config["setup_commands"])
     assert "~/ptn" in config["file_mounts"]
+
+
+# ---------------------------------------------------------------------------------------------
+# identities, certificates and state
+
+
+def every_invocation() -> list[Invocation]:
+    return [*compose_invocations().values(), *k8s_invocations().values(), *readme_invocations()]
+
+
+def test_operators_beyond_localhost_serve_mutual_tls() -> None:
+    """An operator listening on every interface serves TLS (it answers only the coordinator's
+    certificate); the coordinator of those deployments presents its own."""
+    for invocation in every_invocation():
+        if invocation.command == "serve" and invocation.options.get("--host") == ["0.0.0.0"]:
+            role = invocation.positionals[0]
+            tls = invocation.option("--tls-dir")
+            assert Path(tls).name == role, f"{invocation.where}: {tls} is not {role}'s folder"
+    for invocations in (compose_invocations(), k8s_invocations()):
+        coordinator = invocations["coordinator"]
+        assert Path(coordinator.option("--tls-dir")).name == "coordinator", coordinator.where
+
+
+def test_compose_makes_the_certificates_first() -> None:
+    services = compose()["services"]
+    invocations = compose_invocations()
+    certs = invocations["certs"]
+    (directory,) = certs.positionals
+    assert certs.option("--scenario") == invocations["dso"].option("--scenario")
+    assert "--reuse-ca" in certs.options and "--force" not in certs.options  # keeps its CA
+    mounts = {v.split(":")[1]: v for v in services["certs"]["volumes"]}
+    volume = mounts[directory].split(":")[0]
+    for name in ("dso", "traffic", "coordinator"):
+        tls = invocations[name].option("--tls-dir")
+        assert Path(tls).parent == Path(directory), f"compose {name}: {tls}"
+        assert f"{volume}:{directory}:ro" in services[name]["volumes"], name
+    for role in OPERATOR_PORTS:
+        condition = services[role]["depends_on"]["certs"]["condition"]
+        assert condition == "service_completed_successfully"
+    assert volume in compose()["volumes"]
+
+
+def test_each_operator_keeps_its_state_on_its_own_volume() -> None:
+    services = compose()["services"]
+    compose_invocation = compose_invocations()
+    k8s_invocation = k8s_invocations()
+    volumes = set()
+    for role in OPERATOR_PORTS:
+        path = compose_invocation[role].option("--private-out")
+        assert path == STATE_PATH
+        (volume,) = [v.split(":")[0] for v in services[role]["volumes"]
+                     if v.split(":")[1] == path]
+        assert volume in compose()["volumes"]
+        volumes.add(volume)
+        spec = pod_spec(k8s_object("Deployment", role))
+        (container,) = spec["containers"]
+        (mount,) = [m for m in container["volumeMounts"]
+                    if m["mountPath"] == k8s_invocation[role].option("--private-out")]
+        assert not mount.get("readOnly")
+        (volume_spec,) = [v for v in spec["volumes"] if v["name"] == mount["name"]]
+        claim = volume_spec["persistentVolumeClaim"]["claimName"]
+        assert k8s_object("PersistentVolumeClaim", claim)["spec"]["accessModes"] == [
+            "ReadWriteOnce"]
+        assert spec["securityContext"]["fsGroup"] == spec["securityContext"]["runAsUser"]
+    assert len(volumes) == len(OPERATOR_PORTS), "operators share a state volume"
+
+
+def test_k8s_certificates_come_from_one_secret_per_party() -> None:
+    """Each party mounts its own Secret at its --tls-dir; the README says how to make each."""
+    readme = (DEPLOY / "README.md").read_text(encoding="utf-8")
+    invocations = k8s_invocations()
+    for name in (*OPERATOR_PORTS, "coordinator"):
+        obj = k8s_object("Job" if name == "coordinator" else "Deployment", name)
+        spec = pod_spec(obj)
+        (container,) = spec["containers"]
+        tls = invocations[name].option("--tls-dir")
+        (mount,) = [m for m in container["volumeMounts"] if m["mountPath"] == tls]
+        assert mount["readOnly"] is True
+        (volume,) = [v for v in spec["volumes"] if v["name"] == mount["name"]]
+        secret = volume["secret"]["secretName"]
+        assert secret == f"ptn-tls-{name}"
+        assert volume["secret"]["defaultMode"] & 0o077 == 0o040  # group-readable, no more
+        assert f"create secret generic {secret} --from-file=certs/{name}\n" in readme

@@ -22,6 +22,8 @@ from ptn.services.hosting import build_host, check_part
 from ptn.services.metrics import OperatorMetrics
 
 BACKENDS = ("inproc", "ray", "grpc")
+#: how often Ray restarts an operator's actor whose process died (with a private folder)
+RAY_MAX_RESTARTS = 3
 
 
 def check_operator_parts(scenario: Scenario) -> None:
@@ -64,10 +66,15 @@ def ray_endpoints(scenario: Scenario, *, address: str | None = None,
             init["address"] = address
         ray.init(**init)
     actors = {}
+    # an actor that keeps its state in its private folder is restarted by Ray when its process
+    # dies (it restores the state, and the driver waits for it); without one, a restart would
+    # come back without the negotiation's state, so it is not attempted
+    restarts = RAY_MAX_RESTARTS if private_root is not None else 0
     for operator_id in scenario.operator_ids:
         part = scenario.part(operator_id)
         private = str(private_root / operator_id) if private_root is not None else None
-        actors[operator_id] = (part.role, OperatorActor.remote(part, private))  # type: ignore[attr-defined]
+        actors[operator_id] = (part.role, OperatorActor.options(  # type: ignore[attr-defined]
+            max_restarts=restarts).remote(part, private))
     for operator_id, (_, actor) in actors.items():
         try:
             ray.get(actor.ready.remote(), timeout=300)

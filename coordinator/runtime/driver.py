@@ -11,9 +11,18 @@ and how to update; the driver owns everything else, once:
   same call has the same id whether it is retried after a lost reply or sent again by a
   coordinator resumed from its checkpoint: an operator that received it answers from its first
   reply instead of applying it twice;
-* **deadlines and retries**: each call has a deadline; a call whose reply did not arrive
-  (transport ``unavailable``) is sent again with the same id; a missed deadline or a refusal
-  ends the negotiation with a message naming the operator;
+* **deadlines, retries and waiting**: each call has a deadline. An operator that cannot be
+  reached (``unavailable``: crashed, restarting, redeployed) or sheds load (``overloaded``) is
+  waited for, with exponential backoff and jitter, up to ``operator_wait_s`` (the scenario's
+  ``[coordinator] operator_wait_s``), and the same request (same id) is sent again when it is
+  back: a restarted operator restores its state from its state file and answers a request it
+  had already applied from the reply it saved with it. A missed deadline is retried
+  ``retries`` times (the operator answers the retry from the first computation). A refusal, or
+  waiting beyond the window, ends the negotiation with one message naming the operator, its
+  address and the setting that governs it;
+* **the end**: a negotiation that concluded tells every operator so (``EndNegotiation``), which
+  frees it for the next one; a failed negotiation leaves the operators bound to it, so it can
+  still be resumed from its checkpoint (they free themselves when idle);
 * **checkpoints**: after every driver round (:mod:`ptn.coordinator.runtime.checkpoint`);
   :meth:`Driver.run` resumes from one;
 * **transcript** (:mod:`ptn.coordinator.runtime.transcript`) and **metrics** (rounds, each
@@ -26,7 +35,9 @@ Fault injection for tests: ``DriverSettings.crash_after_round = k`` exits the pr
 
 from __future__ import annotations
 
+import logging
 import os
+import random
 import threading
 import time
 import uuid
@@ -52,6 +63,14 @@ from ptn.protocol.v1 import common_pb2
 USABLE_STATUSES = (common_pb2.STATUS_OK, common_pb2.STATUS_INEXACT)
 #: the exit code of an injected crash (EX_TEMPFAIL: try again, e.g. with --resume)
 CRASH_EXIT_CODE = 75
+#: transport troubles after which the same request is sent again once the operator is back
+WAITED_FOR = ("unavailable", "overloaded")
+#: the longest pause between two attempts while waiting for an operator (s)
+MAX_BACKOFF_S = 5.0
+#: the deadline of the closing ``EndNegotiation`` calls (s; best effort, never retried)
+END_TIMEOUT_S = 10.0
+
+LOG = logging.getLogger("ptn.coordinator")
 
 T = TypeVar("T")
 OutcomeT = TypeVar("OutcomeT")
@@ -77,8 +96,12 @@ class DriverSettings:
     """How the driver talks and records."""
 
     call_timeout_s: float = 60.0
+    #: retries of a call whose deadline passed
     retries: int = 2
+    #: the first pause before sending again to an unreachable operator, doubled each time
     retry_backoff_s: float = 0.2
+    #: how long an unreachable (or overloaded) operator is waited for (s)
+    operator_wait_s: float = 300.0
     checkpoint_path: Path | None = None
     transcript_path: Path | None = None
     #: fault injection for tests: exit the process right after checkpointing this driver round
@@ -136,8 +159,10 @@ class Driver:
                 "operator_id": operator_id, "method": method, "request_id": header.request_id}
         self.transcript.write({**base, "direction": "request",
                                "message": message_dict(request)})
-        attempts = self.settings.retries + 1
-        for attempt in range(1, attempts + 1):
+        waiting = _Waiting(self.settings)
+        attempt = 0
+        while True:
+            attempt += 1
             started = time.perf_counter()
             in_progress = metrics.calls_in_progress.labels(role)
             in_progress.inc()
@@ -147,17 +172,27 @@ class Driver:
                 metrics.call_failures.labels(role, method, error.reason).inc()
                 self.transcript.write({**base, "direction": "failure", "attempt": attempt,
                                        "reason": error.reason, "detail": error.detail})
-                if error.retryable and attempt < attempts:
-                    metrics.call_retries.labels(role, method).inc()
-                    time.sleep(self.settings.retry_backoff_s * attempt)
-                    continue
-                raise NegotiationFailedError(self._failure_text(endpoint, method, round_number,
-                                                                error, attempt)) from error
+                pause = waiting.pause_after(error)
+                if pause is None:
+                    raise NegotiationFailedError(self._failure_text(
+                        endpoint, method, round_number, error, attempt, waiting)) from error
+                if waiting.announce:
+                    LOG.warning("operator %s is %s (%s in round %d); waiting up to %g s for "
+                                "it ([coordinator] operator_wait_s)",
+                                endpoint.describe_location(), error.reason, method,
+                                round_number, self.settings.operator_wait_s)
+                metrics.call_retries.labels(role, method).inc()
+                time.sleep(pause)
+                continue
             finally:
                 in_progress.dec()
                 elapsed = time.perf_counter() - started
                 metrics.call_duration.labels(role, method).observe(elapsed)
             break
+        if waiting.since is not None:
+            LOG.warning("operator %s is back after %.1f s (%s in round %d)",
+                        endpoint.describe_location(), time.monotonic() - waiting.since, method,
+                        round_number)
         self.transcript.write({**base, "direction": "reply", "attempt": attempt,
                                "round_trip_seconds": elapsed, "message": message_dict(reply)})
         status = reply.header.status  # type: ignore[attr-defined]
@@ -172,14 +207,20 @@ class Driver:
         return reply
 
     def _failure_text(self, endpoint: Endpoint, method: str, round_number: int,
-                      error: CallFailedError, attempts: int) -> str:
+                      error: CallFailedError, attempts: int, waiting: _Waiting) -> str:
         who = endpoint.describe_location()
         if error.reason == "deadline":
+            tries = f" ({attempts} attempts)" if attempts > 1 else ""
             return (f"operator {who} missed its {self.settings.call_timeout_s:g} s deadline "
-                    f"for {method} in round {round_number} ({error.detail})")
-        tries = f" after {attempts} attempts" if attempts > 1 else ""
-        return f"operator {who} could not be reached for {method} in round {round_number}" \
-               f"{tries}: {error.reason}: {error.detail}"
+                    f"for {method} in round {round_number}{tries}; a slower operator needs a "
+                    f"larger [coordinator] call_timeout_s ({error.detail})")
+        if error.reason in WAITED_FOR:
+            return (f"operator {who} could not be reached for {method} in round "
+                    f"{round_number}: {error.reason} for {waiting.waited_s():.0f} s "
+                    f"([coordinator] operator_wait_s = {self.settings.operator_wait_s:g}): "
+                    f"{error.detail}")
+        return f"operator {who} refused {method} in round {round_number}: {error.reason}: " \
+               f"{error.detail}"
 
     def call_phase(self, calls: list[Call], round_number: int) -> dict[str, Message]:
         """The calls of one phase, concurrently; replies by operator id."""
@@ -250,6 +291,7 @@ class Driver:
                     os._exit(CRASH_EXIT_CODE)  # fault injection: die like a killed process
             outcome = mechanism.conclude(self, RunSummary(
                 self.negotiation_id, tuple(rounds), started, driver_round + 1))
+            self.end_negotiation()
         except (NegotiationFailedError, InvalidInputError) as error:
             # an InvalidInputError here is a reply that does not fit the negotiation
             failure = str(error) if isinstance(error, NegotiationFailedError) \
@@ -261,6 +303,23 @@ class Driver:
         metrics.converged.labels(mechanism.name).set(
             1.0 if getattr(outcome, "converged", False) else 0.0)
         return outcome
+
+    def end_negotiation(self) -> None:
+        """Tell every operator that the negotiation is over (best effort: an operator that does
+        not hear it frees itself once idle)."""
+        for operator_id, endpoint in self.endpoints.items():
+            if "EndNegotiation" not in endpoint.methods:
+                continue
+            request = common_pb2.EndNegotiationRequest()  # type: ignore[attr-defined]
+            header = request.header
+            header.negotiation_id = self.negotiation_id
+            header.operator_id = operator_id
+            header.request_id = f"{self.negotiation_id}:end"
+            try:
+                endpoint.call("EndNegotiation", request, END_TIMEOUT_S)
+            except CallFailedError as error:
+                LOG.info("operator %s did not hear the end of negotiation %s: %s",
+                         endpoint.describe_location(), self.negotiation_id, error)
 
     def _observe(self, mechanism: Mechanism[Any], record: RoundRecord) -> None:
         metrics = self.metrics
@@ -292,3 +351,39 @@ class Driver:
         if endpoints:
             for endpoint in self.endpoints.values():
                 endpoint.close()
+
+
+class _Waiting:
+    """The retry policy of one call: wait for an unreachable or overloaded operator with
+    exponential backoff and jitter up to the window, retry a missed deadline ``retries``
+    times, and give up at once on anything else."""
+
+    def __init__(self, settings: DriverSettings) -> None:
+        self.settings = settings
+        self.since: float | None = None
+        self.announce = False
+        self.pauses = 0
+        self.deadline_misses = 0
+
+    def waited_s(self) -> float:
+        return 0.0 if self.since is None else time.monotonic() - self.since
+
+    def pause_after(self, error: CallFailedError) -> float | None:
+        """Seconds to pause before sending again, or None to give up."""
+        self.announce = False
+        if error.reason == "deadline":
+            self.deadline_misses += 1
+            return 0.0 if self.deadline_misses <= self.settings.retries else None
+        if error.reason not in WAITED_FOR:
+            return None
+        now = time.monotonic()
+        if self.since is None:
+            self.since = now
+            self.announce = True
+        pause = min(self.settings.retry_backoff_s * 2.0 ** self.pauses, MAX_BACKOFF_S)
+        pause *= random.uniform(0.5, 1.5)  # jitter: operators back at once are not stampeded
+        self.pauses += 1
+        remaining = self.since + self.settings.operator_wait_s - now
+        if remaining <= 0:
+            return None
+        return min(pause, remaining)

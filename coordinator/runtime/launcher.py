@@ -72,35 +72,58 @@ class OperatorProcesses:
 
     def start(self) -> None:
         for operator_id in self.scenario.operator_ids:
-            role = self.scenario.part(operator_id).role
-            command = [sys.executable, "-m", "ptn", "serve", role,
-                       "--scenario", self.scenario_spec, "--port", "0",
-                       "--host", "127.0.0.1", "--operator-id", operator_id]
-            metrics_port = free_port() if self.metrics else None
-            if metrics_port is not None:
-                command += ["--metrics-port", str(metrics_port)]
-            if self.private_root is not None:
-                command += ["--private-out", str(self.private_root / operator_id)]
-            if self.tls_dir is not None:
-                command += ["--tls-dir", str(self.tls_dir)]
-            if self.verbose:
-                command.append("--verbose")
-            if self.scenario.resampled_periods is not None:
-                command += ["--periods", str(self.scenario.resampled_periods)]
-            log_path = None
-            stderr: IO[str] | int = subprocess.DEVNULL
-            if self.log_directory is not None:
-                self.log_directory.mkdir(parents=True, exist_ok=True)
-                log_path = self.log_directory / f"{operator_id}.log"
-                stderr = log_path.open("w", encoding="utf-8")
-            env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-            process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr,
-                                       text=True, env=env)
-            self.processes[operator_id] = OperatorProcess(operator_id, role, process,
-                                                          metrics_port=metrics_port,
-                                                          log_path=log_path)
+            self.processes[operator_id] = self._spawn(operator_id, port=0)
         for child in self.processes.values():
             child.port = self._read_port(child)
+
+    def _spawn(self, operator_id: str, *, port: int) -> OperatorProcess:
+        """Start ``ptn serve`` for one operator on ``port`` (0: any free port)."""
+        role = self.scenario.part(operator_id).role
+        command = [sys.executable, "-m", "ptn", "serve", role,
+                   "--scenario", self.scenario_spec, "--port", str(port),
+                   "--host", "127.0.0.1", "--operator-id", operator_id]
+        previous = self.processes.get(operator_id)
+        metrics_port = previous.metrics_port if previous is not None \
+            else (free_port() if self.metrics else None)
+        if metrics_port is not None:
+            command += ["--metrics-port", str(metrics_port)]
+        if self.private_root is not None:
+            command += ["--private-out", str(self.private_root / operator_id)]
+        if self.tls_dir is not None:
+            command += ["--tls-dir", str(self.tls_dir)]
+        if self.verbose:
+            command.append("--verbose")
+        if self.scenario.resampled_periods is not None:
+            command += ["--periods", str(self.scenario.resampled_periods)]
+        log_path = None
+        stderr: IO[str] | int = subprocess.DEVNULL
+        if self.log_directory is not None:
+            self.log_directory.mkdir(parents=True, exist_ok=True)
+            log_path = self.log_directory / f"{operator_id}.log"
+            stderr = log_path.open("a" if previous is not None else "w", encoding="utf-8")
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr,
+                                   text=True, env=env)
+        return OperatorProcess(operator_id, role, process, port=port,
+                               metrics_port=metrics_port, log_path=log_path)
+
+    def kill(self, operator_id: str) -> None:
+        """Kill an operator's process with SIGKILL (fault injection: no goodbye, no flush)."""
+        child = self.processes[operator_id]
+        child.process.kill()
+        child.process.wait()
+        if child.process.stdout is not None:
+            child.process.stdout.close()
+
+    def restart(self, operator_id: str) -> None:
+        """Start a killed (or stopped) operator again on the port it had, with the same private
+        folder (its state file), as a supervisor (systemd, Kubernetes) would."""
+        child = self.processes[operator_id]
+        if child.process.poll() is None:
+            raise InvalidInputError(f"operator {operator_id} is still running")
+        again = self._spawn(operator_id, port=child.port)
+        self.processes[operator_id] = again
+        again.port = self._read_port(again)
 
     def _read_port(self, child: OperatorProcess) -> int:
         deadline = time.monotonic() + START_TIMEOUT_S

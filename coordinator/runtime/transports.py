@@ -4,8 +4,13 @@ Why this module exists: one driver (:mod:`ptn.coordinator.runtime.driver`) talks
 through an :class:`Endpoint` whatever carries the bytes (mosaik's habit: in-process, subprocess,
 connect). Every endpoint sends a serialized protobuf request and parses the serialized reply as the
 method's output message, so the schema is the boundary in every mode, in-process included. Transport
-trouble becomes a :class:`CallFailedError` with a reason the driver can retry on (``unavailable``)
-or report (``deadline``, ``refused``).
+trouble becomes a :class:`CallFailedError` with a reason the driver can retry on (``unavailable``,
+``overloaded``) or report (``deadline``, ``unauthorized``, ``refused``, ``invalid_reply``).
+
+Over gRPC with ``tls_dir`` the endpoint presents the coordinator's certificate and verifies that
+the server's certificate is the expected operator's (TLS hostname verification against
+``<operator_id>.operator.ptn``, :mod:`ptn.services.adapters.identity`), and with ``token`` sends
+``authorization: Bearer <token>`` on every call.
 """
 
 from __future__ import annotations
@@ -18,7 +23,28 @@ from typing import Any, Protocol
 
 from google.protobuf.message import DecodeError, Message
 
+from ptn.engines.errors import InvalidInputError
 from ptn.protocol.schema import MethodSpec, UnknownMethodError, service_methods, service_name
+from ptn.services.adapters.limits import CHANNEL_KEEPALIVE_OPTIONS, MAX_MESSAGE_BYTES
+from ptn.services.refusal import RequestRefusedError
+
+#: CallFailedError reasons by gRPC status name (others: ``refused``)
+REASONS_BY_STATUS = {
+    "UNAVAILABLE": "unavailable",
+    "DEADLINE_EXCEEDED": "deadline",
+    "RESOURCE_EXHAUSTED": "overloaded",
+    "UNAUTHENTICATED": "unauthorized",
+    "PERMISSION_DENIED": "unauthorized",
+}
+#: the reasons worth retrying after a wait (the operator is down or busy, not refusing)
+RETRYABLE_REASONS = frozenset({"unavailable", "overloaded"})
+#: what gRPC says when the server's certificate is not the name we verify
+IDENTITY_MISMATCH_HINTS = ("peer name", "hostname", "subject alternative", "certificate verify")
+
+
+def reason_for_status(status_name: str) -> str:
+    """The :class:`CallFailedError` reason of a gRPC status (by name)."""
+    return REASONS_BY_STATUS.get(status_name, "refused")
 
 
 class RequestHandler(Protocol):
@@ -32,7 +58,8 @@ class RequestHandler(Protocol):
 
 
 class CallFailedError(Exception):
-    """A call whose reply did not arrive: ``reason`` is unavailable, deadline or refused."""
+    """A call whose reply did not arrive: ``reason`` is unavailable, deadline, overloaded,
+    unauthorized, refused or invalid_reply."""
 
     def __init__(self, operator_id: str, method: str, reason: str, detail: str) -> None:
         super().__init__(f"{operator_id}.{method}: {reason}: {detail}")
@@ -43,7 +70,7 @@ class CallFailedError(Exception):
 
     @property
     def retryable(self) -> bool:
-        return self.reason == "unavailable"
+        return self.reason in RETRYABLE_REASONS
 
 
 class Endpoint(ABC):
@@ -97,6 +124,10 @@ class InProcessEndpoint(Endpoint):
             reply = self.host.handle(method, data)
         except UnknownMethodError as error:
             raise CallFailedError(self.operator_id, method, "refused", str(error)) from error
+        except RequestRefusedError as error:
+            reason = "overloaded" if error.code == "RESOURCE_EXHAUSTED" else "refused"
+            raise CallFailedError(self.operator_id, method, reason,
+                                  f"{error.code}: {error.message}") from error
         elapsed = time.perf_counter() - started
         if elapsed > timeout_s:
             raise CallFailedError(self.operator_id, method, "deadline",
@@ -138,27 +169,61 @@ def channel_credentials(tls_dir: Path) -> Any:
     import grpc
 
     directory = Path(tls_dir)
-    root = (directory / "ca.crt").read_bytes()
-    key_path, cert_path = directory / "client.key", directory / "client.crt"
-    if key_path.exists() and cert_path.exists():
-        return grpc.ssl_channel_credentials(root, key_path.read_bytes(), cert_path.read_bytes())
+    try:
+        root = (directory / "ca.crt").read_bytes()
+        key_path, cert_path = directory / "client.key", directory / "client.crt"
+        if key_path.exists() and cert_path.exists():
+            return grpc.ssl_channel_credentials(root, key_path.read_bytes(),
+                                                cert_path.read_bytes())
+    except OSError as error:
+        raise InvalidInputError(f"--tls-dir {directory}: needs ca.crt (and client.crt, "
+                                f"client.key) ({error.strerror or error})") from error
     return grpc.ssl_channel_credentials(root)
 
 
+def read_token(token_dir: Path | None, operator_id: str) -> str | None:
+    """The bearer token for an operator from ``token_dir/<operator_id>.token`` (None without a
+    directory); InvalidInputError when the file is missing or empty."""
+    if token_dir is None:
+        return None
+    path = Path(token_dir) / f"{operator_id}.token"
+    try:
+        token = path.read_text(encoding="utf-8").strip()
+    except OSError as error:
+        raise InvalidInputError(f"--token-dir: cannot read {path} "
+                                f"({error.strerror or error})") from error
+    if not token:
+        raise InvalidInputError(f"--token-dir: {path} is empty")
+    return token
+
+
 class GrpcEndpoint(Endpoint):
-    """An operator served over gRPC (``ptn serve``), reached at ``HOST:PORT``."""
+    """An operator served over gRPC (``ptn serve``), reached at ``HOST:PORT``; with ``tls_dir``
+    the server must present ``operator_id``'s certificate, with ``token`` every call carries it."""
 
     transport = "gRPC"
 
     def __init__(self, role: str, operator_id: str, address: str,
-                 tls_dir: Path | None = None) -> None:
+                 tls_dir: Path | None = None, token: str | None = None) -> None:
         import grpc
 
         super().__init__(role, operator_id, address)
-        options = [("grpc.max_send_message_length", 64 * 1024 * 1024),
-                   ("grpc.max_receive_message_length", 64 * 1024 * 1024)]
-        self.channel = (grpc.secure_channel(address, channel_credentials(tls_dir), options)
-                        if tls_dir is not None else grpc.insecure_channel(address, options))
+        options: list[tuple[str, int | str]] = [
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            *CHANNEL_KEEPALIVE_OPTIONS]
+        self.tls = tls_dir is not None
+        if tls_dir is not None:
+            from ptn.services.adapters.identity import operator_dns_name
+
+            # TLS verifies the server's certificate against the operator's name, whatever the
+            # address: another party's certificate fails the handshake
+            options.append(("grpc.ssl_target_name_override", operator_dns_name(operator_id)))
+            self.channel = grpc.secure_channel(address, channel_credentials(tls_dir), options)
+        else:
+            self.channel = grpc.insecure_channel(address, options)
+        self.metadata: tuple[tuple[str, str], ...] = (
+            (("authorization", f"Bearer {token}"),) if token else ())
         self._service = service_name(role)
         self._stubs: dict[str, Any] = {}
         self._lock = threading.Lock()
@@ -173,19 +238,32 @@ class GrpcEndpoint(Endpoint):
         import grpc
 
         try:
-            reply: bytes = self._stub(method)(data, timeout=timeout_s, wait_for_ready=False)
+            reply: bytes = self._stub(method)(data, timeout=timeout_s, wait_for_ready=False,
+                                              metadata=self.metadata)
         except grpc.RpcError as error:
             code = error.code() if hasattr(error, "code") else None
-            detail = error.details() if hasattr(error, "details") else str(error)
-            if code == grpc.StatusCode.DEADLINE_EXCEEDED:
-                raise CallFailedError(self.operator_id, method, "deadline",
-                                 f"no reply within {timeout_s:g} s") from error
-            if code == grpc.StatusCode.UNAVAILABLE:
-                raise CallFailedError(self.operator_id, method, "unavailable",
-                                 str(detail)) from error
-            raise CallFailedError(self.operator_id, method, "refused",
-                             f"{code.name if code else 'error'}: {detail}") from error
+            detail = str(error.details() if hasattr(error, "details") else error)
+            raise self.failure(method, code.name if code else "UNKNOWN", detail,
+                               timeout_s) from error
         return reply
+
+    def failure(self, method: str, status_name: str, detail: str,
+                timeout_s: float) -> CallFailedError:
+        """The CallFailedError of a failed call: a certificate that is not the operator's is
+        ``unauthorized`` and says so; the rest by :data:`REASONS_BY_STATUS`."""
+        reason = reason_for_status(status_name)
+        if status_name == "DEADLINE_EXCEEDED":
+            detail = f"no reply within {timeout_s:g} s"
+        elif (self.tls and status_name == "UNAVAILABLE"
+              and any(hint in detail.lower() for hint in IDENTITY_MISMATCH_HINTS)):
+            from ptn.services.adapters.identity import operator_dns_name
+
+            reason = "unauthorized"
+            detail = (f"the certificate at {self.address} is not operator {self.operator_id}'s: "
+                      f"TLS verification of {operator_dns_name(self.operator_id)} failed")
+        elif reason != "unavailable":
+            detail = f"{status_name}: {detail}"
+        return CallFailedError(self.operator_id, method, reason, detail)
 
     def wait_until_serving(self, timeout_s: float) -> None:
         """Block until the server's health service says SERVING, or raise CallFailedError."""
@@ -203,7 +281,13 @@ class GrpcEndpoint(Endpoint):
                     return
                 last = health_pb2.HealthCheckResponse.ServingStatus.Name(answer.status)
             except grpc.RpcError as error:
-                last = str(error.code() if hasattr(error, "code") else error)
+                code = error.code() if hasattr(error, "code") else None
+                failure = self.failure("Health.Check", code.name if code else "UNKNOWN",
+                                       str(error.details() if hasattr(error, "details")
+                                           else error), 1.0)
+                if failure.reason == "unauthorized":
+                    raise failure from error
+                last = str(code or error)
             time.sleep(0.1)
         raise CallFailedError(self.operator_id, "Health.Check", "unavailable",
                          f"not serving at {self.address} after {timeout_s:g} s ({last})")

@@ -139,8 +139,13 @@ def _read_links(path: Path) -> tuple[dict[str, str], np.ndarray, list[int]]:
     return metadata, np.asarray(rows, dtype=np.float64), line_numbers
 
 
+#: how far the trips may sum from the file's ``<TOTAL OD FLOW>`` (relative; headers are
+#: written with rounded totals, e.g. ChicagoSketch's 1260907.4400005303 for 1260907.44)
+TOTAL_FLOW_TOLERANCE = 1e-3
+
+
 def _read_trips(path: Path, num_zones: int) -> tuple[IntArray, IntArray, FloatArray]:
-    _, body = _split_metadata(path)
+    metadata, body = _split_metadata(path)
     origins: list[int] = []
     destinations: list[int] = []
     demands: list[float] = []
@@ -185,11 +190,23 @@ def _read_trips(path: Path, num_zones: int) -> tuple[IntArray, IntArray, FloatAr
             origins.append(origin)
             destinations.append(destination)
             demands.append(demand)
+    _check_total_flow(path, _metadata_float(metadata, "TOTAL OD FLOW", path), sum(demands))
     return (
         np.asarray(origins, dtype=np.int64),
         np.asarray(destinations, dtype=np.int64),
         np.asarray(demands, dtype=np.float64),
     )
+
+
+def _check_total_flow(path: Path, declared: float | None, total: float) -> None:
+    """Refuse a trips file whose entries do not add up to its ``<TOTAL OD FLOW>`` header (a
+    file cut short in a copy is otherwise served silently with a fraction of its demand)."""
+    if declared is None:
+        return
+    if abs(total - declared) > TOTAL_FLOW_TOLERANCE * max(abs(declared), 1.0):
+        raise InvalidInputError(
+            f"{path}: the trips sum to {total:,.6g} but the file's <TOTAL OD FLOW> is "
+            f"{declared:,.6g} (a truncated or edited file? fix the file or its header)")
 
 
 def _read_nodes(path: Path, node_ids: IntArray) -> tuple[FloatArray, FloatArray]:

@@ -245,13 +245,14 @@ def run(scenario: Scenario | str | Path | None = None, *, backend: str = "inproc
 def coordinate(scenario: Scenario | str | Path, endpoints: list[str], *,
                out: str | Path | None = None, reference: bool = False,
                resume: str | Path | None = None, metrics_port: int | None = None,
-               tls_dir: str | Path | None = None, connect_timeout_s: float = 60.0,
+               tls_dir: str | Path | None = None, connect_timeout_s: float | None = None,
                progress: Callable[[RoundRecord], None] | None = None) -> RunResult:
     """Drive operators served elsewhere (``ptn serve``), one ``"ID=HOST:PORT"`` each, through
     the scenario's negotiation; arguments as :func:`run` (``tls_dir``: ``ca.crt`` and, for
     mutual TLS, ``client.crt`` and ``client.key``). ``reference`` is off by default: it reads
     every operator's table of the scenario file, which a coordinator of separate companies
-    does not hold."""
+    does not hold. ``connect_timeout_s``: how long to wait for every operator to serve
+    (default: the scenario's ``[coordinator] operator_wait_s``)."""
     loaded = scenario if isinstance(scenario, Scenario) else Scenario.load(scenario)
     folder = Path(out) if out is not None else None
     outcome = coordinate_operators(

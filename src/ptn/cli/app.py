@@ -11,7 +11,7 @@ import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -298,20 +298,48 @@ def serve(
                                "only its own table")
     ] = "nguyen-dupuis-ieee33",
     port: Annotated[int, typer.Option(help="gRPC port (0: any free port, printed)")] = 50051,
-    host: Annotated[str, typer.Option(help="address to listen on")] = "0.0.0.0",
+    host: Annotated[
+        str | None, typer.Option(help="address to listen on (default: 127.0.0.1 without TLS, "
+                                      "0.0.0.0 with --tls-dir)")
+    ] = None,
     metrics_port: Annotated[
         int | None, typer.Option(help="serve Prometheus metrics on this port")
     ] = None,
     tls_dir: Annotated[
         Path | None, typer.Option(help="directory with server.crt, server.key (and ca.crt for "
-                                       "mutual TLS)")
+                                       "mutual TLS), e.g. DIR/<operator id> of `ptn certs DIR`")
     ] = None,
     operator_id: Annotated[
         str | None, typer.Option(help="the operator's id in the scenario (default: the role)")
     ] = None,
     private_out: Annotated[
-        Path | None, typer.Option(help="the operator's own folder: its private report, and its "
-                                       "state (state.json), restored when it restarts")
+        Path | None, typer.Option(help="the operator's own folder: its private report (and its "
+                                       "state, unless --state-dir)")
+    ] = None,
+    state_dir: Annotated[
+        Path | None, typer.Option(help="where the operator keeps its state (state.json), "
+                                       "restored when it restarts (default: --private-out)")
+    ] = None,
+    session_idle_s: Annotated[
+        float | None, typer.Option(help="release a negotiation idle this long (seconds) so "
+                                        "that another may start")
+    ] = None,
+    trust: Annotated[
+        str, typer.Option(help="the certificate identity (SAN URI) allowed to negotiate, under "
+                               "mutual TLS")
+    ] = "ptn://coordinator",
+    token_file: Annotated[
+        Path | None, typer.Option(help="a file holding a bearer token every negotiation call "
+                                       "must carry (authorization: Bearer <token>)")
+    ] = None,
+    max_concurrent: Annotated[
+        int, typer.Option(help="model calls admitted at once; more are refused with "
+                               "RESOURCE_EXHAUSTED")
+    ] = 8,
+    health_port: Annotated[
+        int | None, typer.Option(help="also answer gRPC health checks on this plaintext port "
+                                      "(for Kubernetes probes of a TLS operator); negotiation "
+                                      "calls there are refused")
     ] = None,
     verbose: Annotated[bool, typer.Option(help="log every request")] = False,
     periods: Annotated[
@@ -326,9 +354,42 @@ def serve(
     try:
         serve_operator(role, scenario, port=port, host=host, metrics_port=metrics_port,
                        tls_dir=tls_dir, operator_id=operator_id, private_out=private_out,
-                       periods=periods)
+                       periods=periods, state_dir=state_dir, session_idle_s=session_idle_s,
+                       trust=trust, token_file=token_file, max_concurrent=max_concurrent,
+                       health_port=health_port)
     except InvalidInputError as error:
         fail(str(error))
+
+
+@app.command()
+def certs(
+    directory: Annotated[Path, typer.Argument(help="where to write the CA and the parties' "
+                                                   "folders")],
+    operator: Annotated[
+        list[str] | None, typer.Option(help="an operator to certify as ID or ID=ROLE (repeat)")
+    ] = None,
+    scenario: Annotated[
+        str | None, typer.Option(help="certify every operator of this scenario")
+    ] = None,
+    force: Annotated[
+        bool, typer.Option(help="replace an existing CA (every party needs new certificates)")
+    ] = False,
+    reuse_ca: Annotated[
+        bool, typer.Option(help="issue with the CA already in DIRECTORY (add operators)")
+    ] = False,
+    days: Annotated[int, typer.Option(help="validity of the certificates in days")] = 365,
+) -> None:
+    """Make a CA and mutual-TLS certificates for a test deployment: DIRECTORY/coordinator
+    (ptn://coordinator) and DIRECTORY/<operator id> (ptn://operator/<id>) for each operator."""
+    from ptn.cli.certs import make_deployment_certificates
+
+    try:
+        lines = make_deployment_certificates(directory, operator or [], scenario, force=force,
+                                             reuse_ca=reuse_ca, days=days)
+    except InvalidInputError as error:
+        fail(str(error))
+        return
+    typer.echo("\n".join(lines))
 
 
 @app.command()
@@ -348,7 +409,12 @@ def coordinate(
     ] = None,
     tls_dir: Annotated[
         Path | None, typer.Option(help="directory with ca.crt (and client.crt, client.key for "
-                                       "mutual TLS)")
+                                       "mutual TLS), e.g. DIR/coordinator of `ptn certs DIR`; "
+                                       "each operator must present its own certificate")
+    ] = None,
+    token_dir: Annotated[
+        Path | None, typer.Option(help="directory with <operator id>.token: the bearer token "
+                                       "sent to each operator")
     ] = None,
     resume: Annotated[
         Path | None, typer.Option(help="continue from a checkpoint.json of an earlier run")
@@ -364,17 +430,26 @@ def coordinate(
     """Drive remote operators (``ptn serve``) through a scenario's negotiation."""
     from ptn.api import Scenario, default_results_folder
     from ptn.api import coordinate as coordinate_operators
+    from ptn.coordinator.runtime.transports import CallFailedError
 
+    # token_dir is threaded through ptn.api.coordinate by issue 15's runner; passed only when
+    # given, so that the command runs without it against an API that lacks it
+    tokens: dict[str, Any] = {"token_dir": token_dir} if token_dir is not None else {}
     try:
         loaded = Scenario.load(scenario)
         folder = resume_folder(resume, out) or default_results_folder(loaded)
         result = coordinate_operators(
             loaded, endpoint or [], out=folder,
             reference=reference, resume=resume, metrics_port=metrics_port, tls_dir=tls_dir,
-            progress=progress_printer(loaded, sys.stderr.isatty() and not json_summary))
+            progress=progress_printer(loaded, sys.stderr.isatty() and not json_summary),
+            **tokens)
     except InvalidInputError as error:
         fail(str(error))
         return
+    except CallFailedError as error:  # e.g. an operator presenting another's certificate
+        typer.echo(f"ptn: operator {error.operator_id} failed: {error.reason}: {error.detail}",
+                   err=True)
+        raise typer.Exit(1) from None
     report(result, json_summary)
 
 

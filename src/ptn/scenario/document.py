@@ -61,7 +61,7 @@ GAME_VARIANTS = ("nash", "cooperative")
 SCENARIO_KEYS = ("name", "description", "periods", "period_hours", "stations")
 COORDINATOR_KEYS = ("mechanism", "max_rounds", "tolerance", "initial_penalty_per_mw2h",
                     "residual_balancing", "baseline_tariff_per_mwh", "call_timeout_s",
-                    "retries", "variants", "certificate", "revenue_matrix",
+                    "retries", "operator_wait_s", "variants", "certificate", "revenue_matrix",
                     "initial_charging_price_per_mwh", "shares", "refine_tolerance")
 #: ``[study]`` is read only by ``ptn study`` (ptn.lab.studies.study), the experimenter's
 #: full-information side; no operator sees it
@@ -96,6 +96,8 @@ class CoordinatorSettings:
     baseline_tariff_per_mwh: float = 85.0
     call_timeout_s: float = 60.0
     retries: int = 2
+    #: how long the coordinator waits for an unreachable operator to come back (s)
+    operator_wait_s: float = 300.0
     #: the pricing game: which variants to play, and the reports at its end
     variants: tuple[str, ...] = ("nash",)
     certificate: bool = True
@@ -315,7 +317,7 @@ def _coordinator(reader: KeyReader, table: dict[str, Any]) -> CoordinatorSetting
     values = {key: require_number(reader, table, where, key, default=getattr(defaults, key),
                                   strictly_positive=True)
               for key in ("tolerance", "initial_penalty_per_mw2h", "call_timeout_s",
-                          "initial_charging_price_per_mwh")}
+                          "initial_charging_price_per_mwh", "operator_wait_s")}
     values["baseline_tariff_per_mwh"] = require_number(
         reader, table, where, "baseline_tariff_per_mwh",
         default=defaults.baseline_tariff_per_mwh, minimum=0.0)

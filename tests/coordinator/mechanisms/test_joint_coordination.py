@@ -13,7 +13,9 @@ import os
 import re
 import subprocess
 import sys
+import time
 import urllib.request
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -126,11 +128,19 @@ def test_an_operator_that_stays_unreachable_is_named(tmp_path: Path) -> None:
         def _send(self, method: str, data: bytes, timeout_s: float) -> bytes:
             raise CallFailedError(self.operator_id, method, "unavailable", "connection refused")
 
-    endpoints: dict[str, Endpoint] = dict(inproc_endpoints(SCENARIO))
+    impatient = replace(SCENARIO, coordinator=replace(SCENARIO.coordinator,
+                                                      operator_wait_s=1.0))
+    endpoints: dict[str, Endpoint] = dict(inproc_endpoints(impatient))
     endpoints["dso"] = Gone(endpoints["dso"])  # type: ignore[arg-type]
-    outcome = negotiate(SCENARIO, endpoints, out=tmp_path)
+    started = time.monotonic()
+    outcome = negotiate(impatient, endpoints, out=tmp_path)
+    waited = time.monotonic() - started
     assert outcome.status == NegotiationStatus.FAILED
-    assert "operator dso" in outcome.message and "after 3 attempts" in outcome.message
+    assert "operator dso" in outcome.message and "unavailable for 1 s" in outcome.message
+    assert "[coordinator] operator_wait_s = 1" in outcome.message
+    assert 1.0 <= waited < 10.0
+    tried = [json.loads(line) for line in (tmp_path / "transcript.jsonl").open()]
+    assert sum(e["direction"] == "failure" for e in tried) >= 3  # backed off, tried again
 
 
 def test_killed_coordinator_resumes_from_its_checkpoint(inproc_outcome: NegotiationOutcome,

@@ -163,3 +163,28 @@ def test_missing_files_are_named(tmp_path: Path) -> None:
         read_tntp_network(tmp_path)
     with pytest.raises(InvalidInputError, match="no such file or directory"):
         load_network(tmp_path / "absent")
+
+
+def test_a_trips_file_cut_short_is_refused(tmp_path: Path,
+                                           tntp_directory: Callable[[str], Path]) -> None:
+    """A copy of Sioux Falls whose trips file lost its last two thirds: its own header says
+    360,600 veh/h; what is left sums to less, and the file is named."""
+    source = tntp_directory("SiouxFalls")
+    copy = tmp_path / "SiouxFalls"
+    copy.mkdir()
+    for path in source.iterdir():
+        if path.is_file():
+            (copy / path.name).write_bytes(path.read_bytes())
+    trips = copy / "SiouxFalls_trips.tntp"
+    lines = trips.read_text().splitlines(keepends=True)
+    trips.write_text("".join(lines[: len(lines) // 3]))
+    with pytest.raises(InvalidInputError, match=r"SiouxFalls_trips\.tntp: the trips sum to "
+                                                r"[0-9,.]+ but the file's <TOTAL OD FLOW> is "
+                                                r"360,600"):
+        read_tntp_network(copy)
+
+
+def test_a_total_header_within_rounding_is_accepted(tmp_path: Path) -> None:
+    trips = GOOD_TRIPS.replace("<END OF METADATA>", "<TOTAL OD FLOW> 50.00001\n<END OF METADATA>")
+    network = read_tntp_network(write_network(tmp_path / "tiny", GOOD_LINKS, trips))
+    assert network.total_demand == pytest.approx(50.0)
