@@ -39,6 +39,7 @@ from ptn.scenario.document import ScenarioPart
 from ptn.services.cno.config import METHODS, CnoConfig, cno_config_from_part
 from ptn.services.cno.contract import GameMove, TurnStart
 from ptn.services.contract import FloatArray, OperatorDescription
+from ptn.services.observations import check_station_loads
 from ptn.services.snapshot import float_matrices, float_matrix, require_keys
 
 #: the arrays of a :class:`BestResponse`, and its other fields, in its snapshot
@@ -95,9 +96,12 @@ class CnoModel:
         start = TurnStart(np.array(turn.purchase_price_per_mwh, dtype=np.float64),
                           np.clip(turn.current_price_per_mwh, pricing.price_min_per_mwh,
                                   pricing.price_max_per_mwh), method)
-        self._turn = None
         search = self._search(start)
-        batch = next(search)
+        try:
+            batch = next(search)
+        except (ValueError, ArithmeticError, np.linalg.LinAlgError) as error:
+            raise InvalidInputError(f"purchase_price_per_mwh: no search starts from these "
+                                    f"prices ({type(error).__name__}: {error})") from None
         self._turn = _Turn(start, search, len(batch))
         return GameMove(probe_price_per_mwh=tuple(batch))
 
@@ -114,19 +118,37 @@ class CnoModel:
         turn = self._turn
         assert turn is not None
         loads = [np.array(load, dtype=np.float64) for load in load_mw]
+        for k, load in enumerate(loads):
+            check_station_loads(load, self.stations, f"probe_load_mw[{k}]")
         try:
             batch = turn.search.send(loads)
         except StopIteration as finished:
+            response: BestResponse | None = finished.value
+            if response is None or not _finite_response(response):
+                self._replay(turn)
+                raise InvalidInputError("probe_load_mw: these loads give no finite best "
+                                        "response") from None
             self._turn = None
-            response: BestResponse = finished.value
             self.last_response = response
             return GameMove(price_per_mwh=response.price_per_mwh,
                             revenue_usd=response.revenue_usd,
                             start_revenue_usd=response.start_revenue_usd,
                             probes=response.probes)
+        except (ValueError, ArithmeticError, np.linalg.LinAlgError) as error:
+            # the search died on these loads: the turn goes on from before them
+            self._replay(turn)
+            raise InvalidInputError(f"probe_load_mw: the search cannot use these loads "
+                                    f"({type(error).__name__}: {error})") from None
         turn.answers.append(loads)
         turn.waiting_for = len(batch)
         return GameMove(probe_price_per_mwh=tuple(batch))
+
+    def _replay(self, turn: _Turn) -> None:
+        """Rebuild a turn's search from its start and the answers it had taken (a search
+        generator that raised cannot go on)."""
+        self.start_turn(turn.start)
+        for answers in turn.answers:
+            self.answer_probes(answers)
 
     # ------------------------------------------------------------------ state
     def snapshot(self) -> dict[str, Any]:
@@ -181,6 +203,11 @@ class CnoModel:
             elasticity=config.elasticity,  # type: ignore[arg-type]
             probe_step_per_mwh=config.probe_step_per_mwh, max_steps=config.aem_steps,
             trust_region_per_mwh=config.trust_region_per_mwh)
+
+
+def _finite_response(response: BestResponse) -> bool:
+    return bool(np.isfinite(response.price_per_mwh).all()
+                and np.isfinite([response.revenue_usd, response.start_revenue_usd]).all())
 
 
 def _response_from_json(data: Any, shape: tuple[int, int]) -> BestResponse:

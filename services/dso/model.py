@@ -56,6 +56,7 @@ from ptn.services.contract import (
 from ptn.services.dso.config import DsoConfig, PricingSettings, dso_config_from_part
 from ptn.services.dso.contract import DispatchResult, PriceQuote
 from ptn.services.dso.report import write_voltage_report
+from ptn.services.observations import check_station_loads
 from ptn.services.snapshot import (
     float_matrices,
     require_keys,
@@ -184,13 +185,31 @@ class DsoModel:
             and self._history.negotiation_id == negotiation_id else None
         if observed_load_mw is not None and (history is None or not history.quotes):
             raise InvalidInputError("load_mw: loads observed before any quote")
+        if observed_load_mw is not None:
+            check_station_loads(observed_load_mw, self.stations, "load_mw")
+        previous = self._history
         if history is None:
             history = PricingHistory(negotiation_id, np.random.default_rng(settings.seed))
-            self._history = history
+        rng_state = history.rng.bit_generator.state
         if observed_load_mw is not None:
             history.prices.append(history.quotes[-1])
             history.loads.append(np.array(observed_load_mw, dtype=np.float64))
-        price, status, message, trial = self._next_quote(history, settings)
+        try:
+            price, status, message, trial = self._next_quote(history, settings)
+        except BaseException as error:
+            # a quote that cannot be made leaves the history as it was (a hostile observation
+            # must not poison the fit of every later quote)
+            if observed_load_mw is not None:
+                history.prices.pop()
+                history.loads.pop()
+            history.rng.bit_generator.state = rng_state
+            self._history = previous
+            if isinstance(error, np.linalg.LinAlgError | ArithmeticError):
+                raise InvalidInputError(f"load_mw: the observed loads leave the response fit "
+                                        f"unsolvable ({type(error).__name__}: {error})") \
+                    from None
+            raise
+        self._history = history
         history.quotes.append(price)
         return PriceQuote(price, trial, status, message)
 

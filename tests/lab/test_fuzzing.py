@@ -105,22 +105,7 @@ def test_the_classifier_accepts_only_documented_answers() -> None:
     assert outcome(lambda: _raise(grpc.StatusCode.INTERNAL)) == "UNDOCUMENTED:grpc:INTERNAL"
 
 
-#: today's failures, each a bug of issue 15 that the host's fixes (Helper B: reply cache keyed
-#: by method and request id, a new negotiation or EndNegotiation resetting the model to its
-#: fresh state) remove; strict, so the marker goes when they are fixed
-KNOWN_BUGS = {
-    "traffic": "the reply cache answers a reused request id of another method or content; "
-               "after fuzzing, ADMM's numbers differ from a fresh operator's by ~1e-6",
-    "dso": "the reply cache answers a reused request id of another method with the cached "
-           "reply of the wrong type (undecodable)",
-    "tno": "the reply cache answers reused request ids; after fuzzing, profit sharing's "
-           "numbers differ from a fresh operator's by up to 50 % (the TNO's plan is kept)",
-}
-
-
-@pytest.mark.parametrize("name", [
-    pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=KNOWN_BUGS[name]))
-    if name in KNOWN_BUGS else name for name in ROLE_TARGETS])
+@pytest.mark.parametrize("name", ROLE_TARGETS)
 def test_hostile_requests_neither_crash_hang_nor_change_an_operator(name: str) -> None:
     report = run_target(TARGETS[name], PER_RPC, seed=15, deadline_s=20.0)
     assert sum(sum(c.values()) for c in report.counts.values()) == \
