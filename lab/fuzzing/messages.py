@@ -16,6 +16,7 @@ methods it does not use, requests shaped from the operator's public description
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 from collections.abc import Callable, Iterator
@@ -31,6 +32,9 @@ from ptn.coordinator.runtime.transports import Endpoint, InProcessEndpoint
 from ptn.protocol.schema import MethodSpec, service_methods
 from ptn.protocol.v1 import common_pb2
 from ptn.scenario.document import Scenario
+
+#: the rounds of legitimate headers, increasing over every generator of a process
+_ROUNDS = itertools.count(1)
 
 #: floats that break arithmetic: zeros of both signs, overflow, NaN, infinities, subnormals
 NASTY_FLOATS = (0.0, -0.0, 1e300, -1e300, math.nan, math.inf, -math.inf, 5e-324, -5e-324,
@@ -194,7 +198,9 @@ class MessageFuzzer:
             header.operator_id = self.operator_id
             header.negotiation_id = self.negotiation_id
             header.request_id = self.fresh_id()
-            header.round = max(header.round, 1)
+            # rounds go forwards across every RPC's generator, as a coordinator's do: a round
+            # going backwards is a mutation of its own, not the battery's accident
+            header.round = next(_ROUNDS)
         return message
 
     def __iter__(self) -> Iterator[Fuzzed]:
@@ -333,7 +339,10 @@ class MessageFuzzer:
         elif choice == 4:
             header.round = 0
         elif choice == 5:
+            # in a part of the negotiation of its own, so that the legitimate rounds after it
+            # are not refused as going backwards (which would test nothing else afterwards)
             header.round = self.rng.choice((2**31, 2**32 - 1, 10**6))
+            header.negotiation_id = f"{self.negotiation_id}/huge-round"
         elif choice == 6:
             header.request_id = f"fuzz-{self.spec.name}-1-replay"  # a replayed id, new content
         else:

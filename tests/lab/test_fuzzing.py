@@ -15,7 +15,7 @@ from itertools import islice
 import grpc
 import pytest
 
-from ptn.lab.fuzzing.battery import ROLE_TARGETS, TARGETS, classify, run_target
+from ptn.lab.fuzzing.battery import ROLE_TARGETS, TARGETS, ReplayLedger, classify, run_target
 from ptn.lab.fuzzing.messages import NASTY_FLOATS, MessageFuzzer
 from ptn.protocol.schema import service_methods
 from ptn.protocol.v1 import common_pb2, services_pb2  # noqa: F401 - registers the services
@@ -103,6 +103,31 @@ def test_the_classifier_accepts_only_documented_answers() -> None:
     assert outcome(lambda: _raise(grpc.StatusCode.INVALID_ARGUMENT)) == "grpc:INVALID_ARGUMENT"
     assert outcome(lambda: _raise(grpc.StatusCode.UNKNOWN)) == "UNDOCUMENTED:grpc:UNKNOWN"
     assert outcome(lambda: _raise(grpc.StatusCode.INTERNAL)) == "UNDOCUMENTED:grpc:INTERNAL"
+
+
+def test_a_reused_id_is_a_finding_only_when_answered_with_other_content() -> None:
+    methods = service_methods("traffic")
+    ledger = ReplayLedger()
+
+    def signal(request_id: str, price: float) -> bytes:
+        message = common_pb2.PriceSignal()
+        message.header.request_id = request_id
+        message.price_per_mwh.values.append(price)
+        data: bytes = message.SerializeToString()
+        return data
+
+    spec, cost = methods["RespondToPrices"], methods["ReportCost"]
+    assert ledger.check("RespondToPrices", signal("r1", 100.0), spec, "STATUS_OK") == "STATUS_OK"
+    assert ledger.check("RespondToPrices", signal("r1", 100.0), spec, "STATUS_OK") == "STATUS_OK"
+    assert ledger.check("RespondToPrices", signal("r1", 300.0), spec, "STATUS_OK") \
+        == "UNDOCUMENTED:STATUS_OK to a reused request id with other content"
+    assert ledger.check("RespondToPrices", signal("r1", 300.0), spec,
+                        "grpc:ALREADY_EXISTS") == "grpc:ALREADY_EXISTS"
+    # the same id on another method is another request (the cache is keyed by method and id)
+    request = common_pb2.CostRequest()
+    request.header.request_id = "r1"
+    assert ledger.check("ReportCost", request.SerializeToString(), cost, "STATUS_OK") \
+        == "STATUS_OK"
 
 
 @pytest.mark.parametrize("name", ROLE_TARGETS)
