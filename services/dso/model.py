@@ -183,10 +183,10 @@ class DsoModel:
             raise InvalidInputError("QuotePrices: this DSO has no [dso.pricing] table")
         history = self._history if self._history is not None \
             and self._history.negotiation_id == negotiation_id else None
-        if observed_load_mw is not None and (history is None or not history.quotes):
-            raise InvalidInputError("load_mw: loads observed before any quote")
         if observed_load_mw is not None:
             check_station_loads(observed_load_mw, self.stations, "load_mw")
+        if observed_load_mw is not None and (history is None or not history.quotes):
+            raise InvalidInputError("load_mw: loads observed before any quote")
         previous = self._history
         if history is None:
             history = PricingHistory(negotiation_id, np.random.default_rng(settings.seed))

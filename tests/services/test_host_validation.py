@@ -165,6 +165,8 @@ def hostile(role: str) -> list[tuple[str, Message, str]]:
              "load_mw: value for station cs9 in period 1 is 1e+300 MW, beyond ±100000 MW"),
             ("QuotePrices", common_pb2.LoadSignal(load_mw=with_value("dso", 0.4, math.nan)),
              "load_mw: value for station cs9 in period 1 is not finite"),
+            ("QuotePrices", common_pb2.LoadSignal(load_mw=with_value("dso", 0.4, -5.0)),
+             "load_mw: load -5 MW at station cs9 in period 1 is negative"),
             ("Dispatch", common_pb2.LoadSignal(load_mw=with_value("dso", 0.3, -1e300)),
              "charging load at cs9 in period 1 is negative"),
             ("ConsensusStep", step("dso", 120.0, 0.5, math.nan),
@@ -251,6 +253,29 @@ def test_hostile_probe_loads_are_refused_mid_turn() -> None:
     assert reply.header.status == common_pb2.STATUS_INVALID_REQUEST
     assert "probe_load_mw[0]: value for station cs9 in period 1 is 1e+300 MW, beyond ±100000 MW" \
         in reply.header.message
+
+
+def test_a_cno_turn_goes_on_after_refused_probe_loads() -> None:
+    """Negative loads (no station feeds the grid) are refused mid-turn naming the station; the
+    turn then goes on exactly as on a host that never saw them."""
+    moves = []
+    for attacked in (False, True):
+        session = Session(build_host(operator_part("cno")), "legit")
+        count = len(session.call("BestRespond", cno_turn()).probe_price_per_mwh)
+        if attacked:
+            turn = cno_turn()
+            turn.probe_load_mw.extend([with_value("cno", 1.0, -3.0)] * count)
+            reply = session.call("BestRespond", turn)
+            assert reply.header.status == common_pb2.STATUS_INVALID_REQUEST
+            assert "probe_load_mw[0]: load -3 MW at station cs9 in period 1 is negative" \
+                in reply.header.message
+        turn = cno_turn()
+        turn.probe_load_mw.extend([full("cno", 1.0)] * count)
+        move = session.call("BestRespond", turn)
+        assert move.header.status == common_pb2.STATUS_OK
+        move.ClearField("header")  # its request id differs: one call more
+        moves.append(move)
+    assert moves[0] == moves[1]
 
 
 def foreign_traffic(role: str, host: OperatorHost, negotiation: str) -> None:
