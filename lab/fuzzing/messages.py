@@ -35,6 +35,8 @@ from ptn.scenario.document import Scenario
 
 #: the rounds of legitimate headers, increasing over every generator of a process
 _ROUNDS = itertools.count(1)
+#: the part of the negotiation that byte-level damage is sent in
+BYTES_PART = "bytes"
 
 #: floats that break arithmetic: zeros of both signs, overflow, NaN, infinities, subnormals
 NASTY_FLOATS = (0.0, -0.0, 1e300, -1e300, math.nan, math.inf, -math.inf, 5e-324, -5e-324,
@@ -189,14 +191,16 @@ class MessageFuzzer:
         self.counter += 1
         return f"fuzz-{self.spec.name}-{self.counter}-{self.rng.getrandbits(32):08x}"
 
-    def legitimate(self) -> Message:
-        """A copy of a sample with a legitimate header and a fresh request id."""
+    def legitimate(self, part: str = "") -> Message:
+        """A copy of a sample with a legitimate header and a fresh request id (``part``: in
+        that part of the negotiation, ``<negotiation>/<part>``)."""
         message = self.spec.input_type()
         message.CopyFrom(self.rng.choice(self.samples))
         header = _header(message)
         if header is not None:
             header.operator_id = self.operator_id
-            header.negotiation_id = self.negotiation_id
+            header.negotiation_id = f"{self.negotiation_id}/{part}" if part \
+                else self.negotiation_id
             header.request_id = self.fresh_id()
             # rounds go forwards across every RPC's generator, as a coordinator's do: a round
             # going backwards is a mutation of its own, not the battery's accident
@@ -212,17 +216,19 @@ class MessageFuzzer:
         if roll < 0.04:
             size = self.rng.choice((0, 1, 2, 7, 64, 1000, 65536))
             return Fuzzed("random bytes", self.rng.randbytes(size))
+        # byte-level damage is done in a part of the negotiation of its own: a flipped bit of a
+        # round must not make every later round of the battery "go backwards"
         if roll < 0.09:
-            data = self.legitimate().SerializeToString()
+            data = self.legitimate(BYTES_PART).SerializeToString()
             return Fuzzed("truncated", data[: self.rng.randrange(max(len(data), 1))])
         if roll < 0.12:
-            data = bytearray(self.legitimate().SerializeToString())
+            data = bytearray(self.legitimate(BYTES_PART).SerializeToString())
             for _ in range(self.rng.randint(1, 4)):
                 if data:
                     data[self.rng.randrange(len(data))] ^= 1 << self.rng.randrange(8)
             return Fuzzed("bit flips", bytes(data))
         if roll < 0.14:
-            data = self.legitimate().SerializeToString()
+            data = self.legitimate(BYTES_PART).SerializeToString()
             return Fuzzed("junk appended", data + self.rng.randbytes(self.rng.randint(1, 40)))
         if roll < 0.17 and self.others:
             return Fuzzed("another method's message", self.rng.choice(self.others))
