@@ -288,10 +288,11 @@ def _non_finite(message: Message, path: str = "") -> list[str]:
 
 
 class ReplayLedger:
-    """The request ids sent so far per method, with their content: a repeated id of a method
-    with other content must be refused (issue 15 item 3: the reply cache is keyed by method and
-    request id and checks the content), not answered. The same id on another method is another
-    request, answered as that method's."""
+    """The request ids answered so far per method, with their content: a repeated id of a
+    method with other content must be refused (issue 15 item 3: the reply cache is keyed by
+    method and request id and checks the content), not answered. The same id on another method
+    is another request, answered as that method's; an id whose request was refused was never
+    taken, and may come again with other content."""
 
     #: outcomes that refuse a request
     REFUSALS = frozenset({"STATUS_INVALID_REQUEST"} | {f"grpc:{c}" for c in ALLOWED_CODES})
@@ -304,11 +305,12 @@ class ReplayLedger:
         request_id = _request_id(spec, data)
         if request_id is None:
             return outcome
+        if outcome in self.REFUSALS or outcome.startswith("UNDOCUMENTED") \
+                or outcome in ("crash", "hang"):
+            return outcome  # a refused request is not kept: its id may come again, anew
         key = (method, hashlib.sha256(request_id.encode("utf-8")).hexdigest())
         content = hashlib.sha256(data).hexdigest()
-        first = self.seen.setdefault(key, content)
-        if first == content or outcome in self.REFUSALS or outcome.startswith("UNDOCUMENTED") \
-                or outcome in ("crash", "hang"):
+        if self.seen.setdefault(key, content) == content:
             return outcome
         return f"UNDOCUMENTED:{outcome} to a reused request id with other content"
 

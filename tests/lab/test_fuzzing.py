@@ -117,6 +117,9 @@ def test_a_reused_id_is_a_finding_only_when_answered_with_other_content() -> Non
         return data
 
     spec, cost = methods["RespondToPrices"], methods["ReportCost"]
+    # refused first (another negotiation, say): the id was never taken
+    assert ledger.check("RespondToPrices", signal("r1", 50.0), spec,
+                        "grpc:FAILED_PRECONDITION") == "grpc:FAILED_PRECONDITION"
     assert ledger.check("RespondToPrices", signal("r1", 100.0), spec, "STATUS_OK") == "STATUS_OK"
     assert ledger.check("RespondToPrices", signal("r1", 100.0), spec, "STATUS_OK") == "STATUS_OK"
     assert ledger.check("RespondToPrices", signal("r1", 300.0), spec, "STATUS_OK") \
