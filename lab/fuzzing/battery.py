@@ -57,6 +57,7 @@ from ptn.lab.fuzzing.messages import (
 from ptn.protocol.schema import MethodSpec, service_methods, service_name
 from ptn.protocol.v1 import common_pb2
 from ptn.scenario.document import Scenario, load_scenario
+from ptn.services.replies import REPLY_CACHE_SIZE
 
 #: gRPC codes an operator may answer a hostile request with (issue 15's documented refusals)
 ALLOWED_CODES = frozenset({
@@ -292,25 +293,33 @@ class ReplayLedger:
     method with other content must be refused (issue 15 item 3: the reply cache is keyed by
     method and request id and checks the content), not answered. The same id on another method
     is another request, answered as that method's; an id whose request was refused was never
-    taken, and may come again with other content."""
+    taken, and may come again with other content. The cache is bounded
+    (:data:`~ptn.services.replies.REPLY_CACHE_SIZE` answered requests): an id answered longer
+    ago than that is forgotten, and may come again too (a coordinator's retry that late is of
+    an older round, which the operator refuses as going backwards)."""
 
     #: outcomes that refuse a request
     REFUSALS = frozenset({"STATUS_INVALID_REQUEST"} | {f"grpc:{c}" for c in ALLOWED_CODES})
 
-    def __init__(self) -> None:
-        self.seen: dict[tuple[str, str], str] = {}
+    def __init__(self, remembered: int = REPLY_CACHE_SIZE) -> None:
+        self.remembered = remembered
+        self.answered = 0
+        self.seen: dict[tuple[str, str], tuple[str, int]] = {}
 
     def check(self, method: str, data: bytes, spec: MethodSpec, outcome: str) -> str:
         """``outcome``, or an undocumented one for an answered replay of other content."""
         request_id = _request_id(spec, data)
-        if request_id is None:
-            return outcome
-        if outcome in self.REFUSALS or outcome.startswith("UNDOCUMENTED") \
+        if request_id is None or outcome in self.REFUSALS or outcome.startswith("UNDOCUMENTED") \
                 or outcome in ("crash", "hang"):
             return outcome  # a refused request is not kept: its id may come again, anew
+        self.answered += 1
         key = (method, hashlib.sha256(request_id.encode("utf-8")).hexdigest())
         content = hashlib.sha256(data).hexdigest()
-        if self.seen.setdefault(key, content) == content:
+        first = self.seen.get(key)
+        if first is None or first[0] == content \
+                or self.answered - first[1] > self.remembered:
+            if first is None or first[0] != content:
+                self.seen[key] = (content, self.answered)
             return outcome
         return f"UNDOCUMENTED:{outcome} to a reused request id with other content"
 

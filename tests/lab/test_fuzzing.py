@@ -126,6 +126,12 @@ def test_a_reused_id_is_a_finding_only_when_answered_with_other_content() -> Non
         == "UNDOCUMENTED:STATUS_OK to a reused request id with other content"
     assert ledger.check("RespondToPrices", signal("r1", 300.0), spec,
                         "grpc:ALREADY_EXISTS") == "grpc:ALREADY_EXISTS"
+    # an id answered longer ago than the cache remembers is forgotten
+    forgetful = ReplayLedger(remembered=2)
+    assert forgetful.check("RespondToPrices", signal("a", 1.0), spec, "STATUS_OK") == "STATUS_OK"
+    for k in range(3):
+        forgetful.check("RespondToPrices", signal(f"b{k}", 1.0), spec, "STATUS_OK")
+    assert forgetful.check("RespondToPrices", signal("a", 2.0), spec, "STATUS_OK") == "STATUS_OK"
     # the same id on another method is another request (the cache is keyed by method and id)
     request = common_pb2.CostRequest()
     request.header.request_id = "r1"
