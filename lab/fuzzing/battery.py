@@ -303,16 +303,19 @@ class ReplayLedger:
 
     def __init__(self, remembered: int = REPLY_CACHE_SIZE) -> None:
         self.remembered = remembered
+        #: replies in band so far (each is an entry of the host's reply cache)
         self.answered = 0
         self.seen: dict[tuple[str, str], tuple[str, int]] = {}
 
     def check(self, method: str, data: bytes, spec: MethodSpec, outcome: str) -> str:
         """``outcome``, or an undocumented one for an answered replay of other content."""
         request_id = _request_id(spec, data)
+        if request_id is not None and not outcome.startswith(("grpc:", "UNDOCUMENTED")) \
+                and outcome not in ("crash", "hang"):
+            self.answered += 1  # every reply in band takes a place in the host's cache
         if request_id is None or outcome in self.REFUSALS or outcome.startswith("UNDOCUMENTED") \
                 or outcome in ("crash", "hang"):
             return outcome  # a refused request is not kept: its id may come again, anew
-        self.answered += 1
         key = (method, hashlib.sha256(request_id.encode("utf-8")).hexdigest())
         content = hashlib.sha256(data).hexdigest()
         first = self.seen.get(key)
