@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 import math
 import random
 import re
@@ -345,9 +346,10 @@ def fuzzers(target: Target, seed: int) -> dict[str, MessageFuzzer]:
                                for _ in range(4)]
     others = [message.SerializeToString() for method, found in samples.items()
               for message in found[:3]]
+    rounds = itertools.count(1)  # one coordinator's rounds, forwards over every RPC
     return {method: MessageFuzzer(spec, samples[method][:200], others,
                                   operator_id=target.operator_id,
-                                  negotiation_id=FUZZ_NEGOTIATION, seed=seed)
+                                  negotiation_id=FUZZ_NEGOTIATION, seed=seed, rounds=rounds)
             for method, spec in methods.items() if method != "EndNegotiation"}
 
 

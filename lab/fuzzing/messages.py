@@ -33,8 +33,6 @@ from ptn.protocol.schema import MethodSpec, service_methods
 from ptn.protocol.v1 import common_pb2
 from ptn.scenario.document import Scenario
 
-#: the rounds of legitimate headers, increasing over every generator of a process
-_ROUNDS = itertools.count(1)
 #: the part of the negotiation that byte-level damage is sent in
 BYTES_PART = "bytes"
 
@@ -168,7 +166,8 @@ class MessageFuzzer:
     """
 
     def __init__(self, spec: MethodSpec, samples: list[Message], others: list[bytes], *,
-                 operator_id: str, negotiation_id: str, seed: int) -> None:
+                 operator_id: str, negotiation_id: str, seed: int,
+                 rounds: Iterator[int] | None = None) -> None:
         if not samples:
             raise ValueError(f"no sample request of {spec.name}")
         self.spec = spec
@@ -178,6 +177,9 @@ class MessageFuzzer:
         self.negotiation_id = negotiation_id
         self.rng = random.Random(f"{seed}/{operator_id}/{spec.name}")
         self.counter = 0
+        #: the rounds of legitimate headers: shared by the generators of one operator, so
+        #: that rounds go forwards across its RPCs, as a coordinator's do
+        self.rounds = rounds if rounds is not None else itertools.count(1)
         self.mutations: list[tuple[str, float, Callable[[Message], None]]] = [
             ("number", 30.0, self._number),
             ("numbers", 8.0, self._numbers),
@@ -204,7 +206,7 @@ class MessageFuzzer:
             header.request_id = self.fresh_id()
             # rounds go forwards across every RPC's generator, as a coordinator's do: a round
             # going backwards is a mutation of its own, not the battery's accident
-            header.round = next(_ROUNDS)
+            header.round = next(self.rounds)
         return message
 
     def __iter__(self) -> Iterator[Fuzzed]:
