@@ -309,6 +309,11 @@ def read_tntp_network(
         node_x=node_x,
         node_y=node_y,
     )
+    if not network.total_demand > 0:
+        within = f" (all {network.intrazonal_demand:g} veh/h of it within zones)" \
+            if network.intrazonal_demand > 0 else ""
+        raise InvalidInputError(f"{files['trips']}: no trips between zones{within}: there is "
+                                "nothing to assign")
     try:
         validate_network(network)
     except InvalidInputError as error:

@@ -98,3 +98,33 @@ def test_stochastic_equilibrium_from_the_command_line(tmp_path: Path) -> None:
     assert leaving == pytest.approx(1200.0, rel=1e-9)
     bad = runner.invoke(app, ["assign", "--sue-theta", "0"])
     assert bad.exit_code == 2 and "theta" in bad.stderr
+
+
+def test_an_algorithm_of_the_other_equilibrium_is_refused() -> None:
+    """``--algorithm bfw --sue-theta 0.5`` once solved the SUE by Newton without a word."""
+    bad = runner.invoke(app, ["assign", "--algorithm", "bfw", "--sue-theta", "0.5"])
+    assert bad.exit_code == 2
+    assert "--algorithm bfw: a stochastic UE (--sue-theta) is solved by newton, line-search " \
+           "or msa" in bad.stderr
+    chosen = runner.invoke(app, ["assign", "--algorithm", "line-search", "--sue-theta", "0.5",
+                                 "--json"])
+    assert chosen.exit_code == 0, chosen.output
+    assert json.loads(chosen.stdout)["method"] == "line-search"
+
+
+def test_a_network_without_trips_is_refused(tmp_path: Path) -> None:
+    """An empty trips file once gave exit 0, "converged, objective 0"."""
+    source = Path(__file__).resolve().parents[2] / "engines" / "traffic" / "data" / "NguyenDupuis"
+    network = tmp_path / "NguyenDupuis"
+    network.mkdir()
+    for path in source.iterdir():
+        text = path.read_text()
+        if path.name.endswith("_trips.tntp"):
+            text = text[: text.index("<END OF METADATA>")].replace("<TOTAL OD FLOW> 2000.0",
+                                                                  "<TOTAL OD FLOW> 0")
+            text += "<END OF METADATA>\n"
+        (network / path.name).write_text(text)
+    bad = runner.invoke(app, ["assign", "--network", str(network)])
+    assert bad.exit_code == 2
+    assert "NguyenDupuis_trips.tntp: no trips between zones: there is nothing to assign" \
+        in bad.stderr

@@ -95,10 +95,10 @@ def assign(
         str, typer.Option(help="'nguyen-dupuis' or the path of a TNTP network directory")
     ] = "nguyen-dupuis",
     algorithm: Annotated[
-        str,
+        str | None,
         typer.Option(help="UE: gradient-projection (default) or bfw; "
                           "SUE: newton (default), line-search or msa"),
-    ] = "gradient-projection",
+    ] = None,
     gap: Annotated[float, typer.Option(help="target relative gap (TSTT-SPTT)/TSTT")] = 1e-8,
     max_iter: Annotated[int, typer.Option("--max-iter", help="iteration limit")] = 1000,
     sue_theta: Annotated[

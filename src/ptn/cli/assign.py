@@ -28,7 +28,7 @@ SUE_METHODS = ("newton", "line-search", "msa")
 def run_assignment(
     *,
     network: str,
-    algorithm: str = "gradient-projection",
+    algorithm: str | None = None,
     gap: float = 1e-8,
     max_iterations: int = 1000,
     sue_theta: float | None = None,
@@ -45,16 +45,22 @@ def run_assignment(
     if max_iterations < 1:
         raise InvalidInputError(f"--max-iter must be at least 1, got {max_iterations}")
     if sue_theta is None:
+        algorithm = algorithm or "gradient-projection"
         canonical_algorithm(algorithm)
+    elif algorithm is None:
+        algorithm = "newton"
+    elif algorithm not in SUE_METHODS:
+        raise InvalidInputError(f"--algorithm {algorithm}: a stochastic UE (--sue-theta) is "
+                                f"solved by {', '.join(SUE_METHODS[:-1])} or {SUE_METHODS[-1]}"
+                                f"; {algorithm} solves the deterministic UE")
     road = load_network(network, toll_factor=toll_factor, distance_factor=distance_factor)
     problem = problem_from_network(road)
     with _progress(show_progress, max_iterations, gap) as report:
         if sue_theta is not None:
             from ptn.engines.traffic.sue import solve_stochastic_equilibrium
 
-            method = algorithm if algorithm in SUE_METHODS else "newton"
             sue = solve_stochastic_equilibrium(
-                problem, theta=sue_theta, method=method, tolerance=gap,
+                problem, theta=sue_theta, method=algorithm, tolerance=gap,
                 max_iterations=max_iterations, progress=report,
             )
             flow, summary = sue.link_flow, sue.summary()
