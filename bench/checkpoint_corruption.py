@@ -26,15 +26,13 @@ from collections import Counter
 from pathlib import Path
 
 from ptn.api import Scenario as ApiScenario
-from ptn.coordinator.runner import negotiate
-from ptn.coordinator.runtime.backends import inproc_endpoints
+from ptn.coordinator.runner import CHECKPOINT_FILE
 from ptn.lab.fuzzing.checkpoints import (
-    CHECKPOINT_FILE,
     Corruption,
     CorruptionResult,
     corruptions,
     crashed_run,
-    numbers_of,
+    resume_in_process,
     run_battery,
 )
 from ptn.scenario.document import Scenario, load_scenario
@@ -50,14 +48,6 @@ def sharing(refine_tolerance: float) -> Scenario:
          "coordinator.refine_tolerance": refine_tolerance})
     return changed.document
 
-
-def resume_in_process(scenario: Scenario):  # type: ignore[no-untyped-def]
-    def resume(folder: Path) -> dict[str, float]:
-        outcome = negotiate(scenario, inproc_endpoints(scenario,
-                                                       private_root=folder / "operators"),
-                            out=folder, resume=folder / CHECKPOINT_FILE)
-        return numbers_of(outcome)
-    return resume
 
 
 def cli_check(base: Path, case: Corruption, scratch: Path) -> str:

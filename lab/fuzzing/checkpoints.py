@@ -21,10 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ptn.coordinator.runner import CHECKPOINT_FILE, negotiate
+from ptn.coordinator.runtime.backends import inproc_endpoints
 from ptn.coordinator.runtime.checkpoint import content_digest, rounds_path
 from ptn.engines.errors import InvalidInputError
-
-CHECKPOINT_FILE = "checkpoint.json"
+from ptn.scenario.document import Scenario
 
 #: a resume of a run folder's checkpoint: its numbers by name (raises on refusal)
 Resume = Callable[[Path], dict[str, float]]
@@ -237,6 +238,19 @@ def _resume_one(case: Corruption, folder: Path, resume: Resume,
 
 #: ``ptn run``'s exit code when ``PTN_CRASH_AFTER_ROUND`` stops it (as ``kill -9`` would)
 CRASH_EXIT = 75
+
+
+def resume_in_process(scenario: Scenario) -> Resume:
+    """A :data:`Resume` that continues a results folder's checkpoint with the scenario's
+    operators hosted in this process (their state in the folder's ``operators/``)."""
+
+    def resume(folder: Path) -> dict[str, float]:
+        outcome = negotiate(scenario, inproc_endpoints(scenario,
+                                                       private_root=folder / "operators"),
+                            out=folder, resume=folder / CHECKPOINT_FILE)
+        return numbers_of(outcome)
+
+    return resume
 
 
 def crashed_run(scenario_text: str, folder: Path, crash_after: int) -> Path:

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ptn.coordinator.runner import negotiate
+from ptn.coordinator.runner import CHECKPOINT_FILE, negotiate
 from ptn.coordinator.runtime.backends import inproc_endpoints
 from ptn.coordinator.runtime.checkpoint import (
     CHECKPOINT_VERSION,
@@ -31,11 +31,9 @@ from ptn.coordinator.runtime.checkpoint import (
 )
 from ptn.engines.errors import InvalidInputError
 from ptn.lab.fuzzing.checkpoints import (
-    CHECKPOINT_FILE,
-    Resume,
     corruptions,
     crashed_run,
-    numbers_of,
+    resume_in_process,
     run_battery,
 )
 from ptn.scenario.document import Scenario, load_scenario
@@ -46,14 +44,6 @@ def _sharing(refine_tolerance: float = 1.0) -> Scenario:
     return with_settings(load_scenario("profit-sharing-seed000"), shares=[0.0, 0.3, 1.0],
                          refine_tolerance=refine_tolerance)
 
-
-def _resume(scenario: Scenario) -> Resume:
-    def resume(folder: Path) -> dict[str, float]:
-        outcome = negotiate(scenario, inproc_endpoints(scenario,
-                                                       private_root=folder / "operators"),
-                            out=folder, resume=folder / CHECKPOINT_FILE)
-        return numbers_of(outcome)
-    return resume
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +56,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 def test_every_corruption_is_refused_naming_the_file_or_resumes_alike(
         runs: tuple[Path, Path]) -> None:
     base, other = runs
-    results = run_battery(base, other, _resume(_sharing()), seed=15)
+    results = run_battery(base, other, resume_in_process(_sharing()), seed=15)
     assert len(results) >= 31
     assert sum(r.benign for r in results) >= 3
     failures = [f"{r.name}: {r.outcome}: {r.detail}" for r in results if not r.passed]
