@@ -46,6 +46,10 @@ class UpstreamCost:
     quadratic_per_mw2h: float = 0.0
     linear_per_mwh: float = 0.0
     constant_per_h: float = 0.0
+    #: False when the case carries no cost data for its supply point (pandapower's benchmark
+    #: feeders, MATPOWER cases without gencost); the OPF then prices purchases with a tariff
+    #: it names in its summary instead of solving a zero objective
+    has_cost_data: bool = True
 
 
 @dataclass(frozen=True, eq=False)
