@@ -23,6 +23,18 @@ from ptn.engines.power.feeder import Feeder
 
 FloatArray = NDArray[np.float64]
 
+#: Price ($/MWh) of power bought at a supply point whose case carries no cost data
+#: (pandapower's CIGRE and Kerber benchmark feeders, a MATPOWER case without gencost, or a
+#: shipped cost of zero), when the case sets no upstream prices of its own. With nothing
+#: priced, losses are free and the SOC relaxation need not be tight (the optimizer may "burn"
+#: power as fictitious losses); exactness needs an objective strictly increasing in the power
+#: bought (Farivar & Low 2013; Gan, Li, Topcu & Low 2015), which any positive price gives. The
+#: value is of the order of wholesale day-ahead energy prices (tens of $/MWh) and of the
+#: 20 $/MWh MATPOWER ships for its radial cases' substations; on a feeder without DER the
+#: dispatch (loads fixed, losses minimized) does not depend on it at all, only the objective
+#: does. ``ptn opf --tariff-per-mwh`` and :attr:`DsoCase.fallback_tariff_per_mwh` change it.
+DEFAULT_TARIFF_PER_MWH = 50.0
+
 
 @dataclass(frozen=True)
 class MicroTurbine:
@@ -117,7 +129,9 @@ class DsoCase:
     ``load_profile`` scales every feeder's base loads per period; ``upstream_price_per_mwh``
     (one per period) replaces the slack's shipped linear cost when given (the slack's quadratic
     and constant terms are kept). ``loss_price_per_mwh`` adds a price on losses, as seed 002's
-    objective does.
+    objective does. ``fallback_tariff_per_mwh`` prices the purchases of a feeder whose case
+    carries no cost for its supply point when no upstream prices are given
+    (:meth:`upstream_prices`).
     """
 
     feeders: tuple[Feeder, ...]
@@ -131,6 +145,42 @@ class DsoCase:
     charging_points: tuple[ChargingPoint, ...] = ()
     upstream_price_per_mwh: FloatArray | None = None
     loss_price_per_mwh: float = 0.0
+    fallback_tariff_per_mwh: float = DEFAULT_TARIFF_PER_MWH
+
+    def upstream_prices(self) -> tuple[tuple[FloatArray, ...], dict[str, str]]:
+        """Per feeder, the upstream price per period ($/MWh) its OPF starts from, and notes (by
+        feeder name) saying where prices come from that the case did not state itself.
+
+        The case's ``upstream_price_per_mwh`` when given; else the feeder's shipped linear
+        cost; else, for a feeder whose case has no cost data for its supply point
+        (``upstream_cost.has_cost_data`` False) or a shipped cost of zero with no loss price
+        (nothing in the objective would price purchases or losses), the
+        ``fallback_tariff_per_mwh`` (see :data:`DEFAULT_TARIFF_PER_MWH`). Every formulation
+        (DistFlow-SOC, LinDistFlow) starts from these, so they solve the same problem.
+        """
+        prices: list[FloatArray] = []
+        notes: dict[str, str] = {}
+        tariff = self.fallback_tariff_per_mwh
+        default = " default" if tariff == DEFAULT_TARIFF_PER_MWH else ""
+        for feeder in self.feeders:
+            cost = feeder.upstream_cost
+            if self.upstream_price_per_mwh is not None:
+                prices.append(np.asarray(self.upstream_price_per_mwh, dtype=np.float64).copy())
+                if not cost.has_cost_data:
+                    notes[feeder.name] = (f"{feeder.name}: no cost data; purchases priced at "
+                                          "the case's upstream prices (mean "
+                                          f"{float(np.mean(prices[-1])):.4g} $/MWh)")
+                continue
+            unpriced = cost.linear_per_mwh == 0.0 and cost.quadratic_per_mw2h == 0.0 \
+                and self.loss_price_per_mwh == 0.0
+            if cost.has_cost_data and not unpriced:
+                prices.append(np.full(self.periods, cost.linear_per_mwh))
+                continue
+            reason = "no cost data" if not cost.has_cost_data else "a shipped cost of zero"
+            prices.append(np.full(self.periods, tariff))
+            notes[feeder.name] = (f"{feeder.name}: {reason}; purchases priced at the{default} "
+                                  f"tariff {tariff:g} $/MWh")
+        return tuple(prices), notes
 
     def with_voltage_band(
         self, v_min_pu: float | None = None, v_max_pu: float | None = None
@@ -200,6 +250,12 @@ def validate_case(case: DsoCase) -> None:
     if len(set(names)) != len(names):
         raise InvalidInputError(f"feeder names must be unique, got {names}")
     _check_series("load_profile", case.load_profile, T, nonnegative=True)
+    tariff = case.fallback_tariff_per_mwh
+    if isinstance(tariff, bool) or not isinstance(tariff, int | float | np.floating) \
+            or not (np.isfinite(tariff) and tariff > 0):
+        raise InvalidInputError(
+            f"fallback_tariff_per_mwh must be a finite positive price ($/MWh), got {tariff!r}"
+        )
     if case.upstream_price_per_mwh is not None:
         _check_series("upstream_price_per_mwh", case.upstream_price_per_mwh, T, nonnegative=False)
     seen: set[str] = set()

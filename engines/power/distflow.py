@@ -59,7 +59,8 @@ from ptn.engines.power.distflow_model import (
     build_distflow_model,
 )
 from ptn.engines.power.distflow_readout import read_result
-from ptn.engines.power.result import OpfResult, OpfStatus
+from ptn.engines.power.infeasibility import ElasticOpf, describe_solver_error
+from ptn.engines.power.result import InfeasibilityReport, OpfResult, OpfStatus
 
 FloatArray = NDArray[np.float64]
 
@@ -137,6 +138,7 @@ class DistFlowOpf:
         solver: str = "CLARABEL",
         solver_options: dict[str, Any] | None = None,
         exactness_tolerance_mw: float = DEFAULT_EXACTNESS_TOLERANCE_MW,
+        explain_infeasibility: bool = True,
     ) -> None:
         validate_case(case)
         if charging not in ("fixed", "priced"):
@@ -159,6 +161,10 @@ class DistFlowOpf:
         self.solver_options = dict(DEFAULT_SOLVER_OPTIONS.get(solver, {}))
         self.solver_options.update(solver_options or {})
         self.exactness_tolerance_mw = exactness_tolerance_mw
+        #: run the elastic re-solve of ptn.engines.power.infeasibility after an infeasible solve
+        self.explain_infeasibility = explain_infeasibility
+        self._circle_sides = circle_sides
+        self._elastic: ElasticOpf | None = None
         started = time.perf_counter()
         self._model: DistFlowModel = build_distflow_model(case, charging, circle_sides)
         self.problem: cp.Problem = self._model.problem
@@ -172,14 +178,12 @@ class DistFlowOpf:
     def _set_defaults(self) -> None:
         case = self.case
         model = self._model
-        T = case.periods
         model.load_profile.value = np.asarray(case.load_profile, dtype=np.float64)
-        for block in model.blocks:
-            feeder = block.feeder
-            if case.upstream_price_per_mwh is not None:
-                block.price.value = np.asarray(case.upstream_price_per_mwh, dtype=np.float64)
-            else:
-                block.price.value = np.full(T, feeder.upstream_cost.linear_per_mwh)
+        prices, notes = case.upstream_prices()
+        for block, price in zip(model.blocks, prices, strict=True):
+            block.price.value = price
+        #: where the upstream prices come from when the case did not state them, per feeder
+        self._price_notes = notes
         if model.dr_limit is not None:
             model.dr_limit.value = case.demand_response_limits_mw()
         if model.charging_fixed is not None:
@@ -234,6 +238,8 @@ class DistFlowOpf:
         for block in self._model.blocks:
             if feeder is None or block.feeder.name == feeder:
                 block.price.value = price
+                # prices set explicitly replace the fallback tariff a note would name
+                self._price_notes.pop(block.feeder.name, None)
 
     def set_charging_load(self, charging_mw: FloatArray) -> None:
         """EV charging load per charging point and period (MW), ``[point, period]``."""
@@ -345,22 +351,38 @@ class DistFlowOpf:
                            "optimal_inaccurate); check the relaxation gap and AC power flow")
         except cp.error.SolverError as error:
             status = OpfStatus.SOLVER_ERROR
-            message = str(error)
+            message = describe_solver_error(error)
         solver_seconds = float(self.problem.solver_stats.solve_time or 0.0) \
             if self.problem.solver_stats is not None else 0.0
         if not status.has_solution:
+            report = self._explain() if status is OpfStatus.INFEASIBLE else None
             return OpfResult(
                 status=status, objective=float("nan"), cost_breakdown={}, feeders=(),
                 seconds=time.perf_counter() - started, solver_seconds=solver_seconds,
-                message=message or f"the OPF is {status}",
+                message=report.message if report is not None
+                else message or f"the OPF is {status}",
+                notes=tuple(self._price_notes.values()), infeasibility=report,
             )
         result = self._read(status, message)
         seconds = time.perf_counter() - started
         return OpfResult(**{**result.__dict__, "seconds": seconds,
                             "solver_seconds": solver_seconds})
 
+    def explain(self) -> InfeasibilityReport:
+        """The elastic re-solve at the current Parameters (:mod:`ptn.engines.power.infeasibility`:
+        the limits that cannot be met, where, when and by how much); its model is built on the
+        first call and re-solved on later ones."""
+        if self._elastic is None:
+            self._elastic = ElasticOpf(self.case, self.charging_mode, self._circle_sides,
+                                       solver=self.solver, solver_options=self.solver_options)
+        return self._elastic.explain(self._model)
+
+    def _explain(self) -> InfeasibilityReport | None:
+        return self.explain() if self.explain_infeasibility else None
+
     def _read(self, status: OpfStatus, message: str) -> OpfResult:
         return read_result(self._model, self.case, status, message,
                            exactness_tolerance_mw=self.exactness_tolerance_mw,
                            coupling_constant_usd=self._coupling_constant_usd,
-                           lossless=self.formulation == "lindistflow")
+                           lossless=self.formulation == "lindistflow",
+                           notes=tuple(self._price_notes.values()))

@@ -42,6 +42,31 @@ WEAK_BRANCH_LOSS_PRICE_PER_MWH = 100.0
 
 
 @dataclass
+class ElasticSlacks:
+    """Non-negative slacks of one feeder's limits in the elastic model (phase-I feasibility;
+    :mod:`ptn.engines.power.infeasibility`), each ``[item, period]``.
+
+    ``voltage_under``/``voltage_over``: on ``v`` (p.u.², squared magnitude) at the buses
+    ``voltage_buses`` (every bus but the slack). ``rating_over``: on the rated branches
+    ``rated`` (p.u.² of current in the SOC model, p.u. of apparent power in LinDistFlow's
+    polygon). ``upstream``: per limit name (``max_p``, ``min_p``, ``max_q``, ``min_q``) of the
+    supply point, p.u. on the feeder's base (``[period]``). ``unserved_p``/``surplus_p`` and
+    ``unserved_q``/``surplus_q``: p.u. power added to / taken from each bus's balance.
+    """
+
+    voltage_buses: NDArray[np.int64]
+    voltage_under: cp.Variable
+    voltage_over: cp.Variable
+    rated: NDArray[np.int64]
+    rating_over: cp.Variable | None
+    upstream: dict[str, cp.Variable]
+    unserved_p: cp.Variable
+    surplus_p: cp.Variable
+    unserved_q: cp.Variable
+    surplus_q: cp.Variable
+
+
+@dataclass
 class FeederBlock:
     """cvxpy variables, parameters and constraints of one feeder."""
 
@@ -57,6 +82,7 @@ class FeederBlock:
     price: cp.Parameter
     p_balance: cp.Constraint
     q_balance: cp.Constraint
+    elastic: ElasticSlacks | None = None
 
 
 @dataclass
@@ -98,15 +124,19 @@ class DistFlowModel:
 
 
 def polygon(
-    p: cp.Expression, q: cp.Expression, limit: FloatArray, sides: int
+    p: cp.Expression, q: cp.Expression, limit: FloatArray, sides: int,
+    slack: cp.Expression | None = None,
 ) -> list[cp.Constraint]:
     """``p² + q² ≤ limit²`` row-wise as the inscribed regular ``sides``-gon.
 
     The facets of :func:`ptn.engines.power.lindistflow._circle`: normals at angles
     ``(2k + 1)·π/sides``, apothem ``limit·cos(π/sides)``; ``limit`` has one value per row of
-    ``p`` and ``q`` (``[item, period]``).
+    ``p`` and ``q`` (``[item, period]``). ``slack`` (same shape as ``p``) widens every facet of
+    a row by its value (the elastic model).
     """
-    apothem = (limit * np.cos(np.pi / sides))[:, None]
+    apothem: cp.Expression | FloatArray = (limit * np.cos(np.pi / sides))[:, None]
+    if slack is not None:
+        apothem = apothem + slack
     angles = (2 * np.arange(sides) + 1) * np.pi / sides
     return [float(np.cos(a)) * p + float(np.sin(a)) * q <= apothem for a in angles]
 
@@ -118,9 +148,12 @@ def incidence(rows: int, positions: NDArray[np.int64]) -> sp.csr_matrix:
 
 
 def build_distflow_model(case: DsoCase, charging_mode: ChargingMode,
-                         circle_sides: int) -> DistFlowModel:
+                         circle_sides: int, *, elastic: bool = False) -> DistFlowModel:
     """The OPF's cvxpy model; ``circle_sides > 0`` builds LinDistFlow (polygons for circles,
-    no ``ℓ``), 0 the SOC relaxation. Parameters are left unset (the OPF sets its defaults)."""
+    no ``ℓ``), 0 the SOC relaxation. Parameters are left unset (the OPF sets its defaults).
+    ``elastic``: every network limit and power balance gets a non-negative slack
+    (:class:`ElasticSlacks` on each feeder block) for the elastic re-solve of
+    :mod:`ptn.engines.power.infeasibility`, which sets its own objective."""
     T = case.periods
     dt = case.period_hours
     constraints: list[cp.Constraint] = []
@@ -276,7 +309,7 @@ def build_distflow_model(case: DsoCase, charging_mode: ChargingMode,
     regularization: list[cp.Expression] = []
     for f, feeder in enumerate(case.feeders):
         block, feeder_constraints = _feeder_block(feeder, T, load_profile, injections_p[f],
-                                                  injections_q[f], circle_sides)
+                                                  injections_q[f], circle_sides, elastic)
         blocks.append(block)
         constraints += feeder_constraints
         cost = feeder.upstream_cost
@@ -324,8 +357,10 @@ def _feeder_block(
     injections_p: list[cp.Expression],
     injections_q: list[cp.Expression],
     circle_sides: int,
+    elastic: bool = False,
 ) -> tuple[FeederBlock, list[cp.Constraint]]:
-    """One feeder's branch flow equations, limits and upstream bounds."""
+    """One feeder's branch flow equations, limits and upstream bounds (with slacks when
+    ``elastic``)."""
     n, m = feeder.num_buses, feeder.num_branches
     base = feeder.base_mva
     A_to = incidence(n, feeder.branch_to)
@@ -355,6 +390,24 @@ def _feeder_block(
         inj_p = inj_p + term / base
     for term in injections_q:
         inj_q = inj_q + term / base
+    others = np.setdiff1d(np.arange(n), [feeder.slack_bus])
+    rated = np.flatnonzero(np.isfinite(feeder.branch_rating_mva))
+    slacks = None
+    if elastic:
+        slacks = ElasticSlacks(
+            voltage_buses=others,
+            voltage_under=cp.Variable((others.size, T), nonneg=True),
+            voltage_over=cp.Variable((others.size, T), nonneg=True),
+            rated=rated,
+            rating_over=cp.Variable((rated.size, T), nonneg=True) if rated.size else None,
+            upstream={},
+            unserved_p=cp.Variable((n, T), nonneg=True),
+            surplus_p=cp.Variable((n, T), nonneg=True),
+            unserved_q=cp.Variable((n, T), nonneg=True),
+            surplus_q=cp.Variable((n, T), nonneg=True),
+        )
+        inj_p = inj_p + slacks.unserved_p - slacks.surplus_p
+        inj_q = inj_q + slacks.unserved_q - slacks.surplus_q
     v_from = A_from.T @ v
     v_to = A_to.T @ v
     constraints: list[cp.Constraint]
@@ -387,19 +440,27 @@ def _feeder_block(
                 axis=0,
             ),
         ]
-    others = np.setdiff1d(np.arange(n), [feeder.slack_bus])
+    v_low: cp.Expression = v[others, :]
+    v_high: cp.Expression = v[others, :]
+    if slacks is not None:
+        v_low = v_low + slacks.voltage_under
+        v_high = v_high - slacks.voltage_over
     constraints += [
-        v[others, :] >= (feeder.v_min_pu[others] ** 2)[:, None],
-        v[others, :] <= (feeder.v_max_pu[others] ** 2)[:, None],
+        v_low >= (feeder.v_min_pu[others] ** 2)[:, None],
+        v_high <= (feeder.v_max_pu[others] ** 2)[:, None],
     ]
-    rated = np.flatnonzero(np.isfinite(feeder.branch_rating_mva))
+    rating_slack = None if slacks is None else slacks.rating_over
     if rated.size and L is None:
         # no ℓ to bound: LinDistFlow's polygon on the sending-end (P, Q)
         constraints += polygon(P[rated, :], Q[rated, :],
-                               feeder.branch_rating_mva[rated] / base, circle_sides)
+                               feeder.branch_rating_mva[rated] / base, circle_sides,
+                               rating_slack)
     elif rated.size and L is not None:
         limit = (feeder.branch_rating_mva[rated] / base) ** 2
-        constraints.append(L[rated, :] <= limit[:, None])
+        current: cp.Expression = L[rated, :]
+        if rating_slack is not None:
+            current = current - rating_slack
+        constraints.append(current <= limit[:, None])
     for bound, sense in (
         (feeder.upstream_p_min_mw, "min_p"),
         (feeder.upstream_p_max_mw, "max_p"),
@@ -407,9 +468,13 @@ def _feeder_block(
         (feeder.upstream_q_max_mvar, "max_q"),
     ):
         if np.isfinite(bound):
-            variable = slack_p if sense.endswith("p") else slack_q
+            variable: cp.Expression = slack_p if sense.endswith("p") else slack_q
             lower = sense.startswith("min")
+            if slacks is not None:
+                widen = cp.Variable(T, nonneg=True)
+                slacks.upstream[sense] = widen
+                variable = variable + widen if lower else variable - widen
             constraints.append(variable >= bound / base if lower else variable <= bound / base)
     block = FeederBlock(feeder, P, Q, L, v, slack_p, slack_q, A_to, A_from, price,
-                        p_balance, q_balance)
+                        p_balance, q_balance, slacks)
     return block, constraints

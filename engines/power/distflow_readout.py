@@ -18,12 +18,18 @@ from ptn.engines.power.der import DsoCase
 from ptn.engines.power.distflow_model import DistFlowModel, FeederBlock, FloatArray
 from ptn.engines.power.result import FeederDispatch, OpfResult, OpfStatus, RelaxationGap
 
+#: prices ($/MWh) and voltages (p.u.) closer than this to zero or to their limit count as zero
+#: or binding when the cause of an inexact relaxation is read from the solution
+PRICE_TOLERANCE_PER_MWH = 1e-6
+BINDING_VOLTAGE_TOLERANCE_PU = 1e-5
+
 
 def read_result(model: DistFlowModel, case: DsoCase, status: OpfStatus, message: str, *,
                 exactness_tolerance_mw: float, coupling_constant_usd: float,
-                lossless: bool) -> OpfResult:
+                lossless: bool, notes: tuple[str, ...] = ()) -> OpfResult:
     """The OPF's result at the model's current (solved) values; ``status`` ``optimal`` turns
-    ``inexact`` when a feeder's relaxation gap exceeds the tolerance."""
+    ``inexact`` when a feeder's weighted relaxation gap exceeds the tolerance, with a message
+    giving both gaps and the cause read from the solution (:func:`inexactness_causes`)."""
     dt = case.period_hours
     feeders = []
     for block in model.blocks:
@@ -32,12 +38,15 @@ def read_result(model: DistFlowModel, case: DsoCase, status: OpfStatus, message:
         f.relaxation.weighted_mw > exactness_tolerance_mw for f in feeders
     ):
         status = OpfStatus.INEXACT
-        worst = max(feeders, key=lambda f: f.relaxation.weighted_mw)
+        position = max(range(len(feeders)), key=lambda k: feeders[k].relaxation.weighted_mw)
+        worst = feeders[position]
+        gap = worst.relaxation
+        causes = inexactness_causes(model.blocks[position], worst, case.loss_price_per_mwh)
         message = (
-            f"the SOC relaxation is inexact: {worst.relaxation.weighted_mw:.3g} MW of "
-            f"fictitious losses on branch {worst.relaxation.worst_branch} of feeder "
-            f"{worst.name} in period {worst.relaxation.worst_period} (negative prices "
-            "reward losses); check and recover with "
+            f"the SOC relaxation is inexact: {gap.weighted_mw:.3g} MW of fictitious losses "
+            f"(weighted gap; raw gap {worst.relaxation.raw_pu2:.3g} p.u.\u00b2) on branch "
+            f"{gap.worst_branch} of feeder {worst.name} in period {gap.worst_period}; "
+            f"cause: {'; '.join(causes)}; check and recover with "
             "ptn.engines.power.exactness.check_with_ac_power_flow"
         )
     breakdown = {name: float(term.value) for name, term in model.cost_terms.items()}
@@ -93,7 +102,61 @@ def read_result(model: DistFlowModel, case: DsoCase, status: OpfStatus, message:
         period_hours=dt,
         message=message,
         extra=extra,
+        notes=notes,
     )
+
+
+def inexactness_causes(block: FeederBlock, dispatch: FeederDispatch,
+                       loss_price_per_mwh: float) -> list[str]:
+    """Why a feeder's relaxation is inexact, read from the solution in its worst period.
+
+    The SOC relaxation of DistFlow is exact when the objective strictly increases with the
+    power bought and no upper voltage limit binds (Farivar & Low 2013; Gan, Li, Topcu & Low,
+    IEEE TAC 60(1), 2015): fictitious losses are then never worth their cost. So the causes are
+    (in this order): an upper voltage limit binding (burning power lowers voltages; typically
+    with reverse power flow), a negative marginal price of purchases or a negative DLMP (e.g. a
+    negative tariff or coupling prices: losses pay), purchases and losses priced at zero (losses
+    are free; e.g. a case without cost data priced at 0). When none holds, the gap is the
+    solver's accuracy.
+    """
+    feeder = block.feeder
+    t = dispatch.relaxation.worst_period
+    causes: list[str] = []
+    voltage = dispatch.voltage_pu[:, t]
+    others = np.arange(feeder.num_buses) != feeder.slack_bus
+    binding = np.flatnonzero(others & (voltage >= feeder.v_max_pu - BINDING_VOLTAGE_TOLERANCE_PU))
+    import_mw = float(dispatch.slack_p_mw[t])
+    if binding.size:
+        bus = int(binding[np.argmax(voltage[binding])])
+        reverse = f" with reverse power flow (export {-import_mw:.4g} MW at the supply " \
+                  "point)" if import_mw < 0 else ""
+        causes.append(
+            f"the upper voltage limit binds at bus {feeder.bus_ids[bus]} ({voltage[bus]:.4f} "
+            f"p.u.){reverse}; fictitious losses lower voltages, and exactness is guaranteed "
+            "only where upper voltage limits do not bind"
+        )
+    price = float(np.asarray(block.price.value, dtype=np.float64)[t])
+    marginal = price + 2.0 * feeder.upstream_cost.quadratic_per_mw2h * import_mw
+    dlmp = dispatch.dlmp_per_mwh[:, t]
+    lowest = int(np.argmin(dlmp))
+    if marginal < -PRICE_TOLERANCE_PER_MWH:
+        causes.append(f"the upstream price is negative ({marginal:.4g} $/MWh at the margin), "
+                      "so power burnt as losses is paid for: negative prices make losses "
+                      "profitable")
+    elif dlmp[lowest] < -PRICE_TOLERANCE_PER_MWH and not binding.size:
+        causes.append(f"negative prices make losses profitable: the DLMP at bus "
+                      f"{feeder.bus_ids[lowest]} is {dlmp[lowest]:.4g} $/MWh (e.g. negative "
+                      "coupling prices or tariff)")
+    if abs(marginal) <= PRICE_TOLERANCE_PER_MWH and loss_price_per_mwh == 0.0:
+        causes.append(
+            f"purchases and losses are not priced (upstream price {price:g} $/MWh, no loss "
+            "price), so losses cost nothing and the cone need not be tight; price purchases "
+            "(DsoCase.fallback_tariff_per_mwh, ptn opf --tariff-per-mwh) or losses"
+        )
+    if not causes:
+        causes.append("prices are positive and no upper voltage limit binds, so the gap is the "
+                      "solver's accuracy (tighten its tolerances)")
+    return causes
 
 
 def feeder_dispatch(block: FeederBlock, dt: float) -> FeederDispatch:

@@ -343,9 +343,7 @@ def build_lindistflow(
                 for row in _circle(circle_sides, block.P[f, k, t], block.Q[f, k, t], limit):
                     block.rating.add(row)
 
-    prices = [np.asarray(case.upstream_price_per_mwh, dtype=np.float64)
-              if case.upstream_price_per_mwh is not None
-              else np.full(T, fd.upstream_cost.linear_per_mwh) for fd in feeders]
+    prices, _ = case.upstream_prices()
     block.upstream_price = pyo.Param(block.FEEDER, block.T, mutable=True, within=pyo.Reals,
                                      initialize=lambda _, f, t: float(prices[f][t]))
     block.cost_upstream_energy = pyo.Expression(expr=dt * sum(

@@ -3,7 +3,9 @@
 Statuses follow PowerModels' termination statuses in spirit: ``optimal`` (and the relaxation
 is exact), ``inexact`` (the solver's optimum violates ``ℓ·v = P² + Q²``, so the dispatch is not
 physical as solved; see :mod:`ptn.engines.power.exactness` for the AC recovery), ``infeasible``,
-``unbounded``, ``solver_error``. All quantities are in MW, MVAr, p.u. voltage magnitude and $;
+``unbounded``, ``solver_error``. An infeasible result carries an :class:`InfeasibilityReport`
+(the elastic re-solve of :mod:`ptn.engines.power.infeasibility`: which limits cannot be met,
+where, when and by how much). All quantities are in MW, MVAr, p.u. voltage magnitude and $;
 per-bus arrays are ``[bus, period]`` in the feeder's bus order, per-branch arrays
 ``[branch, period]`` in the feeder's branch order.
 """
@@ -49,6 +51,95 @@ class RelaxationGap:
     #: squared-current error of the relaxation at the branch's receiving bus); None when the
     #: model has no relaxation (LinDistFlow)
     current_gap_pu2: FloatArray | None = None
+
+
+@dataclass(frozen=True)
+class LimitViolation:
+    """One element's limit that an infeasible OPF cannot meet, from the elastic re-solve.
+
+    ``kind``: ``voltage_min``, ``voltage_max`` (bus voltage magnitude, p.u.),
+    ``line_rating``, ``transformer_rating`` (loading, % of the rating), ``import_max``,
+    ``export_max`` (supply point active power, MW), ``reactive_import_max``,
+    ``reactive_export_max`` (MVAr), ``unserved_load``, ``surplus_injection`` (MW at a bus:
+    the power balance itself cannot be met, e.g. a load no voltage can carry). ``value`` is the
+    least violating value (at ``worst_period``), ``limit`` the limit in the same unit;
+    ``periods`` every period (from 0) in which the limit is violated; ``weight`` the violation's
+    share of the elastic objective (relative to the limit), used to rank violations.
+    """
+
+    kind: str
+    feeder: str
+    element: str
+    periods: tuple[int, ...]
+    worst_period: int
+    value: float
+    limit: float
+    unit: str
+    weight: float
+
+    def describe(self) -> str:
+        """One clause, e.g. "transformer trafo 0 (bus 0-1) would be loaded 101.4 % of its
+        25 MVA rating in period 0"."""
+        when = describe_periods(self.periods)
+        if self.kind in ("line_rating", "transformer_rating"):
+            rating = self.limit
+            return (f"{self.element} of feeder {self.feeder} would be loaded {self.value:.1f} % "
+                    f"of its {rating:.4g} MVA rating {when}")
+        if self.kind in ("voltage_min", "voltage_max"):
+            side = "below its" if self.kind == "voltage_min" else "above its"
+            bound = "minimum" if self.kind == "voltage_min" else "maximum"
+            return (f"{self.element} of feeder {self.feeder}: voltage {self.value:.4f} p.u. "
+                    f"{side} {self.limit:.4g} p.u. {bound} {when}")
+        if self.kind in ("unserved_load", "surplus_injection"):
+            what = "of load cannot be served" if self.kind == "unserved_load" \
+                else "of injection cannot be absorbed"
+            return (f"{self.element} of feeder {self.feeder}: {self.value:.4g} {self.unit} "
+                    f"{what} {when}")
+        return (f"{self.element} of feeder {self.feeder}: {self.kind.replace('_', ' ')} would "
+                f"be {self.value:.4g} {self.unit}, beyond its limit {self.limit:.4g} "
+                f"{self.unit} {when}")
+
+    def summary(self) -> dict[str, Any]:
+        return {"kind": self.kind, "feeder": self.feeder, "element": self.element,
+                "periods": list(self.periods), "worst_period": self.worst_period,
+                "value": self.value, "limit": self.limit, "unit": self.unit,
+                "weight": self.weight, "text": self.describe()}
+
+
+@dataclass(frozen=True)
+class InfeasibilityReport:
+    """Why an OPF is infeasible: the least weighted violation of its limits (elastic re-solve).
+
+    ``status``: ``diagnosed`` (``violations`` name what cannot be met, largest first),
+    ``numerical`` (the elastic re-solve meets every limit: the infeasibility was the solver's
+    numerical trouble, not the data's), ``failed`` (the elastic re-solve itself failed;
+    ``message`` says how).
+    """
+
+    status: str
+    violations: tuple[LimitViolation, ...]
+    message: str
+    seconds: float = 0.0
+
+    def summary(self) -> dict[str, Any]:
+        return {"status": self.status, "message": self.message, "seconds": self.seconds,
+                "violations": [v.summary() for v in self.violations]}
+
+
+def describe_periods(periods: tuple[int, ...]) -> str:
+    """Periods as words: "in period 3", "in periods 3, 5-7" (en dash), "" for none."""
+    if not periods:
+        return ""
+    runs: list[str] = []
+    start = previous = periods[0]
+    for period in (*periods[1:], None):
+        if period is not None and period == previous + 1:
+            previous = period
+            continue
+        runs.append(str(start) if start == previous else f"{start}\u2013{previous}")
+        if period is not None:
+            start = previous = period
+    return f"in period{'s' if len(periods) > 1 else ''} {', '.join(runs)}"
 
 
 @dataclass(frozen=True)
@@ -102,6 +193,11 @@ class OpfResult:
     solver_seconds: float = 0.0
     message: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    #: facts about how the problem was set up that a user should know (e.g. a feeder without
+    #: cost data priced at a fallback tariff)
+    notes: tuple[str, ...] = ()
+    #: why the OPF is infeasible (status ``infeasible`` only; None otherwise)
+    infeasibility: InfeasibilityReport | None = None
 
     @property
     def relaxation_gap_raw(self) -> float:
@@ -122,6 +218,10 @@ class OpfResult:
         }
         if self.message:
             summary["message"] = self.message
+        if self.notes:
+            summary["notes"] = list(self.notes)
+        if self.infeasibility is not None:
+            summary["infeasibility"] = self.infeasibility.summary()
         if not self.status.has_solution:
             return summary
         summary["relaxation_gap_raw_pu2"] = self.relaxation_gap_raw
