@@ -368,6 +368,12 @@ class DistFlowOpf:
         return OpfResult(**{**result.__dict__, "seconds": seconds,
                             "solver_seconds": solver_seconds})
 
+    @property
+    def elastic(self) -> ElasticOpf | None:
+        """The elastic twin of this OPF, once an infeasible solve (or :meth:`explain`) built
+        it; None before."""
+        return self._elastic
+
     def explain(self) -> InfeasibilityReport:
         """The elastic re-solve at the current Parameters (:mod:`ptn.engines.power.infeasibility`:
         the limits that cannot be met, where, when and by how much); its model is built on the

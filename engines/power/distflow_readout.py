@@ -116,8 +116,9 @@ def inexactness_causes(block: FeederBlock, dispatch: FeederDispatch,
     (in this order): an upper voltage limit binding (burning power lowers voltages; typically
     with reverse power flow), a negative marginal price of purchases or a negative DLMP (e.g. a
     negative tariff or coupling prices: losses pay), purchases and losses priced at zero (losses
-    are free; e.g. a case without cost data priced at 0). When none holds, the gap is the
-    solver's accuracy.
+    are free; e.g. a case without cost data priced at 0), the supply point's export limit
+    binding with free surplus power (DLMPs zero: burning costs nothing). When none holds, the
+    gap is the solver's accuracy.
     """
     feeder = block.feeder
     t = dispatch.relaxation.worst_period
@@ -147,11 +148,22 @@ def inexactness_causes(block: FeederBlock, dispatch: FeederDispatch,
         causes.append(f"negative prices make losses profitable: the DLMP at bus "
                       f"{feeder.bus_ids[lowest]} is {dlmp[lowest]:.4g} $/MWh (e.g. negative "
                       "coupling prices or tariff)")
+    export_limit_mw = feeder.upstream_p_min_mw
+    at_export_limit = bool(np.isfinite(export_limit_mw)) and import_mw <= export_limit_mw + max(
+        1e-6 * feeder.base_mva, 1e-9)
     if abs(marginal) <= PRICE_TOLERANCE_PER_MWH and loss_price_per_mwh == 0.0:
         causes.append(
             f"purchases and losses are not priced (upstream price {price:g} $/MWh, no loss "
             "price), so losses cost nothing and the cone need not be tight; price purchases "
             "(DsoCase.fallback_tariff_per_mwh, ptn opf --tariff-per-mwh) or losses"
+        )
+    elif at_export_limit and loss_price_per_mwh == 0.0 \
+            and np.abs(dlmp).max() <= PRICE_TOLERANCE_PER_MWH:
+        causes.append(
+            f"the supply point's export limit binds (import {round(import_mw, 6) + 0.0:g} MW "
+            f"at its {export_limit_mw:g} MW limit), so surplus power is worth nothing (DLMPs "
+            "0) and may be burnt as fictitious losses instead of curtailed; price losses or "
+            "allow export"
         )
     if not causes:
         causes.append("prices are positive and no upper voltage limit binds, so the gap is the "

@@ -44,10 +44,10 @@ from ptn.engines.power.distflow_model import (
     FloatArray,
     build_distflow_model,
 )
-from ptn.engines.power.result import InfeasibilityReport, LimitViolation
+from ptn.engines.power.result import InfeasibilityReport, LimitViolation, describe_periods
 
 __all__ = ["BALANCE_WEIGHT", "LOSS_WEIGHT", "MAX_LISTED", "REPORT_TOLERANCE", "ElasticOpf",
-           "describe_solver_error"]
+           "describe_solver_error", "describe_violations"]
 
 #: weight of unserved load or unabsorbed injection per unit of the feeder's peak load, against
 #: 1 per unit of relative violation of a limit: shedding 1 % of the load costs as much as a
@@ -142,8 +142,9 @@ class ElasticOpf:
                 "the OPF is infeasible to the solver, but an elastic re-solve meets every "
                 f"limit to within {REPORT_TOLERANCE:g} of it: numerical trouble at a limit "
                 "that binds exactly, not a contradiction in the data", seconds)
-        listed = "; ".join(v.describe() for v in violations[:MAX_LISTED])
-        more = len(violations) - MAX_LISTED
+        clauses = describe_violations(violations)
+        listed = "; ".join(clauses[:MAX_LISTED])
+        more = len(clauses) - MAX_LISTED
         message = ("the OPF is infeasible; the least violation of its limits (elastic "
                    f"re-solve) needs: {listed}" + (f"; and {more} more" if more > 0 else ""))
         return InfeasibilityReport("diagnosed", tuple(violations), message, seconds)
@@ -200,11 +201,13 @@ class ElasticOpf:
         if block.L is not None:
             current = np.sqrt(np.maximum(_value(block.L)[rated], 0.0))
             relative = _value(slacks.rating_over) / (2.0 * limit[:, None] ** 2)
+            loading = 100.0 * current / limit[:, None]
         else:
-            current = np.hypot(_value(block.P)[rated], _value(block.Q)[rated])
-            relative = _value(slacks.rating_over) / (
-                limit[:, None] * np.cos(np.pi / self.circle_sides))
-        loading = 100.0 * current / limit[:, None]
+            # LinDistFlow holds the rating as its inscribed polygon: loading of the polygon,
+            # i.e. of its apothem along the facet the flow leans on
+            apothem = limit[:, None] * np.cos(np.pi / self.circle_sides)
+            relative = _value(slacks.rating_over) / apothem
+            loading = 100.0 * (1.0 + relative)
         found: list[LimitViolation] = []
         for row, branch in enumerate(rated.tolist()):
             branch_id = feeder.branch_ids[branch]
@@ -220,6 +223,32 @@ class ElasticOpf:
                                    [element]):
                 found.append(violation)
         return found
+
+
+def describe_violations(violations: list[LimitViolation]) -> list[str]:
+    """Clauses for a message, heaviest first: one per element, except that a feeder's buses
+    below (or above) their voltage limit make one clause naming the worst bus."""
+    groups: dict[tuple[str, str], list[LimitViolation]] = {}
+    for violation in violations:
+        voltage = violation.kind in ("voltage_min", "voltage_max")
+        key = (violation.feeder, violation.kind) if voltage \
+            else (violation.feeder, f"{violation.kind} {violation.element} {violation.unit}")
+        groups.setdefault(key, []).append(violation)
+    ranked = sorted(groups.values(), key=lambda group: -sum(v.weight for v in group))
+    clauses = []
+    for group in ranked:
+        worst = max(group, key=lambda v: v.weight)
+        if len(group) == 1:
+            clauses.append(worst.describe())
+            continue
+        periods = tuple(sorted({t for v in group for t in v.periods}))
+        side = "below its minimum" if worst.kind == "voltage_min" else "above its maximum"
+        clauses.append(
+            f"feeder {worst.feeder}: voltage {side} at {len(group)} buses "
+            f"{describe_periods(periods)}, worst {worst.element} at {worst.value:.4f} p.u. "
+            f"against {worst.limit:.4g} p.u. in period {worst.worst_period}"
+        )
+    return clauses
 
 
 _UPSTREAM_KINDS = {

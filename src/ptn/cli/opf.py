@@ -7,6 +7,15 @@ shipped snapshot for one hour (MATPOWER's $/h OPF). A DER file (:mod:`ptn.engine
 adds devices, tariff and load shape; a charging file sets the EV charging load of the DER file's
 charging points (zero when not given).
 
+A feeder whose case carries no cost for its supply point (pandapower's CIGRE and Kerber
+benchmark feeders; a shipped cost of zero) has its purchases priced at the DER file's upstream
+prices when it gives some, else at ``--tariff-per-mwh`` (default
+:data:`ptn.engines.power.der.DEFAULT_TARIFF_PER_MWH`); the summary's ``notes`` say so. An
+infeasible OPF is explained by an elastic re-solve (:mod:`ptn.engines.power.infeasibility`):
+the summary's ``message`` names the limits that cannot be met, where, when and by how much, and
+its ``infeasibility`` entry holds them as data; the command then exits with status 1 (0 for
+``optimal`` and ``inexact``, 2 for invalid input).
+
 ``--out DIR`` writes ``summary.json`` and, when the OPF has a solution, three tables (periods
 numbered from 0):
 
@@ -26,6 +35,7 @@ import json
 import math
 import warnings
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -58,11 +68,14 @@ def run_opf(
     charging: Path | None = None,
     out: Path | None = None,
     ac_check: bool = False,
+    tariff_per_mwh: float | None = None,
 ) -> dict[str, Any]:
     """Build and solve the OPF, optionally write the files; return the JSON summary.
 
     With ``ac_check`` the dispatch's injections are run through pandapower's AC power flow for
-    every period and the deviations go to the summary's ``ac_check`` entry.
+    every period and the deviations go to the summary's ``ac_check`` entry. ``tariff_per_mwh``
+    prices the purchases of a feeder without cost data when the DER file sets no upstream
+    prices (default :data:`~ptn.engines.power.der.DEFAULT_TARIFF_PER_MWH`).
 
     The summary holds the status, objective, costs, losses, voltage range, relaxation gap and
     timings, and a ``warnings`` list when the solution deserves one (inexact relaxation,
@@ -76,8 +89,15 @@ def run_opf(
         )
     if out is not None and out.exists() and not out.is_dir():
         raise InvalidInputError(f"--out {out}: exists and is not a directory")
+    if tariff_per_mwh is not None and not (math.isfinite(tariff_per_mwh)
+                                           and tariff_per_mwh > 0):
+        raise InvalidInputError(
+            f"--tariff-per-mwh must be a finite positive price, got {tariff_per_mwh:g}"
+        )
     model = load_feeder(feeder)
     case = _case(model, periods, der)
+    if tariff_per_mwh is not None:
+        case = replace(case, fallback_tariff_per_mwh=float(tariff_per_mwh))
     if charging is not None and not case.charging_points:
         raise InvalidInputError(
             f"--charging {charging}: the case has no charging points (declare [[charging_point]] "
@@ -158,7 +178,13 @@ def _warnings(result: OpfResult, solver_status: str, caught: Sequence[str]) -> l
 
 
 def describe_opf(summary: dict[str, Any]) -> str:
-    """A short human summary (two lines when solved, one otherwise)."""
+    """A short human summary (two lines when solved, one otherwise), then one line per note
+    (e.g. the tariff that prices a feeder without cost data)."""
+    notes = "".join(f"\n  note: {note}" for note in summary.get("notes", []))
+    return _describe_status(summary) + notes
+
+
+def _describe_status(summary: dict[str, Any]) -> str:
     periods, hours = summary["periods"], summary["period_hours"]
     head = f"{summary['feeder']}, {periods} period{'s' if periods != 1 else ''} of {hours:g} h"
     timing = (f"built in {summary['build_seconds']:.3f} s, solved in {summary['seconds']:.3f} s "
@@ -228,10 +254,7 @@ def branch_rows(case: DsoCase, result: OpfResult) -> Iterable[tuple[Any, ...]]:
 def period_table(case: DsoCase, result: OpfResult) -> tuple[list[str], list[tuple[Any, ...]]]:
     """Columns and rows of ``periods.csv``: prices, totals and every device's dispatch."""
     T = case.periods
-    if case.upstream_price_per_mwh is not None:
-        price = np.asarray(case.upstream_price_per_mwh, dtype=np.float64)
-    else:
-        price = np.full(T, case.feeders[0].upstream_cost.linear_per_mwh)
+    price = case.upstream_prices()[0][0]
     series: dict[str, Any] = {
         "period": np.arange(T),
         "upstream_price_per_mwh": price,
