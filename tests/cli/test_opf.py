@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 import ptn.cli.opf
 from ptn.cli.app import app
+from ptn.engines.errors import InvalidInputError
 from ptn.engines.power.builtin_feeders import load_feeder
 from tests.support import REPOSITORY
 
@@ -226,3 +227,56 @@ def test_console_script(tmp_path: Path) -> None:
                                text=True, timeout=120, check=False)
     assert completed.returncode == 2
     assert "pv[1].rated_mw: expected a number" in one_line_error(completed.stderr)
+
+
+def test_an_infeasible_opf_names_the_binding_limit_in_json_and_in_words(tmp_path: Path) -> None:
+    """CIGRE MV as pandapower ships it overloads its first HV/MV transformer (101.4 % in
+    pandapower's own power flow): exit 1, the transformer in the message, the human line and
+    the summary's ``infeasibility`` entry; a feeder without cost data gets the tariff note."""
+    import pandapower as pp
+    import pandapower.networks as pn
+
+    feeder = tmp_path / "cigre_mv.json"
+    pp.to_json(pn.create_cigre_network_mv(), str(feeder))
+    result = runner.invoke(app, ["opf", "--feeder", str(feeder), "--periods", "1", "--json"])
+    assert result.exit_code == 1, result.output
+    summary = json.loads(result.stdout)
+    assert summary["status"] == "infeasible"
+    (violation,) = summary["infeasibility"]["violations"]
+    assert violation["kind"] == "transformer_rating" and violation["periods"] == [0]
+    assert violation["element"].startswith("transformer 0 ")
+    assert 101.0 < violation["value"] < 102.5 and violation["limit"] == 25.0
+    assert "transformer 0 (bus 0\u20131) of feeder cigre_mv would be loaded 101." \
+        in summary["message"]
+    assert summary["notes"] == ["cigre_mv: a shipped cost of zero; purchases priced at the "
+                                "default tariff 50 $/MWh"]
+    human = runner.invoke(app, ["opf", "--feeder", str(feeder), "--periods", "1"])
+    assert human.exit_code == 1
+    first, note = human.stdout.splitlines()
+    assert first.startswith("cigre_mv, 1 period of 1 h: infeasible (the OPF is infeasible; ")
+    assert "would be loaded 101." in first
+    assert note == ("  note: cigre_mv: a shipped cost of zero; purchases priced at the default "
+                    "tariff 50 $/MWh")
+
+
+def test_the_tariff_option_prices_a_feeder_without_cost_data(tmp_path: Path) -> None:
+    import pandapower as pp
+    import pandapower.networks as pn
+
+    feeder = tmp_path / "cigre_lv.json"
+    pp.to_json(pn.create_cigre_network_lv(), str(feeder))
+    at_50 = ptn.cli.opf.run_opf(feeder=str(feeder), periods=24)
+    at_80 = ptn.cli.opf.run_opf(feeder=str(feeder), periods=24, tariff_per_mwh=80.0, out=tmp_path)
+    for summary in (at_50, at_80):
+        assert summary["status"] == "optimal", summary.get("message")
+        assert summary["relaxation_gap_weighted_mw"] < 1e-5
+    assert at_80["notes"] == ["cigre_lv: a shipped cost of zero; purchases priced at the tariff "
+                              "80 $/MWh"]
+    # no DER: the dispatch does not depend on the tariff, the cost is tariff × energy bought
+    assert at_50["energy_imported_mwh"] == pytest.approx(at_80["energy_imported_mwh"], rel=1e-7)
+    assert at_80["objective"] == pytest.approx(80.0 * at_80["energy_imported_mwh"], rel=1e-7)
+    assert at_50["objective"] == pytest.approx(50.0 * at_50["energy_imported_mwh"], rel=1e-7)
+    periods = list(csv.DictReader((tmp_path / "periods.csv").open()))
+    assert {float(r["upstream_price_per_mwh"]) for r in periods} == {80.0}
+    with pytest.raises(InvalidInputError, match="--tariff-per-mwh must be a finite positive"):
+        ptn.cli.opf.run_opf(feeder=str(feeder), periods=1, tariff_per_mwh=0.0)
