@@ -141,3 +141,20 @@ def test_a_fallback_tariff_must_be_a_positive_price(tariff: float) -> None:
     with pytest.raises(InvalidInputError, match="fallback_tariff_per_mwh must be a finite "
                                                 "positive price"):
         DistFlowOpf(day(cigre_lv(), fallback_tariff_per_mwh=tariff))
+
+
+def test_a_binding_upper_voltage_limit_with_reverse_flow_is_named_as_the_cause() -> None:
+    """Non-curtailable PV at the far end of case33bw, export allowed, a 1.02 p.u. ceiling: the
+    surplus it cannot export without over-voltage is burnt as fictitious losses."""
+    feeder = dataclasses.replace(load_feeder("case33bw"), upstream_p_min_mw=-np.inf)
+    pv = Renewable("pv18", 18, "pv", rated_mw=3.0, profile=np.ones(1), reactive_support=False,
+                   curtailable=False)
+    case = DsoCase(feeders=(feeder.with_voltage_band(0.9, 1.02),), periods=1,
+                   load_profile=np.array([0.3]), renewables=(pv,))
+    result = DistFlowOpf(case).solve()
+    assert result.status is OpfStatus.INEXACT
+    assert "the upper voltage limit binds at bus 18 (1.0200 p.u.) with reverse power flow" \
+        in result.message
+    dispatch = result.feeders[0]
+    assert dispatch.slack_p_mw[0] < 0.0 and dispatch.voltage_pu.max() == pytest.approx(1.02)
+    assert "not priced" not in result.message and "export limit" not in result.message
