@@ -47,6 +47,7 @@ from numpy.typing import NDArray
 from ptn.engines.errors import InvalidInputError
 from ptn.engines.power.der import DsoCase, validate_case
 from ptn.engines.power.distflow import DistFlowOpf
+from ptn.engines.power.infeasibility import describe_solver_error
 from ptn.engines.power.result import OpfStatus
 
 FloatArray = NDArray[np.float64]
@@ -523,7 +524,7 @@ class DsoPricingProblem:
             status = _PRICING_STATUS.get(self.problem.status, "failed")
             solver_note = f"solver status {self.problem.status}"
         except cp.error.SolverError as error:
-            status, solver_note = "failed", str(error)
+            status, solver_note = "failed", describe_solver_error(error)
         if status in ("optimal", "inaccurate") and self._price.value is None:
             status = "failed"
         if status in ("infeasible", "failed"):
