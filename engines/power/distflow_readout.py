@@ -22,6 +22,10 @@ from ptn.engines.power.result import FeederDispatch, OpfResult, OpfStatus, Relax
 #: or binding when the cause of an inexact relaxation is read from the solution
 PRICE_TOLERANCE_PER_MWH = 1e-6
 BINDING_VOLTAGE_TOLERANCE_PU = 1e-5
+#: a raw gap ``max |ℓ·v − P² − Q²|`` (p.u.²) above this gets a note even when the weighted gap
+#: is within the exactness tolerance: the currents are then not physical on some branch
+#: although the fictitious losses are negligible (exact solves here: raw gaps below 1e-7)
+RAW_GAP_NOTE_PU2 = 1e-4
 
 
 def read_result(model: DistFlowModel, case: DsoCase, status: OpfStatus, message: str, *,
@@ -49,6 +53,13 @@ def read_result(model: DistFlowModel, case: DsoCase, status: OpfStatus, message:
             f"cause: {'; '.join(causes)}; check and recover with "
             "ptn.engines.power.exactness.check_with_ac_power_flow"
         )
+    if status == OpfStatus.OPTIMAL:
+        notes = notes + tuple(
+            f"{f.name}: raw relaxation gap {f.relaxation.raw_pu2:.3g} p.u.\u00b2 above "
+            f"{RAW_GAP_NOTE_PU2:g} although its fictitious losses ({f.relaxation.weighted_mw:.3g}"
+            " MW, weighted gap) are within the exactness tolerance: some branch currents are not "
+            "physical; check with ptn.engines.power.exactness.check_with_ac_power_flow"
+            for f in feeders if f.relaxation.raw_pu2 > RAW_GAP_NOTE_PU2)
     breakdown = {name: float(term.value) for name, term in model.cost_terms.items()}
     if "charging_coupling" in breakdown:
         breakdown["charging_coupling"] += coupling_constant_usd

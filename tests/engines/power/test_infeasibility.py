@@ -171,3 +171,13 @@ def test_a_solver_failure_is_described_without_cvxpys_advice() -> None:
     error = cp.error.SolverError("Solver 'CLARABEL' failed. Try another solver, or solve with "
                                  "verbose=True for more information.")
     assert describe_solver_error(error) == "the solver failed (Solver 'CLARABEL' failed.)"
+
+
+def test_of_two_feeders_the_one_that_cannot_carry_its_load_is_named() -> None:
+    feeder = load_feeder("case33bw")
+    weak = dataclasses.replace(with_rating(feeder, "line 1", 3.0), name="north")
+    result = DistFlowOpf(DsoCase(feeders=(feeder, weak))).solve()
+    assert result.status is OpfStatus.INFEASIBLE and result.infeasibility is not None
+    (violation,) = result.infeasibility.violations
+    assert (violation.feeder, violation.element) == ("north", "line 1 (bus 1\u20132)")
+    assert "of feeder north would be loaded" in result.message

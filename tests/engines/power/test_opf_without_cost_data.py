@@ -158,3 +158,15 @@ def test_a_binding_upper_voltage_limit_with_reverse_flow_is_named_as_the_cause()
     dispatch = result.feeders[0]
     assert dispatch.slack_p_mw[0] < 0.0 and dispatch.voltage_pu.max() == pytest.approx(1.02)
     assert "not priced" not in result.message and "export limit" not in result.message
+
+
+def test_a_raw_gap_beyond_its_bound_gets_a_note_when_the_weighted_one_passes() -> None:
+    """With a tolerance loose enough to pass the fictitious losses of negative prices, the
+    status stays ``optimal`` but the raw gap still says that the currents are not physical."""
+    case = DsoCase(feeders=(load_feeder("case33bw"),), upstream_price_per_mwh=np.array([-50.0]))
+    result = DistFlowOpf(case, exactness_tolerance_mw=10.0).solve()
+    assert result.status is OpfStatus.OPTIMAL
+    assert result.relaxation_gap_raw > 1e-4
+    (note,) = result.notes
+    assert note.startswith("case33bw: raw relaxation gap ") and "not physical" in note
+    assert DistFlowOpf(DsoCase(feeders=(load_feeder("case33bw"),))).solve().notes == ()
