@@ -32,6 +32,12 @@ row, which keeps the model an LP (a QP with quadratic costs) as the KKT reformul
 Losses are zero, so ``loss_price_per_mwh`` and the weak-branch regularization add nothing, and
 the relaxation gap is reported as zero (there is no relaxation).
 
+``λ^up`` starts from :meth:`ptn.engines.power.der.DsoCase.upstream_prices`: the case's prices,
+else the feeder's shipped cost, else (a case without cost data: losses would be free and the
+relaxation loose) a fallback tariff that the result's ``notes`` name. An infeasible solve is
+followed by the elastic re-solve of :mod:`ptn.engines.power.infeasibility`, whose report
+(``OpfResult.infeasibility``, and the message) names the limits that cannot be met.
+
 This module is the OPF's interface (set inputs, solve, embed); building its cvxpy model is
 :mod:`ptn.engines.power.distflow_model`, reading a solution back
 :mod:`ptn.engines.power.distflow_readout`.
