@@ -55,7 +55,11 @@ from ptn.services.contract import (
 )
 from ptn.services.dso.config import DsoConfig, PricingSettings, dso_config_from_part
 from ptn.services.dso.contract import DispatchResult, PriceQuote
-from ptn.services.dso.report import write_voltage_report
+from ptn.services.dso.report import (
+    INFEASIBILITY_FILE,
+    write_infeasibility_report,
+    write_voltage_report,
+)
 from ptn.services.observations import check_station_loads
 from ptn.services.snapshot import (
     float_matrices,
@@ -243,9 +247,14 @@ class DsoModel:
 
     # ------------------------------------------------------------------ private report
     def write_private_report(self) -> list[Path]:
-        """Voltages (heatmap and CSV) of the latest dispatch, kept in its own folder."""
+        """Voltages (heatmap and CSV) of the latest dispatch, or the limits an infeasible one
+        could not meet (``infeasibility.json``), kept in its own folder."""
         if self.private_output_dir is None or self._last is None:
             return []
+        if not self._last.status.has_solution:
+            return write_infeasibility_report(self._last, self.private_output_dir)
+        # an earlier infeasible dispatch's report no longer describes the latest one
+        (self.private_output_dir / INFEASIBILITY_FILE).unlink(missing_ok=True)
         return write_voltage_report(self._last, self.config.case, self.private_output_dir)
 
     # ------------------------------------------------------------------ helpers
@@ -303,6 +312,8 @@ class DsoModel:
 
     def _remember(self, result: OpfResult, inputs: CouplingTerms | FloatArray) -> None:
         self._last, self._last_input = result, inputs
+        if result.infeasibility is not None:
+            self.write_private_report()
         if result.status.has_solution:
             coordination = result.cost_breakdown.get("charging_coupling", 0.0) \
                 if isinstance(inputs, CouplingTerms) else 0.0

@@ -12,7 +12,9 @@ without the DSO's DER: the floor is violated there too, and by more than the dia
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 
 import numpy as np
 
@@ -28,8 +30,9 @@ SCENARIO = load_scenario("nguyen-dupuis-ieee33", periods=2)
 STATIONS = SCENARIO.public.stations
 
 
-def test_an_infeasible_dispatch_reply_names_the_voltage_floor_and_the_period() -> None:
-    model = DsoModel.from_part(SCENARIO.part("dso"))
+def test_an_infeasible_dispatch_reply_names_the_voltage_floor_and_the_period(
+        tmp_path: Path) -> None:
+    model = DsoModel.from_part(SCENARIO.part("dso"), private_output_dir=tmp_path)
     loads = np.zeros((len(STATIONS), 2))
     loads[STATIONS.index("cs6"), 1] = 2.0
     # independently: the AC power flow of the feeder's loads plus 2 MW at bus 16 (cs6) sinks
@@ -53,6 +56,11 @@ def test_an_infeasible_dispatch_reply_names_the_voltage_floor_and_the_period() -
     worst = re.search(r"worst bus 18 at ([0-9.]+) p\.u\. against 0\.9 p\.u\.", message)
     assert worst is not None
     assert second.vm_pu.min() < float(worst.group(1)) < 0.9
+    # its engineers get every violation in its private folder, none of it in the reply
+    report = json.loads((tmp_path / "infeasibility.json").read_text())
+    buses = {v["element"] for v in report["violations"] if v["kind"] == "voltage_min"}
+    assert "bus 18" in buses and len(buses) == int(re.search(r"at (\d+) buses", message)[1])
+    assert all(v["periods"] == [1] for v in report["violations"])
     assert "Try another solver" not in message
 
     step = endpoint.call("ConsensusStep", common_pb2.ConsensusStep(
@@ -60,5 +68,9 @@ def test_an_infeasible_dispatch_reply_names_the_voltage_floor_and_the_period() -
         price_per_mwh=series(STATIONS, np.zeros_like(loads)),
         target_load_mw=series(STATIONS, loads),
         penalty_per_mw2h=1.0), 60.0)
-    # the ADMM step chooses its own loads: feasible, so no diagnosis
+    # the ADMM step chooses its own loads: feasible, so no diagnosis, and its report replaces
+    # the infeasible one's
     assert step.header.status == common_pb2.STATUS_OK
+    model.write_private_report()
+    assert not (tmp_path / "infeasibility.json").exists()
+    assert (tmp_path / "voltages.csv").exists()
