@@ -44,6 +44,7 @@ from ptn.engines.power.distflow_model import (
     FloatArray,
     build_distflow_model,
 )
+from ptn.engines.power.feeder import Feeder
 from ptn.engines.power.result import InfeasibilityReport, LimitViolation, describe_periods
 
 __all__ = ["BALANCE_WEIGHT", "LOSS_WEIGHT", "MAX_LISTED", "REPORT_TOLERANCE", "ElasticOpf",
@@ -86,14 +87,18 @@ class ElasticOpf:
         self.problem = cp.Problem(cp.Minimize(cp.sum(cp.hstack(terms))),
                                   self.model.problem.constraints)
 
+    def _peak_mw(self, feeder: Feeder) -> float:
+        """The feeder's peak load (MW), the scale of its balance and supply point slacks."""
+        return max(feeder.total_load_mw * float(np.max(self.case.load_profile)),
+                   1e-3 * feeder.base_mva)
+
     def _weighted(self, block: FeederBlock) -> cp.Expression:
         """One feeder's weighted violations (see the module doc)."""
         feeder = block.feeder
         slacks = block.elastic
         assert slacks is not None
         base = feeder.base_mva
-        peak_mw = max(feeder.total_load_mw * float(np.max(self.case.load_profile)),
-                      1e-3 * base)
+        peak_mw = self._peak_mw(feeder)
         buses = slacks.voltage_buses
         terms = [
             cp.sum(slacks.voltage_under.T @ (1.0 / (2.0 * feeder.v_min_pu[buses] ** 2))),
@@ -154,8 +159,7 @@ class ElasticOpf:
         slacks = block.elastic
         assert slacks is not None
         base = feeder.base_mva
-        peak_mw = max(feeder.total_load_mw * float(np.max(self.case.load_profile)),
-                      1e-3 * base)
+        peak_mw = self._peak_mw(feeder)
         found: list[LimitViolation] = []
         v = np.asarray(block.v.value, dtype=np.float64)
         buses = slacks.voltage_buses
