@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
+import pandapower as pp
 import pandapower.networks as pn
 import pytest
 
@@ -170,3 +173,21 @@ def test_a_raw_gap_beyond_its_bound_gets_a_note_when_the_weighted_one_passes() -
     (note,) = result.notes
     assert note.startswith("case33bw: raw relaxation gap ") and "not physical" in note
     assert DistFlowOpf(DsoCase(feeders=(load_feeder("case33bw"),))).solve().notes == ()
+
+
+@pytest.mark.parametrize("make", [pn.create_cigre_network_lv, pn.create_kerber_dorfnetz,
+                                  pn.create_kerber_landnetz_kabel_1])
+def test_lv_benchmarks_without_cost_data_match_pandapowers_own_power_flow(
+        make: Callable[[], Any]) -> None:
+    """The nominal snapshot of pandapower's LV benchmark nets, solved by the OPF at the fallback
+    tariff, against ``pandapower.runpp`` of the net as pandapower ships it."""
+    net = make()
+    pp.runpp(net)
+    feeder = dataclasses.replace(feeder_from_pandapower(net, "lv"),
+                                 upstream_cost=UpstreamCost(has_cost_data=False))
+    result = DistFlowOpf(DsoCase(feeders=(feeder,))).solve()
+    assert result.status is OpfStatus.OPTIMAL, result.message
+    expected = net.res_bus.vm_pu.reindex(feeder.bus_ids).to_numpy()
+    np.testing.assert_allclose(result.feeders[0].voltage_pu[:, 0], expected, atol=1e-4)
+    assert result.feeders[0].slack_p_mw[0] == pytest.approx(net.res_ext_grid.p_mw.sum(),
+                                                            rel=2e-2)
