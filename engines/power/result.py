@@ -95,9 +95,9 @@ class LimitViolation:
                 else "of injection cannot be absorbed"
             return (f"{self.element} of feeder {self.feeder}: {self.value:.4g} {self.unit} "
                     f"{what} {when}")
-        return (f"{self.element} of feeder {self.feeder}: {self.kind.replace('_', ' ')} would "
-                f"be {self.value:.4g} {self.unit}, beyond its limit {self.limit:.4g} "
-                f"{self.unit} {when}")
+        what = self.kind.removesuffix("_max").replace("_", " ")
+        return (f"{self.element} of feeder {self.feeder}: {what} would be {self.value:.4g} "
+                f"{self.unit}, above its {self.limit:.4g} {self.unit} limit {when}")
 
     def summary(self) -> dict[str, Any]:
         return {"kind": self.kind, "feeder": self.feeder, "element": self.element,

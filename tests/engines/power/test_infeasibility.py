@@ -20,7 +20,7 @@ import pytest
 
 from ptn.engines.power.builtin_feeders import load_feeder
 from ptn.engines.power.case_file import default_load_shape
-from ptn.engines.power.der import DsoCase
+from ptn.engines.power.der import DsoCase, Renewable
 from ptn.engines.power.distflow import DistFlowOpf
 from ptn.engines.power.feeder import Feeder
 from ptn.engines.power.infeasibility import describe_solver_error
@@ -113,6 +113,8 @@ def test_an_import_limit_below_the_load_names_the_supply_point() -> None:
     assert (violation.kind, violation.element, violation.limit) == (
         "import_max", "supply point", 3.0)
     assert violation.value == pytest.approx(flow.slack_p_mw, abs=1e-3)
+    assert (f"supply point of feeder case33bw: import would be {violation.value:.4g} MW, above "
+            "its 3 MW limit in period 0") in result.message
 
 
 def test_cigre_mv_names_its_overloaded_hv_mv_transformer() -> None:
@@ -181,3 +183,24 @@ def test_of_two_feeders_the_one_that_cannot_carry_its_load_is_named() -> None:
     (violation,) = result.infeasibility.violations
     assert (violation.feeder, violation.element) == ("north", "line 1 (bus 1\u20132)")
     assert "of feeder north would be loaded" in result.message
+
+
+def test_surplus_a_feeder_may_not_export_is_named_with_the_over_voltage_it_causes() -> None:
+    """Non-curtailable PV beyond the load on case33bw, whose supply point may not export
+    (Pmin 0), in the lossless LinDistFlow (which cannot burn the surplus as losses): the export
+    the data would need is the PV output minus the load, and it raises the far end's voltage
+    above the case's 1.1 p.u."""
+    feeder = load_feeder("case33bw")
+    assert feeder.upstream_p_min_mw == 0.0
+    pv = Renewable("pv18", 18, "pv", rated_mw=3.0, profile=np.ones(1), reactive_support=False,
+                   curtailable=False)
+    case = DsoCase(feeders=(feeder,), periods=1, load_profile=np.array([0.3]), renewables=(pv,))
+    result = DistFlowOpf(case, formulation="lindistflow").solve()
+    assert result.status is OpfStatus.INFEASIBLE and result.infeasibility is not None
+    export, *voltages = result.infeasibility.violations
+    assert (export.kind, export.element, export.limit) == ("export_max", "supply point", 0.0)
+    assert export.value == pytest.approx(3.0 - 0.3 * feeder.total_load_mw, abs=1e-6)
+    assert {v.kind for v in voltages} == {"voltage_max"}
+    assert max(voltages, key=lambda v: v.value).element == "bus 18"
+    assert result.message.split("needs: ")[1].startswith(
+        "supply point of feeder case33bw: export would be 1.885 MW, above its 0 MW limit")
