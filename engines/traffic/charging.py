@@ -485,7 +485,7 @@ def build_charging_problem(
     ev = check_od_demand(network, ev_demand_veh_per_h, "EV demand")
     prices = spec.price_matrix_per_mwh()[:, period]
     links = concatenate_links([spec.road_link_costs(), spec.station_link_costs(prices)])
-    labels = tuple(network.link_label(a) for a in range(network.num_links))
+    labels = network.link_labels()
     labels += tuple(f"station {name}" for name in spec.station_names)
     problem = AssignmentProblem(
         links,

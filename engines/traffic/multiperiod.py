@@ -610,7 +610,7 @@ def build_multiperiod_problem(spec: MultiPeriodSpec) -> MultiPeriodProblem:
             o_grid[allowed][mine].astype(np.int64), shift.from_period[mine],
             shift.to_period[mine], shift.links[mine], sink_link, demand,
         ))
-    road_labels = [network.link_label(a) for a in range(road)]
+    road_labels = network.link_labels()[:road]
     labels = [f"t{t}:{label}" for t in range(periods)
               for label in [*road_labels, *(f"station {s}" for s in charging.station_names)]]
     labels += [f"shift {CLASSES[c]} {network.node_ids[o]} t{ti}->t{tj}" for c, o, ti, tj in
