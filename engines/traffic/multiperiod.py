@@ -55,6 +55,7 @@ from ptn.engines.traffic.charging import (
     live_paths,
     od_label,
     path_link_entries,
+    require_demand,
 )
 from ptn.engines.traffic.graph import compile_graph
 from ptn.engines.traffic.link_costs import CostKind, LinkCosts
@@ -97,6 +98,7 @@ class MultiPeriodSpec:
             raise InvalidInputError(
                 f"GV demand has {gv.shape[0]} periods but EV demand {ev.shape[0]}"
             )
+        require_demand(network, "multi-period problem", gv, ev)
         periods = gv.shape[0]
         for station in self.charging.stations:
             if station.num_periods != periods:
