@@ -8,6 +8,11 @@ Generalized-cost weights come from the ``<TOLL FACTOR>`` / ``<DISTANCE FACTOR>``
 net file has them, else from the "Generalized Cost Weights" section of the directory's README.md
 (where the collection states them, e.g. Chicago Sketch's 0.04 min/mile), else zero; an explicit
 argument overrides both. Every malformed line is reported with its file and line number.
+
+What the collection's files do beyond the README's format, and how they are read (docs/traffic.md,
+"Networks and their conventions"): file names in other cases or as ``*_network_*.tntp``; parallel
+links (kept, in file order); node labels that are not ``1..N`` (kept, zones named by label); an
+empty field (refused naming file, line and field) and ``inf`` values (refused as non-finite).
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ import pytest
 
 from ptn.engines.errors import InvalidInputError
 from ptn.engines.traffic.assignment import ALGORITHMS, solve_user_equilibrium
+from ptn.engines.traffic.beckmann_program import solve_beckmann_program
 from ptn.engines.traffic.charging import (
     ChargingNetworkSpec,
     ChargingStation,
@@ -123,6 +124,18 @@ def test_user_equilibrium_matches_the_split_network(
     # the parallel 3->2 links carry different flows (merging them would equalise nothing)
     flows = want.link_flow[[1, 2, 6]]
     assert flows.min() > 1.0 and np.ptp(flows) > 1.0
+
+
+def test_link_node_beckmann_program_keeps_parallel_links_apart(
+    networks: tuple[RoadNetwork, RoadNetwork],
+) -> None:
+    """The cvxpy link-node reference (arcs as columns of the incidence matrix) on the parallel
+    network agrees with the path-based UE of the split one."""
+    parallel, reference = networks
+    status, flow, _ = solve_beckmann_program(problem_from_network(parallel))
+    want = solve_user_equilibrium(problem_from_network(reference), gap=1e-12)
+    assert status == "optimal"
+    np.testing.assert_allclose(flow, want.link_flow[:L], atol=1e-3)
 
 
 def test_logit_sue_matches_the_split_network(networks: tuple[RoadNetwork, RoadNetwork]) -> None:
