@@ -50,19 +50,26 @@ TNTP_FILE_PATTERNS = {
 }
 
 
-def find_tntp_files(directory: Path) -> dict[str, Path]:
+def find_tntp_files(directory: Path, net_file: Path | None = None) -> dict[str, Path]:
     """Map ``net``, ``trips`` and, where present, ``node`` and ``flow`` to their files.
 
     Names match :data:`TNTP_FILE_PATTERNS` case-insensitively; two candidates of one kind are
-    refused (naming both) rather than guessed between. A directory without a trips file is
-    refused saying so: a network without demand has nothing to assign.
+    refused (naming both) rather than guessed between, except that with ``net_file`` (the user
+    named the net file) candidates sharing its name's prefix are preferred. A directory without
+    a trips file is refused saying so: a network without demand has nothing to assign.
     """
     if not directory.is_dir():
         raise InvalidInputError(f"{directory}: not a directory")
     names = sorted(path for path in directory.iterdir() if path.is_file())
-    found: dict[str, Path] = {}
+    found: dict[str, Path] = {} if net_file is None else {"net": net_file}
+    prefix = None if net_file is None else \
+        re.split(r"[_-](?:net|network)", net_file.name, maxsplit=1, flags=re.I)[0].lower()
     for kind, pattern in TNTP_FILE_PATTERNS.items():
+        if kind in found:
+            continue
         matches = [path for path in names if pattern.fullmatch(path.name)]
+        if len(matches) > 1 and prefix is not None:
+            matches = [path for path in matches if path.name.lower().startswith(prefix)]
         if len(matches) > 1:
             listed = ", ".join(match.name for match in matches)
             raise InvalidInputError(f"{directory}: several {kind} files ({listed}); pass the "
@@ -290,8 +297,8 @@ def read_tntp_network(
     """Load and validate a TNTP network directory (or its ``*_net.tntp`` file)."""
     location = Path(location)
     directory = location.parent if location.is_file() else location
-    files = find_tntp_files(directory)
-    net_path = location if location.is_file() else files["net"]
+    files = find_tntp_files(directory, location if location.is_file() else None)
+    net_path = files["net"]
     metadata, links, line_numbers = _read_links(net_path)
 
     declared_nodes = _metadata_int(metadata, "NUMBER OF NODES", net_path)

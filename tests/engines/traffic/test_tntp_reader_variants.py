@@ -131,3 +131,29 @@ def test_demand_zero_everywhere_is_refused_by_every_charging_problem() -> None:
     busy = zero.copy()
     busy[1] = network.od_demand
     assert MultiPeriodSpec(charging, busy, 0.1 * busy).num_periods == 2
+
+
+def test_without_first_thru_node_zones_may_be_passed_through(tmp_path: Path) -> None:
+    """Zone 2 lies on the only route 1->3; without <FIRST THRU NODE> (TNTP's default 1) the
+    route is allowed and carries the whole demand."""
+    rows = ["\t1\t2\t100\t1\t1\t0.15\t4\t0\t0\t1\t;", "\t2\t3\t100\t1\t1\t0.15\t4\t0\t0\t1\t;"]
+    directory = write(tmp_path / "through", rows=rows)
+    net = directory / "X_net.tntp"
+    net.write_text(net.read_text().replace("<NUMBER OF ZONES> 2", "<NUMBER OF ZONES> 3")
+                   .replace("<NUMBER OF NODES> 4", "<NUMBER OF NODES> 3"))
+    (directory / "X_trips.tntp").write_text(TRIPS.format(o=1, d=3).replace("ZONES> 2",
+                                                                           "ZONES> 3"))
+    network = read_tntp_network(directory)
+    assert network.first_thru_node == 1 and not network.no_through_nodes().any()
+    flow = solve_user_equilibrium(problem_from_network(network), gap=1e-10).link_flow
+    np.testing.assert_allclose(flow, [250.0, 250.0])
+
+
+def test_a_named_net_file_picks_its_own_trips_among_several(tmp_path: Path) -> None:
+    directory = write(tmp_path / "pair")
+    write(directory, "Y_net.tntp", "Y_trips.tntp")
+    (directory / "Y_trips.tntp").write_text(TRIPS.format(o=1, d=2).replace("250.0", "90.0"))
+    assert read_tntp_network(directory / "Y_net.tntp").total_demand == 90.0
+    assert read_tntp_network(directory / "X_net.tntp").total_demand == 250.0
+    with pytest.raises(InvalidInputError, match=r"several net files"):
+        read_tntp_network(directory)
