@@ -306,6 +306,17 @@ def check_od_demand(network: RoadNetwork, demand: ArrayLike, what: str) -> Float
     return values
 
 
+def require_demand(network: RoadNetwork, what: str, *demands: FloatArray) -> None:
+    """Refuse demand that is zero for every OD pair (and period): an assignment of nothing would
+    "converge" with objective 0 and hide a wrong scale, profile or trips file."""
+    if not any(float(np.sum(demand)) > 0.0 for demand in demands):
+        where = network.source or "built-in network"
+        raise InvalidInputError(
+            f"{what}: the demand of {network.name} ({where}) is zero for every OD pair"
+            f"{' and period' if any(np.ndim(d) > 1 for d in demands) else ''}: there is "
+            "nothing to assign")
+
+
 def od_label(network: RoadNetwork, od: int) -> str:
     """``origin->destination`` of the network's OD pair ``od`` in external node labels."""
     return (f"{network.node_ids[network.od_origin[od]]}->"
@@ -470,11 +481,14 @@ def build_charging_problem(
     ev_demand_veh_per_h: ArrayLike,
     *,
     period: int = 0,
+    allow_no_demand: bool = False,
 ) -> ChargingProblem:
     """The GV/EV assignment problem at the stations' prices of ``period``.
 
     Demands are aligned with ``spec.network``'s OD list. Raises :class:`InvalidInputError` naming
-    the OD pair when a class has demand but no path (for EVs: none through any station).
+    the OD pair when a class has demand but no path (for EVs: none through any station), and
+    when both demands are zero everywhere unless ``allow_no_demand`` (one quiet period of a day
+    whose other periods have demand).
     """
     network = spec.network
     if not 0 <= period < spec.num_periods:
@@ -483,9 +497,11 @@ def build_charging_problem(
         )
     gv = check_od_demand(network, gv_demand_veh_per_h, "GV demand")
     ev = check_od_demand(network, ev_demand_veh_per_h, "EV demand")
+    if not allow_no_demand:
+        require_demand(network, "charging problem", gv, ev)
     prices = spec.price_matrix_per_mwh()[:, period]
     links = concatenate_links([spec.road_link_costs(), spec.station_link_costs(prices)])
-    labels = tuple(network.link_label(a) for a in range(network.num_links))
+    labels = network.link_labels()
     labels += tuple(f"station {name}" for name in spec.station_names)
     problem = AssignmentProblem(
         links,

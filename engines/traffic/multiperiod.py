@@ -55,6 +55,7 @@ from ptn.engines.traffic.charging import (
     live_paths,
     od_label,
     path_link_entries,
+    require_demand,
 )
 from ptn.engines.traffic.graph import compile_graph
 from ptn.engines.traffic.link_costs import CostKind, LinkCosts
@@ -97,6 +98,7 @@ class MultiPeriodSpec:
             raise InvalidInputError(
                 f"GV demand has {gv.shape[0]} periods but EV demand {ev.shape[0]}"
             )
+        require_demand(network, "multi-period problem", gv, ev)
         periods = gv.shape[0]
         for station in self.charging.stations:
             if station.num_periods != periods:
@@ -610,7 +612,7 @@ def build_multiperiod_problem(spec: MultiPeriodSpec) -> MultiPeriodProblem:
             o_grid[allowed][mine].astype(np.int64), shift.from_period[mine],
             shift.to_period[mine], shift.links[mine], sink_link, demand,
         ))
-    road_labels = [network.link_label(a) for a in range(road)]
+    road_labels = network.link_labels()[:road]
     labels = [f"t{t}:{label}" for t in range(periods)
               for label in [*road_labels, *(f"station {s}" for s in charging.station_names)]]
     labels += [f"shift {CLASSES[c]} {network.node_ids[o]} t{ti}->t{tj}" for c, o, ti, tj in

@@ -7,15 +7,21 @@ best-known solutions use: BPR links ``t = t0 * (1 + b * (x / c) ** power)``, a g
 zones below ``first_thru_node`` that paths may start or end at but not pass through.
 
 Nodes keep their external labels (``node_ids``); arrays index nodes by position in ``node_ids``.
+Links are identified by their position (file order), not by their end nodes: parallel links (two
+links with the same tail and head, e.g. a road and its service lane) are legal TNTP and each
+keeps its own flow. Their ``tail->head`` labels are made unambiguous with the file line (or the
+link's position) so that every message names exactly one link.
 :func:`validate_network` checks everything a solver relies on and raises
-:class:`~ptn.engines.errors.InvalidInputError` naming the bad link, node or OD pair.
+:class:`~ptn.engines.errors.InvalidInputError` naming the bad link, node or OD pair (prefixed
+with ``file:line`` when the network was read from a file).
 """
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass, field
+from functools import cached_property
 
+import numba as nb
 import numpy as np
 from numpy.typing import NDArray
 
@@ -52,6 +58,8 @@ class RoadNetwork:
     intrazonal_demand: float = 0.0
     node_x: FloatArray | None = field(default=None, compare=False)
     node_y: FloatArray | None = field(default=None, compare=False)
+    #: line of each link in ``source`` (for messages), when read from a file
+    link_line: IntArray | None = field(default=None, compare=False)
 
     @property
     def num_nodes(self) -> int:
@@ -72,9 +80,32 @@ class RoadNetwork:
             raise InvalidInputError(f"{self.name}: unknown node {label}")
         return position
 
+    @cached_property
+    def parallel_links(self) -> NDArray[np.bool_]:
+        """Links sharing their tail and head with another link."""
+        keys = self.link_tail.astype(np.int64) * max(self.num_nodes, 1) + self.link_head
+        _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+        return np.asarray(counts[inverse] > 1, dtype=np.bool_)
+
     def link_label(self, link: int) -> str:
-        """Human-readable ``tail->head`` label of link ``link`` in external node labels."""
-        return f"{self.node_ids[self.link_tail[link]]}->{self.node_ids[self.link_head[link]]}"
+        """Human-readable ``tail->head`` label of link ``link`` in external node labels; a link
+        with a parallel twin also gets its file line (or its 1-based position in the link list)."""
+        label = f"{self.node_ids[self.link_tail[link]]}->{self.node_ids[self.link_head[link]]}"
+        if not self.parallel_links[link]:
+            return label
+        if self.link_line is not None:
+            return f"{label} (line {int(self.link_line[link])})"
+        return f"{label} (link #{link + 1})"
+
+    def link_labels(self) -> tuple[str, ...]:
+        """:meth:`link_label` of every link, in link order."""
+        return tuple(self.link_label(link) for link in range(self.num_links))
+
+    def link_where(self, link: int) -> str:
+        """``file:line: `` of link ``link`` when the network was read from a file, else ``""``."""
+        if self.link_line is None or not self.source:
+            return ""
+        return f"{self.source}:{int(self.link_line[link])}: "
 
     def fixed_cost(self) -> FloatArray:
         """Flow-independent part of the generalized cost, in time units per vehicle."""
@@ -102,40 +133,29 @@ def validate_network(network: RoadNetwork) -> None:
         bad = np.flatnonzero(~np.isfinite(values))
         if bad.size:
             link = int(bad[0])
-            raise InvalidInputError(
-                f"{name}: link {network.link_label(link)} has a non-finite {array_name}"
-            )
+            raise _link_error(network, link, f"has a non-finite {array_name} {values[link]:g}")
     negative_time = np.flatnonzero(network.free_flow_time < 0)
     if negative_time.size:
         link = int(negative_time[0])
-        raise InvalidInputError(
-            f"{name}: link {network.link_label(link)} has negative free-flow time "
-            f"{network.free_flow_time[link]:g}"
-        )
+        raise _link_error(network, link,
+                          f"has negative free-flow time {network.free_flow_time[link]:g}")
     for array_name in ("b", "power"):
         negative = np.flatnonzero(getattr(network, array_name) < 0)
         if negative.size:
             link = int(negative[0])
-            raise InvalidInputError(
-                f"{name}: link {network.link_label(link)} has negative {array_name} "
-                f"{getattr(network, array_name)[link]:g}"
-            )
+            raise _link_error(network, link, f"has negative {array_name} "
+                              f"{getattr(network, array_name)[link]:g}")
     bad_capacity = np.flatnonzero(network.is_flow_dependent() & (network.capacity <= 0))
     if bad_capacity.size:
         link = int(bad_capacity[0])
-        raise InvalidInputError(
-            f"{name}: link {network.link_label(link)} has non-positive capacity "
-            f"{network.capacity[link]:g} but a flow-dependent cost (b={network.b[link]:g}, "
-            f"power={network.power[link]:g})"
-        )
-    pair_keys = network.link_tail * n + network.link_head
-    _, first_index, counts = np.unique(pair_keys, return_index=True, return_counts=True)
-    if np.any(counts > 1):
-        link = int(first_index[np.flatnonzero(counts > 1)[0]])
-        raise InvalidInputError(f"{name}: duplicate link {network.link_label(link)}")
+        raise _link_error(
+            network, link,
+            f"has non-positive capacity {network.capacity[link]:g} but a flow-dependent cost "
+            f"(b={network.b[link]:g}, power={network.power[link]:g}; a link of unlimited "
+            "capacity needs b = 0 or power = 0)")
     loops = np.flatnonzero(network.link_tail == network.link_head)
     if loops.size:
-        raise InvalidInputError(f"{name}: link {network.link_label(int(loops[0]))} is a self-loop")
+        raise _link_error(network, int(loops[0]), "is a self-loop")
     bad_demand = np.flatnonzero(~np.isfinite(network.od_demand) | (network.od_demand < 0))
     if bad_demand.size:
         od = int(bad_demand[0])
@@ -147,25 +167,44 @@ def validate_network(network: RoadNetwork) -> None:
     _check_od_connectivity(network)
 
 
+def _link_error(network: RoadNetwork, link: int, text: str) -> InvalidInputError:
+    """``[file:line: ]name: link tail->head <text>``: one line naming exactly one link."""
+    return InvalidInputError(
+        f"{network.link_where(link)}{network.name}: link {network.link_label(link)} {text}")
+
+
+@nb.njit(cache=True)
+def _reached_from(origin, starts, heads, no_through, reached, queue):  # type: ignore[no-untyped-def]
+    """Mark in ``reached`` the nodes a path from ``origin`` can reach without passing through a
+    no-through node (breadth-first search over the forward star ``starts``/``heads``)."""
+    reached[:] = False
+    reached[origin] = True
+    queue[0] = origin
+    first, last = 0, 1
+    while first < last:
+        node = queue[first]
+        first += 1
+        if node != origin and no_through[node]:
+            continue
+        for position in range(starts[node], starts[node + 1]):
+            head = heads[position]
+            if not reached[head]:
+                reached[head] = True
+                queue[last] = head
+                last += 1
+
+
 def _check_od_connectivity(network: RoadNetwork) -> None:
     """Every OD pair with demand must have a path that passes through no zone node."""
     n = network.num_nodes
     order = np.argsort(network.link_tail, kind="stable")
-    heads = network.link_head[order]
-    starts = np.searchsorted(network.link_tail[order], np.arange(n + 1))
+    heads = network.link_head[order].astype(np.int64)
+    starts = np.searchsorted(network.link_tail[order], np.arange(n + 1)).astype(np.int64)
     no_through = network.no_through_nodes()
+    reached = np.zeros(n, dtype=np.bool_)
+    queue = np.empty(n, dtype=np.int64)
     for origin in np.unique(network.od_origin):
-        reached = np.zeros(n, dtype=bool)
-        reached[origin] = True
-        queue: deque[int] = deque([int(origin)])
-        while queue:
-            node = queue.popleft()
-            if node != origin and no_through[node]:
-                continue
-            for head in heads[starts[node] : starts[node + 1]]:
-                if not reached[head]:
-                    reached[head] = True
-                    queue.append(int(head))
+        _reached_from(int(origin), starts, heads, no_through, reached, queue)
         ods = np.flatnonzero(network.od_origin == origin)
         unreachable = ods[~reached[network.od_destination[ods]]]
         if unreachable.size:

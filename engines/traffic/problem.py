@@ -163,7 +163,7 @@ def road_class(
 
 def problem_from_network(network: RoadNetwork, value_of_time: float = 1.0) -> AssignmentProblem:
     """The classic single-class assignment problem of a road network."""
-    labels = tuple(network.link_label(link) for link in range(network.num_links))
+    labels = network.link_labels()
     return AssignmentProblem(
         link_costs_from_network(network, value_of_time), (road_class(network),), labels
     )

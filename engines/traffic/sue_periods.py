@@ -68,7 +68,11 @@ from numpy.typing import ArrayLike
 
 from ptn.engines.coupling import CouplingTerms
 from ptn.engines.errors import InvalidInputError
-from ptn.engines.traffic.charging import ChargingNetworkSpec, build_charging_problem
+from ptn.engines.traffic.charging import (
+    ChargingNetworkSpec,
+    build_charging_problem,
+    require_demand,
+)
 from ptn.engines.traffic.link_costs import LinkCosts
 from ptn.engines.traffic.multiperiod import (
     check_coupling,
@@ -126,6 +130,7 @@ class SuePeriodsSpec:
             raise InvalidInputError(
                 f"GV demand has {gv.shape[0]} periods but EV demand {ev.shape[0]}"
             )
+        require_demand(self.charging.network, "per-period SUE", gv, ev)
         for station in self.charging.stations:
             if station.num_periods != gv.shape[0]:
                 raise InvalidInputError(
@@ -269,7 +274,8 @@ class SuePeriodsProblem:
         for t in range(spec.num_periods):
             try:
                 built = build_charging_problem(charging, spec.gv_demand_veh_per_h[t],
-                                               spec.ev_demand_veh_per_h[t], period=t).problem
+                                               spec.ev_demand_veh_per_h[t], period=t,
+                                               allow_no_demand=True).problem
             except InvalidInputError as error:
                 raise InvalidInputError(f"period {t}: {error}") from None
             fixed = built.links.fixed_cost.copy()

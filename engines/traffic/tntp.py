@@ -8,6 +8,11 @@ Generalized-cost weights come from the ``<TOLL FACTOR>`` / ``<DISTANCE FACTOR>``
 net file has them, else from the "Generalized Cost Weights" section of the directory's README.md
 (where the collection states them, e.g. Chicago Sketch's 0.04 min/mile), else zero; an explicit
 argument overrides both. Every malformed line is reported with its file and line number.
+
+What the collection's files do beyond the README's format, and how they are read (docs/traffic.md,
+"Networks and their conventions"): file names in other cases or as ``*_network_*.tntp``; parallel
+links (kept, in file order); node labels that are not ``1..N`` (kept, zones named by label); an
+empty field (refused naming file, line and field) and ``inf`` values (refused as non-finite).
 """
 
 from __future__ import annotations
@@ -34,21 +39,49 @@ class TntpFlows:
     cost: FloatArray
 
 
-def find_tntp_files(directory: Path) -> dict[str, Path]:
-    """Map ``net``, ``trips`` and, where present, ``node`` and ``flow`` to their files."""
+#: file-name patterns of each kind of TNTP file, matched case-insensitively against the whole
+#: name: ``<name>_net.tntp`` and the collection's variants (``Birmingham_Net.tntp``,
+#: ``Goldcoast_network_2016_01.tntp``, ``X_Trips.tntp``, ``Birmingham_Nodes.tntp``)
+TNTP_FILE_PATTERNS = {
+    "net": re.compile(r".*[_-](net|network)([_-][^.]*)?\.tntp", re.I),
+    "trips": re.compile(r".*[_-]trips?([_-][^.]*)?\.tntp", re.I),
+    "node": re.compile(r".*[_-]nodes?([_-][^.]*)?\.tntp", re.I),
+    "flow": re.compile(r".*[_-]flows?([_-][^.]*)?\.tntp", re.I),
+}
+
+
+def find_tntp_files(directory: Path, net_file: Path | None = None) -> dict[str, Path]:
+    """Map ``net``, ``trips`` and, where present, ``node`` and ``flow`` to their files.
+
+    Names match :data:`TNTP_FILE_PATTERNS` case-insensitively; two candidates of one kind are
+    refused (naming both) rather than guessed between, except that with ``net_file`` (the user
+    named the net file) candidates sharing its name's prefix are preferred. A directory without
+    a trips file is refused saying so: a network without demand has nothing to assign.
+    """
     if not directory.is_dir():
         raise InvalidInputError(f"{directory}: not a directory")
-    found: dict[str, Path] = {}
-    for kind in ("net", "trips", "node", "flow"):
-        matches = sorted(directory.glob(f"*_{kind}.tntp"))
+    names = sorted(path for path in directory.iterdir() if path.is_file())
+    found: dict[str, Path] = {} if net_file is None else {"net": net_file}
+    prefix = None if net_file is None else \
+        re.split(r"[_-](?:net|network)", net_file.name, maxsplit=1, flags=re.I)[0].lower()
+    for kind, pattern in TNTP_FILE_PATTERNS.items():
+        if kind in found:
+            continue
+        matches = [path for path in names if pattern.fullmatch(path.name)]
+        if len(matches) > 1 and prefix is not None:
+            matches = [path for path in matches if path.name.lower().startswith(prefix)]
         if len(matches) > 1:
-            names = ", ".join(match.name for match in matches)
-            raise InvalidInputError(f"{directory}: several *_{kind}.tntp files ({names})")
+            listed = ", ".join(match.name for match in matches)
+            raise InvalidInputError(f"{directory}: several {kind} files ({listed}); pass the "
+                                    "*_net.tntp file itself or keep one per directory")
         if matches:
             found[kind] = matches[0]
-    for required in ("net", "trips"):
-        if required not in found:
-            raise InvalidInputError(f"{directory}: no *_{required}.tntp file")
+    if "net" not in found:
+        raise InvalidInputError(f"{directory}: no network file (*_net.tntp)")
+    if "trips" not in found:
+        raise InvalidInputError(
+            f"{directory}: no trips file (*_trips.tntp) next to {found['net'].name}: the network "
+            "has no demand to assign")
     return found
 
 
@@ -118,17 +151,34 @@ def _readme_cost_weights(directory: Path) -> tuple[float | None, float | None]:
     return weight("Toll"), weight("Distance")
 
 
+_NET_FIELD_NAMES = ("init_node", "term_node", "capacity", "length", "free_flow_time", "b",
+                    "power", "speed", "toll", "link_type")
+
+
+def _link_fields(path: Path, number: int, line: str) -> list[str]:
+    """The ten fields of a link line; an empty tab-separated field or a short line is refused
+    naming the field (TNTP has no default for a missing value)."""
+    fields = line.rstrip(";").replace(";", " ").split()
+    if len(fields) >= _NET_COLUMNS:
+        return fields
+    by_tab = [field.strip() for field in line.rstrip().rstrip(";").strip("\t ").split("\t")]
+    if len(by_tab) >= _NET_COLUMNS:
+        empty = next((i for i in range(_NET_COLUMNS) if not by_tab[i]), None)
+        if empty is not None:
+            raise InvalidInputError(
+                f"{path}:{number}: field {empty + 1} ({_NET_FIELD_NAMES[empty]}) is empty")
+    raise InvalidInputError(
+        f"{path}:{number}: malformed link line, expected {_NET_COLUMNS} fields "
+        f"(init term capacity length fftt b power speed toll type), got {len(fields)}"
+    )
+
+
 def _read_links(path: Path) -> tuple[dict[str, str], np.ndarray, list[int]]:
     metadata, body = _split_metadata(path)
     rows: list[list[float]] = []
     line_numbers: list[int] = []
     for number, line in body:
-        fields = line.rstrip(";").replace(";", " ").split()
-        if len(fields) < _NET_COLUMNS:
-            raise InvalidInputError(
-                f"{path}:{number}: malformed link line, expected {_NET_COLUMNS} fields "
-                f"(init term capacity length fftt b power speed toll type), got {len(fields)}"
-            )
+        fields = _link_fields(path, number, line)
         try:
             rows.append([float(value) for value in fields[:_NET_COLUMNS]])
         except ValueError as error:
@@ -144,8 +194,19 @@ def _read_links(path: Path) -> tuple[dict[str, str], np.ndarray, list[int]]:
 TOTAL_FLOW_TOLERANCE = 1e-3
 
 
-def _read_trips(path: Path, num_zones: int) -> tuple[IntArray, IntArray, FloatArray]:
+def _read_trips(
+    path: Path, num_zones: int, node_labels: set[int] | None
+) -> tuple[IntArray, IntArray, FloatArray]:
+    """OD entries as (origin label, destination label, demand). Zones are ``1..num_zones``
+    (TNTP's convention) unless ``node_labels`` is given: a network whose nodes are not numbered
+    ``1..N`` (e.g. Munich) names its zones by node label, and any node may then be a zone."""
     metadata, body = _split_metadata(path)
+
+    def unknown(zone: int) -> str | None:
+        if node_labels is None:
+            return None if 1 <= zone <= num_zones else f"(zones are 1..{num_zones})"
+        return None if zone in node_labels else "(no node of the network has that label)"
+
     origins: list[int] = []
     destinations: list[int] = []
     demands: list[float] = []
@@ -156,10 +217,9 @@ def _read_trips(path: Path, num_zones: int) -> tuple[IntArray, IntArray, FloatAr
             if len(parts) != 2 or not parts[1].isdigit():
                 raise InvalidInputError(f"{path}:{number}: malformed origin line {line!r}")
             origin = int(parts[1])
-            if not 1 <= origin <= num_zones:
-                raise InvalidInputError(
-                    f"{path}:{number}: unknown origin zone {origin} (zones are 1..{num_zones})"
-                )
+            reason = unknown(origin)
+            if reason is not None:
+                raise InvalidInputError(f"{path}:{number}: unknown origin zone {origin} {reason}")
             continue
         if origin is None:
             raise InvalidInputError(f"{path}:{number}: demand entry before any 'Origin' line")
@@ -178,11 +238,10 @@ def _read_trips(path: Path, num_zones: int) -> tuple[IntArray, IntArray, FloatAr
                 raise InvalidInputError(
                     f"{path}:{number}: demand to zone {destination} is not a number"
                 ) from error
-            if not 1 <= destination <= num_zones:
+            reason = unknown(destination)
+            if reason is not None:
                 raise InvalidInputError(
-                    f"{path}:{number}: unknown destination zone {destination} "
-                    f"(zones are 1..{num_zones})"
-                )
+                    f"{path}:{number}: unknown destination zone {destination} {reason}")
             if demand < 0 or not np.isfinite(demand):
                 raise InvalidInputError(
                     f"{path}:{number}: invalid demand {demand:g} for {origin}->{destination}"
@@ -238,8 +297,8 @@ def read_tntp_network(
     """Load and validate a TNTP network directory (or its ``*_net.tntp`` file)."""
     location = Path(location)
     directory = location.parent if location.is_file() else location
-    files = find_tntp_files(directory)
-    net_path = location if location.is_file() else files["net"]
+    files = find_tntp_files(directory, location if location.is_file() else None)
+    net_path = files["net"]
     metadata, links, line_numbers = _read_links(net_path)
 
     declared_nodes = _metadata_int(metadata, "NUMBER OF NODES", net_path)
@@ -255,20 +314,17 @@ def read_tntp_network(
     if np.any(endpoints != np.round(endpoints)):
         row = int(np.flatnonzero(np.any(endpoints != np.round(endpoints), axis=1))[0])
         raise InvalidInputError(f"{net_path}:{line_numbers[row]}: node labels must be integers")
-    max_label = declared_nodes if declared_nodes is not None else int(endpoints.max())
-    bad_rows = np.flatnonzero(np.any((endpoints < 1) | (endpoints > max_label), axis=1))
-    if bad_rows.size:
-        row = int(bad_rows[0])
-        bad_node = next(int(v) for v in endpoints[row] if not 1 <= v <= max_label)
-        raise InvalidInputError(
-            f"{net_path}:{line_numbers[row]}: unknown node {bad_node} "
-            f"(the network declares nodes 1..{max_label})"
-        )
-    node_ids = np.arange(1, max_label + 1, dtype=np.int64)
     if num_zones is None:
         raise InvalidInputError(f"{net_path}: metadata <NUMBER OF ZONES> is missing")
+    node_ids, standard = _node_labels(net_path, endpoints, line_numbers, declared_nodes)
+    if standard and num_zones > node_ids.size:
+        raise InvalidInputError(
+            f"{net_path}: metadata declares {num_zones} zones but only {node_ids.size} nodes")
 
-    origins, destinations, demands = _read_trips(files["trips"], num_zones)
+    trip_origins, trip_destinations, demands = _read_trips(
+        files["trips"], num_zones, None if standard else {int(v) for v in node_ids})
+    origins = np.searchsorted(node_ids, trip_origins)
+    destinations = np.searchsorted(node_ids, trip_destinations)
     intrazonal = origins == destinations
     keep = ~intrazonal & (demands > 0)
 
@@ -289,8 +345,8 @@ def read_tntp_network(
         node_ids=node_ids,
         num_zones=num_zones,
         first_thru_node=first_thru,
-        link_tail=links[:, 0].astype(np.int64) - 1,
-        link_head=links[:, 1].astype(np.int64) - 1,
+        link_tail=np.searchsorted(node_ids, links[:, 0].astype(np.int64)),
+        link_head=np.searchsorted(node_ids, links[:, 1].astype(np.int64)),
         capacity=links[:, 2].copy(),
         length=links[:, 3].copy(),
         free_flow_time=links[:, 4].copy(),
@@ -298,8 +354,8 @@ def read_tntp_network(
         power=links[:, 6].copy(),
         toll=links[:, 8].copy(),
         link_type=links[:, 9].astype(np.int64),
-        od_origin=origins[keep] - 1,
-        od_destination=destinations[keep] - 1,
+        od_origin=origins[keep].astype(np.int64),
+        od_destination=destinations[keep].astype(np.int64),
         od_demand=demands[keep],
         toll_factor=first_given(toll_factor, meta_toll, readme_toll),
         distance_factor=first_given(distance_factor, meta_distance, readme_distance),
@@ -308,40 +364,48 @@ def read_tntp_network(
         intrazonal_demand=float(demands[intrazonal].sum()),
         node_x=node_x,
         node_y=node_y,
+        link_line=np.asarray(line_numbers, dtype=np.int64),
     )
     if not network.total_demand > 0:
         within = f" (all {network.intrazonal_demand:g} veh/h of it within zones)" \
             if network.intrazonal_demand > 0 else ""
         raise InvalidInputError(f"{files['trips']}: no trips between zones{within}: there is "
                                 "nothing to assign")
-    try:
-        validate_network(network)
-    except InvalidInputError as error:
-        raise InvalidInputError(_with_line(str(error), network, net_path, line_numbers)) from None
+    validate_network(network)
     return network
 
 
-def _with_line(message: str, network: RoadNetwork, path: Path, line_numbers: list[int]) -> str:
-    """Point a link-level validation message at the net file's line for that link."""
-    match = re.search(r"link (\d+)->(\d+)", message)
-    if match is None:
-        return message
-    tail, head = int(match.group(1)) - 1, int(match.group(2)) - 1
-    rows = np.flatnonzero((network.link_tail == tail) & (network.link_head == head))
-    if rows.size == 0:
-        return message
-    lines = ", ".join(str(line_numbers[int(row)]) for row in rows[:2])
-    return f"{path}:{lines}: {message}"
+def _node_labels(
+    path: Path, endpoints: np.ndarray, line_numbers: list[int], declared: int | None
+) -> tuple[IntArray, bool]:
+    """The network's node labels, and whether they are TNTP's standard ``1..N``.
+
+    Standard when every label lies in ``1..<NUMBER OF NODES>`` (isolated nodes kept). Otherwise
+    (e.g. Munich: 742 nodes labelled up to 2,146,237,932) the labels are the distinct link
+    endpoints, refused when there are more of them than the file declares nodes.
+    """
+    labels = np.unique(endpoints).astype(np.int64)
+    top = declared if declared is not None else int(labels.max())
+    if labels.min() >= 1 and labels.max() <= top:
+        return np.arange(1, top + 1, dtype=np.int64), True
+    if declared is None or labels.size <= declared:
+        return labels, False
+    row = int(np.flatnonzero(np.any((endpoints < 1) | (endpoints > declared), axis=1))[0])
+    bad_node = next(int(v) for v in endpoints[row] if not 1 <= v <= declared)
+    raise InvalidInputError(
+        f"{path}:{line_numbers[row]}: unknown node {bad_node} (the network declares nodes "
+        f"1..{declared}, and its links use {labels.size} distinct labels)"
+    )
 
 
 def read_tntp_flows(path: str | Path, network: RoadNetwork) -> TntpFlows:
     """Read a ``*_flow.tntp`` file and align its rows to ``network``'s links."""
     path = Path(path)
     _, body = _split_metadata(path)
-    index = {
-        (int(tail), int(head)): link
-        for link, (tail, head) in enumerate(zip(network.link_tail, network.link_head, strict=True))
-    }
+    index: dict[tuple[int, int], list[int]] = {}
+    for link, (tail, head) in enumerate(zip(network.link_tail, network.link_head, strict=True)):
+        index.setdefault((int(tail), int(head)), []).append(link)
+    seen: dict[tuple[int, int], int] = {}
     volume = np.full(network.num_links, np.nan)
     cost = np.full(network.num_links, np.nan)
     for number, line in body:
@@ -353,12 +417,16 @@ def read_tntp_flows(path: str | Path, network: RoadNetwork) -> TntpFlows:
                 f"{path}:{number}: malformed flow line, expected 'from to volume cost'"
             )
         key = (network.node_index(int(fields[0])), network.node_index(int(fields[1])))
-        if key not in index:
+        occurrence = seen.get(key, 0)
+        if occurrence >= len(index.get(key, ())):
+            more = " (more rows than parallel links)" if occurrence else ""
             raise InvalidInputError(
-                f"{path}:{number}: link {fields[0]}->{fields[1]} is not in the network"
+                f"{path}:{number}: link {fields[0]}->{fields[1]} is not in the network{more}"
             )
-        volume[index[key]] = float(fields[2])
-        cost[index[key]] = float(fields[3])
+        seen[key] = occurrence + 1
+        link = index[key][occurrence]  # the k-th row of a tail->head pair is its k-th link
+        volume[link] = float(fields[2])
+        cost[link] = float(fields[3])
     missing = np.flatnonzero(np.isnan(volume))
     if missing.size:
         raise InvalidInputError(f"{path}: no flow for link {network.link_label(int(missing[0]))}")

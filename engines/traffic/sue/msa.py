@@ -30,40 +30,17 @@ from __future__ import annotations
 
 import math
 
-import numba as nb
 import numpy as np
 
 from ptn.engines.traffic.network import FloatArray
 from ptn.engines.traffic.result import AssignmentStatus
 from ptn.engines.traffic.sue.line_search import fisk_line_search
-from ptn.engines.traffic.sue.workspace import IterationControl, IterationOutcome, Workspace
-
-
-@nb.njit(cache=True)
-def _apply_logit_link_matrix(od_first, path_first, path_links, y, od_demand, vector):  # type: ignore[no-untyped-def]
-    """``A S A^T v`` without forming the matrix (link-route incidence A; S: per-OD
-    ``diag(y_w) - y_w y_w^T / d_w``; the matrix itself is Newton's Jacobian term,
-    :mod:`ptn.engines.traffic.sue.newton`)."""
-    out = np.zeros(vector.size)
-    for od in range(od_demand.size):
-        p0 = od_first[od]
-        p1 = od_first[od + 1]
-        mean = 0.0
-        for p in range(p0, p1):
-            u = 0.0
-            for i in range(path_first[p], path_first[p + 1]):
-                u += vector[path_links[i]]
-            mean += y[p] * u
-        mean /= od_demand[od]
-        for p in range(p0, p1):
-            u = 0.0
-            for i in range(path_first[p], path_first[p + 1]):
-                u += vector[path_links[i]]
-            weight = y[p] * (u - mean)
-            if weight != 0.0:
-                for i in range(path_first[p], path_first[p + 1]):
-                    out[path_links[i]] += weight
-    return out
+from ptn.engines.traffic.sue.workspace import (
+    IterationControl,
+    IterationOutcome,
+    Workspace,
+    apply_logit_link_matrix,
+)
 
 
 def loading_map_radius(work: Workspace, link_flow: FloatArray, iterations: int = 50) -> float:
@@ -73,7 +50,7 @@ def loading_map_radius(work: Workspace, link_flow: FloatArray, iterations: int =
     vector = np.ones(work.num_links)
     radius = 0.0
     for _ in range(iterations):
-        image = work.theta * _apply_logit_link_matrix(
+        image = work.theta * apply_logit_link_matrix(
             work.paths.od_first, work.paths.path_first, work.paths.path_links, y,
             work.demand, deriv * vector)
         norm = float(np.linalg.norm(image))

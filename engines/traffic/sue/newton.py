@@ -16,9 +16,11 @@ weak entropy term pins them down). At large theta the loading is nearly a step f
 and Newton from a far start crawls; after 3 steps in a row of at most 1/32 it first solves the
 problem at theta / 10 (recursively) and starts from that equilibrium (continuation in theta).
 Under ``criterion="step"`` only full Newton steps count (a damped step's small change proves
-nothing). Each iteration solves a dense links x links system: fine up to a few thousand links
-(Chicago Sketch, 2950 links and 93,135 OD pairs, column generation: 11 iterations, 19 s); beyond
-that use ``"line-search"``.
+nothing). The Jacobian is never formed: each Newton direction is found by conjugate gradients
+on a symmetrised form of ``J`` whose products with ``A S A^T`` are passes over the route set
+(:func:`newton_direction`), so memory grows linearly with links and routes. (Until issue 16 it
+solved a dense links x links system: 3 x 70 MB on Chicago Sketch's 2,950 links, and
+quadratically more beyond; docs/traffic.md has the figures.)
 
 Status ``NUMERICAL_ERROR`` from Newton means no step reduced ``|F|`` any more while the criterion
 was unmet: the tolerance is below the rounding floor, which grows with theta because the logit
@@ -35,12 +37,17 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
-import numba as nb
 import numpy as np
 
 from ptn.engines.traffic.network import FloatArray
 from ptn.engines.traffic.result import AssignmentStatus
-from ptn.engines.traffic.sue.workspace import IterationControl, IterationOutcome, Workspace
+from ptn.engines.traffic.sue.workspace import (
+    IterationControl,
+    IterationOutcome,
+    Workspace,
+    apply_logit_link_matrix,
+    logit_link_matrix_diagonal,
+)
 
 #: damped steps in a row after which Newton gives up on its start (continuation follows)
 NEWTON_PATIENCE = 3
@@ -50,41 +57,58 @@ NEWTON_STALL_STEP = 1.0 / 32.0
 CONTINUATION_FACTOR = 10.0
 #: continuation stages at the most (the last Newton runs without patience)
 MAX_CONTINUATION_DEPTH = 16
+#: relative residual at which conjugate gradients stop solving for the Newton direction
+NEWTON_CG_TOLERANCE = 1e-10
+#: conjugate-gradient iterations per Newton direction at the most (the line search guards the
+#: direction if they run out)
+NEWTON_CG_MAX_ITERATIONS = 2000
 
 
-@nb.njit(cache=True)
-def _logit_link_matrix(od_first, path_first, path_links, y, od_demand, num_links):  # type: ignore[no-untyped-def]
-    """``M = A S A^T`` (link-route incidence A; S: per-OD ``diag(y_w) - y_w y_w^T / d_w``).
+def newton_direction(work: Workspace, y: FloatArray, residual: FloatArray) -> tuple[
+    FloatArray, int
+]:
+    """Solve ``J delta = -F`` with ``J = I + theta * M D`` (``M = A S A^T`` at route flows
+    ``y``, ``D = diag(c')`` from ``work.deriv``) without forming ``J``; also the CG iterations.
 
-    ``-theta * M`` is the derivative of the logit link loading with respect to link costs.
+    With ``s = sqrt(D)``, ``w = s delta`` solves the symmetric positive definite system
+    ``(I + theta * s M s) w = -s F`` (eigenvalues >= 1), and then
+    ``delta = -F - theta * M s w``. The system is solved by conjugate gradients preconditioned
+    with its diagonal (:func:`~ptn.engines.traffic.sue.workspace.logit_link_matrix_diagonal`);
+    each product with ``M`` is one pass over the route set. Memory: a few link-sized vectors.
     """
-    M = np.zeros((num_links, num_links))
-    u = np.zeros(num_links)
-    touched = np.empty(num_links, dtype=np.int64)
-    for od in range(od_demand.size):
-        count = 0
-        for p in range(od_first[od], od_first[od + 1]):
-            yp = y[p]
-            if yp == 0.0:
-                continue
-            for i in range(path_first[p], path_first[p + 1]):
-                a = path_links[i]
-                for j in range(path_first[p], path_first[p + 1]):
-                    M[a, path_links[j]] += yp
-                if u[a] == 0.0:
-                    touched[count] = a
-                    count += 1
-                u[a] += yp
-        inv = 1.0 / od_demand[od]
-        for i in range(count):
-            a = touched[i]
-            ua = u[a] * inv
-            for j in range(count):
-                b = touched[j]
-                M[a, b] -= ua * u[b]
-        for i in range(count):
-            u[touched[i]] = 0.0
-    return M
+    paths = work.paths
+    theta = work.theta
+    scale = np.sqrt(np.maximum(work.deriv, 0.0))
+
+    def apply_m(vector: FloatArray) -> FloatArray:
+        return apply_logit_link_matrix(  # type: ignore[no-any-return]
+            paths.od_first, paths.path_first, paths.path_links, y, work.demand, vector)
+
+    diagonal = logit_link_matrix_diagonal(paths.od_first, paths.path_first, paths.path_links, y,
+                                          work.demand, work.num_links)
+    inverse_diagonal = 1.0 / np.maximum(1.0 + theta * scale * scale * diagonal, 1.0)
+    rhs = -scale * residual
+    solution = np.zeros_like(rhs)
+    remainder = rhs.copy()
+    target = NEWTON_CG_TOLERANCE * float(np.linalg.norm(rhs))
+    preconditioned = inverse_diagonal * remainder
+    direction = preconditioned.copy()
+    product = float(remainder @ preconditioned)
+    iterations = 0
+    while float(np.linalg.norm(remainder)) > target and iterations < NEWTON_CG_MAX_ITERATIONS:
+        iterations += 1
+        image = direction + theta * scale * apply_m(scale * direction)
+        curvature = float(direction @ image)
+        if not curvature > 0.0:
+            break
+        step = product / curvature
+        solution += step * direction
+        remainder -= step * image
+        preconditioned = inverse_diagonal * remainder
+        next_product = float(remainder @ preconditioned)
+        direction = preconditioned + (next_product / product) * direction
+        product = next_product
+    return -residual - theta * apply_m(scale * solution), iterations
 
 
 def _newton(
@@ -96,11 +120,11 @@ def _newton(
 ) -> IterationOutcome:
     """Damped Newton on the link-flow fixed point ``F(x) = x - A y(c(x)) = 0``.
 
-    Jacobian ``J = I + theta * A S A^T diag(c'(x))`` (dense, links x links); Armijo backtracking
-    on ``|F|``, from link flows ``start`` (``start_paths``: its route flows, if known, for the
-    first step measure). The route flows of iterate ``x`` are ``y(c(x))``. With ``patience``,
-    gives up (``stalled``) after that many steps in a row of at most ``NEWTON_STALL_STEP``: the
-    start is too far for this theta.
+    Jacobian ``J = I + theta * A S A^T diag(c'(x))`` (matrix-free, :func:`newton_direction`);
+    Armijo backtracking on ``|F|``, from link flows ``start`` (``start_paths``: its route flows,
+    if known, for the first step measure). The route flows of iterate ``x`` are ``y(c(x))``.
+    With ``patience``, gives up (``stalled``) after that many steps in a row of at most
+    ``NEWTON_STALL_STEP``: the start is too far for this theta.
     When no step of at least 2^-40 reduces ``|F|``, rounding dominates: stop.
     """
     history: list[float] = []
@@ -111,6 +135,7 @@ def _newton(
     path_flow = previous
     iterations = 0
     backtracks = 0
+    linear_iterations = 0
     damped_in_row = 0
     full_step = True  # the first "step" is f0's own fixed-point residual
     stalled = False
@@ -145,14 +170,8 @@ def _newton(
             stalled = True
             break
         work.set_costs(x)
-        matrix = _logit_link_matrix(work.paths.od_first, work.paths.path_first,
-                                    work.paths.path_links, y, work.demand, work.num_links)
-        jacobian = work.theta * matrix * work.deriv[np.newaxis, :]
-        jacobian[np.diag_indices_from(jacobian)] += 1.0
-        try:
-            delta = np.linalg.solve(jacobian, -residual_vector)
-        except np.linalg.LinAlgError:
-            delta = -residual_vector
+        delta, cg_iterations = newton_direction(work, y, residual_vector)
+        linear_iterations += cg_iterations
         norm = float(np.linalg.norm(residual_vector))
         size = 1.0
         accepted = False
@@ -173,7 +192,8 @@ def _newton(
         full_step = size == 1.0
         x, y, residual_vector = candidate, y_candidate, candidate_residual
     return IterationOutcome(path_flow, status, iterations, step, relative_step, history,
-                            {"newton_backtracks": float(backtracks)}, stalled)
+                            {"newton_backtracks": float(backtracks),
+                             "newton_cg_iterations": float(linear_iterations)}, stalled)
 
 
 def newton_with_continuation(
@@ -215,7 +235,7 @@ def newton_with_continuation(
                             progress=None if progress is None else shifted), None)
     final.iterations += used
     final.history = first.history + final.history
-    final.extra["newton_backtracks"] += (first.extra["newton_backtracks"]
-                                         + easier.extra["newton_backtracks"])
+    for key in ("newton_backtracks", "newton_cg_iterations"):
+        final.extra[key] += first.extra[key] + easier.extra[key]
     final.extra["continuation_stages"] = easier.extra.get("continuation_stages", 0.0) + 1.0
     return final

@@ -73,6 +73,70 @@ def _logit_loading(od_first, path_first, path_links, od_demand, theta, link_cost
             y[p] *= scale
 
 
+@nb.njit(cache=True)
+def apply_logit_link_matrix(od_first, path_first, path_links, y, od_demand, vector):  # type: ignore[no-untyped-def]
+    """``A S A^T v`` without forming the matrix (link-route incidence A; S: per-OD
+    ``diag(y_w) - y_w y_w^T / d_w``): one pass over the route set, memory linear in its size.
+    ``-theta * A S A^T`` is the derivative of the logit link loading with respect to link
+    costs (Newton's Jacobian term, :mod:`ptn.engines.traffic.sue.newton`; MSA's warm-start
+    step, :mod:`ptn.engines.traffic.sue.msa`)."""
+    out = np.zeros(vector.size)
+    for od in range(od_demand.size):
+        p0 = od_first[od]
+        p1 = od_first[od + 1]
+        mean = 0.0
+        for p in range(p0, p1):
+            u = 0.0
+            for i in range(path_first[p], path_first[p + 1]):
+                u += vector[path_links[i]]
+            mean += y[p] * u
+        mean /= od_demand[od]
+        for p in range(p0, p1):
+            u = 0.0
+            for i in range(path_first[p], path_first[p + 1]):
+                u += vector[path_links[i]]
+            weight = y[p] * (u - mean)
+            if weight != 0.0:
+                for i in range(path_first[p], path_first[p + 1]):
+                    out[path_links[i]] += weight
+    return out
+
+
+@nb.njit(cache=True)
+def logit_link_matrix_diagonal(od_first, path_first, path_links, y, od_demand, num_links):  # type: ignore[no-untyped-def]
+    """The diagonal of ``A S A^T`` (see :func:`apply_logit_link_matrix`):
+    ``sum_k y_k n_ka^2 - sum_w (sum_{k in w} y_k n_ka)^2 / d_w``, without forming the matrix."""
+    out = np.zeros(num_links)
+    u = np.zeros(num_links)
+    repeats = np.zeros(num_links, dtype=np.int64)
+    touched = np.empty(num_links, dtype=np.int64)
+    for od in range(od_demand.size):
+        count = 0
+        for p in range(od_first[od], od_first[od + 1]):
+            yp = y[p]
+            if yp == 0.0:
+                continue
+            for i in range(path_first[p], path_first[p + 1]):
+                repeats[path_links[i]] += 1
+            for i in range(path_first[p], path_first[p + 1]):
+                a = path_links[i]
+                n = repeats[a]
+                if n == 0:
+                    continue  # a repeated link, already counted
+                repeats[a] = 0
+                if u[a] == 0.0:
+                    touched[count] = a
+                    count += 1
+                u[a] += yp * n
+                out[a] += yp * n * n
+        inv = 1.0 / od_demand[od]
+        for i in range(count):
+            a = touched[i]
+            out[a] -= u[a] * u[a] * inv
+            u[a] = 0.0
+    return out
+
+
 class Workspace:
     """Route set, link parameters and buffers shared by the iteration loops.
 

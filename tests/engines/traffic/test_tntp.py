@@ -121,8 +121,8 @@ def test_intrazonal_trips_are_set_aside(tmp_path: Path) -> None:
          r"Tiny_net\.tntp:9: malformed link line"),
         ([GOOD_LINKS[0], "3 7 100 1 5 0.15 4 0 0 1 ;", GOOD_LINKS[2]], GOOD_TRIPS,
          r"Tiny_net\.tntp:9: unknown node 7"),
-        ([*GOOD_LINKS, "1 3 100 1 5 0.15 4 0 0 1 ;"], GOOD_TRIPS,
-         r"Tiny_net\.tntp:8, 11: .*duplicate link 1->3"),
+        ([*GOOD_LINKS, "1 3 100 1 -5 0.15 4 0 0 1 ;"], GOOD_TRIPS,
+         r"Tiny_net\.tntp:11: .*link 1->3 \(line 11\) has negative free-flow time -5"),
         ([GOOD_LINKS[0], "3 2 0 1 5 0.15 4 0 0 1 ;", GOOD_LINKS[2]], GOOD_TRIPS,
          r"Tiny_net\.tntp:9: .*link 3->2 has non-positive capacity 0 but a flow-dependent cost"),
         ([GOOD_LINKS[0], "3 2 100 1 -5 0.15 4 0 0 1 ;", GOOD_LINKS[2]], GOOD_TRIPS,
@@ -136,7 +136,7 @@ def test_intrazonal_trips_are_set_aside(tmp_path: Path) -> None:
         (GOOD_LINKS, GOOD_TRIPS.replace("Origin 1", "Origin 9"),
          r"Tiny_trips\.tntp:4: unknown origin zone 9"),
     ],
-    ids=["short-line", "non-numeric", "unknown-node", "duplicate-link", "zero-capacity",
+    ids=["short-line", "non-numeric", "unknown-node", "bad-parallel-link", "zero-capacity",
          "negative-time", "no-path", "unknown-zone", "malformed-trip", "unknown-origin"],
 )
 def test_invalid_input_names_the_item(
@@ -159,7 +159,7 @@ def test_zone_nodes_are_not_passed_through(tmp_path: Path) -> None:
 
 
 def test_missing_files_are_named(tmp_path: Path) -> None:
-    with pytest.raises(InvalidInputError, match=r"no \*_net\.tntp file"):
+    with pytest.raises(InvalidInputError, match=r"no network file \(\*_net\.tntp\)"):
         read_tntp_network(tmp_path)
     with pytest.raises(InvalidInputError, match="no such file or directory"):
         load_network(tmp_path / "absent")
