@@ -250,11 +250,11 @@ class Driver:
             answered = error.answered_after_s
             suggestion = suggested_timeout_s(answered, attempts.missed_s)
             need = f"it answered after {answered:.3g} s" if answered is not None else \
-                f"it had not answered after {attempts.missed_s:.0f} s"
+                f"it had not answered after {attempts.missed_s:.3g} s ({error.detail})"
             return (f"operator {who} missed its {attempts.timeout_s:g} s deadline{policy} for "
-                    f"{method} in round {round_number} ({tries}{attempts.missed_s:.0f} s "
+                    f"{method} in round {round_number} ({tries}{attempts.missed_s:.3g} s "
                     f"waited{seen}); {need}: set [coordinator] call_timeout_s = "
-                    f"{suggestion:g} (or more) in the scenario ({error.detail})")
+                    f"{suggestion:g} (or more) in the scenario")
         if error.reason in WAITED_FOR:
             return (f"operator {who} could not be reached for {method} in round "
                     f"{round_number}: {error.reason} for {waiting.waited_s():.0f} s "

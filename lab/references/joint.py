@@ -49,7 +49,9 @@ def centralized_reference(scenario: Scenario) -> tuple[CostSummary | None, str]:
     else:
         solution = solve_joint_min_cost(build_multiperiod_problem(traffic.spec), dso.case)
     if solution.status != "optimal":
-        reason = (f"the centralized reference is {solution.status}: {solution.message}; "
+        # the solver's own account only when it did not prove infeasibility
+        solver = "" if solution.status == "infeasible" else f" ({solution.message})"
+        reason = (f"the centralized reference is {solution.status}{solver}: "
                   + infeasibility_reason(scenario))
         return failed_point(len(public.stations), public.periods, solution.status,
                             reason), reason
