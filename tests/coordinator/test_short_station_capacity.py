@@ -99,3 +99,25 @@ def test_the_reference_is_infeasible_with_the_shortfall_and_results_are_written(
     for name in ("rounds.csv", "loads.csv", "prices.csv", "convergence.png"):
         assert (folder / name).exists()
     assert "reference: infeasible (" in result.format()
+
+
+def test_a_converged_run_warns_of_binding_stations_with_the_baseline_loads() -> None:
+    """The weak grid of test_infeasible_baseline.py with 20 veh/h stations: the equilibria
+    converge (shifting spreads 144 veh/h of EV demand over 3 periods, more than the 120 the
+    stations have), and the run warns with the stations' loadings at the flat tariff: checked
+    against the baseline loads of its own loads table over the 20 veh/h this test set."""
+    from tests.coordinator.mechanisms.test_infeasible_baseline import WEAK_GRID
+
+    capacity, energy_mwh = 20.0, 0.045
+    scenario = ptn.Scenario.from_toml(
+        WEAK_GRID.replace("capacity_veh_per_h = 200.0", f"capacity_veh_per_h = {capacity}"),
+        source="small.toml")
+    result = ptn.run(scenario, backend="inproc", reference=False)
+    assert result.converged, result.message
+    (baseline_warning,) = [w for w in result.warnings if w.startswith("traffic RespondToPrices")]
+    loads = result.tables["loads"]
+    for station in ("cs6", "cs10"):
+        worst = loads[loads.station == station].baseline_load_mw.max() / energy_mwh / capacity
+        assert worst > 1.0
+        assert f"{100 * worst:.0f} %" in baseline_warning
+    assert result.summary["warnings"] == list(result.warnings)

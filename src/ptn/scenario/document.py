@@ -10,7 +10,8 @@ the file and the key path (``my.toml: traffic.station[2].node: ...``).
 Layout (the default, ``scenarios/nguyen-dupuis-ieee33.toml``, is the example)::
 
     [scenario]      name, description, periods, period_hours, stations (public names)
-    [coordinator]   mechanism and its parameters, call deadlines and retries
+    [coordinator]   mechanism and its parameters, call deadlines (call_timeout_s: seconds, or
+                    unset or "auto": ptn.coordinator.runtime.deadlines) and retries
     [traffic]       the traffic department's private data (ptn.services.traffic.model)
     [dso]           the DSO's private data (ptn.services.dso.model)
     [cno.<id>]      one table per charging network operator <id> (ptn.services.cno.model)
