@@ -87,7 +87,7 @@ def test_a_missed_deadline_names_the_key_the_call_the_time_and_a_value_that_work
     assert "operator traffic (test) missed its 0.1 s deadline for Describe in round 3" in text
     shown = re.search(r"\(2 attempts, ([\d.]+) s waited\)", text)
     assert shown is not None, text
-    assert 0.6 <= float(shown.group(1)) <= waited  # two attempts of 0.3 s each
+    assert 0.6 <= float(shown.group(1)) <= waited + 0.01  # two attempts of 0.3 s each (3 digits)
     assert "it answered after 0.3 s: set [coordinator] call_timeout_s = 30 (or more)" in text
 
 
