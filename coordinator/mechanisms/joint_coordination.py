@@ -141,7 +141,18 @@ class JointCoordination(Mechanism[NegotiationOutcome]):
     # ------------------------------------------------------------------ hooks
     def begin(self, driver: Driver) -> None:
         check_descriptions(self.scenario, driver.describe_all([CONSUMER, SUPPLIER]))
-        self.baseline, start_price = evaluate_baseline(driver, self.scenario)
+        try:
+            self.baseline, start_price = evaluate_baseline(driver, self.scenario)
+        except OperatorRefusedError as refusal:
+            # the baseline has no operating point: recorded with its side and reason (the
+            # negotiation cannot start without the traffic side's answer, so it ends)
+            side = "traffic" if refusal.operator_id == CONSUMER else "power"
+            public = self.scenario.public
+            self.baseline = failed_point(
+                len(public.stations), public.periods, refusal.status.removeprefix(
+                    "STATUS_").lower(),
+                f"the uncoordinated operation failed on the {side} side: {refusal}")
+            raise
         self.admm = self._negotiation(start_price, self.baseline.station_load_mw)
 
     def finished(self) -> bool:
@@ -183,6 +194,8 @@ class JointCoordination(Mechanism[NegotiationOutcome]):
                  agreed: CostSummary | None) -> NegotiationOutcome:
         public = self.scenario.public
         baseline_note = self.baseline.message if self.baseline is not None else ""
+        if message and message in baseline_note:  # the baseline's failure ended the run
+            message, baseline_note = baseline_note, ""
         return NegotiationOutcome(
             negotiation_id=run.negotiation_id, mechanism=self.name, status=status,
             message="; ".join(m for m in (message, baseline_note) if m),

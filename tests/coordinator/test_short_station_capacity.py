@@ -53,6 +53,10 @@ def test_the_run_names_the_binding_stations_and_amounts(
     summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
     message = summary["message"]
     assert summary["status"] == "failed"
+    assert summary["baseline"]["status"] == "not_converged"
+    assert message.startswith(summary["baseline"]["message"])  # then the reference's note
+    assert message.startswith("the uncoordinated operation failed on the traffic side: "
+                              "operator traffic")
     assert "equilibrium stopped at relative gap" in message
     assert "charging capacity is short" in message
     # the same baseline equilibrium (flat tariff, the operator's gap and iteration limit),
