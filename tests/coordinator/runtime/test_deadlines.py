@@ -93,8 +93,11 @@ def test_a_missed_deadline_names_the_key_the_call_the_time_and_a_value_that_work
 
 def test_the_scenario_key_is_auto_when_unset(tmp_path: Path) -> None:
     shipped = load_scenario("nguyen-dupuis-ieee33")
-    assert shipped.coordinator.call_timeout_s == 60.0  # the file sets it
-    text = shipped.text.replace("call_timeout_s = 60.0\n", "")
+    text = re.sub(r"(?m)^call_timeout_s = .*\n", "", shipped.text)
+    fixed = scenario_from_text(text.replace("retries = 2", "retries = 2\ncall_timeout_s = 45"),
+                               source="x.toml", base_directory=tmp_path)
+    assert fixed.coordinator.call_timeout_s == 45.0
+    assert driver_settings(fixed.coordinator, None).call_timeout_s == 45.0
     unset = scenario_from_text(text, source="x.toml", base_directory=tmp_path)
     assert unset.coordinator.call_timeout_s is None
     assert driver_settings(unset.coordinator, None).call_timeout_s is None
