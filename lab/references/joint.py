@@ -28,6 +28,9 @@ from ptn.services.dso.config import dso_config_from_part
 from ptn.services.dso.model import DsoModel
 from ptn.services.traffic.config import traffic_config_from_part
 
+#: a reference's status in a sentence ("the centralized reference is ...")
+STATUS_WORDS = {"solver_error": "not solved"}
+
 
 def centralized_reference(scenario: Scenario) -> tuple[CostSummary | None, str]:
     """The full-information joint optimum (an experimenter's reference; reads every part);
@@ -51,7 +54,8 @@ def centralized_reference(scenario: Scenario) -> tuple[CostSummary | None, str]:
     if solution.status != "optimal":
         # the solver's own account only when it did not prove infeasibility
         solver = "" if solution.status == "infeasible" else f" ({solution.message})"
-        reason = (f"the centralized reference is {solution.status}{solver}: "
+        words = STATUS_WORDS.get(solution.status, solution.status)
+        reason = (f"the centralized reference is {words}{solver}: "
                   + infeasibility_reason(scenario))
         return failed_point(len(public.stations), public.periods, solution.status,
                             reason), reason
