@@ -73,6 +73,8 @@ WAITED_FOR = ("unavailable", "overloaded")
 MAX_BACKOFF_S = 5.0
 #: the deadline of the closing ``EndNegotiation`` calls (s; best effort, never retried)
 END_TIMEOUT_S = 10.0
+#: the longest reply message kept as a warning (characters; longer ones are cut)
+MAX_WARNING_CHARS = 2000
 
 LOG = logging.getLogger("ptn.coordinator")
 
@@ -231,10 +233,13 @@ class Driver:
                 f"operator {endpoint.describe_location()} answered {method} in round "
                 f"{round_number} with {name}: {detail}", operator_id=operator_id, method=method,
                 status=name)
-        if detail:
+        if detail:  # kept, but no longer than a warning needs (a reply is untrusted)
+            text = str(detail)
+            if len(text) > MAX_WARNING_CHARS:
+                text = text[:MAX_WARNING_CHARS] + f" ... ({len(text):,} characters)"
             with self._notes_lock:
                 count, _ = self._notes.get((operator_id, method), (0, ""))
-                self._notes[(operator_id, method)] = (count + 1, str(detail))
+                self._notes[(operator_id, method)] = (count + 1, text)
         return reply
 
     def _failure_text(self, endpoint: Endpoint, method: str, round_number: int,

@@ -107,3 +107,30 @@ def test_the_scenario_key_is_auto_when_unset(tmp_path: Path) -> None:
     with pytest.raises(InvalidInputError, match=r"coordinator.call_timeout_s.*seconds or \"auto\""):
         scenario_from_text(text.replace("retries = 2", 'retries = 2\ncall_timeout_s = "fast"'),
                            source="x.toml", base_directory=tmp_path)
+
+
+class ChattyEndpoint(SlowEndpoint):
+    """An operator whose usable replies carry a message (``text``)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(0.0)
+        self.text = text
+
+    def _send(self, method: str, data: bytes, timeout_s: float) -> bytes:
+        reply = common_pb2.DescribeReply()
+        reply.header.status = common_pb2.STATUS_INEXACT
+        reply.header.message = self.text
+        return reply.SerializeToString()
+
+
+def test_messages_of_usable_replies_become_one_warning_per_operator_and_rpc() -> None:
+    driver = Driver({"traffic": ChattyEndpoint("station cs6 binds")}, DriverSettings())
+    for _ in range(3):
+        driver.call("traffic", "Describe", common_pb2.DescribeRequest())
+    assert driver.warnings() == ("traffic Describe (3 replies; the last): station cs6 binds",)
+    flood = Driver({"traffic": ChattyEndpoint("x" * 100_000)}, DriverSettings())
+    flood.call("traffic", "Describe", common_pb2.DescribeRequest())
+    (warning,) = flood.warnings()
+    assert len(warning) < 2100 and warning.endswith("... (100,000 characters)")
+    driver.close()
+    flood.close()
