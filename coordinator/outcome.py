@@ -59,6 +59,9 @@ class CostSummary:
     ``status`` is ``ok``, or ``infeasible`` when an operator cannot serve this operation (the
     uncoordinated baseline on a grid that cannot take its charging): the loads and prices are
     those asked for, the infeasible operator's cost and the total are NaN, ``message`` says why.
+    A full-information reference without a solution has the solver's status (``infeasible``,
+    ``unbounded``, ``solver_error``) or ``failed``/``unavailable``, NaN costs and arrays, and
+    the reason in ``message``.
     """
 
     total: float
@@ -90,6 +93,9 @@ class NegotiationOutcome:
     baseline: CostSummary | None = None  # uncoordinated (flat tariff) reference
     centralized: CostSummary | None = None  # full-information optimum (reference only)
     extra: dict[str, float] = field(default_factory=dict)
+    #: what operators said beside their usable replies (a station's capacity binds, a
+    #: relaxation is inexact), one line per operator and RPC
+    warnings: tuple[str, ...] = ()
 
     @property
     def converged(self) -> bool:

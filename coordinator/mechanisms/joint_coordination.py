@@ -21,6 +21,7 @@ cost; payments between them are transfers and cancel.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -40,9 +41,11 @@ from ptn.scenario.document import Scenario
 if TYPE_CHECKING:
     from ptn.coordinator.runtime.driver import Driver
 
-#: a full-information reference: the scenario's optimum, or None and why it has none
+#: a full-information reference: the scenario's optimum (a point whose status may say it has
+#: no solution, :func:`failed_point`), or None, and why it has none
 ReferenceSolver = Callable[[Scenario], tuple[CostSummary | None, str]]
 CONSUMER, SUPPLIER = "traffic", "dso"
+LOG = logging.getLogger("ptn.coordinator")
 
 
 def cost_summary(costs: dict[str, float], loads: np.ndarray, prices: np.ndarray) -> CostSummary:
@@ -107,7 +110,10 @@ def evaluate_baseline(driver: Driver, scenario: Scenario) -> tuple[CostSummary, 
         # negotiation starts from the flat tariff instead of the baseline's DLMPs
         costs = {CONSUMER: float(traffic_cost.cost), SUPPLIER: math.nan}
         summary = replace(cost_summary(costs, loads, tariff), status="infeasible",
-                          message=f"the uncoordinated operation is infeasible: {refusal}")
+                          message=f"the uncoordinated operation is infeasible on the power side "
+                                  f"(the DSO cannot serve the charging at the flat "
+                                  f"{scenario.coordinator.baseline_tariff_per_mwh:g} $/MWh "
+                                  f"tariff): {refusal}")
         return summary, tariff
     dlmp = from_series(dispatch.price_per_mwh, public.stations, public.periods, "price_per_mwh")
     costs = {CONSUMER: float(traffic_cost.cost), SUPPLIER: float(dispatch.cost)}
@@ -135,7 +141,18 @@ class JointCoordination(Mechanism[NegotiationOutcome]):
     # ------------------------------------------------------------------ hooks
     def begin(self, driver: Driver) -> None:
         check_descriptions(self.scenario, driver.describe_all([CONSUMER, SUPPLIER]))
-        self.baseline, start_price = evaluate_baseline(driver, self.scenario)
+        try:
+            self.baseline, start_price = evaluate_baseline(driver, self.scenario)
+        except OperatorRefusedError as refusal:
+            # the baseline has no operating point: recorded with its side and reason (the
+            # negotiation cannot start without the traffic side's answer, so it ends)
+            side = "traffic" if refusal.operator_id == CONSUMER else "power"
+            public = self.scenario.public
+            self.baseline = failed_point(
+                len(public.stations), public.periods, refusal.status.removeprefix(
+                    "STATUS_").lower(),
+                f"the uncoordinated operation failed on the {side} side: {refusal}")
+            raise
         self.admm = self._negotiation(start_price, self.baseline.station_load_mw)
 
     def finished(self) -> bool:
@@ -177,22 +194,42 @@ class JointCoordination(Mechanism[NegotiationOutcome]):
                  agreed: CostSummary | None) -> NegotiationOutcome:
         public = self.scenario.public
         baseline_note = self.baseline.message if self.baseline is not None else ""
+        if message and message in baseline_note:  # the baseline's failure ended the run
+            message, baseline_note = baseline_note, ""
         return NegotiationOutcome(
             negotiation_id=run.negotiation_id, mechanism=self.name, status=status,
             message="; ".join(m for m in (message, baseline_note) if m),
             stations=public.stations, periods=public.periods, period_hours=public.period_hours,
             rounds=run.rounds, seconds=run.seconds, agreed=agreed, baseline=self.baseline,
-            extra={"tolerance": self.scenario.coordinator.tolerance})
+            extra={"tolerance": self.scenario.coordinator.tolerance}, warnings=run.warnings)
+
+
+def failed_point(stations: int, periods: int, status: str, message: str) -> CostSummary:
+    """An operating point without a solution: NaN costs and arrays, its status and why."""
+    nan = np.full((stations, periods), np.nan)
+    return CostSummary(total=math.nan, by_operator={CONSUMER: math.nan, SUPPLIER: math.nan},
+                       station_load_mw=nan, price_per_mwh=nan.copy(), status=status,
+                       message=message)
 
 
 def with_reference(outcome: NegotiationOutcome, scenario: Scenario,
                    reference: ReferenceSolver) -> NegotiationOutcome:
     """``outcome`` with the full-information optimum solved by ``reference`` beside it (its
-    time in ``extra["centralized_seconds"]``; why it has none in the message)."""
+    time in ``extra["centralized_seconds"]``; why it has none in the message and in the
+    centralized point's status). A reference that cannot be set up for this scenario (it
+    raises, e.g. for elastic EV demand) is reported ``unavailable`` with the reason: the
+    negotiation's results are written all the same."""
     started = time.perf_counter()
-    centralized, problem = reference(scenario)
+    shape = (len(outcome.stations), outcome.periods)
+    try:
+        solved, problem = reference(scenario)
+        centralized = solved if solved is not None else failed_point(*shape, "failed", problem)
+    except Exception as error:  # a side computation never ends the run
+        LOG.debug("the centralized reference raised", exc_info=True)
+        problem = f"the centralized reference is unavailable: {error}"
+        centralized = failed_point(*shape, "unavailable", problem)
     extra = {**outcome.extra, "centralized_seconds": time.perf_counter() - started}
-    if outcome.agreed is not None and centralized is not None:
+    if outcome.agreed is not None and centralized.feasible:
         extra["max_load_difference_to_centralized_mw"] = float(
             np.max(np.abs(outcome.agreed.station_load_mw - centralized.station_load_mw)))
     message = "; ".join(m for m in (outcome.message, problem) if m)

@@ -137,6 +137,8 @@ class PricingGameOutcome:
     status: NegotiationStatus
     message: str = ""
     negotiation_id: str = ""
+    #: what operators said beside their usable replies, one line per operator and RPC
+    warnings: tuple[str, ...] = ()
 
     @property
     def converged(self) -> bool:
@@ -351,4 +353,4 @@ class PricingGame(Mechanism[PricingGameOutcome]):
             scenario=public.name, stations=public.stations, periods=public.periods,
             period_hours=public.period_hours, variants=variants, revenue_matrix=self.matrix,
             seconds=run.seconds, status=status, message=message,
-            negotiation_id=run.negotiation_id)
+            negotiation_id=run.negotiation_id, warnings=run.warnings)

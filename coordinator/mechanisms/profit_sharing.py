@@ -86,6 +86,8 @@ class ProfitSharingOutcome:
     negotiation_id: str = ""
     #: every ADMM round of every share (stage: the share's part of the run)
     rounds: tuple[RoundRecord, ...] = ()
+    #: what operators said beside their usable replies, one line per operator and RPC
+    warnings: tuple[str, ...] = ()
 
     def dno_total_cost_usd(self, evaluation: ShareEvaluation) -> float:
         """The leader's objective: C_DSO + ρ·(C0 − C_DSO)."""
@@ -370,7 +372,7 @@ class ProfitSharing(Mechanism[ProfitSharingOutcome]):
             period_hours=public.period_hours, original_dso_cost_usd=nan, tno_cost_alone_usd=nan,
             preschedule_load_mw=np.zeros(0), evaluations=(), best_share=nan, payment_usd=nan,
             tno_accepted=False, status=status, message=message, seconds=run.seconds,
-            negotiation_id=run.negotiation_id, rounds=run.rounds)
+            negotiation_id=run.negotiation_id, rounds=run.rounds, warnings=run.warnings)
         if settlement is None:  # a failed search reports nothing of its shares
             return outcome
         return replace(

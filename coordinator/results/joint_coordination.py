@@ -8,9 +8,12 @@ Only what the coordinator saw goes here (:mod:`ptn.coordinator.outcome`), never 
 data. Files written (periods and rounds as numbered in the outcome, periods from 0):
 
 * ``summary.json``: identity, status, rounds, timings, sizes; the costs (total and per operator)
-  of the agreed, baseline and centralized operating points; the saving vs the baseline and the
-  gap to the centralized optimum; the largest station-load difference to the centralized
-  optimum; the mechanism's ``extra`` scalars. Strict JSON: NaN and infinities are ``null``.
+  of the agreed, baseline and centralized operating points, with ``status`` and ``message``
+  for a point without a solution (an infeasible baseline, a reference the solver found
+  infeasible or failed on); the saving vs the baseline and the gap to the centralized
+  optimum; the largest station-load difference to the centralized optimum; the mechanism's
+  ``extra`` scalars; ``warnings``: what operators said beside their usable replies (stations
+  whose charging capacity binds). Strict JSON: NaN and infinities are ``null``.
 * ``rounds.csv``: round, seconds, primal_residual, dual_residual, penalty_per_mw2h, then
   ``price_<station>_per_mwh`` (the station's consensus price averaged over the periods).
 * ``loads.csv``: station, period, agreed_load_mw, agreed_price_per_mwh, baseline_load_mw,
@@ -117,7 +120,20 @@ def results_summary(outcome: NegotiationOutcome) -> dict[str, Any]:
     summary["gap_to_centralized"] = outcome.gap_to_centralized
     summary["max_load_difference_to_centralized_mw"] = _max_load_difference(outcome)
     summary["extra"] = dict(outcome.extra)
+    summary["warnings"] = list(outcome.warnings)
     return json_ready(summary)
+
+
+def status_lines(outcome: NegotiationOutcome) -> list[str]:
+    """One line for each operating point without a solution (``reference: infeasible
+    (...)``, ``baseline: infeasible (...)``), then one per operator warning."""
+    lines = []
+    for name, label in (("baseline", "baseline"), ("centralized", "reference")):
+        point: CostSummary | None = getattr(outcome, name)
+        if point is not None and not point.feasible:
+            lines.append(f"{label}: {point.status} ({point.message})")
+    lines += [f"warning: {warning}" for warning in outcome.warnings]
+    return lines
 
 
 def format_summary_table(outcome: NegotiationOutcome) -> str:
@@ -135,7 +151,7 @@ def format_summary_table(outcome: NegotiationOutcome) -> str:
             rows.append([name, *["—"] * (len(header) - 1)])
             continue
         rows.append([
-            name if point.feasible else f"{name} (infeasible)",
+            name if point.feasible else f"{name} ({point.status})",
             money(point.total),
             *[money(point.by_operator.get(operator, math.nan)) for operator in operators],
         ])
@@ -161,6 +177,7 @@ def format_summary_table(outcome: NegotiationOutcome) -> str:
         "gap to centralized:  " + (f"{100 * gap:.4f} %" if math.isfinite(gap) else "—"),
         f"rounds:              {len(outcome.rounds)}",
         f"seconds:             {outcome.seconds:.3f}",
+        *status_lines(outcome),
     ]
     return "\n".join(lines)
 

@@ -128,7 +128,7 @@ def plot_station_loads(outcome: NegotiationOutcome, path: Path) -> Path:
             _step(axes, outcome, loads[index], color=colours[index], linestyle="--",
                   linewidth=1, label=f"{station} baseline")
         drawn = True
-    if outcome.centralized is not None:
+    if outcome.centralized is not None and outcome.centralized.feasible:
         loads = _station_array(outcome.centralized.station_load_mw, outcome)
         middles = (np.arange(outcome.periods) + 0.5) * outcome.period_hours
         for index, station in enumerate(outcome.stations):

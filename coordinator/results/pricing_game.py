@@ -116,6 +116,7 @@ def game_summary(outcome: PricingGameOutcome) -> dict[str, Any]:
                      for name, variant in outcome.variants.items()},
         "revenue_matrix": (None if outcome.revenue_matrix is None
                            else _matrix_summary(outcome.revenue_matrix)),
+        "warnings": list(outcome.warnings),
     }
     return dict(json_ready(summary))
 
@@ -345,6 +346,7 @@ def format_game_summary(outcome: PricingGameOutcome) -> str:
                 f"{cno} {money(value)}" for cno, value in variant.member_revenue_usd.items()))
     if outcome.revenue_matrix is not None:
         lines.append("revenue matrix: " + _verdict(outcome.revenue_matrix))
+    lines += [f"warning: {warning}" for warning in outcome.warnings]
     return "\n".join(lines)
 
 

@@ -55,6 +55,7 @@ def profit_sharing_summary(outcome: ProfitSharingOutcome) -> dict[str, Any]:
         "shares_negotiated": len(outcome.evaluations),
         "admm_rounds": sum(e.rounds for e in outcome.evaluations),
         "extra": dict(outcome.extra),
+        "warnings": list(outcome.warnings),
     }
     if best is not None:
         total = outcome.dno_total_cost_usd(best)
@@ -123,8 +124,9 @@ def _load_shift_rows(outcome: ProfitSharingOutcome) -> list[list[Any]]:
 def format_profit_sharing_summary(outcome: ProfitSharingOutcome) -> str:
     """The few lines ``ptn run`` prints."""
     lines = [f"profit sharing {outcome.scenario}: {outcome.status} in {outcome.seconds:.1f} s"]
+    warnings = [f"warning: {warning}" for warning in outcome.warnings]
     if not outcome.evaluations:
-        return "\n".join([*lines, f"  {outcome.message}"])
+        return "\n".join([*lines, f"  {outcome.message}", *warnings])
     best = outcome.best
     total = outcome.dno_total_cost_usd(best)
     lines += [
@@ -139,7 +141,7 @@ def format_profit_sharing_summary(outcome: ProfitSharingOutcome) -> str:
     ]
     if outcome.message:
         lines.append(f"  {outcome.message}")
-    return "\n".join(lines)
+    return "\n".join([*lines, *warnings])
 
 
 def _curve(outcome: ProfitSharingOutcome) -> tuple[np.ndarray, np.ndarray, np.ndarray,

@@ -11,7 +11,10 @@ and how to update; the driver owns everything else, once:
   same call has the same id whether it is retried after a lost reply or sent again by a
   coordinator resumed from its checkpoint: an operator that received it answers from its first
   reply instead of applying it twice;
-* **deadlines, retries and waiting**: each call has a deadline. An operator that cannot be
+* **deadlines, retries and waiting**: each call has a deadline, the scenario's
+  ``[coordinator] call_timeout_s`` or, unset, one that fits the operators
+  (:mod:`ptn.coordinator.runtime.deadlines`: generous for an operator's first call of an RPC,
+  then derived from the calls seen). An operator that cannot be
   reached (``unavailable``: crashed, restarting, redeployed) or sheds load (``overloaded``) is
   waited for, with exponential backoff and jitter, up to ``operator_wait_s`` (the scenario's
   ``[coordinator] operator_wait_s``), and the same request (same id) is sent again when it is
@@ -52,6 +55,7 @@ from google.protobuf.message import Message
 
 from ptn.coordinator.outcome import RoundRecord
 from ptn.coordinator.runtime.checkpoint import Checkpoint, CheckpointWriter
+from ptn.coordinator.runtime.deadlines import DeadlinePolicy, suggested_timeout_s
 from ptn.coordinator.runtime.mechanism import Call, Exchange, Mechanism, RunSummary
 from ptn.coordinator.runtime.metrics import CoordinatorMetrics
 from ptn.coordinator.runtime.transcript import Transcript, message_dict
@@ -69,6 +73,8 @@ WAITED_FOR = ("unavailable", "overloaded")
 MAX_BACKOFF_S = 5.0
 #: the deadline of the closing ``EndNegotiation`` calls (s; best effort, never retried)
 END_TIMEOUT_S = 10.0
+#: the longest reply message kept as a warning (characters; longer ones are cut)
+MAX_WARNING_CHARS = 2000
 
 LOG = logging.getLogger("ptn.coordinator")
 
@@ -95,7 +101,9 @@ class OperatorRefusedError(NegotiationFailedError):
 class DriverSettings:
     """How the driver talks and records."""
 
-    call_timeout_s: float = 60.0
+    #: every call's deadline (s), or None: the automatic one of
+    #: :class:`~ptn.coordinator.runtime.deadlines.DeadlinePolicy`
+    call_timeout_s: float | None = None
     #: retries of a call whose deadline passed
     retries: int = 2
     #: the first pause before sending again to an unreachable operator, doubled each time
@@ -127,6 +135,20 @@ class Driver:
         self._pool = ThreadPoolExecutor(max_workers=max(1, len(self.endpoints)))
         self._sequence_lock = threading.Lock()
         self._sequence: dict[int, int] = {}
+        self.deadlines = DeadlinePolicy(self.settings.call_timeout_s)
+        #: (operator id, RPC) -> [usable replies with a message, the last message]
+        self._notes: dict[tuple[str, str], tuple[int, str]] = {}
+        self._notes_lock = threading.Lock()
+
+    def warnings(self) -> tuple[str, ...]:
+        """What operators said beside their usable replies, one line per operator and RPC
+        (``traffic RespondToPrices: charging capacity binds: ...``; with a count and the
+        last message when several replies said something)."""
+        with self._notes_lock:
+            notes = list(self._notes.items())
+        return tuple(f"{operator_id} {method}"
+                     + (f" ({count} replies; the last)" if count > 1 else "") + f": {text}"
+                     for (operator_id, method), (count, text) in notes)
 
     # ------------------------------------------------------------------ calls
     def request_id(self, round_number: int) -> str:
@@ -161,21 +183,26 @@ class Driver:
                                "message": message_dict(request)})
         waiting = _Waiting(self.settings)
         attempt = 0
+        missed_s = 0.0  # time spent in attempts that missed their deadline
+        timeout_s = self.deadlines.timeout_s(operator_id, method)
         while True:
             attempt += 1
             started = time.perf_counter()
             in_progress = metrics.calls_in_progress.labels(role)
             in_progress.inc()
             try:
-                reply = endpoint.call(method, request, self.settings.call_timeout_s)
+                reply = endpoint.call(method, request, timeout_s)
             except CallFailedError as error:
                 metrics.call_failures.labels(role, method, error.reason).inc()
                 self.transcript.write({**base, "direction": "failure", "attempt": attempt,
                                        "reason": error.reason, "detail": error.detail})
+                if error.reason == "deadline":
+                    missed_s += time.perf_counter() - started
                 pause = waiting.pause_after(error)
                 if pause is None:
                     raise NegotiationFailedError(self._failure_text(
-                        endpoint, method, round_number, error, attempt, waiting)) from error
+                        endpoint, method, round_number, error,
+                        _Attempts(attempt, timeout_s, missed_s), waiting)) from error
                 if waiting.announce:
                     LOG.warning("operator %s is %s (%s in round %d); waiting up to %g s for "
                                 "it ([coordinator] operator_wait_s)",
@@ -195,25 +222,44 @@ class Driver:
                         round_number)
         self.transcript.write({**base, "direction": "reply", "attempt": attempt,
                                "round_trip_seconds": elapsed, "message": message_dict(reply)})
+        # the operator computed through the attempts that missed their deadline
+        self.deadlines.observe(operator_id, method, missed_s + elapsed)
         status = reply.header.status  # type: ignore[attr-defined]
+        detail = reply.header.message  # type: ignore[attr-defined]
         if status not in USABLE_STATUSES:
             metrics.call_failures.labels(role, method, "refused").inc()
             name = common_pb2.Status.Name(status)
-            detail = reply.header.message  # type: ignore[attr-defined]
             raise OperatorRefusedError(
                 f"operator {endpoint.describe_location()} answered {method} in round "
                 f"{round_number} with {name}: {detail}", operator_id=operator_id, method=method,
                 status=name)
+        if detail:  # kept, but no longer than a warning needs (a reply is untrusted)
+            text = str(detail)
+            if len(text) > MAX_WARNING_CHARS:
+                text = text[:MAX_WARNING_CHARS] + f" ... ({len(text):,} characters)"
+            with self._notes_lock:
+                count, _ = self._notes.get((operator_id, method), (0, ""))
+                self._notes[(operator_id, method)] = (count + 1, text)
         return reply
 
     def _failure_text(self, endpoint: Endpoint, method: str, round_number: int,
-                      error: CallFailedError, attempts: int, waiting: _Waiting) -> str:
+                      error: CallFailedError, attempts: _Attempts, waiting: _Waiting) -> str:
         who = endpoint.describe_location()
         if error.reason == "deadline":
-            tries = f" ({attempts} attempts)" if attempts > 1 else ""
-            return (f"operator {who} missed its {self.settings.call_timeout_s:g} s deadline "
-                    f"for {method} in round {round_number}{tries}; a slower operator needs a "
-                    f"larger [coordinator] call_timeout_s ({error.detail})")
+            tries = f"{attempts.count} attempts, " if attempts.count > 1 else ""
+            policy = "" if not self.deadlines.automatic else \
+                " (the automatic deadline: unset [coordinator] call_timeout_s)"
+            slowest = self.deadlines.slowest_s(endpoint.operator_id, method)
+            seen = "" if slowest is None else f"; its slowest answered {method} took " \
+                                              f"{slowest:.3g} s"
+            answered = error.answered_after_s
+            suggestion = suggested_timeout_s(answered, attempts.missed_s)
+            need = f"it answered after {answered:.3g} s" if answered is not None else \
+                f"it had not answered after {attempts.missed_s:.3g} s ({error.detail})"
+            return (f"operator {who} missed its {attempts.timeout_s:g} s deadline{policy} for "
+                    f"{method} in round {round_number} ({tries}{attempts.missed_s:.3g} s "
+                    f"waited{seen}); {need}: set [coordinator] call_timeout_s = "
+                    f"{suggestion:g} (or more) in the scenario")
         if error.reason in WAITED_FOR:
             return (f"operator {who} could not be reached for {method} in round "
                     f"{round_number}: {error.reason} for {waiting.waited_s():.0f} s "
@@ -290,14 +336,16 @@ class Driver:
                 if crash is not None and driver_round >= crash:
                     os._exit(CRASH_EXIT_CODE)  # fault injection: die like a killed process
             outcome = mechanism.conclude(self, RunSummary(
-                self.negotiation_id, tuple(rounds), started, driver_round + 1))
+                self.negotiation_id, tuple(rounds), started, driver_round + 1,
+                warnings=self.warnings()))
             self.end_negotiation()
         except (NegotiationFailedError, InvalidInputError) as error:
             # an InvalidInputError here is a reply that does not fit the negotiation
             failure = str(error) if isinstance(error, NegotiationFailedError) \
                 else f"invalid reply: {error}"
             return mechanism.failed(RunSummary(self.negotiation_id, tuple(rounds), started,
-                                               driver_round + 1, failure))
+                                               driver_round + 1, failure,
+                                               warnings=self.warnings()))
         metrics = self.metrics
         assert metrics is not None
         metrics.converged.labels(mechanism.name).set(
@@ -351,6 +399,16 @@ class Driver:
         if endpoints:
             for endpoint in self.endpoints.values():
                 endpoint.close()
+
+
+@dataclass(frozen=True)
+class _Attempts:
+    """A call's attempts when it gave up: how many, their deadline, the time spent in those
+    that missed it."""
+
+    count: int
+    timeout_s: float
+    missed_s: float
 
 
 class _Waiting:

@@ -79,6 +79,10 @@ class RunSummary:
     started: float
     closing_round: int
     failure: str = ""
+    #: what operators said beside usable replies (a station's capacity binds, a relaxation is
+    #: inexact), one line per operator and RPC: :meth:`~ptn.coordinator.runtime.driver.Driver.
+    #: warnings`
+    warnings: tuple[str, ...] = ()
 
     @property
     def seconds(self) -> float:

@@ -61,12 +61,15 @@ class CallFailedError(Exception):
     """A call whose reply did not arrive: ``reason`` is unavailable, deadline, overloaded,
     unauthorized, refused or invalid_reply."""
 
-    def __init__(self, operator_id: str, method: str, reason: str, detail: str) -> None:
+    def __init__(self, operator_id: str, method: str, reason: str, detail: str, *,
+                 answered_after_s: float | None = None) -> None:
         super().__init__(f"{operator_id}.{method}: {reason}: {detail}")
         self.operator_id = operator_id
         self.method = method
         self.reason = reason
         self.detail = detail
+        #: a late reply's time when the transport knows it (in-process: the call returned)
+        self.answered_after_s = answered_after_s
 
     @property
     def retryable(self) -> bool:
@@ -131,7 +134,8 @@ class InProcessEndpoint(Endpoint):
         elapsed = time.perf_counter() - started
         if elapsed > timeout_s:
             raise CallFailedError(self.operator_id, method, "deadline",
-                             f"answered after {elapsed:.3g} s, deadline {timeout_s:g} s")
+                                  f"answered after {elapsed:.3g} s, deadline {timeout_s:g} s",
+                                  answered_after_s=elapsed)
         return reply
 
 

@@ -12,6 +12,7 @@ the message which one did and why the others did not.
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -63,6 +64,21 @@ def joint_solver_attempts(solver: str,
                        DEFAULT_SOLVER_OPTIONS.get(solver, {}))
 
 
+#: sentences of cvxpy's errors that advise a programmer, not a user ("Try another solver, or
+#: solve with verbose=True for more information."): never shown
+_ADVICE = re.compile(r"\s*(Try another solver|[^.]*verbose=True)[^.]*\.?", re.IGNORECASE)
+
+
+def solver_failure_text(solver: str, error: Exception) -> str:
+    """A solver's failure for a user: what cvxpy says without its advice to programmers
+    (``Solver 'CLARABEL' failed. Try another solver, ...`` becomes ``the solver CLARABEL
+    stopped without a solution (numerical trouble)``)."""
+    text = _ADVICE.sub("", str(error)).strip().rstrip(".")
+    if not text or re.fullmatch(r"Solver '?\w+'? failed", text):
+        return f"the solver {solver} stopped without a solution (numerical trouble)"
+    return text
+
+
 def solve_in_turn(model: cp.Problem, solver: str, attempts: list[dict[str, Any]],
                   what: str) -> tuple[str, str, float]:
     """Solve with each option set in turn until one gives a solution: (status, message,
@@ -83,7 +99,7 @@ def solve_in_turn(model: cp.Problem, solver: str, attempts: list[dict[str, Any]]
             status = solver_status(model.status)
             failure = f"status {model.status}"
         except cp.error.SolverError as error:
-            status, failure = "solver_error", str(error)
+            status, failure = "solver_error", solver_failure_text(solver, error)
         if model.solver_stats is not None:
             seconds += float(model.solver_stats.solve_time or 0.0)
         target = f"relative gap target {options.get('tol_gap_rel', 'default')}"

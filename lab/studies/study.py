@@ -131,8 +131,8 @@ def cost_rows(outcome: NegotiationOutcome) -> list[dict[str, Any]]:
                          ("centralized reference", outcome.centralized)):
         if point is None:
             continue
-        if not point.feasible:
-            label += ": infeasible, the grid cannot serve it"
+        if not point.feasible:  # its status and why (which side cannot serve it)
+            label += f": {point.status} ({point.message})"
         rows.append({"operation": label, "traffic_usd": point.by_operator.get("traffic"),
                      "power_usd": point.by_operator.get("dso"), "total_usd": point.total})
     return rows

@@ -37,6 +37,7 @@ the interrupted run, including its probes', are not kept).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,11 @@ from ptn.engines.coupling import CouplingTerms
 from ptn.engines.errors import InvalidInputError
 from ptn.engines.traffic.multiperiod import MultiPeriodResult, build_multiperiod_problem
 from ptn.engines.traffic.result import AssignmentStatus
+from ptn.engines.traffic.station_capacity import (
+    CapacityDiagnosis,
+    diagnose_station_flows,
+    spec_shortfalls,
+)
 from ptn.engines.traffic.sue_periods import SuePeriodsProblem, SuePeriodsResult
 from ptn.scenario.document import ScenarioPart
 from ptn.services.contract import (
@@ -59,6 +65,8 @@ from ptn.services.contract import (
 from ptn.services.snapshot import require_keys, solve_inputs_from_json, solve_inputs_to_json
 from ptn.services.traffic.config import TrafficConfig, traffic_config_from_part
 from ptn.services.traffic.contract import ProbeLoads
+
+LOG = logging.getLogger("ptn.services.traffic")
 
 
 class TrafficDepartmentModel:
@@ -79,6 +87,12 @@ class TrafficDepartmentModel:
         self._last_sue_probe: SuePeriodsResult | None = None
         #: what the latest state-defining solve took: an ADMM step's terms or prices
         self._last_input: CouplingTerms | FloatArray | None = None
+        #: the certain shortfalls of the EV demand against the stations' capacities (a
+        #: warning: Davidson's capacity is soft; docs/runtime.md)
+        self.shortfalls = spec_shortfalls(config.spec)
+        if self.shortfalls:
+            LOG.warning("traffic operator %s: charging capacity is short: %s", self.operator_id,
+                        "; ".join(s.describe() for s in self.shortfalls))
 
     @classmethod
     def from_part(cls, part: ScenarioPart,
@@ -145,9 +159,11 @@ class TrafficDepartmentModel:
             loads.append(result.station_load_mw.T)
         if worst is None:
             return ProbeLoads(tuple(loads))
-        return ProbeLoads(tuple(loads), OperatorStatus.NOT_CONVERGED,
-                          f"a probe's equilibrium stopped at relative gap "
-                          f"{worst.relative_gap:.2e} after {worst.iterations} iterations")
+        stalled = self._loads_with_diagnosis(
+            worst.station_load_mw.T, False, f"a probe's equilibrium stopped at relative gap "
+            f"{worst.relative_gap:.2e} after {worst.iterations} iterations",
+            worst.ev_demand_veh_per_h)
+        return ProbeLoads(tuple(loads), OperatorStatus.NOT_CONVERGED, stalled.message)
 
     def report_cost(self) -> CostReport:
         """``Δt ×`` the Beckmann potential of the latest equilibrium (charging payments out)."""
@@ -185,22 +201,47 @@ class TrafficDepartmentModel:
                                     f"period {t}")
         return price
 
+    def capacity_diagnosis(self, station_load_mw: FloatArray,
+                           ev_demand_veh_per_h: FloatArray | None = None) -> CapacityDiagnosis:
+        """Which stations bind at these loads (stations, periods; MW) and the certain
+        shortfalls of the EV demand (default: the original one) against their capacities."""
+        spec = self.config.spec
+        charging = spec.charging
+        flow = np.asarray(station_load_mw, dtype=np.float64).T / charging.energy_per_charge_mwh
+        return diagnose_station_flows(
+            charging.station_names, [s.capacity_veh_per_h for s in charging.stations], flow,
+            spec.ev_demand_veh_per_h if ev_demand_veh_per_h is None else ev_demand_veh_per_h,
+            max_shift_periods=spec.max_shift_periods)
+
+    def _loads_with_diagnosis(self, load_mw: FloatArray, converged: bool, failure: str,
+                              ev_demand_veh_per_h: FloatArray | None = None) -> StationLoads:
+        """Loads (stations, periods) with their status; a reply whose stations bind says which
+        and by how much: as the reason of a non-converged equilibrium, else as a warning."""
+        diagnosis = self.capacity_diagnosis(load_mw, ev_demand_veh_per_h)
+        if converged:
+            return StationLoads(load_mw, OperatorStatus.OK,
+                                f"charging capacity binds: {diagnosis.describe()}"
+                                if diagnosis.binding else "")
+        reason = f"; charging capacity is short: {diagnosis.describe()}" \
+            if diagnosis.binding else ""
+        return StationLoads(load_mw, OperatorStatus.NOT_CONVERGED, failure + reason)
+
     def _ue_loads(self, result: MultiPeriodResult,
                   inputs: CouplingTerms | FloatArray) -> StationLoads:
         self._last, self._last_input = result, inputs
         # station_load_mw is (periods, stations); the contract's loads are (stations, periods)
-        if result.status == AssignmentStatus.CONVERGED:
-            return StationLoads(result.station_load_mw.T)
-        return StationLoads(result.station_load_mw.T, OperatorStatus.NOT_CONVERGED,
-                            f"equilibrium stopped at relative gap {result.relative_gap:.2e} "
-                            f"({result.status}) after {result.iterations} iterations")
+        return self._loads_with_diagnosis(
+            result.station_load_mw.T, result.status == AssignmentStatus.CONVERGED,
+            f"equilibrium stopped at relative gap {result.relative_gap:.2e} "
+            f"({result.status}) after {result.iterations} iterations",
+            result.ev_demand_veh_per_h)
 
     def _sue_loads(self, result: SuePeriodsResult,
                    inputs: CouplingTerms | FloatArray) -> StationLoads:
         self._last_sue, self._last_input = result, inputs
-        status = OperatorStatus.OK if result.converged else OperatorStatus.NOT_CONVERGED
         # the SUE result's station_load_mw is already (stations, periods)
-        return StationLoads(result.station_load_mw, status, result.describe_failure())
+        return self._loads_with_diagnosis(result.station_load_mw, result.converged,
+                                          result.describe_failure())
 
     def _sue_probe_responses(self, prices: list[FloatArray]) -> ProbeLoads:
         """SUE mode's probe answers: each probe warm-started from the previous one."""

@@ -187,6 +187,12 @@ class RunResult:
         return str(self.outcome.message)
 
     @property
+    def warnings(self) -> tuple[str, ...]:
+        """What operators said beside their usable replies (e.g. stations whose charging
+        capacity binds), one line per operator and RPC; empty for mechanisms without them."""
+        return tuple(getattr(self.outcome, "warnings", ()))
+
+    @property
     def summary(self) -> dict[str, Any]:
         """What ``summary.json`` holds (strict JSON values: NaN as None)."""
         return self._plugin.summary(self.outcome)

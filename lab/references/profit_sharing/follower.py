@@ -67,6 +67,7 @@ from ptn.lab.references.profit_sharing.game import (
     point_of_station,
     preschedule,
 )
+from ptn.lab.references.solver_attempts import solver_failure_text
 
 #: which point of the follower's optimal set a solution is: the interior-point solver's
 #: (``solver``), the optimistic or pessimistic selection, or the TNO's own plan at ρ = 0
@@ -246,7 +247,8 @@ class FollowerModel:
                     warnings.simplefilter("ignore", UserWarning)
                     problem.solve(solver=self.solver, **options)
             except cp.error.SolverError as error:
-                notes.append(f"attempt {number + 1}: {error}")
+                notes.append(f"attempt {number + 1}: "
+                             f"{solver_failure_text(self.solver, error)}")
                 continue
             if problem.status in _OPTIMAL:
                 if number:

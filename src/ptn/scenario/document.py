@@ -10,7 +10,8 @@ the file and the key path (``my.toml: traffic.station[2].node: ...``).
 Layout (the default, ``scenarios/nguyen-dupuis-ieee33.toml``, is the example)::
 
     [scenario]      name, description, periods, period_hours, stations (public names)
-    [coordinator]   mechanism and its parameters, call deadlines and retries
+    [coordinator]   mechanism and its parameters, call deadlines (call_timeout_s: seconds, or
+                    unset or "auto": ptn.coordinator.runtime.deadlines) and retries
     [traffic]       the traffic department's private data (ptn.services.traffic.model)
     [dso]           the DSO's private data (ptn.services.dso.model)
     [cno.<id>]      one table per charging network operator <id> (ptn.services.cno.model)
@@ -55,6 +56,8 @@ MECHANISM_ROLES = {
     "best-response": ("dso", "traffic", "cno"),
     "profit-sharing": ("dso", "tno"),
 }
+#: ``[coordinator] call_timeout_s = "auto"`` (as when unset): deadlines that fit the operators
+AUTO = "auto"
 #: variants of the pricing game (MODELS.md §3): CNOs compete (Nash) or merge (cooperative)
 GAME_VARIANTS = ("nash", "cooperative")
 
@@ -94,7 +97,9 @@ class CoordinatorSettings:
     initial_penalty_per_mw2h: float = 50.0
     residual_balancing: bool = True
     baseline_tariff_per_mwh: float = 85.0
-    call_timeout_s: float = 60.0
+    #: every call's deadline (s); None (the key unset or ``"auto"``): one that fits the
+    #: operators, generous for first calls (ptn.coordinator.runtime.deadlines)
+    call_timeout_s: float | None = None
     retries: int = 2
     #: how long the coordinator waits for an unreachable operator to come back (s)
     operator_wait_s: float = 300.0
@@ -314,10 +319,17 @@ def _coordinator(reader: KeyReader, table: dict[str, Any]) -> CoordinatorSetting
                                  default=defaults.max_rounds, minimum=1)
     retries = require_integer(reader, table, where, "retries", default=defaults.retries,
                               minimum=0)
-    values = {key: require_number(reader, table, where, key, default=getattr(defaults, key),
-                                  strictly_positive=True)
-              for key in ("tolerance", "initial_penalty_per_mw2h", "call_timeout_s",
-                          "initial_charging_price_per_mwh", "operator_wait_s")}
+    values: dict[str, Any] = {
+        key: require_number(reader, table, where, key, default=getattr(defaults, key),
+                            strictly_positive=True)
+        for key in ("tolerance", "initial_penalty_per_mw2h", "initial_charging_price_per_mwh",
+                    "operator_wait_s")}
+    timeout = table.get("call_timeout_s", AUTO)
+    if isinstance(timeout, str) and timeout != AUTO:
+        reader.fail(f"{where}.call_timeout_s", f"expected seconds or \"{AUTO}\", got "
+                                               f"{show_value(timeout)}")
+    values["call_timeout_s"] = None if timeout == AUTO else \
+        require_number(reader, table, where, "call_timeout_s", strictly_positive=True)
     values["baseline_tariff_per_mwh"] = require_number(
         reader, table, where, "baseline_tariff_per_mwh",
         default=defaults.baseline_tariff_per_mwh, minimum=0.0)

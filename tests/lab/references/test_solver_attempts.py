@@ -15,7 +15,12 @@ from ptn.lab.references.solver_attempts import (
     joint_solver_attempts,
     option_sets,
     solve_in_turn,
+    solver_failure_text,
 )
+
+#: what cvxpy raises when a solver ends without a solution (cvxpy/problems/problem.py)
+CVXPY_FAILURE = ("Solver 'CLARABEL' failed. Try another solver, or solve with verbose=True for "
+                 "more information.")
 
 
 def toy_qp() -> tuple[cp.Problem, cp.Variable]:
@@ -74,3 +79,32 @@ def test_failures_are_statuses_with_every_attempt_named() -> None:
     unbounded = cp.Problem(cp.Minimize(y), [y <= 0])
     status, _, _ = solve_in_turn(unbounded, "CLARABEL", [{}, {"tol_gap_rel": 1e-9}], "the toy")
     assert status == "unbounded"
+
+
+class FailingProblem:
+    """A model whose every solve raises cvxpy's SolverError, as Clarabel's numerical failures
+    on the joint model of an infeasible baseline did."""
+
+    status = None
+    solver_stats = None
+
+    def __init__(self) -> None:
+        self.solves = 0
+
+    def solve(self, **options: object) -> None:
+        self.solves += 1
+        raise cp.error.SolverError(CVXPY_FAILURE)
+
+
+def test_a_solver_failure_never_shows_cvxpys_advice() -> None:
+    assert solver_failure_text("CLARABEL", cp.error.SolverError(CVXPY_FAILURE)) == \
+        "the solver CLARABEL stopped without a solution (numerical trouble)"
+    assert solver_failure_text("SCS", cp.error.SolverError(
+        "Problem too large. Try another solver.")) == "Problem too large"
+    model = FailingProblem()
+    status, message, _ = solve_in_turn(model, "CLARABEL",  # type: ignore[arg-type]
+                                       [{}, {"tol_gap_rel": 1e-8}], "the joint problem")
+    assert model.solves == 2 and status == "solver_error"
+    assert "Try another solver" not in message and "verbose" not in message
+    assert message.startswith("the joint problem is solver_error: attempt 1")
+    assert message.count("stopped without a solution (numerical trouble)") == 2
