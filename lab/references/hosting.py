@@ -298,7 +298,7 @@ class _Grid:
     def __init__(self, case: DsoCase, station_names: tuple[str, ...]) -> None:
         self.case = case
         self.station_names = station_names
-        self.opf = DistFlowOpf(case, charging="fixed")
+        self.opf = DistFlowOpf(case, charging="fixed", explain_infeasibility=False)
         self._wide: DistFlowOpf | None = None
         # point position of each station
         self.order = [station_names.index(name) for name in self.opf.charging_names]
@@ -307,7 +307,8 @@ class _Grid:
 
     def wide(self) -> DistFlowOpf:
         if self._wide is None:
-            self._wide = DistFlowOpf(self.case.with_voltage_band(*WIDE_BAND_PU), charging="fixed")
+            self._wide = DistFlowOpf(self.case.with_voltage_band(*WIDE_BAND_PU), charging="fixed",
+                                     explain_infeasibility=False)
         return self._wide
 
     def points(self, station_load_mw: FloatArray) -> FloatArray:
