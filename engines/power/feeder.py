@@ -78,6 +78,9 @@ class Feeder:
     upstream_q_max_mvar: float = np.inf
     upstream_cost: UpstreamCost = field(default_factory=UpstreamCost)
     source: str = ""
+    #: what the loader approximated or folded when converting the source (line charging left
+    #: out, a supply transformer's tap folded into the slack voltage, ...), one line each
+    notes: tuple[str, ...] = ()
 
     @property
     def num_buses(self) -> int:
@@ -267,6 +270,7 @@ def build_feeder(
     upstream_q_max_mvar: float = np.inf,
     upstream_cost: UpstreamCost | None = None,
     source: str = "",
+    notes: tuple[str, ...] = (),
 ) -> Feeder:
     """Assemble and validate a :class:`Feeder` from unoriented branch data (bus positions)."""
     bus_ids = np.asarray(bus_ids, dtype=np.int64)
@@ -317,6 +321,7 @@ def build_feeder(
         upstream_q_max_mvar=float(upstream_q_max_mvar),
         upstream_cost=upstream_cost or UpstreamCost(),
         source=source,
+        notes=tuple(notes),
     )
     validate_feeder(feeder)
     return feeder

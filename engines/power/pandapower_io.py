@@ -25,21 +25,31 @@ How a net becomes a Feeder (:func:`feeder_from_pandapower`):
   buses, likewise ``x``; ``c_nf_per_km`` and ``g_us_per_km`` are ignored (DistFlow has no shunt
   branch admittance). Rating = ``√3·vn_kv·max_i_ka·df·parallel`` MVA, times
   ``max_loading_percent/100`` where given (pandapower's OPF limit); ``max_i_ka ≥ 9999`` means
-  no limit (``inf``);
+  no limit (``inf``). Line charging moves voltages: on pandapower's MV nets (CIGRE MV,
+  mv_oberrhein) leaving it out shifts them by up to 4.5e-3 and 1.5e-2 p.u. (LV cables: below
+  4e-5 p.u.); the feeder's ``notes`` name it, and docs/power.md has the measurements;
 * two-winding transformers: ``z = vk_percent/100``, ``r = vkr_percent/100`` on the trafo's
   ``sn_mva``, converted to ``net.sn_mva`` and to the low-voltage bus's ``vn_kv`` as pandapower
-  does; tap changers, off-nominal ratios, ``shift_degree`` (exact on a radial feeder) and the
-  magnetizing branch (``pfe_kw``, ``i0_percent``) are ignored. Rating = ``sn_mva·parallel``
-  (times ``max_loading_percent/100`` where given);
+  does; ``shift_degree`` is ignored (exact on a radial feeder: it only rotates the angles
+  downstream) and so is the magnetizing branch (``pfe_kw``, ``i0_percent``; the feeder's
+  ``notes`` say how much was left out). An off-nominal ratio (tap position off neutral, or rated
+  voltages other than the buses') is folded into the slack voltage when the transformer is a
+  supply transformer whose HV bus holds only the ext_grid (exact: the feeder's slack voltage
+  is the voltage behind the tap, ``vm_pu/τ``), and refused naming the transformer elsewhere.
+  Rating = ``sn_mva·parallel`` (times ``max_loading_percent/100`` where given);
 * loads add ``p_mw·scaling``, ``q_mvar·scaling`` per bus (constant power only: a load with
   nonzero ``const_z_*``/``const_i_*`` percentages is refused); static generators are negative
   loads at their ``p_mw·scaling``, ``q_mvar·scaling`` (``controllable`` is ignored: flexible
   DERs belong to the DER layer); shunts add their power at 1 p.u. voltage
   (``p_mw·step``, ``q_mvar·step``, times ``(vn_bus/vn_shunt)²`` as pandapower does), the same
   constant-power stand-in as the MATPOWER loader uses;
-* the one in-service ``ext_grid`` is the slack: ``vm_pu``, ``min/max_p_mw``,
+* each in-service ``ext_grid`` is a supply point: ``vm_pu``, ``min/max_p_mw``,
   ``min/max_q_mvar`` (missing or NaN: unbounded) and its ``poly_cost`` row
-  (``cp2_eur_per_mw2``, ``cp1_eur_per_mw``, ``cp0_eur``) as the upstream cost;
+  (``cp2_eur_per_mw2``, ``cp1_eur_per_mw``, ``cp0_eur``) as the upstream cost; without a
+  ``poly_cost`` row (pandapower's benchmark feeders ship none) the feeder says it has no cost
+  data (``UpstreamCost(has_cost_data=False)``). The net is cut into one radial feeder per
+  supply point by :mod:`ptn.engines.power.supply_points` (:func:`feeders_from_pandapower`);
+  :func:`feeder_from_pandapower` wants exactly one;
 * bus voltage limits ``min_vm_pu``/``max_vm_pu`` where given, else 0.9/1.1 p.u. (pandapower's
   own fill values for a limit not given, 0.0 and 2.0, count as not given);
 * elements a Feeder cannot hold (``gen``, ``trafo3w``, ``impedance``, ``dcline``, ``ward``,
@@ -52,7 +62,7 @@ import math
 import threading
 import weakref
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -63,8 +73,9 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from ptn.engines.errors import InvalidInputError
-from ptn.engines.power.feeder import Feeder, UpstreamCost, build_feeder
+from ptn.engines.power.feeder import Feeder, UpstreamCost
 from ptn.engines.power.matpower_case import feeder_from_matpower
+from ptn.engines.power.supply_points import BusBranchNetwork, SupplyPoint, radial_feeders
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -78,6 +89,8 @@ DEFAULT_V_MAX_PU = 1.1
 #: what pandapower's ``create_bus`` writes for a limit that was not given (``default_val``)
 PANDAPOWER_UNSET_V_MIN_PU = 0.0
 PANDAPOWER_UNSET_V_MAX_PU = 2.0
+#: a transformer whose ratio is this close to 1 is at nominal ratio
+RATIO_TOLERANCE = 1e-9
 #: tolerance of the AC power flow on the power mismatch, MVA
 AC_TOLERANCE_MVA = 1e-10
 
@@ -129,7 +142,33 @@ class AcPowerFlowResult:
 
 
 def feeder_from_pandapower(net: Any, name: str) -> Feeder:
-    """Convert a pandapower net into a validated :class:`Feeder` (rules in the module doc)."""
+    """Convert a pandapower net of one supply point into a validated :class:`Feeder`.
+
+    A net with several supply points is refused naming them (:func:`feeders_from_pandapower`
+    loads it as one feeder per supply point).
+    """
+    feeders = feeders_from_pandapower(net, name)
+    if len(feeders) > 1:
+        supplies = "; ".join(f"{f.name}: {f.source.rpartition(', ')[2]}" for f in feeders)
+        raise InvalidInputError(
+            f"pandapower net {name} has {len(feeders)} supply points, one radial feeder each "
+            f"({supplies}); load them as several feeders of one DSO (load_feeders / "
+            "feeders_from_pandapower)"
+        )
+    return feeders[0]
+
+
+def feeders_from_pandapower(net: Any, name: str) -> tuple[Feeder, ...]:
+    """Convert a pandapower net into one validated :class:`Feeder` per supply point.
+
+    Conversion rules in the module doc; cutting into feeders in
+    :mod:`ptn.engines.power.supply_points`.
+    """
+    return radial_feeders(network_from_pandapower(net, name))
+
+
+def network_from_pandapower(net: Any, name: str) -> BusBranchNetwork:
+    """The in-service bus-branch data of a pandapower net (rules in the module doc)."""
     where = f"pandapower net {name}"
     _refuse_unsupported(net, where)
     bus_labels = net.bus.index.to_numpy(dtype=np.int64)
@@ -293,40 +332,24 @@ def feeder_from_pandapower(net: Any, name: str) -> Feeder:
     np.add.at(load_q, feeder_position[shunt_bus[shunt_on]],
               (_column(shunt, "q_mvar", 0.0) * shunt_factor)[shunt_on])
 
-    # the slack
-    ext_grid = net.ext_grid
-    eg_bus = lookup(ext_grid["bus"].to_numpy(dtype=np.int64),
-                    lambda k: f"ext_grid {ext_grid.index[k]}")
-    eg_on = np.flatnonzero(ext_grid["in_service"].to_numpy(dtype=bool) & bus_on[eg_bus])
-    slack_positions = feeder_position[eg_bus[eg_on]]
-    slack_voltage = 1.0
-    bounds = (-np.inf, np.inf, -np.inf, np.inf)
-    cost = UpstreamCost()
-    base_kv = vn_kv[kept[0]]
-    if eg_on.size == 1:
-        k = int(eg_on[0])
-        slack_voltage = float(ext_grid["vm_pu"].iloc[k])
-        base_kv = float(vn_kv[eg_bus[k]])
-        bounds = (
-            float(_column(ext_grid, "min_p_mw", -np.inf)[k]),
-            float(_column(ext_grid, "max_p_mw", np.inf)[k]),
-            float(_column(ext_grid, "min_q_mvar", -np.inf)[k]),
-            float(_column(ext_grid, "max_q_mvar", np.inf)[k]),
-        )
-        cost = _ext_grid_cost(net, int(ext_grid.index[k]), where)
-
+    from_bus = np.concatenate([feeder_position[lf], feeder_position[th]])
+    to_bus = np.concatenate([feeder_position[lt], feeder_position[tl]])
+    supplies = _supply_points(net, lookup, bus_on, feeder_position, where)
+    supplies = _fold_supply_taps(
+        trafos, trafo_index, feeder_position[th], vn_kv[th], vn_kv[tl], supplies,
+        from_bus, to_bus, load_p, load_q, bus_labels[kept], where,
+    )
     branch_ids = tuple(
         [f"line {i}" for i in line_index.tolist()] + [f"trafo {i}" for i in trafo_index.tolist()]
     )
-    return build_feeder(
+    return BusBranchNetwork(
         name=name,
+        source=where,
         base_mva=sn_mva,
-        base_kv=base_kv,
         bus_ids=bus_labels[kept],
-        slack_buses=slack_positions,
-        slack_voltage_pu=slack_voltage,
-        from_bus=np.concatenate([feeder_position[lf], feeder_position[th]]),
-        to_bus=np.concatenate([feeder_position[lt], feeder_position[tl]]),
+        bus_kv=vn_kv[kept],
+        from_bus=from_bus,
+        to_bus=to_bus,
         branch_ids=branch_ids,
         r_pu=np.concatenate([line_r, trafo_r]),
         x_pu=np.concatenate([line_x, trafo_x]),
@@ -335,26 +358,145 @@ def feeder_from_pandapower(net: Any, name: str) -> Feeder:
         load_q_mvar=load_q,
         v_min_pu=v_min[kept],
         v_max_pu=v_max[kept],
-        upstream_p_min_mw=bounds[0],
-        upstream_p_max_mw=bounds[1],
-        upstream_q_min_mvar=bounds[2],
-        upstream_q_max_mvar=bounds[3],
-        upstream_cost=cost,
-        source=where,
+        supply_points=supplies,
+        notes=_left_out(lines, trafos),
     )
 
 
+def _supply_points(
+    net: Any, lookup: _Lookup, bus_on: NDArray[np.bool_], feeder_position: IntArray, where: str
+) -> tuple[SupplyPoint, ...]:
+    """Every in-service ext_grid on an in-service bus, in index order."""
+    ext_grid = net.ext_grid
+    eg_bus = lookup(ext_grid["bus"].to_numpy(dtype=np.int64),
+                    lambda k: f"ext_grid {ext_grid.index[k]}")
+    eg_on = np.flatnonzero(ext_grid["in_service"].to_numpy(dtype=bool) & bus_on[eg_bus])
+    bounds = [_column(ext_grid, column, default) for column, default in (
+        ("min_p_mw", -np.inf), ("max_p_mw", np.inf), ("min_q_mvar", -np.inf),
+        ("max_q_mvar", np.inf))]
+    vm_pu = _column(ext_grid, "vm_pu", 1.0)
+    return tuple(
+        SupplyPoint(
+            label=f"ext_grid {ext_grid.index[k]}",
+            bus=int(feeder_position[eg_bus[k]]),
+            voltage_pu=float(vm_pu[k]),
+            p_min_mw=float(bounds[0][k]),
+            p_max_mw=float(bounds[1][k]),
+            q_min_mvar=float(bounds[2][k]),
+            q_max_mvar=float(bounds[3][k]),
+            cost=_ext_grid_cost(net, int(ext_grid.index[k]), where),
+        )
+        for k in eg_on.tolist()
+    )
+
+
+def transformer_ratio(trafos: Any, hv_bus_kv: FloatArray, lv_bus_kv: FloatArray) -> FloatArray:
+    """Off-nominal ratio of two-winding transformers, as pandapower's branch model has it.
+
+    ``τ = (vn_hv_kv·(1 + s_hv)/vn_hv_bus) / (vn_lv_kv·(1 + s_lv)/vn_lv_bus)`` with the tap
+    changer's ``s = (tap_pos − tap_neutral)·tap_step_percent/100`` on its ``tap_side`` (no tap
+    data: 0); 1 for a transformer at nominal ratio and neutral tap.
+    """
+    steps = _column(trafos, "tap_pos", 0.0) - _column(trafos, "tap_neutral", 0.0)
+    change = steps * _column(trafos, "tap_step_percent", 0.0) / 100.0
+    side = trafos["tap_side"].astype(str).to_numpy() if "tap_side" in trafos.columns \
+        else np.full(len(trafos), "")
+    hv = trafos["vn_hv_kv"].to_numpy(dtype=np.float64) * (1.0 + np.where(side == "hv", change, 0))
+    lv = trafos["vn_lv_kv"].to_numpy(dtype=np.float64) * (1.0 + np.where(side == "lv", change, 0))
+    return np.asarray((hv / hv_bus_kv) / (lv / lv_bus_kv), dtype=np.float64)
+
+
+def _fold_supply_taps(
+    trafos: Any,
+    trafo_index: IntArray,
+    hv_position: IntArray,
+    hv_bus_kv: FloatArray,
+    lv_bus_kv: FloatArray,
+    supplies: tuple[SupplyPoint, ...],
+    from_bus: IntArray,
+    to_bus: IntArray,
+    load_p: FloatArray,
+    load_q: FloatArray,
+    labels: IntArray,
+    where: str,
+) -> tuple[SupplyPoint, ...]:
+    """Fold an off-nominal supply transformer's ratio into its supply point's voltage.
+
+    pandapower (like MATPOWER) puts the ideal transformer of ratio τ at the HV end, ahead of the
+    series impedance, so when the HV bus holds only the ext_grid and this transformer, the
+    feeder below sees a source of ``vm_pu/τ`` behind the impedance: exact for every bus but the
+    HV bus itself, whose feeder voltage is that voltage behind the tap. Any other off-nominal
+    transformer (or a tap on the LV side, where pandapower also changes the impedance) is
+    refused naming it: DistFlow has no transformer ratios.
+    """
+    ratio = transformer_ratio(trafos, hv_bus_kv, lv_bus_kv)
+    kind = trafos["tap_changer_type"].astype(str).to_numpy() \
+        if "tap_changer_type" in trafos.columns else np.full(len(trafos), "Ratio")
+    side = trafos["tap_side"].astype(str).to_numpy() if "tap_side" in trafos.columns \
+        else np.full(len(trafos), "")
+    by_bus = {supply.bus: k for k, supply in enumerate(supplies)}
+    folded = list(supplies)
+    for k in np.flatnonzero(np.abs(ratio - 1.0) > RATIO_TOLERANCE).tolist():
+        hv = int(hv_position[k])
+        tap = f"trafo {trafo_index[k]} (HV bus {labels[hv]}) has the off-nominal ratio " \
+            f"{ratio[k]:.6g}"
+        incident = int(np.count_nonzero(from_bus == hv) + np.count_nonzero(to_bus == hv))
+        foldable = (hv in by_bus and incident == 1 and load_p[hv] == 0 and load_q[hv] == 0
+                    and side[k] != "lv" and kind[k] in ("Ratio", "nan", "None"))
+        if not foldable:
+            raise InvalidInputError(
+                f"{where}: {tap} (tap position or rated voltages); a Feeder has no transformer "
+                "ratios except at a supply transformer whose HV bus holds only the ext_grid "
+                "(tap on the HV side): set tap_pos to tap_neutral, or vn_hv_kv/vn_lv_kv to "
+                "the buses' vn_kv"
+            )
+        supply = folded[by_bus[hv]]
+        voltage = supply.voltage_pu / float(ratio[k])
+        note = (f"{tap}: folded into the slack voltage, {supply.voltage_pu:.6g} p.u. at the "
+                f"ext_grid is {voltage:.6g} p.u. behind the tap")
+        folded[by_bus[hv]] = replace(supply, voltage_pu=voltage, notes=(*supply.notes, note))
+    return tuple(folded)
+
+
+def _left_out(lines: Any, trafos: Any) -> tuple[str, ...]:
+    """What the conversion leaves out, with its size: line charging and magnetizing losses."""
+    notes = []
+    capacitance = _column(lines, "c_nf_per_km", 0.0) * lines["length_km"].to_numpy(
+        dtype=np.float64) * _column(lines, "parallel", 1.0)
+    if np.any(capacitance > 0):
+        notes.append(f"line charging left out: {np.count_nonzero(capacitance > 0)} lines have "
+                     f"c_nf_per_km > 0 ({capacitance.sum():.6g} nF in all)")
+    iron = _column(trafos, "pfe_kw", 0.0)
+    magnetizing = _column(trafos, "i0_percent", 0.0)
+    if np.any((iron > 0) | (magnetizing > 0)):
+        notes.append(f"transformer magnetizing branch left out: pfe_kw {iron.sum():.6g} kW in "
+                     f"all, i0_percent up to {magnetizing.max():.6g}")
+    return tuple(notes)
+
+
 def feeder_from_file(path: str | Path) -> Feeder:
-    """Load a feeder from a file, by suffix.
+    """Load a feeder from a file of one supply point (:func:`feeders_from_file`)."""
+    feeders = feeders_from_file(path)
+    if len(feeders) > 1:
+        names = ", ".join(f.name for f in feeders)
+        raise InvalidInputError(
+            f"{path}: the net has {len(feeders)} supply points, one radial feeder each "
+            f"({names}); load it as several feeders of one DSO (load_feeders)"
+        )
+    return feeders[0]
+
+
+def feeders_from_file(path: str | Path) -> tuple[Feeder, ...]:
+    """Load the feeders of a file, by suffix: one per supply point.
 
     ``.m``: MATPOWER case (:func:`~ptn.engines.power.matpower_case.feeder_from_matpower`);
     ``.json``, ``.p``/``.pkl``, ``.xlsx``: a pandapower net (``from_json``, ``from_pickle``,
-    ``from_excel``). The feeder is named after the file's stem.
+    ``from_excel``). Feeders are named after the file's stem (``<stem>/<k>`` for several).
     """
     file = Path(path)
     suffix = file.suffix.lower()
     if suffix == ".m":
-        return feeder_from_matpower(file)
+        return (feeder_from_matpower(file),)
     readers = {".json": pp.from_json, ".p": pp.from_pickle, ".pkl": pp.from_pickle,
                ".xlsx": pp.from_excel}
     if suffix not in readers:
@@ -367,7 +509,7 @@ def feeder_from_file(path: str | Path) -> Feeder:
         net = readers[suffix](str(file))
     except Exception as error:  # pandapower raises many types for a malformed file
         raise InvalidInputError(f"{file}: pandapower cannot read it: {error}") from error
-    return feeder_from_pandapower(net, file.stem)
+    return feeders_from_pandapower(net, file.stem)
 
 
 class _Lookup:
@@ -431,11 +573,11 @@ def _ext_grid_cost(net: Any, ext_grid: int, where: str) -> UpstreamCost:
                 "supported"
             )
     if "poly_cost" not in net or len(net.poly_cost) == 0:
-        return UpstreamCost()
+        return UpstreamCost(has_cost_data=False)
     poly = net.poly_cost
     rows = poly[(poly["et"].astype(str) == "ext_grid") & (poly["element"] == ext_grid)]
     if len(rows) == 0:
-        return UpstreamCost()
+        return UpstreamCost(has_cost_data=False)
     if len(rows) > 1:
         raise InvalidInputError(f"{where}: ext_grid {ext_grid} has {len(rows)} poly_cost rows")
     return UpstreamCost(
@@ -456,8 +598,9 @@ def pandapower_net(feeder: Feeder, load_p_mw: FloatArray, load_q_mvar: FloatArra
     limits; one 1-km line per branch (in branch order, from the parent) whose ohmic ``r``, ``x``
     reproduce the per-unit values on ``base_mva``, without shunt capacitance, and ``max_i_ka``
     from the rating (99999 kA when unlimited); one ext_grid at the slack with the slack voltage,
-    the upstream bounds (NaN when infinite) and the upstream cost as ``poly_cost``; one load per
-    bus (negative values are injections).
+    the upstream bounds (NaN when infinite) and the upstream cost as ``poly_cost`` (none when the
+    feeder has no cost data, so a round trip keeps that); one load per bus (negative values are
+    injections).
     """
     n = feeder.num_buses
     load_p = _bus_vector(load_p_mw, n, "load_p_mw", feeder.name)
@@ -506,14 +649,15 @@ def pandapower_net(feeder: Feeder, load_p_mw: FloatArray, load_q_mvar: FloatArra
         max_q_mvar=finite_or_nan(feeder.upstream_q_max_mvar),
     )
     cost = feeder.upstream_cost
-    pp.create_poly_cost(
-        net,
-        ext_grid,
-        "ext_grid",
-        cp1_eur_per_mw=cost.linear_per_mwh,
-        cp0_eur=cost.constant_per_h,
-        cp2_eur_per_mw2=cost.quadratic_per_mw2h,
-    )
+    if cost.has_cost_data:
+        pp.create_poly_cost(
+            net,
+            ext_grid,
+            "ext_grid",
+            cp1_eur_per_mw=cost.linear_per_mwh,
+            cp0_eur=cost.constant_per_h,
+            cp2_eur_per_mw2=cost.quadratic_per_mw2h,
+        )
     return net
 
 
