@@ -337,7 +337,7 @@ def network_from_pandapower(net: Any, name: str) -> BusBranchNetwork:
     supplies = _supply_points(net, lookup, bus_on, feeder_position, where)
     supplies = _fold_supply_taps(
         trafos, trafo_index, feeder_position[th], vn_kv[th], vn_kv[tl], supplies,
-        from_bus, to_bus, load_p, load_q, bus_labels[kept], where,
+        from_bus, to_bus, load_p, load_q, bus_labels[th], where,
     )
     branch_ids = tuple(
         [f"line {i}" for i in line_index.tolist()] + [f"trafo {i}" for i in trafo_index.tolist()]
@@ -417,7 +417,7 @@ def _fold_supply_taps(
     to_bus: IntArray,
     load_p: FloatArray,
     load_q: FloatArray,
-    labels: IntArray,
+    hv_labels: IntArray,
     where: str,
 ) -> tuple[SupplyPoint, ...]:
     """Fold an off-nominal supply transformer's ratio into its supply point's voltage.
@@ -438,7 +438,7 @@ def _fold_supply_taps(
     folded = list(supplies)
     for k in np.flatnonzero(np.abs(ratio - 1.0) > RATIO_TOLERANCE).tolist():
         hv = int(hv_position[k])
-        tap = f"trafo {trafo_index[k]} (HV bus {labels[hv]}) has the off-nominal ratio " \
+        tap = f"trafo {trafo_index[k]} (HV bus {hv_labels[k]}) has the off-nominal ratio " \
             f"{ratio[k]:.6g}"
         incident = int(np.count_nonzero(from_bus == hv) + np.count_nonzero(to_bus == hv))
         foldable = (hv in by_bus and incident == 1 and load_p[hv] == 0 and load_q[hv] == 0
