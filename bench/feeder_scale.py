@@ -77,13 +77,15 @@ def peak_rss_mb() -> float:
 def kerber_vorstadt_x4() -> Any:
     """Four Kerber suburban cable networks behind one 10 kV bus (see the module doc)."""
     import pandapower as pp
-    import pandapower.networks as pn
     import pandapower.toolbox as tb
 
-    net = pn.create_kerber_vorstadtnetz_kabel_1()
+    from ptn.engines.power.pandapower_catalogue import pandapower_network
+
+    net = pandapower_network("kerber_vorstadtnetz_kabel_1")
     root = int(net.ext_grid["bus"].iloc[0])
     for _ in range(KERBER_COPIES - 1):
-        net = tb.merge_nets(net, pn.create_kerber_vorstadtnetz_kabel_1(), validate=False)
+        net = tb.merge_nets(net, pandapower_network("kerber_vorstadtnetz_kabel_1"),
+                            validate=False)
     for index in net.ext_grid.index[1:]:
         bus = int(net.ext_grid.at[index, "bus"])
         net.ext_grid.drop(index, inplace=True)

@@ -18,7 +18,10 @@ Names (:data:`PANDAPOWER_FEEDERS`; function of ``pandapower.networks`` and its a
 * the Kerber networks ``kerber_landnetz_freileitung_1``, ``..._2``, ``kerber_landnetz_kabel_1``,
   ``..._2``, ``kerber_dorfnetz``, ``kerber_vorstadtnetz_kabel_1``, ``..._2``
   (``create_kerber_*()``; G. Kerber, "Aufnahmefähigkeit von Niederspannungsverteilnetzen für
-  die Einspeisung aus Photovoltaikkleinanlagen", TU München, 2011);
+  die Einspeisung aus Photovoltaikkleinanlagen", TU München, 2011). pandapower draws the cable
+  type of each house connection at random (one of two types, 50 % each, Python's ``random``),
+  so the catalogue builds every net with ``random`` seeded by :data:`RANDOM_SEED` (state
+  restored afterwards): a name is the same feeder in every process;
 * ``mv_oberrhein``: ``mv_oberrhein()``, a real German 20 kV network of two radial halves behind
   two 110/20 kV transformers: two supply points, two feeders (``mv_oberrhein/0`` and ``/1``).
 
@@ -31,12 +34,16 @@ naming its lines).
 from __future__ import annotations
 
 import functools
+import random
+from collections.abc import Callable
 from typing import Any
 
 from ptn.engines.errors import InvalidInputError
 from ptn.engines.power.feeder import Feeder
 from ptn.engines.power.pandapower_io import feeders_from_pandapower
 
+#: seed of Python's ``random`` while a net is built (see :func:`seeded`)
+RANDOM_SEED = 0
 #: the prefix of the ``pandapower:<function>`` form
 PANDAPOWER_PREFIX = "pandapower:"
 
@@ -67,7 +74,7 @@ def pandapower_network(spec: str) -> Any:
 
     if spec in PANDAPOWER_FEEDERS:
         function, arguments = PANDAPOWER_FEEDERS[spec]
-        return getattr(pn, function)(**arguments)
+        return seeded(getattr(pn, function), **arguments)
     if not spec.startswith(PANDAPOWER_PREFIX):
         raise InvalidInputError(f"{spec!r} is not a pandapower net name")
     function = spec[len(PANDAPOWER_PREFIX):]
@@ -81,12 +88,24 @@ def pandapower_network(spec: str) -> Any:
             f"{function!r} (e.g. {PANDAPOWER_PREFIX}create_cigre_network_lv)"
         )
     try:
-        return builder()
+        return seeded(builder)
     except TypeError as error:
         raise InvalidInputError(
             f"pandapower net {spec!r}: pandapower.networks.{function} needs arguments ({error}); "
             "build the net yourself, save it with pandapower.to_json and give the file"
         ) from error
+
+
+def seeded(builder: Callable[..., Any], **arguments: Any) -> Any:
+    """``builder(**arguments)`` with Python's ``random`` seeded by :data:`RANDOM_SEED` (and its
+    state restored afterwards): the Kerber nets draw their house-connection cable types at
+    random, so the same name gives the same net in every process."""
+    state = random.getstate()
+    random.seed(RANDOM_SEED)
+    try:
+        return builder(**arguments)
+    finally:
+        random.setstate(state)
 
 
 @functools.cache
