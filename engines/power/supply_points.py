@@ -79,6 +79,9 @@ class BusBranchNetwork:
     v_max_pu: FloatArray
     supply_points: tuple[SupplyPoint, ...]
     notes: tuple[str, ...] = ()
+    #: admittance to ground per bus (p.u.), or None (see :class:`Feeder`)
+    shunt_g_pu: FloatArray | None = None
+    shunt_b_pu: FloatArray | None = None
 
 
 def radial_feeders(network: BusBranchNetwork) -> tuple[Feeder, ...]:
@@ -175,4 +178,6 @@ def _feeder(
         upstream_cost=supply.cost,
         source=source,
         notes=supply.notes + network.notes,
+        shunt_g_pu=None if network.shunt_g_pu is None else network.shunt_g_pu[buses],
+        shunt_b_pu=None if network.shunt_b_pu is None else network.shunt_b_pu[buses],
     )

@@ -213,3 +213,20 @@ def test_random_kerber_cables_are_seeded_and_the_random_state_kept() -> None:
     # unseeded, pandapower's 57 house connections differ between two builds
     draws = [pn.create_kerber_dorfnetz().line["std_type"].tolist() for _ in range(2)]
     assert draws[0] != draws[1]
+
+
+@pytest.mark.parametrize("name", ["cigre_mv_pv_wind", "mv_oberrhein", "kerber_landnetz_kabel_2"])
+def test_line_charging_kept_as_bus_shunts_is_exact(name: str) -> None:
+    """``line_charging=True``: the lines' charging becomes bus shunts (lines open at one end,
+    which pandapower keeps energized from the other, included) and the feeder's AC power flow
+    is pandapower's with line charging, to 1e-8 p.u. (only magnetizing left out)."""
+    net = pandapower_network(name)
+    feeders = feeders_from_pandapower(net, name, line_charging=True)
+    assert not any("line charging" in note for f in feeders for note in f.notes)
+    assert all(f.shunt_b_pu is not None and f.shunt_b_pu.sum() > 0 for f in feeders)
+    vm = pandapower_voltages(without_what_feeders_leave_out(net, keep_line_charging=True))
+    for feeder in feeders:
+        flow = run_ac_power_flow(feeder, feeder.load_p_mw, feeder.load_q_mvar)
+        others = np.arange(feeder.num_buses) != feeder.slack_bus
+        reference = vm.loc[feeder.bus_ids].to_numpy(dtype=np.float64)
+        np.testing.assert_allclose(flow.vm_pu[others], reference[others], atol=1e-8)
