@@ -23,8 +23,12 @@ Sources (each case file cites its paper):
 * ``ieee30-radial``: derived from MATPOWER's ``case_ieee30.m`` (IEEE 30-bus test case, UW
   Power Systems Test Case Archive), see :func:`ieee30_radial`.
 
-Anything else that looks like a path (has a suffix or a directory part) is loaded with
-:func:`ptn.engines.power.pandapower_io.feeder_from_file`.
+pandapower's benchmark distribution nets (CIGRE LV/MV, the Kerber networks, mv_oberrhein, or
+any net of ``pandapower.networks`` as ``pandapower:<function>``) are loaded by name through
+:mod:`ptn.engines.power.pandapower_catalogue`. Anything else that looks like a path (has a
+suffix or a directory part) is loaded with
+:func:`ptn.engines.power.pandapower_io.feeders_from_file`. A net with several supply points is
+several feeders (:func:`load_feeders`); :func:`load_feeder` wants one.
 """
 
 from __future__ import annotations
@@ -55,7 +59,13 @@ from ptn.engines.power.matpower_case import (
     feeder_from_matpower_case,
     read_matpower_case,
 )
-from ptn.engines.power.pandapower_io import feeder_from_file, feeder_from_pandapower
+from ptn.engines.power.pandapower_catalogue import (
+    PANDAPOWER_FEEDERS,
+    PANDAPOWER_PREFIX,
+    is_pandapower_name,
+    pandapower_feeders,
+)
+from ptn.engines.power.pandapower_io import feeder_from_pandapower, feeders_from_file
 
 #: X/R given to branches with zero resistance (IEEE 30's transformers, case141's bus tie):
 #: DistFlow needs r > 0, and 50 is a typical X/R of a large power transformer
@@ -130,19 +140,41 @@ IEEE30_GENERATORS: tuple[GeneratorData, ...] = (
 
 
 def load_feeder(spec: str) -> Feeder:
-    """A built-in feeder by name (:data:`BUILTIN_FEEDERS`), or a feeder file by path.
+    """One feeder by name or path (:func:`load_feeders`); a net with several supply points is
+    refused naming them."""
+    feeders = load_feeders(spec)
+    if len(feeders) > 1:
+        listed = "; ".join(f"{f.name} ({f.source.rpartition(', the radial part fed by ')[2]})"
+                           for f in feeders)
+        raise InvalidInputError(
+            f"feeder {spec!r} has {len(feeders)} supply points, one radial feeder each: "
+            f"{listed}; load them together as the feeders of one DSO (load_feeders)"
+        )
+    return feeders[0]
 
-    Built-in feeders are built once per process (pandapower's case33bw takes about a second to
-    read) and handed out as copies, so a caller may change its arrays without affecting others.
+
+def load_feeders(spec: str) -> tuple[Feeder, ...]:
+    """The feeders of a built-in case, a pandapower net or a feeder file: one per supply point.
+
+    ``spec`` is a built-in name (:data:`BUILTIN_FEEDERS`), a pandapower benchmark net
+    (:data:`~ptn.engines.power.pandapower_catalogue.PANDAPOWER_FEEDERS`, e.g. ``cigre_lv``,
+    ``kerber_dorfnetz``, ``mv_oberrhein``, or ``pandapower:<function>``), or the path of a
+    feeder file (:data:`FEEDER_FILE_SUFFIXES`). Named feeders are built once per process
+    (pandapower's nets take up to a second to build) and handed out as copies, so a caller may
+    change their arrays without affecting others.
     """
     if spec in BUILTIN_FEEDERS:
-        return copy.deepcopy(_builtin_feeder(spec))
+        return (copy.deepcopy(_builtin_feeder(spec)),)
+    if is_pandapower_name(spec):
+        return copy.deepcopy(pandapower_feeders(spec))
     path = Path(spec)
     if path.suffix.lower() in FEEDER_FILE_SUFFIXES or len(path.parts) > 1:
-        return feeder_from_file(path)
+        return feeders_from_file(path)
     raise InvalidInputError(
-        f"unknown feeder {spec!r}: choose one of {', '.join(BUILTIN_FEEDERS)}, or give the path "
-        f"of a feeder file ({', '.join(FEEDER_FILE_SUFFIXES)})"
+        f"unknown feeder {spec!r}: choose one of {', '.join(BUILTIN_FEEDERS)}, a pandapower "
+        f"net ({', '.join(PANDAPOWER_FEEDERS)}, or {PANDAPOWER_PREFIX}<function> of "
+        f"pandapower.networks), or give the path of a feeder file "
+        f"({', '.join(FEEDER_FILE_SUFFIXES)})"
     )
 
 

@@ -78,6 +78,15 @@ class Feeder:
     upstream_q_max_mvar: float = np.inf
     upstream_cost: UpstreamCost = field(default_factory=UpstreamCost)
     source: str = ""
+    #: what the loader approximated or folded when converting the source (line charging left
+    #: out, a supply transformer's tap folded into the slack voltage, ...), one line each
+    notes: tuple[str, ...] = ()
+    #: admittance to ground per bus (p.u. on ``base_mva``), or None for none: the bus draws
+    #: ``g·v`` and injects ``b·v`` (``v = |V|²``), e.g. half of each line's charging at each
+    #: end (pandapower's ``c_nf_per_km``). Linear in DistFlow's ``v``, so exact in the model;
+    #: only loaders asked for it fill it (``line_charging=True``)
+    shunt_g_pu: FloatArray | None = None
+    shunt_b_pu: FloatArray | None = None
 
     @property
     def num_buses(self) -> int:
@@ -267,6 +276,9 @@ def build_feeder(
     upstream_q_max_mvar: float = np.inf,
     upstream_cost: UpstreamCost | None = None,
     source: str = "",
+    notes: tuple[str, ...] = (),
+    shunt_g_pu: FloatArray | None = None,
+    shunt_b_pu: FloatArray | None = None,
 ) -> Feeder:
     """Assemble and validate a :class:`Feeder` from unoriented branch data (bus positions)."""
     bus_ids = np.asarray(bus_ids, dtype=np.int64)
@@ -317,6 +329,9 @@ def build_feeder(
         upstream_q_max_mvar=float(upstream_q_max_mvar),
         upstream_cost=upstream_cost or UpstreamCost(),
         source=source,
+        notes=tuple(notes),
+        shunt_g_pu=None if shunt_g_pu is None else np.asarray(shunt_g_pu, dtype=np.float64),
+        shunt_b_pu=None if shunt_b_pu is None else np.asarray(shunt_b_pu, dtype=np.float64),
     )
     validate_feeder(feeder)
     return feeder
@@ -392,11 +407,15 @@ def validate_feeder(feeder: Feeder) -> None:
                                 "branches")
     _check_impedances(name, feeder.branch_ids, feeder.r_pu, feeder.x_pu,
                       feeder.branch_rating_mva)
+    shunts = tuple((label, values) for label, values in (
+        ("shunt_g_pu", feeder.shunt_g_pu), ("shunt_b_pu", feeder.shunt_b_pu))
+        if values is not None)
     for label, values in (
         ("load_p_mw", feeder.load_p_mw),
         ("load_q_mvar", feeder.load_q_mvar),
         ("v_min_pu", feeder.v_min_pu),
         ("v_max_pu", feeder.v_max_pu),
+        *shunts,
     ):
         if values.shape != (n,):
             raise InvalidInputError(f"feeder {name}: {label} has shape {values.shape}, not ({n},)")

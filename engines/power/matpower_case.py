@@ -55,7 +55,10 @@ cannot hold:
 * voltage limits ``VMIN``, ``VMAX``; slack voltage = ``VG`` of the in-service generator at the
   slack, else the bus's ``VM``; the upstream bounds are that generator's ``PMIN``, ``PMAX``,
   ``QMIN``, ``QMAX`` and its cost the polynomial (model 2, at most quadratic) row of
-  ``mpc.gencost`` (reactive-power cost rows, start-up and shut-down costs are ignored);
+  ``mpc.gencost`` (reactive-power cost rows, start-up and shut-down costs are ignored). A case
+  without ``mpc.gencost``, or without an in-service generator at the slack, carries no cost for
+  its supply point: its feeder says so (``UpstreamCost(has_cost_data=False)``) and the OPF
+  prices purchases with a tariff it names instead of a zero objective;
 * an in-service generator anywhere but at the slack is refused, naming it (the Feeder has no
   generators; the DER layer models them). Out-of-service generators are ignored.
 """
@@ -271,7 +274,7 @@ def feeder_from_matpower_case(
     slack_voltage = float(bus[slack_rows[0], VM]) if slack_rows.size else 1.0
     base_kv = float(bus[slack_rows[0], BASE_KV]) if slack_rows.size else 1.0
     bounds = (-np.inf, np.inf, -np.inf, np.inf)
-    cost = UpstreamCost()
+    cost = UpstreamCost(has_cost_data=False)
     if slack_rows.size == 1:
         if not base_kv > 0:
             raise InvalidInputError(
@@ -364,7 +367,7 @@ def _polynomial_cost(
 ) -> UpstreamCost:
     """``c2, c1, c0`` of a model-2 row of ``mpc.gencost`` (``n`` coefficients, highest first)."""
     if gencost is None:
-        return UpstreamCost()
+        return UpstreamCost(has_cost_data=False)
     if gencost.shape[0] < num_gens:
         raise InvalidInputError(
             f"{where}: mpc.gencost has {gencost.shape[0]} rows for {num_gens} generators"

@@ -1,10 +1,10 @@
-"""pandapower nets in and out of a :class:`Feeder`, and the AC power flow that checks DistFlow.
+"""pandapower nets into feeders: the conversion rules a pandapower user can check.
 
 Why this exists: pandapower is where most distribution feeders (and its ``networks`` module's
-test cases) already live, and its Newton–Raphson power flow is the independent referee of every
-DistFlow answer (relaxation exactness, losses, voltages). This module converts a pandapower net
-into the DSO engine's per-unit :class:`Feeder`, builds a pandapower net back from a Feeder, and
-runs the AC power flow on a Feeder with given net loads.
+test cases) already live. This module converts a pandapower net into the DSO engine's per-unit
+feeders, one per supply point; :mod:`ptn.engines.power.ac_power_flow` (re-exported here) goes
+the other way and runs pandapower's AC power flow, the independent referee of every DistFlow
+answer.
 
 Sources: pandapower's element documentation (``bus``, ``line``, ``trafo``, ``load``, ``sgen``,
 ``shunt``, ``ext_grid``, ``switch``, ``poly_cost``; L. Thurner et al., "pandapower — an
@@ -25,21 +25,34 @@ How a net becomes a Feeder (:func:`feeder_from_pandapower`):
   buses, likewise ``x``; ``c_nf_per_km`` and ``g_us_per_km`` are ignored (DistFlow has no shunt
   branch admittance). Rating = ``√3·vn_kv·max_i_ka·df·parallel`` MVA, times
   ``max_loading_percent/100`` where given (pandapower's OPF limit); ``max_i_ka ≥ 9999`` means
-  no limit (``inf``);
+  no limit (``inf``). Line charging moves voltages: on pandapower's MV nets (CIGRE MV,
+  mv_oberrhein) leaving it out shifts them by up to 4.5e-3 and 1.5e-2 p.u. (LV cables: below
+  4e-5 p.u.); the feeder's ``notes`` name it, and docs/power.md has the measurements. With
+  ``line_charging=True`` it is kept exactly instead, as bus shunts (``Feeder.shunt_g_pu``,
+  ``shunt_b_pu``): half of each line's ``y = g + j·2π·f·C`` at each end, and a line open at one
+  end (pandapower keeps it energized from the other) as the admittance it presents there;
 * two-winding transformers: ``z = vk_percent/100``, ``r = vkr_percent/100`` on the trafo's
   ``sn_mva``, converted to ``net.sn_mva`` and to the low-voltage bus's ``vn_kv`` as pandapower
-  does; tap changers, off-nominal ratios, ``shift_degree`` (exact on a radial feeder) and the
-  magnetizing branch (``pfe_kw``, ``i0_percent``) are ignored. Rating = ``sn_mva·parallel``
-  (times ``max_loading_percent/100`` where given);
+  does; ``shift_degree`` is ignored (exact on a radial feeder: it only rotates the angles
+  downstream) and so is the magnetizing branch (``pfe_kw``, ``i0_percent``; the feeder's
+  ``notes`` say how much was left out). An off-nominal ratio (tap position off neutral, or rated
+  voltages other than the buses') is folded into the slack voltage when the transformer is a
+  supply transformer whose HV bus holds only the ext_grid (exact: the feeder's slack voltage
+  is the voltage behind the tap, ``vm_pu/τ``), and refused naming the transformer elsewhere.
+  Rating = ``sn_mva·parallel`` (times ``max_loading_percent/100`` where given);
 * loads add ``p_mw·scaling``, ``q_mvar·scaling`` per bus (constant power only: a load with
   nonzero ``const_z_*``/``const_i_*`` percentages is refused); static generators are negative
   loads at their ``p_mw·scaling``, ``q_mvar·scaling`` (``controllable`` is ignored: flexible
   DERs belong to the DER layer); shunts add their power at 1 p.u. voltage
   (``p_mw·step``, ``q_mvar·step``, times ``(vn_bus/vn_shunt)²`` as pandapower does), the same
   constant-power stand-in as the MATPOWER loader uses;
-* the one in-service ``ext_grid`` is the slack: ``vm_pu``, ``min/max_p_mw``,
+* each in-service ``ext_grid`` is a supply point: ``vm_pu``, ``min/max_p_mw``,
   ``min/max_q_mvar`` (missing or NaN: unbounded) and its ``poly_cost`` row
-  (``cp2_eur_per_mw2``, ``cp1_eur_per_mw``, ``cp0_eur``) as the upstream cost;
+  (``cp2_eur_per_mw2``, ``cp1_eur_per_mw``, ``cp0_eur``) as the upstream cost; without a
+  ``poly_cost`` row (pandapower's benchmark feeders ship none) the feeder says it has no cost
+  data (``UpstreamCost(has_cost_data=False)``). The net is cut into one radial feeder per
+  supply point by :mod:`ptn.engines.power.supply_points` (:func:`feeders_from_pandapower`);
+  :func:`feeder_from_pandapower` wants exactly one;
 * bus voltage limits ``min_vm_pu``/``max_vm_pu`` where given, else 0.9/1.1 p.u. (pandapower's
   own fill values for a limit not given, 0.0 and 2.0, count as not given);
 * elements a Feeder cannot hold (``gen``, ``trafo3w``, ``impedance``, ``dcline``, ``ward``,
@@ -49,10 +62,7 @@ How a net becomes a Feeder (:func:`feeder_from_pandapower`):
 from __future__ import annotations
 
 import math
-import threading
-import weakref
-from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -63,23 +73,36 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from ptn.engines.errors import InvalidInputError
-from ptn.engines.power.feeder import Feeder, UpstreamCost, build_feeder
+from ptn.engines.power.ac_power_flow import (
+    AC_TOLERANCE_MVA,
+    UNLIMITED_KA,
+    AcPowerFlowResult,
+    pandapower_net,
+    run_ac_power_flow,
+)
+from ptn.engines.power.feeder import Feeder, UpstreamCost
 from ptn.engines.power.matpower_case import feeder_from_matpower
+from ptn.engines.power.supply_points import BusBranchNetwork, SupplyPoint, radial_feeders
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 
+#: the AC power flow moved to :mod:`ptn.engines.power.ac_power_flow`; importers of this module
+#: keep finding it here
+__all__ = ["AC_TOLERANCE_MVA", "UNLIMITED_KA", "AcPowerFlowResult", "BusBranchNetwork",
+           "feeder_from_file", "feeder_from_pandapower", "feeders_from_file",
+           "feeders_from_pandapower", "network_from_pandapower", "pandapower_net",
+           "run_ac_power_flow", "transformer_ratio"]
+
 #: pandapower's convention for "no thermal limit" on a line (``max_i_ka`` at or above this)
 NO_LIMIT_KA = 9999.0
-#: what :func:`pandapower_net` writes for a branch without a rating
-UNLIMITED_KA = 99999.0
 DEFAULT_V_MIN_PU = 0.9
 DEFAULT_V_MAX_PU = 1.1
 #: what pandapower's ``create_bus`` writes for a limit that was not given (``default_val``)
 PANDAPOWER_UNSET_V_MIN_PU = 0.0
 PANDAPOWER_UNSET_V_MAX_PU = 2.0
-#: tolerance of the AC power flow on the power mismatch, MVA
-AC_TOLERANCE_MVA = 1e-10
+#: a transformer whose ratio is this close to 1 is at nominal ratio
+RATIO_TOLERANCE = 1e-9
 
 #: element tables a Feeder cannot represent, refused when they have in-service rows
 UNSUPPORTED_ELEMENTS: dict[str, str] = {
@@ -100,36 +123,48 @@ UNSUPPORTED_ELEMENTS: dict[str, str] = {
 }
 
 
-@dataclass(frozen=True)
-class AcPowerFlowResult:
-    """An AC (Newton–Raphson) power flow on a Feeder; arrays are NaN when not converged.
-
-    Bus arrays follow the feeder's bus positions, branch arrays its branch order; ``p_from`` and
-    ``q_from`` are the flows leaving the parent bus; ``branch_current_pu_squared`` is DistFlow's
-    ``ℓ = (|I|/I_base)²`` at the parent end with ``I_base = base_mva/(√3·base_kv)`` kA.
-    """
-
-    converged: bool
-    vm_pu: FloatArray
-    slack_p_mw: float
-    slack_q_mvar: float
-    branch_loss_mw: FloatArray
-    branch_p_from_mw: FloatArray
-    branch_q_from_mvar: FloatArray
-    branch_current_pu_squared: FloatArray
-    total_loss_mw: float
-
-    @property
-    def min_vm_pu(self) -> float:
-        return float(np.min(self.vm_pu))
-
-
 # --------------------------------------------------------------------------------------------
 # pandapower -> Feeder
 
 
-def feeder_from_pandapower(net: Any, name: str) -> Feeder:
-    """Convert a pandapower net into a validated :class:`Feeder` (rules in the module doc)."""
+def feeder_from_pandapower(net: Any, name: str, *, line_charging: bool = False) -> Feeder:
+    """Convert a pandapower net of one supply point into a validated :class:`Feeder`.
+
+    A net with several supply points is refused naming them (:func:`feeders_from_pandapower`
+    loads it as one feeder per supply point).
+    """
+    feeders = feeders_from_pandapower(net, name, line_charging=line_charging)
+    if len(feeders) > 1:
+        supplies = "; ".join(f"{f.name}: {f.source.rpartition(', ')[2]}" for f in feeders)
+        raise InvalidInputError(
+            f"pandapower net {name} has {len(feeders)} supply points, one radial feeder each "
+            f"({supplies}); load them as several feeders of one DSO (load_feeders / "
+            "feeders_from_pandapower)"
+        )
+    return feeders[0]
+
+
+def feeders_from_pandapower(
+    net: Any, name: str, *, line_charging: bool = False
+) -> tuple[Feeder, ...]:
+    """Convert a pandapower net into one validated :class:`Feeder` per supply point.
+
+    Conversion rules in the module doc; cutting into feeders in
+    :mod:`ptn.engines.power.supply_points`. ``line_charging=True`` keeps the lines' shunt
+    admittance as bus shunts (:attr:`Feeder.shunt_b_pu`), for a model that holds them.
+    """
+    return radial_feeders(network_from_pandapower(net, name, line_charging=line_charging))
+
+
+def network_from_pandapower(
+    net: Any, name: str, *, line_charging: bool = False
+) -> BusBranchNetwork:
+    """The in-service bus-branch data of a pandapower net (rules in the module doc).
+
+    ``line_charging=True``: each line's ``c_nf_per_km`` and ``g_us_per_km`` become bus shunts,
+    half at each end (the π model), ``b = 2π·f_hz·C·Z_base`` p.u.; otherwise they are left out
+    and the feeder's notes say so.
+    """
     where = f"pandapower net {name}"
     _refuse_unsupported(net, where)
     bus_labels = net.bus.index.to_numpy(dtype=np.int64)
@@ -238,6 +273,13 @@ def feeder_from_pandapower(net: Any, name: str) -> Feeder:
         / 100.0
     )
     line_rating = np.where(max_i_ka >= NO_LIMIT_KA, np.inf, line_rating)
+    shunt_g = shunt_b = None
+    if line_charging:
+        shunt_g, shunt_b = _line_shunts(net, lines, z_base, feeder_position[lf],
+                                        feeder_position[lt], kept.size)
+        _add_open_ended_lines(net, lookup, bus_on, vn_kv, sn_mva, feeder_position,
+                              switch_bus[(kind == "l") & open_switch],
+                              element[(kind == "l") & open_switch], shunt_g, shunt_b)
 
     # two-winding transformers
     th, tl, trafo_index, trafos = in_service_branches(net.trafo, "hv_bus", "lv_bus", "trafo", "t")
@@ -293,40 +335,24 @@ def feeder_from_pandapower(net: Any, name: str) -> Feeder:
     np.add.at(load_q, feeder_position[shunt_bus[shunt_on]],
               (_column(shunt, "q_mvar", 0.0) * shunt_factor)[shunt_on])
 
-    # the slack
-    ext_grid = net.ext_grid
-    eg_bus = lookup(ext_grid["bus"].to_numpy(dtype=np.int64),
-                    lambda k: f"ext_grid {ext_grid.index[k]}")
-    eg_on = np.flatnonzero(ext_grid["in_service"].to_numpy(dtype=bool) & bus_on[eg_bus])
-    slack_positions = feeder_position[eg_bus[eg_on]]
-    slack_voltage = 1.0
-    bounds = (-np.inf, np.inf, -np.inf, np.inf)
-    cost = UpstreamCost()
-    base_kv = vn_kv[kept[0]]
-    if eg_on.size == 1:
-        k = int(eg_on[0])
-        slack_voltage = float(ext_grid["vm_pu"].iloc[k])
-        base_kv = float(vn_kv[eg_bus[k]])
-        bounds = (
-            float(_column(ext_grid, "min_p_mw", -np.inf)[k]),
-            float(_column(ext_grid, "max_p_mw", np.inf)[k]),
-            float(_column(ext_grid, "min_q_mvar", -np.inf)[k]),
-            float(_column(ext_grid, "max_q_mvar", np.inf)[k]),
-        )
-        cost = _ext_grid_cost(net, int(ext_grid.index[k]), where)
-
+    from_bus = np.concatenate([feeder_position[lf], feeder_position[th]])
+    to_bus = np.concatenate([feeder_position[lt], feeder_position[tl]])
+    supplies = _supply_points(net, lookup, bus_on, feeder_position, where)
+    supplies = _fold_supply_taps(
+        trafos, trafo_index, feeder_position[th], vn_kv[th], vn_kv[tl], supplies,
+        from_bus, to_bus, load_p, load_q, bus_labels[th], where,
+    )
     branch_ids = tuple(
         [f"line {i}" for i in line_index.tolist()] + [f"trafo {i}" for i in trafo_index.tolist()]
     )
-    return build_feeder(
+    return BusBranchNetwork(
         name=name,
+        source=where,
         base_mva=sn_mva,
-        base_kv=base_kv,
         bus_ids=bus_labels[kept],
-        slack_buses=slack_positions,
-        slack_voltage_pu=slack_voltage,
-        from_bus=np.concatenate([feeder_position[lf], feeder_position[th]]),
-        to_bus=np.concatenate([feeder_position[lt], feeder_position[tl]]),
+        bus_kv=vn_kv[kept],
+        from_bus=from_bus,
+        to_bus=to_bus,
         branch_ids=branch_ids,
         r_pu=np.concatenate([line_r, trafo_r]),
         x_pu=np.concatenate([line_x, trafo_x]),
@@ -335,26 +361,200 @@ def feeder_from_pandapower(net: Any, name: str) -> Feeder:
         load_q_mvar=load_q,
         v_min_pu=v_min[kept],
         v_max_pu=v_max[kept],
-        upstream_p_min_mw=bounds[0],
-        upstream_p_max_mw=bounds[1],
-        upstream_q_min_mvar=bounds[2],
-        upstream_q_max_mvar=bounds[3],
-        upstream_cost=cost,
-        source=where,
+        supply_points=supplies,
+        notes=_left_out(lines if not line_charging else lines.iloc[:0], trafos),
+        shunt_g_pu=shunt_g,
+        shunt_b_pu=shunt_b,
     )
 
 
+def _line_shunts(
+    net: Any, lines: Any, z_base: FloatArray, from_position: IntArray, to_position: IntArray,
+    num_buses: int,
+) -> tuple[FloatArray, FloatArray]:
+    """Bus shunt conductance and susceptance (p.u.) of the lines' π model, half at each end."""
+    length = lines["length_km"].to_numpy(dtype=np.float64) * _column(lines, "parallel", 1.0)
+    omega = 2.0 * math.pi * float(getattr(net, "f_hz", 50.0))
+    half_b = omega * _column(lines, "c_nf_per_km", 0.0) * 1e-9 * length * z_base / 2.0
+    half_g = _column(lines, "g_us_per_km", 0.0) * 1e-6 * length * z_base / 2.0
+    shunt_g = np.zeros(num_buses)
+    shunt_b = np.zeros(num_buses)
+    for end in (from_position, to_position):
+        np.add.at(shunt_g, end, half_g)
+        np.add.at(shunt_b, end, half_b)
+    return shunt_g, shunt_b
+
+
+def _add_open_ended_lines(
+    net: Any, lookup: _Lookup, bus_on: NDArray[np.bool_], vn_kv: FloatArray, sn_mva: float,
+    feeder_position: IntArray, open_bus: IntArray, open_line: IntArray,
+    shunt_g: FloatArray, shunt_b: FloatArray,
+) -> None:
+    """A line open at one end still charges from the other: pandapower keeps it energized.
+
+    Seen from its connected bus it is the admittance ``y/2 + (y/2)/(1 + z·y/2)`` (series ``z``,
+    shunt ``y/2`` at each end), a constant admittance, so a bus shunt there is exact.
+    """
+    lines = net.line
+    for line in np.unique(open_line).tolist():
+        ends = set(open_bus[open_line == line].tolist())
+        row = lines.loc[line]
+        a, b = int(row["from_bus"]), int(row["to_bus"])
+        connected = [bus for bus in (a, b) if bus not in ends]
+        if len(connected) != 1 or not bool(row["in_service"]):
+            continue
+        position = lookup(np.asarray(connected, dtype=np.int64),
+                          lambda _, name=f"line {line}": name)[0]
+        if not bus_on[position]:
+            continue
+        parallel = float(row.get("parallel", 1.0) or 1.0)
+        length = float(row["length_km"])
+        z_base = vn_kv[position] ** 2 / sn_mva
+        z = complex(float(row["r_ohm_per_km"]), float(row["x_ohm_per_km"])) * length \
+            / parallel / z_base
+        omega = 2.0 * math.pi * float(getattr(net, "f_hz", 50.0))
+        g_us = float(row.get("g_us_per_km", 0.0) or 0.0)
+        half_y = complex(g_us * 1e-6, omega * float(row["c_nf_per_km"]) * 1e-9) * length \
+            * parallel * z_base / 2.0
+        seen = half_y + half_y / (1.0 + z * half_y)
+        shunt_g[feeder_position[position]] += seen.real
+        shunt_b[feeder_position[position]] += seen.imag
+
+
+def _supply_points(
+    net: Any, lookup: _Lookup, bus_on: NDArray[np.bool_], feeder_position: IntArray, where: str
+) -> tuple[SupplyPoint, ...]:
+    """Every in-service ext_grid on an in-service bus, in index order."""
+    ext_grid = net.ext_grid
+    eg_bus = lookup(ext_grid["bus"].to_numpy(dtype=np.int64),
+                    lambda k: f"ext_grid {ext_grid.index[k]}")
+    eg_on = np.flatnonzero(ext_grid["in_service"].to_numpy(dtype=bool) & bus_on[eg_bus])
+    bounds = [_column(ext_grid, column, default) for column, default in (
+        ("min_p_mw", -np.inf), ("max_p_mw", np.inf), ("min_q_mvar", -np.inf),
+        ("max_q_mvar", np.inf))]
+    vm_pu = _column(ext_grid, "vm_pu", 1.0)
+    return tuple(
+        SupplyPoint(
+            label=f"ext_grid {ext_grid.index[k]}",
+            bus=int(feeder_position[eg_bus[k]]),
+            voltage_pu=float(vm_pu[k]),
+            p_min_mw=float(bounds[0][k]),
+            p_max_mw=float(bounds[1][k]),
+            q_min_mvar=float(bounds[2][k]),
+            q_max_mvar=float(bounds[3][k]),
+            cost=_ext_grid_cost(net, int(ext_grid.index[k]), where),
+        )
+        for k in eg_on.tolist()
+    )
+
+
+def transformer_ratio(trafos: Any, hv_bus_kv: FloatArray, lv_bus_kv: FloatArray) -> FloatArray:
+    """Off-nominal ratio of two-winding transformers, as pandapower's branch model has it.
+
+    ``τ = (vn_hv_kv·(1 + s_hv)/vn_hv_bus) / (vn_lv_kv·(1 + s_lv)/vn_lv_bus)`` with the tap
+    changer's ``s = (tap_pos − tap_neutral)·tap_step_percent/100`` on its ``tap_side`` (no tap
+    data: 0); 1 for a transformer at nominal ratio and neutral tap.
+    """
+    steps = _column(trafos, "tap_pos", 0.0) - _column(trafos, "tap_neutral", 0.0)
+    change = steps * _column(trafos, "tap_step_percent", 0.0) / 100.0
+    side = trafos["tap_side"].astype(str).to_numpy() if "tap_side" in trafos.columns \
+        else np.full(len(trafos), "")
+    hv = trafos["vn_hv_kv"].to_numpy(dtype=np.float64) * (1.0 + np.where(side == "hv", change, 0))
+    lv = trafos["vn_lv_kv"].to_numpy(dtype=np.float64) * (1.0 + np.where(side == "lv", change, 0))
+    return np.asarray((hv / hv_bus_kv) / (lv / lv_bus_kv), dtype=np.float64)
+
+
+def _fold_supply_taps(
+    trafos: Any,
+    trafo_index: IntArray,
+    hv_position: IntArray,
+    hv_bus_kv: FloatArray,
+    lv_bus_kv: FloatArray,
+    supplies: tuple[SupplyPoint, ...],
+    from_bus: IntArray,
+    to_bus: IntArray,
+    load_p: FloatArray,
+    load_q: FloatArray,
+    hv_labels: IntArray,
+    where: str,
+) -> tuple[SupplyPoint, ...]:
+    """Fold an off-nominal supply transformer's ratio into its supply point's voltage.
+
+    pandapower (like MATPOWER) puts the ideal transformer of ratio τ at the HV end, ahead of the
+    series impedance, so when the HV bus holds only the ext_grid and this transformer, the
+    feeder below sees a source of ``vm_pu/τ`` behind the impedance: exact for every bus but the
+    HV bus itself, whose feeder voltage is that voltage behind the tap. Any other off-nominal
+    transformer (or a tap on the LV side, where pandapower also changes the impedance) is
+    refused naming it: DistFlow has no transformer ratios.
+    """
+    ratio = transformer_ratio(trafos, hv_bus_kv, lv_bus_kv)
+    kind = trafos["tap_changer_type"].astype(str).to_numpy() \
+        if "tap_changer_type" in trafos.columns else np.full(len(trafos), "Ratio")
+    side = trafos["tap_side"].astype(str).to_numpy() if "tap_side" in trafos.columns \
+        else np.full(len(trafos), "")
+    by_bus = {supply.bus: k for k, supply in enumerate(supplies)}
+    folded = list(supplies)
+    for k in np.flatnonzero(np.abs(ratio - 1.0) > RATIO_TOLERANCE).tolist():
+        hv = int(hv_position[k])
+        tap = f"trafo {trafo_index[k]} (HV bus {hv_labels[k]}) has the off-nominal ratio " \
+            f"{ratio[k]:.6g}"
+        incident = int(np.count_nonzero(from_bus == hv) + np.count_nonzero(to_bus == hv))
+        foldable = (hv in by_bus and incident == 1 and load_p[hv] == 0 and load_q[hv] == 0
+                    and side[k] != "lv" and kind[k] in ("Ratio", "nan", "None"))
+        if not foldable:
+            raise InvalidInputError(
+                f"{where}: {tap} (tap position or rated voltages); a Feeder has no transformer "
+                "ratios except at a supply transformer whose HV bus holds only the ext_grid "
+                "(tap on the HV side): set tap_pos to tap_neutral, or vn_hv_kv/vn_lv_kv to "
+                "the buses' vn_kv"
+            )
+        supply = folded[by_bus[hv]]
+        voltage = supply.voltage_pu / float(ratio[k])
+        note = (f"{tap}: folded into the slack voltage, {supply.voltage_pu:.6g} p.u. at the "
+                f"ext_grid is {voltage:.6g} p.u. behind the tap")
+        folded[by_bus[hv]] = replace(supply, voltage_pu=voltage, notes=(*supply.notes, note))
+    return tuple(folded)
+
+
+def _left_out(lines: Any, trafos: Any) -> tuple[str, ...]:
+    """What the conversion leaves out, with its size: line charging and magnetizing losses."""
+    notes = []
+    capacitance = _column(lines, "c_nf_per_km", 0.0) * lines["length_km"].to_numpy(
+        dtype=np.float64) * _column(lines, "parallel", 1.0)
+    if np.any(capacitance > 0):
+        notes.append(f"line charging left out: {np.count_nonzero(capacitance > 0)} lines have "
+                     f"c_nf_per_km > 0 ({capacitance.sum():.6g} nF in all)")
+    iron = _column(trafos, "pfe_kw", 0.0)
+    magnetizing = _column(trafos, "i0_percent", 0.0)
+    if np.any((iron > 0) | (magnetizing > 0)):
+        notes.append(f"transformer magnetizing branch left out: pfe_kw {iron.sum():.6g} kW in "
+                     f"all, i0_percent up to {magnetizing.max():.6g}")
+    return tuple(notes)
+
+
 def feeder_from_file(path: str | Path) -> Feeder:
-    """Load a feeder from a file, by suffix.
+    """Load a feeder from a file of one supply point (:func:`feeders_from_file`)."""
+    feeders = feeders_from_file(path)
+    if len(feeders) > 1:
+        names = ", ".join(f.name for f in feeders)
+        raise InvalidInputError(
+            f"{path}: the net has {len(feeders)} supply points, one radial feeder each "
+            f"({names}); load it as several feeders of one DSO (load_feeders)"
+        )
+    return feeders[0]
+
+
+def feeders_from_file(path: str | Path) -> tuple[Feeder, ...]:
+    """Load the feeders of a file, by suffix: one per supply point.
 
     ``.m``: MATPOWER case (:func:`~ptn.engines.power.matpower_case.feeder_from_matpower`);
     ``.json``, ``.p``/``.pkl``, ``.xlsx``: a pandapower net (``from_json``, ``from_pickle``,
-    ``from_excel``). The feeder is named after the file's stem.
+    ``from_excel``). Feeders are named after the file's stem (``<stem>/<k>`` for several).
     """
     file = Path(path)
     suffix = file.suffix.lower()
     if suffix == ".m":
-        return feeder_from_matpower(file)
+        return (feeder_from_matpower(file),)
     readers = {".json": pp.from_json, ".p": pp.from_pickle, ".pkl": pp.from_pickle,
                ".xlsx": pp.from_excel}
     if suffix not in readers:
@@ -367,7 +567,7 @@ def feeder_from_file(path: str | Path) -> Feeder:
         net = readers[suffix](str(file))
     except Exception as error:  # pandapower raises many types for a malformed file
         raise InvalidInputError(f"{file}: pandapower cannot read it: {error}") from error
-    return feeder_from_pandapower(net, file.stem)
+    return feeders_from_pandapower(net, file.stem)
 
 
 class _Lookup:
@@ -431,11 +631,11 @@ def _ext_grid_cost(net: Any, ext_grid: int, where: str) -> UpstreamCost:
                 "supported"
             )
     if "poly_cost" not in net or len(net.poly_cost) == 0:
-        return UpstreamCost()
+        return UpstreamCost(has_cost_data=False)
     poly = net.poly_cost
     rows = poly[(poly["et"].astype(str) == "ext_grid") & (poly["element"] == ext_grid)]
     if len(rows) == 0:
-        return UpstreamCost()
+        return UpstreamCost(has_cost_data=False)
     if len(rows) > 1:
         raise InvalidInputError(f"{where}: ext_grid {ext_grid} has {len(rows)} poly_cost rows")
     return UpstreamCost(
@@ -443,168 +643,3 @@ def _ext_grid_cost(net: Any, ext_grid: int, where: str) -> UpstreamCost:
         linear_per_mwh=float(_column(rows, "cp1_eur_per_mw", 0.0)[0]),
         constant_per_h=float(_column(rows, "cp0_eur", 0.0)[0]),
     )
-
-
-# --------------------------------------------------------------------------------------------
-# Feeder -> pandapower, and the AC power flow
-
-
-def pandapower_net(feeder: Feeder, load_p_mw: FloatArray, load_q_mvar: FloatArray) -> Any:
-    """A pandapower net reproducing ``feeder`` with the given net loads (MW, MVAr per bus).
-
-    Buses are indexed by the feeder's labels, all at ``base_kv``, with the feeder's voltage
-    limits; one 1-km line per branch (in branch order, from the parent) whose ohmic ``r``, ``x``
-    reproduce the per-unit values on ``base_mva``, without shunt capacitance, and ``max_i_ka``
-    from the rating (99999 kA when unlimited); one ext_grid at the slack with the slack voltage,
-    the upstream bounds (NaN when infinite) and the upstream cost as ``poly_cost``; one load per
-    bus (negative values are injections).
-    """
-    n = feeder.num_buses
-    load_p = _bus_vector(load_p_mw, n, "load_p_mw", feeder.name)
-    load_q = _bus_vector(load_q_mvar, n, "load_q_mvar", feeder.name)
-    net = pp.create_empty_network(name=feeder.name, sn_mva=feeder.base_mva)
-    labels = feeder.bus_ids
-    pp.create_buses(
-        net,
-        n,
-        vn_kv=feeder.base_kv,
-        index=labels,
-        name=[str(label) for label in labels.tolist()],
-        min_vm_pu=feeder.v_min_pu,
-        max_vm_pu=feeder.v_max_pu,
-    )
-    z_base = feeder.base_kv**2 / feeder.base_mva
-    rating = feeder.branch_rating_mva
-    max_i_ka = np.where(
-        np.isfinite(rating), rating / (math.sqrt(3.0) * feeder.base_kv), UNLIMITED_KA
-    )
-    if feeder.num_branches:
-        pp.create_lines_from_parameters(
-            net,
-            from_buses=labels[feeder.branch_from],
-            to_buses=labels[feeder.branch_to],
-            length_km=1.0,
-            r_ohm_per_km=feeder.r_pu * z_base,
-            x_ohm_per_km=feeder.x_pu * z_base,
-            c_nf_per_km=0.0,
-            max_i_ka=max_i_ka,
-            name=list(feeder.branch_ids),
-            index=np.arange(feeder.num_branches),
-        )
-    pp.create_loads(net, buses=labels, p_mw=load_p, q_mvar=load_q, index=np.arange(n))
-
-    def finite_or_nan(value: float) -> float:
-        return value if math.isfinite(value) else math.nan
-
-    ext_grid = pp.create_ext_grid(
-        net,
-        bus=int(labels[feeder.slack_bus]),
-        vm_pu=feeder.slack_voltage_pu,
-        min_p_mw=finite_or_nan(feeder.upstream_p_min_mw),
-        max_p_mw=finite_or_nan(feeder.upstream_p_max_mw),
-        min_q_mvar=finite_or_nan(feeder.upstream_q_min_mvar),
-        max_q_mvar=finite_or_nan(feeder.upstream_q_max_mvar),
-    )
-    cost = feeder.upstream_cost
-    pp.create_poly_cost(
-        net,
-        ext_grid,
-        "ext_grid",
-        cp1_eur_per_mw=cost.linear_per_mwh,
-        cp0_eur=cost.constant_per_h,
-        cp2_eur_per_mw2=cost.quadratic_per_mw2h,
-    )
-    return net
-
-
-def run_ac_power_flow(
-    feeder: Feeder, net_load_p_mw: FloatArray, net_load_q_mvar: FloatArray
-) -> AcPowerFlowResult:
-    """Newton–Raphson AC power flow (pandapower, flat start, 1e-10 MVA) with the given net loads.
-
-    Non-convergence is a result (``converged=False``, NaN arrays), not an exception. The
-    pandapower net of a feeder is built once and kept (for the last few feeder objects; a
-    Feeder is treated as immutable) since building it costs ten times the solve; pandapower
-    runs without numba, whose compilation costs seconds per process for millisecond gains here.
-    """
-    load_p = _bus_vector(net_load_p_mw, feeder.num_buses, "net_load_p_mw", feeder.name)
-    load_q = _bus_vector(net_load_q_mvar, feeder.num_buses, "net_load_q_mvar", feeder.name)
-    with _NET_LOCK:
-        net = _cached_net(feeder)
-        net.load["p_mw"] = load_p
-        net.load["q_mvar"] = load_q
-        try:
-            pp.runpp(
-                net,
-                algorithm="nr",
-                tolerance_mva=AC_TOLERANCE_MVA,
-                init="flat",
-                calculate_voltage_angles=True,
-                max_iteration=50,
-                numba=False,
-            )
-        except pp.LoadflowNotConverged:
-            return _not_converged(feeder)
-        return _ac_result(feeder, net)
-
-
-_NET_CACHE: OrderedDict[int, tuple[weakref.ref[Feeder], Any]] = OrderedDict()
-_NET_CACHE_SIZE = 8
-_NET_LOCK = threading.Lock()
-
-
-def _cached_net(feeder: Feeder) -> Any:
-    key = id(feeder)
-    entry = _NET_CACHE.get(key)
-    if entry is not None and entry[0]() is feeder:
-        _NET_CACHE.move_to_end(key)
-        return entry[1]
-    net = pandapower_net(feeder, feeder.load_p_mw, feeder.load_q_mvar)
-    _NET_CACHE[key] = (weakref.ref(feeder), net)
-    while len(_NET_CACHE) > _NET_CACHE_SIZE:
-        _NET_CACHE.popitem(last=False)
-    return net
-
-
-def _not_converged(feeder: Feeder) -> AcPowerFlowResult:
-    nan_buses = np.full(feeder.num_buses, np.nan)
-    nan_branches = np.full(feeder.num_branches, np.nan)
-    return AcPowerFlowResult(
-        converged=False,
-        vm_pu=nan_buses,
-        slack_p_mw=math.nan,
-        slack_q_mvar=math.nan,
-        branch_loss_mw=nan_branches,
-        branch_p_from_mw=nan_branches.copy(),
-        branch_q_from_mvar=nan_branches.copy(),
-        branch_current_pu_squared=nan_branches.copy(),
-        total_loss_mw=math.nan,
-    )
-
-
-def _ac_result(feeder: Feeder, net: Any) -> AcPowerFlowResult:
-    lines = net.res_line.loc[np.arange(feeder.num_branches)]
-    i_base_ka = feeder.base_mva / (math.sqrt(3.0) * feeder.base_kv)
-    loss = lines["pl_mw"].to_numpy(dtype=np.float64)
-    return AcPowerFlowResult(
-        converged=True,
-        vm_pu=net.res_bus["vm_pu"].loc[feeder.bus_ids].to_numpy(dtype=np.float64),
-        slack_p_mw=float(net.res_ext_grid["p_mw"].iloc[0]),
-        slack_q_mvar=float(net.res_ext_grid["q_mvar"].iloc[0]),
-        branch_loss_mw=loss,
-        branch_p_from_mw=lines["p_from_mw"].to_numpy(dtype=np.float64),
-        branch_q_from_mvar=lines["q_from_mvar"].to_numpy(dtype=np.float64),
-        branch_current_pu_squared=(lines["i_from_ka"].to_numpy(dtype=np.float64) / i_base_ka)
-        ** 2,
-        total_loss_mw=float(loss.sum()),
-    )
-
-
-def _bus_vector(values: FloatArray, n: int, label: str, name: str) -> FloatArray:
-    array = np.asarray(values, dtype=np.float64)
-    if array.shape != (n,):
-        raise InvalidInputError(f"feeder {name}: {label} has shape {array.shape}, not ({n},)")
-    bad = np.flatnonzero(~np.isfinite(array))
-    if bad.size:
-        raise InvalidInputError(f"feeder {name}: {label} at bus position {bad[0]} is not finite")
-    return array
