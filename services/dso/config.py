@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from ptn.engines.errors import InvalidInputError
-from ptn.engines.power.builtin_feeders import load_feeder
+from ptn.engines.power.builtin_feeders import load_feeders
 from ptn.engines.power.case_file import TOP_LEVEL_KEYS as DER_KEYS
 from ptn.engines.power.case_file import (
     VOLTAGE_BAND_KEYS,
@@ -85,10 +85,13 @@ def dso_config_from_part(part: ScenarioPart) -> DsoConfig:
                             f"got {item!r}")
         candidate = part.resolve(item)
         try:
-            feeder = load_feeder(str(candidate) if candidate.exists() else item)
+            loaded = load_feeders(str(candidate) if candidate.exists() else item)
         except InvalidInputError as error:
             reader.fail(at, str(error))
-        feeders.append(feeder if name is None else replace(feeder, name=name))
+        if name is not None:  # a net with several supply points: one feeder each, name/k
+            loaded = tuple(replace(feeder, name=name if len(loaded) == 1 else f"{name}/{k}")
+                           for k, feeder in enumerate(loaded))
+        feeders.extend(loaded)
     band = {key: table.pop(key) for key in VOLTAGE_BAND_KEYS if key in table}
     feeders = list(voltage_band_from_mapping(reader, band, where, tuple(feeders)))
     horizon = dict(table.get("horizon", {})) if isinstance(table.get("horizon"), dict) else None

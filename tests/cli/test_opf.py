@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 import ptn.cli.opf
 from ptn.cli.app import app
 from ptn.engines.errors import InvalidInputError
-from ptn.engines.power.builtin_feeders import load_feeder
+from ptn.engines.power.builtin_feeders import load_feeders
 from tests.support import REPOSITORY
 
 runner = CliRunner()
@@ -30,11 +30,11 @@ CASE33BW_OBJECTIVE = 78.3535
 @pytest.fixture(autouse=True)
 def feeders_loaded_once(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Load each feeder once for the whole module (building case33bw takes half a second)."""
-    monkeypatch.setattr(ptn.cli.opf, "load_feeder", _cached_load_feeder)
+    monkeypatch.setattr(ptn.cli.opf, "load_feeders", _cached_load_feeders)
     yield
 
 
-_cached_load_feeder = functools.cache(load_feeder)
+_cached_load_feeders = functools.cache(load_feeders)
 
 
 def one_line_error(stderr: str) -> str:
@@ -248,14 +248,14 @@ def test_an_infeasible_opf_names_the_binding_limit_in_json_and_in_words(tmp_path
     assert 101.0 < violation["value"] < 102.5 and violation["limit"] == 25.0
     assert "transformer 0 (bus 0\u20131) of feeder cigre_mv would be loaded 101." \
         in summary["message"]
-    assert summary["notes"] == ["cigre_mv: a shipped cost of zero; purchases priced at the "
+    assert summary["notes"] == ["cigre_mv: no cost data; purchases priced at the "
                                 "default tariff 50 $/MWh"]
     human = runner.invoke(app, ["opf", "--feeder", str(feeder), "--periods", "1"])
     assert human.exit_code == 1
     first, note = human.stdout.splitlines()
     assert first.startswith("cigre_mv, 1 period of 1 h: infeasible (the OPF is infeasible; ")
     assert "would be loaded 101." in first
-    assert note == ("  note: cigre_mv: a shipped cost of zero; purchases priced at the default "
+    assert note == ("  note: cigre_mv: no cost data; purchases priced at the default "
                     "tariff 50 $/MWh")
 
 
@@ -270,7 +270,7 @@ def test_the_tariff_option_prices_a_feeder_without_cost_data(tmp_path: Path) -> 
     for summary in (at_50, at_80):
         assert summary["status"] == "optimal", summary.get("message")
         assert summary["relaxation_gap_weighted_mw"] < 1e-5
-    assert at_80["notes"] == ["cigre_lv: a shipped cost of zero; purchases priced at the tariff "
+    assert at_80["notes"] == ["cigre_lv: no cost data; purchases priced at the tariff "
                               "80 $/MWh"]
     # no DER: the dispatch does not depend on the tariff, the cost is tariff × energy bought
     assert at_50["energy_imported_mwh"] == pytest.approx(at_80["energy_imported_mwh"], rel=1e-7)

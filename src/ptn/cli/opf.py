@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from ptn.engines.errors import InvalidInputError
-from ptn.engines.power.builtin_feeders import load_feeder
+from ptn.engines.power.builtin_feeders import load_feeders
 from ptn.engines.power.case_file import (
     default_load_shape,
     default_period_hours,
@@ -94,8 +94,8 @@ def run_opf(
         raise InvalidInputError(
             f"--tariff-per-mwh must be a finite positive price, got {tariff_per_mwh:g}"
         )
-    model = load_feeder(feeder)
-    case = _case(model, periods, der)
+    models = load_feeders(feeder)
+    case = _case(models, periods, der)
     if tariff_per_mwh is not None:
         case = replace(case, fallback_tariff_per_mwh=float(tariff_per_mwh))
     if charging is not None and not case.charging_points:
@@ -116,7 +116,7 @@ def run_opf(
     solver_status = str(opf.problem.status)
     notes = _warnings(result, solver_status, [str(w.message) for w in caught])
     summary: dict[str, Any] = {
-        "feeder": model.name,
+        "feeder": ", ".join(m.name for m in models),
         "feeder_source": feeder,
         "periods": case.periods,
         "period_hours": case.period_hours,
@@ -150,12 +150,13 @@ def run_opf(
     return summary
 
 
-def _case(feeder: Feeder, periods: int, der: Path | None) -> DsoCase:
-    """The DER file's case, or the feeder alone with the default load shape and shipped cost."""
+def _case(feeders: tuple[Feeder, ...], periods: int, der: Path | None) -> DsoCase:
+    """The DER file's case, or the feeders alone (one per supply point of the net) with the
+    default load shape and shipped cost."""
     if der is not None:
-        return read_dso_case_toml(der, (feeder,), periods)
+        return read_dso_case_toml(der, feeders, periods)
     return DsoCase(
-        feeders=(feeder,),
+        feeders=feeders,
         periods=periods,
         period_hours=default_period_hours(periods),
         load_profile=daily_profile(default_load_shape(periods), periods),
