@@ -116,8 +116,11 @@ class RoadNetwork:
         return self.node_ids < self.first_thru_node
 
     def is_flow_dependent(self) -> NDArray[np.bool_]:
-        """Links whose travel time depends on their flow (BPR with ``b > 0`` and ``power > 0``)."""
-        return (self.b != 0.0) & (self.power != 0.0)
+        """Links whose travel time depends on their flow: BPR with ``b``, ``power`` and the
+        free-flow time all nonzero. A zero free-flow time multiplies the whole BPR term, so such a
+        link (TNTP's zone connectors, often written with capacity 0) costs its fixed part only,
+        whatever its capacity."""
+        return (self.b != 0.0) & (self.power != 0.0) & (self.free_flow_time != 0.0)
 
 
 def validate_network(network: RoadNetwork) -> None:

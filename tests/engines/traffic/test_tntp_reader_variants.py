@@ -89,6 +89,40 @@ def test_an_infinite_free_flow_time_is_refused_naming_the_line(tmp_path: Path) -
         read_tntp_network(write(tmp_path / "inf", rows=rows))
 
 
+def test_zero_capacity_connectors_with_zero_free_flow_time_cost_nothing(tmp_path: Path) -> None:
+    """Munich's and other city networks' connectors: capacity 0, free-flow time 0, b 0.15.
+
+    BPR's ``t0 * (1 + b (x/c)^p)`` is 0 for any flow when ``t0 = 0``, so the network is the same
+    as one whose connectors have a huge capacity: same equilibrium."""
+    body = [(5, 3, 100.0, 4.0), (3, 6, 100.0, 3.0), (5, 4, 80.0, 5.0), (4, 6, 80.0, 1.0),
+            (3, 4, 50.0, 1.0)]
+
+    def network(name: str, connector_capacity: float, connector_time: float = 0.0) -> Path:
+        rows = [f"\t{t}\t{h}\t{connector_capacity}\t0\t{connector_time}\t0.15\t4\t0\t0\t1\t;"
+                for t, h in ((1, 5), (6, 2))]
+        rows += [f"\t{t}\t{h}\t{c}\t1\t{f}\t0.15\t4\t0\t0\t1\t;" for t, h, c, f in body]
+        directory = tmp_path / name
+        directory.mkdir()
+        header = NET.replace("<NUMBER OF NODES> 4", "<NUMBER OF NODES> 6")
+        (directory / "X_net.tntp").write_text(header.format(links=len(rows)) + "\n".join(rows))
+        (directory / "X_trips.tntp").write_text(TRIPS.format(o=1, d=2))
+        return directory
+
+    zero = read_tntp_network(network("zero", 0.0))
+    wide = read_tntp_network(network("wide", 1e9))
+    assert zero.capacity[:2].tolist() == [0.0, 0.0]
+    assert not zero.is_flow_dependent()[:2].any() and zero.is_flow_dependent()[2:].all()
+    got = solve_user_equilibrium(problem_from_network(zero), gap=1e-12)
+    want = solve_user_equilibrium(problem_from_network(wide), gap=1e-12)
+    assert np.isfinite(got.link_flow).all()
+    np.testing.assert_allclose(got.link_flow, want.link_flow, atol=1e-6)
+    assert got.link_flow[0] == pytest.approx(250.0)
+    # a zero-capacity link that takes time is still refused, naming it
+    with pytest.raises(InvalidInputError, match=r"X_net\.tntp:6: .*link 1->5 has non-positive "
+                                                r"capacity 0 but a flow-dependent cost"):
+        read_tntp_network(network("bad", 0.0, connector_time=0.5))
+
+
 def test_node_labels_that_are_not_one_to_n_load_and_solve_like_the_renumbered_network(
     tmp_path: Path,
 ) -> None:
