@@ -1,8 +1,21 @@
-"""One-to-all shortest paths (Dijkstra with a binary heap), compiled with numba.
+"""One-to-all shortest paths (Dijkstra with a binary heap), compiled with numba, on all cores.
 
 Respects TNTP's zone rule: a node flagged ``no_through`` is a path's end or start, never an
 intermediate node. Arc costs are read through ``arc_link`` from the link cost vector, so the same
 kernel serves every class graph. Shared by all assignment algorithms.
+
+Why the parallel kernels look the way they do. Shortest-path trees of different origins are
+independent, so they run in parallel (numba ``prange``) over origins, in chunks that each own
+their scratch arrays. Three rules keep the results independent of the number of threads:
+
+* every origin's tree is computed by the same sequential Dijkstra, whichever thread runs it;
+* sums over origins (SPTT) are formed per origin, then added in origin order;
+* consumers that need trees in order (all-or-nothing loading, the path-based sweep) get them in
+  batches of :data:`TREE_BATCH` origins, a constant, not a multiple of the thread count.
+
+So one thread and eight threads give bit-identical flows. The chunk count is an argument (the
+caller passes :func:`parallel_chunks`): a jitted function that calls ``numba.get_num_threads``
+cannot be cached, and the on-disk cache is what keeps ``ptn assign``'s start-up short.
 """
 
 from __future__ import annotations
@@ -12,6 +25,19 @@ import numpy as np
 
 from ptn.engines.traffic.graph import CompiledGraph
 from ptn.engines.traffic.network import FloatArray
+
+#: origins whose trees one parallel pass computes for a consumer that uses them in origin order
+#: (a constant, so that results do not depend on the number of threads)
+TREE_BATCH = 64
+
+#: chunks of origins per thread: more than one, so that a thread that drew cheap origins picks
+#: up more work (numba's workqueue layer hands each thread a contiguous range of chunks)
+CHUNKS_PER_THREAD = 4
+
+
+def parallel_chunks(num_items: int) -> int:
+    """How many chunks a parallel kernel splits ``num_items`` origins into (at least 1)."""
+    return max(1, min(num_items, CHUNKS_PER_THREAD * nb.get_num_threads()))
 
 
 @nb.njit(cache=True)
@@ -91,29 +117,74 @@ def trace_path_links(origin, destination, pred_arc, arc_tail, arc_link, buffer):
     return size
 
 
-@nb.njit(cache=True)
-def shortest_path_total(first_arc, arc_head, arc_link, no_through, origins, origin_first_od, od_destination, od_demand, link_cost):  # type: ignore[no-untyped-def]  # noqa: E501
-    """Sum over OD pairs of demand x shortest-path cost (SPTT), and each OD's cost."""
+@nb.njit(cache=True, parallel=True)
+def shortest_path_trees(first_origin, origins, first_arc, arc_head, arc_link, no_through, link_cost, dist, pred_arc, chunks):  # type: ignore[no-untyped-def]  # noqa: E501
+    """Trees of ``origins[first_origin:]`` (as many as ``dist`` has rows) in parallel.
+
+    Row ``r`` of ``dist``/``pred_arc`` gets the tree of ``origins[first_origin + r]``. Returns
+    how many rows were filled. One row is computed on the calling thread (no parallel launch).
+    """
+    count = min(dist.shape[0], origins.size - first_origin)
+    used = max(1, min(chunks, count))
+    if used == 1:
+        heap_node = np.empty(arc_head.size + 1, dtype=np.int64)
+        heap_key = np.empty(arc_head.size + 1)
+        for row in range(count):
+            dijkstra(origins[first_origin + row], first_arc, arc_head, arc_link, no_through, link_cost, dist[row], pred_arc[row], heap_node, heap_key)  # noqa: E501
+        return count
+    for chunk in nb.prange(used):
+        heap_node = np.empty(arc_head.size + 1, dtype=np.int64)
+        heap_key = np.empty(arc_head.size + 1)
+        for row in range(chunk, count, used):
+            dijkstra(origins[first_origin + row], first_arc, arc_head, arc_link, no_through, link_cost, dist[row], pred_arc[row], heap_node, heap_key)  # noqa: E501
+    return count
+
+
+@nb.njit(cache=True, parallel=True)
+def shortest_path_forest(first_arc, arc_head, arc_link, no_through, origins, origin_first_od, od_destination, od_demand, link_cost, forest, store, chunks):  # type: ignore[no-untyped-def]  # noqa: E501
+    """SPTT (sum over OD pairs of demand x shortest-path cost) and each OD's cost, in parallel.
+
+    With ``store``, row ``k`` of ``forest`` (int32, origins x nodes) keeps origin ``k``'s tree
+    (predecessor arcs) for a consumer that reuses it. The per-origin subtotals are added in
+    origin order, so the total does not depend on the number of threads.
+    """
     n = first_arc.size - 1
-    dist = np.empty(n)
-    pred_arc = np.empty(n, dtype=np.int64)
-    heap_node = np.empty(arc_head.size + 1, dtype=np.int64)
-    heap_key = np.empty(arc_head.size + 1)
     od_cost = np.empty(od_destination.size)
+    origin_total = np.zeros(origins.size)
+    used = max(1, min(chunks, origins.size))
+    for chunk in nb.prange(used):
+        dist = np.empty(n)
+        scratch = np.empty(n, dtype=np.int32)
+        heap_node = np.empty(arc_head.size + 1, dtype=np.int64)
+        heap_key = np.empty(arc_head.size + 1)
+        for k in range(chunk, origins.size, used):
+            pred_arc = forest[k] if store else scratch
+            dijkstra(origins[k], first_arc, arc_head, arc_link, no_through, link_cost, dist, pred_arc, heap_node, heap_key)  # noqa: E501
+            subtotal = 0.0
+            for od in range(origin_first_od[k], origin_first_od[k + 1]):
+                od_cost[od] = dist[od_destination[od]]
+                subtotal += od_demand[od] * dist[od_destination[od]]
+            origin_total[k] = subtotal
     total = 0.0
     for k in range(origins.size):
-        dijkstra(origins[k], first_arc, arc_head, arc_link, no_through, link_cost, dist, pred_arc, heap_node, heap_key)  # noqa: E501
-        for od in range(origin_first_od[k], origin_first_od[k + 1]):
-            od_cost[od] = dist[od_destination[od]]
-            total += od_demand[od] * dist[od_destination[od]]
+        total += origin_total[k]
     return total, od_cost
 
 
-def shortest_path_costs(graph: CompiledGraph, link_cost: FloatArray) -> tuple[float, FloatArray]:
-    """SPTT and per-OD shortest-path cost (in the graph's sorted OD order) at ``link_cost``."""
-    total, od_cost = shortest_path_total(
+def shortest_path_costs(
+    graph: CompiledGraph, link_cost: FloatArray, forest: np.ndarray | None = None
+) -> tuple[float, FloatArray]:
+    """SPTT and per-OD shortest-path cost (in the graph's sorted OD order) at ``link_cost``.
+
+    ``forest`` (int32, origins x nodes), when given, receives every origin's tree.
+    """
+    store = forest is not None
+    trees = forest if forest is not None else np.empty((1, 1), dtype=np.int32)
+    total, od_cost = shortest_path_forest(
         graph.first_arc, graph.arc_head, graph.arc_link, graph.no_through, graph.origins,
         graph.origin_first_od, graph.od_destination, graph.od_demand,
-        np.ascontiguousarray(link_cost, dtype=np.float64),
+        np.ascontiguousarray(link_cost, dtype=np.float64), trees, store,
+        parallel_chunks(graph.origins.size),
     )
     return float(total), od_cost
+
