@@ -28,6 +28,10 @@ is recorded as "not reached"; tighter targets are then skipped with the reason.
 
 Run: ``python -m bench.traffic_peers [--networks ...] [--gaps ...] [--out PATH.md]``; the raw
 numbers go to ``PATH.json`` beside the markdown table.
+
+``python -m bench.traffic_peers --whole-process --network DIR ...`` instead times ``ptn assign``,
+pytraf and TAP-B as whole processes (start-up, reading and writing included), interleaved, with
+peak memory and one independent gap for every tool's flows: see bench/traffic_processes.py.
 """
 
 from __future__ import annotations
@@ -566,6 +570,12 @@ def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    given = list(sys.argv[1:] if argv is None else argv)
+    if "--whole-process" in given:  # ptn assign, pytraf and TAP-B as whole processes
+        from bench import traffic_processes
+
+        given.remove("--whole-process")
+        return traffic_processes.main(given)
     arguments = parse_arguments(argv)
     root = arguments.data_dir or tntp_root()
     command = " ".join(["python -m bench.traffic_peers",

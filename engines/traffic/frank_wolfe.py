@@ -48,7 +48,12 @@ from ptn.engines.traffic.network import FloatArray
 from ptn.engines.traffic.path_based import ProgressCallback
 from ptn.engines.traffic.problem import AssignmentProblem
 from ptn.engines.traffic.result import AssignmentResult, AssignmentStatus, GapMeasures
-from ptn.engines.traffic.shortest_path import TREE_BATCH, parallel_chunks, shortest_path_trees
+from ptn.engines.traffic.shortest_path import (
+    TREE_BATCH,
+    forest_work,
+    parallel_chunks,
+    shortest_path_trees,
+)
 
 # Largest CFW weight on the previous target: at 1 the new direction repeats the old one and the
 # method stalls (Mitradjieva & Lindberg's 1 - delta; AequilibraE uses the same value).
@@ -233,7 +238,7 @@ class _Loader:
             g.first_arc, g.arc_tail, g.arc_head, g.arc_link, g.no_through, g.origins,
             g.origin_first_od, g.od_destination, g.od_demand if od_demand is None else od_demand,
             np.ascontiguousarray(link_cost, dtype=np.float64), self.flow,
-            parallel_chunks(g.origins.size),
+            parallel_chunks(TREE_BATCH, forest_work(g, min(TREE_BATCH, g.origins.size))),
         )
         return float(total), int(unreachable)
 

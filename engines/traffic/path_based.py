@@ -60,6 +60,7 @@ from ptn.engines.traffic.problem import AssignmentProblem
 from ptn.engines.traffic.result import AssignmentResult, AssignmentStatus, GapMeasures
 from ptn.engines.traffic.shortest_path import (
     TREE_BATCH,
+    forest_work,
     parallel_chunks,
     shortest_path_costs,
     shortest_path_trees,
@@ -269,21 +270,37 @@ def _compact(state: PathState) -> None:
     state.num_path_links = int(lengths.sum())
 
 
-@nb.njit(cache=True, parallel=True)
-def _flows_from_paths(od_head, links, start, length, pflow, pnext, num_links):  # type: ignore[no-untyped-def]
-    """Link flows of the path flows: OD_CHUNKS partial loads in parallel, added in order."""
+@nb.njit(cache=True)
+def _load_chunk(chunk, od_head, links, start, length, pflow, pnext, row):  # type: ignore[no-untyped-def]
+    """Add the path flows of chunk ``chunk`` of the OD pairs onto the link flows ``row``."""
     num_ods = od_head.size
-    partial = np.zeros((OD_CHUNKS, num_links))
+    for od in range(chunk * num_ods // OD_CHUNKS, (chunk + 1) * num_ods // OD_CHUNKS):
+        p = od_head[od]
+        while p >= 0:
+            f = pflow[p]
+            if f != 0.0:
+                for i in range(start[p], start[p] + length[p]):
+                    row[links[i]] += f
+            p = pnext[p]
+
+
+@nb.njit(cache=True, parallel=True)
+def _load_parallel(od_head, links, start, length, pflow, pnext, partial):  # type: ignore[no-untyped-def]
+    """The parallel loop of :func:`_flows_from_paths` alone (a parallel function turns array
+    allocations into parallel launches too)."""
     for chunk in nb.prange(OD_CHUNKS):
-        row = partial[chunk]
-        for od in range(chunk * num_ods // OD_CHUNKS, (chunk + 1) * num_ods // OD_CHUNKS):
-            p = od_head[od]
-            while p >= 0:
-                f = pflow[p]
-                if f != 0.0:
-                    for i in range(start[p], start[p] + length[p]):
-                        row[links[i]] += f
-                p = pnext[p]
+        _load_chunk(chunk, od_head, links, start, length, pflow, pnext, partial[chunk])
+
+
+@nb.njit(cache=True)
+def _flows_from_paths(od_head, links, start, length, pflow, pnext, num_links, parallel):  # type: ignore[no-untyped-def]
+    """Link flows of the path flows: OD_CHUNKS partial loads (in parallel), added in order."""
+    partial = np.zeros((OD_CHUNKS, num_links))
+    if parallel:
+        _load_parallel(od_head, links, start, length, pflow, pnext, partial)
+    else:
+        for chunk in range(OD_CHUNKS):
+            _load_chunk(chunk, od_head, links, start, length, pflow, pnext, partial[chunk])
     flow = np.zeros(num_links)
     for chunk in range(OD_CHUNKS):
         for a in range(num_links):
@@ -291,28 +308,45 @@ def _flows_from_paths(od_head, links, start, length, pflow, pnext, num_links):  
     return flow
 
 
-@nb.njit(cache=True, parallel=True)
-def _path_set_excess(od_head, links, start, length, pflow, pnext, cost):  # type: ignore[no-untyped-def]
-    """Sum over ODs of sum_p f_p (c_p - min_q c_q) within the current path sets (OD_CHUNKS
-    partial sums in parallel, added in order)."""
+@nb.njit(cache=True)
+def _excess_chunk(chunk, od_head, links, start, length, pflow, pnext, cost):  # type: ignore[no-untyped-def]
+    """The excess cost of chunk ``chunk`` of the OD pairs (see :func:`_path_set_excess`)."""
     num_ods = od_head.size
-    partial = np.zeros(OD_CHUNKS)
+    total = 0.0
+    for od in range(chunk * num_ods // OD_CHUNKS, (chunk + 1) * num_ods // OD_CHUNKS):
+        best = np.inf
+        p = od_head[od]
+        while p >= 0:
+            c = _path_cost(p, links, start, length, cost)
+            if c < best:
+                best = c
+            p = pnext[p]
+        p = od_head[od]
+        while p >= 0:
+            if pflow[p] > 0.0:
+                total += pflow[p] * (_path_cost(p, links, start, length, cost) - best)
+            p = pnext[p]
+    return total
+
+
+@nb.njit(cache=True, parallel=True)
+def _excess_parallel(od_head, links, start, length, pflow, pnext, cost, partial):  # type: ignore[no-untyped-def]
+    """The parallel loop of :func:`_path_set_excess` alone."""
     for chunk in nb.prange(OD_CHUNKS):
-        total = 0.0
-        for od in range(chunk * num_ods // OD_CHUNKS, (chunk + 1) * num_ods // OD_CHUNKS):
-            best = np.inf
-            p = od_head[od]
-            while p >= 0:
-                c = _path_cost(p, links, start, length, cost)
-                if c < best:
-                    best = c
-                p = pnext[p]
-            p = od_head[od]
-            while p >= 0:
-                if pflow[p] > 0.0:
-                    total += pflow[p] * (_path_cost(p, links, start, length, cost) - best)
-                p = pnext[p]
-        partial[chunk] = total
+        partial[chunk] = _excess_chunk(chunk, od_head, links, start, length, pflow, pnext, cost)
+
+
+@nb.njit(cache=True)
+def _path_set_excess(od_head, links, start, length, pflow, pnext, cost, parallel):  # type: ignore[no-untyped-def]
+    """Sum over ODs of sum_p f_p (c_p - min_q c_q) within the current path sets (OD_CHUNKS
+    partial sums, in parallel, added in order)."""
+    partial = np.zeros(OD_CHUNKS)
+    if parallel:
+        _excess_parallel(od_head, links, start, length, pflow, pnext, cost, partial)
+    else:
+        for chunk in range(OD_CHUNKS):
+            partial[chunk] = _excess_chunk(chunk, od_head, links, start, length, pflow, pnext,
+                                           cost)
     excess = 0.0
     for chunk in range(OD_CHUNKS):
         excess += partial[chunk]
@@ -485,7 +519,7 @@ def solve_path_based(
     batch = max(1, min(tree_batch, num_origins))
     dist = np.empty((batch, num_nodes))
     pred_arc = np.empty((batch, num_nodes), dtype=np.int32)
-    chunks = parallel_chunks(batch)
+    chunks = parallel_chunks(batch, forest_work(graph, batch))
     # every origin's tree at the costs of the last gap measurement: the next column generation
     forest = (np.empty((num_origins, num_nodes), dtype=np.int32)
               if num_origins * num_nodes <= max_forest_entries else None)
@@ -497,9 +531,13 @@ def solve_path_based(
     sweep_arrays = (graph.arc_tail, graph.arc_link, graph.origins, graph.origin_first_od,
                     graph.od_destination, graph.od_demand)
 
+    def od_parallel() -> bool:
+        """Whether the passes over all OD pairs are worth a parallel launch."""
+        return parallel_chunks(OD_CHUNKS, state.num_path_links) > 1
+
     def load_flows() -> FloatArray:
         flow = _flows_from_paths(state.od_head, state.links, state.start, state.length,
-                                 state.flow, state.next, num_links)
+                                 state.flow, state.next, num_links, od_parallel())
         refresh_link_states(*params, flow, cost, deriv)
         return flow
 
@@ -561,7 +599,7 @@ def solve_path_based(
         inner_target = max(inner_gap_fraction * last_gap, 0.5 * gap)
         for _ in range(max_inner_sweeps):
             excess = _path_set_excess(state.od_head, state.links, state.start, state.length,
-                                      state.flow, state.next, cost)
+                                      state.flow, state.next, cost, od_parallel())
             if excess <= inner_target * float(flow @ cost):
                 break
             sweep(flow, False, 0, num_origins, 0, pred_arc)

@@ -34,10 +34,25 @@ TREE_BATCH = 64
 #: up more work (numba's workqueue layer hands each thread a contiguous range of chunks)
 CHUNKS_PER_THREAD = 4
 
+#: below this much work (origins x (nodes + arcs), or path-link entries) a kernel runs on the
+#: calling thread: launching a parallel region costs microseconds on an idle machine but a
+#: scheduler time slice (milliseconds) whenever the cores are shared, which made a whole Sioux
+#: Falls solve 50x slower in parallel than sequentially on a loaded machine
+PARALLEL_MIN_WORK = 200_000
 
-def parallel_chunks(num_items: int) -> int:
-    """How many chunks a parallel kernel splits ``num_items`` origins into (at least 1)."""
-    return max(1, min(num_items, CHUNKS_PER_THREAD * nb.get_num_threads()))
+
+def parallel_chunks(num_items: int, work: float = float("inf")) -> int:
+    """How many chunks a parallel kernel splits ``num_items`` items into: 1 (run on the calling
+    thread) with one thread or less than :data:`PARALLEL_MIN_WORK` of ``work``."""
+    threads = nb.get_num_threads()
+    if threads == 1 or work < PARALLEL_MIN_WORK:
+        return 1
+    return max(1, min(num_items, CHUNKS_PER_THREAD * threads))
+
+
+def forest_work(graph: CompiledGraph, num_origins: int) -> float:
+    """The work of ``num_origins`` shortest-path trees, for :func:`parallel_chunks`."""
+    return float(num_origins) * (graph.num_nodes + graph.arc_head.size)
 
 
 @nb.njit(cache=True)
@@ -117,30 +132,65 @@ def trace_path_links(origin, destination, pred_arc, arc_tail, arc_link, buffer):
     return size
 
 
-@nb.njit(cache=True, parallel=True)
+@nb.njit(cache=True)
 def shortest_path_trees(first_origin, origins, first_arc, arc_head, arc_link, no_through, link_cost, dist, pred_arc, chunks):  # type: ignore[no-untyped-def]  # noqa: E501
     """Trees of ``origins[first_origin:]`` (as many as ``dist`` has rows) in parallel.
 
     Row ``r`` of ``dist``/``pred_arc`` gets the tree of ``origins[first_origin + r]``. Returns
-    how many rows were filled. One row is computed on the calling thread (no parallel launch).
+    how many rows were filled. With one chunk they are computed on the calling thread.
     """
     count = min(dist.shape[0], origins.size - first_origin)
     used = max(1, min(chunks, count))
     if used == 1:
-        heap_node = np.empty(arc_head.size + 1, dtype=np.int64)
-        heap_key = np.empty(arc_head.size + 1)
-        for row in range(count):
-            dijkstra(origins[first_origin + row], first_arc, arc_head, arc_link, no_through, link_cost, dist[row], pred_arc[row], heap_node, heap_key)  # noqa: E501
-        return count
-    for chunk in nb.prange(used):
-        heap_node = np.empty(arc_head.size + 1, dtype=np.int64)
-        heap_key = np.empty(arc_head.size + 1)
-        for row in range(chunk, count, used):
-            dijkstra(origins[first_origin + row], first_arc, arc_head, arc_link, no_through, link_cost, dist[row], pred_arc[row], heap_node, heap_key)  # noqa: E501
+        _trees_chunk(0, 1, count, first_origin, origins, first_arc, arc_head, arc_link, no_through, link_cost, dist, pred_arc)  # noqa: E501
+    else:
+        _trees_parallel(used, count, first_origin, origins, first_arc, arc_head, arc_link, no_through, link_cost, dist, pred_arc)  # noqa: E501
     return count
 
 
 @nb.njit(cache=True, parallel=True)
+def _trees_parallel(used, count, first_origin, origins, first_arc, arc_head, arc_link, no_through, link_cost, dist, pred_arc):  # type: ignore[no-untyped-def]  # noqa: E501
+    """The parallel loop alone (a parallel function turns array allocations into parallel
+    launches too, so the allocating callers are not parallel)."""
+    for chunk in nb.prange(used):
+        _trees_chunk(chunk, used, count, first_origin, origins, first_arc, arc_head, arc_link, no_through, link_cost, dist, pred_arc)  # noqa: E501
+
+
+@nb.njit(cache=True)
+def _trees_chunk(chunk, used, count, first_origin, origins, first_arc, arc_head, arc_link, no_through, link_cost, dist, pred_arc):  # type: ignore[no-untyped-def]  # noqa: E501
+    """Rows ``chunk, chunk + used, ...`` of :func:`shortest_path_trees`."""
+    heap_node = np.empty(arc_head.size + 1, dtype=np.int64)
+    heap_key = np.empty(arc_head.size + 1)
+    for row in range(chunk, count, used):
+        dijkstra(origins[first_origin + row], first_arc, arc_head, arc_link, no_through, link_cost, dist[row], pred_arc[row], heap_node, heap_key)  # noqa: E501
+
+
+@nb.njit(cache=True)
+def _forest_chunk(chunk, used, first_arc, arc_head, arc_link, no_through, origins, origin_first_od, od_destination, od_demand, link_cost, forest, store, od_cost, origin_total):  # type: ignore[no-untyped-def]  # noqa: E501
+    """Origins ``chunk, chunk + used, ...`` of :func:`shortest_path_forest`."""
+    n = first_arc.size - 1
+    dist = np.empty(n)
+    scratch = np.empty(n, dtype=np.int32)
+    heap_node = np.empty(arc_head.size + 1, dtype=np.int64)
+    heap_key = np.empty(arc_head.size + 1)
+    for k in range(chunk, origins.size, used):
+        pred_arc = forest[k] if store else scratch
+        dijkstra(origins[k], first_arc, arc_head, arc_link, no_through, link_cost, dist, pred_arc, heap_node, heap_key)  # noqa: E501
+        subtotal = 0.0
+        for od in range(origin_first_od[k], origin_first_od[k + 1]):
+            od_cost[od] = dist[od_destination[od]]
+            subtotal += od_demand[od] * dist[od_destination[od]]
+        origin_total[k] = subtotal
+
+
+@nb.njit(cache=True, parallel=True)
+def _forest_parallel(used, first_arc, arc_head, arc_link, no_through, origins, origin_first_od, od_destination, od_demand, link_cost, forest, store, od_cost, origin_total):  # type: ignore[no-untyped-def]  # noqa: E501
+    """The parallel loop of :func:`shortest_path_forest` alone."""
+    for chunk in nb.prange(used):
+        _forest_chunk(chunk, used, first_arc, arc_head, arc_link, no_through, origins, origin_first_od, od_destination, od_demand, link_cost, forest, store, od_cost, origin_total)  # noqa: E501
+
+
+@nb.njit(cache=True)
 def shortest_path_forest(first_arc, arc_head, arc_link, no_through, origins, origin_first_od, od_destination, od_demand, link_cost, forest, store, chunks):  # type: ignore[no-untyped-def]  # noqa: E501
     """SPTT (sum over OD pairs of demand x shortest-path cost) and each OD's cost, in parallel.
 
@@ -148,23 +198,13 @@ def shortest_path_forest(first_arc, arc_head, arc_link, no_through, origins, ori
     (predecessor arcs) for a consumer that reuses it. The per-origin subtotals are added in
     origin order, so the total does not depend on the number of threads.
     """
-    n = first_arc.size - 1
     od_cost = np.empty(od_destination.size)
     origin_total = np.zeros(origins.size)
     used = max(1, min(chunks, origins.size))
-    for chunk in nb.prange(used):
-        dist = np.empty(n)
-        scratch = np.empty(n, dtype=np.int32)
-        heap_node = np.empty(arc_head.size + 1, dtype=np.int64)
-        heap_key = np.empty(arc_head.size + 1)
-        for k in range(chunk, origins.size, used):
-            pred_arc = forest[k] if store else scratch
-            dijkstra(origins[k], first_arc, arc_head, arc_link, no_through, link_cost, dist, pred_arc, heap_node, heap_key)  # noqa: E501
-            subtotal = 0.0
-            for od in range(origin_first_od[k], origin_first_od[k + 1]):
-                od_cost[od] = dist[od_destination[od]]
-                subtotal += od_demand[od] * dist[od_destination[od]]
-            origin_total[k] = subtotal
+    if used == 1:
+        _forest_chunk(0, 1, first_arc, arc_head, arc_link, no_through, origins, origin_first_od, od_destination, od_demand, link_cost, forest, store, od_cost, origin_total)  # noqa: E501
+    else:
+        _forest_parallel(used, first_arc, arc_head, arc_link, no_through, origins, origin_first_od, od_destination, od_demand, link_cost, forest, store, od_cost, origin_total)  # noqa: E501
     total = 0.0
     for k in range(origins.size):
         total += origin_total[k]
@@ -184,7 +224,7 @@ def shortest_path_costs(
         graph.first_arc, graph.arc_head, graph.arc_link, graph.no_through, graph.origins,
         graph.origin_first_od, graph.od_destination, graph.od_demand,
         np.ascontiguousarray(link_cost, dtype=np.float64), trees, store,
-        parallel_chunks(graph.origins.size),
+        parallel_chunks(graph.origins.size, forest_work(graph, graph.origins.size)),
     )
     return float(total), od_cost
 

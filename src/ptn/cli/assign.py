@@ -94,7 +94,7 @@ def use_threads(threads: int | None) -> int:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     import numba
 
-    available = int(numba.config.NUMBA_NUM_THREADS)
+    available = int(numba.config.NUMBA_NUM_THREADS)  # type: ignore[attr-defined]
     if threads is None:
         threads = available
     if not 1 <= threads <= available:
