@@ -23,11 +23,10 @@ How the city is made (all defaults of :func:`write_city_grid`):
   distance between block centres and ``side`` the city's width, scaled to ``trips_per_zone``
   trips per origin zone on average (rounded to 1e-4 veh/h in the file).
 
-With the defaults (100 x 100, 20 x 20 zones) that is 10,400 nodes, 42,800 links and 159,600 OD
-pairs, congested enough that the equilibrium is far from free flow (mean volume/capacity about
-0.5 on the arterials at equilibrium).
+With the defaults (100 x 100 intersections, 10 x 10 zones, 3,000 trips per zone) that is 10,100
+nodes, 40,400 links, 9,900 OD pairs and 300,000 trips.
 
-Run: ``python -m bench.city_grid OUT_DIR [--size 100] [--zones-per-side 20]``; OUT_DIR gets
+Run: ``python -m bench.city_grid OUT_DIR [--size 100] [--zones-per-side 10]``; OUT_DIR gets
 ``CityGrid_net.tntp`` and ``CityGrid_trips.tntp``.
 """
 
@@ -122,9 +121,9 @@ def write_city_grid(
     directory: Path,
     *,
     size: int = 100,
-    zones_per_side: int = 20,
+    zones_per_side: int = 10,
     arterial_every: int = 5,
-    trips_per_zone: float = 4000.0,
+    trips_per_zone: float = 3000.0,
     jitter: float = 0.25,
     seed: int = 16,
     name: str = "CityGrid",
@@ -167,8 +166,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                      description="Write a synthetic city grid as TNTP files.")
     parser.add_argument("out", type=Path, help="directory to write the TNTP files into")
     parser.add_argument("--size", type=int, default=100, help="intersections per side")
-    parser.add_argument("--zones-per-side", type=int, default=20, help="zones per side")
-    parser.add_argument("--trips-per-zone", type=float, default=4000.0,
+    parser.add_argument("--zones-per-side", type=int, default=10, help="zones per side")
+    parser.add_argument("--trips-per-zone", type=float, default=3000.0,
                         help="mean trips (veh/h) per origin zone")
     parser.add_argument("--seed", type=int, default=16)
     arguments = parser.parse_args(argv)

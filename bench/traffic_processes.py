@@ -244,7 +244,7 @@ def summary_table(runs: Sequence[ProcessRun], tools: Sequence[str]) -> str:
                 f"| {network} | {gap:g} | {tool} | {median:.2f} | "
                 f"{min(r.seconds for r in these):.2f} | {ratio} | "
                 f"{max(r.peak_mb for r in these):.0f} | {last.iterations} | "
-                f"{last.own_gap if last.own_gap is not None else '–'} | {worst} |")
+                f"{format(last.own_gap, '.2e') if last.own_gap is not None else '–'} | {worst} |")
     return "\n".join(lines)
 
 

@@ -228,3 +228,68 @@ def shortest_path_costs(
     )
     return float(total), od_cost
 
+
+
+@nb.njit(cache=True)
+def _reach_chunk(chunk, used, origins, first_arc, arc_head, no_through, reached):  # type: ignore[no-untyped-def]
+    """Breadth-first search from origins ``chunk, chunk + used, ...`` into rows of ``reached``."""
+    queue = np.empty(first_arc.size, dtype=np.int64)
+    for k in range(chunk, origins.size, used):
+        row = reached[k]
+        origin = origins[k]
+        row[origin] = True
+        queue[0] = origin
+        size = 1
+        position = 0
+        while position < size:
+            node = queue[position]
+            position += 1
+            if node != origin and no_through[node]:
+                continue
+            for arc in range(first_arc[node], first_arc[node + 1]):
+                head = arc_head[arc]
+                if not row[head]:
+                    row[head] = True
+                    queue[size] = head
+                    size += 1
+
+
+@nb.njit(cache=True, parallel=True)
+def _reach_parallel(used, origins, first_arc, arc_head, no_through, reached):  # type: ignore[no-untyped-def]
+    for chunk in nb.prange(used):
+        _reach_chunk(chunk, used, origins, first_arc, arc_head, no_through, reached)
+
+
+def unreachable_od_pairs(
+    num_nodes: int,
+    link_tail: np.ndarray,
+    link_head: np.ndarray,
+    no_through: np.ndarray,
+    od_origin: np.ndarray,
+    od_destination: np.ndarray,
+) -> np.ndarray:
+    """Indices (in the given OD order) of the OD pairs whose destination no path reaches from
+    the origin without passing through a ``no_through`` node: a compiled, parallel breadth-first
+    search per distinct origin (for validating city-scale networks; origins x nodes booleans,
+    in batches of :data:`TREE_BATCH` origins)."""
+    tail = np.asarray(link_tail, dtype=np.int64)
+    order = np.argsort(tail, kind="stable")
+    first_arc = np.searchsorted(tail[order], np.arange(num_nodes + 1)).astype(np.int64)
+    arc_head = np.asarray(link_head, dtype=np.int64)[order]
+    blocked = np.asarray(no_through, dtype=np.bool_)
+    origins, od_row = np.unique(np.asarray(od_origin, dtype=np.int64), return_inverse=True)
+    destination = np.asarray(od_destination, dtype=np.int64)
+    bad: list[np.ndarray] = []
+    for first in range(0, origins.size, TREE_BATCH):
+        batch = origins[first:first + TREE_BATCH]
+        reached = np.zeros((batch.size, num_nodes), dtype=np.bool_)
+        work = float(batch.size) * (num_nodes + arc_head.size)
+        used = parallel_chunks(batch.size, work)
+        if used == 1:
+            _reach_chunk(0, 1, batch, first_arc, arc_head, blocked, reached)
+        else:
+            _reach_parallel(used, batch, first_arc, arc_head, blocked, reached)
+        in_batch = np.flatnonzero((od_row >= first) & (od_row < first + batch.size))
+        missing = ~reached[od_row[in_batch] - first, destination[in_batch]]
+        bad.append(in_batch[missing])
+    return np.sort(np.concatenate(bad)) if bad else np.empty(0, dtype=np.int64)

@@ -28,7 +28,11 @@ from ptn.engines.traffic.graph import compile_graph
 from ptn.engines.traffic.network import RoadNetwork
 from ptn.engines.traffic.path_based import solve_path_based
 from ptn.engines.traffic.problem import problem_from_network
-from ptn.engines.traffic.shortest_path import shortest_path_costs, shortest_path_trees
+from ptn.engines.traffic.shortest_path import (
+    shortest_path_costs,
+    shortest_path_trees,
+    unreachable_od_pairs,
+)
 from ptn.engines.traffic.tntp import read_tntp_network
 from tests.engines.traffic.test_frank_wolfe import SIOUX_FALLS_BEST_OBJECTIVE, independent_gap
 
@@ -191,3 +195,32 @@ def test_threads_option_out_of_range_is_an_input_error() -> None:
     outcome = CliRunner().invoke(app, ["assign", "--threads", str(too_many)])
     assert outcome.exit_code == 2
     assert f"--threads {too_many}" in outcome.output
+
+
+def test_unreachable_od_pairs_respect_the_zone_rule() -> None:
+    """By hand: 0 -> 1 -> 2 -> 3 -> 4 with node 2 a zone (no through traffic)."""
+    link_tail = np.array([0, 1, 2, 3])
+    link_head = np.array([1, 2, 3, 4])
+    no_through = np.array([False, False, True, False, False])
+    od_origin = np.array([0, 0, 2, 4, 1, 3])
+    od_destination = np.array([3, 2, 3, 0, 4, 4])
+    # (0, 3) must pass through zone 2; (4, 0) has no link out of 4; (1, 4) passes through 2
+    expected = [0, 3, 4]
+    found = unreachable_od_pairs(5, link_tail, link_head, no_through, od_origin, od_destination)
+    assert found.tolist() == expected
+
+
+def test_unreachable_od_pairs_on_a_city_network(
+    chicago: RoadNetwork, threads: Callable[[int], None]
+) -> None:
+    """Chicago Sketch is connected; cutting every link into zone 5 strands exactly its demand."""
+    args = (chicago.num_nodes, chicago.link_tail, chicago.link_head, chicago.no_through_nodes(),
+            chicago.od_origin, chicago.od_destination)
+    for count in (1, numba.config.NUMBA_NUM_THREADS):
+        threads(count)
+        assert unreachable_od_pairs(*args).size == 0
+    keep = chicago.link_head != 4  # node label 5
+    cut = unreachable_od_pairs(chicago.num_nodes, chicago.link_tail[keep],
+                               chicago.link_head[keep], chicago.no_through_nodes(),
+                               chicago.od_origin, chicago.od_destination)
+    np.testing.assert_array_equal(cut, np.flatnonzero(chicago.od_destination == 4))
