@@ -28,6 +28,10 @@ is recorded as "not reached"; tighter targets are then skipped with the reason.
 
 Run: ``python -m bench.traffic_peers [--networks ...] [--gaps ...] [--out PATH.md]``; the raw
 numbers go to ``PATH.json`` beside the markdown table.
+
+``python -m bench.traffic_peers --whole-process --network DIR ...`` instead times ``ptn assign``,
+pytraf and TAP-B as whole processes (start-up, reading and writing included), interleaved, with
+peak memory and one independent gap for every tool's flows: see bench/traffic_processes.py.
 """
 
 from __future__ import annotations
@@ -337,7 +341,8 @@ class AequilibraeSolver(IterationCappedSolver):
 def build_solver(
     tool: str, network: RoadNetwork, problem: AssignmentProblem, threads: int | None = None
 ) -> Solver:
-    """The solver of ``tool``; ``threads`` applies to the peers (ptn is single-threaded)."""
+    """The solver of ``tool``; ``threads`` applies to the peers (ptn's comes from numba's
+    thread count, set once in :func:`main`)."""
     if tool == "ptn-gp":
         return PtnSolver(network, problem, "gradient-projection")
     if tool == "ptn-bfw":
@@ -557,7 +562,7 @@ def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="repeat solves under 20 s up to this many times, keep the best "
                              "(default: %(default)s)")
     parser.add_argument("--threads", type=int, default=None,
-                        help="threads for AequilibraE and pytraf (default: theirs, all cores)")
+                        help="threads for ptn, AequilibraE and pytraf (default: all cores)")
     parser.add_argument("--data-dir", type=Path, default=None,
                         help="TNTP root (default: $PTN_TNTP_DIR or ../shared/data/tntp)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
@@ -566,7 +571,17 @@ def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    given = list(sys.argv[1:] if argv is None else argv)
+    if "--whole-process" in given:  # ptn assign, pytraf and TAP-B as whole processes
+        from bench import traffic_processes
+
+        given.remove("--whole-process")
+        return traffic_processes.main(given)
     arguments = parse_arguments(argv)
+    if arguments.threads is not None:  # ptn's shortest paths use numba's threads
+        import numba
+
+        numba.set_num_threads(arguments.threads)
     root = arguments.data_dir or tntp_root()
     command = " ".join(["python -m bench.traffic_peers",
                         shlex.join(sys.argv[1:] if argv is None else list(argv))]).strip()

@@ -48,7 +48,12 @@ from ptn.engines.traffic.network import FloatArray
 from ptn.engines.traffic.path_based import ProgressCallback
 from ptn.engines.traffic.problem import AssignmentProblem
 from ptn.engines.traffic.result import AssignmentResult, AssignmentStatus, GapMeasures
-from ptn.engines.traffic.shortest_path import dijkstra
+from ptn.engines.traffic.shortest_path import (
+    TREE_BATCH,
+    forest_work,
+    parallel_chunks,
+    shortest_path_trees,
+)
 
 # Largest CFW weight on the previous target: at 1 the new direction repeats the old one and the
 # method stalls (Mitradjieva & Lindberg's 1 - delta; AequilibraE uses the same value).
@@ -89,38 +94,44 @@ class BfwState:
 @nb.njit(cache=True)
 def _all_or_nothing(  # type: ignore[no-untyped-def]
     first_arc, arc_tail, arc_head, arc_link, no_through, origins, origin_first_od, od_destination,
-    od_demand, link_cost, link_flow,
+    od_demand, link_cost, link_flow, chunks,
 ):
     """Load every OD's demand on its shortest path; return (SPTT, first unreachable OD or -1).
 
-    ``link_flow`` is overwritten. SPTT is summed in the same order as
-    :func:`~ptn.engines.traffic.shortest_path.shortest_path_total`, so it is the same number.
+    ``link_flow`` is overwritten. The trees are computed in parallel, a batch of origins at a
+    time, and loaded in origin order; SPTT is summed per origin, then over origins, as in
+    :func:`~ptn.engines.traffic.shortest_path.shortest_path_forest`, so it is the same number.
     """
     n = first_arc.size - 1
-    dist = np.empty(n)
-    pred_arc = np.empty(n, dtype=np.int64)
-    heap_node = np.empty(arc_head.size + 1, dtype=np.int64)
-    heap_key = np.empty(arc_head.size + 1)
+    batch = min(TREE_BATCH, max(origins.size, 1))
+    dist = np.empty((batch, n))
+    pred_arc = np.empty((batch, n), dtype=np.int64)
     for a in range(link_flow.size):
         link_flow[a] = 0.0
     total = 0.0
     unreachable = -1
-    for k in range(origins.size):
-        origin = origins[k]
-        dijkstra(origin, first_arc, arc_head, arc_link, no_through, link_cost, dist, pred_arc,
-                 heap_node, heap_key)
-        for od in range(origin_first_od[k], origin_first_od[k + 1]):
-            node = od_destination[od]
-            demand = od_demand[od]
-            total += demand * dist[node]
-            if not np.isfinite(dist[node]):
-                if unreachable < 0:
-                    unreachable = od
-                continue
-            while node != origin:
-                arc = pred_arc[node]
-                link_flow[arc_link[arc]] += demand
-                node = arc_tail[arc]
+    first = 0
+    while first < origins.size:
+        count = shortest_path_trees(first, origins, first_arc, arc_head, arc_link, no_through,
+                                    link_cost, dist, pred_arc, chunks)
+        for row in range(count):
+            k = first + row
+            origin = origins[k]
+            subtotal = 0.0
+            for od in range(origin_first_od[k], origin_first_od[k + 1]):
+                node = od_destination[od]
+                demand = od_demand[od]
+                subtotal += demand * dist[row, node]
+                if not np.isfinite(dist[row, node]):
+                    if unreachable < 0:
+                        unreachable = od
+                    continue
+                while node != origin:
+                    arc = pred_arc[row, node]
+                    link_flow[arc_link[arc]] += demand
+                    node = arc_tail[arc]
+            total += subtotal
+        first += count
     return total, unreachable
 
 
@@ -227,6 +238,7 @@ class _Loader:
             g.first_arc, g.arc_tail, g.arc_head, g.arc_link, g.no_through, g.origins,
             g.origin_first_od, g.od_destination, g.od_demand if od_demand is None else od_demand,
             np.ascontiguousarray(link_cost, dtype=np.float64), self.flow,
+            parallel_chunks(TREE_BATCH, forest_work(g, min(TREE_BATCH, g.origins.size))),
         )
         return float(total), int(unreachable)
 

@@ -3,8 +3,8 @@
 Algorithm (Jayakrishnan, Tsai, Prashker & Rajadhyaksha 1994, "A faster path-based algorithm for
 traffic assignment", TRR 1443; in the Gauss–Seidel form of Chen, Lee & Jayakrishnan 2002):
 
-* for each origin, a shortest-path tree at the current costs; each OD's shortest path joins its
-  path set (column generation);
+* for each origin, a shortest-path tree; each OD's shortest path joins its path set (column
+  generation);
 * within the OD, flow moves from every costlier path p to the cheapest path s by the projected
   Newton step ``min(f_p, (c_p - c_s) / H)``, ``H = sum_a (n_sa - n_pa)^2 * dc_a/dx`` over the links
   where the two paths differ (``n`` counts a link's occurrences on a path, so paths of the
@@ -16,6 +16,22 @@ traffic assignment", TRR 1443; in the Gauss–Seidel form of Chen, Lee & Jayakri
 * the Newton step is over-relaxed by 1.2 (successive over-relaxation of the Gauss–Seidel sweep):
   measured on Sioux Falls and Chicago Sketch, the tail converges in ~40 % fewer sweeps than with
   the plain step, while 1.4 is already slower (see docs/traffic.md).
+
+Shortest paths on all cores. The trees are the only part that parallelizes without changing the
+method: the Gauss–Seidel equilibration must see each OD's shifts before the next OD's. So the
+trees come from the gap measurement that ends every iteration, which computes every origin's tree
+at the iteration's final costs anyway (in parallel over origins,
+:func:`~ptn.engines.traffic.shortest_path.shortest_path_forest`), and keeps them (a "forest",
+origins × nodes int32, up to :data:`MAX_FOREST_ENTRIES`) for the next column-generation sweep.
+A new column is then the shortest path at the start of the sweep rather than after the previous
+origins' shifts (Jacobi column generation, Gauss–Seidel equilibration), which keeps the fixed
+point (a UE has no cheaper column at any costs it induces) and costs a cold Chicago Sketch solve
+one or two more iterations (15 → 16–17) while removing one of the two shortest-path passes per
+iteration. The first sweep of a cold start still loads one origin at a time at the current costs
+(with the network empty, Jacobi loading would send everyone down the same free-flow paths); a
+network too large for the forest computes its trees in batches of
+:data:`~ptn.engines.traffic.shortest_path.TREE_BATCH` origins. None of this depends on the
+number of threads, so results are bit-identical whatever ``numba.set_num_threads`` says.
 
 Path sets persist in a :class:`PathState`, which is the warm start: re-solving after a price or
 demand change starts from the previous paths and flows (scaled to the new demand).
@@ -41,8 +57,15 @@ from ptn.engines.traffic.link_costs import refresh_link_state, refresh_link_stat
 from ptn.engines.traffic.network import FloatArray, IntArray
 from ptn.engines.traffic.path_newton import newton_step
 from ptn.engines.traffic.problem import AssignmentProblem
-from ptn.engines.traffic.result import AssignmentResult, AssignmentStatus, gap_measures
-from ptn.engines.traffic.shortest_path import dijkstra, trace_path_links
+from ptn.engines.traffic.result import AssignmentResult, AssignmentStatus, GapMeasures
+from ptn.engines.traffic.shortest_path import (
+    TREE_BATCH,
+    forest_work,
+    parallel_chunks,
+    shortest_path_costs,
+    shortest_path_trees,
+    trace_path_links,
+)
 
 ProgressCallback = Callable[[int, float], None]
 
@@ -50,6 +73,15 @@ ProgressCallback = Callable[[int, float], None]
 #: ($ or time units), capacities and flows beyond it are no network's; below it the kernels'
 #: products (cost × flow, flow², derivative ratios) stay far from float overflow
 MAX_KERNEL_MAGNITUDE = 1e15
+
+#: the largest forest (origins x nodes predecessor arcs, 4 bytes each: 256 MB) kept from one gap
+#: measurement for the next column generation; beyond it the sweep recomputes trees in batches
+MAX_FOREST_ENTRIES = 64 * 1024 * 1024
+
+#: parallel passes over all OD pairs (loading link flows, the path sets' excess cost) split them
+#: into this many fixed chunks and add the chunks' results in order: bit-identical results with
+#: any number of threads
+OD_CHUNKS = 16
 
 
 def check_kernel_inputs(problem: AssignmentProblem, od_demand: FloatArray) -> None:
@@ -239,24 +271,49 @@ def _compact(state: PathState) -> None:
 
 
 @nb.njit(cache=True)
-def _flows_from_paths(od_head, links, start, length, pflow, pnext, num_links):  # type: ignore[no-untyped-def]
-    flow = np.zeros(num_links)
-    for od in range(od_head.size):
+def _load_chunk(chunk, od_head, links, start, length, pflow, pnext, row):  # type: ignore[no-untyped-def]
+    """Add the path flows of chunk ``chunk`` of the OD pairs onto the link flows ``row``."""
+    num_ods = od_head.size
+    for od in range(chunk * num_ods // OD_CHUNKS, (chunk + 1) * num_ods // OD_CHUNKS):
         p = od_head[od]
         while p >= 0:
             f = pflow[p]
             if f != 0.0:
                 for i in range(start[p], start[p] + length[p]):
-                    flow[links[i]] += f
+                    row[links[i]] += f
             p = pnext[p]
+
+
+@nb.njit(cache=True, parallel=True)
+def _load_parallel(od_head, links, start, length, pflow, pnext, partial):  # type: ignore[no-untyped-def]
+    """The parallel loop of :func:`_flows_from_paths` alone (a parallel function turns array
+    allocations into parallel launches too)."""
+    for chunk in nb.prange(OD_CHUNKS):
+        _load_chunk(chunk, od_head, links, start, length, pflow, pnext, partial[chunk])
+
+
+@nb.njit(cache=True)
+def _flows_from_paths(od_head, links, start, length, pflow, pnext, num_links, parallel):  # type: ignore[no-untyped-def]
+    """Link flows of the path flows: OD_CHUNKS partial loads (in parallel), added in order."""
+    partial = np.zeros((OD_CHUNKS, num_links))
+    if parallel:
+        _load_parallel(od_head, links, start, length, pflow, pnext, partial)
+    else:
+        for chunk in range(OD_CHUNKS):
+            _load_chunk(chunk, od_head, links, start, length, pflow, pnext, partial[chunk])
+    flow = np.zeros(num_links)
+    for chunk in range(OD_CHUNKS):
+        for a in range(num_links):
+            flow[a] += partial[chunk, a]
     return flow
 
 
 @nb.njit(cache=True)
-def _path_set_excess(od_head, links, start, length, pflow, pnext, cost):  # type: ignore[no-untyped-def]
-    """Sum over ODs of sum_p f_p (c_p - min_q c_q) within the current path sets."""
+def _excess_chunk(chunk, od_head, links, start, length, pflow, pnext, cost):  # type: ignore[no-untyped-def]
+    """The excess cost of chunk ``chunk`` of the OD pairs (see :func:`_path_set_excess`)."""
+    num_ods = od_head.size
     total = 0.0
-    for od in range(od_head.size):
+    for od in range(chunk * num_ods // OD_CHUNKS, (chunk + 1) * num_ods // OD_CHUNKS):
         best = np.inf
         p = od_head[od]
         while p >= 0:
@@ -270,6 +327,30 @@ def _path_set_excess(od_head, links, start, length, pflow, pnext, cost):  # type
                 total += pflow[p] * (_path_cost(p, links, start, length, cost) - best)
             p = pnext[p]
     return total
+
+
+@nb.njit(cache=True, parallel=True)
+def _excess_parallel(od_head, links, start, length, pflow, pnext, cost, partial):  # type: ignore[no-untyped-def]
+    """The parallel loop of :func:`_path_set_excess` alone."""
+    for chunk in nb.prange(OD_CHUNKS):
+        partial[chunk] = _excess_chunk(chunk, od_head, links, start, length, pflow, pnext, cost)
+
+
+@nb.njit(cache=True)
+def _path_set_excess(od_head, links, start, length, pflow, pnext, cost, parallel):  # type: ignore[no-untyped-def]
+    """Sum over ODs of sum_p f_p (c_p - min_q c_q) within the current path sets (OD_CHUNKS
+    partial sums, in parallel, added in order)."""
+    partial = np.zeros(OD_CHUNKS)
+    if parallel:
+        _excess_parallel(od_head, links, start, length, pflow, pnext, cost, partial)
+    else:
+        for chunk in range(OD_CHUNKS):
+            partial[chunk] = _excess_chunk(chunk, od_head, links, start, length, pflow, pnext,
+                                           cost)
+    excess = 0.0
+    for chunk in range(OD_CHUNKS):
+        excess += partial[chunk]
+    return excess
 
 
 @nb.njit(cache=True, inline="always")
@@ -353,21 +434,20 @@ def _equilibrate_od(od, od_head, links, start, length, pflow, pnext, kind, t0, c
 
 
 @nb.njit(cache=True)
-def _sweep(first_origin, generate, relaxation, first_arc, arc_tail, arc_head, arc_link, no_through, origins, origin_first_od, od_destination, od_demand, kind, t0, cap, alpha, beta, fixed, vot, flow, cost, deriv, marks, od_head, links, start, length, pflow, pnext, counts, dist, pred_arc, heap_node, heap_key, buffer):  # type: ignore[no-untyped-def]  # noqa: E501
-    """One Gauss–Seidel pass over origins from ``first_origin``.
+def _sweep(first_origin, end_origin, tree_first, generate, relaxation, arc_tail, arc_link, origins, origin_first_od, od_destination, od_demand, kind, t0, cap, alpha, beta, fixed, vot, flow, cost, deriv, marks, od_head, links, start, length, pflow, pnext, counts, pred_arc, buffer):  # type: ignore[no-untyped-def]  # noqa: E501
+    """One Gauss–Seidel pass over origins ``first_origin`` .. ``end_origin - 1``.
 
-    With ``generate`` each OD's current shortest path joins its set first. Returns the origin
-    index to resume from when the pool is full (``origins.size`` when the pass completed).
-    ``counts`` holds [number of paths, number of pool link entries].
+    With ``generate`` each OD's shortest path joins its set first; the tree of origin ``k`` is
+    row ``k - tree_first`` of ``pred_arc``. Returns the origin index to resume from when the
+    pool is full (``end_origin`` when the pass completed). ``counts`` holds [number of paths,
+    number of pool link entries].
     """
-    for k in range(first_origin, origins.size):
+    for k in range(first_origin, end_origin):
         origin = origins[k]
-        if generate:
-            dijkstra(origin, first_arc, arc_head, arc_link, no_through, cost, dist, pred_arc, heap_node, heap_key)  # noqa: E501
         for od in range(origin_first_od[k], origin_first_od[k + 1]):
             if generate:
-                size = trace_path_links(origin, od_destination[od], pred_arc, arc_tail, arc_link,
-                                        buffer)
+                size = trace_path_links(origin, od_destination[od], pred_arc[k - tree_first],
+                                        arc_tail, arc_link, buffer)
                 known = False
                 p = od_head[od]
                 while p >= 0 and not known:
@@ -402,7 +482,7 @@ def _sweep(first_origin, generate, relaxation, first_arc, arc_tail, arc_head, ar
                     counts[0] = n_paths + 1
                     counts[1] = n_links + size
             _equilibrate_od(od, od_head, links, start, length, pflow, pnext, kind, t0, cap, alpha, beta, fixed, vot, flow, cost, deriv, marks, relaxation)  # noqa: E501
-    return origins.size
+    return end_origin
 
 
 def solve_path_based(
@@ -415,6 +495,8 @@ def solve_path_based(
     newton_below_gap: float = 1e-2,
     inner_gap_fraction: float = 0.02,
     over_relaxation: float = 1.2,
+    tree_batch: int = TREE_BATCH,
+    max_forest_entries: int = MAX_FOREST_ENTRIES,
     time_limit_seconds: float | None = None,
     progress: ProgressCallback | None = None,
 ) -> AssignmentResult:
@@ -433,64 +515,101 @@ def solve_path_based(
     cost = np.empty(num_links)
     deriv = np.empty(num_links)
     marks = np.zeros(num_links, dtype=np.int64)
-    dist = np.empty(num_nodes)
-    pred_arc = np.empty(num_nodes, dtype=np.int64)
-    heap_node = np.empty(graph.arc_head.size + 1, dtype=np.int64)
-    heap_key = np.empty(graph.arc_head.size + 1)
+    num_origins = int(graph.origins.size)
+    batch = max(1, min(tree_batch, num_origins))
+    dist = np.empty((batch, num_nodes))
+    pred_arc = np.empty((batch, num_nodes), dtype=np.int32)
+    chunks = parallel_chunks(batch, forest_work(graph, batch))
+    # every origin's tree at the costs of the last gap measurement: the next column generation
+    forest = (np.empty((num_origins, num_nodes), dtype=np.int32)
+              if num_origins * num_nodes <= max_forest_entries else None)
+    forest_fresh = False
     buffer = np.empty(num_nodes + 1, dtype=np.int32)
     counts = np.array([state.num_paths, state.num_path_links], dtype=np.int64)
-    graph_arrays = (graph.first_arc, graph.arc_tail, graph.arc_head, graph.arc_link,
-                    graph.no_through, graph.origins, graph.origin_first_od,
+    tree_arrays = (graph.origins, graph.first_arc, graph.arc_head, graph.arc_link,
+                   graph.no_through)
+    sweep_arrays = (graph.arc_tail, graph.arc_link, graph.origins, graph.origin_first_od,
                     graph.od_destination, graph.od_demand)
+
+    def od_parallel() -> bool:
+        """Whether the passes over all OD pairs are worth a parallel launch."""
+        return parallel_chunks(OD_CHUNKS, state.num_path_links) > 1
 
     def load_flows() -> FloatArray:
         flow = _flows_from_paths(state.od_head, state.links, state.start, state.length,
-                                 state.flow, state.next, num_links)
+                                 state.flow, state.next, num_links, od_parallel())
         refresh_link_states(*params, flow, cost, deriv)
         return flow
 
-    def run_sweep(flow: FloatArray, generate: bool) -> None:
-        origin = 0
-        while origin < graph.origins.size:
-            origin = _sweep(origin, generate, over_relaxation, *graph_arrays, *params, flow,
-                            cost, deriv, marks, state.od_head, state.links, state.start,
-                            state.length, state.flow, state.next, counts, dist, pred_arc,
-                            heap_node, heap_key, buffer)
+    def sweep(flow: FloatArray, generate: bool, first: int, end: int, tree_first: int,
+              trees: np.ndarray) -> None:
+        """Origins first .. end - 1 (trees[k - tree_first] the tree of origin k), growing the
+        pool whenever it fills."""
+        origin = first
+        while origin < end:
+            origin = _sweep(origin, end, tree_first, generate, over_relaxation, *sweep_arrays,
+                            *params, flow, cost, deriv, marks, state.od_head, state.links,
+                            state.start, state.length, state.flow, state.next, counts,
+                            trees, buffer)
             state.num_paths, state.num_path_links = int(counts[0]), int(counts[1])
-            if origin < graph.origins.size:
+            if origin < end:
                 if state.num_paths > 2 * (state.used_paths() + graph.num_ods):
                     _compact(state)
                     counts[:] = (state.num_paths, state.num_path_links)
                 _grow(state, graph.num_ods, graph.num_ods * 16 + num_nodes)
 
+    def generate_and_sweep(flow: FloatArray, rows: int) -> None:
+        """The column-generation sweep: from the gap's forest when it is fresh, else with the
+        trees of ``rows`` origins at a time, computed at the costs before those origins."""
+        if forest is not None and forest_fresh:
+            sweep(flow, True, 0, num_origins, 0, forest)
+            return
+        first = 0
+        while first < num_origins:
+            end = first + int(shortest_path_trees(first, *tree_arrays, cost, dist[:rows],
+                                                  pred_arc[:rows], chunks))
+            sweep(flow, True, first, end, first, pred_arc)
+            first = end
+
+    def measure(flow: FloatArray) -> GapMeasures:
+        """The relative gap at ``flow``; its trees go to the forest for the next sweep."""
+        link_cost = links.costs(flow)
+        sptt, _ = shortest_path_costs(graph, link_cost, forest)
+        return GapMeasures(tstt=float(flow @ link_cost), sptt=sptt)
+
     flow = load_flows()
     history: list[float] = []
     status = AssignmentStatus.MAX_ITERATIONS
     iterations = 0
-    measures = gap_measures(graph, links, flow) if state.num_paths else None
+    measures = measure(flow) if state.num_paths else None
+    forest_fresh = measures is not None
     if measures is not None:
         history.append(measures.relative_gap)
         if measures.relative_gap <= gap:
             status = AssignmentStatus.CONVERGED
     while status != AssignmentStatus.CONVERGED and iterations < max_iterations:
         iterations += 1
-        run_sweep(flow, True)
+        # a cold start's first sweep loads the network one origin at a time (Gauss–Seidel):
+        # each origin's first paths see the congestion the previous origins caused
+        generate_and_sweep(flow, 1 if measures is None else batch)
+        forest_fresh = False
         # re-equilibrate the path sets (cheap) until their own gap is a small fraction of the
         # last full gap, so that few expensive shortest-path passes are needed
         last_gap = measures.relative_gap if measures is not None else 1.0
         inner_target = max(inner_gap_fraction * last_gap, 0.5 * gap)
         for _ in range(max_inner_sweeps):
             excess = _path_set_excess(state.od_head, state.links, state.start, state.length,
-                                      state.flow, state.next, cost)
+                                      state.flow, state.next, cost, od_parallel())
             if excess <= inner_target * float(flow @ cost):
                 break
-            run_sweep(flow, False)
+            sweep(flow, False, 0, num_origins, 0, pred_arc)
         if last_gap <= newton_below_gap:
             flow = load_flows()
             newton_step(links, flow, state.od_head, state.links, state.start, state.length,
                         state.flow, state.next)
         flow = load_flows()
-        measures = gap_measures(graph, links, flow)
+        measures = measure(flow)
+        forest_fresh = True
         history.append(measures.relative_gap)
         if progress is not None:
             progress(iterations, measures.relative_gap)

@@ -1,8 +1,21 @@
-"""One-to-all shortest paths (Dijkstra with a binary heap), compiled with numba.
+"""One-to-all shortest paths (Dijkstra with a binary heap), compiled with numba, on all cores.
 
 Respects TNTP's zone rule: a node flagged ``no_through`` is a path's end or start, never an
 intermediate node. Arc costs are read through ``arc_link`` from the link cost vector, so the same
 kernel serves every class graph. Shared by all assignment algorithms.
+
+Why the parallel kernels look the way they do. Shortest-path trees of different origins are
+independent, so they run in parallel (numba ``prange``) over origins, in chunks that each own
+their scratch arrays. Three rules keep the results independent of the number of threads:
+
+* every origin's tree is computed by the same sequential Dijkstra, whichever thread runs it;
+* sums over origins (SPTT) are formed per origin, then added in origin order;
+* consumers that need trees in order (all-or-nothing loading, the path-based sweep) get them in
+  batches of :data:`TREE_BATCH` origins, a constant, not a multiple of the thread count.
+
+So one thread and eight threads give bit-identical flows. The chunk count is an argument (the
+caller passes :func:`parallel_chunks`): a jitted function that calls ``numba.get_num_threads``
+cannot be cached, and the on-disk cache is what keeps ``ptn assign``'s start-up short.
 """
 
 from __future__ import annotations
@@ -12,6 +25,34 @@ import numpy as np
 
 from ptn.engines.traffic.graph import CompiledGraph
 from ptn.engines.traffic.network import FloatArray
+
+#: origins whose trees one parallel pass computes for a consumer that uses them in origin order
+#: (a constant, so that results do not depend on the number of threads)
+TREE_BATCH = 64
+
+#: chunks of origins per thread: more than one, so that a thread that drew cheap origins picks
+#: up more work (numba's workqueue layer hands each thread a contiguous range of chunks)
+CHUNKS_PER_THREAD = 4
+
+#: below this much work (origins x (nodes + arcs), or path-link entries) a kernel runs on the
+#: calling thread: launching a parallel region costs microseconds on an idle machine but a
+#: scheduler time slice (milliseconds) whenever the cores are shared, which made a whole Sioux
+#: Falls solve 50x slower in parallel than sequentially on a loaded machine
+PARALLEL_MIN_WORK = 200_000
+
+
+def parallel_chunks(num_items: int, work: float = float("inf")) -> int:
+    """How many chunks a parallel kernel splits ``num_items`` items into: 1 (run on the calling
+    thread) with one thread or less than :data:`PARALLEL_MIN_WORK` of ``work``."""
+    threads = nb.get_num_threads()
+    if threads == 1 or work < PARALLEL_MIN_WORK:
+        return 1
+    return max(1, min(num_items, CHUNKS_PER_THREAD * threads))
+
+
+def forest_work(graph: CompiledGraph, num_origins: int) -> float:
+    """The work of ``num_origins`` shortest-path trees, for :func:`parallel_chunks`."""
+    return float(num_origins) * (graph.num_nodes + graph.arc_head.size)
 
 
 @nb.njit(cache=True)
@@ -92,28 +133,163 @@ def trace_path_links(origin, destination, pred_arc, arc_tail, arc_link, buffer):
 
 
 @nb.njit(cache=True)
-def shortest_path_total(first_arc, arc_head, arc_link, no_through, origins, origin_first_od, od_destination, od_demand, link_cost):  # type: ignore[no-untyped-def]  # noqa: E501
-    """Sum over OD pairs of demand x shortest-path cost (SPTT), and each OD's cost."""
-    n = first_arc.size - 1
-    dist = np.empty(n)
-    pred_arc = np.empty(n, dtype=np.int64)
+def shortest_path_trees(first_origin, origins, first_arc, arc_head, arc_link, no_through, link_cost, dist, pred_arc, chunks):  # type: ignore[no-untyped-def]  # noqa: E501
+    """Trees of ``origins[first_origin:]`` (as many as ``dist`` has rows) in parallel.
+
+    Row ``r`` of ``dist``/``pred_arc`` gets the tree of ``origins[first_origin + r]``. Returns
+    how many rows were filled. With one chunk they are computed on the calling thread.
+    """
+    count = min(dist.shape[0], origins.size - first_origin)
+    used = max(1, min(chunks, count))
+    if used == 1:
+        _trees_chunk(0, 1, count, first_origin, origins, first_arc, arc_head, arc_link, no_through, link_cost, dist, pred_arc)  # noqa: E501
+    else:
+        _trees_parallel(used, count, first_origin, origins, first_arc, arc_head, arc_link, no_through, link_cost, dist, pred_arc)  # noqa: E501
+    return count
+
+
+@nb.njit(cache=True, parallel=True)
+def _trees_parallel(used, count, first_origin, origins, first_arc, arc_head, arc_link, no_through, link_cost, dist, pred_arc):  # type: ignore[no-untyped-def]  # noqa: E501
+    """The parallel loop alone (a parallel function turns array allocations into parallel
+    launches too, so the allocating callers are not parallel)."""
+    for chunk in nb.prange(used):
+        _trees_chunk(chunk, used, count, first_origin, origins, first_arc, arc_head, arc_link, no_through, link_cost, dist, pred_arc)  # noqa: E501
+
+
+@nb.njit(cache=True)
+def _trees_chunk(chunk, used, count, first_origin, origins, first_arc, arc_head, arc_link, no_through, link_cost, dist, pred_arc):  # type: ignore[no-untyped-def]  # noqa: E501
+    """Rows ``chunk, chunk + used, ...`` of :func:`shortest_path_trees`."""
     heap_node = np.empty(arc_head.size + 1, dtype=np.int64)
     heap_key = np.empty(arc_head.size + 1)
-    od_cost = np.empty(od_destination.size)
-    total = 0.0
-    for k in range(origins.size):
+    for row in range(chunk, count, used):
+        dijkstra(origins[first_origin + row], first_arc, arc_head, arc_link, no_through, link_cost, dist[row], pred_arc[row], heap_node, heap_key)  # noqa: E501
+
+
+@nb.njit(cache=True)
+def _forest_chunk(chunk, used, first_arc, arc_head, arc_link, no_through, origins, origin_first_od, od_destination, od_demand, link_cost, forest, store, od_cost, origin_total):  # type: ignore[no-untyped-def]  # noqa: E501
+    """Origins ``chunk, chunk + used, ...`` of :func:`shortest_path_forest`."""
+    n = first_arc.size - 1
+    dist = np.empty(n)
+    scratch = np.empty(n, dtype=np.int32)
+    heap_node = np.empty(arc_head.size + 1, dtype=np.int64)
+    heap_key = np.empty(arc_head.size + 1)
+    for k in range(chunk, origins.size, used):
+        pred_arc = forest[k] if store else scratch
         dijkstra(origins[k], first_arc, arc_head, arc_link, no_through, link_cost, dist, pred_arc, heap_node, heap_key)  # noqa: E501
+        subtotal = 0.0
         for od in range(origin_first_od[k], origin_first_od[k + 1]):
             od_cost[od] = dist[od_destination[od]]
-            total += od_demand[od] * dist[od_destination[od]]
+            subtotal += od_demand[od] * dist[od_destination[od]]
+        origin_total[k] = subtotal
+
+
+@nb.njit(cache=True, parallel=True)
+def _forest_parallel(used, first_arc, arc_head, arc_link, no_through, origins, origin_first_od, od_destination, od_demand, link_cost, forest, store, od_cost, origin_total):  # type: ignore[no-untyped-def]  # noqa: E501
+    """The parallel loop of :func:`shortest_path_forest` alone."""
+    for chunk in nb.prange(used):
+        _forest_chunk(chunk, used, first_arc, arc_head, arc_link, no_through, origins, origin_first_od, od_destination, od_demand, link_cost, forest, store, od_cost, origin_total)  # noqa: E501
+
+
+@nb.njit(cache=True)
+def shortest_path_forest(first_arc, arc_head, arc_link, no_through, origins, origin_first_od, od_destination, od_demand, link_cost, forest, store, chunks):  # type: ignore[no-untyped-def]  # noqa: E501
+    """SPTT (sum over OD pairs of demand x shortest-path cost) and each OD's cost, in parallel.
+
+    With ``store``, row ``k`` of ``forest`` (int32, origins x nodes) keeps origin ``k``'s tree
+    (predecessor arcs) for a consumer that reuses it. The per-origin subtotals are added in
+    origin order, so the total does not depend on the number of threads.
+    """
+    od_cost = np.empty(od_destination.size)
+    origin_total = np.zeros(origins.size)
+    used = max(1, min(chunks, origins.size))
+    if used == 1:
+        _forest_chunk(0, 1, first_arc, arc_head, arc_link, no_through, origins, origin_first_od, od_destination, od_demand, link_cost, forest, store, od_cost, origin_total)  # noqa: E501
+    else:
+        _forest_parallel(used, first_arc, arc_head, arc_link, no_through, origins, origin_first_od, od_destination, od_demand, link_cost, forest, store, od_cost, origin_total)  # noqa: E501
+    total = 0.0
+    for k in range(origins.size):
+        total += origin_total[k]
     return total, od_cost
 
 
-def shortest_path_costs(graph: CompiledGraph, link_cost: FloatArray) -> tuple[float, FloatArray]:
-    """SPTT and per-OD shortest-path cost (in the graph's sorted OD order) at ``link_cost``."""
-    total, od_cost = shortest_path_total(
+def shortest_path_costs(
+    graph: CompiledGraph, link_cost: FloatArray, forest: np.ndarray | None = None
+) -> tuple[float, FloatArray]:
+    """SPTT and per-OD shortest-path cost (in the graph's sorted OD order) at ``link_cost``.
+
+    ``forest`` (int32, origins x nodes), when given, receives every origin's tree.
+    """
+    store = forest is not None
+    trees = forest if forest is not None else np.empty((1, 1), dtype=np.int32)
+    total, od_cost = shortest_path_forest(
         graph.first_arc, graph.arc_head, graph.arc_link, graph.no_through, graph.origins,
         graph.origin_first_od, graph.od_destination, graph.od_demand,
-        np.ascontiguousarray(link_cost, dtype=np.float64),
+        np.ascontiguousarray(link_cost, dtype=np.float64), trees, store,
+        parallel_chunks(graph.origins.size, forest_work(graph, graph.origins.size)),
     )
     return float(total), od_cost
+
+
+
+@nb.njit(cache=True)
+def _reach_chunk(chunk, used, origins, first_arc, arc_head, no_through, reached):  # type: ignore[no-untyped-def]
+    """Breadth-first search from origins ``chunk, chunk + used, ...`` into rows of ``reached``."""
+    queue = np.empty(first_arc.size, dtype=np.int64)
+    for k in range(chunk, origins.size, used):
+        row = reached[k]
+        origin = origins[k]
+        row[origin] = True
+        queue[0] = origin
+        size = 1
+        position = 0
+        while position < size:
+            node = queue[position]
+            position += 1
+            if node != origin and no_through[node]:
+                continue
+            for arc in range(first_arc[node], first_arc[node + 1]):
+                head = arc_head[arc]
+                if not row[head]:
+                    row[head] = True
+                    queue[size] = head
+                    size += 1
+
+
+@nb.njit(cache=True, parallel=True)
+def _reach_parallel(used, origins, first_arc, arc_head, no_through, reached):  # type: ignore[no-untyped-def]
+    for chunk in nb.prange(used):
+        _reach_chunk(chunk, used, origins, first_arc, arc_head, no_through, reached)
+
+
+def unreachable_od_pairs(
+    num_nodes: int,
+    link_tail: np.ndarray,
+    link_head: np.ndarray,
+    no_through: np.ndarray,
+    od_origin: np.ndarray,
+    od_destination: np.ndarray,
+) -> np.ndarray:
+    """Indices (in the given OD order) of the OD pairs whose destination no path reaches from
+    the origin without passing through a ``no_through`` node: a compiled, parallel breadth-first
+    search per distinct origin (for validating city-scale networks; origins x nodes booleans,
+    in batches of :data:`TREE_BATCH` origins)."""
+    tail = np.asarray(link_tail, dtype=np.int64)
+    order = np.argsort(tail, kind="stable")
+    first_arc = np.searchsorted(tail[order], np.arange(num_nodes + 1)).astype(np.int64)
+    arc_head = np.asarray(link_head, dtype=np.int64)[order]
+    blocked = np.asarray(no_through, dtype=np.bool_)
+    origins, od_row = np.unique(np.asarray(od_origin, dtype=np.int64), return_inverse=True)
+    destination = np.asarray(od_destination, dtype=np.int64)
+    bad: list[np.ndarray] = []
+    for first in range(0, origins.size, TREE_BATCH):
+        batch = origins[first:first + TREE_BATCH]
+        reached = np.zeros((batch.size, num_nodes), dtype=np.bool_)
+        work = float(batch.size) * (num_nodes + arc_head.size)
+        used = parallel_chunks(batch.size, work)
+        if used == 1:
+            _reach_chunk(0, 1, batch, first_arc, arc_head, blocked, reached)
+        else:
+            _reach_parallel(used, batch, first_arc, arc_head, blocked, reached)
+        in_batch = np.flatnonzero((od_row >= first) & (od_row < first + batch.size))
+        missing = ~reached[od_row[in_batch] - first, destination[in_batch]]
+        bad.append(in_batch[missing])
+    return np.sort(np.concatenate(bad)) if bad else np.empty(0, dtype=np.int64)

@@ -117,6 +117,9 @@ def assign(
     distance_factor: Annotated[
         float | None, typer.Option(help="override the network's distance weight (time per length)")
     ] = None,
+    threads: Annotated[
+        int | None, typer.Option(help="threads for the shortest paths (default: all cores)")
+    ] = None,
 ) -> None:
     """Traffic assignment: user equilibrium (or logit SUE) link flows of a road network."""
     from ptn.cli.assign import run_assignment
@@ -131,6 +134,7 @@ def assign(
             out=out,
             toll_factor=toll_factor,
             distance_factor=distance_factor,
+            threads=threads,
             show_progress=sys.stdout.isatty() and not json_summary,
         )
     except InvalidInputError as error:

@@ -8,6 +8,7 @@ units), free-flow time, capacity and volume/capacity ratio.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -35,9 +36,13 @@ def run_assignment(
     out: Path | None = None,
     toll_factor: float | None = None,
     distance_factor: float | None = None,
+    threads: int | None = None,
     show_progress: bool = False,
 ) -> dict[str, Any]:
-    """Solve and (optionally) write flows; return the JSON summary."""
+    """Solve and (optionally) write flows; return the JSON summary.
+
+    ``threads`` (default: all cores) is how many threads the shortest-path passes use.
+    """
     if out is not None and out.suffix.lower() not in FLOW_FORMATS:
         raise InvalidInputError(f"--out {out}: use a .csv or .parquet file name")
     if not (gap > 0 and math.isfinite(gap)):
@@ -53,6 +58,7 @@ def run_assignment(
         raise InvalidInputError(f"--algorithm {algorithm}: a stochastic UE (--sue-theta) is "
                                 f"solved by {', '.join(SUE_METHODS[:-1])} or {SUE_METHODS[-1]}"
                                 f"; {algorithm} solves the deterministic UE")
+    threads_used = use_threads(threads)
     road = load_network(network, toll_factor=toll_factor, distance_factor=distance_factor)
     problem = problem_from_network(road)
     with _progress(show_progress, max_iterations, gap) as report:
@@ -70,12 +76,32 @@ def run_assignment(
                 progress=report,
             )
             flow, summary = result.link_flow, result.summary()
-    summary = {"network": road.name, **summary, "links": road.num_links,
+    summary = {"network": road.name, **summary, "threads": threads_used, "links": road.num_links,
                "od_pairs": int(road.od_demand.size), "demand": road.total_demand}
     if out is not None:
         write_link_flows(out, road, flow, problem.links.times(flow), problem.links.costs(flow))
         summary["flows_file"] = str(out)
     return summary
+
+
+def use_threads(threads: int | None) -> int:
+    """Run numba's parallel kernels on ``threads`` threads (None: all cores); return the count.
+
+    Idle OpenMP threads are told to sleep, not spin (``OMP_WAIT_POLICY=PASSIVE`` unless the
+    environment says otherwise): between two parallel passes the solver runs sequential sweeps,
+    and spinning workers would take a core from them whenever cores are shared.
+    """
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    import numba
+
+    available = int(numba.config.NUMBA_NUM_THREADS)  # type: ignore[attr-defined]
+    if threads is None:
+        threads = available
+    if not 1 <= threads <= available:
+        raise InvalidInputError(f"--threads {threads}: choose from 1 to {available} (this "
+                                "machine's cores, or NUMBA_NUM_THREADS)")
+    numba.set_num_threads(threads)
+    return threads
 
 
 def link_flow_table(
