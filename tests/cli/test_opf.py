@@ -280,3 +280,16 @@ def test_the_tariff_option_prices_a_feeder_without_cost_data(tmp_path: Path) -> 
     assert {float(r["upstream_price_per_mwh"]) for r in periods} == {80.0}
     with pytest.raises(InvalidInputError, match="--tariff-per-mwh must be a finite positive"):
         ptn.cli.opf.run_opf(feeder=str(feeder), periods=1, tariff_per_mwh=0.0)
+
+
+def test_the_tariff_flag_reaches_the_opf_and_bad_values_exit_2() -> None:
+    priced = runner.invoke(app, ["opf", "--feeder", "cigre_lv", "--periods", "4",
+                                 "--tariff-per-mwh", "80", "--json"])
+    assert priced.exit_code == 0, priced.output
+    summary = json.loads(priced.stdout)
+    assert summary["notes"] == ["cigre_lv: no cost data; purchases priced at the tariff 80 $/MWh"]
+    # no DER: the whole objective is the tariff times the energy bought
+    assert summary["objective"] == pytest.approx(80.0 * summary["energy_imported_mwh"], rel=1e-7)
+    bad = runner.invoke(app, ["opf", "--feeder", "cigre_lv", "--tariff-per-mwh", "-3"])
+    assert bad.exit_code == 2
+    assert "--tariff-per-mwh must be a finite positive price" in bad.output

@@ -161,8 +161,10 @@ def assign(
 def opf(
     feeder: Annotated[
         str,
-        typer.Option(help="case33bw, case18, case69, case85, case141, ieee30-radial, or a "
-                          "MATPOWER .m / pandapower .json or .p file"),
+        typer.Option(help="case33bw, case18, case69, case85, case141, ieee30-radial; a "
+                          "pandapower benchmark net (cigre_lv, cigre_mv, kerber_dorfnetz, "
+                          "mv_oberrhein, ... or pandapower:FUNCTION; one feeder per supply "
+                          "point); or a MATPOWER .m / pandapower .json or .p file"),
     ] = "case33bw",
     periods: Annotated[int, typer.Option(help="equal periods over one day")] = 24,
     der: Annotated[Path | None, typer.Option(help="DER case file (.toml)")] = None,
@@ -180,13 +182,18 @@ def opf(
         bool, typer.Option("--ac-check", help="check the dispatch with an AC power flow "
                                               "(pandapower Newton-Raphson) per period")
     ] = False,
+    tariff_per_mwh: Annotated[
+        float | None, typer.Option("--tariff-per-mwh",
+                                   help="price ($/MWh) of purchases at a supply point whose case "
+                                        "has no cost data (default 50)")
+    ] = None,
 ) -> None:
     """Distribution OPF: multi-period DistFlow dispatch of a feeder with its DER."""
     from ptn.cli.opf import describe_opf, run_opf
 
     try:
         summary = run_opf(feeder=feeder, periods=periods, der=der, charging=charging, out=out,
-                          ac_check=ac_check)
+                          ac_check=ac_check, tariff_per_mwh=tariff_per_mwh)
     except InvalidInputError as error:
         fail(str(error))
         return
