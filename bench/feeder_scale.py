@@ -14,13 +14,16 @@ solve and re-solve within documented times. The cases are real pandapower data:
   hang from copy 1's 10 kV bus by a 1-km 10 kV cable (r = 0.161, x = 0.117 Ω/km, 362 A).
 * ``mv_oberrhein``: the two radial halves of ``mv_oberrhein()`` (179 buses), for scale.
 
-``lv_schutterwald`` is run two ways: as the DSO engine does it, one OPF over all 14 feeders
-(one cvxpy problem), and ``lv_schutterwald_per_feeder``, one OPF per feeder solved in turn
-(times summed), which is the same optimum when no device couples feeders. The first needs more
-memory than this machine offers: cvxpy's canonicalization of the parametrized problem grows
-faster than linearly with its size (kerber_vorstadt_x4, 0.45 M variables: 1.9 GB peak;
-lv_schutterwald, 1.1 M variables: a 12 GiB index array), so each case's process runs under an
-address-space limit (:data:`MEMORY_LIMIT_BYTES`) and a MemoryError is reported as such.
+``lv_schutterwald`` is run three ways: one ``DistFlowOpf`` over all 14 feeders (one cvxpy
+problem); ``lv_schutterwald_feederwise``, one OPF over all 14 feeders as
+:class:`~ptn.engines.power.feeder_blocks.FeederwiseOpf` (one cvxpy problem per feeder inside
+one OPF object and one result); and ``lv_schutterwald_per_feeder``, one ``DistFlowOpf`` per
+feeder built and solved in turn (times summed). All three have the same optimum (no device
+couples feeders). The first needs more memory than this machine offers: cvxpy's
+canonicalization needs a work array of (variables + 1)·(parameter entries + 1) entries, both
+growing with the feeders (kerber_vorstadt_x4, 0.45 M variables: 1.9 GB peak; lv_schutterwald,
+1.1 M variables: a 12 GiB array; feeder_blocks.py explains), so each case's process runs under
+an address-space limit (:data:`MEMORY_LIMIT_BYTES`) and a MemoryError is reported as such.
 
 Each case: 96 periods of 15 minutes, RTS winter-weekday load shape, a flat tariff of
 50 $/MWh (the nets ship without cost data). Timed: converting the pandapower net into feeders
@@ -55,8 +58,11 @@ REPOSITORY = Path(__file__).resolve().parents[1]
 RESULTS = REPOSITORY / "bench" / "results"
 #: a case name ending so solves one OPF per feeder instead of one over all of them
 PER_FEEDER = "_per_feeder"
+#: a case name ending so solves one OPF over all feeders as one cvxpy problem per feeder
+#: (:class:`ptn.engines.power.feeder_blocks.FeederwiseOpf`)
+FEEDERWISE = "_feederwise"
 CASES = ("kerber_vorstadt_x4", "mv_oberrhein", "lv_schutterwald" + PER_FEEDER,
-         "lv_schutterwald")
+         "lv_schutterwald" + FEEDERWISE, "lv_schutterwald")
 #: address-space limit of a case's process (bytes): the machine is shared
 MEMORY_LIMIT_BYTES = 14 * 1024**3
 PERIODS = 96
@@ -114,6 +120,7 @@ def run_case(case: str, repeats: int) -> dict[str, Any]:
     from ptn.engines.power.der import DsoCase
     from ptn.engines.power.distflow import DistFlowOpf
     from ptn.engines.power.feeder import UpstreamCost
+    from ptn.engines.power.feeder_blocks import FeederwiseOpf
     from ptn.engines.power.pandapower_io import feeders_from_pandapower, run_ac_power_flow
     from ptn.engines.power.profiles import daily_profile
 
@@ -141,14 +148,16 @@ def run_case(case: str, repeats: int) -> dict[str, Any]:
         dso = DsoCase(feeders=group, periods=PERIODS, period_hours=24 / PERIODS,
                       load_profile=profile)
         started = time.perf_counter()
+        opf: DistFlowOpf | FeederwiseOpf
         try:
-            opf = DistFlowOpf(dso)
+            opf = FeederwiseOpf(dso) if case.endswith(FEEDERWISE) else DistFlowOpf(dso)
         except MemoryError as error:
             return {"case": case, "feeders": len(feeders), "status": f"MemoryError: {error}",
                     "build_s_until_failure": time.perf_counter() - started,
                     "buses": sum(f.num_buses for f in feeders), "peak_rss_mb": peak_rss_mb()}
         build_seconds += time.perf_counter() - started
-        variables += opf.problem.size_metrics.num_scalar_variables
+        variables += opf.num_scalar_variables if isinstance(opf, FeederwiseOpf) \
+            else opf.problem.size_metrics.num_scalar_variables
         started = time.perf_counter()
         first = opf.solve()
         first_seconds += time.perf_counter() - started
