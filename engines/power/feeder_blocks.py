@@ -115,8 +115,7 @@ class FeederwiseOpf:
         """Scale every feeder's base loads by ``load_profile[t]``."""
         for block in self.blocks:
             block.set_load_profile(load_profile)
-        self.case = self.blocks[0].case if len(self.blocks) == 1 else dataclasses.replace(
-            self.case, load_profile=np.asarray(load_profile, dtype=np.float64))
+        self.case = dataclasses.replace(self.case, load_profile=self.blocks[0].case.load_profile)
 
     def set_charging_load(self, charging_mw: FloatArray) -> None:
         """Charging loads ``[point, period]`` (MW) in the case's charging-point order."""

@@ -121,3 +121,14 @@ def test_an_infeasible_feeder_is_named_with_its_diagnosis() -> None:
 def test_priced_charging_needs_the_single_problem() -> None:
     with pytest.raises(InvalidInputError, match="charging='fixed' only"):
         FeederwiseOpf(case(), charging="priced")
+
+
+def test_a_new_load_profile_reaches_every_block() -> None:
+    dso = case()
+    blocks = FeederwiseOpf(dso)
+    single = DistFlowOpf(dso)
+    lighter = np.full(PERIODS, 0.5)
+    blocks.set_load_profile(lighter)
+    single.set_load_profile(lighter)
+    np.testing.assert_allclose(blocks.case.load_profile, lighter)
+    assert_same(blocks.solve(), single.solve())
