@@ -7,20 +7,24 @@ solve and re-solve within documented times. The cases are real pandapower data:
   behind 14 MV/LV transformers (2,940 buses, 14 ext_grids) loaded as 14 feeders of one DSO
   (:mod:`ptn.engines.power.supply_points`). One of them has a loop (lines 8293, 8294, 8820,
   8823, 13417); line 13417 is opened to make it radial. Its voltage band is 0.85–1.1 p.u.
-  (:data:`SCHUTTERWALD_V_MIN_PU`: pandapower's own power flow of the net goes down to 0.891).
+  (:data:`SCHUTTERWALD_V_MIN_PU`: pandapower's own power flow of the net goes down to 0.891),
+  and its transformers may be loaded to 110 % (:data:`SCHUTTERWALD_TRAFO_LOADING_PERCENT`).
 * ``kerber_vorstadt_x4``: one radial feeder of 1,176 buses, made of four copies of
   ``create_kerber_vorstadtnetz_kabel_1()`` (294 buses each, merged with
   ``pandapower.toolbox.merge_nets``); the 10 kV buses of copies 2–4 lose their ext_grid and
   hang from copy 1's 10 kV bus by a 1-km 10 kV cable (r = 0.161, x = 0.117 Ω/km, 362 A).
 * ``mv_oberrhein``: the two radial halves of ``mv_oberrhein()`` (179 buses), for scale.
 
-``lv_schutterwald`` is run two ways: as the DSO engine does it, one OPF over all 14 feeders
-(one cvxpy problem), and ``lv_schutterwald_per_feeder``, one OPF per feeder solved in turn
-(times summed), which is the same optimum when no device couples feeders. The first needs more
-memory than this machine offers: cvxpy's canonicalization of the parametrized problem grows
-faster than linearly with its size (kerber_vorstadt_x4, 0.45 M variables: 1.9 GB peak;
-lv_schutterwald, 1.1 M variables: a 12 GiB index array), so each case's process runs under an
-address-space limit (:data:`MEMORY_LIMIT_BYTES`) and a MemoryError is reported as such.
+``lv_schutterwald`` is run three ways: one ``DistFlowOpf`` over all 14 feeders (one cvxpy
+problem); ``lv_schutterwald_feederwise``, one OPF over all 14 feeders as
+:class:`~ptn.engines.power.feeder_blocks.FeederwiseOpf` (one cvxpy problem per feeder inside
+one OPF object and one result); and ``lv_schutterwald_per_feeder``, one ``DistFlowOpf`` per
+feeder built and solved in turn (times summed). All three have the same optimum (no device
+couples feeders). The first needs more memory than this machine offers: cvxpy's
+canonicalization needs a work array of (variables + 1)·(parameter entries + 1) entries, both
+growing with the feeders (kerber_vorstadt_x4, 0.45 M variables: 1.9 GB peak; lv_schutterwald,
+1.1 M variables: a 12 GiB array; feeder_blocks.py explains), so each case's process runs under
+an address-space limit (:data:`MEMORY_LIMIT_BYTES`) and a MemoryError is reported as such.
 
 Each case: 96 periods of 15 minutes, RTS winter-weekday load shape, a flat tariff of
 50 $/MWh (the nets ship without cost data). Timed: converting the pandapower net into feeders
@@ -55,8 +59,11 @@ REPOSITORY = Path(__file__).resolve().parents[1]
 RESULTS = REPOSITORY / "bench" / "results"
 #: a case name ending so solves one OPF per feeder instead of one over all of them
 PER_FEEDER = "_per_feeder"
+#: a case name ending so solves one OPF over all feeders as one cvxpy problem per feeder
+#: (:class:`ptn.engines.power.feeder_blocks.FeederwiseOpf`)
+FEEDERWISE = "_feederwise"
 CASES = ("kerber_vorstadt_x4", "mv_oberrhein", "lv_schutterwald" + PER_FEEDER,
-         "lv_schutterwald")
+         "lv_schutterwald" + FEEDERWISE, "lv_schutterwald")
 #: address-space limit of a case's process (bytes): the machine is shared
 MEMORY_LIMIT_BYTES = 14 * 1024**3
 PERIODS = 96
@@ -68,6 +75,10 @@ KERBER_COPIES = 4
 #: tap +1 of 2.5 %) puts six of its LV networks below 0.9 p.u. at full load in pandapower's own
 #: power flow (lowest 0.8913 p.u.), so the default 0.9 p.u. limit makes them infeasible
 SCHUTTERWALD_V_MIN_PU = 0.85
+#: lv_schutterwald's transformer limit (pandapower's OPF limit ``max_loading_percent``): at the
+#: RTS shape's peak (periods 64-75 of 96) its feeder 5's transformer 3 would be loaded 102.4 %
+#: of 0.4 MVA (the elastic re-solve's diagnosis), so at 100 % that feeder is infeasible
+SCHUTTERWALD_TRAFO_LOADING_PERCENT = 110.0
 
 
 def peak_rss_mb() -> float:
@@ -101,6 +112,7 @@ def case_net(case: str) -> Any:
     if case.startswith("lv_schutterwald"):
         net = pandapower_network("pandapower:lv_schutterwald")
         net.line.loc[SCHUTTERWALD_OPENED_LINE, "in_service"] = False
+        net.trafo["max_loading_percent"] = SCHUTTERWALD_TRAFO_LOADING_PERCENT
         return net
     if case == "kerber_vorstadt_x4":
         return kerber_vorstadt_x4()
@@ -114,6 +126,7 @@ def run_case(case: str, repeats: int) -> dict[str, Any]:
     from ptn.engines.power.der import DsoCase
     from ptn.engines.power.distflow import DistFlowOpf
     from ptn.engines.power.feeder import UpstreamCost
+    from ptn.engines.power.feeder_blocks import FeederwiseOpf
     from ptn.engines.power.pandapower_io import feeders_from_pandapower, run_ac_power_flow
     from ptn.engines.power.profiles import daily_profile
 
@@ -141,14 +154,16 @@ def run_case(case: str, repeats: int) -> dict[str, Any]:
         dso = DsoCase(feeders=group, periods=PERIODS, period_hours=24 / PERIODS,
                       load_profile=profile)
         started = time.perf_counter()
+        opf: DistFlowOpf | FeederwiseOpf
         try:
-            opf = DistFlowOpf(dso)
+            opf = FeederwiseOpf(dso) if case.endswith(FEEDERWISE) else DistFlowOpf(dso)
         except MemoryError as error:
             return {"case": case, "feeders": len(feeders), "status": f"MemoryError: {error}",
                     "build_s_until_failure": time.perf_counter() - started,
                     "buses": sum(f.num_buses for f in feeders), "peak_rss_mb": peak_rss_mb()}
         build_seconds += time.perf_counter() - started
-        variables += opf.problem.size_metrics.num_scalar_variables
+        variables += opf.num_scalar_variables if isinstance(opf, FeederwiseOpf) \
+            else opf.problem.size_metrics.num_scalar_variables
         started = time.perf_counter()
         first = opf.solve()
         first_seconds += time.perf_counter() - started
@@ -199,14 +214,14 @@ def table(rows: list[dict[str, Any]]) -> str:
     lines = [
         "| case | feeders | buses (largest) | variables | convert (s) | build (s) | "
         "first solve (s) | re-solve median (s) | raw / weighted gap | AC ΔV peak (p.u.) | "
-        "peak RSS (MB) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "peak RSS (MB) | status |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         if "variables" not in r:
             lines.append(f"| {r['case']} × {PERIODS} | {r['feeders']} | {r['buses']} | "
                          f"{r['status']} after {r['build_s_until_failure']:.0f} s of building "
-                         f"| | | | | | | {r['peak_rss_mb']:.0f} |")
+                         f"| | | | | | | {r['peak_rss_mb']:.0f} | failed |")
             continue
         lines.append(
             f"| {r['case']} × {r['periods']} | {r['feeders']} | {r['buses']} "
@@ -214,7 +229,8 @@ def table(rows: list[dict[str, Any]]) -> str:
             f"{r['build_s']:.2f} | "
             f"{r['first_solve_s']:.2f} | {r['resolve_median_s']:.2f} | "
             f"{r['relaxation_gap_raw']:.1e} / {r['relaxation_gap_weighted_mw']:.1e} MW | "
-            f"{r['peak_period_ac_voltage_deviation_pu']:.1e} | {r['peak_rss_mb']:.0f} |"
+            f"{r['peak_period_ac_voltage_deviation_pu']:.1e} | {r['peak_rss_mb']:.0f} | "
+            f"{r['status']} |"
         )
     return "\n".join(lines)
 

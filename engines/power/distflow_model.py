@@ -373,7 +373,6 @@ def _feeder_block(
     # ℓ ≥ 0 follows from the cone (ℓ + v ≥ |ℓ − v|), so no bound rows are added; the
     # lossless LinDistFlow formulation has no ℓ at all
     L = None if circle_sides else cp.Variable((m, T), name=f"{feeder.name}.l")
-    v = cp.Variable((n, T), name=f"{feeder.name}.v")
     slack_p = cp.Variable(T, name=f"{feeder.name}.P0")
     slack_q = cp.Variable(T, name=f"{feeder.name}.Q0")
     # base loads (constants) times the load profile (a Parameter of T values): a
@@ -383,6 +382,14 @@ def _feeder_block(
     load_p = (feeder.load_p_mw / base)[:, None] @ profile
     load_q = (feeder.load_q_mvar / base)[:, None] @ profile
     price = cp.Parameter(T, name=f"{feeder.name}.price")
+    v = cp.Variable((n, T), name=f"{feeder.name}.v")
+    # bus shunts (line charging, Feeder.shunt_g_pu / shunt_b_pu) draw g·|V|² and supply
+    # b·|V|²: linear in the squared voltage v, so the balances hold them exactly (in
+    # LinDistFlow too, whose v is the same variable)
+    if feeder.has_shunts:
+        shunt_g, shunt_b = feeder.shunt_draw(np.ones((n, 1)))
+        load_p = load_p + cp.multiply(shunt_g / base, v)
+        load_q = load_q + cp.multiply(shunt_b / base, v)
 
     inj_p = slack @ cp.reshape(slack_p, (1, T), order="F")
     inj_q = slack @ cp.reshape(slack_q, (1, T), order="F")

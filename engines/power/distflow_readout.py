@@ -227,6 +227,9 @@ def feeder_dispatch(block: FeederBlock, dt: float) -> FeederDispatch:
         )
     slack_p = np.asarray(block.slack_p.value) * base
     slack_q = np.asarray(block.slack_q.value) * base
+    # the balances carry the bus shunts as loads; the net load leaves them out (the AC check
+    # models them itself and would otherwise count them twice)
+    shunt_p, shunt_q = feeder.shunt_draw(v)
     return FeederDispatch(
         name=feeder.name,
         bus_ids=feeder.bus_ids,
@@ -241,22 +244,25 @@ def feeder_dispatch(block: FeederBlock, dt: float) -> FeederDispatch:
         branch_loading_percent=loading,
         slack_p_mw=slack_p,
         slack_q_mvar=slack_q,
-        net_load_p_mw=_net_load(block, P, L_balance, feeder.r_pu),
-        net_load_q_mvar=_net_load(block, Q, L_balance, feeder.x_pu),
+        net_load_p_mw=_net_load(block, P, L_balance, feeder.r_pu, shunt_p),
+        net_load_q_mvar=_net_load(block, Q, L_balance, feeder.x_pu, shunt_q),
         relaxation=relaxation,
     )
 
 
 def _net_load(
-    block: FeederBlock, flow: FloatArray, L: FloatArray, impedance: FloatArray
+    block: FeederBlock, flow: FloatArray, L: FloatArray, impedance: FloatArray,
+    shunt: FloatArray,
 ) -> FloatArray:
     """Net bus demand (load − DER + charging, MW or MVAr) implied by the branch flows.
 
-    From the balance ``inflow − losses − outflow = net load``; the slack row is zero.
+    From the balance ``inflow − losses − outflow = net load + shunt draw`` (``shunt``: MW or
+    MVAr per bus and period, :meth:`ptn.engines.power.feeder.Feeder.shunt_draw`); the slack row
+    is zero.
     """
     feeder = block.feeder
     inflow = block.to_bus @ (flow - impedance[:, None] * L)
     outflow = block.from_bus @ flow
-    net = np.asarray(inflow - outflow, dtype=np.float64) * feeder.base_mva
+    net = np.asarray(inflow - outflow, dtype=np.float64) * feeder.base_mva - shunt
     net[feeder.slack_bus] = 0.0
     return net

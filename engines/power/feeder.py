@@ -84,7 +84,7 @@ class Feeder:
     #: admittance to ground per bus (p.u. on ``base_mva``), or None for none: the bus draws
     #: ``g·v`` and injects ``b·v`` (``v = |V|²``), e.g. half of each line's charging at each
     #: end (pandapower's ``c_nf_per_km``). Linear in DistFlow's ``v``, so exact in the model;
-    #: only loaders asked for it fill it (``line_charging=True``)
+    #: the OPF holds it in its balances; pandapower nets fill it by default (``line_charging``)
     shunt_g_pu: FloatArray | None = None
     shunt_b_pu: FloatArray | None = None
 
@@ -116,6 +116,21 @@ class Feeder:
         into = np.full(self.num_buses, -1, dtype=np.int64)
         into[self.branch_to] = np.arange(self.num_branches)
         return into
+
+    def shunt_draw(self, v_pu2: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """What the bus shunts draw at squared voltages ``v_pu2`` (``[bus, ...]``): MW ``g·v``
+        and MVAr ``−b·v`` (zeros without shunts). The OPF's balances carry them as loads; a
+        result's net load leaves them out because the AC check models the shunts itself."""
+        v = np.asarray(v_pu2, dtype=np.float64)
+        shape = (-1,) + (1,) * (v.ndim - 1)
+        g = np.zeros(self.num_buses) if self.shunt_g_pu is None else self.shunt_g_pu
+        b = np.zeros(self.num_buses) if self.shunt_b_pu is None else self.shunt_b_pu
+        return (g.reshape(shape) * v * self.base_mva, -b.reshape(shape) * v * self.base_mva)
+
+    @property
+    def has_shunts(self) -> bool:
+        """Whether any bus has a shunt admittance (line charging kept)."""
+        return any(s is not None and bool(np.any(s)) for s in (self.shunt_g_pu, self.shunt_b_pu))
 
     def with_voltage_band(
         self, v_min_pu: float | None = None, v_max_pu: float | None = None

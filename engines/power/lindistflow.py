@@ -12,7 +12,10 @@ load). tests/power/test_lindistflow.py measures the error against the SOC model.
 Formulation, per feeder, period ``t`` and branch ``i→j`` (per unit on the feeder's base; the
 same data, DER constraints, units and objective as :mod:`ptn.engines.power.distflow`):
 
-* ``Σ_{k→j} P_kj − Σ_{j→l} P_jl + p^inj_j = p^load_j`` (and Q), with no ``r·ℓ`` loss term;
+* ``Σ_{k→j} P_kj − Σ_{j→l} P_jl + p^inj_j = p^load_j + g_j·w_j`` (and Q with ``−b_j·w_j``),
+  with no ``r·ℓ`` loss term; ``g``, ``b`` are the feeder's bus shunts (line charging), whose
+  power ``g·|V|²`` is linear in ``w``: kept as in the SOC model rather than frozen at 1 p.u., so
+  both models and :class:`ptn.engines.power.distflow.DistFlowOpf`'s LinDistFlow agree;
 * ``w_j = w_i − 2(r_ij·P_ij + x_ij·Q_ij)``, ``v_min² ≤ w ≤ v_max²``, slack ``w = v_0²``;
 * branch ratings and inverter limits ``P² + Q² ≤ S²`` as an inscribed regular polygon of
   ``circle_sides`` facets (linear; a vertex lies on the P axis, so unity-power-factor output
@@ -316,7 +319,7 @@ def build_lindistflow(
             out[f, int(fd.branch_from[k])].append(k)
 
     def balance(flow: Any, slack: Any, injections: dict[tuple[int, int], list[Any]],
-                load: list[FloatArray]) -> Any:
+                load: list[FloatArray], shunts: list[FloatArray]) -> Any:
         def rule(b: Any, f: int, i: int, t: int) -> Any:
             fd = feeders[f]
             expr = sum(flow[f, k, t] for k in into[f, i]) - sum(flow[f, k, t] for k in out[f, i])
@@ -325,11 +328,18 @@ def build_lindistflow(
             terms = injections.get((f, i), [])
             if terms:
                 expr += sum(term(t) for term in terms) / fd.base_mva
-            return expr == float(load[f][i]) * float(profile[t]) / fd.base_mva
+            rhs = float(load[f][i]) * float(profile[t]) / fd.base_mva
+            if shunts[f][i]:  # a bus shunt draws shunt·w, linear in w (exact, as in the SOC)
+                return expr - float(shunts[f][i]) * b.w[f, i, t] == rhs
+            return expr == rhs
         return pyo.Constraint(block.BUS, block.T, rule=rule)
 
-    block.p_balance = balance(block.P, block.P0, inject_p, [fd.load_p_mw for fd in feeders])
-    block.q_balance = balance(block.Q, block.Q0, inject_q, [fd.load_q_mvar for fd in feeders])
+    # per feeder and bus, the shunt draw per unit of w (p.u.): g for P, −b for Q
+    draws = [fd.shunt_draw(np.ones(fd.num_buses)) for fd in feeders]
+    block.p_balance = balance(block.P, block.P0, inject_p, [fd.load_p_mw for fd in feeders],
+                              [d[0] / fd.base_mva for d, fd in zip(draws, feeders, strict=True)])
+    block.q_balance = balance(block.Q, block.Q0, inject_q, [fd.load_q_mvar for fd in feeders],
+                              [d[1] / fd.base_mva for d, fd in zip(draws, feeders, strict=True)])
     block.voltage_drop = pyo.Constraint(block.BRANCH, block.T, rule=lambda b, f, k, t: (
         b.w[f, int(feeders[f].branch_to[k]), t] == b.w[f, int(feeders[f].branch_from[k]), t]
         - 2 * (feeders[f].r_pu[k] * b.P[f, k, t] + feeders[f].x_pu[k] * b.Q[f, k, t])))
@@ -473,9 +483,11 @@ def _collect(lindist: LinDistFlowModel, duals: dict[Any, float] | None, solver: 
                                np.nan)
         net_p = np.zeros((n, T))
         net_q = np.zeros((n, T))
-        for flows, net in ((P, net_p), (Q, net_q)):
+        # net load without the shunts' draw (the AC check models the shunts itself)
+        for flows, net, shunt in zip((P, Q), (net_p, net_q), fd.shunt_draw(w), strict=True):
             np.add.at(net, fd.branch_to, flows * base)
             np.subtract.at(net, fd.branch_from, flows * base)
+            net -= shunt
             net[fd.slack_bus] = 0.0
         dispatches.append(FeederDispatch(
             name=fd.name, bus_ids=fd.bus_ids, branch_ids=fd.branch_ids,

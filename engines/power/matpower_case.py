@@ -43,8 +43,10 @@ cannot hold:
   ``BASE_KV`` (which is what MATPOWER does); the feeder's ``base_kv`` is the slack bus's;
 * transformer tap ratios (``TAP`` not 0 or 1) are **ignored**: DistFlow works on one voltage
   base with nominal-ratio transformers; phase shifts (``SHIFT``) are ignored too, which is
-  exact on a radial feeder (it only rotates the angles downstream); line charging ``BR_B`` is
-  ignored (DistFlow has no shunt branch admittance);
+  exact on a radial feeder (it only rotates the angles downstream); line charging ``BR_B``
+  (total susceptance, p.u.) is kept, by default (``line_charging=True``), as bus shunts
+  (``Feeder.shunt_b_pu``, half at each end: MATPOWER's π model), which the OPF's balances hold
+  exactly (``b·|V|²`` is linear in DistFlow's squared voltage); ``line_charging=False`` drops it;
 * rating = ``RATE_A`` in MVA, 0 meaning no limit (``inf``);
 * loads = ``PD``, ``QD`` (MW, MVAr). Bus shunts ``GS``, ``BS`` are, by default
   (``shunts="as_load"``), folded into the load as their power at 1 p.u. voltage
@@ -183,6 +185,7 @@ def feeder_from_matpower(
     *,
     shunts: ShuntHandling = "as_load",
     zero_resistance_x_over_r: float | None = None,
+    line_charging: bool = True,
 ) -> Feeder:
     """Read a MATPOWER case file into a validated :class:`Feeder` (see the module doc)."""
     return feeder_from_matpower_case(
@@ -190,6 +193,7 @@ def feeder_from_matpower(
         name,
         shunts=shunts,
         zero_resistance_x_over_r=zero_resistance_x_over_r,
+        line_charging=line_charging,
     )
 
 
@@ -199,6 +203,7 @@ def feeder_from_matpower_case(
     *,
     shunts: ShuntHandling = "as_load",
     zero_resistance_x_over_r: float | None = None,
+    line_charging: bool = True,
 ) -> Feeder:
     """Build a validated :class:`Feeder` from a parsed case (rules in the module doc).
 
@@ -318,6 +323,13 @@ def feeder_from_matpower_case(
             )
         r_pu = np.where(r_pu == 0.0, x_pu / zero_resistance_x_over_r, r_pu)
 
+    charging_b = branch[branch_rows, BR_B].astype(np.float64)
+    shunt_b_pu = None
+    if line_charging and charging_b.any():
+        shunt_b_pu = np.zeros(kept_rows.size)
+        np.add.at(shunt_b_pu, position_of_row[from_row[branch_rows]], charging_b / 2)
+        np.add.at(shunt_b_pu, position_of_row[to_row[branch_rows]], charging_b / 2)
+
     return build_feeder(
         name=feeder_name,
         base_mva=case.base_mva,
@@ -341,6 +353,8 @@ def feeder_from_matpower_case(
         upstream_q_max_mvar=bounds[3],
         upstream_cost=cost,
         source=where,
+        shunt_b_pu=shunt_b_pu,
+        shunt_g_pu=None if shunt_b_pu is None else np.zeros(kept_rows.size),
     )
 
 

@@ -22,15 +22,15 @@ How a net becomes a Feeder (:func:`feeder_from_pandapower`):
   are intersected); a closed bus-bus switch with ``z_ohm > 0`` is refused. Open line and trafo
   switches take their branch out of service;
 * lines: ``r = r_ohm_per_km·length_km/parallel`` over ``Z_base = vn_kv²/sn_mva`` of their
-  buses, likewise ``x``; ``c_nf_per_km`` and ``g_us_per_km`` are ignored (DistFlow has no shunt
-  branch admittance). Rating = ``√3·vn_kv·max_i_ka·df·parallel`` MVA, times
+  buses, likewise ``x``. Rating = ``√3·vn_kv·max_i_ka·df·parallel`` MVA, times
   ``max_loading_percent/100`` where given (pandapower's OPF limit); ``max_i_ka ≥ 9999`` means
-  no limit (``inf``). Line charging moves voltages: on pandapower's MV nets (CIGRE MV,
-  mv_oberrhein) leaving it out shifts them by up to 4.5e-3 and 1.5e-2 p.u. (LV cables: below
-  4e-5 p.u.); the feeder's ``notes`` name it, and docs/power.md has the measurements. With
-  ``line_charging=True`` it is kept exactly instead, as bus shunts (``Feeder.shunt_g_pu``,
-  ``shunt_b_pu``): half of each line's ``y = g + j·2π·f·C`` at each end, and a line open at one
-  end (pandapower keeps it energized from the other) as the admittance it presents there;
+  no limit (``inf``). Line charging (``c_nf_per_km``, ``g_us_per_km``) is kept exactly, by
+  default, as bus shunts (``Feeder.shunt_g_pu``, ``shunt_b_pu``): half of each line's
+  ``y = g + j·2π·f·C`` at each end, and a line open at one end (pandapower keeps it energized
+  from the other) as the admittance it presents there. The OPF's balances hold them (linear in
+  the squared voltage); on pandapower's MV nets leaving them out (``line_charging=False``, the
+  feeder's ``notes`` then name it) shifts voltages by up to 4.5e-3 p.u. (CIGRE MV) and 1.5e-2
+  p.u. (mv_oberrhein); docs/power.md has the measurements;
 * two-winding transformers: ``z = vk_percent/100``, ``r = vkr_percent/100`` on the trafo's
   ``sn_mva``, converted to ``net.sn_mva`` and to the low-voltage bus's ``vn_kv`` as pandapower
   does; ``shift_degree`` is ignored (exact on a radial feeder: it only rotates the angles
@@ -127,7 +127,7 @@ UNSUPPORTED_ELEMENTS: dict[str, str] = {
 # pandapower -> Feeder
 
 
-def feeder_from_pandapower(net: Any, name: str, *, line_charging: bool = False) -> Feeder:
+def feeder_from_pandapower(net: Any, name: str, *, line_charging: bool = True) -> Feeder:
     """Convert a pandapower net of one supply point into a validated :class:`Feeder`.
 
     A net with several supply points is refused naming them (:func:`feeders_from_pandapower`
@@ -145,19 +145,20 @@ def feeder_from_pandapower(net: Any, name: str, *, line_charging: bool = False) 
 
 
 def feeders_from_pandapower(
-    net: Any, name: str, *, line_charging: bool = False
+    net: Any, name: str, *, line_charging: bool = True
 ) -> tuple[Feeder, ...]:
     """Convert a pandapower net into one validated :class:`Feeder` per supply point.
 
     Conversion rules in the module doc; cutting into feeders in
-    :mod:`ptn.engines.power.supply_points`. ``line_charging=True`` keeps the lines' shunt
-    admittance as bus shunts (:attr:`Feeder.shunt_b_pu`), for a model that holds them.
+    :mod:`ptn.engines.power.supply_points`. ``line_charging=True`` (default) keeps the lines'
+    shunt admittance as bus shunts (:attr:`Feeder.shunt_b_pu`), which the OPF holds exactly;
+    ``False`` leaves it out and says so in the feeders' notes.
     """
     return radial_feeders(network_from_pandapower(net, name, line_charging=line_charging))
 
 
 def network_from_pandapower(
-    net: Any, name: str, *, line_charging: bool = False
+    net: Any, name: str, *, line_charging: bool = True
 ) -> BusBranchNetwork:
     """The in-service bus-branch data of a pandapower net (rules in the module doc).
 

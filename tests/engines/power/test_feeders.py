@@ -91,10 +91,13 @@ def independent_flow(
     ohm_per_unit = 1.0 if ohm_kw else 1.0 / base_mva
     for row in bus:
         pp.create_bus(net, vn_kv=kv, index=int(row[0]))
+    # line charging BR_B (p.u.) as the line's capacitance: B = BR_B / Z_base siemens
+    z_base_ohm = kv**2 / base_mva
     for row in branch[branch[:, 10] != 0]:
         pp.create_line_from_parameters(
             net, int(row[0]), int(row[1]), 1.0, row[2] * ohm_per_unit,
-            max(row[3], 1e-12) * ohm_per_unit, 0.0, 1e5,
+            max(row[3], 1e-12) * ohm_per_unit, row[4] / z_base_ohm / (2 * math.pi * net.f_hz)
+            * 1e9, 1e5,
         )
     load_scale = 1e-3 if ohm_kw else 1.0
     for row in bus:

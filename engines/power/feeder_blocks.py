@@ -1,0 +1,190 @@
+"""One OPF over many feeders as one cvxpy problem per feeder: memory linear in the feeders.
+
+Why this module exists: :class:`ptn.engines.power.distflow.DistFlowOpf` builds one cvxpy
+problem for all the DSO's feeders, and cvxpy's canonicalization of a parametrized (DPP) conic
+problem needs, transiently, an index array of one entry per (variable, parameter entry) pair:
+``ConicSolver.format_constraints`` reshapes the problem tensor to ``(n + 1)·(p + 1)`` columns
+and multiplies it by a sparse restructuring matrix, and scipy's sparse product allocates a
+dense work array of that many columns (8 bytes each). With ``n`` variables and ``p`` parameter
+entries both proportional to the number of feeders (each feeder has its own price Parameter of
+``T`` entries), that is quadratic in the feeders: pandapower's ``lv_schutterwald`` (14 feeders,
+2,940 buses, 96 periods: ``n`` ≈ 1.1 M, ``p`` ≈ 1,450) asks for 12.1 GiB. Measured with
+``T = 24`` on 1, 2, 4, 8 and 14 of its feeders: 0.4, 0.5, 0.7, 2.7 and 12.2 GB peak.
+
+Nothing couples a DSO's feeders in the model when every device sits on one feeder (which the
+case requires) and no ADMM coupling term is shared: the objective is a sum over feeders and
+every constraint belongs to one. So :class:`FeederwiseOpf` builds one
+:class:`~ptn.engines.power.distflow.DistFlowOpf` per feeder (its devices, its charging points,
+its price), each canonicalized once and re-solved through its own Parameters (DPP), solves them
+one after another and assembles one :class:`~ptn.engines.power.result.OpfResult` with the same
+fields as the single problem's (feeders in case order, device and charging dictionaries merged,
+costs added, the worst status with the feeder named). The optimum is the single problem's
+(the problems are independent); memory is the largest feeder's, time the sum.
+
+Limits: ``charging="fixed"`` only (the ADMM ``priced`` mode shares a penalty and the embedding
+of :mod:`ptn.engines.power.pricing` needs one problem: use ``DistFlowOpf`` there).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any
+
+import numpy as np
+
+from ptn.engines.errors import InvalidInputError
+from ptn.engines.power.der import DsoCase, validate_case
+from ptn.engines.power.distflow import DistFlowOpf
+from ptn.engines.power.distflow_model import FloatArray, Formulation
+from ptn.engines.power.result import InfeasibilityReport, OpfResult, OpfStatus
+
+#: statuses from best to worst: the assembled result takes the worst feeder's
+_STATUS_ORDER = (OpfStatus.OPTIMAL, OpfStatus.INEXACT, OpfStatus.UNBOUNDED,
+                 OpfStatus.INFEASIBLE, OpfStatus.SOLVER_ERROR)
+
+#: OpfResult's per-device dictionaries, merged across feeders
+_DEVICE_FIELDS = (
+    "micro_turbine_p_mw", "micro_turbine_q_mvar", "storage_charge_mw", "storage_discharge_mw",
+    "storage_soc", "renewable_p_mw", "renewable_q_mvar", "renewable_curtailed_mw",
+    "demand_response_shift_mw", "charging_mw", "charging_dlmp_per_mwh",
+)
+
+
+def feeder_case(case: DsoCase, position: int) -> DsoCase:
+    """The part of ``case`` on its feeder at ``position``: that feeder, its devices and charging
+    points (a device naming no feeder belongs to the only one)."""
+    name = case.feeders[position].name
+    single = len(case.feeders) == 1
+
+    def mine(devices: tuple[Any, ...]) -> tuple[Any, ...]:
+        return tuple(d for d in devices if single or d.feeder == name)
+
+    return dataclasses.replace(
+        case, feeders=(case.feeders[position],),
+        micro_turbines=mine(case.micro_turbines), storage=mine(case.storage),
+        renewables=mine(case.renewables), demand_response=mine(case.demand_response),
+        charging_points=mine(case.charging_points),
+    )
+
+
+class FeederwiseOpf:
+    """The OPF of a DSO's feeders as one :class:`DistFlowOpf` per feeder (see the module doc).
+
+    The interface is the fixed-charging part of ``DistFlowOpf``'s: :meth:`solve`,
+    :meth:`set_upstream_price`, :meth:`set_load_profile`, :meth:`set_charging_load`,
+    :meth:`upstream_price_per_mwh`; ``build_seconds`` sums the blocks' builds.
+    """
+
+    def __init__(self, case: DsoCase, *, formulation: Formulation = "soc",
+                 **options: Any) -> None:
+        validate_case(case)
+        if options.get("charging", "fixed") != "fixed":
+            raise InvalidInputError("FeederwiseOpf solves charging='fixed' only; the ADMM "
+                                    "'priced' mode needs one problem (DistFlowOpf)")
+        options.pop("charging", None)
+        self.case = case
+        started = time.perf_counter()
+        self.blocks = tuple(
+            DistFlowOpf(feeder_case(case, f), formulation=formulation, **options)
+            for f in range(len(case.feeders))
+        )
+        #: rows of the case's charging points per block, in case order
+        names = [c.name for c in case.charging_points]
+        self._charging_rows = [np.array([names.index(c.name) for c in b.case.charging_points],
+                                        dtype=np.int64) for b in self.blocks]
+        self.build_seconds = time.perf_counter() - started
+
+    @property
+    def num_scalar_variables(self) -> int:
+        return sum(b.problem.size_metrics.num_scalar_variables for b in self.blocks)
+
+    def upstream_price_per_mwh(self, feeder_position: int = 0) -> FloatArray:
+        """The upstream price per period currently set for a feeder ($/MWh)."""
+        return self.blocks[feeder_position].upstream_price_per_mwh()
+
+    def set_upstream_price(self, price_per_mwh: FloatArray, feeder: str | None = None) -> None:
+        """Upstream energy price per period ($/MWh), for every feeder or the one named."""
+        if feeder is not None:
+            self.case.feeder_position(feeder, "upstream price")  # names an unknown feeder
+        for block in self.blocks:
+            if feeder is None or block.case.feeders[0].name == feeder:
+                block.set_upstream_price(price_per_mwh)
+
+    def set_load_profile(self, load_profile: FloatArray) -> None:
+        """Scale every feeder's base loads by ``load_profile[t]``."""
+        for block in self.blocks:
+            block.set_load_profile(load_profile)
+        self.case = dataclasses.replace(self.case, load_profile=self.blocks[0].case.load_profile)
+
+    def set_charging_load(self, charging_mw: FloatArray) -> None:
+        """Charging loads ``[point, period]`` (MW) in the case's charging-point order."""
+        loads = np.asarray(charging_mw, dtype=np.float64)
+        expected = (len(self.case.charging_points), self.case.periods)
+        if loads.shape != expected:
+            raise InvalidInputError(f"charging loads need shape {expected}, got {loads.shape}")
+        for block, rows in zip(self.blocks, self._charging_rows, strict=True):
+            if rows.size:
+                block.set_charging_load(loads[rows])
+
+    def solve(self) -> OpfResult:
+        """Solve every feeder's problem in turn and assemble one result."""
+        started = time.perf_counter()
+        results = [block.solve() for block in self.blocks]
+        return assemble(results, self.case, seconds=time.perf_counter() - started)
+
+
+def assemble(results: list[OpfResult], case: DsoCase, *, seconds: float) -> OpfResult:
+    """One :class:`OpfResult` from per-feeder results of ``case``'s feeders (in case order)."""
+    worst = max(results, key=lambda r: _STATUS_ORDER.index(r.status))
+    status = worst.status
+    notes = tuple(note for r in results for note in r.notes)
+    solver_seconds = sum(r.solver_seconds for r in results)
+    messages = [r.message for r in results if r.message and r.status is status]
+    message = "; ".join(messages)
+    if not status.has_solution:
+        failing = [f.name for f, r in zip(case.feeders, results, strict=True)
+                   if r.status is status]
+        return OpfResult(
+            status=status, objective=float("nan"), cost_breakdown={}, feeders=(),
+            period_hours=case.period_hours, seconds=seconds, solver_seconds=solver_seconds,
+            message=f"feeder {', '.join(failing)}: {message}" if message else
+            f"the OPF is {status}", notes=notes, infeasibility=_merged_reports(results),
+        )
+    breakdown: dict[str, float] = {}
+    extra: dict[str, Any] = {}
+    for r in results:
+        for key, value in r.cost_breakdown.items():
+            breakdown[key] = breakdown.get(key, 0.0) + value
+        for key, value in r.extra.items():
+            extra[key] = extra.get(key, 0.0) + value if isinstance(value, float) else value
+    merged: dict[str, dict[str, FloatArray]] = {name: {} for name in _DEVICE_FIELDS}
+    for r in results:
+        for name in _DEVICE_FIELDS:
+            merged[name].update(getattr(r, name))
+    return OpfResult(
+        status=status,
+        objective=float(sum(r.objective for r in results)),
+        cost_breakdown=breakdown,
+        feeders=tuple(d for r in results for d in r.feeders),
+        period_hours=case.period_hours,
+        seconds=seconds,
+        solver_seconds=solver_seconds,
+        message=message,
+        extra=extra,
+        notes=notes,
+        **merged,  # type: ignore[arg-type]
+    )
+
+
+def _merged_reports(results: list[OpfResult]) -> InfeasibilityReport | None:
+    """The infeasible feeders' elastic diagnoses as one report (the first's status)."""
+    reports = [r.infeasibility for r in results if r.infeasibility is not None]
+    if not reports:
+        return None
+    return InfeasibilityReport(
+        status=reports[0].status,
+        violations=tuple(v for report in reports for v in report.violations),
+        message="; ".join(report.message for report in reports),
+        seconds=sum(report.seconds for report in reports),
+    )
