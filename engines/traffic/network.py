@@ -21,7 +21,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 
-import numba as nb
 import numpy as np
 from numpy.typing import NDArray
 
@@ -176,44 +175,19 @@ def _link_error(network: RoadNetwork, link: int, text: str) -> InvalidInputError
         f"{network.link_where(link)}{network.name}: link {network.link_label(link)} {text}")
 
 
-@nb.njit(cache=True)
-def _reached_from(origin, starts, heads, no_through, reached, queue):  # type: ignore[no-untyped-def]
-    """Mark in ``reached`` the nodes a path from ``origin`` can reach without passing through a
-    no-through node (breadth-first search over the forward star ``starts``/``heads``)."""
-    reached[:] = False
-    reached[origin] = True
-    queue[0] = origin
-    first, last = 0, 1
-    while first < last:
-        node = queue[first]
-        first += 1
-        if node != origin and no_through[node]:
-            continue
-        for position in range(starts[node], starts[node + 1]):
-            head = heads[position]
-            if not reached[head]:
-                reached[head] = True
-                queue[last] = head
-                last += 1
-
-
 def _check_od_connectivity(network: RoadNetwork) -> None:
-    """Every OD pair with demand must have a path that passes through no zone node."""
-    n = network.num_nodes
-    order = np.argsort(network.link_tail, kind="stable")
-    heads = network.link_head[order].astype(np.int64)
-    starts = np.searchsorted(network.link_tail[order], np.arange(n + 1)).astype(np.int64)
-    no_through = network.no_through_nodes()
-    reached = np.zeros(n, dtype=np.bool_)
-    queue = np.empty(n, dtype=np.int64)
-    for origin in np.unique(network.od_origin):
-        _reached_from(int(origin), starts, heads, no_through, reached, queue)
-        ods = np.flatnonzero(network.od_origin == origin)
-        unreachable = ods[~reached[network.od_destination[ods]]]
-        if unreachable.size:
-            od = int(unreachable[0])
-            raise InvalidInputError(
-                f"{network.name}: OD pair {network.node_ids[origin]}->"
-                f"{network.node_ids[network.od_destination[od]]} has demand "
-                f"{network.od_demand[od]:g} but no path"
-            )
+    """Every OD pair with demand must have a path that passes through no zone node; the first
+    unreachable pair (smallest origin, then file order) is named."""
+    # imported here: the shortest-path kernels' module reads this one's types
+    from ptn.engines.traffic.shortest_path import unreachable_od_pairs
+
+    bad = unreachable_od_pairs(network.num_nodes, network.link_tail, network.link_head,
+                               network.no_through_nodes(), network.od_origin,
+                               network.od_destination)
+    if bad.size:
+        od = int(bad[np.lexsort((bad, network.od_origin[bad]))[0]])
+        raise InvalidInputError(
+            f"{network.name}: OD pair {network.node_ids[network.od_origin[od]]}->"
+            f"{network.node_ids[network.od_destination[od]]} has demand "
+            f"{network.od_demand[od]:g} but no path"
+        )
