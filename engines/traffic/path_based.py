@@ -241,33 +241,58 @@ def _grow(state: PathState, extra_paths: int, extra_links: int) -> None:
 
 
 def _compact(state: PathState) -> None:
-    """Drop pool entries of paths no OD references any more."""
-    live: list[int] = []
-    for od in range(state.od_head.size):
-        path = int(state.od_head[od])
-        while path >= 0:
-            live.append(path)
-            path = int(state.next[path])
-    if len(live) == state.num_paths:
-        return
-    old = np.array(live, dtype=np.int64)
-    remap = np.full(state.num_paths, -1, dtype=np.int64)
-    remap[old] = np.arange(old.size)
-    lengths = state.length[old]
-    starts = np.concatenate(([0], np.cumsum(lengths)[:-1])).astype(np.int64)
-    links = np.empty(max(int(lengths.sum()), 1) * 2, dtype=np.int32)
-    for new, path in enumerate(old):
-        begin = state.start[path]
-        links[starts[new] : starts[new] + lengths[new]] = state.links[begin : begin + lengths[new]]
-    next_old = state.next[old]
-    state.next[: old.size] = np.where(next_old >= 0, remap[np.maximum(next_old, 0)], -1)
-    state.flow[: old.size] = state.flow[old]
-    state.start[: old.size] = starts
-    state.length[: old.size] = lengths
-    state.od_head[:] = np.where(state.od_head >= 0, remap[np.maximum(state.od_head, 0)], -1)
-    state.links = links
-    state.num_paths = int(old.size)
-    state.num_path_links = int(lengths.sum())
+    """Drop pool entries of paths no OD references any more (compiled: a Python walk over
+    Chicago Sketch's 95,000 paths took 0.15 s, a tenth of the whole solve)."""
+    compacted = _compact_pool(state.od_head, state.links, state.start, state.length,
+                              state.flow, state.next, state.num_paths)
+    if compacted[1] < state.num_paths:
+        state.links, state.num_paths, state.num_path_links = compacted
+
+
+@nb.njit(cache=True)
+def _compact_pool(od_head, links, start, length, pflow, pnext, num_paths):  # type: ignore[no-untyped-def]
+    """Renumber the live paths (OD order, then chain order) to the front of the pool, in place;
+    return (link entries, number of paths, number of link entries), the pool itself when every
+    path is live."""
+    remap = np.full(num_paths, -1, dtype=np.int64)
+    live = 0
+    total = 0
+    for od in range(od_head.size):
+        p = od_head[od]
+        while p >= 0:
+            remap[p] = live
+            live += 1
+            total += length[p]
+            p = pnext[p]
+    if live == num_paths:
+        return links, live, total
+    old = np.empty(live, dtype=np.int64)
+    for p in range(num_paths):
+        if remap[p] >= 0:
+            old[remap[p]] = p
+    new_links = np.empty(max(total, 1) * 2, dtype=np.int32)
+    new_start = np.empty(live, dtype=np.int64)
+    new_length = np.empty(live, dtype=np.int32)
+    new_flow = np.empty(live)
+    new_next = np.empty(live, dtype=np.int64)
+    k = 0
+    for new in range(live):
+        p = old[new]
+        new_start[new] = k
+        new_length[new] = length[p]
+        for i in range(start[p], start[p] + length[p]):
+            new_links[k] = links[i]
+            k += 1
+        new_flow[new] = pflow[p]
+        new_next[new] = remap[pnext[p]] if pnext[p] >= 0 else -1
+    start[:live] = new_start
+    length[:live] = new_length
+    pflow[:live] = new_flow
+    pnext[:live] = new_next
+    for od in range(od_head.size):
+        if od_head[od] >= 0:
+            od_head[od] = remap[od_head[od]]
+    return new_links, live, total
 
 
 @nb.njit(cache=True)
