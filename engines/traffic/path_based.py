@@ -13,9 +13,15 @@ traffic assignment", TRR 1443; in the Gauss–Seidel form of Chen, Lee & Jayakri
 * after each column-generation sweep, cheap sweeps re-equilibrate the existing path sets without
   shortest-path searches, until the path sets' own gap is a small fraction of the last full gap
   (so few shortest-path passes are needed, and a warm start after a small change needs few);
-* the Newton step is over-relaxed by 1.2 (successive over-relaxation of the Gauss–Seidel sweep):
-  measured on Sioux Falls and Chicago Sketch, the tail converges in ~40 % fewer sweeps than with
-  the plain step, while 1.4 is already slower (see docs/traffic.md).
+* the per-OD Newton step can be over-relaxed (``over_relaxation``, successive over-relaxation
+  of the Gauss–Seidel sweep). 1.2 paid while the joint Newton step of
+  :mod:`~ptn.engines.traffic.path_newton` converged only linearly; since that step keeps an
+  active set, the plain step (1.0) with inner sweeps down to 5 % of the last gap is faster:
+  Chicago Sketch reaches 1e-6 in 13 iterations instead of 18 (2 threads, in-process, load ~2.9:
+  1.54 s instead of 2.1-2.25 s), 1e-8 in 16 instead of 18 (2.49 s, 2.34-2.50 s); the 10,100-node
+  CityGrid (bench/city_grid.py) 18 and 21 iterations instead of 21 and 23 at 1e-6 and 1e-8,
+  the same time within the load's noise; Sioux Falls and Eastern Massachusetts one fewer or
+  the same.
 
 Shortest paths on all cores. The trees are the only part that parallelizes without changing the
 method: the Gauss–Seidel equilibration must see each OD's shifts before the next OD's. So the
@@ -518,8 +524,8 @@ def solve_path_based(
     warm_start: PathState | None = None,
     max_inner_sweeps: int = 5,
     newton_below_gap: float = 1e-2,
-    inner_gap_fraction: float = 0.02,
-    over_relaxation: float = 1.2,
+    inner_gap_fraction: float = 0.05,
+    over_relaxation: float = 1.0,
     tree_batch: int = TREE_BATCH,
     max_forest_entries: int = MAX_FOREST_ENTRIES,
     time_limit_seconds: float | None = None,
