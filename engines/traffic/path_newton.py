@@ -152,12 +152,13 @@ NEGLIGIBLE_CURVATURE = 1e-6
 
 
 @nb.njit(cache=True)
-def newton_direction(col_start, row, value, cost, derivative, rtol, max_iterations, free, fixed_step):  # type: ignore[no-untyped-def]  # noqa: E501
+def newton_direction(col_start, row, value, cost, derivative, rtol, max_iterations, free, initial):  # type: ignore[no-untyped-def]
     """Solve (D^T diag(c') D) y = -D^T c by Jacobi-preconditioned conjugate gradients (the
     iteration of scipy's ``cg``: stop when the residual is below ``rtol`` times the right-hand
     side's norm), the matrix regularised by 1e-12 of its diagonal where the costs are flat.
-    Only the columns with ``free`` 1 move; the others take ``fixed_step`` (the projection's
-    active set, see :func:`newton_step`).
+    Only the columns with ``free`` 1 move; the others keep their entry of ``initial`` (the
+    projection's active set, see :func:`newton_step`), whose free entries are the CG's
+    starting point (the previous round's solution).
 
     Truncated (as in Steihaug's truncated Newton) when a search direction has curvature below
     :data:`NEGLIGIBLE_CURVATURE` of its diagonal estimate: near equilibrium two paths can differ
@@ -183,7 +184,7 @@ def newton_direction(col_start, row, value, cost, derivative, rtol, max_iteratio
         noise += (ROUNDING_ULPS * 2.220446049250313e-16 * magnitude) ** 2
     shift = 1e-12 * diagonal
     work = np.zeros(cost.size)
-    x = fixed_step * (1.0 - free)
+    x = initial.copy()
     r = free * (rhs - _hessian_product(col_start, row, value, derivative, shift, x, work))
     tolerance = max(rtol * np.sqrt(np.dot(r, r)), np.sqrt(noise))
     if tolerance == 0.0:
@@ -205,6 +206,23 @@ def newton_direction(col_start, row, value, cost, derivative, rtol, max_iteratio
         r -= alpha * q
         rho_previous = rho
     return x
+
+
+def within_basic_flow(moved: FloatArray, basic: np.ndarray, path_flow: FloatArray) -> FloatArray:
+    """``moved`` with each OD's moves scaled down where they would take more flow from its basic
+    path than it carries (the basic path is not a variable of the Newton system, so nothing else
+    bounds it). Without this, Chicago Sketch's Newton step was rejected every time: a few of
+    its ~500 ODs overdrew their basic path at every fraction of the step, while the objective
+    fell as the quadratic model said."""
+    taken = np.zeros(path_flow.size)
+    np.add.at(taken, basic, moved)
+    carried = path_flow[basic]
+    overdrawn = taken[basic] > carried
+    if not overdrawn.any():
+        return moved
+    scale = np.ones(moved.size)
+    scale[overdrawn] = carried[overdrawn] / taken[basic][overdrawn] * (1.0 - 1e-12)
+    return moved * scale
 
 
 def newton_step(
@@ -231,7 +249,7 @@ def newton_step(
     step = np.zeros(path.size)
     for _ in range(ACTIVE_SET_ROUNDS):
         step = newton_direction(col_start, col_row, col_value, cost, derivative, 1e-8, 200,
-                                free, -current)
+                                free, np.where(free > 0.0, step, -current))
         if not np.all(np.isfinite(step)):
             return False
         emptied = (free > 0.0) & (current + step < 0.0)
@@ -241,7 +259,8 @@ def newton_step(
     # projected step: non-basic flows are clipped at zero, basic paths absorb the change
     before = links.beckmann(link_flow)
     for fraction in (1.0, 0.5, 0.25, 0.125):
-        moved = np.maximum(current + fraction * step, 0.0) - current
+        moved = within_basic_flow(np.maximum(current + fraction * step, 0.0) - current, basic,
+                                  path_flow)
         basic_flow = path_flow.copy()
         np.add.at(basic_flow, basic, -moved)
         if np.any(basic_flow[basic] < 0.0):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ptn.engines.traffic.path_newton import link_change, newton_direction
+from ptn.engines.traffic.path_newton import link_change, newton_direction, within_basic_flow
 
 
 def columns_of(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -51,7 +51,7 @@ def test_direction_solves_the_newton_system() -> None:
 def test_fixed_columns_keep_their_step_and_the_others_solve_the_reduced_system() -> None:
     incidence, cost, derivative = system()
     free = np.array([1.0, 0.0, 1.0, 1.0, 0.0])
-    fixed_step = np.array([9.0, -0.25, 9.0, 9.0, -1.5])  # only the fixed entries count
+    fixed_step = np.array([9.0, -0.25, 9.0, 9.0, -1.5])  # free entries: a starting point
     hessian = incidence.T @ np.diag(derivative) @ incidence
     f, c = free > 0, free == 0
     want_free = np.linalg.solve(hessian[np.ix_(f, f)],
@@ -60,3 +60,16 @@ def test_fixed_columns_keep_their_step_and_the_others_solve_the_reduced_system()
                            fixed_step)
     np.testing.assert_array_equal(got[c], fixed_step[c])
     np.testing.assert_allclose(got[f], want_free, rtol=1e-7)
+
+
+def test_moves_that_overdraw_a_basic_path_are_scaled_to_its_flow() -> None:
+    # paths 0 and 1 are basic; columns 0, 1 draw on path 0 (flow 3), column 2 on path 1 (flow 5)
+    path_flow = np.array([3.0, 5.0, 0.0, 1.0, 0.0])
+    basic = np.array([0, 0, 1])
+    moved = np.array([2.0, 4.0, 1.5])  # 6 from path 0, which carries 3: halve both moves
+    got = within_basic_flow(moved, basic, path_flow)
+    np.testing.assert_allclose(got, [1.0, 2.0, 1.5], rtol=1e-11)
+    assert got[0] + got[1] <= 3.0
+    # a move back onto the basic path (negative) counts against the others
+    np.testing.assert_array_equal(within_basic_flow(np.array([4.0, -2.0, 1.0]), basic, path_flow),
+                                  [4.0, -2.0, 1.0])
