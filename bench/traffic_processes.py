@@ -103,8 +103,9 @@ def independent_gap(network: RoadNetwork, flow: np.ndarray) -> float:
     return (tstt - sptt) / tstt
 
 
-def run_child(command: list[str], env: dict[str, str]) -> tuple[float, float, int, str]:
-    """(wall seconds, peak RSS in MB, exit code, stdout) of one child process.
+def run_child(command: list[str], env: dict[str, str],
+              cwd: Path = REPOSITORY) -> tuple[float, float, int, str]:
+    """(wall seconds, peak RSS in MB, exit code, stdout) of one child process, run in ``cwd``.
 
     The peak comes from GNU time's ``%M`` (the child's maximum resident set size): a Python
     parent's own ``wait4`` would count the forked copy of itself before ``exec``.
@@ -113,7 +114,7 @@ def run_child(command: list[str], env: dict[str, str]) -> tuple[float, float, in
         peak_file = Path(folder) / "peak"
         wrapped = [TIME_BINARY, "-f", "%M", "-o", str(peak_file), *command]
         started = time.perf_counter()
-        done = subprocess.run(wrapped, capture_output=True, text=True, env=env, cwd=REPOSITORY,
+        done = subprocess.run(wrapped, capture_output=True, text=True, env=env, cwd=cwd,
                               timeout=TIMEOUT_SECONDS, check=False)
         seconds = time.perf_counter() - started
         lines = peak_file.read_text().split() if peak_file.exists() else []
@@ -188,7 +189,8 @@ def run_tool(tool: str, network: Network, gap: float, threads: int, work: Path,
     trips = network.tapb_net.parent / network.trips_file.name
     parameters, flows_file = tapb.write_parameters(work, network.tapb_net, trips, gap, threads,
                                                    TIMEOUT_SECONDS)
-    seconds, peak, code, text = run_child([str(tapb_binary), str(parameters)], env)
+    # TAP-B writes full_log.txt into its working directory: the work folder, not the checkout
+    seconds, peak, code, text = run_child([str(tapb_binary), str(parameters)], env, cwd=work)
     gaps = [line for line in text.splitlines() if line.startswith("Iteration")]
     if code != 0 or not gaps:
         return seconds, peak, code, None, None, None, text.strip()[-300:]

@@ -13,9 +13,21 @@ traffic assignment", TRR 1443; in the Gauss–Seidel form of Chen, Lee & Jayakri
 * after each column-generation sweep, cheap sweeps re-equilibrate the existing path sets without
   shortest-path searches, until the path sets' own gap is a small fraction of the last full gap
   (so few shortest-path passes are needed, and a warm start after a small change needs few);
-* the Newton step is over-relaxed by 1.2 (successive over-relaxation of the Gauss–Seidel sweep):
-  measured on Sioux Falls and Chicago Sketch, the tail converges in ~40 % fewer sweeps than with
-  the plain step, while 1.4 is already slower (see docs/traffic.md).
+* the per-OD Newton step can be over-relaxed (``over_relaxation``, successive over-relaxation
+  of the Gauss–Seidel sweep). 1.2 paid while the joint Newton step of
+  :mod:`~ptn.engines.traffic.path_newton` converged only linearly; since that step keeps an
+  active set, the plain step (1.0) with inner sweeps down to 5 % of the last gap is faster:
+  Chicago Sketch reaches 1e-6 in 13 iterations instead of 18 (2 threads, in-process, load ~2.9:
+  1.54 s instead of 2.1-2.25 s), 1e-8 in 16 instead of 18 (2.49 s, 2.34-2.50 s); the 10,100-node
+  CityGrid (bench/city_grid.py) 18 and 21 iterations instead of 21 and 23 at 1e-6 and 1e-8,
+  the same time within the load's noise; Sioux Falls and Eastern Massachusetts one fewer or
+  the same.
+* the joint Newton step (:mod:`~ptn.engines.traffic.path_newton`) starts once the last gap is
+  below ``newton_below_gap`` = 1e-4 (was 1e-2): above it the path sets still lack most of their
+  columns and the step buys little for its cost (2 threads, in-process, load ~1: Chicago Sketch
+  1e-6 in 12 iterations, 1.16-1.29 s, instead of 14, 1.55-1.63 s; 1e-8 in 14, 1.61-1.67 s,
+  instead of 14, 1.76-1.89 s; CityGrid 1e-6 6.7 s instead of 8.6 s, 1e-8 8.7 s instead of
+  10.1 s; Sioux Falls one iteration more, in milliseconds).
 
 Shortest paths on all cores. The trees are the only part that parallelizes without changing the
 method: the Gauss–Seidel equilibration must see each OD's shifts before the next OD's. So the
@@ -241,33 +253,58 @@ def _grow(state: PathState, extra_paths: int, extra_links: int) -> None:
 
 
 def _compact(state: PathState) -> None:
-    """Drop pool entries of paths no OD references any more."""
-    live: list[int] = []
-    for od in range(state.od_head.size):
-        path = int(state.od_head[od])
-        while path >= 0:
-            live.append(path)
-            path = int(state.next[path])
-    if len(live) == state.num_paths:
-        return
-    old = np.array(live, dtype=np.int64)
-    remap = np.full(state.num_paths, -1, dtype=np.int64)
-    remap[old] = np.arange(old.size)
-    lengths = state.length[old]
-    starts = np.concatenate(([0], np.cumsum(lengths)[:-1])).astype(np.int64)
-    links = np.empty(max(int(lengths.sum()), 1) * 2, dtype=np.int32)
-    for new, path in enumerate(old):
-        begin = state.start[path]
-        links[starts[new] : starts[new] + lengths[new]] = state.links[begin : begin + lengths[new]]
-    next_old = state.next[old]
-    state.next[: old.size] = np.where(next_old >= 0, remap[np.maximum(next_old, 0)], -1)
-    state.flow[: old.size] = state.flow[old]
-    state.start[: old.size] = starts
-    state.length[: old.size] = lengths
-    state.od_head[:] = np.where(state.od_head >= 0, remap[np.maximum(state.od_head, 0)], -1)
-    state.links = links
-    state.num_paths = int(old.size)
-    state.num_path_links = int(lengths.sum())
+    """Drop pool entries of paths no OD references any more (compiled: a Python walk over
+    Chicago Sketch's 95,000 paths took 0.15 s, a tenth of the whole solve)."""
+    compacted = _compact_pool(state.od_head, state.links, state.start, state.length,
+                              state.flow, state.next, state.num_paths)
+    if compacted[1] < state.num_paths:
+        state.links, state.num_paths, state.num_path_links = compacted
+
+
+@nb.njit(cache=True)
+def _compact_pool(od_head, links, start, length, pflow, pnext, num_paths):  # type: ignore[no-untyped-def]
+    """Renumber the live paths (OD order, then chain order) to the front of the pool, in place;
+    return (link entries, number of paths, number of link entries), the pool itself when every
+    path is live."""
+    remap = np.full(num_paths, -1, dtype=np.int64)
+    live = 0
+    total = 0
+    for od in range(od_head.size):
+        p = od_head[od]
+        while p >= 0:
+            remap[p] = live
+            live += 1
+            total += length[p]
+            p = pnext[p]
+    if live == num_paths:
+        return links, live, total
+    old = np.empty(live, dtype=np.int64)
+    for p in range(num_paths):
+        if remap[p] >= 0:
+            old[remap[p]] = p
+    new_links = np.empty(max(total, 1) * 2, dtype=np.int32)
+    new_start = np.empty(live, dtype=np.int64)
+    new_length = np.empty(live, dtype=np.int32)
+    new_flow = np.empty(live)
+    new_next = np.empty(live, dtype=np.int64)
+    k = 0
+    for new in range(live):
+        p = old[new]
+        new_start[new] = k
+        new_length[new] = length[p]
+        for i in range(start[p], start[p] + length[p]):
+            new_links[k] = links[i]
+            k += 1
+        new_flow[new] = pflow[p]
+        new_next[new] = remap[pnext[p]] if pnext[p] >= 0 else -1
+    start[:live] = new_start
+    length[:live] = new_length
+    pflow[:live] = new_flow
+    pnext[:live] = new_next
+    for od in range(od_head.size):
+        if od_head[od] >= 0:
+            od_head[od] = remap[od_head[od]]
+    return new_links, live, total
 
 
 @nb.njit(cache=True)
@@ -492,9 +529,9 @@ def solve_path_based(
     max_iterations: int = 1000,
     warm_start: PathState | None = None,
     max_inner_sweeps: int = 5,
-    newton_below_gap: float = 1e-2,
-    inner_gap_fraction: float = 0.02,
-    over_relaxation: float = 1.2,
+    newton_below_gap: float = 1e-4,
+    inner_gap_fraction: float = 0.05,
+    over_relaxation: float = 1.0,
     tree_batch: int = TREE_BATCH,
     max_forest_entries: int = MAX_FOREST_ENTRIES,
     time_limit_seconds: float | None = None,
