@@ -6,6 +6,7 @@ scenario's operators on any transport, each built from its own scenario part onl
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -52,6 +53,35 @@ def hosted_endpoints(models: dict[str, OperatorModel]) -> dict[str, Endpoint]:
             for operator_id, model in models.items()}
 
 
+LOG = logging.getLogger("ptn.coordinator")
+
+#: how often a local Ray runtime is started before giving up: its GCS server, started as a
+#: process of its own, now and then misses ray.init's wait for its port file on a loaded machine
+LOCAL_RAY_START_ATTEMPTS = 2
+
+
+def start_ray(address: str | None = None) -> None:
+    """Join the Ray cluster at ``address``, or start a local Ray runtime (unless one is running);
+    a local start that times out is tried once more after a clean shutdown."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    init: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
+                            "configure_logging": False}
+    if address:
+        init["address"] = address
+    for attempt in range(1, LOCAL_RAY_START_ATTEMPTS + 1):
+        try:
+            ray.init(**init)
+            return
+        except RuntimeError as error:
+            if address or attempt == LOCAL_RAY_START_ATTEMPTS:
+                raise
+            LOG.warning("Ray's local runtime did not start (%s); starting it again", error)
+            ray.shutdown()
+
+
 def ray_endpoints(scenario: Scenario, *, address: str | None = None,
                   private_root: Path | None = None) -> dict[str, Endpoint]:
     """Every operator as a Ray actor (a local Ray runtime is started unless one is running)."""
@@ -59,12 +89,7 @@ def ray_endpoints(scenario: Scenario, *, address: str | None = None,
 
     from ptn.services.adapters.ray_actor import OperatorActor
 
-    if not ray.is_initialized():
-        init: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
-                                "configure_logging": False}
-        if address:
-            init["address"] = address
-        ray.init(**init)
+    start_ray(address)
     actors = {}
     # an actor that keeps its state in its private folder is restarted by Ray when its process
     # dies (it restores the state, and the driver waits for it); without one, a restart would

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from ptn.coordinator.runtime.backends import start_ray
 from ptn.coordinator.runtime.transports import Endpoint
 from tests.support.operators import TRANSPORTS, Hosts, operator_part
 
@@ -17,8 +18,7 @@ def ray_runtime() -> Iterator[None]:
     import ray
 
     started = not ray.is_initialized()
-    if started:
-        ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False)
+    start_ray()
     yield
     if started:
         ray.shutdown()

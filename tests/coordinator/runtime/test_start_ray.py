@@ -1,0 +1,58 @@
+"""A local Ray start whose GCS misses ray.init's wait is tried once more; a cluster is not."""
+
+from __future__ import annotations
+
+import pytest
+import ray
+
+from ptn.coordinator.runtime import backends
+
+GCS_TIMEOUT = "Timed out waiting for file /tmp/ray/session_x/gcs_server_port_y"
+
+
+class FlakyInit:
+    """ray.init that times out ``failures`` times, then succeeds; records its calls."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.calls: list[dict[str, object]] = []
+        self.shutdowns = 0
+
+    def init(self, **kwargs: object) -> None:
+        self.calls.append(kwargs)
+        if len(self.calls) <= self.failures:
+            raise RuntimeError(GCS_TIMEOUT)
+
+    def shutdown(self) -> None:
+        self.shutdowns += 1
+
+
+@pytest.fixture
+def flaky(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> FlakyInit:
+    fake = FlakyInit(request.param)
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", fake.init)
+    monkeypatch.setattr(ray, "shutdown", fake.shutdown)
+    return fake
+
+
+@pytest.mark.parametrize("flaky", [1], indirect=True)
+def test_a_local_start_that_times_out_is_tried_again(flaky: FlakyInit) -> None:
+    backends.start_ray()
+    assert len(flaky.calls) == 2 and flaky.shutdowns == 1
+    assert "address" not in flaky.calls[1]
+
+
+@pytest.mark.parametrize("flaky", [backends.LOCAL_RAY_START_ATTEMPTS], indirect=True)
+def test_a_local_start_gives_up_after_its_attempts(flaky: FlakyInit) -> None:
+    with pytest.raises(RuntimeError, match="Timed out waiting"):
+        backends.start_ray()
+    assert len(flaky.calls) == backends.LOCAL_RAY_START_ATTEMPTS
+
+
+@pytest.mark.parametrize("flaky", [1], indirect=True)
+def test_joining_a_cluster_is_not_retried(flaky: FlakyInit) -> None:
+    with pytest.raises(RuntimeError, match="Timed out waiting"):
+        backends.start_ray("10.0.0.1:6379")
+    assert flaky.calls == [{"include_dashboard": False, "log_to_driver": False,
+                            "configure_logging": False, "address": "10.0.0.1:6379"}]
