@@ -114,6 +114,17 @@ def test_benchmark_feeder_is_exact_and_matches_pandapower(name: str) -> None:
     assert min(float(d.voltage_pu.min()) for d in result.feeders) < 0.985
 
 
+def assert_feeders_flow_like_pandapower(feeders: tuple[Feeder, ...], net: Any) -> None:
+    """Each feeder's own AC power flow at its loads gives pandapower's voltages of ``net`` (with
+    what the feeders leave out removed from it) within 1e-8 p.u., slack buses aside."""
+    vm = pandapower_voltages(without_what_feeders_leave_out(net))
+    for feeder in feeders:
+        flow = run_ac_power_flow(feeder, feeder.load_p_mw, feeder.load_q_mvar)
+        others = np.arange(feeder.num_buses) != feeder.slack_bus
+        reference = vm.loc[feeder.bus_ids].to_numpy(dtype=np.float64)
+        np.testing.assert_allclose(flow.vm_pu[others], reference[others], atol=1e-8)
+
+
 def test_mv_oberrhein_halves_solve_together_as_two_feeders() -> None:
     feeders = load_feeders("mv_oberrhein")
     assert [f.name for f in feeders] == ["mv_oberrhein/0", "mv_oberrhein/1"]
@@ -223,12 +234,7 @@ def test_every_catalogued_net_converts_exactly(name: str) -> None:
     net = pandapower_network(name)
     merged = int(((net.switch["et"] == "b") & net.switch["closed"]).sum())
     assert sum(f.num_buses for f in feeders) == len(net.bus) - merged
-    vm = pandapower_voltages(without_what_feeders_leave_out(net))
-    for feeder in feeders:
-        flow = run_ac_power_flow(feeder, feeder.load_p_mw, feeder.load_q_mvar)
-        others = np.arange(feeder.num_buses) != feeder.slack_bus
-        reference = vm.loc[feeder.bus_ids].to_numpy(dtype=np.float64)
-        np.testing.assert_allclose(flow.vm_pu[others], reference[others], atol=1e-8)
+    assert_feeders_flow_like_pandapower(feeders, net)
 
 
 def test_random_kerber_cables_are_seeded_and_the_random_state_kept() -> None:
@@ -254,9 +260,4 @@ def test_line_charging_kept_as_bus_shunts_is_exact(name: str) -> None:
     feeders = feeders_from_pandapower(net, name)
     assert not any("line charging" in note for f in feeders for note in f.notes)
     assert all(f.shunt_b_pu is not None and f.shunt_b_pu.sum() > 0 for f in feeders)
-    vm = pandapower_voltages(without_what_feeders_leave_out(net))
-    for feeder in feeders:
-        flow = run_ac_power_flow(feeder, feeder.load_p_mw, feeder.load_q_mvar)
-        others = np.arange(feeder.num_buses) != feeder.slack_bus
-        reference = vm.loc[feeder.bus_ids].to_numpy(dtype=np.float64)
-        np.testing.assert_allclose(flow.vm_pu[others], reference[others], atol=1e-8)
+    assert_feeders_flow_like_pandapower(feeders, net)
