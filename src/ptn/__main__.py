@@ -1,5 +1,5 @@
 """``python -m ptn``: the ``ptn`` command."""
 
-from ptn.cli.app import app
+from ptn.cli.entry import main
 
-app()
+main()

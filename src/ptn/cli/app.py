@@ -122,21 +122,25 @@ def assign(
     ] = None,
 ) -> None:
     """Traffic assignment: user equilibrium (or logit SUE) link flows of a road network."""
-    from ptn.cli.assign import run_assignment
+    from ptn.cli.process_gc import collector_paused
 
     try:
-        summary = run_assignment(
-            network=network,
-            algorithm=algorithm,
-            gap=gap,
-            max_iterations=max_iter,
-            sue_theta=sue_theta,
-            out=out,
-            toll_factor=toll_factor,
-            distance_factor=distance_factor,
-            threads=threads,
-            show_progress=sys.stdout.isatty() and not json_summary,
-        )
+        # a batch job: the collector would only traverse numba's start-up objects over and over
+        with collector_paused():
+            from ptn.cli.assign import run_assignment
+
+            summary = run_assignment(
+                network=network,
+                algorithm=algorithm,
+                gap=gap,
+                max_iterations=max_iter,
+                sue_theta=sue_theta,
+                out=out,
+                toll_factor=toll_factor,
+                distance_factor=distance_factor,
+                threads=threads,
+                show_progress=sys.stdout.isatty() and not json_summary,
+            )
     except InvalidInputError as error:
         fail(str(error))
         return
