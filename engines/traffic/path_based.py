@@ -100,6 +100,15 @@ OD_CHUNKS = 16
 #: the trace and comparison of 93,000 unchanged paths were a third of a Chicago Sketch sweep
 COLUMN_TOLERANCE = 1e-12
 
+#: ... or at most this fraction of the current relative gap more (selective column
+#: generation): the OD pairs skipped this way hold at most this fraction of the gap, so the
+#: gap still falls to any target, and the 10 % of Chicago Sketch's OD pairs whose set is a
+#: hair's breadth from its shortest path near 1e-6 are not re-traced every iteration. Measured
+#: (2 threads, in-process, best of 1-3): Chicago Sketch 1e-6 in 13 iterations, 0.52 s (0: 14,
+#: 0.63 s), CityGrid 3.2 s (0: 4.0 s), Winnipeg 0.24 s (0: 0.40 s); the iteration counts
+#: move by ±2 with any change of the trajectory, so these are indications, not a law
+COLUMN_GAP_FRACTION = 0.3
+
 
 def check_kernel_inputs(problem: AssignmentProblem, od_demand: FloatArray) -> None:
     """Refuse link parameters or demands that are not finite or beyond
@@ -664,10 +673,14 @@ def solve_path_based(
         """The relative gap at ``flow``; its trees go to the forest for the next sweep."""
         link_cost = links.costs(flow)
         sptt, od_cost = shortest_path_costs(graph, link_cost, forest)
+        measures = GapMeasures(tstt=float(flow @ link_cost), sptt=sptt)
         if forest is not None:
+            tolerance = column_tolerance
+            if np.isfinite(measures.relative_gap):
+                tolerance = max(tolerance, COLUMN_GAP_FRACTION * measures.relative_gap)
             _columns_needed(state.od_head, state.links, state.start, state.length, state.next,
-                            link_cost, od_cost, column_tolerance, needed, od_parallel())
-        return GapMeasures(tstt=float(flow @ link_cost), sptt=sptt)
+                            link_cost, od_cost, tolerance, needed, od_parallel())
+        return measures
 
     flow = load_flows()
     history: list[float] = []

@@ -285,25 +285,26 @@ def _parse_trips_vectorized(
         return None
     labels = (np.arange(1, num_zones + 1, dtype=np.float64) if node_labels is None
               else np.fromiter(node_labels, dtype=np.float64))
-    origin_parts, destination_parts, demand_parts = [], [], []
-    for origin, lines in zip(origins, blocks, strict=True):
-        tokens = " ".join(lines).replace(":", " ").replace(";", " ").split()
-        try:
-            values = np.array(tokens, dtype=np.float64)
-        except ValueError:
+    tokens: list[str] = []
+    counts = np.empty(len(blocks), dtype=np.int64)
+    for block, lines in enumerate(blocks):
+        block_tokens = " ".join(lines).replace(":", " ").replace(";", " ").split()
+        if len(block_tokens) % 2:
             return None
-        if values.size % 2:
-            return None
-        destination, demand = values[0::2], values[1::2]
-        if (not np.isin(float(origin), labels) or np.any(destination != np.round(destination))
-                or not np.all(np.isin(destination, labels))
-                or np.any(~np.isfinite(demand) | (demand < 0))):
-            return None
-        origin_parts.append(np.full(destination.size, origin, dtype=np.int64))
-        destination_parts.append(destination.astype(np.int64))
-        demand_parts.append(demand)
-    return (np.concatenate(origin_parts), np.concatenate(destination_parts),
-            np.concatenate(demand_parts))
+        counts[block] = len(block_tokens) // 2
+        tokens.extend(block_tokens)
+    try:
+        values = np.array(tokens, dtype=np.float64)
+    except ValueError:
+        return None
+    destination, demand = values[0::2], values[1::2]
+    origin = np.repeat(np.asarray(origins, dtype=np.int64), counts)
+    if (not np.all(np.isin(np.asarray(origins, dtype=np.float64), labels))
+            or np.any(destination != np.round(destination))
+            or not np.all(np.isin(destination, labels))
+            or np.any(~np.isfinite(demand) | (demand < 0))):
+        return None
+    return origin, destination.astype(np.int64), demand
 
 
 def _check_total_flow(path: Path, declared: float | None, total: float) -> None:

@@ -14,19 +14,15 @@ engines).
 
 from __future__ import annotations
 
-from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
 #: the distribution's name on the package registry (``ptn`` there is another project)
 DISTRIBUTION = "ptn-negotiation"
 
-try:
-    __version__ = metadata.version(DISTRIBUTION)
-except metadata.PackageNotFoundError:  # pragma: no cover - imported from an unbuilt source tree
-    __version__ = "0+unknown"
-
 if TYPE_CHECKING:
     from ptn.api import RunResult, Scenario, run
+
+    __version__: str
 
 _API = ("RunResult", "Scenario", "run")
 __all__ = ["DISTRIBUTION", "RunResult", "Scenario", "__version__", "run"]
@@ -37,4 +33,17 @@ def __getattr__(name: str) -> Any:
         from ptn import api
 
         return getattr(api, name)
+    if name == "__version__":
+        return _installed_version()
     raise AttributeError(f"module 'ptn' has no attribute {name!r}")
+
+
+def _installed_version() -> str:
+    """The installed distribution's version, looked up on first use (the package metadata
+    scan costs every ``ptn`` process 30 ms, and only ``--version`` and results need it)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version(DISTRIBUTION)
+    except metadata.PackageNotFoundError:  # pragma: no cover - an unbuilt source tree
+        return "0+unknown"
