@@ -62,7 +62,9 @@ LOCAL_RAY_START_ATTEMPTS = 2
 
 def start_ray(address: str | None = None) -> None:
     """Join the Ray cluster at ``address``, or start a local Ray runtime (unless one is running);
-    a local start that times out is tried once more after a clean shutdown."""
+    a local start that fails (the GCS missing ``ray.init``'s wait for its port file raises
+    RuntimeError, a raylet that times out during start-up a bare Exception) is tried once more
+    after a clean shutdown."""
     import ray
 
     if ray.is_initialized():
@@ -75,7 +77,7 @@ def start_ray(address: str | None = None) -> None:
         try:
             ray.init(**init)
             return
-        except RuntimeError as error:
+        except Exception as error:  # Ray's raylet start-up timeout is a bare Exception
             if address or attempt == LOCAL_RAY_START_ATTEMPTS:
                 raise
             LOG.warning("Ray's local runtime did not start (%s); starting it again", error)

@@ -8,20 +8,25 @@ import ray
 from ptn.coordinator.runtime import backends
 
 GCS_TIMEOUT = "Timed out waiting for file /tmp/ray/session_x/gcs_server_port_y"
+#: what ray/_private/node.py raises (a bare Exception) when the raylet misses its start-up wait
+RAYLET_TIMEOUT = "The current node timed out during startup."
 
 
 class FlakyInit:
     """ray.init that times out ``failures`` times, then succeeds; records its calls."""
 
-    def __init__(self, failures: int) -> None:
+    def __init__(self, failures: int, error: type[Exception] = RuntimeError,
+                 message: str = GCS_TIMEOUT) -> None:
         self.failures = failures
+        self.error = error
+        self.message = message
         self.calls: list[dict[str, object]] = []
         self.shutdowns = 0
 
     def init(self, **kwargs: object) -> None:
         self.calls.append(kwargs)
         if len(self.calls) <= self.failures:
-            raise RuntimeError(GCS_TIMEOUT)
+            raise self.error(self.message)
 
     def shutdown(self) -> None:
         self.shutdowns += 1
@@ -29,7 +34,9 @@ class FlakyInit:
 
 @pytest.fixture
 def flaky(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> FlakyInit:
-    fake = FlakyInit(request.param)
+    failures, error, message = (request.param if isinstance(request.param, tuple)
+                                else (request.param, RuntimeError, GCS_TIMEOUT))
+    fake = FlakyInit(failures, error, message)
     monkeypatch.setattr(ray, "is_initialized", lambda: False)
     monkeypatch.setattr(ray, "init", fake.init)
     monkeypatch.setattr(ray, "shutdown", fake.shutdown)
@@ -56,3 +63,9 @@ def test_joining_a_cluster_is_not_retried(flaky: FlakyInit) -> None:
         backends.start_ray("10.0.0.1:6379")
     assert flaky.calls == [{"include_dashboard": False, "log_to_driver": False,
                             "configure_logging": False, "address": "10.0.0.1:6379"}]
+
+
+@pytest.mark.parametrize("flaky", [(1, Exception, RAYLET_TIMEOUT)], indirect=True)
+def test_a_raylet_start_up_timeout_is_tried_again(flaky: FlakyInit) -> None:
+    backends.start_ray()
+    assert len(flaky.calls) == 2 and flaky.shutdowns == 1
