@@ -367,13 +367,7 @@ def _excess_chunk(chunk, od_head, links, start, length, pflow, pnext, cost):  # 
     for od in range(chunk * num_ods // OD_CHUNKS, (chunk + 1) * num_ods // OD_CHUNKS):
         if od_head[od] < 0 or pnext[od_head[od]] < 0:
             continue  # one path (most OD pairs): no excess
-        best = np.inf
-        p = od_head[od]
-        while p >= 0:
-            c = _path_cost(p, links, start, length, cost)
-            if c < best:
-                best = c
-            p = pnext[p]
+        _, best = _cheapest_path(od, od_head, links, start, length, pnext, cost)
         p = od_head[od]
         while p >= 0:
             if pflow[p] > 0.0:
@@ -411,13 +405,7 @@ def _needs_chunk(chunk, od_head, links, start, length, pnext, cost, od_cost, tol
     """Flags of chunk ``chunk`` of the OD pairs (see :func:`_columns_needed`)."""
     num_ods = od_head.size
     for od in range(chunk * num_ods // OD_CHUNKS, (chunk + 1) * num_ods // OD_CHUNKS):
-        best = np.inf
-        p = od_head[od]
-        while p >= 0:
-            c = _path_cost(p, links, start, length, cost)
-            if c < best:
-                best = c
-            p = pnext[p]
+        _, best = _cheapest_path(od, od_head, links, start, length, pnext, cost)
         needed[od] = best > od_cost[od] + tolerance * abs(od_cost[od])
 
 
@@ -449,9 +437,9 @@ def _path_cost(p, links, start, length, cost):  # type: ignore[no-untyped-def]
     return total
 
 
-@nb.njit(cache=True)
-def _equilibrate_od(od, od_head, links, start, length, pflow, pnext, kind, t0, cap, alpha, beta, fixed, vot, flow, cost, deriv, marks, relaxation):  # type: ignore[no-untyped-def]  # noqa: E501
-    """Newton shifts from every costlier path of ``od`` to its cheapest; drop emptied paths."""
+@nb.njit(cache=True, inline="always")
+def _cheapest_path(od, od_head, links, start, length, pnext, cost):  # type: ignore[no-untyped-def]
+    """The cheapest path in the set of OD pair ``od`` and its cost (-1 and inf: empty set)."""
     best = -1
     best_cost = np.inf
     p = od_head[od]
@@ -461,6 +449,13 @@ def _equilibrate_od(od, od_head, links, start, length, pflow, pnext, kind, t0, c
             best_cost = c
             best = p
         p = pnext[p]
+    return best, best_cost
+
+
+@nb.njit(cache=True)
+def _equilibrate_od(od, od_head, links, start, length, pflow, pnext, kind, t0, cap, alpha, beta, fixed, vot, flow, cost, deriv, marks, relaxation):  # type: ignore[no-untyped-def]  # noqa: E501
+    """Newton shifts from every costlier path of ``od`` to its cheapest; drop emptied paths."""
+    best, _ = _cheapest_path(od, od_head, links, start, length, pnext, cost)
     if best < 0:
         return
     p = od_head[od]
