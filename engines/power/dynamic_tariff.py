@@ -30,6 +30,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ptn.engines.errors import InvalidInputError
+from ptn.engines.power.profiles import seed002_time_of_use_hourly
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -70,6 +71,13 @@ class TariffLevels:
         return np.where(labels == PEAK, self.peak_per_mwh,
                         np.where(labels == VALLEY, self.valley_per_mwh,
                                  self.flat_per_mwh)).astype(np.float64)
+
+
+def table_1_levels() -> TariffLevels:
+    """Seed 002's Table 1 levels: peak 1.09, flat 0.68, valley 0.35 CNY/kWh, per MWh."""
+    valley, flat, peak = np.unique(seed002_time_of_use_hourly())
+    return TariffLevels(peak_per_mwh=float(peak), flat_per_mwh=float(flat),
+                        valley_per_mwh=float(valley))
 
 
 def _check_load(equivalent_load_mw: ArrayLike) -> FloatArray:

@@ -17,6 +17,7 @@ from ptn.engines.power.dynamic_tariff import (
     dynamic_tariff,
     equivalent_load_mw,
     period_classes,
+    table_1_levels,
     tariff_fixed_point,
 )
 
@@ -51,6 +52,7 @@ def test_equivalent_load_adds_charging_over_stations() -> None:
 
 
 def test_levels_from_delta_and_validation() -> None:
+    assert table_1_levels() == TABLE_1
     levels = TariffLevels.from_delta(600.0, 0.5)
     assert (levels.peak_per_mwh, levels.flat_per_mwh, levels.valley_per_mwh) == (900, 600, 300)
     with pytest.raises(InvalidInputError, match="valley <= flat <= peak"):
