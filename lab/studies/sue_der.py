@@ -12,6 +12,10 @@ traffic and the feeder's DER dispatch under a time-of-use tariff (MODELS.md §1,
 The study draws them at the negotiated operation. The traffic figures come from the SUE at the
 agreed station prices; the power figures from the DSO's dispatch of the agreed loads. MSA's
 iterations per period are counted with and without the warm start.
+
+It then runs the paper's own one-way day under its load-following tariff (eq. 22), with and
+without DER (:mod:`ptn.lab.studies.der_comparison`), and ends the report with the claims table
+(claim, paper, ptn, verdict) that docs/seed002.md ends with, generated from the run.
 """
 
 from __future__ import annotations
