@@ -47,9 +47,14 @@ from ptn.scenario.document import Scenario, load_scenario
 #: ``[study] kind``: seed 002's stochastic equilibrium with DER, seed 003's cost saving and
 #: EV hosting capacity
 STUDY_KINDS = ("sue-der", "hosting")
-STUDY_KEYS = ("kind", "paper", "msa_tolerance", "hosting_tolerance", "hosting_max_scale")
+STUDY_KEYS = ("kind", "paper", "msa_tolerance", "tariff_sigma", "hosting_tolerance",
+              "hosting_max_scale")
 #: seed 002's MSA stopping tolerance ε of max_k |f_k^(n+1) − f_k^n| (veh/h; choice)
 DEFAULT_MSA_TOLERANCE = 1e-2
+#: seed 002's eq. 22: the flat band's half-width σ, a fraction of the equivalent load's
+#: peak-to-valley difference (choice, the paper gives none: of σ = 0, 0.05, ..., 0.3 the one
+#: whose classes of the RTS winter-weekday load match most of Table 1's hours, 18 of 24)
+DEFAULT_TARIFF_SIGMA = 0.2
 #: hosting capacity: bisection to this relative width of the EV demand scale (choice)
 DEFAULT_HOSTING_TOLERANCE = 1e-2
 #: hosting capacity: the largest EV demand scale searched (choice)
@@ -63,6 +68,7 @@ class StudySettings:
     kind: str
     paper: str = ""
     msa_tolerance: float = DEFAULT_MSA_TOLERANCE
+    tariff_sigma: float = DEFAULT_TARIFF_SIGMA
     hosting_tolerance: float = DEFAULT_HOSTING_TOLERANCE
     hosting_max_scale: float = DEFAULT_HOSTING_MAX_SCALE
 
@@ -113,11 +119,17 @@ def study_settings(scenario: Scenario) -> StudySettings:
                                     f"{show_value(value)}")
         return float(value)
 
+    sigma = table.get("tariff_sigma", DEFAULT_TARIFF_SIGMA)
+    if isinstance(sigma, bool) or not isinstance(sigma, int | float) \
+            or not (0 <= sigma <= 0.5):
+        raise InvalidInputError(f"{where}.tariff_sigma: expected a number in [0, 0.5], got "
+                                f"{show_value(sigma)}")
     tolerance = positive("hosting_tolerance", DEFAULT_HOSTING_TOLERANCE)
     if tolerance >= 1:
         raise InvalidInputError(f"{where}.hosting_tolerance: must be below 1, got {tolerance:g}")
     return StudySettings(kind=str(kind), paper=paper,
                          msa_tolerance=positive("msa_tolerance", DEFAULT_MSA_TOLERANCE),
+                         tariff_sigma=float(sigma),
                          hosting_tolerance=tolerance,
                          hosting_max_scale=positive("hosting_max_scale",
                                                     DEFAULT_HOSTING_MAX_SCALE))
