@@ -138,6 +138,40 @@ def test_revenue_matrix_and_cooperation(game: PricingGameOutcome) -> None:
     assert nash.revenue_usd["dso"] > nash.start_revenue_usd["dso"]
 
 
+def test_seed_scenario_follows_the_paper_and_its_headline_numbers(
+        game: PricingGameOutcome) -> None:
+    """Seed 001's layout (both CNOs at pdn1 bus 4 and pdn2 bus 6, one DSO price per bus) and
+    trial prices below the cap; the headline numbers of docs/pricing-game.md within bands
+    (``ptn run pricing-seed001``: DSO 102.6 → 120 $/MWh, CNOs 203.0 $/MWh; revenues from the
+    last trial round DSO +41.7 %, CNOs −15.5 % and −15.3 %)."""
+    stations = SCENARIO.public.stations
+    buses = [(stations.index("cs7"), stations.index("cs10")),
+             (stations.index("cs9"), stations.index("cs12"))]
+    nash = game.variants["nash"]
+    rounds = nash.outcome.rounds
+    for record in rounds:
+        dso_price = record.series["dso_price_per_mwh"]
+        for first, second in buses:
+            np.testing.assert_array_equal(dso_price[first], dso_price[second])
+    trials = [r for r in rounds if r.values["trial"]]
+    assert all(r.series["dso_price_per_mwh"].max() <= 120.0 for r in trials)
+    last_trial_mean = trials[-1].series["dso_price_per_mwh"].mean()
+    assert last_trial_mean < 110.0  # so the DSO's mean price rises to the cap afterwards
+    assert 4 <= len(rounds) - len(trials) <= 20
+    # the equilibrium (robust to the trial draw)
+    assert 195.0 <= nash.charging_price_per_mwh.mean() <= 212.0
+    assert 8_800.0 <= nash.revenue_usd["dso"] <= 9_700.0
+    for cno in ("cno1", "cno2"):
+        assert 6_900.0 <= nash.revenue_usd[cno] <= 7_450.0
+    # the changes from the last trial round (seed 001's Figure 7; they depend on the draw)
+    change = {party: nash.revenue_usd[party] / nash.start_revenue_usd[party] - 1
+              for party in ("dso", "cno1", "cno2")}
+    assert 0.25 <= change["dso"] <= 0.60
+    assert -0.25 <= change["cno1"] <= -0.08 and -0.25 <= change["cno2"] <= -0.08
+    cooperative = game.variants["cooperative"]
+    assert 215.0 <= cooperative.charging_price_per_mwh.mean() <= 240.0
+
+
 def test_same_numbers_in_process_and_over_grpc(tmp_path: Path) -> None:
     text = SCENARIO.text.replace("max_rounds = 30", "max_rounds = 7").replace(
         'variants = ["nash", "cooperative"]', 'variants = ["nash"]').replace(
