@@ -456,7 +456,9 @@ def _nash_claims(nash: VariantResult) -> list[Claim]:
         "the CNOs' mean price settles below their upper limit (Figure 6)",
         f"{PAPER_CNO_MEAN_PER_MWH:g} $/MWh (< {PAPER_CNO_LIMIT_PER_MWH:g})",
         f"{cno_mean:.1f} $/MWh",
-        ("reproduced" if abs(cno_mean - PAPER_CNO_MEAN_PER_MWH) <= 5.0 else
+        ("reproduced (the level depends on the station data the paper does not give: the "
+         "seed scenario's station capacity is calibrated to it)"
+         if abs(cno_mean - PAPER_CNO_MEAN_PER_MWH) <= 5.0 else
          "reproduced in direction (a lower level: the paper's demand and station data are not "
          "given)") if below else "differs (the CNOs price at their limit)"))
     dso_change = _change_percent(nash.revenue_usd.get("dso", math.nan),
