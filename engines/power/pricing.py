@@ -363,7 +363,7 @@ def random_trial_prices(
 ) -> FloatArray:
     """Random prices ``[station, period]`` for the trial iterations (seed 001, Algorithm 1).
 
-    Uniform in the draw's range (default: ``[price_min, price_max]``); a station whose time
+    Uniform in the draw's range (without one: ``[price_min, price_max]``); a station whose time
     average exceeds the cap has its series scaled toward ``price_min``
     (``λ ← min + (λ − min)·(cap − min)/(mean − min)``) so that its average equals the cap,
     which keeps every price within bounds. With a draw below the cap (seed 001's Figure 6: the
@@ -385,10 +385,11 @@ def random_trial_prices(
 @dataclass(frozen=True)
 class TrialDraw:
     """The range of the DSO's random trial prices (seed 001, Algorithm 1 step 3: "simple random
-    pricing"), $/MWh. ``None`` ends stand for the limits' bounds (``[price_min, price_max]``).
+    pricing"), $/MWh. ``None`` ends stand for the lower bound and the mean cap
+    (``[price_min, mean_cap]``).
 
-    The paper gives no range; its Figure 6 shows the DSO's mean price rising gradually to the
-    cap of 120 after the trials, so its trials sat below the cap.
+    The paper gives no range; its Figure 6 shows the DSO's mean price rising to the cap of 120
+    after the trials, so its trials sat below the cap.
     """
 
     low_per_mwh: float | None = None
@@ -397,7 +398,7 @@ class TrialDraw:
     def within(self, limits: PriceLimits) -> tuple[float, float]:
         """The draw's ``(low, high)`` checked against the limits' bounds."""
         low = limits.price_min_per_mwh if self.low_per_mwh is None else self.low_per_mwh
-        high = limits.price_max_per_mwh if self.high_per_mwh is None else self.high_per_mwh
+        high = limits.mean_cap_per_mwh if self.high_per_mwh is None else self.high_per_mwh
         for name, value in (("low_per_mwh", low), ("high_per_mwh", high)):
             if not isinstance(value, int | float) or not np.isfinite(value) \
                     or not limits.price_min_per_mwh <= value <= limits.price_max_per_mwh:

@@ -41,8 +41,9 @@ class PricingSettings:
 
     ``trial_draw``: the range of the random trial prices (``trial_price_min_per_mwh``,
     ``trial_price_max_per_mwh``; by default from the lower bound to the mean cap, below the cap
-    as the paper's Figure 6 implies). ``price_per``: ``"bus"`` (one price shared by the
-    stations at a bus, the mean cap on it; the paper) or ``"station"``.
+    as the paper's Figure 6 implies: :class:`TrialDraw`'s default). ``price_per``: ``"bus"``
+    (one price shared by the stations at a bus, the mean cap on it; the paper) or
+    ``"station"``.
     """
 
     limits: PriceLimits

@@ -117,10 +117,13 @@ def test_trial_draw_below_the_cap_is_a_plain_uniform_draw() -> None:
     # never above the cap on average, so nothing is scaled: numpy's draw itself
     np.testing.assert_array_equal(prices, np.random.default_rng(3).uniform(80, 120, (40, 6)))
     assert prices.mean(axis=1).max() < 120.0
-    # the default draw is the whole range, scaled under the cap (seed 001's earlier reading)
+    # a draw's default range: the lower bound to the cap
+    np.testing.assert_array_equal(
+        prices, random_trial_prices(np.random.default_rng(3), 40, 6, limits, TrialDraw()))
+    # without a draw: the whole range, scaled under the cap (the reading before issue 17)
     whole = random_trial_prices(np.random.default_rng(3), 40, 6, limits)
     np.testing.assert_array_equal(
-        whole, random_trial_prices(np.random.default_rng(3), 40, 6, limits, TrialDraw()))
+        whole, random_trial_prices(np.random.default_rng(3), 40, 6, limits, TrialDraw(80, 180)))
     assert np.isclose(whole.mean(axis=1), 120.0).any()
     with pytest.raises(InvalidInputError, match="high_per_mwh"):
         TrialDraw(80.0, 200.0).within(limits)
