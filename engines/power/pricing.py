@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -357,24 +358,58 @@ def _rms_residual(price: FloatArray, load: FloatArray, w: FloatArray, slope: Flo
 
 # ---------------------------------------------------------------------------------- trials
 def random_trial_prices(
-    rng: np.random.Generator, stations: int, periods: int, limits: PriceLimits
+    rng: np.random.Generator, stations: int, periods: int, limits: PriceLimits,
+    draw: TrialDraw | None = None,
 ) -> FloatArray:
     """Random prices ``[station, period]`` for the trial iterations (seed 001, Algorithm 1).
 
-    Uniform in ``[price_min, price_max]``; a station whose time average exceeds the cap has its
-    series scaled toward ``price_min`` (``λ ← min + (λ − min)·(cap − min)/(mean − min)``) so
-    that its average equals the cap, which keeps every price within bounds.
+    Uniform in the draw's range (without one: ``[price_min, price_max]``); a station whose time
+    average exceeds the cap has its series scaled toward ``price_min``
+    (``λ ← min + (λ − min)·(cap − min)/(mean − min)``) so that its average equals the cap,
+    which keeps every price within bounds. With a draw below the cap (seed 001's Figure 6: the
+    DSO's mean price rises gradually to the cap from its trials) no series is scaled.
     """
     for name, value in (("stations", stations), ("periods", periods)):
         if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
             raise InvalidInputError(f"random_trial_prices: {name} must be a positive integer, "
                                     f"got {value!r}")
     low, high, cap = limits.price_min_per_mwh, limits.price_max_per_mwh, limits.mean_cap_per_mwh
-    price = rng.uniform(low, high, size=(int(stations), int(periods)))
+    draw_low, draw_high = (low, high) if draw is None else draw.within(limits)
+    price = rng.uniform(draw_low, draw_high, size=(int(stations), int(periods)))
     mean = price.mean(axis=1, keepdims=True)
     over = mean > cap
     factor = np.where(over, (cap - low) / np.where(over, mean - low, 1.0), 1.0)
     return np.asarray(np.clip(low + (price - low) * factor, low, high), dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class TrialDraw:
+    """The range of the DSO's random trial prices (seed 001, Algorithm 1 step 3: "simple random
+    pricing"), $/MWh. ``None`` ends stand for the lower bound and the mean cap
+    (``[price_min, mean_cap]``).
+
+    The paper gives no range; its Figure 6 shows the DSO's mean price rising to the cap of 120
+    after the trials, so its trials sat below the cap.
+    """
+
+    low_per_mwh: float | None = None
+    high_per_mwh: float | None = None
+
+    def within(self, limits: PriceLimits) -> tuple[float, float]:
+        """The draw's ``(low, high)`` checked against the limits' bounds."""
+        low = limits.price_min_per_mwh if self.low_per_mwh is None else self.low_per_mwh
+        high = limits.mean_cap_per_mwh if self.high_per_mwh is None else self.high_per_mwh
+        for name, value in (("low_per_mwh", low), ("high_per_mwh", high)):
+            if not isinstance(value, int | float) or not np.isfinite(value) \
+                    or not limits.price_min_per_mwh <= value <= limits.price_max_per_mwh:
+                raise InvalidInputError(
+                    f"TrialDraw.{name} must be a number in [price_min_per_mwh, "
+                    f"price_max_per_mwh] = [{limits.price_min_per_mwh}, "
+                    f"{limits.price_max_per_mwh}], got {value!r}")
+        if low > high:
+            raise InvalidInputError(f"TrialDraw.low_per_mwh ({low}) exceeds high_per_mwh "
+                                    f"({high})")
+        return float(low), float(high)
 
 
 # ---------------------------------------------------------------------------------- pricing
@@ -385,8 +420,9 @@ class PricingResult:
     ``status``: ``optimal``, ``inaccurate`` (solver stopped at reduced accuracy),
     ``infeasible`` (no price in the limits gives a predicted load the feeders can serve) or
     ``failed``; on the last two ``price_per_mwh`` is the previous price. ``predicted_load_mw``:
-    ``F·λ + P0`` (MW, ``[station, period]``); ``predicted_revenue_usd``: the DSO's profit on
-    charging ``Σ Δt·λ·P − (C_OPF(P) − C_OPF(0))`` ($ over the horizon); ``opf_cost_usd``:
+    ``F·λ + P0`` (MW, ``[price group, period]``, as the prices); ``predicted_revenue_usd``: the
+    DSO's profit on charging ``Σ Δt·λ·P − (C_OPF(P) − C_OPF(0))`` ($ over the horizon);
+    ``opf_cost_usd``:
     ``C_OPF(P)``, the OPF's cost (its ``OpfResult.objective``) with the predicted loads.
     """
 
@@ -403,7 +439,12 @@ class PricingResult:
 class DsoPricingProblem:
     """MUL-DSO with the fitted response (eqs. 32–34), built once, re-solved with new Parameters.
 
-    Stations are the case's charging points in their order. Parameters: per period ``F_t`` (in
+    Stations are the case's charging points in their order. ``price_groups`` (indices of charging
+    points; default one group per point) makes co-located points share one price: seed 001 sets
+    one price per bus (``λ_j,t`` of node j), and "Ω_n is the set of nodes where all EVCS are
+    located". Prices, the fitted response (the group's total load against the groups' prices),
+    the previous price and the results are then per group, in the groups' order, and the cap
+    applies to each group's time-average price. Parameters: per period ``F_t`` (in
     ``P = F·λ + P0``) and its factor ``L_t`` (``λᵀF_tλ = −‖L_tλ‖²``), ``P0`` and the previous
     price ``λ̂``. The OPF's Parameters (upstream prices, load profile) are shared with
     :attr:`opf`, so :meth:`DistFlowOpf.set_upstream_price` on it changes this model too (and
@@ -418,10 +459,12 @@ class DsoPricingProblem:
         proximal_weight: float = DEFAULT_PROXIMAL_WEIGHT,
         solver: str = "CLARABEL",
         solver_options: dict[str, Any] | None = None,
+        price_groups: Sequence[Sequence[int]] | None = None,
     ) -> None:
         validate_case(case)
         if not case.charging_points:
             raise InvalidInputError("DsoPricingProblem: the case has no charging points to price")
+        self.price_groups = price_group_partition(price_groups, len(case.charging_points))
         if not (np.isfinite(proximal_weight) and proximal_weight >= 0):
             raise InvalidInputError(f"proximal_weight must be finite and >= 0, got "
                                     f"{proximal_weight!r}")
@@ -441,8 +484,13 @@ class DsoPricingProblem:
     def stations(self) -> tuple[str, ...]:
         return self.opf.charging_names
 
+    @property
+    def groups(self) -> int:
+        """How many prices per period: one per price group."""
+        return len(self.price_groups)
+
     def _build(self) -> None:
-        S, T = len(self.case.charging_points), self.case.periods
+        S, T = self.groups, self.case.periods
         dt = self.case.period_hours
         self._embedding = self.opf.embedding()
         charging = self._embedding.charging_mw
@@ -452,6 +500,13 @@ class DsoPricingProblem:
         self._intercept = cp.Parameter((S, T), name="P0")
         self._previous = cp.Parameter((S, T), name="previous_price")
         price = self._price
+        points = len(self.case.charging_points)
+        if self.price_groups != tuple((k,) for k in range(points)):
+            # a group's load is the sum of its points' loads (they share one price)
+            membership = np.zeros((S, points))
+            for group, members in enumerate(self.price_groups):
+                membership[group, list(members)] = 1.0
+            charging = membership @ charging
         # λᵀP = λᵀFλ + P0ᵀλ = −‖Lλ‖² + P0ᵀλ per period
         quadratic = cp.sum(cp.hstack([cp.sum_squares(self._factor[t] @ price[:, t])
                                       for t in range(T)]))
@@ -494,17 +549,17 @@ class DsoPricingProblem:
         """Prices maximizing the DSO's profit on charging under the fitted response; never
         raises on solver trouble (statuses ``infeasible``/``failed`` keep the previous price)."""
         started = time.perf_counter()
-        S, T = len(self.case.charging_points), self.case.periods
+        S, T = self.groups, self.case.periods
         slope = np.asarray(fit.slope, dtype=np.float64)
         intercept = np.asarray(fit.intercept_mw, dtype=np.float64)
         if slope.shape != (T, S, S):
-            raise InvalidInputError(f"fit.slope needs shape {(T, S, S)} (periods, stations, "
-                                    f"stations) for this case, got {slope.shape}")
+            raise InvalidInputError(f"fit.slope needs shape {(T, S, S)} (periods, price groups, "
+                                    f"price groups) for this case, got {slope.shape}")
         if not (np.isfinite(slope).all() and np.isfinite(intercept).all()):
             raise InvalidInputError("fit.slope and fit.intercept_mw must be finite")
         previous = np.asarray(previous_price_per_mwh, dtype=np.float64)
         if previous.shape != (S, T):
-            raise InvalidInputError(f"previous_price_per_mwh needs shape {(S, T)} (stations, "
+            raise InvalidInputError(f"previous_price_per_mwh needs shape {(S, T)} (price groups, "
                                     f"periods), got {previous.shape}")
         if not np.isfinite(previous).all():
             raise InvalidInputError("previous_price_per_mwh must be finite")
@@ -557,6 +612,21 @@ class DsoPricingProblem:
                      "opf_status": str(dispatch.status),
                      "charging_dlmp_per_mwh": dispatch.charging_dlmp_per_mwh},
         )
+
+
+def price_group_partition(groups: Sequence[Sequence[int]] | None,
+                          points: int) -> tuple[tuple[int, ...], ...]:
+    """Checked price groups: a partition of the charging points ``0..points-1`` into non-empty
+    groups (default: one group per point)."""
+    if groups is None:
+        return tuple((k,) for k in range(points))
+    partition = tuple(tuple(int(k) for k in group) for group in groups)
+    members = sorted(k for group in partition for k in group)
+    if any(not group for group in partition) or members != list(range(points)):
+        raise InvalidInputError(
+            f"price_groups must split the {points} charging points 0..{points - 1} into "
+            f"non-empty groups, each point in exactly one, got {partition!r}")
+    return partition
 
 
 def _nsd_factors(slope: FloatArray) -> FloatArray:

@@ -9,7 +9,7 @@ full-information references (:mod:`ptn.lab`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from ptn.engines.errors import InvalidInputError
 from ptn.engines.power.builtin_feeders import load_feeders
@@ -21,24 +21,37 @@ from ptn.engines.power.case_file import (
 )
 from ptn.engines.power.der import DsoCase
 from ptn.engines.power.feeder import Feeder
-from ptn.engines.power.pricing import PriceLimits
+from ptn.engines.power.pricing import PriceLimits, TrialDraw
 from ptn.scenario.document import ScenarioPart, require_integer, require_number
 
 DSO_KEYS = ("feeder", "pricing", "formulation", *VOLTAGE_BAND_KEYS, *DER_KEYS)
 FORMULATIONS = ("soc", "lindistflow")
 PRICING_KEYS = ("price_min_per_mwh", "price_max_per_mwh", "mean_cap_per_mwh", "proximal_weight",
-                "trial_rounds", "seed")
+                "trial_rounds", "seed", "trial_price_min_per_mwh", "trial_price_max_per_mwh",
+                "price_per")
+#: what one DSO price covers: every station at one bus (seed 001's λ_j,t of node j), or each
+#: station on its own
+PRICE_PER = ("bus", "station")
 FEEDER_KEYS = ("name", "case")
 
 
 @dataclass(frozen=True)
 class PricingSettings:
-    """``[dso.pricing]``: seed 001's MUL-DSO settings (§4.1 of the paper)."""
+    """``[dso.pricing]``: seed 001's MUL-DSO settings (§4.1 of the paper).
+
+    ``trial_draw``: the range of the random trial prices (``trial_price_min_per_mwh``,
+    ``trial_price_max_per_mwh``; by default from the lower bound to the mean cap, below the cap
+    as the paper's Figure 6 implies: :class:`TrialDraw`'s default). ``price_per``: ``"bus"``
+    (one price shared by the stations at a bus, the mean cap on it; the paper) or
+    ``"station"``.
+    """
 
     limits: PriceLimits
     proximal_weight: float = 0.2
     trial_rounds: int = 5
     seed: int = 0
+    trial_draw: TrialDraw = field(default_factory=TrialDraw)
+    price_per: str = "bus"
 
 
 @dataclass(frozen=True)
@@ -58,6 +71,19 @@ class DsoConfig:
         """Position in ``case.charging_points`` of each public station, in station order."""
         names = [point.name for point in self.case.charging_points]
         return [names.index(station) for station in self.stations]
+
+    @property
+    def price_groups(self) -> tuple[tuple[int, ...], ...]:
+        """The DSO's price groups as charging-point positions (``case.charging_points``), in
+        the order of their first point: the points at one bus of one feeder share a price when
+        ``price_per = "bus"``, else each point is its own group."""
+        points = self.case.charging_points
+        if self.pricing is None or self.pricing.price_per == "station":
+            return tuple((k,) for k in range(len(points)))
+        groups: dict[tuple[str | None, int], list[int]] = {}
+        for k, point in enumerate(points):
+            groups.setdefault((point.feeder, point.bus), []).append(k)
+        return tuple(tuple(members) for members in groups.values())
 
 
 def dso_config_from_part(part: ScenarioPart) -> DsoConfig:
@@ -132,10 +158,30 @@ def _pricing_settings(part: ScenarioPart, table: object) -> PricingSettings:
                                             "mean_cap_per_mwh")})
     except InvalidInputError as error:
         reader.fail(where, str(error))
+    bounds = (limits.price_min_per_mwh, limits.price_max_per_mwh)
+    draw_range = {key: require_number(reader, table, where, key, default=default)
+                  for key, default in (("trial_price_min_per_mwh", limits.price_min_per_mwh),
+                                       ("trial_price_max_per_mwh", limits.mean_cap_per_mwh))}
+    for key, value in draw_range.items():
+        if not bounds[0] <= value <= bounds[1]:
+            reader.fail(f"{where}.{key}", f"{value:g} is outside the price bounds "
+                                          f"[price_min_per_mwh, price_max_per_mwh] = "
+                                          f"[{bounds[0]:g}, {bounds[1]:g}]")
+    if draw_range["trial_price_min_per_mwh"] > draw_range["trial_price_max_per_mwh"]:
+        reader.fail(f"{where}.trial_price_min_per_mwh",
+                    f"{draw_range['trial_price_min_per_mwh']:g} exceeds "
+                    f"trial_price_max_per_mwh ({draw_range['trial_price_max_per_mwh']:g})")
+    draw = TrialDraw(draw_range["trial_price_min_per_mwh"], draw_range["trial_price_max_per_mwh"])
+    price_per = reader.text(table, where, "price_per", default="bus")
+    if price_per not in PRICE_PER:
+        reader.fail(f"{where}.price_per", f"unknown value {price_per!r} (allowed: "
+                                          f"{', '.join(PRICE_PER)})")
     return PricingSettings(
         limits=limits,
         proximal_weight=require_number(reader, table, where, "proximal_weight", default=0.2,
                                        minimum=0.0),
         trial_rounds=require_integer(reader, table, where, "trial_rounds", default=5, minimum=1),
         seed=require_integer(reader, table, where, "seed", default=0, minimum=0),
+        trial_draw=draw,
+        price_per=price_per,
     )

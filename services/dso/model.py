@@ -16,7 +16,10 @@ terms. Given an output directory of its own, it writes a private report there
 In the pricing game (seed 001, MODELS.md §3; ``[dso.pricing]``) it quotes the stations' prices:
 random trial prices for its first ``trial_rounds`` quotes, then the revenue-maximizing OPF with
 its fitted load response (:mod:`ptn.engines.power.pricing`); it refits from every (quote, observed
-loads) pair of the current negotiation. Its history is keyed by the negotiation id, so each
+loads) pair of the current negotiation. Prices, trials and the fit are per price group
+(:attr:`DsoConfig.price_groups`: with ``price_per = "bus"`` the stations at one bus share one
+price, and the fit relates the bus's total load to the buses' prices); each station is quoted
+its group's price. Its history is keyed by the negotiation id, so each
 negotiation (e.g. each variant of the game) starts afresh.
 
 State (:meth:`DsoModel.snapshot`): the pricing history (negotiation id, quotes, the prices with
@@ -121,6 +124,14 @@ class DsoModel:
         self.operator_id = config.operator_id
         self.private_output_dir = private_output_dir
         self._order = config.point_order
+        self._groups = config.price_groups
+        #: each charging point's price group, and the groups in the public order of their first
+        #: station (the order trial prices are drawn in)
+        self._group_of_point = np.empty(len(self._order), dtype=np.int64)
+        for group, members in enumerate(self._groups):
+            self._group_of_point[list(members)] = group
+        first_station = [min(self._order.index(k) for k in members) for members in self._groups]
+        self._draw_order = np.argsort(first_station, kind="stable")
         self._opf: dict[str, DistFlowOpf] = {}
         self._last: OpfResult | None = None
         self._last_cost = float("nan")
@@ -264,20 +275,24 @@ class DsoModel:
         assert settings is not None
         if self._pricing is None:
             self._pricing = DsoPricingProblem(self.config.case, settings.limits,
-                                              proximal_weight=settings.proximal_weight)
+                                              proximal_weight=settings.proximal_weight,
+                                              price_groups=self._groups)
         return self._pricing
 
     def _next_quote(self, history: PricingHistory, settings: PricingSettings
                     ) -> tuple[FloatArray, OperatorStatus, str, bool]:
         """(prices, status, message, trial) of the next quote of a history."""
-        stations, periods = len(self.stations), self.periods
+        groups, periods = len(self._groups), self.periods
         if len(history.quotes) < settings.trial_rounds or not history.loads:
-            price = random_trial_prices(history.rng, stations, periods, settings.limits)
-            return price, OperatorStatus.OK, "", True
-        fit = fit_load_response(np.stack([self._points(p) for p in history.prices]),
-                                np.stack([self._points(p) for p in history.loads]),
+            drawn = random_trial_prices(history.rng, groups, periods, settings.limits,
+                                        settings.trial_draw)
+            by_group = np.empty_like(drawn)
+            by_group[self._draw_order] = drawn
+            return self._stations_of_groups(by_group), OperatorStatus.OK, "", True
+        fit = fit_load_response(np.stack([self._group_prices(p) for p in history.prices]),
+                                np.stack([self._group_loads(p) for p in history.loads]),
                                 history_weights(len(history.loads)))
-        result = self.pricing_problem().solve(fit, self._points(history.quotes[-1]))
+        result = self.pricing_problem().solve(fit, self._group_prices(history.quotes[-1]))
         status, message = OperatorStatus.OK, ""
         if result.status != "optimal":
             status = OperatorStatus.INEXACT
@@ -286,7 +301,7 @@ class DsoModel:
                 else "")
         if fit.status != "optimal":
             message = "; ".join(m for m in (message, f"response fit {fit.status}") if m)
-        return self._stations_of(result.price_per_mwh), status, message, False
+        return self._stations_of_groups(result.price_per_mwh), status, message, False
 
     def _charging_profit(self, negotiation_id: str, loads: FloatArray) -> float:
         """Σ Δt·λ·P − (C(P) − C(0)) at its last quote in this negotiation (NaN without one)."""
@@ -305,6 +320,21 @@ class DsoModel:
 
     def _stations_of(self, point_values: FloatArray) -> FloatArray:
         return np.asarray(point_values[self._order], dtype=np.float64)
+
+    def _group_prices(self, station_price: FloatArray) -> FloatArray:
+        """(stations, T) prices → (groups, T): a group's price is its first point's (its
+        stations are quoted one price)."""
+        return np.asarray(self._points(station_price)[[members[0] for members in self._groups]],
+                          dtype=np.float64)
+
+    def _group_loads(self, station_load: FloatArray) -> FloatArray:
+        """(stations, T) loads → (groups, T): a group's load is its points' total."""
+        points = self._points(station_load)
+        return np.stack([points[list(members)].sum(axis=0) for members in self._groups])
+
+    def _stations_of_groups(self, group_values: FloatArray) -> FloatArray:
+        """(groups, T) prices → (stations, T): each station gets its group's."""
+        return self._stations_of(np.asarray(group_values)[self._group_of_point])
 
     def _by_station(self, values: dict[str, FloatArray]) -> FloatArray:
         """A result's per-charging-point series as (stations, periods) in public order."""

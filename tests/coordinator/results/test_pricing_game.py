@@ -18,7 +18,11 @@ import pytest
 from ptn.coordinator.mechanisms.best_response import CertificateEntry
 from ptn.coordinator.mechanisms.pricing_game import PricingGameOutcome, RevenueMatrix, VariantResult
 from ptn.coordinator.outcome import NegotiationOutcome, NegotiationStatus, RoundRecord
-from ptn.coordinator.results.pricing_game import format_game_summary, write_game_results
+from ptn.coordinator.results.pricing_game import (
+    format_game_summary,
+    seed001_claims,
+    write_game_results,
+)
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 STATIONS = ("s1", "s2")
@@ -245,3 +249,45 @@ def test_console_summary_and_verdict_without_dilemma(tmp_path: Path) -> None:
     summary = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
     assert {key: summary["revenue_matrix"][key] for key in _flags(cells)} == _flags(cells)
     assert "No prisoner's dilemma" in (tmp_path / "comparison.md").read_text(encoding="utf-8")
+
+
+def test_claims_table_from_the_synthetic_game(folder: Path) -> None:
+    """Each verdict worked out by hand from the synthetic numbers above."""
+    claims = {c.claim.split(" (")[0]: c for c in seed001_claims(synthetic_game())}
+    converged = claims["Algorithm 1 converges"]
+    assert (converged.ptn, converged.verdict) == ("2 rounds after 1 trial rounds", "reproduced")
+    # mean DSO price: 117 at the trial round, 119 at the end (the synthetic cap does not bind)
+    assert claims["the DSO's mean price rises gradually to its cap"].ptn.startswith("117.0")
+    assert claims["the DSO's mean price rises gradually to its cap"].verdict.startswith(
+        "differs (the cap does not bind")
+    # mean charging price 214.75 < 250, far from the paper's 238
+    cno_price = claims["the CNOs' mean price settles below their upper limit"]
+    assert cno_price.ptn == "214.8 $/MWh" and cno_price.verdict.startswith("reproduced in dir")
+    # DSO 8,000 → 9,100 (+13.75 %); CNOs 7,000 → 7,200 and 7,100 → 7,150 rise
+    assert claims["the DSO's revenue grows from the last trial round"].ptn == "+13.75 %"
+    assert claims["the CNOs' revenues fall from the last trial round"].ptn == "+2.86 %, +0.70 %"
+    assert claims["the CNOs' revenues fall from the last trial round"].verdict.startswith(
+        "differs (")
+    # members 7,480 and 7,520 against 7,200 and 7,150; charging price 214.75 → 224.75; energy
+    # × 0.8; DSO 9,100 → 7,500
+    assert claims["cooperation raises every CNO's revenue"].ptn == "+3.89 %, +5.17 %"
+    assert claims["cooperation raises every CNO's revenue"].verdict == "reproduced"
+    assert claims["cooperation lowers the charging price"].ptn == "+4.66 %"
+    assert claims["cooperation raises the EV charging load"].ptn == "-20.00 %"
+    assert claims["cooperation raises the DSO's revenue"].ptn == "-17.58 %"
+    for name in ("lowers the charging price", "raises the EV charging load",
+                 "raises the DSO's revenue"):
+        assert claims[f"cooperation {name}"].verdict.startswith("differs (")
+    assert claims["prisoner's dilemma among the CNOs"].verdict == "reproduced"
+    # the worst certificate gain: cno2's 22.5 $ of its best 7,172.5 $
+    table3 = claims["AEM's multi-CNO equilibrium is within 0.5 % of a global search's"]
+    assert table3.ptn.startswith(f"{100 * 22.5 / 7172.5:.3f} %")
+    assert table3.verdict == "reproduced"
+    text = (folder / "comparison.md").read_text(encoding="utf-8")
+    assert "| claim | paper | ptn | verdict |" in text
+    assert text.rstrip().splitlines()[-1].startswith("| AEM's multi-CNO equilibrium")
+    assert "## Changes from the last trial round" in text and "| non-cooperative | dso | " \
+        "8,000.00 | 9,100.00 | +13.75 % |" in text
+    summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+    assert [row["claim"] for row in summary["claims"]] == \
+        [c.claim for c in seed001_claims(synthetic_game())]
