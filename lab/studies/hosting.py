@@ -39,16 +39,22 @@ from ptn.lab.studies.dispatch import (
     voltage_band_pu,
     voltage_by_bus,
 )
+from ptn.lab.studies.seed003_claims import (
+    PAPER_HOSTING_GAIN_PERCENT,
+    PAPER_SAVING_PERCENT,
+    claims_table,
+)
+from ptn.lab.studies.seed003_report import (
+    paper_cost_section,
+    table3_section,
+    voltage_difference_section,
+)
 from ptn.lab.studies.study import StudySettings, write_csv
 from ptn.scenario.document import Scenario
 from ptn.services.dso.config import dso_config_from_part
 from ptn.services.dso.model import DsoModel
 from ptn.services.traffic.config import TrafficConfig, traffic_config_from_part
 from ptn.services.traffic.model import TrafficDepartmentModel
-
-#: seed 003's reported figures (Table 2 and the text)
-PAPER_SAVING_PERCENT = 36.42
-PAPER_HOSTING_GAIN_PERCENT = 45.0
 
 
 def analyse_hosting(scenario: Scenario, settings: StudySettings, outcome: NegotiationOutcome,
@@ -65,6 +71,7 @@ def analyse_hosting(scenario: Scenario, settings: StudySettings, outcome: Negoti
 
     # (3) voltages before (baseline loads) and after (agreed loads), and without any EV
     voltages: dict[str, Any] = {}
+    matrices: dict[str, tuple[list[str], np.ndarray]] = {}
     no_ev = dso.dispatch_fixed(np.zeros_like(outcome.agreed.station_load_mw))
     no_ev_voltage = voltage_by_bus(no_ev)[1] if no_ev.status.has_solution else None
     for label, loads in (("before", outcome.baseline.station_load_mw),
@@ -74,6 +81,7 @@ def analyse_hosting(scenario: Scenario, settings: StudySettings, outcome: Negoti
             voltages[label] = {"status": str(dispatch.status), "message": dispatch.message}
             continue
         labels, voltage = voltage_by_bus(dispatch)
+        matrices[label] = (labels, voltage)
         files.append(plot_voltages(dispatch, config, out / f"voltage_{label}.png",
                                    f"bus voltages {label} coordination"))
         rows = [{"bus": bus, **{f"period_{t}": float(v) for t, v in enumerate(row)}}
@@ -103,11 +111,28 @@ def analyse_hosting(scenario: Scenario, settings: StudySettings, outcome: Negoti
             section.append(f"| largest voltage drop the EVs cause, {label} coordination | "
                            f"{'0.1–0.3 %' if label == 'after' else '—'} | "
                            f"{entry['max_voltage_drop_by_evs_percent']:.2f} % |")
+    if "before" in matrices and "after" in matrices:
+        difference, difference_files, difference_lines = voltage_difference_section(
+            matrices["before"][0], matrices["before"][1], matrices["after"][1], out)
+        summary.update(difference)
+        files += difference_files
+        section += difference_lines
     hosting_summary, hosting_files, hosting_lines = _hosting(scenario, settings, dso, out,
                                                              console)
     summary["hosting"] = hosting_summary
     files += hosting_files
     section += hosting_lines
+    traffic = traffic_config_from_part(scenario.part("traffic"))
+    for part_summary, part_files, part_lines in (
+            paper_cost_section(scenario, traffic, outcome, out),
+            table3_section(traffic, scenario.coordinator.baseline_tariff_per_mwh, out)):
+        summary.update(part_summary)
+        files += part_files
+        section += ["", *part_lines]
+    claims = {**summary, "periods": scenario.public.periods,
+              "negotiation": {"status": str(outcome.status), "rounds": len(outcome.rounds),
+                              "gap_to_centralized": outcome.gap_to_centralized}}
+    section += ["", "### Claims", "", *claims_table(claims)]
     return summary, files, "\n".join(section)
 
 
