@@ -45,6 +45,7 @@ from ptn.lab.studies.seed003_claims import (
     claims_table,
 )
 from ptn.lab.studies.seed003_report import (
+    binding_detail,
     paper_cost_section,
     table3_section,
     voltage_difference_section,
@@ -166,6 +167,7 @@ def _hosting(scenario: Scenario, settings: StudySettings, dso: DsoModel, out: Pa
             "max_voltage_change_percent": 100.0 * voltages.max_voltage_change_pu
             if voltages is not None else math.nan,
             "solves": mode.solves,
+            **binding_detail(voltages, band[0]),
         })
         if voltages is not None and voltages.has_voltages:
             files.append(plot_voltage_heatmap(
@@ -174,6 +176,8 @@ def _hosting(scenario: Scenario, settings: StudySettings, dso: DsoModel, out: Pa
                 exempt_rows=slack_rows(config),
                 title=f"{mode.mode} at its hosting capacity (EV demand × "
                       f"{mode.capacity_scale:.3g})"))
+    columns = list(dict.fromkeys(key for row in rows for key in row))  # a mode may lack some
+    rows = [{key: row.get(key, math.nan) for key in columns} for row in rows]
     files.append(write_csv(rows, out / "hosting.csv"))
     private: dict[str, Any] = {}
     if result.uncoordinated.status == result.coordinated.status == "found" \
@@ -196,6 +200,15 @@ def _hosting(scenario: Scenario, settings: StudySettings, dso: DsoModel, out: Pa
         f"| hosting capacity gained by coordination | +{PAPER_HOSTING_GAIN_PERCENT:.0f} % | "
         f"{gain_percent:+.1f} % |",
     ]
+    first = scenario.public.stations[0]
+    if all("binding_period" in row for row in rows):
+        lines.append(
+            f"| where each capacity binds: period (periods at the band), bus, {first}'s share of "
+            f"the charging there | — | " + " / ".join(
+                f"{row['operation']}: {row['binding_period']} ({row['periods_at_band']}), bus "
+                f"{row['worst_bus']}, "
+                f"{100 * row.get(f'{first}_share_in_binding_period', math.nan):.0f} %"
+                for row in rows) + " |")
     if private:
         lines.append(
             f"| private negotiation at EV demand × {private['ev_scale']:.3g} (between the "

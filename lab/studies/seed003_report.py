@@ -24,6 +24,7 @@ from ptn.coordinator.outcome import CostSummary, NegotiationOutcome
 from ptn.coordinator.results.formatting import money
 from ptn.engines.traffic.multiperiod import MultiPeriodResult, build_multiperiod_problem
 from ptn.engines.traffic.network import FloatArray
+from ptn.lab.references.hosting import OperationVoltages
 from ptn.lab.studies.seed003_costs import (
     PAPER_BASELINE_COST,
     PAPER_PDN_COST,
@@ -188,3 +189,32 @@ def voltage_difference_section(labels: list[str], before_pu: FloatArray, after_p
              f"| largest voltage fall by coordination (bus {labels[int(low[0])]}, period "
              f"{int(low[1])}) | — | {100 * difference.min():+.3f} % |"]
     return summary, files, lines
+
+
+#: a period counts as held at the band's lower limit within this (p.u.)
+AT_BAND_PU = 1e-4
+
+
+def binding_detail(voltages: OperationVoltages | None, v_min_pu: float) -> dict[str, Any]:
+    """Where an operation at its hosting capacity meets the band: the period of its lowest
+    voltage, the periods whose lowest voltage is at the band (``;``-separated), the worst bus,
+    each station's load in the binding period (MW) and the first station's share of the
+    charging there (what coordination moves)."""
+    if voltages is None or not voltages.has_voltages:
+        return {}
+    matrix = voltages.voltage_matrix_pu()
+    lowest = matrix.min(axis=0)
+    period = int(np.argmin(lowest))
+    labels = voltages.bus_labels()
+    loads = voltages.station_load_mw[:, period]
+    detail: dict[str, Any] = {
+        "binding_period": period,
+        "periods_at_band": ";".join(str(t) for t in np.flatnonzero(lowest <= v_min_pu
+                                                                    + AT_BAND_PU)),
+        "worst_bus": labels[int(np.argmin(matrix[:, period]))]}
+    for name, load in zip(voltages.station_names, loads, strict=True):
+        detail[f"{name}_mw_in_binding_period"] = float(load)
+    total = float(np.sum(loads))
+    detail[f"{voltages.station_names[0]}_share_in_binding_period"] = \
+        float(loads[0]) / total if total > 0 else math.nan
+    return detail
