@@ -191,8 +191,9 @@ def voltage_difference_section(labels: list[str], before_pu: FloatArray, after_p
     return summary, files, lines
 
 
-#: a period counts as held at the band's lower limit within this (p.u.)
-AT_BAND_PU = 1e-4
+#: a period counts as held at the band's lower limit within this (p.u.): at a capacity found to
+#: 1 %, one more step of EV demand moves the lowest voltage by about 4e-4 p.u. on this feeder
+AT_BAND_PU = 5e-4
 
 
 def binding_detail(voltages: OperationVoltages | None, v_min_pu: float) -> dict[str, Any]:
