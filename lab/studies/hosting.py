@@ -46,6 +46,7 @@ from ptn.lab.studies.seed003_claims import (
 )
 from ptn.lab.studies.seed003_report import (
     binding_detail,
+    gain_decomposition,
     paper_cost_section,
     table3_section,
     voltage_difference_section,
@@ -187,7 +188,9 @@ def _hosting(scenario: Scenario, settings: StudySettings, dso: DsoModel, out: Pa
         between = 0.5 * (result.uncoordinated.upper_scale + result.coordinated.capacity_scale)
         private = _private_at_scale(scenario, traffic, dso, between, console)
     gain_percent = 100.0 * result.gain
+    decomposition = gain_decomposition(rows, scenario.public.stations)
     summary = {"status": result.status, "gain_percent": gain_percent, "modes": rows,
+               "gain_decomposition": decomposition,
                "tolerance": settings.hosting_tolerance, "seconds": result.seconds,
                "band_pu": band, "private_between_capacities": private}
     by_mode = {row["operation"]: row for row in rows}
@@ -209,6 +212,14 @@ def _hosting(scenario: Scenario, settings: StudySettings, dso: DsoModel, out: Pa
                 f"{row['worst_bus']}, "
                 f"{100 * row.get(f'{first}_share_in_binding_period', math.nan):.0f} %"
                 for row in rows) + " |")
+    if decomposition:
+        second = scenario.public.stations[1]
+        lines.append(
+            f"| the gain in period {decomposition['period']}: 1 + gain = {first}'s "
+            f"uncoordinated share × (1 + {second}/{first} coordinated) × {first} coordinated / "
+            f"uncoordinated | — | {decomposition['uncoordinated_share']:.3f} × "
+            f"{decomposition['coordinated_ratio']:.3f} × "
+            f"{decomposition['first_station_factor']:.3f} = {decomposition['product']:.3f} |")
     if private:
         lines.append(
             f"| private negotiation at EV demand × {private['ev_scale']:.3g} (between the "

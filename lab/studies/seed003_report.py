@@ -48,6 +48,9 @@ from ptn.scenario.document import Scenario
 from ptn.services.traffic.config import TrafficConfig
 
 Section = tuple[dict[str, Any], list[Path], list[str]]
+#: a period's lowest voltage counts as raised or lowered by coordination beyond this (p.u.): the
+#: OPF's voltages are good to about 1e-6 p.u.
+RELIEF_PU = 1e-6
 
 
 def _operations(outcome: NegotiationOutcome) -> list[tuple[str, CostSummary]]:
@@ -180,10 +183,15 @@ def voltage_difference_section(labels: list[str], before_pu: FloatArray, after_p
                                      title="voltage after − before coordination")]
     low = np.unravel_index(int(np.argmin(difference)), difference.shape)
     high = np.unravel_index(int(np.argmax(difference)), difference.shape)
+    # the lowest voltage of each period, after against before (the stressed bus relieved?)
+    lowest = np.asarray(after_pu).min(axis=0) - np.asarray(before_pu).min(axis=0)
     summary = {"voltage_difference": {
         "min_pu": float(difference.min()), "min_bus": labels[int(low[0])],
         "min_period": int(low[1]), "max_pu": float(difference.max()),
-        "max_bus": labels[int(high[0])], "max_period": int(high[1])}}
+        "max_bus": labels[int(high[0])], "max_period": int(high[1]),
+        "periods": int(lowest.size),
+        "periods_lowest_voltage_up": int(np.sum(lowest > RELIEF_PU)),
+        "periods_lowest_voltage_down": int(np.sum(lowest < -RELIEF_PU))}}
     lines = [f"| largest voltage rise by coordination (bus {labels[int(high[0])]}, period "
              f"{int(high[1])}) | — | {100 * difference.max():+.3f} % |",
              f"| largest voltage fall by coordination (bus {labels[int(low[0])]}, period "
@@ -219,3 +227,31 @@ def binding_detail(voltages: OperationVoltages | None, v_min_pu: float) -> dict[
     detail[f"{voltages.station_names[0]}_share_in_binding_period"] = \
         float(loads[0]) / total if total > 0 else math.nan
     return detail
+
+
+def gain_decomposition(rows: list[dict[str, Any]], stations: tuple[str, ...]
+                       ) -> dict[str, float]:
+    """The hosting gain as a product of three factors in the binding period (both operations'
+    hosting rows, :func:`binding_detail`; two stations).
+
+    Every EV charges once, so a period's total charging is the EV scale times a constant, and
+    the capacities' ratio is the ratio of the two operations' total charging in any one period:
+    ``1 + gain = s × (1 + P2/P1) × P1/P1u`` with ``s`` the uncoordinated share of the first
+    station, ``P1, P2`` the coordinated loads and ``P1u`` the uncoordinated load of the first
+    station, all in the coordinated operation's binding period. Empty unless both rows carry
+    the loads of that period."""
+    if len(stations) != 2 or len(rows) != 2:
+        return {}
+    uncoordinated, coordinated = rows
+    if "binding_period" not in coordinated \
+            or uncoordinated.get("binding_period") != coordinated["binding_period"]:
+        return {}
+    first, second = (f"{name}_mw_in_binding_period" for name in stations)
+    p1u, p2u = float(uncoordinated[first]), float(uncoordinated[second])
+    p1, p2 = float(coordinated[first]), float(coordinated[second])
+    if min(p1u, p1, p1u + p2u) <= 0:
+        return {}
+    share = p1u / (p1u + p2u)
+    return {"period": int(coordinated["binding_period"]), "uncoordinated_share": share,
+            "coordinated_ratio": 1.0 + p2 / p1, "first_station_factor": p1 / p1u,
+            "product": share * (1.0 + p2 / p1) * (p1 / p1u)}

@@ -192,3 +192,17 @@ def test_between_the_capacities_only_coordination_serves_the_evs(
     assert private["baseline_status"] == "infeasible"
     assert private["status"] == "converged", private["message"]
     assert private["voltage_min_pu"] >= 0.91 - 1e-5
+
+
+def test_the_gain_decomposition_is_the_ratio_of_the_capacities(
+    study: tuple[StudyOutcome, Path]
+) -> None:
+    """Every EV charges once, so the charging in the binding period scales with the EV demand:
+    the product of the three factors (station loads) is the ratio of the bisection's
+    capacities."""
+    hosting = study[0].summary["hosting"]
+    decomposition = hosting["gain_decomposition"]
+    assert decomposition, "both capacities bind in the same period"
+    assert decomposition["product"] == pytest.approx(1 + hosting["gain_percent"] / 100,
+                                                     rel=1e-5)
+    assert 0 < decomposition["uncoordinated_share"] < 1

@@ -20,6 +20,7 @@ from ptn.engines.traffic.multiperiod import MultiPeriodSpec
 from ptn.engines.traffic.tntp import read_tntp_network
 from ptn.lab.studies.seed003_claims import claims_table
 from ptn.lab.studies.seed003_figures import plot_voltage_difference, voltage_difference_pu
+from ptn.lab.studies.seed003_report import gain_decomposition, voltage_difference_section
 from ptn.lab.studies.seed003_table3 import (
     full_demand_equilibrium,
     full_demand_spec,
@@ -81,6 +82,11 @@ def test_voltage_difference_is_after_minus_before(tmp_path: Path) -> None:
     before = np.array([[1.0, 0.95], [0.93, 0.92]])
     after = np.array([[1.0, 0.96], [0.925, 0.92]])
     difference = voltage_difference_pu(before, after)
+    # each period's lowest voltage: period 0 from 0.93 to 0.925 (a fall), period 1 0.92 (same)
+    summary_part, _, lines = voltage_difference_section(["1", "2"], before, after, tmp_path)
+    counts = summary_part["voltage_difference"]
+    assert (counts["periods_lowest_voltage_up"], counts["periods_lowest_voltage_down"]) == (0, 1)
+    assert counts["max_bus"] == "1" and counts["min_bus"] == "2" and len(lines) == 2
     np.testing.assert_allclose(difference, [[0.0, 0.01], [-0.005, 0.0]], atol=1e-15)
     path = plot_voltage_difference(difference, ["1", "2"], tmp_path / "difference.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -104,7 +110,9 @@ def summary(gain_percent: float, drop_percent: float, *, relieved: bool = True
                      "after": {"max_voltage_drop_by_evs_percent": drop_percent,
                                "voltage_min_pu": 0.931 if relieved else 0.929}},
         "voltage_difference": {"max_pu": 0.001, "max_bus": "7", "min_pu": -0.0005,
-                               "min_bus": "16"},
+                               "min_bus": "16", "periods": 24,
+                               "periods_lowest_voltage_up": 23 if relieved else 0,
+                               "periods_lowest_voltage_down": 0 if relieved else 2},
         "table3": {"max_congestion_factor": 2.56, "max_abs_flow_difference_to_best_known": 190},
         "negotiation": {"status": "converged", "rounds": 5, "gap_to_centralized": 1e-7},
     }
@@ -133,3 +141,18 @@ def test_claims_verdicts_follow_the_numbers() -> None:
     assert close[relief].startswith("reproduced in direction")
     assert verdicts(claims_table(summary(39.2, 0.2, relieved=False)))[relief].startswith(
         "differs")
+
+
+def test_gain_decomposition_by_hand() -> None:
+    # the 24-hour study's hour 17: uncoordinated 21.277 + 18.784 MW at 2.46875, coordinated
+    # 22.056 + 33.725 MW at 3.4375; by hand 55.781 / 40.061 = 1.39240 = 3.4375 / 2.46875
+    rows = [{"binding_period": 17, "a_mw_in_binding_period": 21.277,
+             "b_mw_in_binding_period": 18.784},
+            {"binding_period": 17, "a_mw_in_binding_period": 22.056,
+             "b_mw_in_binding_period": 33.725}]
+    parts = gain_decomposition(rows, ("a", "b"))
+    assert parts["uncoordinated_share"] == pytest.approx(21.277 / 40.061)
+    assert parts["coordinated_ratio"] == pytest.approx(1 + 33.725 / 22.056)
+    assert parts["product"] == pytest.approx(55.781 / 40.061)
+    assert parts["product"] == pytest.approx(3.4375 / 2.46875, rel=1e-4)
+    assert gain_decomposition([rows[0], {**rows[1], "binding_period": 8}], ("a", "b")) == {}
