@@ -39,16 +39,24 @@ from ptn.lab.studies.dispatch import (
     voltage_band_pu,
     voltage_by_bus,
 )
+from ptn.lab.studies.seed003_claims import (
+    PAPER_HOSTING_GAIN_PERCENT,
+    PAPER_SAVING_PERCENT,
+    claims_table,
+)
+from ptn.lab.studies.seed003_report import (
+    binding_detail,
+    gain_decomposition,
+    paper_cost_section,
+    table3_section,
+    voltage_difference_section,
+)
 from ptn.lab.studies.study import StudySettings, write_csv
 from ptn.scenario.document import Scenario
 from ptn.services.dso.config import dso_config_from_part
 from ptn.services.dso.model import DsoModel
 from ptn.services.traffic.config import TrafficConfig, traffic_config_from_part
 from ptn.services.traffic.model import TrafficDepartmentModel
-
-#: seed 003's reported figures (Table 2 and the text)
-PAPER_SAVING_PERCENT = 36.42
-PAPER_HOSTING_GAIN_PERCENT = 45.0
 
 
 def analyse_hosting(scenario: Scenario, settings: StudySettings, outcome: NegotiationOutcome,
@@ -65,6 +73,7 @@ def analyse_hosting(scenario: Scenario, settings: StudySettings, outcome: Negoti
 
     # (3) voltages before (baseline loads) and after (agreed loads), and without any EV
     voltages: dict[str, Any] = {}
+    matrices: dict[str, tuple[list[str], np.ndarray]] = {}
     no_ev = dso.dispatch_fixed(np.zeros_like(outcome.agreed.station_load_mw))
     no_ev_voltage = voltage_by_bus(no_ev)[1] if no_ev.status.has_solution else None
     for label, loads in (("before", outcome.baseline.station_load_mw),
@@ -74,6 +83,7 @@ def analyse_hosting(scenario: Scenario, settings: StudySettings, outcome: Negoti
             voltages[label] = {"status": str(dispatch.status), "message": dispatch.message}
             continue
         labels, voltage = voltage_by_bus(dispatch)
+        matrices[label] = (labels, voltage)
         files.append(plot_voltages(dispatch, config, out / f"voltage_{label}.png",
                                    f"bus voltages {label} coordination"))
         rows = [{"bus": bus, **{f"period_{t}": float(v) for t, v in enumerate(row)}}
@@ -103,11 +113,28 @@ def analyse_hosting(scenario: Scenario, settings: StudySettings, outcome: Negoti
             section.append(f"| largest voltage drop the EVs cause, {label} coordination | "
                            f"{'0.1–0.3 %' if label == 'after' else '—'} | "
                            f"{entry['max_voltage_drop_by_evs_percent']:.2f} % |")
+    if "before" in matrices and "after" in matrices:
+        difference, difference_files, difference_lines = voltage_difference_section(
+            matrices["before"][0], matrices["before"][1], matrices["after"][1], out)
+        summary.update(difference)
+        files += difference_files
+        section += difference_lines
     hosting_summary, hosting_files, hosting_lines = _hosting(scenario, settings, dso, out,
                                                              console)
     summary["hosting"] = hosting_summary
     files += hosting_files
     section += hosting_lines
+    traffic = traffic_config_from_part(scenario.part("traffic"))
+    for part_summary, part_files, part_lines in (
+            paper_cost_section(scenario, traffic, outcome, out),
+            table3_section(traffic, scenario.coordinator.baseline_tariff_per_mwh, out)):
+        summary.update(part_summary)
+        files += part_files
+        section += ["", *part_lines]
+    claims = {**summary, "periods": scenario.public.periods,
+              "negotiation": {"status": str(outcome.status), "rounds": len(outcome.rounds),
+                              "gap_to_centralized": outcome.gap_to_centralized}}
+    section += ["", "### Claims", "", *claims_table(claims)]
     return summary, files, "\n".join(section)
 
 
@@ -141,6 +168,7 @@ def _hosting(scenario: Scenario, settings: StudySettings, dso: DsoModel, out: Pa
             "max_voltage_change_percent": 100.0 * voltages.max_voltage_change_pu
             if voltages is not None else math.nan,
             "solves": mode.solves,
+            **binding_detail(voltages, band[0]),
         })
         if voltages is not None and voltages.has_voltages:
             files.append(plot_voltage_heatmap(
@@ -149,6 +177,8 @@ def _hosting(scenario: Scenario, settings: StudySettings, dso: DsoModel, out: Pa
                 exempt_rows=slack_rows(config),
                 title=f"{mode.mode} at its hosting capacity (EV demand × "
                       f"{mode.capacity_scale:.3g})"))
+    columns = list(dict.fromkeys(key for row in rows for key in row))  # a mode may lack some
+    rows = [{key: row.get(key, math.nan) for key in columns} for row in rows]
     files.append(write_csv(rows, out / "hosting.csv"))
     private: dict[str, Any] = {}
     if result.uncoordinated.status == result.coordinated.status == "found" \
@@ -158,7 +188,9 @@ def _hosting(scenario: Scenario, settings: StudySettings, dso: DsoModel, out: Pa
         between = 0.5 * (result.uncoordinated.upper_scale + result.coordinated.capacity_scale)
         private = _private_at_scale(scenario, traffic, dso, between, console)
     gain_percent = 100.0 * result.gain
+    decomposition = gain_decomposition(rows, scenario.public.stations)
     summary = {"status": result.status, "gain_percent": gain_percent, "modes": rows,
+               "gain_decomposition": decomposition,
                "tolerance": settings.hosting_tolerance, "seconds": result.seconds,
                "band_pu": band, "private_between_capacities": private}
     by_mode = {row["operation"]: row for row in rows}
@@ -171,6 +203,23 @@ def _hosting(scenario: Scenario, settings: StudySettings, dso: DsoModel, out: Pa
         f"| hosting capacity gained by coordination | +{PAPER_HOSTING_GAIN_PERCENT:.0f} % | "
         f"{gain_percent:+.1f} % |",
     ]
+    first = scenario.public.stations[0]
+    if all("binding_period" in row for row in rows):
+        lines.append(
+            f"| where each capacity binds: period (periods at the band), bus, {first}'s share of "
+            f"the charging there | — | " + " / ".join(
+                f"{row['operation']}: {row['binding_period']} ({row['periods_at_band']}), bus "
+                f"{row['worst_bus']}, "
+                f"{100 * row.get(f'{first}_share_in_binding_period', math.nan):.0f} %"
+                for row in rows) + " |")
+    if decomposition:
+        second = scenario.public.stations[1]
+        lines.append(
+            f"| the gain in period {decomposition['period']}: 1 + gain = {first}'s "
+            f"uncoordinated share × (1 + {second}/{first} coordinated) × {first} coordinated / "
+            f"uncoordinated | — | {decomposition['uncoordinated_share']:.3f} × "
+            f"{decomposition['coordinated_ratio']:.3f} × "
+            f"{decomposition['first_station_factor']:.3f} = {decomposition['product']:.3f} |")
     if private:
         lines.append(
             f"| private negotiation at EV demand × {private['ev_scale']:.3g} (between the "

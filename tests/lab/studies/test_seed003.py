@@ -68,8 +68,54 @@ def test_the_study_writes_its_tables_and_figures(study: tuple[StudyOutcome, Path
     assert outcome.ok, outcome.message
     for name in ("report.md", "summary.json", "costs.csv", "hosting.csv", "voltage_before.png",
                  "voltage_after.png", "voltage_before.csv", "voltage_after.csv",
-                 "hosting_voltage_uncoordinated.png", "hosting_voltage_coordinated.png"):
+                 "hosting_voltage_uncoordinated.png", "hosting_voltage_coordinated.png",
+                 "paper_costs.csv", "paper_cost_savings.csv", "table3.csv", "table3_paper.csv",
+                 "voltage_difference.csv", "voltage_difference.png"):
         assert (folder / name).is_file() and (folder / name).stat().st_size > 0, name
+    report = (folder / "report.md").read_text(encoding="utf-8")
+    assert report.count("| claim | paper | ptn | verdict |") == 1
+    assert "### Table 3" in report and "### The paper's accounting" in report
+
+
+def _table(path: Path, key: str) -> dict[str, dict[str, str]]:
+    with path.open(encoding="utf-8") as handle:
+        return {row[key]: row for row in csv.DictReader(handle)}
+
+
+def test_voltage_difference_is_after_minus_before(study: tuple[StudyOutcome, Path]) -> None:
+    folder = study[1]
+    before, after, difference = (_table(folder / f"voltage_{name}.csv", "bus")
+                                 for name in ("before", "after", "difference"))
+    columns = [f"period_{t}" for t in range(PERIODS)]
+    for bus, row in difference.items():
+        np.testing.assert_allclose(
+            [float(row[c]) for c in columns],
+            [float(after[bus][c]) - float(before[bus][c]) for c in columns], atol=1e-12)
+
+
+def test_paper_cost_terms_match_the_negotiation_record(
+    study: tuple[StudyOutcome, Path], scenario: Scenario
+) -> None:
+    """The bill is price × load × Δt of each operation's own record, the feeder's cost the
+    DSO's reported one, and the paper's accounting saves exactly the bill."""
+    outcome, folder = study
+    rows = _table(folder / "paper_costs.csv", "operation")
+    hours = scenario.public.period_hours
+    negotiation = outcome.negotiation
+    for operation, point in (("uncoordinated", negotiation.baseline),
+                             ("negotiated", negotiation.agreed),
+                             ("centralized", negotiation.centralized)):
+        assert point is not None
+        row = rows[operation]
+        assert row["status"] == "ok"
+        bill = float(np.sum(point.price_per_mwh * point.station_load_mw)) * hours
+        assert float(row["ev_charging_bill_usd"]) == pytest.approx(bill, rel=1e-9)
+        assert float(row["feeder_generation_and_purchase_cost_usd"]) == pytest.approx(
+            point.by_operator["dso"], rel=1e-12)
+        assert float(row["paper_accounting_saving_usd"]) == pytest.approx(bill, rel=1e-9)
+        assert float(row["load_mismatch_mw"]) < 1e-2 * float(np.max(point.station_load_mw))
+        # the EVs' time: at least their charging time (0.5 h at 10 $/h) each
+        assert float(row["ev_station_time_cost_usd"]) >= 5.0 * float(row["ev_trips"]) - 1e-6
 
 
 def test_coordinated_cost_is_at_most_the_baseline(study: tuple[StudyOutcome, Path]) -> None:
@@ -146,3 +192,17 @@ def test_between_the_capacities_only_coordination_serves_the_evs(
     assert private["baseline_status"] == "infeasible"
     assert private["status"] == "converged", private["message"]
     assert private["voltage_min_pu"] >= 0.91 - 1e-5
+
+
+def test_the_gain_decomposition_is_the_ratio_of_the_capacities(
+    study: tuple[StudyOutcome, Path]
+) -> None:
+    """Every EV charges once, so the charging in the binding period scales with the EV demand:
+    the product of the three factors (station loads) is the ratio of the bisection's
+    capacities."""
+    hosting = study[0].summary["hosting"]
+    decomposition = hosting["gain_decomposition"]
+    assert decomposition, "both capacities bind in the same period"
+    assert decomposition["product"] == pytest.approx(1 + hosting["gain_percent"] / 100,
+                                                     rel=1e-5)
+    assert 0 < decomposition["uncoordinated_share"] < 1
