@@ -62,6 +62,7 @@ from ptn.engines.traffic.link_costs import CostKind, LinkCosts
 from ptn.engines.traffic.network import FloatArray, IntArray, RoadNetwork
 from ptn.engines.traffic.path_based import MAX_KERNEL_MAGNITUDE, PathState, solve_path_based
 from ptn.engines.traffic.problem import AssignmentProblem, DemandClass
+from ptn.engines.traffic.residual_flow import ResidualFlow, carry_over, check_residual_share
 from ptn.engines.traffic.result import AssignmentResult, AssignmentStatus
 from ptn.engines.traffic.shortest_path import shortest_path_costs
 
@@ -79,7 +80,10 @@ class MultiPeriodSpec:
     the original one, before the price response. ``price_sensitivity`` is sigma_t (scalar or one
     per period); ``base_price_per_mwh`` is C_base **(choice: 200 $/MWh, the middle of seed 001's
     CNO price range [150, 250])**; ``max_shift_periods`` is M **(choice: 1; seed 001 leaves it
-    open)**.
+    open)**. ``residual_share`` (one value or one per period, in [0, 1); default 0, none) is the
+    share of the vehicles on the network in a period that have not finished their trip by its
+    end and are carried into the next (seed 003's semi-dynamic assignment, eq. 1.e,
+    :mod:`ptn.engines.traffic.residual_flow`); it needs ``max_shift_periods = 0``.
     """
 
     charging: ChargingNetworkSpec
@@ -89,6 +93,7 @@ class MultiPeriodSpec:
     shift_cost_per_period: float = SHIFT_COST_PER_PERIOD
     price_sensitivity: FloatArray | float = PRICE_SENSITIVITY
     base_price_per_mwh: float = BASE_PRICE_PER_MWH
+    residual_share: FloatArray | float = 0.0
 
     def __post_init__(self) -> None:
         network = self.charging.network
@@ -124,14 +129,32 @@ class MultiPeriodSpec:
             raise InvalidInputError(
                 f"base_price_per_mwh must be positive, got {self.base_price_per_mwh}"
             )
+        residual = check_residual_share(self.residual_share, periods)
+        if np.any(residual > 0) and self.max_shift_periods != 0:
+            raise InvalidInputError(
+                "residual_share: the residual flow is carried between the periods vehicles "
+                "depart in, so it needs max_shift_periods = 0 (got "
+                f"{self.max_shift_periods})"
+            )
         object.__setattr__(self, "gv_demand_veh_per_h", gv)
         object.__setattr__(self, "ev_demand_veh_per_h", ev)
         object.__setattr__(self, "price_sensitivity", sigma.copy())
         object.__setattr__(self, "max_shift_periods", int(self.max_shift_periods))
+        object.__setattr__(self, "residual_share", residual)
 
     @property
     def num_periods(self) -> int:
         return int(self.gv_demand_veh_per_h.shape[0])
+
+    @property
+    def has_residual_flow(self) -> bool:
+        return bool(np.any(np.asarray(self.residual_share) > 0))
+
+    def residual_flow(self, ev_demand_veh_per_h: FloatArray | None = None) -> ResidualFlow:
+        """The residual flow carried between periods when the EVs' new trips are
+        ``ev_demand_veh_per_h`` (default: the original EV demand)."""
+        ev = self.ev_demand_veh_per_h if ev_demand_veh_per_h is None else ev_demand_veh_per_h
+        return carry_over(self.gv_demand_veh_per_h, ev, np.asarray(self.residual_share))
 
     def ev_demand_at(self, price_per_mwh: ArrayLike) -> FloatArray:
         """EV demand (periods, OD pairs) at prices of shape (stations, periods)."""
@@ -320,7 +343,11 @@ class MultiPeriodProblem:
         fixed = self.problem.links.fixed_cost.copy()
         fixed[self.station_links()] = prices.T * charging.energy_per_charge_mwh
         gv_class, ev_class = self.problem.classes
-        ev_class = ev_class.with_demand(self.spec.ev_demand_at(prices).ravel())
+        ev_demand = self.spec.ev_demand_at(prices)
+        ev_class = ev_class.with_demand(ev_demand.ravel())
+        if self.spec.has_residual_flow:  # carried EVs join the next period's GV class
+            gv_class = gv_class.with_demand(
+                self.spec.residual_flow(ev_demand).assigned_gv_veh_per_h.ravel())
         return AssignmentProblem(self.problem.links.with_fixed_cost(fixed), (gv_class, ev_class),
                                  self.problem.link_labels)
 
@@ -444,17 +471,19 @@ class MultiPeriodProblem:
                 mine = (graph.od_order >= first[c]) & (graph.od_order < first[c + 1])
                 flat = od_cost[name].reshape(-1)
                 flat[graph.od_order[mine] - first[c]] = cost[mine]
+        ev_demand = problem.classes[1].od_demand.reshape(periods, num_od)
         return MultiPeriodResult(
             assignment=result,
             price_per_mwh=prices,
             gv_demand_veh_per_h=self.spec.gv_demand_veh_per_h,
-            ev_demand_veh_per_h=problem.classes[1].od_demand.reshape(periods, num_od),
+            ev_demand_veh_per_h=ev_demand,
             station_flow_veh_per_h=station_flow,
             station_load_mw=station_flow * charging.energy_per_charge_mwh,
             road_link_flow_veh_per_h=per_period[:, :road].copy(),
             shifted_demand_veh_per_h=shifted,
             od_cost=od_cost,
             total_cost=float(result.link_flow @ result.link_cost),
+            residual=self.spec.residual_flow(ev_demand),
             problem=self,
             assignment_problem=problem,
         )
@@ -479,6 +508,9 @@ class MultiPeriodResult:
     pairs; ``od_cost[class][ti, k]`` = equilibrium generalized cost ($/veh, shift cost included)
     of OD pair ``k`` generated in ``ti`` (NaN without demand); ``total_cost`` = sum over links
     of flow x generalized cost ($/h, shift costs and charging payments included).
+    ``gv_demand_veh_per_h`` and ``ev_demand_veh_per_h`` are the new trips of each period;
+    ``residual`` the vehicles carried between periods (all zero without ``residual_share``),
+    whose GV class demand is new GV trips plus the residual carried in.
     """
 
     assignment: AssignmentResult
@@ -491,6 +523,7 @@ class MultiPeriodResult:
     shifted_demand_veh_per_h: dict[str, FloatArray]
     od_cost: dict[str, FloatArray]
     total_cost: float
+    residual: ResidualFlow
     problem: MultiPeriodProblem = field(repr=False, compare=False)
     assignment_problem: AssignmentProblem = field(repr=False, compare=False)
 
@@ -603,7 +636,7 @@ def build_multiperiod_problem(spec: MultiPeriodSpec) -> MultiPeriodProblem:
     ))
     classes = []
     for c, (name, graph, demand) in enumerate((
-        (GV, charging.gv_graph(), spec.gv_demand_veh_per_h),
+        (GV, charging.gv_graph(), spec.residual_flow().assigned_gv_veh_per_h),
         (EV, charging.ev_graph(), spec.ev_demand_veh_per_h),
     )):
         mine = shift.class_index == c

@@ -20,7 +20,7 @@ from ptn.engines.traffic import sue_periods
 from ptn.engines.traffic.builtin import BUILTIN_NETWORKS, load_network
 from ptn.engines.traffic.charging import ChargingNetworkSpec, ChargingStation
 from ptn.engines.traffic.multiperiod import MultiPeriodSpec
-from ptn.engines.traffic.network import RoadNetwork
+from ptn.engines.traffic.network import FloatArray, RoadNetwork
 from ptn.engines.traffic.sue_periods import SuePeriodsSpec, check_method
 from ptn.scenario.document import ScenarioPart, require_integer, require_number
 
@@ -28,7 +28,7 @@ TRAFFIC_KEYS = ("network", "demand_profile", "demand_scale", "ev_share", "energy
                 "value_of_time_per_h", "max_shift_periods", "shift_cost_per_period",
                 "price_sensitivity", "base_price_per_mwh", "equilibrium_gap", "max_iterations",
                 "assignment", "sue_theta", "sue_method", "sue_tolerance", "sue_warm_start",
-                "sue_max_iterations", "station")
+                "sue_max_iterations", "residual_share", "station")
 #: how drivers choose routes: Wardrop's user equilibrium (seed 001's MUL-UE) or logit SUE (seed 002)
 ASSIGNMENTS = ("ue", "sue")
 SUE_KEYS = ("sue_theta", "sue_method", "sue_tolerance", "sue_warm_start", "sue_max_iterations")
@@ -38,6 +38,7 @@ UE_ONLY_KEYS = {
     "base_price_per_mwh": "the SUE model has inelastic EV demand (no price_sensitivity)",
     "equilibrium_gap": "the SUE stopping test is sue_tolerance",
     "max_iterations": "the SUE iteration limit is sue_max_iterations",
+    "residual_share": "the SUE model assigns each period on its own (no residual flow)",
 }
 STATION_KEYS = ("name", "node", "capacity_veh_per_h", "charging_time_h", "davidson_j")
 
@@ -125,6 +126,7 @@ def traffic_config_from_part(part: ScenarioPart) -> TrafficConfig:
     if sue_mode and np.any(sensitivity != 0):
         reader.fail(f"{where}.price_sensitivity", 'the SUE model (assignment = "sue") has '
                                                   "inelastic EV demand: remove the key or set 0")
+    residual = _residual_share(part, max_shift)
     sue_settings = _sue_settings(part) if sue_mode else None
     max_iterations = require_integer(reader, table, where, "max_iterations", default=1000,
                                      minimum=0)
@@ -165,13 +167,35 @@ def traffic_config_from_part(part: ScenarioPart) -> TrafficConfig:
         charging = ChargingNetworkSpec(network, tuple(stations), energy, value_of_time)
         spec = MultiPeriodSpec(charging, demand * (1.0 - ev_share), demand * ev_share,
                                max_shift_periods=max_shift, shift_cost_per_period=shift_cost,
-                               price_sensitivity=sensitivity, base_price_per_mwh=base_price)
+                               price_sensitivity=sensitivity, base_price_per_mwh=base_price,
+                               residual_share=residual)
         sue = None if sue_settings is None else SuePeriodsSpec(
             charging, spec.gv_demand_veh_per_h, spec.ev_demand_veh_per_h, **sue_settings)
     except InvalidInputError as error:
         reader.fail(where, str(error))
     return TrafficConfig(part.operator_id, spec, part.public.period_hours, gap, max_iterations,
                          sue)
+
+
+def _residual_share(part: ScenarioPart, max_shift_periods: int) -> FloatArray:
+    """``residual_share`` (seed 003's semi-dynamic assignment, :mod:`ptn.engines.traffic.
+    residual_flow`): one share or one per period, each in [0, 1); default 0 (none)."""
+    reader, table, where = part.reader, part.data, part.role
+    periods = part.public.periods
+    key = f"{where}.residual_share"
+    if isinstance(table.get("residual_share"), list):
+        shares = reader.profile(table, where, "residual_share", periods, None, nonnegative=True)
+    else:
+        shares = np.full(periods, require_number(reader, table, where, "residual_share",
+                                                 default=0.0, minimum=0.0))
+    if np.any(shares >= 1):
+        reader.fail(key, f"must be below 1 (a share of the vehicles on the network that do not "
+                         f"finish their trip in the period), got {float(shares.max()):g}")
+    if np.any(shares > 0) and max_shift_periods != 0:
+        reader.fail(key, "the residual flow is carried between the periods vehicles depart in: "
+                         f"it needs max_shift_periods = 0 (got {max_shift_periods}; the UE "
+                         "model's default is 1)")
+    return shares
 
 
 def _sue_settings(part: ScenarioPart) -> dict[str, Any]:
