@@ -57,6 +57,7 @@ from ptn.engines.traffic.charging import (
     path_link_entries,
     require_demand,
 )
+from ptn.engines.traffic.ev_classes import EvClass, chain_charging_arcs, check_ev_classes
 from ptn.engines.traffic.graph import compile_graph
 from ptn.engines.traffic.link_costs import CostKind, LinkCosts
 from ptn.engines.traffic.network import FloatArray, IntArray, RoadNetwork
@@ -84,6 +85,10 @@ class MultiPeriodSpec:
     share of the vehicles on the network in a period that have not finished their trip by its
     end and are carried into the next (seed 003's semi-dynamic assignment, eq. 1.e,
     :mod:`ptn.engines.traffic.residual_flow`); it needs ``max_shift_periods = 0``.
+    ``ev_classes`` (default none: one EV class charging ``energy_per_charge_mwh``) splits the
+    EV demand into classes by share, each charging a whole number of the charging network's
+    blocks of ``energy_per_charge_mwh`` (seed 003's 1.g–1.h, :mod:`ptn.engines.traffic.
+    ev_classes`).
     """
 
     charging: ChargingNetworkSpec
@@ -94,6 +99,7 @@ class MultiPeriodSpec:
     price_sensitivity: FloatArray | float = PRICE_SENSITIVITY
     base_price_per_mwh: float = BASE_PRICE_PER_MWH
     residual_share: FloatArray | float = 0.0
+    ev_classes: tuple[EvClass, ...] = ()
 
     def __post_init__(self) -> None:
         network = self.charging.network
@@ -141,10 +147,29 @@ class MultiPeriodSpec:
         object.__setattr__(self, "price_sensitivity", sigma.copy())
         object.__setattr__(self, "max_shift_periods", int(self.max_shift_periods))
         object.__setattr__(self, "residual_share", residual)
+        object.__setattr__(self, "ev_classes", tuple(self.ev_classes))
+        check_ev_classes(self.ev_classes, self.charging.energy_per_charge_mwh)
 
     @property
     def num_periods(self) -> int:
         return int(self.gv_demand_veh_per_h.shape[0])
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        """The demand classes: ``GV``, then ``EV`` or one ``EV:<name>`` per EV class."""
+        if not self.ev_classes:
+            return CLASSES
+        return (GV, *(f"{EV}:{c.name}" for c in self.ev_classes))
+
+    @property
+    def ev_blocks(self) -> tuple[int, ...]:
+        """Charging blocks of each EV class (1 for the single EV class)."""
+        return check_ev_classes(self.ev_classes, self.charging.energy_per_charge_mwh) \
+            if self.ev_classes else (1,)
+
+    @property
+    def ev_shares(self) -> tuple[float, ...]:
+        return tuple(c.share for c in self.ev_classes) if self.ev_classes else (1.0,)
 
     @property
     def has_residual_flow(self) -> bool:
@@ -342,14 +367,15 @@ class MultiPeriodProblem:
         prices = charging.check_prices(price_per_mwh, periods=self.num_periods)
         fixed = self.problem.links.fixed_cost.copy()
         fixed[self.station_links()] = prices.T * charging.energy_per_charge_mwh
-        gv_class, ev_class = self.problem.classes
+        gv_class, *ev_classes = self.problem.classes
         ev_demand = self.spec.ev_demand_at(prices)
-        ev_class = ev_class.with_demand(ev_demand.ravel())
+        ev_classes = [ev_class.with_demand(share * ev_demand.ravel())
+                      for ev_class, share in zip(ev_classes, self.spec.ev_shares, strict=True)]
         if self.spec.has_residual_flow:  # carried EVs join the next period's GV class
             gv_class = gv_class.with_demand(
                 self.spec.residual_flow(ev_demand).assigned_gv_veh_per_h.ravel())
-        return AssignmentProblem(self.problem.links.with_fixed_cost(fixed), (gv_class, ev_class),
-                                 self.problem.link_labels)
+        return AssignmentProblem(self.problem.links.with_fixed_cost(fixed),
+                                 (gv_class, *ev_classes), self.problem.link_labels)
 
     def coupled_problem_at(self, coupling: CouplingTerms) -> AssignmentProblem:
         """The problem with ADMM's augmented-Lagrangian terms on the station loads.
@@ -455,23 +481,25 @@ class MultiPeriodProblem:
         station_flow = per_period[:, road:].copy()
         shifted = {}
         shift_flow = result.link_flow[self.shift.links]
-        for c, name in enumerate(CLASSES):
+        names = self.spec.class_names
+        for c, name in enumerate(names):
             matrix = np.zeros((periods, periods))
             mine = self.shift.class_index == c
             np.add.at(matrix, (self.shift.from_period[mine], self.shift.to_period[mine]),
                       shift_flow[mine])
             shifted[name] = matrix
         num_od = charging.network.od_demand.size
-        od_cost = {name: np.full((periods, num_od), np.nan) for name in CLASSES}
+        od_cost = {name: np.full((periods, num_od), np.nan) for name in names}
         if result.link_flow.size and problem.total_demand > 0:
             graph = compile_graph(problem)
             _, cost = shortest_path_costs(graph, result.link_cost)
             first = graph.class_first_od
-            for c, name in enumerate(CLASSES):
+            for c, name in enumerate(names):
                 mine = (graph.od_order >= first[c]) & (graph.od_order < first[c + 1])
                 flat = od_cost[name].reshape(-1)
                 flat[graph.od_order[mine] - first[c]] = cost[mine]
-        ev_demand = problem.classes[1].od_demand.reshape(periods, num_od)
+        ev_demand = np.sum([c.od_demand for c in problem.classes[1:]], axis=0).reshape(
+            periods, num_od)
         return MultiPeriodResult(
             assignment=result,
             price_per_mwh=prices,
@@ -559,7 +587,8 @@ class MultiPeriodResult:
         """
         periods = self.problem.num_periods
         num_od = self.problem.spec.charging.network.od_demand.size
-        out = {name: np.zeros((num_od, periods, periods)) for name in CLASSES}
+        names = self.problem.spec.class_names
+        out = {name: np.zeros((num_od, periods, periods)) for name in names}
         state = self.warm_start
         if state is None:
             return out
@@ -570,7 +599,7 @@ class MultiPeriodResult:
         on_shift = (local >= 0) & (local < shift.class_index.size)
         path_of, shift_of = owner[on_shift], local[on_shift]
         first = np.cumsum([0] + [c.od_demand.size for c in self.assignment_problem.classes])
-        for c, name in enumerate(CLASSES):
+        for c, name in enumerate(names):
             mine = shift.class_index[shift_of] == c
             od = (keys[path_of[mine]] - first[c]) % num_od
             np.add.at(out[name], (od, shift.from_period[shift_of[mine]],
@@ -579,16 +608,33 @@ class MultiPeriodResult:
         return out
 
     def class_road_link_flows(self) -> dict[str, FloatArray]:
-        """Road link flows (periods, road links) of ``GV`` and ``EV`` separately."""
+        """Road link flows (periods, road links) of each class (``GV``, ``EV`` or the EV
+        classes) separately."""
         problem = self.problem
         periods, block = problem.num_periods, problem.block
         road = problem.spec.charging.num_road_links
         state = self.warm_start
         if state is None:
-            return {name: np.zeros((periods, road)) for name in CLASSES}
+            return {name: np.zeros((periods, road)) for name in problem.spec.class_names}
         flows = class_link_flows(self.assignment_problem, state)
         return {name: flow[: periods * block].reshape(periods, block)[:, :road].copy()
                 for name, flow in flows.items()}
+
+    def station_vehicles_by_class(self) -> dict[str, FloatArray]:
+        """EVs charging (veh/h, shape (periods, stations)) per EV class: each class's flow on
+        the charging links over its blocks per charge (``station_flow_veh_per_h`` counts
+        charging blocks, which are vehicles only without EV classes)."""
+        problem = self.problem
+        spec = problem.spec
+        periods, block = problem.num_periods, problem.block
+        road = spec.charging.num_road_links
+        state = self.warm_start
+        names = spec.class_names[1:]
+        if state is None:
+            return {name: np.zeros((periods, spec.charging.num_stations)) for name in names}
+        flows = class_link_flows(self.assignment_problem, state)
+        return {name: flows[name][: periods * block].reshape(periods, block)[:, road:] / k
+                for name, k in zip(names, spec.ev_blocks, strict=True)}
 
 
 def build_multiperiod_problem(spec: MultiPeriodSpec) -> MultiPeriodProblem:
@@ -606,7 +652,7 @@ def build_multiperiod_problem(spec: MultiPeriodSpec) -> MultiPeriodProblem:
     destinations = np.unique(network.od_destination).astype(np.int64)
     # shift links: every (class, origin, ti, tj) with |ti - tj| <= M
     c_grid, o_grid, ti_grid, tj_grid = np.meshgrid(
-        np.arange(len(CLASSES)), np.arange(origins.size), np.arange(periods),
+        np.arange(len(spec.class_names)), np.arange(origins.size), np.arange(periods),
         np.arange(periods), indexing="ij",
     )
     allowed = np.abs(ti_grid - tj_grid) <= spec.max_shift_periods
@@ -635,9 +681,12 @@ def build_multiperiod_problem(spec: MultiPeriodSpec) -> MultiPeriodProblem:
         value_of_time=charging.value_of_time_per_h,
     ))
     classes = []
+    ev_graph = charging.ev_graph()
     for c, (name, graph, demand) in enumerate((
         (GV, charging.gv_graph(), spec.residual_flow().assigned_gv_veh_per_h),
-        (EV, charging.ev_graph(), spec.ev_demand_veh_per_h),
+        *((name, chain_charging_arcs(ev_graph, road, blocks), share * spec.ev_demand_veh_per_h)
+          for name, blocks, share in zip(spec.class_names[1:], spec.ev_blocks, spec.ev_shares,
+                                          strict=True)),
     )):
         mine = shift.class_index == c
         classes.append(_expanded_class(
@@ -648,12 +697,12 @@ def build_multiperiod_problem(spec: MultiPeriodSpec) -> MultiPeriodProblem:
     road_labels = network.link_labels()[:road]
     labels = [f"t{t}:{label}" for t in range(periods)
               for label in [*road_labels, *(f"station {s}" for s in charging.station_names)]]
-    labels += [f"shift {CLASSES[c]} {network.node_ids[o]} t{ti}->t{tj}" for c, o, ti, tj in
+    labels += [f"shift {spec.class_names[c]} {network.node_ids[o]} t{ti}->t{tj}" for c, o, ti, tj in
                zip(shift.class_index, shift.origin, shift.from_period, shift.to_period,
                    strict=True)]
     labels.append("sink")
     problem = AssignmentProblem(concatenate_links(blocks), tuple(classes), tuple(labels))
     names = [f"{od_label(network, k)} in period {t}"
              for t in range(periods) for k in range(network.od_demand.size)]
-    check_reachable(problem, {GV: names, EV: names})
+    check_reachable(problem, {name: names for name in spec.class_names})
     return MultiPeriodProblem(spec, problem, shift, sink_link)

@@ -1,0 +1,101 @@
+"""The centralized joint optimum models the same semi-dynamic traffic as the department.
+
+Nguyen–Dupuis over the day's first 6 hours with 3 % EVs, stations cs6/cs10/cs11, no departure
+shifting and a quarter of each period's vehicles carried into the next (``residual_share``,
+seed 003's eq. 1.e), coupled with case33bw (seed 002's DER, stations at buses 16, 20, 32, a
+time-of-use tariff). Independent numbers: the department's own path-based equilibrium at the
+joint prices (the equilibrium characterization of the optimum) reproduces the joint loads and
+road flows, and the DSO alone at the joint loads has the joint DSO cost.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from ptn.engines.power.builtin_feeders import load_feeder
+from ptn.engines.power.case_file import read_dso_case_toml
+from ptn.engines.power.der import ChargingPoint, DsoCase
+from ptn.engines.traffic.builtin import nguyen_dupuis
+from ptn.engines.traffic.charging import ChargingNetworkSpec, ChargingStation
+from ptn.engines.traffic.multiperiod import (
+    MultiPeriodProblem,
+    MultiPeriodSpec,
+    build_multiperiod_problem,
+)
+from ptn.lab.references.centralized import JointSolution, solve_joint_min_cost
+from tests.support import REPOSITORY
+from tests.support.power_cases import dso_alone
+from tests.support.traffic_cases import PROFILE, STATIONS
+
+PERIODS = 6
+BUSES = {"cs6": 16, "cs10": 20, "cs11": 32}
+RESIDUAL = 0.25
+
+
+def traffic_problem(residual: float) -> MultiPeriodProblem:
+    network = nguyen_dupuis()
+    stations = tuple(ChargingStation(name, node, 30.0, 0.5, 0.5, np.full(PERIODS, 100.0))
+                     for name, node in STATIONS)
+    demand = np.outer(PROFILE[:PERIODS] * 4.0, network.od_demand)
+    return build_multiperiod_problem(MultiPeriodSpec(
+        ChargingNetworkSpec(network, stations), gv_demand_veh_per_h=demand * 0.97,
+        ev_demand_veh_per_h=demand * 0.03, max_shift_periods=0, price_sensitivity=0.0,
+        residual_share=residual))
+
+
+@pytest.fixture(scope="module")
+def case() -> DsoCase:
+    feeder = load_feeder("case33bw")
+    case = read_dso_case_toml(REPOSITORY / "scenarios/der/seed002-ieee33.toml", (feeder,),
+                              PERIODS)
+    return dataclasses.replace(
+        case, charging_points=tuple(ChargingPoint(name, bus) for name, bus in BUSES.items()),
+        upstream_price_per_mwh=np.array([45.0, 45.0, 45.0, 45.0, 45.0, 85.0]))
+
+
+@pytest.fixture(scope="module")
+def traffic() -> MultiPeriodProblem:
+    return traffic_problem(RESIDUAL)
+
+
+@pytest.fixture(scope="module")
+def joint(traffic: MultiPeriodProblem, case: DsoCase) -> JointSolution:
+    solution = solve_joint_min_cost(traffic, case)
+    assert solution.status == "optimal", solution.message
+    return solution
+
+
+def test_the_department_at_the_joint_prices_reproduces_loads_and_road_flows(
+    joint: JointSolution, traffic: MultiPeriodProblem, case: DsoCase
+) -> None:
+    assert joint.price_per_mwh.min() > 0
+    alone = traffic.solve(joint.price_per_mwh, gap=1e-12)
+    assert alone.relative_gap < 1e-11
+    np.testing.assert_allclose(alone.station_load_mw.T, joint.station_load_mw, rtol=0,
+                               atol=1e-4)
+    road = traffic.spec.charging.num_road_links
+    joint_road = joint.link_flow[: PERIODS * traffic.block].reshape(PERIODS, -1)[:, :road]
+    np.testing.assert_allclose(joint_road, alone.road_link_flow_veh_per_h, rtol=0, atol=1e-2)
+    # the carried vehicles are on the joint problem's roads as on the department's
+    assert alone.residual.carried_in_veh_per_h[1:].sum() > 0
+    assert joint.traffic_cost == pytest.approx(case.period_hours
+                                               * traffic.potential(joint.link_flow), rel=1e-12)
+
+
+def test_the_dso_alone_at_the_joint_loads_has_the_joint_cost(
+    joint: JointSolution, case: DsoCase
+) -> None:
+    alone = dso_alone(case, joint.station_names, joint.station_load_mw)
+    assert alone.objective == pytest.approx(joint.dso_cost, rel=1e-6)
+
+
+def test_the_residual_costs_travel_time(joint: JointSolution, case: DsoCase) -> None:
+    plain = solve_joint_min_cost(traffic_problem(0.0), case)
+    assert plain.status == "optimal"
+    # the same EV trips charge once either way; the carried vehicles add road time
+    np.testing.assert_allclose(joint.station_load_mw.sum(), plain.station_load_mw.sum(),
+                               rtol=1e-6)
+    assert joint.traffic_cost > plain.traffic_cost * 1.1
