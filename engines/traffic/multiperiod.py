@@ -171,6 +171,15 @@ class MultiPeriodSpec:
     def ev_shares(self) -> tuple[float, ...]:
         return tuple(c.share for c in self.ev_classes) if self.ev_classes else (1.0,)
 
+    def ev_blocks_veh_per_h(self, ev_demand_veh_per_h: FloatArray | None = None) -> FloatArray:
+        """Charging blocks per hour the EV demand (default: the original one) needs: what the
+        stations' capacities, in blocks, are measured against (the EV demand itself without
+        EV classes)."""
+        ev = self.ev_demand_veh_per_h if ev_demand_veh_per_h is None else ev_demand_veh_per_h
+        if not self.ev_classes:
+            return ev
+        return ev * float(np.dot(self.ev_shares, self.ev_blocks))
+
     @property
     def has_residual_flow(self) -> bool:
         return bool(np.any(np.asarray(self.residual_share) > 0))

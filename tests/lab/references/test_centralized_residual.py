@@ -1,11 +1,13 @@
-"""The centralized joint optimum models the same semi-dynamic traffic as the department.
+"""The centralized joint optimum models the same seed-003 traffic as the department.
 
 Nguyen–Dupuis over the day's first 6 hours with 3 % EVs, stations cs6/cs10/cs11, no departure
 shifting and a quarter of each period's vehicles carried into the next (``residual_share``,
 seed 003's eq. 1.e), coupled with case33bw (seed 002's DER, stations at buses 16, 20, 32, a
 time-of-use tariff). Independent numbers: the department's own path-based equilibrium at the
 joint prices (the equilibrium characterization of the optimum) reproduces the joint loads and
-road flows, and the DSO alone at the joint loads has the joint DSO cost.
+road flows, and the DSO alone at the joint loads has the joint DSO cost. The same with EV
+classes of 15 and 45 kWh (seed 003's 1.g–1.h) on top: the department's loads at the joint prices
+are the joint loads, and the loads are Σ_c E_c × (class-c EVs charging).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from ptn.engines.power.case_file import read_dso_case_toml
 from ptn.engines.power.der import ChargingPoint, DsoCase
 from ptn.engines.traffic.builtin import nguyen_dupuis
 from ptn.engines.traffic.charging import ChargingNetworkSpec, ChargingStation
+from ptn.engines.traffic.ev_classes import EvClass
 from ptn.engines.traffic.multiperiod import (
     MultiPeriodProblem,
     MultiPeriodSpec,
@@ -35,15 +38,17 @@ BUSES = {"cs6": 16, "cs10": 20, "cs11": 32}
 RESIDUAL = 0.25
 
 
-def traffic_problem(residual: float) -> MultiPeriodProblem:
+def traffic_problem(residual: float, classes: tuple[EvClass, ...] = ()) -> MultiPeriodProblem:
+    """Stations of 30 charges of 45 kWh per hour, 0.5 h each (in 15 kWh blocks with classes)."""
     network = nguyen_dupuis()
-    stations = tuple(ChargingStation(name, node, 30.0, 0.5, 0.5, np.full(PERIODS, 100.0))
-                     for name, node in STATIONS)
+    blocks = 3 if classes else 1
+    stations = tuple(ChargingStation(name, node, 30.0 * blocks, 0.5 / blocks, 0.5,
+                                     np.full(PERIODS, 100.0)) for name, node in STATIONS)
     demand = np.outer(PROFILE[:PERIODS] * 4.0, network.od_demand)
     return build_multiperiod_problem(MultiPeriodSpec(
-        ChargingNetworkSpec(network, stations), gv_demand_veh_per_h=demand * 0.97,
-        ev_demand_veh_per_h=demand * 0.03, max_shift_periods=0, price_sensitivity=0.0,
-        residual_share=residual))
+        ChargingNetworkSpec(network, stations, 0.045 / blocks),
+        gv_demand_veh_per_h=demand * 0.97, ev_demand_veh_per_h=demand * 0.03,
+        max_shift_periods=0, price_sensitivity=0.0, residual_share=residual, ev_classes=classes))
 
 
 @pytest.fixture(scope="module")
@@ -99,3 +104,19 @@ def test_the_residual_costs_travel_time(joint: JointSolution, case: DsoCase) -> 
     np.testing.assert_allclose(joint.station_load_mw.sum(), plain.station_load_mw.sum(),
                                rtol=1e-6)
     assert joint.traffic_cost > plain.traffic_cost * 1.1
+
+
+def test_ev_classes_in_the_joint_problem(case: DsoCase) -> None:
+    classes = (EvClass("city", 0.5, 0.015), EvClass("long", 0.5, 0.045))
+    traffic = traffic_problem(RESIDUAL, classes)
+    joint = solve_joint_min_cost(traffic, case)
+    assert joint.status == "optimal", joint.message
+    alone = traffic.solve(joint.price_per_mwh, gap=1e-12)
+    np.testing.assert_allclose(alone.station_load_mw.T, joint.station_load_mw, rtol=0,
+                               atol=1e-4)
+    by_class = alone.station_vehicles_by_class()
+    rebuilt = 0.015 * by_class["EV:city"] + 0.045 * by_class["EV:long"]
+    np.testing.assert_allclose(rebuilt, alone.station_load_mw, rtol=1e-9, atol=1e-12)
+    # 30 kWh per EV trip on average, each trip charging once
+    assert joint.station_load_mw.sum() == pytest.approx(
+        0.030 * traffic.spec.ev_demand_veh_per_h.sum(), rel=1e-6)
