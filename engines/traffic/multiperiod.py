@@ -33,6 +33,13 @@ OD pair ``(o, d)`` of generation period ``ti`` is the problem OD ``ti * num_od +
 (``k`` = position in the network's OD list): origin = generation node, destination = sink.
 Re-solving with other prices (and hence other EV demand) keeps the graph, so the previous path
 state is a valid warm start; the solver rescales path flows to the new demand.
+
+Seed 003's traffic (Sadhu et al. 2022) adds two options, both off by default: residual flow
+carried from one period to the next (``residual_share``, eq. 1.e,
+:mod:`ptn.engines.traffic.residual_flow`: the GV class's demand of a period is its new trips plus
+the vehicles carried in), and EV classes with their own energy needs (``ev_classes``, eqs.
+1.g–1.h, :mod:`ptn.engines.traffic.ev_classes`: one EV class per entry, after the GV class, whose
+graph passes a station's charging link once per charging block it needs).
 """
 
 from __future__ import annotations

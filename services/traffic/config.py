@@ -2,7 +2,8 @@
 
 Why this module exists: the traffic department's private set-up (road network, demand profile
 and scale, EV share, drivers' value of time and departure shifting, the stations' queues, the
-UE or logit SUE assignment and its settings) is read in one place, naming the key of any bad
+UE or logit SUE assignment and its settings, seed 003's residual flow and EV classes) is read in
+one place, naming the key of any bad
 value, by the operator's model (:mod:`ptn.services.traffic.model`), the up-front check of a
 scenario (:func:`ptn.services.hosting.check_part`) and the experimenter's references
 (:mod:`ptn.lab`).

@@ -28,6 +28,13 @@ ADMM step adds the same ``λ·P + (ρ/2)·(P − z)²`` terms; the reported cost
 objective without charging payments (:meth:`~ptn.engines.traffic.sue_periods.SuePeriodsProblem.
 potential`, $/h summed over periods).
 
+Seed 003's options (UE mode): ``residual_share`` carries the vehicles that have not finished
+their trip into the next period, and ``[[traffic.ev_class]]`` splits the EVs into classes with
+their own energy needs (:mod:`ptn.engines.traffic.residual_flow`,
+:mod:`ptn.engines.traffic.ev_classes`). Neither changes what leaves the department: the
+aggregate load per station and period (with classes, the sum of each class's energy times its
+charging EVs).
+
 State (:meth:`TrafficDepartmentModel.snapshot`): the inputs of its latest state-defining solve
 (an ADMM step's coupling terms or a price response's prices), which
 :meth:`TrafficDepartmentModel.restore` equilibrates again, cold: its cost reports continue, and
