@@ -92,7 +92,7 @@ def common_block_mwh(energies_mwh: Sequence[float], what: Sequence[str]) -> floa
     for energy, name in zip(energies_mwh, what, strict=True):
         value = energy * WH_PER_MWH
         if not (math.isfinite(value) and value >= 1 and abs(value - round(value)) <= 1e-6):
-            raise InvalidInputError(f"{name}: energy need {energy:g} MWh is not a positive "
+            raise InvalidInputError(f"{name}: energy need {energy:.12g} MWh is not a positive "
                                     "whole number of Wh")
         wh.append(round(value))
     return math.gcd(*wh) / WH_PER_MWH

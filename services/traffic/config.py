@@ -48,6 +48,8 @@ STATION_KEYS = ("name", "node", "capacity_veh_per_h", "charging_time_h", "davids
 EV_CLASS_KEYS = ("name", "share", "battery_mwh", "soc_arrival", "soc_target", "soc_min",
                  "soc_max", "max_power_mw")
 EV_CLASS_REQUIRED = ("name", "share", "battery_mwh", "soc_arrival", "soc_target")
+#: the largest battery an EV class may have (choice: a heavy truck's is about 1 MWh)
+MAX_BATTERY_MWH = 10.0
 
 
 @dataclass(frozen=True)
@@ -240,6 +242,9 @@ def _ev_classes(part: ScenarioPart, stations: list[ChargingStation],
         name = reader.text(entry, at, "name")
         share = require_number(reader, entry, at, "share", minimum=0.0)
         battery = require_number(reader, entry, at, "battery_mwh", strictly_positive=True)
+        if battery > MAX_BATTERY_MWH:
+            reader.fail(f"{at}.battery_mwh", f"must be at most {MAX_BATTERY_MWH:g} MWh (a road "
+                                             f"vehicle's battery), got {battery:g}")
         soc = {key: require_number(reader, entry, at, key, default=default, minimum=0.0)
                for key, default in (("soc_min", 0.0), ("soc_arrival", None),
                                     ("soc_target", None), ("soc_max", 1.0))}

@@ -83,6 +83,9 @@ def test_one_class_of_the_reference_energy_is_todays_model() -> None:
     ([CITY, {**LONG, "max_power_mw": 0.05}], "ev_class[2].max_power_mw",
      "below station cs6's charging rate of 0.09 MW"),
     ([CITY, {**LONG, "colour": "red"}], "ev_class[2]", "colour"),
+    ([CITY, {**LONG, "battery_mwh": 1e300}], "ev_class[2].battery_mwh", "at most 10 MWh"),
+    ([CITY, {**LONG, "battery_mwh": 0.0600001}], "ev_class",
+     "class long: energy need 0.03600006 MWh is not a positive whole number of Wh"),
 ])
 def test_bad_classes_name_file_table_and_key(classes: list[dict[str, Any]], key: str,
                                              message: str) -> None:
