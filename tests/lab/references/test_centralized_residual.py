@@ -28,6 +28,7 @@ from ptn.engines.traffic.multiperiod import (
     MultiPeriodSpec,
     build_multiperiod_problem,
 )
+from ptn.lab.references import centralized
 from ptn.lab.references.centralized import JointSolution, solve_joint_min_cost
 from tests.support import REPOSITORY
 from tests.support.power_cases import dso_alone
@@ -120,3 +121,28 @@ def test_ev_classes_in_the_joint_problem(case: DsoCase) -> None:
     # 30 kWh per EV trip on average, each trip charging once
     assert joint.station_load_mw.sum() == pytest.approx(
         0.030 * traffic.spec.ev_demand_veh_per_h.sum(), rel=1e-6)
+
+
+@pytest.mark.parametrize(("residual", "position"), [(RESIDUAL, -2), (0.0, -1)])
+def test_unequilibrated_attempt_comes_before_the_last_for_seed003_traffic(
+    case: DsoCase, monkeypatch: pytest.MonkeyPatch, residual: float, position: int
+) -> None:
+    seen: list[list[dict[str, object]]] = []
+    real = centralized.solve_in_turn
+
+    def recording(model, solver, attempts, what):  # type: ignore[no-untyped-def]
+        seen.append([dict(a) for a in attempts])
+        return real(model, solver, attempts, what)
+
+    monkeypatch.setattr(centralized, "solve_in_turn", recording)
+    traffic = traffic_problem(residual)
+    if residual == 0.0:
+        traffic = build_multiperiod_problem(dataclasses.replace(traffic.spec, max_shift_periods=1))
+    assert solve_joint_min_cost(traffic, case).status == "optimal"
+    attempts = seen[0]
+    assert len(attempts) == 4
+    assert [a.get("equilibrate_enable", True) for a in attempts].count(False) == 1
+    assert attempts[position].get("equilibrate_enable") is False
+    others = [a for a in attempts if a.get("equilibrate_enable", True)]
+    unequilibrated = {k: v for k, v in attempts[position].items() if k != "equilibrate_enable"}
+    assert unequilibrated == others[-1]  # the last attempt's settings, unequilibrated
