@@ -33,6 +33,13 @@ OD pair ``(o, d)`` of generation period ``ti`` is the problem OD ``ti * num_od +
 (``k`` = position in the network's OD list): origin = generation node, destination = sink.
 Re-solving with other prices (and hence other EV demand) keeps the graph, so the previous path
 state is a valid warm start; the solver rescales path flows to the new demand.
+
+Seed 003's traffic (Sadhu et al. 2022) adds two options, both off by default: residual flow
+carried from one period to the next (``residual_share``, eq. 1.e,
+:mod:`ptn.engines.traffic.residual_flow`: the GV class's demand of a period is its new trips plus
+the vehicles carried in), and EV classes with their own energy needs (``ev_classes``, eqs.
+1.g–1.h, :mod:`ptn.engines.traffic.ev_classes`: one EV class per entry, after the GV class, whose
+graph passes a station's charging link once per charging block it needs).
 """
 
 from __future__ import annotations
@@ -57,11 +64,13 @@ from ptn.engines.traffic.charging import (
     path_link_entries,
     require_demand,
 )
+from ptn.engines.traffic.ev_classes import EvClass, chain_charging_arcs, check_ev_classes
 from ptn.engines.traffic.graph import compile_graph
 from ptn.engines.traffic.link_costs import CostKind, LinkCosts
 from ptn.engines.traffic.network import FloatArray, IntArray, RoadNetwork
 from ptn.engines.traffic.path_based import MAX_KERNEL_MAGNITUDE, PathState, solve_path_based
 from ptn.engines.traffic.problem import AssignmentProblem, DemandClass
+from ptn.engines.traffic.residual_flow import ResidualFlow, carry_over, check_residual_share
 from ptn.engines.traffic.result import AssignmentResult, AssignmentStatus
 from ptn.engines.traffic.shortest_path import shortest_path_costs
 
@@ -79,7 +88,14 @@ class MultiPeriodSpec:
     the original one, before the price response. ``price_sensitivity`` is sigma_t (scalar or one
     per period); ``base_price_per_mwh`` is C_base **(choice: 200 $/MWh, the middle of seed 001's
     CNO price range [150, 250])**; ``max_shift_periods`` is M **(choice: 1; seed 001 leaves it
-    open)**.
+    open)**. ``residual_share`` (one value or one per period, in [0, 1); default 0, none) is the
+    share of the vehicles on the network in a period that have not finished their trip by its
+    end and are carried into the next (seed 003's semi-dynamic assignment, eq. 1.e,
+    :mod:`ptn.engines.traffic.residual_flow`); it needs ``max_shift_periods = 0``.
+    ``ev_classes`` (default none: one EV class charging ``energy_per_charge_mwh``) splits the
+    EV demand into classes by share, each charging a whole number of the charging network's
+    blocks of ``energy_per_charge_mwh`` (seed 003's 1.g–1.h, :mod:`ptn.engines.traffic.
+    ev_classes`).
     """
 
     charging: ChargingNetworkSpec
@@ -89,6 +105,8 @@ class MultiPeriodSpec:
     shift_cost_per_period: float = SHIFT_COST_PER_PERIOD
     price_sensitivity: FloatArray | float = PRICE_SENSITIVITY
     base_price_per_mwh: float = BASE_PRICE_PER_MWH
+    residual_share: FloatArray | float = 0.0
+    ev_classes: tuple[EvClass, ...] = ()
 
     def __post_init__(self) -> None:
         network = self.charging.network
@@ -124,14 +142,60 @@ class MultiPeriodSpec:
             raise InvalidInputError(
                 f"base_price_per_mwh must be positive, got {self.base_price_per_mwh}"
             )
+        residual = check_residual_share(self.residual_share, periods)
+        if np.any(residual > 0) and self.max_shift_periods != 0:
+            raise InvalidInputError(
+                "residual_share: the residual flow is carried between the periods vehicles "
+                "depart in, so it needs max_shift_periods = 0 (got "
+                f"{self.max_shift_periods})"
+            )
         object.__setattr__(self, "gv_demand_veh_per_h", gv)
         object.__setattr__(self, "ev_demand_veh_per_h", ev)
         object.__setattr__(self, "price_sensitivity", sigma.copy())
         object.__setattr__(self, "max_shift_periods", int(self.max_shift_periods))
+        object.__setattr__(self, "residual_share", residual)
+        object.__setattr__(self, "ev_classes", tuple(self.ev_classes))
+        check_ev_classes(self.ev_classes, self.charging.energy_per_charge_mwh)
 
     @property
     def num_periods(self) -> int:
         return int(self.gv_demand_veh_per_h.shape[0])
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        """The demand classes: ``GV``, then ``EV`` or one ``EV:<name>`` per EV class."""
+        if not self.ev_classes:
+            return CLASSES
+        return (GV, *(f"{EV}:{c.name}" for c in self.ev_classes))
+
+    @property
+    def ev_blocks(self) -> tuple[int, ...]:
+        """Charging blocks of each EV class (1 for the single EV class)."""
+        return check_ev_classes(self.ev_classes, self.charging.energy_per_charge_mwh) \
+            if self.ev_classes else (1,)
+
+    @property
+    def ev_shares(self) -> tuple[float, ...]:
+        return tuple(c.share for c in self.ev_classes) if self.ev_classes else (1.0,)
+
+    def ev_blocks_veh_per_h(self, ev_demand_veh_per_h: FloatArray | None = None) -> FloatArray:
+        """Charging blocks per hour the EV demand (default: the original one) needs: what the
+        stations' capacities, in blocks, are measured against (the EV demand itself without
+        EV classes)."""
+        ev = self.ev_demand_veh_per_h if ev_demand_veh_per_h is None else ev_demand_veh_per_h
+        if not self.ev_classes:
+            return ev
+        return ev * float(np.dot(self.ev_shares, self.ev_blocks))
+
+    @property
+    def has_residual_flow(self) -> bool:
+        return bool(np.any(np.asarray(self.residual_share) > 0))
+
+    def residual_flow(self, ev_demand_veh_per_h: FloatArray | None = None) -> ResidualFlow:
+        """The residual flow carried between periods when the EVs' new trips are
+        ``ev_demand_veh_per_h`` (default: the original EV demand)."""
+        ev = self.ev_demand_veh_per_h if ev_demand_veh_per_h is None else ev_demand_veh_per_h
+        return carry_over(self.gv_demand_veh_per_h, ev, np.asarray(self.residual_share))
 
     def ev_demand_at(self, price_per_mwh: ArrayLike) -> FloatArray:
         """EV demand (periods, OD pairs) at prices of shape (stations, periods)."""
@@ -319,10 +383,15 @@ class MultiPeriodProblem:
         prices = charging.check_prices(price_per_mwh, periods=self.num_periods)
         fixed = self.problem.links.fixed_cost.copy()
         fixed[self.station_links()] = prices.T * charging.energy_per_charge_mwh
-        gv_class, ev_class = self.problem.classes
-        ev_class = ev_class.with_demand(self.spec.ev_demand_at(prices).ravel())
-        return AssignmentProblem(self.problem.links.with_fixed_cost(fixed), (gv_class, ev_class),
-                                 self.problem.link_labels)
+        gv_class, *ev_classes = self.problem.classes
+        ev_demand = self.spec.ev_demand_at(prices)
+        ev_classes = [ev_class.with_demand(share * ev_demand.ravel())
+                      for ev_class, share in zip(ev_classes, self.spec.ev_shares, strict=True)]
+        if self.spec.has_residual_flow:  # carried EVs join the next period's GV class
+            gv_class = gv_class.with_demand(
+                self.spec.residual_flow(ev_demand).assigned_gv_veh_per_h.ravel())
+        return AssignmentProblem(self.problem.links.with_fixed_cost(fixed),
+                                 (gv_class, *ev_classes), self.problem.link_labels)
 
     def coupled_problem_at(self, coupling: CouplingTerms) -> AssignmentProblem:
         """The problem with ADMM's augmented-Lagrangian terms on the station loads.
@@ -428,33 +497,37 @@ class MultiPeriodProblem:
         station_flow = per_period[:, road:].copy()
         shifted = {}
         shift_flow = result.link_flow[self.shift.links]
-        for c, name in enumerate(CLASSES):
+        names = self.spec.class_names
+        for c, name in enumerate(names):
             matrix = np.zeros((periods, periods))
             mine = self.shift.class_index == c
             np.add.at(matrix, (self.shift.from_period[mine], self.shift.to_period[mine]),
                       shift_flow[mine])
             shifted[name] = matrix
         num_od = charging.network.od_demand.size
-        od_cost = {name: np.full((periods, num_od), np.nan) for name in CLASSES}
+        od_cost = {name: np.full((periods, num_od), np.nan) for name in names}
         if result.link_flow.size and problem.total_demand > 0:
             graph = compile_graph(problem)
             _, cost = shortest_path_costs(graph, result.link_cost)
             first = graph.class_first_od
-            for c, name in enumerate(CLASSES):
+            for c, name in enumerate(names):
                 mine = (graph.od_order >= first[c]) & (graph.od_order < first[c + 1])
                 flat = od_cost[name].reshape(-1)
                 flat[graph.od_order[mine] - first[c]] = cost[mine]
+        ev_demand = np.sum([c.od_demand for c in problem.classes[1:]], axis=0).reshape(
+            periods, num_od)
         return MultiPeriodResult(
             assignment=result,
             price_per_mwh=prices,
             gv_demand_veh_per_h=self.spec.gv_demand_veh_per_h,
-            ev_demand_veh_per_h=problem.classes[1].od_demand.reshape(periods, num_od),
+            ev_demand_veh_per_h=ev_demand,
             station_flow_veh_per_h=station_flow,
             station_load_mw=station_flow * charging.energy_per_charge_mwh,
             road_link_flow_veh_per_h=per_period[:, :road].copy(),
             shifted_demand_veh_per_h=shifted,
             od_cost=od_cost,
             total_cost=float(result.link_flow @ result.link_cost),
+            residual=self.spec.residual_flow(ev_demand),
             problem=self,
             assignment_problem=problem,
         )
@@ -479,6 +552,9 @@ class MultiPeriodResult:
     pairs; ``od_cost[class][ti, k]`` = equilibrium generalized cost ($/veh, shift cost included)
     of OD pair ``k`` generated in ``ti`` (NaN without demand); ``total_cost`` = sum over links
     of flow x generalized cost ($/h, shift costs and charging payments included).
+    ``gv_demand_veh_per_h`` and ``ev_demand_veh_per_h`` are the new trips of each period;
+    ``residual`` the vehicles carried between periods (all zero without ``residual_share``),
+    whose GV class demand is new GV trips plus the residual carried in.
     """
 
     assignment: AssignmentResult
@@ -491,6 +567,7 @@ class MultiPeriodResult:
     shifted_demand_veh_per_h: dict[str, FloatArray]
     od_cost: dict[str, FloatArray]
     total_cost: float
+    residual: ResidualFlow
     problem: MultiPeriodProblem = field(repr=False, compare=False)
     assignment_problem: AssignmentProblem = field(repr=False, compare=False)
 
@@ -526,7 +603,8 @@ class MultiPeriodResult:
         """
         periods = self.problem.num_periods
         num_od = self.problem.spec.charging.network.od_demand.size
-        out = {name: np.zeros((num_od, periods, periods)) for name in CLASSES}
+        names = self.problem.spec.class_names
+        out = {name: np.zeros((num_od, periods, periods)) for name in names}
         state = self.warm_start
         if state is None:
             return out
@@ -537,7 +615,7 @@ class MultiPeriodResult:
         on_shift = (local >= 0) & (local < shift.class_index.size)
         path_of, shift_of = owner[on_shift], local[on_shift]
         first = np.cumsum([0] + [c.od_demand.size for c in self.assignment_problem.classes])
-        for c, name in enumerate(CLASSES):
+        for c, name in enumerate(names):
             mine = shift.class_index[shift_of] == c
             od = (keys[path_of[mine]] - first[c]) % num_od
             np.add.at(out[name], (od, shift.from_period[shift_of[mine]],
@@ -546,16 +624,33 @@ class MultiPeriodResult:
         return out
 
     def class_road_link_flows(self) -> dict[str, FloatArray]:
-        """Road link flows (periods, road links) of ``GV`` and ``EV`` separately."""
+        """Road link flows (periods, road links) of each class (``GV``, ``EV`` or the EV
+        classes) separately."""
         problem = self.problem
         periods, block = problem.num_periods, problem.block
         road = problem.spec.charging.num_road_links
         state = self.warm_start
         if state is None:
-            return {name: np.zeros((periods, road)) for name in CLASSES}
+            return {name: np.zeros((periods, road)) for name in problem.spec.class_names}
         flows = class_link_flows(self.assignment_problem, state)
         return {name: flow[: periods * block].reshape(periods, block)[:, :road].copy()
                 for name, flow in flows.items()}
+
+    def station_vehicles_by_class(self) -> dict[str, FloatArray]:
+        """EVs charging (veh/h, shape (periods, stations)) per EV class: each class's flow on
+        the charging links over its blocks per charge (``station_flow_veh_per_h`` counts
+        charging blocks, which are vehicles only without EV classes)."""
+        problem = self.problem
+        spec = problem.spec
+        periods, block = problem.num_periods, problem.block
+        road = spec.charging.num_road_links
+        state = self.warm_start
+        names = spec.class_names[1:]
+        if state is None:
+            return {name: np.zeros((periods, spec.charging.num_stations)) for name in names}
+        flows = class_link_flows(self.assignment_problem, state)
+        return {name: flows[name][: periods * block].reshape(periods, block)[:, road:] / k
+                for name, k in zip(names, spec.ev_blocks, strict=True)}
 
 
 def build_multiperiod_problem(spec: MultiPeriodSpec) -> MultiPeriodProblem:
@@ -573,7 +668,7 @@ def build_multiperiod_problem(spec: MultiPeriodSpec) -> MultiPeriodProblem:
     destinations = np.unique(network.od_destination).astype(np.int64)
     # shift links: every (class, origin, ti, tj) with |ti - tj| <= M
     c_grid, o_grid, ti_grid, tj_grid = np.meshgrid(
-        np.arange(len(CLASSES)), np.arange(origins.size), np.arange(periods),
+        np.arange(len(spec.class_names)), np.arange(origins.size), np.arange(periods),
         np.arange(periods), indexing="ij",
     )
     allowed = np.abs(ti_grid - tj_grid) <= spec.max_shift_periods
@@ -602,9 +697,12 @@ def build_multiperiod_problem(spec: MultiPeriodSpec) -> MultiPeriodProblem:
         value_of_time=charging.value_of_time_per_h,
     ))
     classes = []
+    ev_graph = charging.ev_graph()
     for c, (name, graph, demand) in enumerate((
-        (GV, charging.gv_graph(), spec.gv_demand_veh_per_h),
-        (EV, charging.ev_graph(), spec.ev_demand_veh_per_h),
+        (GV, charging.gv_graph(), spec.residual_flow().assigned_gv_veh_per_h),
+        *((name, chain_charging_arcs(ev_graph, road, blocks), share * spec.ev_demand_veh_per_h)
+          for name, blocks, share in zip(spec.class_names[1:], spec.ev_blocks, spec.ev_shares,
+                                          strict=True)),
     )):
         mine = shift.class_index == c
         classes.append(_expanded_class(
@@ -615,12 +713,12 @@ def build_multiperiod_problem(spec: MultiPeriodSpec) -> MultiPeriodProblem:
     road_labels = network.link_labels()[:road]
     labels = [f"t{t}:{label}" for t in range(periods)
               for label in [*road_labels, *(f"station {s}" for s in charging.station_names)]]
-    labels += [f"shift {CLASSES[c]} {network.node_ids[o]} t{ti}->t{tj}" for c, o, ti, tj in
+    labels += [f"shift {spec.class_names[c]} {network.node_ids[o]} t{ti}->t{tj}" for c, o, ti, tj in
                zip(shift.class_index, shift.origin, shift.from_period, shift.to_period,
                    strict=True)]
     labels.append("sink")
     problem = AssignmentProblem(concatenate_links(blocks), tuple(classes), tuple(labels))
     names = [f"{od_label(network, k)} in period {t}"
              for t in range(periods) for k in range(network.od_demand.size)]
-    check_reachable(problem, {GV: names, EV: names})
+    check_reachable(problem, {name: names for name in spec.class_names})
     return MultiPeriodProblem(spec, problem, shift, sink_link)

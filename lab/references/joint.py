@@ -20,13 +20,14 @@ from ptn.coordinator.mechanisms.joint_coordination import (
 )
 from ptn.coordinator.outcome import CostSummary
 from ptn.engines.traffic.multiperiod import build_multiperiod_problem
-from ptn.engines.traffic.station_capacity import describe_shortfalls, spec_shortfalls
+from ptn.engines.traffic.station_capacity import describe_shortfalls
 from ptn.lab.references.centralized import JointSolution, solve_joint_min_cost
 from ptn.lab.references.centralized_sue import JointSueSolution, solve_joint_sue_min_cost
 from ptn.scenario.document import Scenario
 from ptn.services.dso.config import dso_config_from_part
 from ptn.services.dso.model import DsoModel
 from ptn.services.traffic.config import traffic_config_from_part
+from ptn.services.traffic.model import charging_shortfalls
 
 #: a reference's status in a sentence ("the centralized reference is ...")
 STATUS_WORDS = {"solver_error": "not solved"}
@@ -40,7 +41,7 @@ def centralized_reference(scenario: Scenario) -> tuple[CostSummary | None, str]:
     traffic = traffic_config_from_part(scenario.part(CONSUMER))
     dso = dso_config_from_part(scenario.part(SUPPLIER))
     public = scenario.public
-    shortfalls = spec_shortfalls(traffic.spec)
+    shortfalls = charging_shortfalls(traffic.spec)
     if shortfalls:  # the reference's pure Davidson delay makes the capacity a hard limit
         reason = ("the centralized reference is infeasible on the traffic side: the stations' "
                   "charging capacity is a hard limit of its Davidson delay, and "

@@ -28,6 +28,13 @@ ADMM step adds the same ``λ·P + (ρ/2)·(P − z)²`` terms; the reported cost
 objective without charging payments (:meth:`~ptn.engines.traffic.sue_periods.SuePeriodsProblem.
 potential`, $/h summed over periods).
 
+Seed 003's options (UE mode): ``residual_share`` carries the vehicles that have not finished
+their trip into the next period, and ``[[traffic.ev_class]]`` splits the EVs into classes with
+their own energy needs (:mod:`ptn.engines.traffic.residual_flow`,
+:mod:`ptn.engines.traffic.ev_classes`). Neither changes what leaves the department: the
+aggregate load per station and period (with classes, the sum of each class's energy times its
+charging EVs).
+
 State (:meth:`TrafficDepartmentModel.snapshot`): the inputs of its latest state-defining solve
 (an ADMM step's coupling terms or a price response's prices), which
 :meth:`TrafficDepartmentModel.restore` equilibrates again, cold: its cost reports continue, and
@@ -46,12 +53,18 @@ import numpy as np
 
 from ptn.engines.coupling import CouplingTerms
 from ptn.engines.errors import InvalidInputError
-from ptn.engines.traffic.multiperiod import MultiPeriodResult, build_multiperiod_problem
+from ptn.engines.traffic.multiperiod import (
+    MultiPeriodResult,
+    MultiPeriodSpec,
+    build_multiperiod_problem,
+)
 from ptn.engines.traffic.result import AssignmentStatus
 from ptn.engines.traffic.station_capacity import (
     CapacityDiagnosis,
+    CapacityShortfall,
+    capacity_shortfalls,
     diagnose_station_flows,
-    spec_shortfalls,
+    station_capacities,
 )
 from ptn.engines.traffic.sue_periods import SuePeriodsProblem, SuePeriodsResult
 from ptn.scenario.document import ScenarioPart
@@ -67,6 +80,14 @@ from ptn.services.traffic.config import TrafficConfig, traffic_config_from_part
 from ptn.services.traffic.contract import ProbeLoads
 
 LOG = logging.getLogger("ptn.services.traffic")
+
+
+def charging_shortfalls(spec: MultiPeriodSpec) -> tuple[CapacityShortfall, ...]:
+    """The certain shortfalls of a spec's original EV demand against its stations' capacities
+    (:func:`~ptn.engines.traffic.station_capacity.capacity_shortfalls`), the demand counted in
+    the charging blocks the capacities are stated in (vehicles without EV classes)."""
+    return capacity_shortfalls(spec.ev_blocks_veh_per_h(), station_capacities(spec),
+                               max_shift_periods=spec.max_shift_periods)
 
 
 class TrafficDepartmentModel:
@@ -89,7 +110,7 @@ class TrafficDepartmentModel:
         self._last_input: CouplingTerms | FloatArray | None = None
         #: the certain shortfalls of the EV demand against the stations' capacities (a
         #: warning: Davidson's capacity is soft; docs/runtime.md)
-        self.shortfalls = spec_shortfalls(config.spec)
+        self.shortfalls = charging_shortfalls(config.spec)
         if self.shortfalls:
             LOG.warning("traffic operator %s: charging capacity is short: %s", self.operator_id,
                         "; ".join(s.describe() for s in self.shortfalls))
@@ -210,7 +231,7 @@ class TrafficDepartmentModel:
         flow = np.asarray(station_load_mw, dtype=np.float64).T / charging.energy_per_charge_mwh
         return diagnose_station_flows(
             charging.station_names, [s.capacity_veh_per_h for s in charging.stations], flow,
-            spec.ev_demand_veh_per_h if ev_demand_veh_per_h is None else ev_demand_veh_per_h,
+            spec.ev_blocks_veh_per_h(ev_demand_veh_per_h),
             max_shift_periods=spec.max_shift_periods)
 
     def _loads_with_diagnosis(self, load_mw: FloatArray, converged: bool, failure: str,
