@@ -65,8 +65,8 @@ from ptn.engines.fleet.charging_plan import (
 
 #: HiGHS (MILP) and SCIP (the ADMM step's MISOCP) settings: gaps tight enough that the leader's
 #: cost in the profit-sharing sweep is exact to well below a cent
-MILP_OPTIONS: dict[str, Any] = {"mip_rel_gap": 1e-9, "mip_abs_gap": 1e-7}
-MIQP_OPTIONS: dict[str, Any] = {"scip_params": {"limits/gap": 1e-9, "limits/absgap": 1e-7}}
+HIGHS_OPTIONS: dict[str, Any] = {"mip_rel_gap": 1e-9, "mip_abs_gap": 1e-7}
+SCIP_OPTIONS: dict[str, Any] = {"scip_params": {"limits/gap": 1e-9, "limits/absgap": 1e-7}}
 
 @dataclass(frozen=True)
 class VisitOptions:
@@ -136,8 +136,8 @@ class BusChargingModel(FleetParameters):
     def __init__(self, case: FleetCase, *, solver_options: dict[str, Any] | None = None) -> None:
         self.case = case
         self.full_visits = case.fleet_model == "bus-mip-full-visits"
-        self.milp_options = {**MILP_OPTIONS, **(solver_options or {})}
-        self.miqp_options = dict(MIQP_OPTIONS)
+        self.milp_options = {**HIGHS_OPTIONS, **(solver_options or {})}
+        self.miqp_options = dict(SCIP_OPTIONS)
         started = time.perf_counter()
         self._build()
         self.build_seconds = time.perf_counter() - started

@@ -42,11 +42,13 @@ by the two ends of the follower's optimal set.
   sets are ε-thin, Clarabel needs 30-100 iterations).
 
 With a mixed-integer fleet (``FleetCase.fleet_model`` ``"bus-mip"``,
-:mod:`ptn.engines.fleet.bus_plan`) the joint problem is a MILP, solved by HiGHS to a relative
-gap of 1e-9. Its optimal set is a finite union of polyhedra, no longer convex, but V(ρ) is
-still concave and piecewise linear (a minimum of the pieces' concave functions) and C_DSO still
-non-increasing in ρ, so the perturbation selections and the sweep's breakpoint search hold as
-they are; the ε-constrained selections pick within the ε-optimal set as before.
+:mod:`ptn.engines.fleet.bus_plan`) the joint problem is a MILP, solved by SCIP to a relative
+gap of 1e-9 (through cvxpy the OPF's generation cost keeps a ``0·p²`` term, a cone HiGHS
+refuses; SCIP takes it, 1-2 s a solve on the seed case). Its optimal set is a finite union of
+polyhedra, no longer convex, but V(ρ) is still concave and piecewise linear (a minimum of the
+pieces' concave functions) and C_DSO still non-increasing in ρ, so the perturbation
+selections and the sweep's breakpoint search hold as they are; the ε-constrained selections
+pick within the ε-optimal set as before.
 
 Units: $ over the horizon, MW, shares in [0, 1]. Invalid input raises
 :class:`~ptn.engines.errors.InvalidInputError`; solver trouble is a status in the result.
@@ -65,7 +67,7 @@ import cvxpy as cp
 import numpy as np
 
 from ptn.engines.errors import InvalidInputError
-from ptn.engines.fleet.bus_plan import MILP_OPTIONS
+from ptn.engines.fleet.bus_plan import HIGHS_OPTIONS, SCIP_OPTIONS
 from ptn.engines.fleet.case import FleetCase, FloatArray
 from ptn.engines.fleet.model import build_fleet_model, is_mixed_integer
 from ptn.engines.power.der import DsoCase
@@ -206,9 +208,9 @@ class FollowerModel:
         self.perturbation = perturbation
         self.point = point_of_station(fleet_case, dso_case, station_order)
         mixed_integer = is_mixed_integer(fleet_case)
-        self.solver = solver or ("HIGHS" if mixed_integer else "CLARABEL")
-        attempts = SOLVER_ATTEMPTS if self.solver == "CLARABEL" \
-            else (MILP_OPTIONS if mixed_integer else {},)
+        self.solver = solver or ("SCIP" if mixed_integer else "CLARABEL")
+        attempts = {"CLARABEL": SOLVER_ATTEMPTS, "SCIP": (SCIP_OPTIONS,),
+                    "HIGHS": (HIGHS_OPTIONS,)}.get(self.solver, ({},))
         self._attempts = [{**options, **(solver_options or {})} for options in attempts]
         self._fleet = build_fleet_model(fleet_case)
         self._fleet_parts = self._fleet.embedding()
