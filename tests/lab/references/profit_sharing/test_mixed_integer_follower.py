@@ -10,7 +10,6 @@ TNO's own plan at ρ bounds the follower's value. The KKT reference refuses a MI
 from __future__ import annotations
 
 import itertools
-from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -18,30 +17,22 @@ import pytest
 from ptn.engines.errors import InvalidInputError
 from ptn.lab.references.profit_sharing.follower import FollowerModel, FollowerSolution
 from ptn.lab.references.profit_sharing.game import dispatch_fixed
-from ptn.lab.references.profit_sharing.horizon import slice_horizon
 from ptn.lab.references.profit_sharing.kkt import solve_bilevel_kkt
 from tests.support.profit_sharing_cases import Cases
 
-WINDOW = (16, 23)
 SHARES = (0.1, 0.3, 0.8)
 
 
 @pytest.fixture(scope="module")
-def window(cases: Cases) -> Cases:
-    fleet, dso, order = cases
-    return (*slice_horizon(replace(fleet, fleet_model="bus-mip"), dso, *WINDOW), order)
-
-
-@pytest.fixture(scope="module")
-def solutions(window: Cases) -> tuple[FollowerModel, list[FollowerSolution]]:
-    fleet, dso, order = window
+def solutions(mip_window: Cases) -> tuple[FollowerModel, list[FollowerSolution]]:
+    fleet, dso, order = mip_window
     model = FollowerModel(fleet, dso, station_order=order)
     return model, [model.solve(share) for share in SHARES]
 
 
 def test_the_milp_follower_reports_the_dsos_own_dispatch_cost(
-        window: Cases, solutions: tuple[FollowerModel, list[FollowerSolution]]) -> None:
-    _, dso, _ = window
+        mip_window: Cases, solutions: tuple[FollowerModel, list[FollowerSolution]]) -> None:
+    _, dso, _ = mip_window
     model, answers = solutions
     assert model.solver == "SCIP"
     for answer in answers:
@@ -69,7 +60,8 @@ def test_the_milp_response_is_monotone_and_bounded_by_the_tnos_own_plan(
     assert answers[-1].dso_cost_usd < answers[0].dso_cost_usd - 1.0
 
 
-def test_the_kkt_reference_refuses_a_milp_follower(window: Cases) -> None:
-    fleet, dso, order = window
+def test_the_kkt_reference_refuses_a_milp_follower(mip_window: Cases) -> None:
+    fleet, dso, order = mip_window
     with pytest.raises(InvalidInputError, match="needs an LP follower"):
         solve_bilevel_kkt(fleet, dso, station_order=order)
+
