@@ -29,10 +29,9 @@ def test_tno_tables_are_validated() -> None:
          "tno.station\\[2\\].name: station 'east5' is not in scenario.stations"),
         ("value_of_time_per_h = 50.0", "value_of_time_per_h = -1.0",
          "tno.value_of_time_per_h: must be positive"),
-        ("session_hours = 0.5", 'session_hours = 0.5\nfleet_model = "integer"',
+        ('fleet_model = "pooled-lp"', 'fleet_model = "integer"',
          "tno.fleet_model: expected one of pooled-lp, bus-mip, bus-mip-full-visits"),
-        ("session_hours = 0.5", "session_hours = 0.5\nfleet_model = 1",
-         "tno.fleet_model: expected a string"),
+        ('fleet_model = "pooled-lp"', "fleet_model = 1", "tno.fleet_model: expected a string"),
     ):
         assert old in SHARING.text, old
         scenario = scenario_from_text(SHARING.text.replace(old, new, 1), source="tno.toml",
@@ -63,8 +62,11 @@ def test_the_mixed_integer_tno_answers_in_the_same_messages() -> None:
     """``fleet_model = "bus-mip"``: 18 buses with whole visits, behind the same RPCs; the
     default is the pooled LP (its own-cost 543.47 $ of docs/profit-sharing.md)."""
     assert tno_case_from_part(SHARING.part("tno")).fleet_model == "pooled-lp"
-    text = SHARING.text.replace("session_hours = 0.5", 'session_hours = 0.5\nfleet_model = '
-                                '"bus-mip"', 1)
+    without = SHARING.text.replace('fleet_model = "pooled-lp"\n', "", 1)
+    scenario = scenario_from_text(without, source="tno.toml",
+                                  base_directory=SHARING.parts["dso"].base_directory)
+    assert tno_case_from_part(scenario.part("tno")).fleet_model == "pooled-lp"  # the default
+    text = SHARING.text.replace('fleet_model = "pooled-lp"', 'fleet_model = "bus-mip"', 1)
     scenario = scenario_from_text(text, source="tno.toml",
                                   base_directory=SHARING.parts["dso"].base_directory)
     model = TnoModel.from_part(scenario.part("tno"))
