@@ -19,6 +19,13 @@ day's last twelve hours (both cases cut by
 the two operators in this process), where SCIP proves the KKT optimum.
 
 Run: ``python -m bench.profit_sharing``; writes ``bench/results/profit_sharing.{md,json}``.
+
+Issue 17: ``python -m bench.profit_sharing --fleet-models 41`` runs the sweep (41 shares, then
+the exact breakpoints) with the TNO's pooled LP and its per-bus MILP
+(:mod:`ptn.engines.fleet.bus_plan`) on the same case, and writes
+``bench/results/profit_sharing_fleet_models.{md,json}``: does ρ* move? (The MILP follower takes
+1-2 s a solve with SCIP, so the grid is coarser than the LP's 1001 shares; the breakpoint search
+makes the optimum exact all the same.)
 """
 
 from __future__ import annotations
@@ -157,11 +164,61 @@ def write_report(rows: list[dict[str, Any]], command: str) -> None:
     print("\n".join(lines))
 
 
+def fleet_model_rows(points: int) -> list[dict[str, Any]]:
+    """The sweep on the seed case with each fleet model (module doc), its best teeth."""
+    scenario = load_scenario(SCENARIO)
+    config = dso_config_from_part(scenario.part("dso"))
+    base = tno_case_from_part(scenario.part("tno"))
+    rows = []
+    for kind in ("pooled-lp", "bus-mip"):
+        fleet = dataclasses.replace(base, fleet_model=kind)
+        result = sweep(fleet, config.case, [k / (points - 1) for k in range(points)],
+                       station_order=config.point_order)
+        teeth = sorted(result.breakpoints, key=lambda b: b.optimistic_leader_cost_usd)[:4]
+        for row in sweep_rows(result, kind):
+            rows.append({**row, "tno_cost_alone_usd": result.tno_cost_alone_usd,
+                         "breakpoints": len(result.breakpoints),
+                         "best_teeth": [(b.share, b.optimistic_leader_cost_usd,
+                                         b.pessimistic_leader_cost_usd, b.right_tno_cost_usd,
+                                         b.right_dso_cost_usd) for b in teeth]})
+    return rows
+
+
+def write_fleet_model_report(rows: list[dict[str, Any]], command: str) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "profit_sharing_fleet_models.json").write_text(json.dumps(rows, indent=2),
+                                                              encoding="utf-8")
+    lines = [f"Command: `{command}`", "",
+             "| fleet model | method | status | seconds | C0 $ | TNO alone $ | ρ* | "
+             "DNO total cost $ |", "|---|---|---|---:|---:|---:|---:|---:|"]
+    lines += [f"| {r['instance']} | {r['method']} | {r['status']} | {_number(r['seconds'], 1)} "
+              f"| {_number(r['original_dso_cost_usd'], 2)} | "
+              f"{_number(r['tno_cost_alone_usd'], 2)} | {_number(r['share'], 5)} | "
+              f"{_number(r['dno_total_cost_usd'], 3)} |" for r in rows]
+    lines += ["", "Best teeth (breakpoints by optimistic DNO cost): share, optimistic $, "
+              "pessimistic $, TNO cost $, DSO cost $ (right piece)", ""]
+    for r in rows[::3]:
+        teeth = "; ".join(f"{t[0]:.5f}: {t[1]:,.3f} / {t[2]:,.3f} ({t[3]:,.2f}, {t[4]:,.2f})"
+                          for t in r["best_teeth"])
+        lines.append(f"- {r['instance']}: {teeth}")
+    (RESULTS / "profit_sharing_fleet_models.md").write_text("\n".join(lines) + "\n",
+                                                            encoding="utf-8")
+    print("\n".join(lines))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kkt-time-limit", type=float, default=300.0,
                         help="SCIP's time limit per KKT solve, seconds (default 300)")
+    parser.add_argument("--fleet-models", type=int, default=0, metavar="POINTS",
+                        help="instead: the sweep on POINTS shares with the pooled LP and the "
+                             "per-bus MILP fleet (issue 17)")
     arguments = parser.parse_args()
+    if arguments.fleet_models:
+        write_fleet_model_report(fleet_model_rows(arguments.fleet_models),
+                                 f"python -m bench.profit_sharing --fleet-models "
+                                 f"{arguments.fleet_models}")
+        return
     with tempfile.TemporaryDirectory() as directory:
         rows = [private_over_grpc(Path(directory))]
     rows += references(arguments.kkt_time_limit)

@@ -26,6 +26,10 @@ optimization model. Every modelling choice below is ours, marked **(choice)**.
   the destinations 2, 3), so with directed links no bus could return from a station off its
   line. ``two_way_roads=True`` lets buses drive each link in both directions at its free-flow
   time (real streets mostly are two-way); the default keeps the network as given.
+* ``fleet_model`` **(choice of model, not of data)**: ``"pooled-lp"`` (the default) pools a
+  line's buses and lets visits be fractional (:mod:`ptn.engines.fleet.charging_plan`);
+  ``"bus-mip"`` models each bus and whole visits (:mod:`ptn.engines.fleet.bus_plan`, a MILP);
+  ``"bus-mip-full-visits"`` also makes every visit deliver its full energy.
 * The public time-of-use tariff ``tariff_per_mwh[t]`` is what the TNO pays per MWh drawn from
   the grid; ``value_of_time_per_h`` prices a bus-hour of detour driving (driver and vehicle).
 
@@ -36,6 +40,7 @@ Units: MW, MWh, h, $/MWh, $/h. Periods have equal length ``period_hours``. Inval
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal, get_args
 
 import numpy as np
 from numpy.typing import NDArray
@@ -46,6 +51,10 @@ from ptn.engines.traffic.network import RoadNetwork
 from ptn.engines.traffic.shortest_path import dijkstra
 
 FloatArray = NDArray[np.float64]
+
+#: the TNO's fleet models (module doc)
+FleetModelKind = Literal["pooled-lp", "bus-mip", "bus-mip-full-visits"]
+FLEET_MODELS: tuple[str, ...] = get_args(FleetModelKind)
 
 #: $ per bus-hour of detour driving in the example (driver wage plus vehicle operating cost)
 EXAMPLE_VALUE_OF_TIME_PER_H = 50.0
@@ -142,6 +151,7 @@ class FleetCase:
     session_hours: float = 0.5
     two_way_roads: bool = False
     name: str = "fleet"
+    fleet_model: FleetModelKind = "pooled-lp"
     _detour_hours: FloatArray = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -241,6 +251,9 @@ def _validate(case: FleetCase) -> None:
     if not np.isfinite(case.value_of_time_per_h) or case.value_of_time_per_h < 0:
         raise InvalidInputError(f"{case.name}: value_of_time_per_h must be >= 0, got "
                                 f"{case.value_of_time_per_h}")
+    if case.fleet_model not in FLEET_MODELS:
+        raise InvalidInputError(f"{case.name}: fleet_model must be one of "
+                                f"{', '.join(FLEET_MODELS)}, got {case.fleet_model!r}")
     tariff = case.tariff_per_mwh
     if tariff.ndim != 1 or tariff.size == 0:
         raise InvalidInputError(f"{case.name}: tariff_per_mwh needs one value per period")

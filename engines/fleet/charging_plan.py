@@ -80,7 +80,8 @@ FleetStatus = Literal["optimal", "infeasible", "failed"]
 #: periods solves in a few ms; iterative refinement is kept (it is cheap here).
 DEFAULT_SOLVER_OPTIONS: dict[str, dict[str, Any]] = {"CLARABEL": {}}
 
-_STATUS: dict[str, FleetStatus] = {
+#: cvxpy's statuses as a plan's (shared by both fleet models)
+SOLVER_STATUS: dict[str, FleetStatus] = {
     cp.OPTIMAL: "optimal",
     cp.OPTIMAL_INACCURATE: "optimal",
     cp.INFEASIBLE: "infeasible",
@@ -143,7 +144,59 @@ class FleetEmbedding:
     read_plan: Callable[[], FleetPlan]
 
 
-class FleetChargingModel:
+class FleetParameters:
+    """What both fleet models share: names, the tariff and coupling Parameters' updates.
+
+    Subclasses build ``_tariff`` (periods), ``_linear`` (stations × periods) and
+    ``_half_penalty`` (scalar) as cvxpy Parameters and hold ``case``.
+    """
+
+    case: FleetCase
+    _tariff: cp.Parameter
+    _linear: cp.Parameter
+    _half_penalty: cp.Parameter
+    _coupling: CouplingTerms
+
+    def _reset_coupling(self) -> None:
+        self._set_coupling(CouplingTerms.zero(self.station_names, self.case.periods,
+                                              self.case.period_hours, CouplingSide.CONSUMER))
+
+    def _accept_coupling(self, coupling: CouplingTerms) -> None:
+        """Check an ADMM step's terms (consuming side, this fleet's stations and Δt), set them."""
+        who = "the TNO's fleet"
+        coupling = coupling.aligned(self.station_names, self.case.periods, who)
+        coupling.require_side(CouplingSide.CONSUMER, who)
+        coupling.require_period_hours(self.case.period_hours, who)
+        self._set_coupling(coupling)
+
+    def _set_coupling(self, coupling: CouplingTerms) -> None:
+        self._linear.value = coupling.linear_usd_per_mw
+        self._half_penalty.value = coupling.quadratic_usd_per_mw2
+        self._coupling = coupling
+
+    # ------------------------------------------------------------------ names and updates
+    @property
+    def station_names(self) -> tuple[str, ...]:
+        return self.case.station_names
+
+    @property
+    def line_names(self) -> tuple[str, ...]:
+        return self.case.line_names
+
+    def set_tariff(self, tariff_per_mwh: ArrayLike) -> None:
+        """Change the time-of-use tariff ($/MWh per period) without rebuilding."""
+        tariff = np.asarray(tariff_per_mwh, dtype=np.float64)
+        if tariff.shape != (self.case.periods,):
+            raise InvalidInputError(f"tariff_per_mwh needs {self.case.periods} values (one per "
+                                    f"period), got shape {tariff.shape}")
+        bad = np.flatnonzero(~np.isfinite(tariff))
+        if bad.size:
+            raise InvalidInputError(f"tariff_per_mwh in period {int(bad[0])} is not finite")
+        self.case = replace(self.case, tariff_per_mwh=tariff.copy())
+        self._tariff.value = tariff.copy()
+
+
+class FleetChargingModel(FleetParameters):
     """The TNO's charging LP (and its ADMM QP), built once with cvxpy Parameters."""
 
     def __init__(
@@ -214,36 +267,6 @@ class FleetChargingModel:
         self.problem = cp.Problem(cp.Minimize(self._cost + coupling), list(constraints))
         self._reset_coupling()
 
-    def _reset_coupling(self) -> None:
-        self._set_coupling(CouplingTerms.zero(self.station_names, self.case.periods,
-                                              self.case.period_hours, CouplingSide.CONSUMER))
-
-    def _set_coupling(self, coupling: CouplingTerms) -> None:
-        self._linear.value = coupling.linear_usd_per_mw
-        self._half_penalty.value = coupling.quadratic_usd_per_mw2
-        self._coupling = coupling
-
-    # ------------------------------------------------------------------ names and updates
-    @property
-    def station_names(self) -> tuple[str, ...]:
-        return self.case.station_names
-
-    @property
-    def line_names(self) -> tuple[str, ...]:
-        return self.case.line_names
-
-    def set_tariff(self, tariff_per_mwh: ArrayLike) -> None:
-        """Change the time-of-use tariff ($/MWh per period) without rebuilding."""
-        tariff = np.asarray(tariff_per_mwh, dtype=np.float64)
-        if tariff.shape != (self.case.periods,):
-            raise InvalidInputError(f"tariff_per_mwh needs {self.case.periods} values (one per "
-                                    f"period), got shape {tariff.shape}")
-        bad = np.flatnonzero(~np.isfinite(tariff))
-        if bad.size:
-            raise InvalidInputError(f"tariff_per_mwh in period {int(bad[0])} is not finite")
-        self.case = replace(self.case, tariff_per_mwh=tariff.copy())
-        self._tariff.value = tariff.copy()
-
     # ------------------------------------------------------------------ solves
     def plan(self) -> FleetPlan:
         """Prescheduling: the plan of least own cost (no coordination terms)."""
@@ -256,11 +279,7 @@ class FleetChargingModel:
         ``coupling``: the consuming side's terms (``side=CouplingSide.CONSUMER``) for this
         fleet's period length, rows aligned to its stations by name (or in station order).
         """
-        who = "the TNO's fleet"
-        coupling = coupling.aligned(self.station_names, self.case.periods, who)
-        coupling.require_side(CouplingSide.CONSUMER, who)
-        coupling.require_period_hours(self.case.period_hours, who)
-        self._set_coupling(coupling)
+        self._accept_coupling(coupling)
         return self._solve()
 
     def embedding(self) -> FleetEmbedding:
@@ -286,8 +305,8 @@ class FleetChargingModel:
                 # cvxpy warns on reduced accuracy; the plan's message says so instead
                 warnings.simplefilter("ignore", UserWarning)
                 self.problem.solve(solver=self.solver, warm_start=True, **self.solver_options)
-            status: FleetStatus = _STATUS.get(self.problem.status, "failed")
-            if self.problem.status not in _STATUS:
+            status: FleetStatus = SOLVER_STATUS.get(self.problem.status, "failed")
+            if self.problem.status not in SOLVER_STATUS:
                 message = f"solver status {self.problem.status}"
             elif self.problem.status == cp.OPTIMAL_INACCURATE:
                 message = "the solver stopped at reduced accuracy (optimal_inaccurate)"
@@ -303,7 +322,7 @@ class FleetChargingModel:
             plan = self._collect(status, message, objective=float(self.problem.value)
                                  + self._coupling.constant_usd, coupling=self._coupling)
         else:
-            plan = self._empty(status, message)
+            plan = empty_plan(self.case, status, message)
         return replace(plan, seconds=time.perf_counter() - started, solver_seconds=solver_seconds)
 
     # ------------------------------------------------------------------ read-back
@@ -338,15 +357,16 @@ class FleetChargingModel:
             period_hours=dt, message=message,
         )
 
-    def _empty(self, status: FleetStatus, message: str) -> FleetPlan:
-        case = self.case
-        L, S, T = case.num_lines, case.num_stations, case.periods
-        nan = float("nan")
-        return FleetPlan(
-            status=status, station_names=case.station_names, line_names=case.line_names,
-            station_load_mw=np.full((S, T), nan), charging_mwh=np.full((L, S, T), nan),
-            energy_mwh=np.full((L, T + 1), nan), visits=np.full((L, S, T), nan),
-            cost_usd=nan, energy_cost_usd=nan, detour_cost_usd=nan, coordination_usd=nan,
-            objective_usd=nan, period_hours=case.period_hours,
-            message=message or f"the charging plan is {status}",
-        )
+
+def empty_plan(case: FleetCase, status: FleetStatus, message: str) -> FleetPlan:
+    """A plan without a solution (``status`` not optimal): arrays and costs NaN."""
+    L, S, T = case.num_lines, case.num_stations, case.periods
+    nan = float("nan")
+    return FleetPlan(
+        status=status, station_names=case.station_names, line_names=case.line_names,
+        station_load_mw=np.full((S, T), nan), charging_mwh=np.full((L, S, T), nan),
+        energy_mwh=np.full((L, T + 1), nan), visits=np.full((L, S, T), nan),
+        cost_usd=nan, energy_cost_usd=nan, detour_cost_usd=nan, coordination_usd=nan,
+        objective_usd=nan, period_hours=case.period_hours,
+        message=message or f"the charging plan is {status}",
+    )

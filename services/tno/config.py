@@ -8,15 +8,22 @@ bad value, by its model (:mod:`ptn.services.tno.model`), the up-front check of a
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from ptn.engines.errors import InvalidInputError
-from ptn.engines.fleet.case import BusBattery, BusLine, FleetCase, FleetStation
+from ptn.engines.fleet.case import (
+    FLEET_MODELS,
+    BusBattery,
+    BusLine,
+    FleetCase,
+    FleetModelKind,
+    FleetStation,
+)
 from ptn.scenario.document import ScenarioPart, require_integer, require_number
 from ptn.services.traffic.config import road_network_from_table
 
 TNO_KEYS = ("network", "tariff_per_mwh", "value_of_time_per_h", "session_hours",
-            "two_way_roads", "battery", "line", "station")
+            "two_way_roads", "fleet_model", "battery", "line", "station")
 BATTERY_KEYS = ("battery_mwh", "soc_min", "soc_max", "soc_initial", "charge_power_max_mw",
                 "charging_efficiency")
 LINE_KEYS = ("name", "stops", "buses", "round_trips_per_period", "energy_per_round_trip_mwh",
@@ -87,6 +94,10 @@ def tno_case_from_part(part: ScenarioPart) -> FleetCase:
         reader.fail(where, "no [[tno.line]]: the fleet needs at least one bus line")
     two_way = reader.boolean(table, where, "two_way_roads") if "two_way_roads" in table \
         else False
+    fleet_model = reader.text(table, where, "fleet_model", default="pooled-lp")
+    if fleet_model not in FLEET_MODELS:
+        reader.fail(f"{where}.fleet_model", f"expected one of {', '.join(FLEET_MODELS)}, got "
+                                            f"{fleet_model!r}")
     try:
         return FleetCase(
             network=network, lines=tuple(lines), stations=tuple(stations), tariff_per_mwh=tariff,
@@ -96,7 +107,8 @@ def tno_case_from_part(part: ScenarioPart) -> FleetCase:
                                                default=50.0, strictly_positive=True),
             session_hours=require_number(reader, table, where, "session_hours", default=0.5,
                                          strictly_positive=True),
-            two_way_roads=two_way, name=part.public.name)
+            two_way_roads=two_way, name=part.public.name,
+            fleet_model=cast(FleetModelKind, fleet_model))
     except InvalidInputError as error:
         reader.fail(where, str(error))
         raise  # unreachable: fail raises

@@ -31,7 +31,8 @@ import numpy as np
 from ptn.engines.coupling import CouplingTerms
 from ptn.engines.errors import InvalidInputError
 from ptn.engines.fleet.case import FleetCase
-from ptn.engines.fleet.charging_plan import FleetChargingModel, FleetPlan
+from ptn.engines.fleet.charging_plan import FleetPlan
+from ptn.engines.fleet.model import build_fleet_model
 from ptn.scenario.document import ScenarioPart
 from ptn.services.contract import (
     CostReport,
@@ -55,7 +56,7 @@ class TnoModel:
     def __init__(self, operator_id: str, case: FleetCase) -> None:
         self.operator_id = operator_id
         self.case = case
-        self.fleet = FleetChargingModel(case)
+        self.fleet = build_fleet_model(case)
         self._last: FleetPlan | None = None
         self._last_coupling: CouplingTerms | None = None
         self._alone: FleetPlan | None = None
@@ -131,7 +132,7 @@ class TnoModel:
         self._last, self._last_coupling = None, None
         # its solver warm-starts from earlier solves: built afresh, it answers as a fresh
         # model's would (a negotiation after other traffic gets a fresh server's numbers)
-        self.fleet, self._alone = FleetChargingModel(self.case), None
+        self.fleet, self._alone = build_fleet_model(self.case), None
         if state["last_plan"] is not None:
             self.consensus_step(CouplingTerms.from_json(state["last_plan"]))
         self.received_usd = float(received)

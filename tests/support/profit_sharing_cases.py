@@ -18,5 +18,9 @@ INTERIOR_SHARES = (0.15, 0.2, 0.3)
 #: a breakpoint of the follower's response on the scenario's grid: 1/8
 BREAKPOINT = 0.125
 
+#: the window of the mixed-integer fleet's tests (periods 16-22): the MILP follower and the
+#: private search with the MILP TNO take seconds there
+MIP_WINDOW = (16, 23)
+
 #: the fleet case, the DSO case and the charging point of each station
 Cases = tuple[FleetCase, DsoCase, list[int]]

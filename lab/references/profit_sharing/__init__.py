@@ -46,6 +46,11 @@ the follower's C_DSO tie is 6.14 $ wide (pessimistic L there 5654.342 $); the ne
 the sawtooth is ρ = 6/35, L = 5649.063 $. The private search's ρ* = 0.12578 (L = 5649.081 $)
 lies 7.8e-4 right of the optimum, within its tolerance of 1e-3.
 
+With the per-bus MILP fleet (``FleetCase.fleet_model = "bus-mip"``, issue 17) the follower and
+the sweep run as they are (SCIP solves the joint MILP; the breakpoint search stays exact) and
+the KKT reference refuses the case: ρ* = 1/5, L = 5664.698 $ against C0 = 5779.640 $ (41 shares
+and 47 breakpoints, ``python -m bench.profit_sharing --fleet-models 41``).
+
 Units: $ over the horizon, MW, shares in [0, 1]. Invalid input raises
 :class:`~ptn.engines.errors.InvalidInputError`; solver trouble is a status in the result.
 """

@@ -10,8 +10,9 @@ which one the follower picks changes the leader's cost: the referee's first ques
 by the two ends of the follower's optimal set.
 
 * :class:`FollowerModel` / :func:`solve_follower`: the follower's joint problem in ONE cvxpy
-  model, ``FleetChargingModel(...).embedding()`` plus ``DistFlowOpf(..., charging="priced")
-  .embedding()`` coupled by ``P_fleet[s, t] = charging_mw[point(s), t]``, built once and
+  model, the fleet's ``embedding()`` (:func:`ptn.engines.fleet.model.build_fleet_model`) plus
+  ``DistFlowOpf(..., charging="priced").embedding()`` coupled by
+  ``P_fleet[s, t] = charging_mw[point(s), t]``, built once and
   re-solved with ρ as a Parameter. DPP: ``ρ·(expression with Parameters)`` is not DPP (the
   tariff and the upstream prices are Parameters), so the two costs are epigraph variables
   ``τ = C_TNO`` and ``δ = C_DSO`` and the objective is ``τ + ρ·δ`` (Parameter times Variable).
@@ -40,6 +41,15 @@ by the two ends of the follower's optimal set.
   costs two ~16 ms follower solves, the constrained re-solves 30-100 ms each (their feasible
   sets are ε-thin, Clarabel needs 30-100 iterations).
 
+With a mixed-integer fleet (``FleetCase.fleet_model`` ``"bus-mip"``,
+:mod:`ptn.engines.fleet.bus_plan`) the joint problem is a MILP, solved by SCIP to a relative
+gap of 1e-9 (through cvxpy the OPF's generation cost keeps a ``0·p²`` term, a cone HiGHS
+refuses; SCIP takes it, 1-2 s a solve on the seed case). Its optimal set is a finite union of
+polyhedra, no longer convex, but V(ρ) is still concave and piecewise linear (a minimum of the
+pieces' concave functions) and C_DSO still non-increasing in ρ, so the perturbation
+selections and the sweep's breakpoint search hold as they are; the ε-constrained selections
+pick within the ε-optimal set as before.
+
 Units: $ over the horizon, MW, shares in [0, 1]. Invalid input raises
 :class:`~ptn.engines.errors.InvalidInputError`; solver trouble is a status in the result.
 """
@@ -57,8 +67,9 @@ import cvxpy as cp
 import numpy as np
 
 from ptn.engines.errors import InvalidInputError
+from ptn.engines.fleet.bus_plan import HIGHS_OPTIONS, SCIP_OPTIONS
 from ptn.engines.fleet.case import FleetCase, FloatArray
-from ptn.engines.fleet.charging_plan import FleetChargingModel
+from ptn.engines.fleet.model import build_fleet_model, is_mixed_integer
 from ptn.engines.power.der import DsoCase
 from ptn.engines.power.distflow import DistFlowOpf, Formulation
 from ptn.lab.references.profit_sharing.game import (
@@ -182,7 +193,7 @@ class FollowerModel:
         formulation: Formulation = "lindistflow",
         tie_rel_tol: float = DEFAULT_TIE_REL_TOL,
         perturbation: float = DEFAULT_PERTURBATION,
-        solver: str = "CLARABEL",
+        solver: str | None = None,
         solver_options: dict[str, Any] | None = None,
     ) -> None:
         if not (math.isfinite(tie_rel_tol) and tie_rel_tol > 0):
@@ -196,10 +207,12 @@ class FollowerModel:
         self.tie_rel_tol = tie_rel_tol
         self.perturbation = perturbation
         self.point = point_of_station(fleet_case, dso_case, station_order)
-        self.solver = solver
-        attempts = SOLVER_ATTEMPTS if solver == "CLARABEL" else ({},)
+        mixed_integer = is_mixed_integer(fleet_case)
+        self.solver = solver or ("SCIP" if mixed_integer else "CLARABEL")
+        attempts = {"CLARABEL": SOLVER_ATTEMPTS, "SCIP": (SCIP_OPTIONS,),
+                    "HIGHS": (HIGHS_OPTIONS,)}.get(self.solver, ({},))
         self._attempts = [{**options, **(solver_options or {})} for options in attempts]
-        self._fleet = FleetChargingModel(fleet_case)
+        self._fleet = build_fleet_model(fleet_case)
         self._fleet_parts = self._fleet.embedding()
         self._opf = DistFlowOpf(dso_case, charging="priced", formulation=formulation)
         self._opf_parts = self._opf.embedding()

@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 
 from ptn.engines.errors import InvalidInputError
 from ptn.engines.fleet.case import FleetCase, FloatArray
-from ptn.engines.fleet.charging_plan import FleetChargingModel
+from ptn.engines.fleet.model import build_fleet_model
 from ptn.engines.power.der import DsoCase, validate_case
 from ptn.engines.power.distflow import DistFlowOpf, Formulation
 from ptn.engines.power.result import OpfResult, OpfStatus
@@ -98,11 +98,11 @@ def preschedule(
     station_order: Sequence[int] | None = None,
     formulation: Formulation = "lindistflow",
 ) -> Preschedule:
-    """Stage 1 as the operators run it: ``FleetChargingModel(fleet_case).plan()`` (the TNO's
+    """Stage 1 as the operators run it: ``build_fleet_model(fleet_case).plan()`` (the TNO's
     plan alone, a point of its own, possibly tied, optimal set) and the DSO's fixed-load
     dispatch of its station loads (``DistFlowOpf(charging="fixed")``): C0."""
     point = point_of_station(fleet_case, dso_case, station_order)
-    plan = FleetChargingModel(fleet_case).plan()
+    plan = build_fleet_model(fleet_case).plan()
     names = fleet_case.station_names
     nan = float("nan")
     if not plan.has_solution:

@@ -376,6 +376,9 @@ def solve_bilevel_kkt(
 
     started = time.perf_counter()
     point = point_of_station(fleet_case, dso_case, station_order)
+    if fleet_case.fleet_model != "pooled-lp":
+        raise InvalidInputError(f"the KKT reference needs an LP follower: fleet_model "
+                                f"{fleet_case.fleet_model!r} has integer visits (use the sweep)")
     if method not in ("sos1", "strong_duality"):
         raise InvalidInputError(f"method must be 'sos1' or 'strong_duality', got {method!r}")
     name = {"scip": "scip_direct"}.get(solver, solver)

@@ -87,6 +87,18 @@ def test_results_folder(sharing: tuple[ProfitSharingOutcome, dict],  # type: ign
                                          "dno_cost.png", "tno_benefit.png", "load_shift.png"}
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["best_share"] == outcome.best_share
+    # report.md: the claims table of docs/profit-sharing.md, its first rows from this run
+    report = (tmp_path / "report.md").read_text().splitlines()
+    table = [line for line in report if line.startswith("| ")]
+    assert table[0] == "| claim | paper | ptn | verdict |"
+    rows = [[cell.strip() for cell in line.strip("|").split(" | ")] for line in table[1:]]
+    assert all(len(row) == 4 for row in rows) and len(rows) >= 6
+    c0 = outcome.original_dso_cost_usd
+    best = outcome.best
+    total = best.dso_cost_usd + best.share * (c0 - best.dso_cost_usd)
+    assert f"ρ* = {outcome.best_share:.4f}: {total:,.2f} $ against C0 {c0:,.2f} $" in rows[0][2]
+    assert rows[0][3] == "reproduced" and rows[1][3] == "reproduced"
+    assert {row[3].split(" ")[0] for row in rows} <= {"reproduced", "differs", "not"}
     assert summary["dno_total_cost_usd"] == pytest.approx(outcome.dno_total_cost_usd(outcome.best))
     rows = list(csv.DictReader((tmp_path / "shares.csv").open()))
     assert len(rows) == len(outcome.evaluations)

@@ -4,17 +4,26 @@ were one module)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from ptn.coordinator.mechanisms.profit_sharing import ProfitSharingOutcome
 from ptn.coordinator.runner import negotiate
 from ptn.coordinator.runtime.backends import inproc_endpoints
 from ptn.lab.references.profit_sharing.follower import FollowerModel
+from ptn.lab.references.profit_sharing.horizon import slice_horizon
 from ptn.scenario.document import Scenario, load_scenario
 from ptn.services.dso.config import dso_config_from_part
 from ptn.services.tno.config import tno_case_from_part
 from tests.support import with_settings
-from tests.support.profit_sharing_cases import BREAKPOINT, INTERIOR_SHARES, SCENARIO, Cases
+from tests.support.profit_sharing_cases import (
+    BREAKPOINT,
+    INTERIOR_SHARES,
+    MIP_WINDOW,
+    SCENARIO,
+    Cases,
+)
 
 
 @pytest.fixture(scope="package")
@@ -26,6 +35,13 @@ def scenario() -> Scenario:
 def cases(scenario: Scenario) -> Cases:
     config = dso_config_from_part(scenario.part("dso"))
     return tno_case_from_part(scenario.part("tno")), config.case, config.point_order
+
+
+@pytest.fixture(scope="package")
+def mip_window(cases: Cases) -> Cases:
+    """The seed with the per-bus MILP fleet (``fleet_model = "bus-mip"``), periods 16-22."""
+    fleet, dso, order = cases
+    return (*slice_horizon(replace(fleet, fleet_model="bus-mip"), dso, *MIP_WINDOW), order)
 
 
 @pytest.fixture(scope="package")
