@@ -89,10 +89,12 @@ DEFAULT_SOLVER_OPTIONS: dict[str, dict[str, Any]] = {
     },
 }
 
-#: Settings tried once more when a solve fails outright. Without iterative refinement Clarabel
-#: occasionally ends in "NumericalError" on a priced OPF in the middle of an ADMM negotiation
-#: (measured: seed 000's profit sharing, case33bw × 24 with charging at buses 6, 24 and 29,
-#: round 3); the same problem solves with refinement on, at 1.5x the time of one solve.
+#: Settings tried once more when a solve fails outright or stops at reduced accuracy. Without
+#: iterative refinement Clarabel occasionally ends in "NumericalError" on a priced OPF in the
+#: middle of an ADMM negotiation (measured: seed 000's profit sharing, case33bw × 24 with
+#: charging at buses 6, 24 and 29, round 3), or stalls short of its tolerances (the default
+#: scenario's DSO, one consensus step of eight, after a change of the traffic solver moved its
+#: loads by ~1e-8); the same problems solve with refinement on, at 1.5x the time of one solve.
 RETRY_OPTIONS: dict[str, dict[str, Any]] = {"CLARABEL": {"iterative_refinement_enable": True}}
 
 _STATUS = {
@@ -339,15 +341,19 @@ class DistFlowOpf:
             with warnings.catch_warnings():
                 # cvxpy warns on reduced accuracy; the result's message says so instead
                 warnings.simplefilter("ignore", UserWarning)
+                retry = RETRY_OPTIONS.get(self.solver)
                 try:
                     self.problem.solve(solver=self.solver, warm_start=True,
                                        **self.solver_options)
                 except cp.error.SolverError:
-                    retry = RETRY_OPTIONS.get(self.solver)
                     if retry is None:
                         raise
                     self.problem.solve(solver=self.solver, warm_start=True,
                                        **{**self.solver_options, **retry})
+                else:
+                    if self.problem.status == cp.OPTIMAL_INACCURATE and retry is not None:
+                        self.problem.solve(solver=self.solver, warm_start=True,
+                                           **{**self.solver_options, **retry})
             status = _STATUS.get(self.problem.status, OpfStatus.SOLVER_ERROR)
             if self.problem.status not in _STATUS:
                 message = f"solver status {self.problem.status}"
