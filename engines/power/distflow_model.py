@@ -201,9 +201,14 @@ def build_distflow_model(case: DsoCase, charging_mode: ChargingMode,
             constraints += [step <= limit, step >= -limit]
         a = np.array([g.cost_quadratic_per_mw2h for g in mts])
         b = np.array([g.cost_linear_per_mwh for g in mts])
-        cost_terms["generation"] = dt * (
-            cp.sum(cp.multiply(a[:, None], cp.square(mt_p))) + cp.sum(b @ mt_p)
-        )
+        generation = cp.sum(b @ mt_p)
+        quadratic = np.flatnonzero(a)
+        if quadratic.size:
+            # only the units with a quadratic cost: a 0·p² term is still a cone to the solver
+            # (a mixed-integer linear model that embeds this OPF then needs a MIQP solver)
+            generation = generation + cp.sum(cp.multiply(a[quadratic, None],
+                                                         cp.square(mt_p[quadratic])))
+        cost_terms["generation"] = dt * generation
         inject(mts, "micro_turbine", mt_p, mt_q)
 
     # --- storage
