@@ -333,6 +333,19 @@ class DistFlowOpf:
         return array
 
     # ------------------------------------------------------------------ solve
+    def _retry_inaccurate(self, retry: dict[str, Any]) -> None:
+        """After a stop at reduced accuracy: solve once more with ``retry``'s settings; if that
+        fails outright (it can, where the first settings got an approximate solution), solve
+        with the first settings again, which gives the approximate solution back."""
+        try:
+            self.problem.solve(solver=self.solver, warm_start=True,
+                               **{**self.solver_options, **retry})
+        except cp.error.SolverError:
+            self.problem.solve(solver=self.solver, warm_start=True, **self.solver_options)
+        else:
+            if self.problem.status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
+                self.problem.solve(solver=self.solver, warm_start=True, **self.solver_options)
+
     def solve(self) -> OpfResult:
         """Solve with the current parameters; never raises on solver trouble."""
         started = time.perf_counter()
@@ -352,8 +365,7 @@ class DistFlowOpf:
                                        **{**self.solver_options, **retry})
                 else:
                     if self.problem.status == cp.OPTIMAL_INACCURATE and retry is not None:
-                        self.problem.solve(solver=self.solver, warm_start=True,
-                                           **{**self.solver_options, **retry})
+                        self._retry_inaccurate(retry)
             status = _STATUS.get(self.problem.status, OpfStatus.SOLVER_ERROR)
             if self.problem.status not in _STATUS:
                 message = f"solver status {self.problem.status}"

@@ -50,3 +50,24 @@ def test_an_accurate_solve_is_not_repeated() -> None:
     stalling_solve(opf, 0, calls)
     assert opf.solve().status is OpfStatus.OPTIMAL
     assert len(calls) == 1
+
+
+def test_a_retry_that_fails_gives_the_first_settings_solution_back() -> None:
+    opf = DistFlowOpf(DsoCase(feeders=(load_feeder("case33bw"),)))
+    real = opf.problem.solve
+    calls: list[dict[str, Any]] = []
+
+    def solve(**options: Any) -> Any:
+        calls.append(options)
+        if len(calls) == 2:
+            raise cp.error.SolverError("Solver 'CLARABEL' failed.")
+        value = real(**options)
+        opf.problem._status = cp.OPTIMAL_INACCURATE
+        return value
+
+    opf.problem.solve = solve
+    result = opf.solve()
+    assert len(calls) == 3
+    assert calls[2] == calls[0]  # the first settings again, not the failed retry's
+    assert result.status is OpfStatus.OPTIMAL and "reduced accuracy" in result.message
+    assert result.objective == pytest.approx(DistFlowOpf(opf.case).solve().objective, rel=1e-9)
