@@ -74,12 +74,16 @@ class KeyReader:
             self.fail(key, f"expected a table [{key}], got {show_value(value)}")
         return dict(value)
 
-    def array_of_tables(self, document: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    def array_of_tables(self, document: dict[str, Any], key: str,
+                        where: str = "") -> list[dict[str, Any]]:
+        """The tables of ``[[where.key]]`` (``where``: the path of ``document``, named in the
+        errors; empty at a file's top level)."""
+        path = f"{where}.{key}" if where else key
         value = document.get(key, [])
         if isinstance(value, dict):
-            self.fail(key, f"expected an array of tables: write [[{key}]], not [{key}]")
+            self.fail(path, f"expected an array of tables: write [[{path}]], not [{path}]")
         if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-            self.fail(key, f"expected an array of tables [[{key}]], got {show_value(value)}")
+            self.fail(path, f"expected an array of tables [[{path}]], got {show_value(value)}")
         return list(value)
 
     def number(

@@ -59,7 +59,7 @@ def tno_case_from_part(part: ScenarioPart) -> FleetCase:
         reader.fail(where, "missing required key 'tariff_per_mwh'")
     tariff = reader.profile(table, where, "tariff_per_mwh", periods, None, nonnegative=True)
     lines = []
-    for index, entry in enumerate(reader.array_of_tables(table, "line"), start=1):
+    for index, entry in enumerate(reader.array_of_tables(table, "line", where), start=1):
         at = f"{where}.line[{index}]"
         reader.check_keys(entry, at, LINE_KEYS)
         lines.append(BusLine(
@@ -73,7 +73,7 @@ def tno_case_from_part(part: ScenarioPart) -> FleetCase:
                                          nonnegative=True),
         ))
     stations = []
-    for index, entry in enumerate(reader.array_of_tables(table, "station"), start=1):
+    for index, entry in enumerate(reader.array_of_tables(table, "station", where), start=1):
         at = f"{where}.station[{index}]"
         reader.check_keys(entry, at, STATION_KEYS)
         station = reader.text(entry, at, "name")

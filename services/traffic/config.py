@@ -219,7 +219,7 @@ def table_entries(part: ScenarioPart, key: str, allowed: tuple[str, ...],
     each with only ``allowed`` keys and every ``required`` one (errors name the table)."""
     reader, where = part.reader, part.role
     entries = []
-    for index, entry in enumerate(reader.array_of_tables(part.data, key), start=1):
+    for index, entry in enumerate(reader.array_of_tables(part.data, key, where), start=1):
         at = f"{where}.{key}[{index}]"
         reader.check_keys(entry, at, allowed)
         for name in required:

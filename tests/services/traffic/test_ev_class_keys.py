@@ -103,3 +103,14 @@ def test_the_sue_model_refuses_classes() -> None:
     with pytest.raises(InvalidInputError, match=r"traffic\.ev_class: not used with assignment "
                                                 r'= "sue": the SUE model has one EV class'):
         traffic_config_from_part(part)
+
+
+@pytest.mark.parametrize(("value", "reason"), [
+    (3, r"expected an array of tables \[\[traffic\.ev_class\]\], got 3"),
+    (CITY, r"expected an array of tables: write \[\[traffic\.ev_class\]\], not "
+           r"\[traffic\.ev_class\]"),
+])
+def test_a_wrong_type_names_the_whole_key(value: Any, reason: str) -> None:
+    part = SCENARIO.part("traffic")
+    with pytest.raises(InvalidInputError, match=r"traffic\.ev_class: " + reason):
+        traffic_config_from_part(replace(part, data={**part.data, "ev_class": value}))
