@@ -91,6 +91,16 @@ def test_a_resource_no_node_has_fails_before_round_one(cluster_run: dict[str, An
     assert cluster_run["missing_seconds"] < 10
 
 
+def test_a_resource_taken_by_others_is_refused_after_the_ready_timeout(
+        cluster_run: dict[str, Any]) -> None:
+    actor, group = cluster_run["occupied"]["actor"], cluster_run["occupied"]["group"]
+    assert "operator traffic was not placed on the Ray cluster within 3 s" in actor["error"]
+    assert "placement group of 2 bundles (SPREAD) was not placed within" in group["error"]
+    for refusal in (actor, group):
+        assert 3 <= refusal["seconds"] < 30
+    assert cluster_run["groups_left"] == 0
+
+
 def test_other_backends_say_the_placement_applies_to_ray_only(
         inproc_summary: dict[str, Any]) -> None:
     scenario = ptn.Scenario.load(None, periods=PERIODS).with_overrides(

@@ -62,6 +62,7 @@ def placement_run(periods: int) -> dict[str, Any]:
         by_id = base.with_overrides({"placement.operators.dso.node_id": node_ids["worker_b"],
                                      "placement.operators.traffic.labels.zone": "worker_a"})
         by_id_result = ptn.run(by_id, backend="ray", reference=False)
+        refusals = occupied_refusals(base)
         from ray.util.placement_group import placement_group_table
 
         groups_left = [g for g in placement_group_table().values() if g["state"] != "REMOVED"]
@@ -71,11 +72,53 @@ def placement_run(periods: int) -> dict[str, Any]:
             "group_placement": group_result.placement, "group_summary": group_result.summary,
             "groups_left": len(groups_left), "by_id_placement": by_id_result.placement,
             "by_id_summary": by_id_result.summary,
-            "missing_error": error, "missing_seconds": error_seconds,
+            "missing_error": error, "missing_seconds": error_seconds, "occupied": refusals,
         }
     finally:
         ray.shutdown()
         cluster.shutdown()
+
+
+#: how long the runs on an occupied resource may wait to be placed (s)
+OCCUPIED_TIMEOUT_S = 3
+
+
+def occupied_refusals(base: Any) -> dict[str, Any]:
+    """``site_b`` held by another actor: the traffic department asking for half of it (which
+    the cluster has in all, but not free) is refused after ``ready_timeout_s``, as an actor and
+    as a placement group, each error with its seconds."""
+    import ray
+
+    from ptn.engines.errors import InvalidInputError
+
+    @ray.remote(num_cpus=0, resources={"site_b": 1})
+    class Holder:
+        def ready(self) -> bool:
+            return True
+
+    holder = Holder.remote()  # type: ignore[attr-defined]
+    ray.get(holder.ready.remote(), timeout=60)
+    refusals: dict[str, Any] = {}
+    try:
+        for kind, overrides in (("actor", {}), ("group", {"placement.strategy": "spread"})):
+            scenario = base.with_overrides({
+                "placement.operators.traffic.resources.site_b": 0.5,
+                "placement.ready_timeout_s": OCCUPIED_TIMEOUT_S, **overrides})
+            started = time.monotonic()
+            try:
+                ptn_run(scenario)
+                refusals[kind] = {"error": None}
+            except InvalidInputError as error:
+                refusals[kind] = {"error": str(error), "seconds": time.monotonic() - started}
+    finally:
+        ray.kill(holder)
+    return refusals
+
+
+def ptn_run(scenario: Any) -> Any:
+    import ptn
+
+    return ptn.run(scenario, backend="ray", reference=False)
 
 
 if __name__ == "__main__":
