@@ -102,13 +102,25 @@ def test_a_resource_taken_by_others_is_refused_after_the_ready_timeout(
 
 
 def test_other_backends_say_the_placement_applies_to_ray_only(
-        inproc_summary: dict[str, Any]) -> None:
+        inproc_summary: dict[str, Any], tmp_path: Path) -> None:
     scenario = ptn.Scenario.load(None, periods=PERIODS).with_overrides(
         {"placement.operators.dso.resource": "site_a"})
-    result = ptn.run(scenario, reference=False)
+    result = ptn.run(scenario, reference=False, out=tmp_path)
     assert result.placement is not None and result.placement["backend"] == "inproc"
     assert "ray backend only" in result.placement["note"]
+    written = json.loads((tmp_path / "summary.json").read_text("utf-8"))
+    assert written["placement"] == result.placement
     assert_same_numbers(result.summary, inproc_summary)
+    assert "placement" not in inproc_summary
+
+
+def test_the_placement_leaves_the_fingerprint_alone() -> None:
+    """A checkpoint resumes on another cluster layout; another scenario is still refused."""
+    base = ptn.Scenario.load(None)
+    placed = base.with_overrides({"placement.strategy": "pack"})
+    assert placed.document.fingerprint == base.document.fingerprint
+    other = base.with_overrides({"coordinator.max_rounds": 7})
+    assert other.document.fingerprint != base.document.fingerprint
 
 
 @pytest.mark.parametrize(("overrides", "message"), [

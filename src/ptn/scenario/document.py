@@ -178,8 +178,10 @@ class Scenario:
     def fingerprint(self) -> str:
         """A digest of what the scenario says (its parsed tables, key order and comments aside,
         and the periods it was resampled to): checkpoints carry it, so a negotiation is never
-        resumed under another scenario."""
+        resumed under another scenario. ``[placement]`` is left out: where the operators run
+        does not change the negotiation, so it may resume on another cluster layout."""
         document = tomllib.loads(self.text)
+        document.pop("placement", None)
         canonical = json.dumps([document, self.resampled_periods], sort_keys=True, default=str)
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
 
