@@ -53,7 +53,7 @@ def node_for(operator_id: str, pin: OperatorPlacement,
                            if not r.startswith("node:") and r not in ("CPU", "GPU", "memory",
                                                                       "object_store_memory")})
             raise InvalidInputError(
-                f"{where} resources.{name}: no alive node of the Ray cluster has {amount:g} "
+                f"{where}: no alive node of the Ray cluster has {amount:g} "
                 f"of resource {name!r} (custom resources: {', '.join(have) or 'none'})")
     if pin.node_id is not None:
         if not any(node["NodeID"] == pin.node_id for node in nodes):
