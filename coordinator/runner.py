@@ -139,8 +139,10 @@ def run_loaded_scenario(
     ray_address: str | None = None,
     resume: Path | None = None,
     progress: Callable[[RoundRecord], None] | None = None,
+    on_placed: Callable[[dict[str, Any]], None] | None = None,
 ) -> Any:
-    """A loaded scenario's negotiation with its operators hosted on ``backend``; its outcome.
+    """A loaded scenario's negotiation with its operators hosted on ``backend``; its outcome
+    (``on_placed`` receives where the operators run: see ``operator_endpoints``).
 
     ``scenario_spec`` is what operator processes load (the scenario's file or built-in name);
     with ``out`` the operators' private reports, logs, the checkpoint and the transcript go
@@ -155,8 +157,8 @@ def run_loaded_scenario(
     with operator_endpoints(scenario, scenario_spec, backend, registry=metrics.registry,
                             private_root=out / "operators" if out is not None else None,
                             ray_address=ray_address,
-                            log_directory=out / "logs" if out is not None else None
-                            ) as endpoints:
+                            log_directory=out / "logs" if out is not None else None,
+                            on_placed=on_placed) as endpoints:
         return negotiate(scenario, endpoints, out=out, metrics=metrics, progress=progress,
                          resume=resume, crash_after=crash_after_round())
 

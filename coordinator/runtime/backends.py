@@ -7,7 +7,7 @@ scenario's operators on any transport, each built from its own scenario part onl
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -15,6 +15,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from ptn.coordinator.runtime.launcher import OperatorProcesses
+from ptn.coordinator.runtime.placement import NOT_PLACED, RayPlacement, operator_nodes, place
 from ptn.coordinator.runtime.transports import Endpoint, InProcessEndpoint, RayEndpoint
 from ptn.engines.errors import InvalidInputError
 from ptn.scenario.document import Scenario
@@ -84,14 +85,25 @@ def start_ray(address: str | None = None) -> None:
             ray.shutdown()
 
 
+#: how long an operator's actor may take to start without a [placement] table (s)
+RAY_READY_TIMEOUT_S = 300.0
+
+
 def ray_endpoints(scenario: Scenario, *, address: str | None = None,
-                  private_root: Path | None = None) -> dict[str, Endpoint]:
-    """Every operator as a Ray actor (a local Ray runtime is started unless one is running)."""
+                  private_root: Path | None = None,
+                  placement: RayPlacement | None = None) -> dict[str, Endpoint]:
+    """Every operator as a Ray actor (a local Ray runtime is started unless one is running),
+    each created with its ``placement`` options (the scenario's ``[placement]``: see
+    ptn.coordinator.runtime.placement)."""
     import ray
 
     from ptn.services.adapters.ray_actor import OperatorActor
 
     start_ray(address)
+    if placement is None:
+        placement = place(scenario.placement, scenario.operator_ids)
+    timeout_s = scenario.placement.ready_timeout_s if scenario.placement is not None \
+        else RAY_READY_TIMEOUT_S
     actors = {}
     # an actor that keeps its state in its private folder is restarted by Ray when its process
     # dies (it restores the state, and the driver waits for it); without one, a restart would
@@ -101,13 +113,20 @@ def ray_endpoints(scenario: Scenario, *, address: str | None = None,
         part = scenario.part(operator_id)
         private = str(private_root / operator_id) if private_root is not None else None
         actors[operator_id] = (part.role, OperatorActor.options(  # type: ignore[attr-defined]
-            max_restarts=restarts).remote(part, private))
+            max_restarts=restarts, **placement.options[operator_id]).remote(part, private))
     for operator_id, (_, actor) in actors.items():
         try:
-            ray.get(actor.ready.remote(), timeout=300)
+            ray.get(actor.ready.remote(), timeout=timeout_s)
         except ray.exceptions.RayActorError as error:
             raise InvalidInputError(f"operator {operator_id} did not start on Ray: "
                                     f"{error}") from error
+        except ray.exceptions.GetTimeoutError:
+            for _, started in actors.values():
+                ray.kill(started)
+            raise InvalidInputError(
+                f"operator {operator_id} was not placed on the Ray cluster within "
+                f"{timeout_s:g} s (its [placement] asks for {placement.options[operator_id]}; "
+                f"[placement] ready_timeout_s sets the wait)") from None
     return {operator_id: RayEndpoint(role, operator_id, actor)
             for operator_id, (role, actor) in actors.items()}
 
@@ -116,20 +135,44 @@ def ray_endpoints(scenario: Scenario, *, address: str | None = None,
 def operator_endpoints(scenario: Scenario, scenario_spec: str, backend: str, *,
                        registry: CollectorRegistry | None = None,
                        private_root: Path | None = None, ray_address: str | None = None,
-                       log_directory: Path | None = None) -> Iterator[dict[str, Endpoint]]:
-    """Endpoints of every operator on ``backend``; stops what it started on exit."""
+                       log_directory: Path | None = None,
+                       on_placed: Callable[[dict[str, Any]], None] | None = None
+                       ) -> Iterator[dict[str, Endpoint]]:
+    """Endpoints of every operator on ``backend``; stops what it started on exit.
+
+    ``on_placed`` receives where the operators run (the results' ``placement``): on Ray, per
+    operator its node; elsewhere, with a ``[placement]`` table, a note that it was ignored.
+    """
+    if backend != "ray" and scenario.placement is not None and on_placed is not None:
+        on_placed({"backend": backend, "note": NOT_PLACED.format(backend=backend)})
     if backend == "inproc":
         yield inproc_endpoints(scenario, registry=registry, private_root=private_root)
     elif backend == "ray":
         import ray
 
         started = not ray.is_initialized()
-        endpoints = ray_endpoints(scenario, address=ray_address, private_root=private_root)
+        start_ray(ray_address)
+        placement = None
         try:
+            placement = place(scenario.placement, scenario.operator_ids)
+            endpoints = ray_endpoints(scenario, address=ray_address, private_root=private_root,
+                                      placement=placement)
+        except BaseException:
+            if placement is not None:
+                placement.remove()
+            if started:
+                ray.shutdown()
+            raise
+        try:
+            if on_placed is not None:
+                actors = {i: e.actor for i, e in endpoints.items()}  # type: ignore[attr-defined]
+                on_placed({"backend": "ray", "operators": operator_nodes(
+                    actors, RAY_READY_TIMEOUT_S)})
             yield endpoints
         finally:
             for endpoint in endpoints.values():
                 ray.kill(endpoint.actor)  # type: ignore[attr-defined]
+            placement.remove()
             if started:
                 ray.shutdown()
     elif backend == "grpc":

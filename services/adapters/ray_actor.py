@@ -10,6 +10,7 @@ operator's private report and state (``state.json``, for resuming) there.
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,12 @@ class OperatorActor:
 
     def offers(self, method: str) -> bool:
         return self.host.offers(method)
+
+    def node(self) -> dict[str, str]:
+        """Where this actor runs: its Ray node's id, the host's name and the node's IP."""
+        return {"node_id": ray.get_runtime_context().get_node_id(),
+                "host": socket.gethostname(),
+                "ip": ray.util.get_node_ip_address()}  # type: ignore[no-untyped-call]
 
     def ready(self) -> dict[str, Any]:
         return {"role": self.host.role, "operator_id": self.host.operator_id}

@@ -20,6 +20,7 @@ does.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -168,6 +169,10 @@ class RunResult:
     scenario: Scenario
     outcome: Any
     folder: Path | None = None
+    #: where the operators ran: on Ray, per operator its node (``node_id``, ``host``, ``ip``);
+    #: on another backend with a ``[placement]`` table, a note that it applies to Ray only;
+    #: None otherwise (``summary.json`` holds it as ``placement``)
+    placement: dict[str, Any] | None = None
 
     @property
     def _plugin(self) -> MechanismPlugin[Any]:
@@ -195,7 +200,10 @@ class RunResult:
     @property
     def summary(self) -> dict[str, Any]:
         """What ``summary.json`` holds (strict JSON values: NaN as None)."""
-        return self._plugin.summary(self.outcome)
+        summary = self._plugin.summary(self.outcome)
+        if self.placement is not None:
+            summary = {**summary, "placement": self.placement}
+        return summary
 
     @property
     def tables(self) -> dict[str, pd.DataFrame]:
@@ -223,7 +231,13 @@ class RunResult:
 
     def write(self, out: str | Path) -> list[Path]:
         """Write the results folder (summary, tables, plots) to ``out``; the paths written."""
-        return self._plugin.write_results(self.outcome, Path(out), self.scenario.document)
+        written = self._plugin.write_results(self.outcome, Path(out), self.scenario.document)
+        summary_path = Path(out) / "summary.json"
+        if self.placement is not None and summary_path.exists():
+            summary = json.loads(summary_path.read_text("utf-8"))
+            summary["placement"] = self.placement
+            summary_path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        return written
 
 
 def run(scenario: Scenario | str | Path | None = None, *, backend: str = "inproc",
@@ -241,11 +255,13 @@ def run(scenario: Scenario | str | Path | None = None, *, backend: str = "inproc
     """
     loaded = scenario if isinstance(scenario, Scenario) else Scenario.load(scenario)
     folder = Path(out) if out is not None else None
+    placed: dict[str, Any] = {}
     outcome = run_loaded_scenario(
         loaded.document, _spec_for_processes(loaded, backend, folder), backend=backend,
         out=folder, metrics_port=metrics_port, ray_address=ray_address,
-        resume=Path(resume) if resume is not None else None, progress=progress)
-    return _finish(loaded, outcome, folder, reference)
+        resume=Path(resume) if resume is not None else None, progress=progress,
+        on_placed=placed.update)
+    return _finish(loaded, outcome, folder, reference, placed or None)
 
 
 def coordinate(scenario: Scenario | str | Path, endpoints: list[str], *,
@@ -273,7 +289,7 @@ def coordinate(scenario: Scenario | str | Path, endpoints: list[str], *,
 
 
 def _finish(scenario: Scenario, outcome: Any, folder: Path | None,
-            reference: bool) -> RunResult:
+            reference: bool, placement: dict[str, Any] | None = None) -> RunResult:
     """The reference beside the outcome (when asked and the mechanism has one), the results
     folder written (with a folder)."""
     plugin = mechanism_plugin(scenario.mechanism)
@@ -283,7 +299,7 @@ def _finish(scenario: Scenario, outcome: Any, folder: Path | None,
         solver = reference_solver(plugin.name)
         if solver is not None:
             outcome = plugin.with_reference(outcome, scenario.document, solver)
-    result = RunResult(scenario, outcome, folder)
+    result = RunResult(scenario, outcome, folder, placement)
     if folder is not None:
         result.write(folder)
     return result

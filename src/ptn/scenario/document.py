@@ -38,6 +38,7 @@ from typing import Any
 from ptn import scenarios
 from ptn.engines.errors import InvalidInputError
 from ptn.engines.toml_keys import KeyReader, parse_toml_text, show_value
+from ptn.scenario.placement import Placement, parse_placement
 
 DEFAULT_SCENARIO = scenarios.DEFAULT
 
@@ -68,7 +69,8 @@ COORDINATOR_KEYS = ("mechanism", "max_rounds", "tolerance", "initial_penalty_per
                     "initial_charging_price_per_mwh", "shares", "refine_tolerance")
 #: ``[study]`` is read only by ``ptn study`` (ptn.lab.studies.study), the experimenter's
 #: full-information side; no operator sees it
-TOP_LEVEL_KEYS = ("scenario", "coordinator", "study", *ROLES)
+#: ``[placement]`` says where operators run on a Ray cluster (ptn.scenario.placement)
+TOP_LEVEL_KEYS = ("scenario", "coordinator", "study", "placement", *ROLES)
 
 #: ``$NAME`` or ``${NAME}`` in a path of a scenario file
 _VARIABLE = re.compile(r"\$(?:([A-Za-z_][A-Za-z0-9_]*)|\{([A-Za-z_][A-Za-z0-9_]*)\})")
@@ -165,6 +167,8 @@ class Scenario:
     resampled_periods: int | None = None
     #: the ``[study]`` table as written (validated by ``ptn study``), empty when absent
     study: dict[str, Any] = field(default_factory=dict)
+    #: the ``[placement]`` table (where operators run on Ray), None when absent
+    placement: Placement | None = None
 
     @property
     def operator_ids(self) -> tuple[str, ...]:
@@ -174,8 +178,10 @@ class Scenario:
     def fingerprint(self) -> str:
         """A digest of what the scenario says (its parsed tables, key order and comments aside,
         and the periods it was resampled to): checkpoints carry it, so a negotiation is never
-        resumed under another scenario."""
+        resumed under another scenario. ``[placement]`` is left out: where the operators run
+        does not change the negotiation, so it may resume on another cluster layout."""
         document = tomllib.loads(self.text)
+        document.pop("placement", None)
         canonical = json.dumps([document, self.resampled_periods], sort_keys=True, default=str)
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
 
@@ -277,8 +283,11 @@ def scenario_from_text(text: str, *, source: str, base_directory: Path,
         parts[ALLIANCE_ID] = ScenarioPart("cno", ALLIANCE_ID, public, {"members": members},
                                           source, base_directory)
     study = reader.table(document, "study") if "study" in document else {}
+    placement = parse_placement(reader, reader.table(document, "placement"), tuple(parts)) \
+        if "placement" in document else None
     return Scenario(public, coordinator, parts, source, text,
-                    resampled_periods=None if periods is None else public.periods, study=study)
+                    resampled_periods=None if periods is None else public.periods, study=study,
+                    placement=placement)
 
 
 def _public(reader: KeyReader, table: dict[str, Any]) -> PublicInfo:

@@ -1,0 +1,128 @@
+"""Where a scenario's operators run on a Ray cluster: the ``[placement]`` table as a value.
+
+Why this module exists: on a Ray cluster an operator's actor lands wherever Ray finds room
+(usually the head node), while big operators belong on the nodes meant for them. The scenario
+says so in its ``[placement]`` table; this module reads and validates it (errors name the key),
+with no Ray import: ptn.coordinator.runtime.placement turns the value into Ray's scheduling
+options. Layout::
+
+    [placement]
+    strategy = "spread"         # or "pack": the operators as one placement group, one bundle
+                                # per operator, spread over nodes or packed onto few
+    group = true                # a placement group without a strategy (packed); default:
+                                # true when a strategy is given, else false
+    ready_timeout_s = 60        # how long the operators (or the group) may take to be placed
+
+    [placement.operators.dso]   # one table per pinned operator id
+    resources = { feeders = 1 } # custom resources its node must have (amount reserved)
+    resource = "feeders"        # shorthand: a token amount (0.001) of one resource
+    node_id = "ab12..."         # a node by its Ray node id (not with a placement group)
+    labels = { zone = "a" }     # a node whose Ray labels match (not with a placement group)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ptn.engines.toml_keys import KeyReader, show_value
+
+STRATEGIES = ("spread", "pack")
+PLACEMENT_KEYS = ("strategy", "group", "ready_timeout_s", "operators")
+OPERATOR_KEYS = ("resources", "resource", "node_id", "labels")
+#: the amount of a custom resource ``resource = "name"`` asks for: the node must have it, and
+#: a thousand operators can share one unit
+TOKEN_AMOUNT = 0.001
+DEFAULT_READY_TIMEOUT_S = 60.0
+
+
+@dataclass(frozen=True)
+class OperatorPlacement:
+    """Where one operator may run: a node with these resources, this id, these labels."""
+
+    resources: dict[str, float] = field(default_factory=dict)
+    node_id: str | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Placement:
+    """A scenario's ``[placement]``: per operator pins, and the placement group if any."""
+
+    strategy: str | None = None
+    group: bool = False
+    ready_timeout_s: float = DEFAULT_READY_TIMEOUT_S
+    operators: dict[str, OperatorPlacement] = field(default_factory=dict)
+
+    def of(self, operator_id: str) -> OperatorPlacement:
+        return self.operators.get(operator_id, OperatorPlacement())
+
+
+def parse_placement(reader: KeyReader, table: dict[str, Any],
+                    operator_ids: tuple[str, ...]) -> Placement:
+    """The ``[placement]`` table read and validated against the scenario's operators."""
+    where = "placement"
+    reader.check_keys(table, where, PLACEMENT_KEYS)
+    strategy = table.get("strategy")
+    if strategy is not None and strategy not in STRATEGIES:
+        reader.fail(f"{where}.strategy", f"expected one of {', '.join(STRATEGIES)}, got "
+                                         f"{show_value(strategy)}")
+    group = reader.boolean(table, where, "group") if "group" in table else strategy is not None
+    if strategy is not None and not group:
+        reader.fail(f"{where}.group", f"strategy {strategy!r} places the operators as a "
+                                      "placement group: group cannot be false")
+    timeout = reader.number(table, where, "ready_timeout_s", default=DEFAULT_READY_TIMEOUT_S)
+    if not timeout > 0:
+        reader.fail(f"{where}.ready_timeout_s", f"must be positive, got {show_value(timeout)}")
+    pins = _table(reader, table, where, "operators")
+    operators: dict[str, OperatorPlacement] = {}
+    for operator_id, pin in pins.items():
+        key = f"{where}.operators.{operator_id}"
+        if operator_id not in operator_ids:
+            reader.fail(key, f"the scenario has no operator {operator_id!r} (has: "
+                             f"{', '.join(operator_ids)})")
+        if not isinstance(pin, dict):
+            reader.fail(key, f"expected a table [{key}], got {show_value(pin)}")
+        operators[operator_id] = _operator_placement(reader, pin, key, group)
+    return Placement(strategy, group, timeout, operators)
+
+
+def _operator_placement(reader: KeyReader, pin: dict[str, Any], key: str,
+                        group: bool) -> OperatorPlacement:
+    reader.check_keys(pin, key, OPERATOR_KEYS)
+    resources: dict[str, float] = {}
+    if "resource" in pin:
+        name = pin["resource"]
+        if not isinstance(name, str) or not name:
+            reader.fail(f"{key}.resource", f"expected a resource name, got {show_value(name)}")
+        resources[name] = TOKEN_AMOUNT
+    for name, amount in _table(reader, pin, key, "resources").items():
+        if isinstance(amount, bool) or not isinstance(amount, int | float) or not amount > 0:
+            reader.fail(f"{key}.resources.{name}", f"expected a positive amount, got "
+                                                   f"{show_value(amount)}")
+        if name in ("CPU", "GPU", "memory", "object_store_memory"):
+            reader.fail(f"{key}.resources.{name}", "pin by a custom resource (operators "
+                                                   "reserve no CPUs, GPUs or memory)")
+        resources[name] = float(amount)
+    node_id = pin.get("node_id")
+    if node_id is not None and (not isinstance(node_id, str) or not node_id):
+        reader.fail(f"{key}.node_id", f"expected a Ray node id, got {show_value(node_id)}")
+    labels = _table(reader, pin, key, "labels")
+    for name, value in labels.items():
+        if not isinstance(value, str):
+            reader.fail(f"{key}.labels.{name}", f"expected a string, got {show_value(value)}")
+    if group and (node_id is not None or labels):
+        reader.fail(key, "node_id and labels cannot be combined with a placement group "
+                         "(strategy or group): pin by resources instead")
+    if node_id is not None and (labels or resources):
+        reader.fail(key, "node_id names one node: give it alone (not with labels or "
+                         "resources)")
+    return OperatorPlacement(resources, node_id, dict(labels))
+
+
+def _table(reader: KeyReader, mapping: dict[str, Any], where: str, key: str) -> dict[str, Any]:
+    """A sub-table (empty when absent), the error naming its whole key path."""
+    value = mapping.get(key, {})
+    if not isinstance(value, dict):
+        reader.fail(f"{where}.{key}", f"expected a table, got {show_value(value)}")
+    return dict(value)
