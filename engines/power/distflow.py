@@ -333,18 +333,22 @@ class DistFlowOpf:
         return array
 
     # ------------------------------------------------------------------ solve
+    def _solve_with(self, extra: dict[str, Any] | None = None) -> None:
+        """One solve with this OPF's solver settings, updated by ``extra``."""
+        self.problem.solve(solver=self.solver, warm_start=True,
+                           **{**self.solver_options, **(extra or {})})
+
     def _retry_inaccurate(self, retry: dict[str, Any]) -> None:
         """After a stop at reduced accuracy: solve once more with ``retry``'s settings; if that
         fails outright (it can, where the first settings got an approximate solution), solve
         with the first settings again, which gives the approximate solution back."""
         try:
-            self.problem.solve(solver=self.solver, warm_start=True,
-                               **{**self.solver_options, **retry})
+            self._solve_with(retry)
         except cp.error.SolverError:
-            self.problem.solve(solver=self.solver, warm_start=True, **self.solver_options)
+            self._solve_with()
         else:
             if self.problem.status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
-                self.problem.solve(solver=self.solver, warm_start=True, **self.solver_options)
+                self._solve_with()
 
     def solve(self) -> OpfResult:
         """Solve with the current parameters; never raises on solver trouble."""
@@ -356,13 +360,11 @@ class DistFlowOpf:
                 warnings.simplefilter("ignore", UserWarning)
                 retry = RETRY_OPTIONS.get(self.solver)
                 try:
-                    self.problem.solve(solver=self.solver, warm_start=True,
-                                       **self.solver_options)
+                    self._solve_with()
                 except cp.error.SolverError:
                     if retry is None:
                         raise
-                    self.problem.solve(solver=self.solver, warm_start=True,
-                                       **{**self.solver_options, **retry})
+                    self._solve_with(retry)
                 else:
                     if self.problem.status == cp.OPTIMAL_INACCURATE and retry is not None:
                         self._retry_inaccurate(retry)

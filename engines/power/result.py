@@ -200,6 +200,11 @@ class OpfResult:
     infeasibility: InfeasibilityReport | None = None
 
     @property
+    def import_mw(self) -> FloatArray:
+        """Power drawn from the supply points per period (MW), summed over the feeders."""
+        return np.sum([f.slack_p_mw for f in self.feeders], axis=0)
+
+    @property
     def relaxation_gap_raw(self) -> float:
         return max((f.relaxation.raw_pu2 for f in self.feeders), default=float("nan"))
 

@@ -612,8 +612,8 @@ def solve_path_based(
     forest_fresh = False
     buffer = np.empty(num_nodes + 1, dtype=np.int32)
     # which OD pairs the next column generation traces a path for: all of them, except after
-    # a gap measurement, which flags those whose set lacks a shortest path at its costs (a
-    # relative tolerance far below the target gap, so no column that matters is skipped)
+    # a gap measurement, which flags those whose set lacks a shortest path at its costs (within
+    # COLUMN_TOLERANCE, or COLUMN_GAP_FRACTION of the current gap)
     all_needed = np.ones(graph.num_ods, dtype=np.bool_)
     needed = np.ones(graph.num_ods, dtype=np.bool_)
     column_tolerance = min(COLUMN_TOLERANCE, 0.01 * gap)

@@ -90,7 +90,7 @@ class DerComparison:
 def base_load_mw(case: DsoCase) -> FloatArray:
     """The feeder's base load per period (MW): every feeder's bus loads times the day's shape,
     eq. 22's ``P_D``."""
-    total = sum(float(feeder.load_p_mw.sum()) for feeder in case.feeders)
+    total = sum(feeder.total_load_mw for feeder in case.feeders)
     return total * np.asarray(case.load_profile, dtype=np.float64)
 
 
@@ -107,7 +107,7 @@ def _feeder_day(label: str, config: DsoConfig, station_load_mw: FloatArray,
         nan = float("nan")
         return FeederDay(label, str(result.status), result.message, np.full(config.case.periods,
                          nan), nan, nan, nan, nan, v_min, result)
-    upstream = np.sum([f.slack_p_mw for f in result.feeders], axis=0)
+    upstream = result.import_mw
     return FeederDay(label, str(result.status), result.message, upstream,
                      float(upstream.sum() * period_hours), float(upstream.max() - upstream.min()),
                      float(result.objective), float(voltage_by_bus(result)[1].min()), v_min,

@@ -37,7 +37,7 @@ def power_balance_mw(config: DsoConfig, result: OpfResult) -> dict[str, FloatArr
     kinds = {kind: [unit.name for unit in case.renewables if unit.kind == kind]
              for kind in sorted({unit.kind for unit in case.renewables})}
     balance: dict[str, FloatArray] = {
-        "upstream_import": np.sum([f.slack_p_mw for f in result.feeders], axis=0),
+        "upstream_import": result.import_mw,
         "micro_turbines": total(result.micro_turbine_p_mw),
     }
     for kind, names in kinds.items():

@@ -259,7 +259,7 @@ def period_table(case: DsoCase, result: OpfResult) -> tuple[list[str], list[tupl
     series: dict[str, Any] = {
         "period": np.arange(T),
         "upstream_price_per_mwh": price,
-        "import_mw": sum(f.slack_p_mw for f in result.feeders),
+        "import_mw": result.import_mw,
         "losses_mw": sum(f.loss_mw for f in result.feeders),
     }
     for name, p in result.micro_turbine_p_mw.items():
