@@ -9,7 +9,8 @@ from ptn.engines.errors import InvalidInputError
 from ptn.scenario.document import load_scenario
 from tests.support import REPOSITORY
 
-NEEDS_TNTP = {"pricing-siouxfalls", "seed003-siouxfalls-ieee30"}
+NEEDS_TNTP = {"chicago-city-admm", "chicago-city-game", "pricing-siouxfalls",
+              "seed003-siouxfalls-ieee30"}
 
 
 def test_the_catalogue_is_the_folder() -> None:

@@ -1,0 +1,204 @@
+"""How a negotiation's seconds and rounds grow with the city: road network, feeders, stations,
+periods.
+
+Why this exists: issue 18 asks how the city-scale game and its joint-ADMM variant scale, as a
+table and a log-log plot in docs/benchmarks.md, and what a larger cluster would give. Each point
+is one whole ``ptn run`` process (in-process backend, no centralized reference: its time is the
+reference's, not the negotiation's) on a scenario written by :mod:`bench.city_scenario`'s rule,
+varying one dimension at a time around a base point; its wall time, the negotiation's own
+seconds and rounds (summary.json), the status and the peak memory are recorded. A point that
+runs past ``--budget-s`` is stopped and recorded as over budget (a lower bound on its time).
+
+Run (``$PTN_TNTP_DIR`` or ``--tntp`` holds the networks; Berlin's are in the whole TNTP
+collection, not in CI's data)::
+
+    python -m bench.city_scale --mechanism admm --tntp /work/tntp_all
+    python -m bench.city_scale --mechanism pricing --tntp /work/tntp_all --budget-s 1800
+
+writes ``bench/results/city_scale_<mechanism>.{md,json}`` and the log-log plot
+``bench/results/city_scale_<mechanism>.png``; ``--only`` picks dimensions
+(``network,feeders,stations,periods``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.city_scenario import city_layout, scenario_text
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+RESULTS = REPOSITORY / "bench" / "results"
+
+#: the base point of every sweep: the issue's city (Chicago Sketch, 20 feeders, 100 stations
+#: of 50 CNOs, four 6-hour periods)
+BASE = {"network": "ChicagoSketch", "feeders": 20, "stations": 100, "periods": 4}
+#: each dimension's values (the others at the base point); road networks by node count: Sioux
+#: Falls 24, Berlin-Friedrichshain 224, Berlin-Mitte-Center 398, Chicago Sketch 933
+SWEEPS: dict[str, list[Any]] = {
+    "network": ["SiouxFalls", "Berlin-Friedrichshain", "Berlin-Mitte-Center", "ChicagoSketch"],
+    "feeders": [5, 10, 20],
+    "stations": [25, 50, 100],
+    "periods": [2, 4, 8],
+}
+#: the network sweep's stations and feeders (Sioux Falls has 24 nodes)
+NETWORK_SWEEP_SIZE = {"stations": 20, "feeders": 4}
+
+
+@dataclass
+class Point:
+    """One measured run."""
+
+    dimension: str
+    network: str
+    nodes: int
+    feeders: int
+    stations: int
+    cnos: int
+    periods: int
+    status: str
+    rounds: int | None
+    negotiation_s: float | None
+    wall_s: float
+    peak_rss_mb: float
+    note: str = ""
+
+
+def _network_dir(tntp: Path, name: str) -> Path:
+    for candidate in (tntp / name, tntp / name.replace("ChicagoSketch", "Chicago-Sketch")):
+        if candidate.is_dir():
+            return candidate
+    raise SystemExit(f"no TNTP directory {name!r} under {tntp}")
+
+
+def _nodes(directory: Path) -> int:
+    for line in next(directory.glob("*_net.tntp")).read_text(errors="replace").splitlines():
+        if "NUMBER OF NODES" in line.upper():
+            return int(line.split(">")[1].split()[0])
+    return -1
+
+
+def run_point(dimension: str, size: dict[str, Any], *, mechanism: str, tntp: Path,
+              budget_s: float, workdir: Path) -> Point:
+    """One ``ptn run`` process on the scenario of ``size``."""
+    directory = _network_dir(tntp, size["network"])
+    cnos = max(1, size["stations"] // 2)
+    layout = city_layout(directory, stations=size["stations"], feeders=size["feeders"],
+                         cnos=cnos)
+    name = f"city-{dimension}-{size['network']}-{size['feeders']}f-{size['stations']}s-" \
+           f"{size['periods']}p"
+    text = scenario_text(layout, name=name, mechanism=mechanism, network=directory.name,
+                         feeders=size["feeders"], periods=size["periods"])
+    scenario = workdir / f"{name}.toml"
+    scenario.write_text(text, encoding="utf-8")
+    out = workdir / name
+    env = {**os.environ, "PTN_TNTP_DIR": str(directory.parent)}
+    command = [sys.executable, "-m", "ptn", "run", str(scenario), "--backend", "inproc",
+               "--no-reference", "--out", str(out)]
+    start = time.perf_counter()
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True)
+    note = ""
+    while True:
+        pid, _, usage = os.wait4(process.pid, os.WNOHANG)
+        if pid:
+            break
+        if time.perf_counter() - start > budget_s:
+            process.kill()
+            pid, _, usage = os.wait4(process.pid, 0)
+            note = f"stopped at the {budget_s:.0f} s budget"
+            break
+        time.sleep(0.5)
+    wall = time.perf_counter() - start
+    summary_path = out / "summary.json"
+    summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
+    if not summary and not note:
+        stderr = process.stderr.read() if process.stderr else ""
+        note = (stderr.strip().splitlines() or ["no summary.json"])[-1][:200]
+    return Point(dimension, size["network"], _nodes(directory), size["feeders"],
+                 size["stations"], cnos, size["periods"],
+                 str(summary.get("status", "over budget" if note.startswith("stopped")
+                                 else "failed")),
+                 summary.get("rounds"), summary.get("seconds"), wall,
+                 usage.ru_maxrss / 1024.0, note)
+
+
+def _table(points: list[Point]) -> list[str]:
+    lines = ["| dimension | network (nodes) | feeders | stations | CNOs | periods | status | "
+             "rounds | negotiation s | process s | peak MB |",
+             "|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|"]
+    for p in points:
+        negotiation = "" if p.negotiation_s is None else f"{p.negotiation_s:.1f}"
+        lines.append(f"| {p.dimension} | {p.network} ({p.nodes}) | {p.feeders} | {p.stations} |"
+                     f" {p.cnos} | {p.periods} | {p.status}{' — ' + p.note if p.note else ''} |"
+                     f" {p.rounds if p.rounds is not None else ''} | {negotiation} |"
+                     f" {p.wall_s:.1f} | {p.peak_rss_mb:.0f} |")
+    return lines
+
+
+def _plot(points: list[Point], path: Path, mechanism: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    dimensions = sorted({p.dimension for p in points}, key=list(SWEEPS).index)
+    figure, axes = plt.subplots(1, len(dimensions), figsize=(4 * len(dimensions), 3.6),
+                                squeeze=False)
+    for axis, dimension in zip(axes[0], dimensions, strict=True):
+        chosen = [p for p in points if p.dimension == dimension]
+        x = [p.nodes if dimension == "network" else getattr(p, dimension) for p in chosen]
+        axis.loglog(x, [p.wall_s for p in chosen], "o-", label="process s")
+        done = [(xi, p) for xi, p in zip(x, chosen, strict=True) if p.rounds]
+        if done:
+            twin = axis.twinx()
+            twin.plot([xi for xi, _ in done], [p.rounds for _, p in done], "s--", color="C1",
+                      label="rounds")
+            twin.set_ylabel("rounds")
+            twin.set_ylim(bottom=0)
+        axis.set_xlabel("road network nodes" if dimension == "network" else dimension)
+        axis.set_ylabel("seconds (log)")
+        axis.set_title(f"{mechanism}: {dimension}")
+        axis.grid(True, which="both", alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--mechanism", choices=("admm", "pricing"), default="admm")
+    parser.add_argument("--tntp", type=Path,
+                        default=Path(os.environ.get("PTN_TNTP_DIR", "../shared/data/tntp")))
+    parser.add_argument("--budget-s", type=float, default=900.0)
+    parser.add_argument("--only", default=",".join(SWEEPS))
+    args = parser.parse_args()
+    points: list[Point] = []
+    json_path = RESULTS / f"city_scale_{args.mechanism}.json"
+    with tempfile.TemporaryDirectory() as scratch:
+        for dimension in args.only.split(","):
+            for value in SWEEPS[dimension]:
+                size = dict(BASE, **(NETWORK_SWEEP_SIZE if dimension == "network" else {}))
+                size[dimension] = value
+                point = run_point(dimension, size, mechanism=args.mechanism, tntp=args.tntp,
+                                  budget_s=args.budget_s, workdir=Path(scratch))
+                points.append(point)
+                print(_table([point])[-1], flush=True)
+                json_path.write_text(json.dumps([asdict(p) for p in points], indent=1))
+    _plot(points, RESULTS / f"city_scale_{args.mechanism}.png", args.mechanism)
+    command = "python -m bench.city_scale " + " ".join(sys.argv[1:])
+    (RESULTS / f"city_scale_{args.mechanism}.md").write_text(
+        "\n".join([f"# City scale, {args.mechanism}", "", f"`{command}`", "",
+                   *_table(points), ""]), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
