@@ -83,6 +83,14 @@ def test_operators_pinned_by_node_id_and_by_label(cluster_run: dict[str, Any],
     assert_same_numbers(cluster_run["by_id_summary"], inproc_summary)
 
 
+def test_labels_choose_the_bundles_nodes_in_a_placement_group(
+        cluster_run: dict[str, Any]) -> None:
+    """PACK alone would put both bundles on one node; the labels send each elsewhere."""
+    node_ids = cluster_run["node_ids"]
+    assert node_of(cluster_run["label_group_placement"], "dso") == node_ids["worker_b"]
+    assert node_of(cluster_run["label_group_placement"], "traffic") == node_ids["worker_a"]
+
+
 def test_a_resource_no_node_has_fails_before_round_one(cluster_run: dict[str, Any]) -> None:
     error = cluster_run["missing_error"]
     assert error is not None
@@ -131,7 +139,7 @@ def test_the_placement_leaves_the_fingerprint_alone() -> None:
                                                        ".site_a: expected a positive amount"),
     ({"placement.operators.dso.resources.CPU": 1}, "placement.operators.dso.resources.CPU"),
     ({"placement.strategy": "pack", "placement.operators.dso.node_id": "ab"},
-     "node_id and labels cannot be combined with a placement group"),
+     "node_id cannot be combined with a placement group"),
     ({"placement.ready_timeout_s": 0}, "placement.ready_timeout_s: must be positive"),
     ({"placement.operators.dso.colour": "red"}, "placement.operators.dso"),
 ])

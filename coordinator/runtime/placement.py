@@ -120,15 +120,17 @@ def place(placement: Placement | None, operator_ids: tuple[str, ...]) -> RayPlac
 
 
 def reserve_group(placement: Placement, operator_ids: tuple[str, ...]) -> Any:
-    """One bundle per operator (its custom resources and a token CPU share), ready within
-    ``ready_timeout_s`` or removed and refused."""
+    """One bundle per operator (its custom resources and a token CPU share; its labels as the
+    bundle's label selector), ready within ``ready_timeout_s`` or removed and refused."""
     import ray
     from ray.util.placement_group import placement_group, remove_placement_group
 
     bundles = [{"CPU": BUNDLE_CPUS, **placement.of(operator_id).resources}
                for operator_id in operator_ids]
+    selectors = [dict(placement.of(operator_id).labels) for operator_id in operator_ids]
     strategy = "SPREAD" if placement.strategy == "spread" else "PACK"
-    group = placement_group(bundles, strategy=strategy)
+    group = placement_group(bundles, strategy=strategy,
+                            bundle_label_selector=selectors if any(selectors) else None)
     try:
         ray.get(group.ready(), timeout=placement.ready_timeout_s)
     except ray.exceptions.GetTimeoutError:
@@ -136,7 +138,8 @@ def reserve_group(placement: Placement, operator_ids: tuple[str, ...]) -> Any:
         raise InvalidInputError(
             f"[placement]: the placement group of {len(bundles)} bundles ({strategy}) was not "
             f"placed within ready_timeout_s = {placement.ready_timeout_s:g} s: the cluster's "
-            f"free resources do not fit {bundles}") from None
+            f"free resources do not fit {bundles}"
+            + (f" with the labels {selectors}" if any(selectors) else "")) from None
     return group
 
 

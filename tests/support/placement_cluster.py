@@ -62,6 +62,10 @@ def placement_run(periods: int) -> dict[str, Any]:
         by_id = base.with_overrides({"placement.operators.dso.node_id": node_ids["worker_b"],
                                      "placement.operators.traffic.labels.zone": "worker_a"})
         by_id_result = ptn.run(by_id, backend="ray", reference=False)
+        labelled = base.with_overrides({"placement.strategy": "pack",
+                                        "placement.operators.dso.labels.zone": "worker_b",
+                                        "placement.operators.traffic.labels.zone": "worker_a"})
+        label_group_result = ptn.run(labelled, backend="ray", reference=False)
         refusals = occupied_refusals(base)
         from ray.util.placement_group import placement_group_table
 
@@ -72,6 +76,7 @@ def placement_run(periods: int) -> dict[str, Any]:
             "group_placement": group_result.placement, "group_summary": group_result.summary,
             "groups_left": len(groups_left), "by_id_placement": by_id_result.placement,
             "by_id_summary": by_id_result.summary,
+            "label_group_placement": label_group_result.placement,
             "missing_error": error, "missing_seconds": error_seconds, "occupied": refusals,
         }
     finally:

@@ -17,7 +17,8 @@ options. Layout::
     resources = { feeders = 1 } # custom resources its node must have (amount reserved)
     resource = "feeders"        # shorthand: a token amount (0.001) of one resource
     node_id = "ab12..."         # a node by its Ray node id (not with a placement group)
-    labels = { zone = "a" }     # a node whose Ray labels match (not with a placement group)
+    labels = { zone = "a" }     # a node whose Ray labels match (in a placement group: the
+                                # operator's bundle goes to such a node)
 """
 
 from __future__ import annotations
@@ -111,9 +112,9 @@ def _operator_placement(reader: KeyReader, pin: dict[str, Any], key: str,
     for name, value in labels.items():
         if not isinstance(value, str):
             reader.fail(f"{key}.labels.{name}", f"expected a string, got {show_value(value)}")
-    if group and (node_id is not None or labels):
-        reader.fail(key, "node_id and labels cannot be combined with a placement group "
-                         "(strategy or group): pin by resources instead")
+    if group and node_id is not None:
+        reader.fail(key, "node_id cannot be combined with a placement group (strategy or "
+                         "group): pin by resources or labels instead")
     if node_id is not None and (labels or resources):
         reader.fail(key, "node_id names one node: give it alone (not with labels or "
                          "resources)")
