@@ -24,7 +24,7 @@ import ptn
 from ptn.coordinator.runtime.runtime_env import operator_runtime_env, referenced_variables
 from ptn.scenario.document import scenario_from_text
 
-PERIODS = 4
+PERIODS = 2
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Run a scenario on the Ray cluster with deploy/ray/placement.toml's [placement] table.
 
-    python deploy/ray/run_placed.py [--scenario S] [--placement FILE] [--out DIR]
+    python deploy/ray/run_placed.py [--scenario S] [--periods N] [--placement FILE] [--out DIR]
 
 On the cluster of deploy/ray/cluster.yaml (``ray submit deploy/ray/cluster.yaml
 deploy/ray/run_placed.py -- --out '~/results'``): joins the running cluster
@@ -25,8 +25,10 @@ from ptn.engines.errors import InvalidInputError
 HERE = Path(__file__).resolve().parent
 
 
-def placed_scenario(scenario: str | None, placement_file: Path) -> ptn.Scenario:
-    """The scenario with the file's ``[placement]`` table in place of its own."""
+def placed_scenario(scenario: str | None, placement_file: Path,
+                    periods: int | None = None) -> ptn.Scenario:
+    """The scenario (its day resampled to ``periods``, if given) with the file's
+    ``[placement]`` table in place of its own."""
     try:
         table: dict[str, Any] = tomllib.loads(placement_file.read_text("utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as error:
@@ -34,19 +36,23 @@ def placed_scenario(scenario: str | None, placement_file: Path) -> ptn.Scenario:
     if set(table) != {"placement"}:
         raise InvalidInputError(f"{placement_file}: expected one [placement] table, "
                                 f"found {', '.join(sorted(table)) or 'nothing'}")
-    return ptn.Scenario.load(scenario).with_overrides({"placement": table["placement"]})
+    loaded = ptn.Scenario.load(scenario, periods=periods)
+    return loaded.with_overrides({"placement": table["placement"]})
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenario", default=None, help="scenario file or built-in name")
+    parser.add_argument("--periods", type=int, default=None,
+                        help="resample the scenario's day to this many periods")
     parser.add_argument("--placement", type=Path, default=HERE / "placement.toml",
                         help="a TOML file holding a [placement] table")
     parser.add_argument("--out", type=Path, default=None, help="results folder")
     parser.add_argument("--ray-address", default="auto", help="the Ray cluster to join")
     arguments = parser.parse_args(argv)
     try:
-        scenario = placed_scenario(arguments.scenario, arguments.placement)
+        scenario = placed_scenario(arguments.scenario, arguments.placement,
+                                   arguments.periods)
         result = ptn.run(scenario, backend="ray", ray_address=arguments.ray_address,
                          out=arguments.out.expanduser() if arguments.out else None)
     except InvalidInputError as error:
