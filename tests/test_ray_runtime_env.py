@@ -78,8 +78,11 @@ def test_the_runtime_env_carries_the_variables_a_part_refers_to() -> None:
     traffic = scenario.part("traffic")
     assert list(referenced_variables(traffic.data)) == ["NETWORKS", "NODE_FILE"]
     assert operator_runtime_env(traffic, environment) == {"env_vars": {
-        "PTN_TNTP_DIR": "/data/tntp", "NETWORKS": "/data/networks", "NODE_FILE": "/data/node"}}
-    # an empty or unset variable is not sent: the node's own value (if any) applies
+        "NETWORKS": "/data/networks", "NODE_FILE": "/data/node"}}
+    # an empty or unset variable is not sent: the node's own value (if any) applies; a part
+    # that refers to none gets no runtime_env (Ray's idle workers can host it)
+    assert list(referenced_variables(scenario.part("dso").data)) == ["UNSET_HERE"]
+    assert operator_runtime_env(scenario.part("dso"), environment) == {}
+    environment["UNSET_HERE"] = "case18"
     assert operator_runtime_env(scenario.part("dso"), environment) == {
-        "env_vars": {"PTN_TNTP_DIR": "/data/tntp"}}
-    assert operator_runtime_env(scenario.part("dso"), {}) == {}
+        "env_vars": {"UNSET_HERE": "case18"}}

@@ -5,11 +5,13 @@ Why this module exists: a scenario names its data through environment variables
 A Ray actor's process inherits the environment of the raylet that started it, not the
 driver's, so on a cluster whose nodes were started without the variable the operator failed
 ("$PTN_TNTP_DIR is not set"). Each actor is therefore created with a ``runtime_env`` whose
-``env_vars`` carry the driver's value of every variable its scenario part refers to (and of
-``PTN_TNTP_DIR``, the data directory of the TNTP networks), so the actor resolves its data
-paths as the driver does, whichever node it lands on. A variable the driver does not have is
-not sent: the node's own value (if any) then applies. Ray merges these ``env_vars`` with a
-job-level ``runtime_env``'s, the actor's winning.
+``env_vars`` carry the driver's value of every variable its scenario part refers to, so the
+actor resolves its data paths as the driver does, whichever node it lands on. A variable the
+driver does not have is not sent: the node's own value (if any) then applies. Only variables
+the part refers to are sent (ptn reads ``PTN_TNTP_DIR`` nowhere else): an actor whose part
+needs none gets no ``runtime_env`` and so starts in one of Ray's idle worker processes, while
+one with a ``runtime_env`` needs a process of its own (seconds on a loaded node). Ray merges
+these ``env_vars`` with a job-level ``runtime_env``'s, the actor's winning.
 """
 
 from __future__ import annotations
@@ -21,8 +23,6 @@ from typing import Any
 
 from ptn.scenario.document import ScenarioPart
 
-#: sent to every actor when the driver has it: the directory of the TNTP networks
-DATA_VARIABLES = ("PTN_TNTP_DIR",)
 #: ``$NAME`` or ``${NAME}`` in a value of a scenario part (as ScenarioPart.resolve expands)
 VARIABLE_REFERENCE = re.compile(r"\$(?:([A-Za-z_][A-Za-z0-9_]*)|\{([A-Za-z_][A-Za-z0-9_]*)\})")
 
@@ -44,9 +44,9 @@ def referenced_variables(value: Any) -> Iterator[str]:
 def operator_runtime_env(part: ScenarioPart,
                          environment: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The ``runtime_env`` of ``part``'s actor: ``env_vars`` with the driver's value
-    (``environment``, default ``os.environ``) of each variable the part refers to and of
-    :data:`DATA_VARIABLES`; empty when there is none to send."""
+    (``environment``, default ``os.environ``) of each variable the part refers to; empty when
+    there is none to send."""
     environment = os.environ if environment is None else environment
-    names = dict.fromkeys([*DATA_VARIABLES, *referenced_variables(part.data)])
+    names = dict.fromkeys(referenced_variables(part.data))
     env_vars = {name: environment[name] for name in names if environment.get(name)}
     return {"env_vars": env_vars} if env_vars else {}
