@@ -20,6 +20,8 @@ import copy
 import json
 import re
 import shlex
+import shutil
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -612,6 +614,30 @@ def test_k8s_objects_are_well_formed_and_listed() -> None:
         for container in pod_spec(obj)["containers"]:
             for mount in container.get("volumeMounts", []):
                 assert mount["name"] in names, f"{obj['metadata']['name']}: {mount['name']}"
+
+
+@pytest.mark.parametrize("folder", k8s_folders(), ids=lambda p: str(p.relative_to(DEPLOY)))
+def test_kustomize_builds_each_folder_into_namespace_ptn(folder: Path) -> None:
+    """kubectl's own kustomize builds each folder (when kubectl is installed): every object it
+    lists, in namespace ptn, labelled as part of ptn, the image at the tag the Dockerfile's
+    comment builds."""
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl is not installed")
+    built = subprocess.run([kubectl, "kustomize", str(folder)], capture_output=True,
+                           text=True, timeout=60, check=False)
+    assert built.returncode == 0, built.stderr
+    objects = [o for o in yaml.safe_load_all(built.stdout) if o is not None]
+    assert len(objects) == sum(len(load_yaml(folder / name)) for name in load_yaml(
+        folder / "kustomization.yaml")[0]["resources"])
+    for obj in objects:
+        if obj["kind"] != "Namespace":
+            assert obj["metadata"]["namespace"] == "ptn", obj["metadata"]["name"]
+        assert obj["metadata"]["labels"]["app.kubernetes.io/part-of"] == "ptn"
+        if obj["kind"] in {"Deployment", "Job"}:
+            spec = pod_spec(obj)
+            for container in [*spec.get("initContainers", []), *spec["containers"]]:
+                assert container["image"] == "ptn:0.1.0", obj["metadata"]["name"]
 
 
 # ---------------------------------------------------------------------------------------------
