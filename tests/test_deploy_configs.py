@@ -6,7 +6,12 @@ file parses; every metric a Grafana panel queries exists in ``services/metrics.p
 native gRPC liveness and readiness probes on their plaintext health port; ports agree across
 compose, Kubernetes and Prometheus; every ``ptn`` command line uses only the runtime's documented
 options; operators reachable beyond localhost serve mutual TLS with their own certificate, keep
-their state on a volume of their own, and the coordinator presents its certificate.
+their state on a volume of their own, and the coordinator presents its certificate. Each game
+(the default ADMM scenario, the pricing game with its CNOs, the profit sharing with the TNO) has
+a coordinator with an endpoint for every operator its scenario has, as the code reads the
+scenario, each served by a service of that role and id on the role's ports. The Ray cluster
+config pins the installed Ray, and its start commands (run in bash with stubs) give the nodes
+the custom resources deploy/ray/placement.toml pins the operators to.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ import copy
 import json
 import re
 import shlex
+import shutil
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,17 +32,25 @@ from prometheus_client.metrics import MetricWrapperBase
 
 from ptn.coordinator.mechanisms.registry import MECHANISMS
 from ptn.coordinator.runtime.metrics import CoordinatorMetrics
+from ptn.scenario.document import load_scenario
 from ptn.services.metrics import OperatorMetrics
-from tests.support import REPOSITORY
+from tests.support import REPOSITORY, load_development_tool
+from tests.support.ray_cluster_config import node_resources, other_worker_resources
 
 DEPLOY = REPOSITORY / "deploy"
 K8S = DEPLOY / "k8s"
 DASHBOARD = DEPLOY / "grafana" / "dashboards" / "ptn.json"
 
 #: the suggested ports of the runtime: role -> (gRPC port, metrics port)
-OPERATOR_PORTS = {"dso": (50051, 9101), "traffic": (50052, 9102)}
+OPERATOR_PORTS = {"dso": (50051, 9101), "traffic": (50052, 9102), "tno": (50053, 9103),
+                  "cno": (50054, 9104)}
 #: the plaintext health port of each operator serving TLS
-HEALTH_PORTS = {"dso": 50061, "traffic": 50062}
+HEALTH_PORTS = {"dso": 50061, "traffic": 50062, "tno": 50063, "cno": 50064}
+#: the games compose and Kubernetes run: coordinator service -> its scenario, and the compose
+#: profile it starts with (None: the default services)
+GAMES = {"coordinator": ("nguyen-dupuis-ieee33", None),
+         "pricing-coordinator": ("pricing-seed001", "pricing"),
+         "sharing-coordinator": ("profit-sharing-nguyen-dupuis", "profit-sharing")}
 #: where the deployments keep an operator's private report and state, and its certificates
 STATE_PATH = "/var/lib/ptn"
 COORDINATOR_METRICS_PORT = 9100
@@ -55,16 +70,20 @@ COMMAND_OPTIONS = {
                    "--token-dir"},
     "run": {"--backend", "--out", "--metrics-port", "--ray-address"},
     "certs": {"--scenario", "--operator", "--days"},
+    # ptn sweep CAMPAIGN.toml (ptn.campaign)
+    "sweep": {"--out", "--concurrency", "--ray-address", "--metrics-port", "--placement",
+              "--backend"},
 }
 REQUIRED_OPTIONS = {
     "serve": {"--scenario", "--port"},
     "coordinate": {"--scenario", "--endpoint"},
     "run": set(),
     "certs": set(),
+    "sweep": set(),
 }
 REPEATABLE_OPTIONS = {"--endpoint", "--operator"}
 #: options taking no value
-FLAG_OPTIONS = {"certs": {"--force", "--reuse-ca"}}
+FLAG_OPTIONS = {"certs": {"--force", "--reuse-ca"}, "sweep": {"--force"}}
 BACKENDS = {"inproc", "ray", "grpc"}
 
 
@@ -87,11 +106,17 @@ def compose() -> dict[str, Any]:
     return document
 
 
+def k8s_folders() -> list[Path]:
+    """deploy/k8s (the default game) and each game's folder, every one a kustomization."""
+    return [K8S, *sorted(p.parent for p in K8S.glob("*/kustomization.yaml"))]
+
+
 def k8s_objects() -> list[dict[str, Any]]:
     objects = []
-    for path in sorted(K8S.glob("*.yaml")):
-        if path.name != "kustomization.yaml":
-            objects.extend(load_yaml(path))
+    for folder in k8s_folders():
+        for path in sorted(folder.glob("*.yaml")):
+            if path.name != "kustomization.yaml":
+                objects.extend(load_yaml(path))
     return objects
 
 
@@ -159,12 +184,15 @@ def parse_ptn(arguments: list[str], where: str) -> Invocation:
     elif invocation.command == "coordinate":
         assert not invocation.positionals, f"{where}: ptn coordinate takes no positionals"
         for endpoint in invocation.options["--endpoint"]:
-            assert re.fullmatch(r"(dso|traffic|tno|cno)=[\w.-]+:\d+", endpoint), (
-                f"{where}: endpoint {endpoint!r} is not ROLE=HOST:PORT"
+            assert re.fullmatch(r"[\w-]+=[\w.-]+:\d+", endpoint), (
+                f"{where}: endpoint {endpoint!r} is not ID=HOST:PORT"
             )
     elif invocation.command == "certs":
         assert len(invocation.positionals) == 1, f"{where}: ptn certs takes one DIRECTORY"
         assert "--scenario" in invocation.options or "--operator" in invocation.options, where
+    elif invocation.command == "sweep":
+        assert len(invocation.positionals) == 1, f"{where}: ptn sweep takes one CAMPAIGN"
+        assert invocation.options.get("--backend", ["ray"])[0] in BACKENDS
     else:
         assert len(invocation.positionals) <= 1, f"{where}: ptn run takes at most one SCENARIO"
         assert invocation.options.get("--backend", ["ray"])[0] in BACKENDS
@@ -220,6 +248,50 @@ def readme_invocations() -> list[Invocation]:
             for quoted in re.findall(r'"(ptn [^"]*)"', line):
                 invocations.append(parse_ptn(shlex.split(quoted)[1:], f"README: {quoted}"))
     return invocations
+
+
+def operator_id(invocation: Invocation) -> str:
+    """The operator a ``ptn serve`` runs: ``--operator-id``, else its role."""
+    return invocation.options.get("--operator-id", invocation.positionals)[0]
+
+
+def operator_services(invocations: dict[str, Invocation]) -> dict[str, Invocation]:
+    return {name: i for name, i in invocations.items() if i.command == "serve"}
+
+
+def game_endpoints(coordinator: Invocation) -> dict[str, tuple[str, int]]:
+    """operator id -> (host, port) of a ``ptn coordinate``."""
+    endpoints = {}
+    for endpoint in coordinator.options["--endpoint"]:
+        operator, _, address = endpoint.partition("=")
+        host, _, port = address.rpartition(":")
+        endpoints[operator] = (host, int(port))
+    return endpoints
+
+
+def check_game(invocations: dict[str, Invocation], coordinator_name: str) -> dict[str, str]:
+    """A coordinator has an endpoint for every operator of its scenario (as the code reads it),
+    each a service serving that operator's role and id on the role's port with the same
+    scenario; the services by operator id."""
+    coordinator = invocations[coordinator_name]
+    scenario_name, _ = GAMES[coordinator_name]
+    assert coordinator.option("--scenario") == scenario_name
+    scenario = load_scenario(scenario_name)
+    endpoints = game_endpoints(coordinator)
+    assert set(endpoints) == set(scenario.operator_ids), coordinator.where
+    services = {}
+    for operator, (host, port) in endpoints.items():
+        serve = invocations[host]
+        role = scenario.part(operator).role
+        assert serve.positionals == [role], f"{serve.where} is not {operator}'s role {role}"
+        assert operator_id(serve) == operator, serve.where
+        assert serve.option("--scenario") == scenario_name, serve.where
+        assert port == serve.int_option("--port") == OPERATOR_PORTS[role][0], serve.where
+        assert serve.int_option("--metrics-port") == OPERATOR_PORTS[role][1], serve.where
+        assert serve.int_option("--health-port") == HEALTH_PORTS[role], serve.where
+        assert serve.option("--host") == "0.0.0.0", f"{serve.where} must listen beyond localhost"
+        services[operator] = host
+    return services
 
 
 # ---------------------------------------------------------------------------------------------
@@ -366,21 +438,31 @@ def test_grafana_provisioning_matches_compose() -> None:
 # command lines
 
 
+#: every ptn service of compose and Kubernetes and its command (compose adds the certificates)
+PTN_SERVICES = {
+    "dso": "serve", "traffic": "serve", "coordinator": "coordinate",
+    "pricing-dso": "serve", "pricing-traffic": "serve", "cno1": "serve", "cno2": "serve",
+    "cno-alliance": "serve", "pricing-coordinator": "coordinate",
+    "sharing-dso": "serve", "tno": "serve", "sharing-coordinator": "coordinate",
+}
+
+
 def test_compose_ptn_commands_follow_the_contract() -> None:
     invocations = compose_invocations()
     assert {name: i.command for name, i in invocations.items()} == {
-        "certs": "certs", "dso": "serve", "traffic": "serve", "coordinator": "coordinate"}
+        "certs": "certs", **PTN_SERVICES}
 
 
 def test_k8s_ptn_commands_follow_the_contract() -> None:
     invocations = k8s_invocations()
-    assert {name: i.command for name, i in invocations.items()} == {
-        "dso": "serve", "traffic": "serve", "coordinator": "coordinate"}
+    assert {name: i.command for name, i in invocations.items()} == PTN_SERVICES
+    names = [(o["kind"], o["metadata"]["name"]) for o in k8s_objects()]
+    assert len(names) == len(set(names)), "two games' objects share a name in namespace ptn"
 
 
 def test_readme_ptn_commands_follow_the_contract() -> None:
     commands = {i.command for i in readme_invocations()}
-    assert {"serve", "coordinate", "run", "certs"} <= commands
+    assert {"serve", "coordinate", "run", "certs", "sweep"} <= commands
 
 
 def test_contract_options_exist_in_the_cli() -> None:
@@ -411,25 +493,29 @@ def test_contract_options_exist_in_the_cli() -> None:
 def test_compose_ports_agree() -> None:
     services = compose()["services"]
     invocations = compose_invocations()
-    coordinator = invocations["coordinator"]
-    endpoints = dict(e.split("=") for e in coordinator.options["--endpoint"])
-    assert set(endpoints) == set(OPERATOR_PORTS)
-    for role, (grpc_port, metrics_port) in OPERATOR_PORTS.items():
-        serve = invocations[role]
-        assert serve.positionals == [role]
-        assert (serve.int_option("--port"), serve.int_option("--metrics-port")) == (
-            grpc_port, metrics_port)
-        assert serve.option("--host") == "0.0.0.0", f"compose {role} must listen beyond localhost"
-        assert endpoints[role] == f"{role}:{grpc_port}"
-        assert serve.int_option("--health-port") == HEALTH_PORTS[role]
-        probe = services[role]["healthcheck"]["test"]
-        assert probe[-2:] == [f"localhost:{HEALTH_PORTS[role]}", HEALTH_SERVICES[role]], probe
-        condition = services["coordinator"]["depends_on"][role]["condition"]
-        assert condition == "service_healthy"
-    assert coordinator.int_option("--metrics-port") == COORDINATOR_METRICS_PORT
-    assert coordinator.option("--scenario") == invocations["dso"].option("--scenario")
-    out = coordinator.option("--out")
-    assert any(v.split(":")[1] == out for v in services["coordinator"]["volumes"])
+    assert {n for n, i in invocations.items() if i.command == "coordinate"} == set(GAMES)
+    games = {name: check_game(invocations, name) for name in GAMES}
+    operators = {host for game in games.values() for host in game.values()}
+    assert operators == set(operator_services(invocations)), "an operator in no game"
+    for name, game in games.items():
+        profile = GAMES[name][1]
+        expected_profiles = [profile] if profile else None
+        assert services[name].get("profiles") == expected_profiles, name
+        for host in game.values():
+            role = invocations[host].positionals[0]
+            assert services[host].get("profiles") == expected_profiles, host
+            probe = services[host]["healthcheck"]["test"]
+            assert probe[-2:] == [f"localhost:{HEALTH_PORTS[role]}", HEALTH_SERVICES[role]], probe
+            condition = services[name]["depends_on"][host]["condition"]
+            assert condition == "service_healthy"
+        assert set(services[name]["depends_on"]) == set(game.values())
+        coordinator = invocations[name]
+        assert coordinator.int_option("--metrics-port") == COORDINATOR_METRICS_PORT
+        out = coordinator.option("--out")
+        assert any(v.split(":")[1] == out for v in services[name]["volumes"])
+    results = [v.split(":")[0] for name in GAMES for v in services[name]["volumes"]
+               if v.split(":")[1] == invocations[name].option("--out")]
+    assert len(results) == len(set(results)) == len(GAMES), "games share a results volume"
 
 
 def test_prometheus_scrapes_every_compose_metrics_port() -> None:
@@ -448,11 +534,12 @@ def test_prometheus_scrapes_every_compose_metrics_port() -> None:
 
 def test_k8s_ports_and_probes_agree() -> None:
     invocations = k8s_invocations()
-    for role, (grpc_port, metrics_port) in OPERATOR_PORTS.items():
-        deployment = k8s_object("Deployment", role)
+    for name, serve in operator_services(invocations).items():
+        role = serve.positionals[0]
+        grpc_port, metrics_port = OPERATOR_PORTS[role]
+        deployment = k8s_object("Deployment", name)
         spec = pod_spec(deployment)
         (container,) = spec["containers"]
-        serve = invocations[role]
         ports = {port["name"]: port["containerPort"] for port in container["ports"]}
         assert ports == {"grpc": serve.int_option("--port"),
                          "metrics": serve.int_option("--metrics-port"),
@@ -461,7 +548,7 @@ def test_k8s_ports_and_probes_agree() -> None:
             grpc_port, metrics_port, HEALTH_PORTS[role])
         assert serve.option("--host") == "0.0.0.0"
         for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
-            assert container[probe]["grpc"]["port"] == ports["health"], f"{role} {probe}"
+            assert container[probe]["grpc"]["port"] == ports["health"], f"{name} {probe}"
         assert container["readinessProbe"]["grpc"]["service"] == HEALTH_SERVICES[role]
         assert container["resources"]["requests"]["cpu"]
         assert container["resources"]["requests"]["memory"]
@@ -470,22 +557,24 @@ def test_k8s_ports_and_probes_agree() -> None:
         assert annotations["prometheus.io/port"] == str(ports["metrics"])
         labels = deployment["spec"]["template"]["metadata"]["labels"]
         assert deployment["spec"]["selector"]["matchLabels"].items() <= labels.items()
-        service = k8s_object("Service", role)
+        service = k8s_object("Service", name)
         assert service["spec"]["selector"].items() <= labels.items()
         by_name = {port["name"]: port for port in service["spec"]["ports"]}
         assert by_name["grpc"]["targetPort"] in {"grpc", ports["grpc"]}
         assert by_name["grpc"]["port"] == grpc_port
         assert by_name["health"]["targetPort"] in {"health", ports["health"]}
         assert by_name["health"]["port"] == HEALTH_PORTS[role]
-    job = k8s_object("Job", "coordinator")
-    coordinator = invocations["coordinator"]
-    endpoints = dict(e.split("=") for e in coordinator.options["--endpoint"])
-    assert endpoints == {role: f"{role}:{grpc}" for role, (grpc, _) in OPERATOR_PORTS.items()}
-    annotations = job["spec"]["template"]["metadata"]["annotations"]
-    assert annotations["prometheus.io/port"] == coordinator.option("--metrics-port")
-    (wait,) = pod_spec(job)["initContainers"]
-    assert wait["command"][3:] == [
-        f"{role}:{HEALTH_PORTS[role]}/{HEALTH_SERVICES[role]}" for role in OPERATOR_PORTS]
+    assert {n for n, i in invocations.items() if i.command == "coordinate"} == set(GAMES)
+    for name in GAMES:
+        game = check_game(invocations, name)
+        job = k8s_object("Job", name)
+        coordinator = invocations[name]
+        annotations = job["spec"]["template"]["metadata"]["annotations"]
+        assert annotations["prometheus.io/port"] == coordinator.option("--metrics-port")
+        (wait,) = pod_spec(job)["initContainers"]
+        roles = {host: invocations[host].positionals[0] for host in game.values()}
+        assert wait["command"][3:] == [
+            f"{host}:{HEALTH_PORTS[role]}/{HEALTH_SERVICES[role]}" for host, role in roles.items()]
 
 
 def test_compose_and_k8s_run_the_same_commands() -> None:
@@ -501,10 +590,12 @@ def test_compose_and_k8s_run_the_same_commands() -> None:
 
 
 def test_k8s_objects_are_well_formed_and_listed() -> None:
-    (kustomization,) = load_yaml(K8S / "kustomization.yaml")
-    listed = set(kustomization["resources"])
-    present = {p.name for p in K8S.glob("*.yaml")} - {"kustomization.yaml"}
-    assert listed == present
+    for folder in k8s_folders():
+        (kustomization,) = load_yaml(folder / "kustomization.yaml")
+        listed = set(kustomization["resources"])
+        present = {p.name for p in folder.glob("*.yaml")} - {"kustomization.yaml"}
+        assert listed == present, folder
+        assert kustomization["namespace"] == "ptn", folder
     for obj in k8s_objects():
         assert obj.get("apiVersion") and obj.get("kind") and obj["metadata"].get("name"), obj
     config_maps = {o["metadata"]["name"] for o in k8s_objects() if o["kind"] == "ConfigMap"}
@@ -525,6 +616,30 @@ def test_k8s_objects_are_well_formed_and_listed() -> None:
                 assert mount["name"] in names, f"{obj['metadata']['name']}: {mount['name']}"
 
 
+@pytest.mark.parametrize("folder", k8s_folders(), ids=lambda p: str(p.relative_to(DEPLOY)))
+def test_kustomize_builds_each_folder_into_namespace_ptn(folder: Path) -> None:
+    """kubectl's own kustomize builds each folder (when kubectl is installed): every object it
+    lists, in namespace ptn, labelled as part of ptn, the image at the tag the Dockerfile's
+    comment builds."""
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl is not installed")
+    built = subprocess.run([kubectl, "kustomize", str(folder)], capture_output=True,
+                           text=True, timeout=60, check=False)
+    assert built.returncode == 0, built.stderr
+    objects = [o for o in yaml.safe_load_all(built.stdout) if o is not None]
+    assert len(objects) == sum(len(load_yaml(folder / name)) for name in load_yaml(
+        folder / "kustomization.yaml")[0]["resources"])
+    for obj in objects:
+        if obj["kind"] != "Namespace":
+            assert obj["metadata"]["namespace"] == "ptn", obj["metadata"]["name"]
+        assert obj["metadata"]["labels"]["app.kubernetes.io/part-of"] == "ptn"
+        if obj["kind"] in {"Deployment", "Job"}:
+            spec = pod_spec(obj)
+            for container in [*spec.get("initContainers", []), *spec["containers"]]:
+                assert container["image"] == "ptn:0.1.0", obj["metadata"]["name"]
+
+
 # ---------------------------------------------------------------------------------------------
 # Ray
 
@@ -536,6 +651,37 @@ def test_ray_cluster_config_is_valid_for_the_launcher() -> None:
     util.validate_config(prepared)
     assert any("~/ptn" in command for command in config["setup_commands"])
     assert "~/ptn" in config["file_mounts"]
+
+
+def test_ray_cluster_pins_the_ray_ptn_is_tested_with() -> None:
+    import ray
+
+    (config,) = load_yaml(DEPLOY / "ray" / "cluster.yaml")
+    pins = re.findall(r"\bray\[default\]==([\w.]+)", " ".join(config["setup_commands"]))
+    assert pins == [ray.__version__]
+
+
+def test_ray_cluster_nodes_have_the_resources_the_placement_pins() -> None:
+    """Each operator of deploy/ray/placement.toml (valid for the default scenario) is pinned to
+    a resource exactly one listed node starts with; other workers get their own."""
+    nodes = node_resources()
+    placed = load_development_tool("deploy/ray/run_placed.py").placed_scenario(
+        None, DEPLOY / "ray" / "placement.toml")
+    placement = placed.document.placement
+    assert placement is not None and placement.group
+    for operator in placed.document.operator_ids:
+        (resource,) = placement.of(operator).resources
+        holders = [ip for ip, resources in nodes.items() if resource in resources]
+        assert len(holders) == 1, f"{operator}: {resource} on {holders}"
+    assert len({name for resources in nodes.values() for name in resources}) == len(nodes)
+    (spare,) = other_worker_resources()
+    assert all(spare not in resources for resources in nodes.values())
+
+
+def test_ray_cluster_ships_the_data_the_actors_are_told_about() -> None:
+    (config,) = load_yaml(DEPLOY / "ray" / "cluster.yaml")
+    assert "~/tntp" in config["file_mounts"]
+    assert any("PTN_TNTP_DIR=$HOME/tntp" in command for command in config["setup_commands"])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -551,12 +697,13 @@ def test_operators_beyond_localhost_serve_mutual_tls() -> None:
     certificate); the coordinator of those deployments presents its own."""
     for invocation in every_invocation():
         if invocation.command == "serve" and invocation.options.get("--host") == ["0.0.0.0"]:
-            role = invocation.positionals[0]
+            operator = operator_id(invocation)
             tls = invocation.option("--tls-dir")
-            assert Path(tls).name == role, f"{invocation.where}: {tls} is not {role}'s folder"
+            assert Path(tls).name == operator, f"{invocation.where}: {tls} is not {operator}'s"
     for invocations in (compose_invocations(), k8s_invocations()):
-        coordinator = invocations["coordinator"]
-        assert Path(coordinator.option("--tls-dir")).name == "coordinator", coordinator.where
+        for name in GAMES:
+            coordinator = invocations[name]
+            assert Path(coordinator.option("--tls-dir")).name == "coordinator", coordinator.where
 
 
 def test_compose_makes_the_certificates_first() -> None:
@@ -564,16 +711,22 @@ def test_compose_makes_the_certificates_first() -> None:
     invocations = compose_invocations()
     certs = invocations["certs"]
     (directory,) = certs.positionals
-    assert certs.option("--scenario") == invocations["dso"].option("--scenario")
+    certified = {o.partition("=")[0]: o.partition("=")[2] for o in certs.options["--operator"]}
+    every_operator = {operator: load_scenario(scenario).part(operator).role
+                      for scenario, _ in GAMES.values()
+                      for operator in load_scenario(scenario).operator_ids}
+    assert set(certified) == set(every_operator)
+    for operator, role in certified.items():
+        assert role in {"", every_operator[operator]}, operator
     assert "--reuse-ca" in certs.options and "--force" not in certs.options  # keeps its CA
     mounts = {v.split(":")[1]: v for v in services["certs"]["volumes"]}
     volume = mounts[directory].split(":")[0]
-    for name in ("dso", "traffic", "coordinator"):
+    for name in PTN_SERVICES:
         tls = invocations[name].option("--tls-dir")
         assert Path(tls).parent == Path(directory), f"compose {name}: {tls}"
         assert f"{volume}:{directory}:ro" in services[name]["volumes"], name
-    for role in OPERATOR_PORTS:
-        condition = services[role]["depends_on"]["certs"]["condition"]
+    for name in operator_services(invocations):
+        condition = services[name]["depends_on"]["certs"]["condition"]
         assert condition == "service_completed_successfully"
     assert volume in compose()["volumes"]
 
@@ -582,40 +735,43 @@ def test_each_operator_keeps_its_state_on_its_own_volume() -> None:
     services = compose()["services"]
     compose_invocation = compose_invocations()
     k8s_invocation = k8s_invocations()
-    volumes = set()
-    for role in OPERATOR_PORTS:
-        path = compose_invocation[role].option("--private-out")
+    volumes, claims = set(), set()
+    for name in operator_services(compose_invocation):
+        path = compose_invocation[name].option("--private-out")
         assert path == STATE_PATH
-        (volume,) = [v.split(":")[0] for v in services[role]["volumes"]
+        (volume,) = [v.split(":")[0] for v in services[name]["volumes"]
                      if v.split(":")[1] == path]
         assert volume in compose()["volumes"]
         volumes.add(volume)
-        spec = pod_spec(k8s_object("Deployment", role))
+        spec = pod_spec(k8s_object("Deployment", name))
         (container,) = spec["containers"]
         (mount,) = [m for m in container["volumeMounts"]
-                    if m["mountPath"] == k8s_invocation[role].option("--private-out")]
+                    if m["mountPath"] == k8s_invocation[name].option("--private-out")]
         assert not mount.get("readOnly")
         (volume_spec,) = [v for v in spec["volumes"] if v["name"] == mount["name"]]
         claim = volume_spec["persistentVolumeClaim"]["claimName"]
+        claims.add(claim)
         assert k8s_object("PersistentVolumeClaim", claim)["spec"]["accessModes"] == [
             "ReadWriteOnce"]
         assert spec["securityContext"]["fsGroup"] == spec["securityContext"]["runAsUser"]
-    assert len(volumes) == len(OPERATOR_PORTS), "operators share a state volume"
+    operators = len(operator_services(compose_invocation))
+    assert len(volumes) == len(claims) == operators, "operators share a state volume"
 
 
 def test_k8s_certificates_come_from_one_secret_per_party() -> None:
     """Each party mounts its own Secret at its --tls-dir; the README says how to make each."""
     readme = (DEPLOY / "README.md").read_text(encoding="utf-8")
     invocations = k8s_invocations()
-    for name in (*OPERATOR_PORTS, "coordinator"):
-        obj = k8s_object("Job" if name == "coordinator" else "Deployment", name)
+    for name, invocation in invocations.items():
+        obj = k8s_object("Job" if name in GAMES else "Deployment", name)
+        party = "coordinator" if name in GAMES else operator_id(invocation)
         spec = pod_spec(obj)
         (container,) = spec["containers"]
-        tls = invocations[name].option("--tls-dir")
+        tls = invocation.option("--tls-dir")
         (mount,) = [m for m in container["volumeMounts"] if m["mountPath"] == tls]
         assert mount["readOnly"] is True
         (volume,) = [v for v in spec["volumes"] if v["name"] == mount["name"]]
         secret = volume["secret"]["secretName"]
-        assert secret == f"ptn-tls-{name}"
+        assert secret == f"ptn-tls-{party}"
         assert volume["secret"]["defaultMode"] & 0o077 == 0o040  # group-readable, no more
-        assert f"create secret generic {secret} --from-file=certs/{name}\n" in readme
+        assert f"create secret generic {secret} --from-file=certs/{party}\n" in readme

@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry
 
 from ptn.coordinator.runtime.launcher import OperatorProcesses
 from ptn.coordinator.runtime.placement import NOT_PLACED, RayPlacement, operator_nodes, place
+from ptn.coordinator.runtime.runtime_env import operator_runtime_env
 from ptn.coordinator.runtime.transports import Endpoint, InProcessEndpoint, RayEndpoint
 from ptn.engines.errors import InvalidInputError
 from ptn.scenario.document import Scenario
@@ -94,7 +95,9 @@ def ray_endpoints(scenario: Scenario, *, address: str | None = None,
                   placement: RayPlacement | None = None) -> dict[str, Endpoint]:
     """Every operator as a Ray actor (a local Ray runtime is started unless one is running),
     each created with its ``placement`` options (the scenario's ``[placement]``: see
-    ptn.coordinator.runtime.placement)."""
+    ptn.coordinator.runtime.placement) and a ``runtime_env`` carrying the driver's values of
+    the environment variables its data paths use (ptn.coordinator.runtime.runtime_env). Each
+    actor serves its operator's metrics on a port of its node (its ``node()`` says where)."""
     import ray
 
     from ptn.services.adapters.ray_actor import OperatorActor
@@ -112,8 +115,12 @@ def ray_endpoints(scenario: Scenario, *, address: str | None = None,
     for operator_id in scenario.operator_ids:
         part = scenario.part(operator_id)
         private = str(private_root / operator_id) if private_root is not None else None
+        options: dict[str, Any] = {"max_restarts": restarts, **placement.options[operator_id]}
+        runtime_env = operator_runtime_env(part)
+        if runtime_env:
+            options["runtime_env"] = runtime_env
         actors[operator_id] = (part.role, OperatorActor.options(  # type: ignore[attr-defined]
-            max_restarts=restarts, **placement.options[operator_id]).remote(part, private))
+            **options).remote(part, private))
     for operator_id, (_, actor) in actors.items():
         try:
             ray.get(actor.ready.remote(), timeout=timeout_s)
