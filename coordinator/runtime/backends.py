@@ -105,7 +105,7 @@ def ray_endpoints(scenario: Scenario, *, address: str | None = None,
     start_ray(address)
     if placement is None:
         placement = place(scenario.placement, scenario.operator_ids)
-    timeout_s = scenario.placement.ready_timeout_s if scenario.placement is not None \
+    placed_timeout_s = scenario.placement.ready_timeout_s if scenario.placement is not None \
         else RAY_READY_TIMEOUT_S
     actors = {}
     # an actor that keeps its state in its private folder is restarted by Ray when its process
@@ -122,6 +122,11 @@ def ray_endpoints(scenario: Scenario, *, address: str | None = None,
         actors[operator_id] = (part.role, OperatorActor.options(  # type: ignore[attr-defined]
             **options).remote(part, private))
     for operator_id, (_, actor) in actors.items():
+        # ready_timeout_s bounds the wait for a place; an operator without pins fits any node
+        # (it reserves nothing), so its wait is only its start-up, bounded by the default
+        pinned = any(key in placement.options[operator_id]
+                     for key in ("resources", "scheduling_strategy"))
+        timeout_s = placed_timeout_s if pinned else max(placed_timeout_s, RAY_READY_TIMEOUT_S)
         try:
             ray.get(actor.ready.remote(), timeout=timeout_s)
         except ray.exceptions.RayActorError as error:

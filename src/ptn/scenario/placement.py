@@ -11,7 +11,8 @@ options. Layout::
                                 # per operator, spread over nodes or packed onto few
     group = true                # a placement group without a strategy (packed); default:
                                 # true when a strategy is given, else false
-    ready_timeout_s = 60        # how long the operators (or the group) may take to be placed
+    ready_timeout_s = 60        # how long the pinned operators (or the group) may take to be
+                                # placed (an operator without pins fits any node)
 
     [placement.operators.dso]   # one table per pinned operator id
     resources = { feeders = 1 } # custom resources its node must have (amount reserved)
