@@ -10,6 +10,7 @@ both hold, and its verdicts are recomputed here by brute force over the deviatio
 from __future__ import annotations
 
 import itertools
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -17,7 +18,7 @@ import pytest
 from google.protobuf.message import Message
 
 from ptn.coordinator.mechanisms.best_response import PriceGameParties, load_responses_exchange
-from ptn.coordinator.mechanisms.game_settings import GameSettings
+from ptn.coordinator.mechanisms.game_settings import GameSettings, game_settings
 from ptn.coordinator.mechanisms.pricing_game import (
     RevenueMatrix,
     VariantResult,
@@ -30,8 +31,10 @@ from ptn.coordinator.runtime.mechanism import Call, Exchange
 from ptn.engines.errors import InvalidInputError
 from ptn.protocol.codec import from_series, to_series
 from ptn.protocol.v1 import common_pb2, games_pb2
+from ptn.scenario.document import load_scenario
 
 PERIODS = 2
+SEED = load_scenario("pricing-seed001")
 
 
 def station_loads(price: np.ndarray) -> np.ndarray:
@@ -220,3 +223,13 @@ def test_matrix_profiles_are_all_up_to_the_limit_then_deviations_and_a_seeded_sa
 def test_bad_game_settings_name_the_key(key: str, value: Any) -> None:
     with pytest.raises(InvalidInputError, match=f"coordinator.{key}"):
         GameSettings(**{key: value})
+
+
+def test_game_settings_are_read_from_the_coordinator_settings_that_carry_them() -> None:
+    assert game_settings(SEED.coordinator) == GameSettings()  # today's scenarios: defaults
+    carried = SimpleNamespace(best_response_order="simultaneous", matrix_samples=3,
+                              tolerance=0.005)
+    assert game_settings(carried) == GameSettings(best_response_order="simultaneous",
+                                                  matrix_samples=3)
+    with pytest.raises(InvalidInputError, match=r"coordinator\.best_response_order"):
+        game_settings(SimpleNamespace(best_response_order="alternating"))
