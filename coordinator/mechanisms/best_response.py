@@ -211,8 +211,9 @@ class BestResponseDynamics:
                 self.probes += result.probes
         else:
             for cno in parties.cnos:
-                result = yield from cno_turn(parties, cno, purchase=self.purchase,
-                                             price=self.price, observed_load=self.load)
+                turn = cno_turn(parties, cno, purchase=self.purchase, price=self.price,
+                                observed_load=self.load)
+                result = (yield from run_together({cno: turn}, max_probes=self.max_probes))[cno]
                 self.price[parties.rows(cno)] = result.price_per_mwh
                 self.probes += result.probes
         self.price_change = relative_change(self.price, previous_price)
@@ -301,7 +302,7 @@ def certificate_exchange(parties: PriceGameParties, *, purchase: FloatArray, pri
                                           max_probes=max_probes)
     else:
         for cno in parties.cnos:
-            results[cno] = yield from turn(cno)
+            results.update((yield from run_together({cno: turn(cno)}, max_probes=max_probes)))
     return {cno: CertificateEntry(result.start_revenue_usd, result.revenue_usd, result.probes,
                                   result.batches) for cno, result in results.items()}
 

@@ -273,6 +273,7 @@ class PricingGame(Mechanism[PricingGameOutcome]):
             assert game.load is not None
             self.certificates[variant] = yield from certificate_exchange(
                 game.parties, purchase=game.purchase, price=game.price, load=game.load,
+                together=self.settings.certificate_together,
                 max_probes=self.settings.probe_batch_max)
         else:
             self.matrix = yield from revenue_matrix_exchange(

@@ -11,7 +11,11 @@ the same final prices; a simultaneous round's best responses all answer the pric
 CNOs' ``BestRespond`` calls run concurrently, and the probes they ask of the traffic department
 (``ProbeResponses``, several per phase, to one operator) are merged into one ``PriceProbes``
 batch, cut into messages of at most ``max_probes`` probes when it is larger (then sent in
-successive phases), and the loads are handed back to each exchange in its own order.
+successive phases), and the loads are handed back to each exchange in its own order. Whatever
+``max_probes`` says, a message holds no more probes than fit in half of gRPC's message limit
+(:data:`~ptn.services.adapters.limits.MAX_MESSAGE_BYTES`; the loads of the reply are as large):
+100 stations × 4 periods is about 4 kB a probe, so a city's certificate batch of 800 probes
+goes in two messages.
 
 Only ``ProbeResponses`` calls are merged: two other calls to one operator in one phase are a
 programming error (:class:`ValueError`). A reply whose probe count differs from the merged
@@ -29,12 +33,17 @@ from google.protobuf.message import Message
 from ptn.coordinator.runtime.mechanism import Call, Exchange
 from ptn.engines.errors import InvalidInputError
 from ptn.protocol.v1 import games_pb2
+from ptn.services.adapters.limits import MAX_MESSAGE_BYTES
 
 K = TypeVar("K", bound=Hashable)
 T = TypeVar("T")
 
 #: the one RPC whose calls to one operator in one phase are merged
 MERGED_METHOD = "ProbeResponses"
+#: the bytes of probes one merged message may carry (its reply's loads are as large)
+MESSAGE_BUDGET_BYTES = MAX_MESSAGE_BYTES // 2
+#: bytes of framing per probe in a message beside the series itself
+PROBE_FRAMING_BYTES = 8
 
 
 @dataclass(frozen=True)
@@ -84,7 +93,7 @@ def _one_phase(pending: Mapping[K, list[Call]], max_probes: int | None
     single: list[Call] = []
     merged: dict[str, tuple[Call, list[_Share]]] = {}
     for operator_id, asked in by_operator.items():
-        if len(asked) == 1:
+        if len(asked) == 1 and asked[0][1].method != MERGED_METHOD:
             single.append(asked[0][1])
         else:
             merged[operator_id] = _merge(operator_id, asked)
@@ -140,12 +149,21 @@ def _merge(operator_id: str, asked: list[tuple[K, Call]]) -> tuple[Call, list[_S
     return Call(operator_id, MERGED_METHOD, request, first.scope), shares
 
 
-def _chunks(call: Call, max_probes: int | None) -> list[Call]:
-    """A merged call as messages of at most ``max_probes`` probes."""
+def probes_per_message(call: Call, max_probes: int | None) -> int:
+    """The most probes of a merged call one message carries: ``max_probes``, and no more than
+    fit in :data:`MESSAGE_BUDGET_BYTES` (module docstring)."""
     probes = call.request.price_per_mwh  # type: ignore[attr-defined]
-    if max_probes is None or len(probes) <= max_probes:
+    largest = max((p.ByteSize() for p in probes), default=0) + PROBE_FRAMING_BYTES
+    fit = max(1, MESSAGE_BUDGET_BYTES // largest)
+    return fit if max_probes is None else min(fit, max_probes)
+
+
+def _chunks(call: Call, max_probes: int | None) -> list[Call]:
+    """A merged call as messages of at most :func:`probes_per_message` probes."""
+    probes = call.request.price_per_mwh  # type: ignore[attr-defined]
+    size = probes_per_message(call, max_probes)
+    if len(probes) <= size:
         return [call]
     return [Call(call.operator_id, call.method,
-                 games_pb2.PriceProbes(price_per_mwh=probes[start:start + max_probes]),
-                 call.scope)
-            for start in range(0, len(probes), max_probes)]
+                 games_pb2.PriceProbes(price_per_mwh=probes[start:start + size]), call.scope)
+            for start in range(0, len(probes), size)]

@@ -32,6 +32,7 @@ from ptn.engines.errors import InvalidInputError
 from ptn.protocol.codec import from_series, to_series
 from ptn.protocol.v1 import common_pb2, games_pb2
 from ptn.scenario.document import load_scenario
+from ptn.services.adapters.limits import MAX_MESSAGE_BYTES
 
 PERIODS = 2
 SEED = load_scenario("pricing-seed001")
@@ -48,15 +49,17 @@ class StandIn:
     """Answers the phases of an exchange like the driver would, with :func:`station_loads`
     at the traffic department and an echo at any other operator; records each phase."""
 
-    def __init__(self, stations: tuple[str, ...], *, reply_short: bool = False) -> None:
+    def __init__(self, stations: tuple[str, ...], *, reply_short: bool = False,
+                 periods: int = PERIODS) -> None:
         self.stations = stations
+        self.periods = periods
         self.phases: list[list[Call]] = []
         self.reply_short = reply_short
 
     def answer(self, call: Call) -> Message:
         if call.method == "ProbeResponses":
             probes: Any = call.request
-            loads = [station_loads(from_series(series, self.stations, PERIODS, "probe"))
+            loads = [station_loads(from_series(series, self.stations, self.periods, "probe"))
                      for series in probes.price_per_mwh]
             if self.reply_short:
                 loads = loads[:-1]
@@ -219,7 +222,8 @@ def test_matrix_profiles_are_all_up_to_the_limit_then_deviations_and_a_seeded_sa
 
 @pytest.mark.parametrize(("key", "value"), [("best_response_order", "random"),
                                             ("matrix_batch_probes", 0),
-                                            ("probe_batch_max", 0), ("matrix_samples", -1)])
+                                            ("probe_batch_max", 0), ("matrix_samples", -1),
+                                            ("certificate_together", 1)])
 def test_bad_game_settings_name_the_key(key: str, value: Any) -> None:
     with pytest.raises(InvalidInputError, match=f"coordinator.{key}"):
         GameSettings(**{key: value})
@@ -233,3 +237,15 @@ def test_game_settings_are_read_from_the_coordinator_settings_that_carry_them() 
                                                   matrix_samples=3)
     with pytest.raises(InvalidInputError, match=r"coordinator\.best_response_order"):
         game_settings(SimpleNamespace(best_response_order="alternating"))
+
+
+def test_a_batch_too_large_for_one_grpc_message_is_cut_to_fit() -> None:
+    stations = tuple(f"station{k}" for k in range(500))
+    parties = PriceGameParties(stations, 24, 1.0, {"cno0": stations}, scope="nash")
+    prices = [np.full((500, 24), 100.0 + k) for k in range(60)]
+    stand_in = StandIn(stations, periods=24)
+    loads = stand_in.run(run_together({"a": load_responses_exchange(parties, prices)}))["a"]
+    messages = [c.request for phase in stand_in.phases for c in phase]
+    assert len(messages) > 1 and all(m.ByteSize() <= MAX_MESSAGE_BYTES // 2 for m in messages)
+    assert sum(len(m.price_per_mwh) for m in messages) == 60  # type: ignore[attr-defined]
+    np.testing.assert_array_equal(loads[59], station_loads(prices[59]))
