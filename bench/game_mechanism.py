@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--scenario", default="pricing-seed001")
     parser.add_argument("--periods", type=int, default=None)
     parser.add_argument("--max-rounds", type=int, default=60)
-    parser.add_argument("--orders", nargs="+", default=list(ORDERS), choices=ORDERS)
+    parser.add_argument("--orders", nargs="*", default=list(ORDERS), choices=ORDERS)
     parser.add_argument("--no-certificate", action="store_true")
     parser.add_argument("--proximal-weights", type=float, nargs="*", default=[])
     parser.add_argument("--out", type=Path, default=None)

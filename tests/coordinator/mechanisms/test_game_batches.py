@@ -10,6 +10,7 @@ both hold, and its verdicts are recomputed here by brute force over the deviatio
 from __future__ import annotations
 
 import itertools
+import json
 from types import SimpleNamespace
 from typing import Any
 
@@ -20,6 +21,7 @@ from google.protobuf.message import Message
 from ptn.coordinator.mechanisms.best_response import PriceGameParties, load_responses_exchange
 from ptn.coordinator.mechanisms.game_settings import GameSettings, game_settings
 from ptn.coordinator.mechanisms.pricing_game import (
+    PricingGame,
     RevenueMatrix,
     VariantResult,
     revenue_matrix_exchange,
@@ -249,3 +251,15 @@ def test_a_batch_too_large_for_one_grpc_message_is_cut_to_fit() -> None:
     assert len(messages) > 1 and all(m.ByteSize() <= MAX_MESSAGE_BYTES // 2 for m in messages)
     assert sum(len(m.price_per_mwh) for m in messages) == 60  # type: ignore[attr-defined]
     np.testing.assert_array_equal(loads[59], station_loads(prices[59]))
+
+
+def test_a_sampled_matrix_and_its_selection_survive_a_checkpoint() -> None:
+    _, sampled, _ = matrices(240.0)
+    game = PricingGame(SEED)
+    game.matrix = sampled
+    again = PricingGame(SEED)
+    again.restore(json.loads(json.dumps(game.state())))
+    assert again.matrix is not None and again.matrix.selection == sampled.selection
+    assert again.matrix.profiles == sampled.profiles
+    assert again.matrix.revenue_usd == sampled.revenue_usd
+    assert again.matrix.prisoners_dilemma == sampled.prisoners_dilemma
