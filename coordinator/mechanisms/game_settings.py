@@ -10,9 +10,10 @@ paper's two CNOs and impossible for a city's fifty. These settings say how the g
   the start of the round, all at once, their probes in one batch per phase);
 * ``certificate_together``: the ε-certificate's CNO entries all at once, their probes merged
   into one batch per phase (the default), or one CNO after another (the same entries). Measured
-  on pricing-siouxfalls in one process (bench/game_mechanism.py): 57 phases against 158, but
-  142 s against 81 s, since the traffic department answers a batch one probe after another,
-  each warm-started from the probe before, which in a merged batch is often another CNO's;
+  on pricing-siouxfalls in one process (bench/results/game_mechanism.md): 57 phases against
+  158, but 1.75–2.7× the seconds per probe, since the traffic department answers a batch one
+  probe after another, each warm-started from the probe before, in a merged batch often
+  another CNO's;
   at once pays where the department answers a batch in parallel or a phase costs a round trip;
 * ``probe_batch_max``: the most probes one merged ``ProbeResponses`` message carries (None: no
   limit beyond the traffic department's own cap and gRPC's message size);
