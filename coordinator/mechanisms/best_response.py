@@ -10,6 +10,9 @@ CNOs' prices by iterating, per round:
 2. each CNO in turn best-responds to λ and the others' prices in force (``BestRespond``), asking
    the traffic department for load responses to its probes on the way (``ProbeResponses``; the
    coordinator completes each probe with the other CNOs' prices, so no CNO sees the network);
+   or, with the ``simultaneous`` order (Jacobi), every CNO best-responds at once to the prices
+   in force at the start of the round, their probes merged into one batch per phase
+   (:mod:`ptn.coordinator.mechanisms.together`);
 3. the traffic department reports the station loads at all prices (``RespondToPrices``);
 4. the DSO reports its revenue at those loads (``Dispatch``).
 
@@ -17,7 +20,8 @@ It stops when, after the trial rounds, the relative changes of λ and α are bot
 (``‖x_k − x_{k−1}‖ / ‖x_{k−1}‖``, Euclidean over stations × periods), or after N_max rounds.
 Revenues: each CNO's ``Σ Δt·(α − λ)·P`` over its stations, computed here from the messages
 (all three are in them); the DSO's as it reports it. :func:`certificate_exchange` is the ε-Nash
-certificate at the end: each CNO's exact best response against the others' final prices.
+certificate at the end: each CNO's exact best response against the others' final prices, all
+CNOs at once (their probes in one batch per phase: the entries do not depend on each other).
 :class:`BestResponseDynamics` is one game (one variant) round by round, a component of the
 pricing-game mechanism (:mod:`ptn.coordinator.mechanisms.pricing_game`).
 """
@@ -29,6 +33,8 @@ from typing import Any
 
 import numpy as np
 
+from ptn.coordinator.mechanisms.game_settings import ORDERS
+from ptn.coordinator.mechanisms.together import run_together
 from ptn.coordinator.outcome import FloatArray, RoundRecord
 from ptn.coordinator.runtime.mechanism import Call, Exchange, RoundGauge
 from ptn.engines.errors import InvalidInputError
@@ -145,11 +151,19 @@ ROUND_GAUGES = (
 
 class BestResponseDynamics:
     """Algorithm 1 of seed 001 between a DSO, CNOs and the traffic department, round by round;
-    finished once converged or after ``max_rounds`` rounds."""
+    finished once converged or after ``max_rounds`` rounds. ``order``: the CNOs best-respond
+    ``in-turn`` (Algorithm 1) or ``simultaneous`` (Jacobi; ``max_probes`` bounds a merged probe
+    message)."""
 
     def __init__(self, parties: PriceGameParties, *, initial_price_per_mwh: FloatArray,
-                 tolerance: float = 0.005, max_rounds: int = 200) -> None:
+                 tolerance: float = 0.005, max_rounds: int = 200, order: str = "in-turn",
+                 max_probes: int | None = None) -> None:
+        if order not in ORDERS:
+            raise InvalidInputError(f"order: expected one of {', '.join(ORDERS)}, got "
+                                    f"{order!r}")
         self.parties = parties
+        self.order = order
+        self.max_probes = max_probes
         self.stations = parties.stations
         self.tolerance = tolerance
         self.max_rounds = max_rounds
@@ -187,11 +201,21 @@ class BestResponseDynamics:
         self.purchase, self.trial = purchase, bool(quote.trial)
         previous_price = self.price.copy()
         self.probes = 0
-        for cno in parties.cnos:
-            result = yield from cno_turn(parties, cno, purchase=self.purchase, price=self.price,
-                                         observed_load=self.load)
-            self.price[parties.rows(cno)] = result.price_per_mwh
-            self.probes += result.probes
+        if self.order == "simultaneous":
+            results = yield from run_together(
+                {cno: cno_turn(parties, cno, purchase=self.purchase, price=previous_price,
+                               observed_load=self.load) for cno in parties.cnos},
+                max_probes=self.max_probes)
+            for cno, result in results.items():
+                self.price[parties.rows(cno)] = result.price_per_mwh
+                self.probes += result.probes
+        else:
+            for cno in parties.cnos:
+                turn = cno_turn(parties, cno, purchase=self.purchase, price=self.price,
+                                observed_load=self.load)
+                result = (yield from run_together({cno: turn}, max_probes=self.max_probes))[cno]
+                self.price[parties.rows(cno)] = result.price_per_mwh
+                self.probes += result.probes
         self.price_change = relative_change(self.price, previous_price)
         answer: Any = (yield [Call(parties.traffic, "RespondToPrices", common_pb2.PriceSignal(
             price_per_mwh=to_series(parties.stations, self.price)), parties.scope)]
@@ -259,17 +283,28 @@ class CertificateEntry:
 
 
 def certificate_exchange(parties: PriceGameParties, *, purchase: FloatArray, price: FloatArray,
-                         load: FloatArray) -> Exchange[dict[str, CertificateEntry]]:
+                         load: FloatArray, together: bool = True, max_probes: int | None = None
+                         ) -> Exchange[dict[str, CertificateEntry]]:
     """The ε-Nash certificate: each CNO's gain from its exact best response (no linearization)
-    against λ and the others' final prices; the game's ε is the largest gain."""
-    entries = {}
-    for cno in parties.cnos:
-        result = yield from cno_turn(parties, cno, purchase=purchase, price=price,
-                                     observed_load=load,
-                                     method=games_pb2.BEST_RESPONSE_METHOD_EXACT)
-        entries[cno] = CertificateEntry(result.start_revenue_usd, result.revenue_usd,
-                                        result.probes, result.batches)
-    return entries
+    against λ and the others' final prices; the game's ε is the largest gain.
+
+    The entries do not depend on each other: ``together`` (the default) runs every CNO's search
+    at once, their probes merged into one batch per phase (of at most ``max_probes`` probes a
+    message); otherwise one CNO after another (the same entries, as many phases as probes
+    batches of all CNOs)."""
+    def turn(cno: str) -> Exchange[TurnResult]:
+        return cno_turn(parties, cno, purchase=purchase, price=price, observed_load=load,
+                        method=games_pb2.BEST_RESPONSE_METHOD_EXACT)
+
+    results: dict[str, TurnResult] = {}
+    if together:
+        results = yield from run_together({cno: turn(cno) for cno in parties.cnos},
+                                          max_probes=max_probes)
+    else:
+        for cno in parties.cnos:
+            results.update((yield from run_together({cno: turn(cno)}, max_probes=max_probes)))
+    return {cno: CertificateEntry(result.start_revenue_usd, result.revenue_usd, result.probes,
+                                  result.batches) for cno, result in results.items()}
 
 
 def load_responses_exchange(parties: PriceGameParties, prices: list[FloatArray]

@@ -10,8 +10,14 @@ Why this module exists: the issue's report for Game A (MODELS.md §3) needs, on 
   operator ``cno-alliance``), the DSO pricing against the alliance;
 * the **revenue matrix** around the equilibrium: with the DSO's prices fixed at the Nash
   outcome, each CNO plays either its Nash prices or its share of the alliance's prices; the
-  revenues of every profile (2^K of them, one batch of load responses) show whether the Nash
-  equilibrium is dominated — seed 001's prisoner's dilemma (its Table 4).
+  revenues of every profile (2^K of them in batches of load responses; for many CNOs the 2K + 2
+  profiles its verdicts read and a seeded random sample, :mod:`~ptn.coordinator.mechanisms.
+  revenue_profiles`) show whether the Nash equilibrium is dominated — seed 001's prisoner's
+  dilemma (its Table 4).
+
+How it scales (:mod:`~ptn.coordinator.mechanisms.game_settings`): the CNOs best-respond in turn
+or simultaneously, and the certificate's entries run at once, their probes merged into one
+batch per phase.
 
 It is one mechanism over the one driver (:class:`PricingGame`): its driver rounds are the rounds
 of each variant, then (one driver round each) the variant's certificate, and at the end the
@@ -24,7 +30,6 @@ it.
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -39,7 +44,9 @@ from ptn.coordinator.mechanisms.best_response import (
     certificate_exchange,
     load_responses_exchange,
 )
+from ptn.coordinator.mechanisms.game_settings import GameSettings, game_settings
 from ptn.coordinator.mechanisms.joint_coordination import check_descriptions
+from ptn.coordinator.mechanisms.revenue_profiles import ALL_PROFILES, matrix_profiles
 from ptn.coordinator.outcome import FloatArray, NegotiationOutcome, NegotiationStatus, RoundRecord
 from ptn.coordinator.runtime.driver import NegotiationFailedError
 from ptn.coordinator.runtime.mechanism import Exchange, Mechanism, RunSummary
@@ -80,13 +87,16 @@ class VariantResult:
 
 @dataclass(frozen=True)
 class RevenueMatrix:
-    """Revenues of every CNO for every profile of {Nash, cooperative} prices (DSO prices fixed
-    at the Nash outcome). ``revenue_usd[profile][cno]``; a profile is one choice per CNO in
-    ``cnos`` order."""
+    """Revenues of every CNO for profiles of {Nash, cooperative} prices (DSO prices fixed at
+    the Nash outcome). ``revenue_usd[profile][cno]``; a profile is one choice per CNO in
+    ``cnos`` order. ``selection`` says which profiles were evaluated (``all`` of them, or the
+    sample of :func:`~ptn.coordinator.mechanisms.revenue_profiles.matrix_profiles`: every
+    profile the verdicts below read is always there)."""
 
     cnos: tuple[str, ...]
     profiles: tuple[tuple[str, ...], ...]
     revenue_usd: dict[tuple[str, ...], dict[str, float]]
+    selection: str = ALL_PROFILES
 
     def _at(self, profile: tuple[str, ...]) -> dict[str, float]:
         return self.revenue_usd[profile]
@@ -146,10 +156,14 @@ class PricingGameOutcome:
 
 
 def revenue_matrix_exchange(parties: PriceGameParties, nash: VariantResult,
-                            cooperative: VariantResult) -> Exchange[RevenueMatrix]:
-    """The revenue matrix's exchange: one batch of load responses for every profile."""
+                            cooperative: VariantResult, settings: GameSettings | None = None
+                            ) -> Exchange[RevenueMatrix]:
+    """The revenue matrix's exchange: the load responses of its profiles
+    (:func:`~ptn.coordinator.mechanisms.revenue_profiles.matrix_profiles`), in batches of at
+    most ``settings.matrix_batch_probes``."""
+    settings = settings if settings is not None else GameSettings()
     cnos = tuple(parties.cnos)
-    profiles = tuple(itertools.product(("nash", "cooperative"), repeat=len(cnos)))
+    profiles, selection = matrix_profiles(cnos, settings)
     prices = []
     for profile in profiles:
         price = nash.charging_price_per_mwh.copy()
@@ -158,10 +172,13 @@ def revenue_matrix_exchange(parties: PriceGameParties, nash: VariantResult,
                 rows = parties.rows(cno)
                 price[rows] = cooperative.charging_price_per_mwh[rows]
         prices.append(price)
-    loads = yield from load_responses_exchange(parties, prices)
+    loads: list[FloatArray] = []
+    size = settings.matrix_batch_probes
+    for start in range(0, len(prices), size):
+        loads += yield from load_responses_exchange(parties, prices[start:start + size])
     revenue = {profile: parties.revenues(price, nash.dso_price_per_mwh, load)
                for profile, price, load in zip(profiles, prices, loads, strict=True)}
-    return RevenueMatrix(cnos, profiles, revenue)
+    return RevenueMatrix(cnos, profiles, revenue, selection)
 
 
 class PricingGame(Mechanism[PricingGameOutcome]):
@@ -176,9 +193,11 @@ class PricingGame(Mechanism[PricingGameOutcome]):
     round_fields = ROUND_FIELDS
     round_gauges = ROUND_GAUGES
 
-    def __init__(self, scenario: Scenario) -> None:
+    def __init__(self, scenario: Scenario, game: GameSettings | None = None) -> None:
         super().__init__(scenario)
         settings = scenario.coordinator
+        #: how the game scales: turn order, probe batches, the revenue matrix's profiles
+        self.settings = game if game is not None else game_settings(settings)
         self.stages: list[tuple[str, str]] = []
         for variant in settings.variants:
             self.stages.append(("play", variant))
@@ -216,7 +235,9 @@ class PricingGame(Mechanism[PricingGameOutcome]):
         return BestResponseDynamics(
             self.parties(variant),
             initial_price_per_mwh=np.array(settings.initial_charging_price_per_mwh),
-            tolerance=settings.tolerance, max_rounds=settings.max_rounds)
+            tolerance=settings.tolerance, max_rounds=settings.max_rounds,
+            order=self.settings.best_response_order,
+            max_probes=self.settings.probe_batch_max)
 
     def _final(self, variant: str) -> BestResponseDynamics:
         """A finished variant's game at its final state."""
@@ -251,10 +272,13 @@ class PricingGame(Mechanism[PricingGameOutcome]):
             game = self._final(variant)
             assert game.load is not None
             self.certificates[variant] = yield from certificate_exchange(
-                game.parties, purchase=game.purchase, price=game.price, load=game.load)
+                game.parties, purchase=game.purchase, price=game.price, load=game.load,
+                together=self.settings.certificate_together,
+                max_probes=self.settings.probe_batch_max)
         else:
             self.matrix = yield from revenue_matrix_exchange(
-                self.parties("nash"), self._variant("nash", ()), self._variant("cooperative", ()))
+                self.parties("nash"), self._variant("nash", ()), self._variant("cooperative", ()),
+                self.settings)
         self.stage += 1
         self._enter_stage()
         return record
@@ -270,7 +294,7 @@ class PricingGame(Mechanism[PricingGameOutcome]):
                                              e.batches] for cno, e in entries.items()}
                              for variant, entries in self.certificates.items()},
             "matrix": None if self.matrix is None else {
-                "cnos": list(self.matrix.cnos),
+                "cnos": list(self.matrix.cnos), "selection": self.matrix.selection,
                 "revenue_usd": [[list(profile), revenues]
                                 for profile, revenues in self.matrix.revenue_usd.items()]},
         }
@@ -288,7 +312,8 @@ class PricingGame(Mechanism[PricingGameOutcome]):
         if matrix is not None:
             revenue = {tuple(profile): {k: float(v) for k, v in revenues.items()}
                        for profile, revenues in matrix["revenue_usd"]}
-            self.matrix = RevenueMatrix(tuple(matrix["cnos"]), tuple(revenue), revenue)
+            self.matrix = RevenueMatrix(tuple(matrix["cnos"]), tuple(revenue), revenue,
+                                        str(matrix.get("selection", ALL_PROFILES)))
         self.game = None
         if state["game"] is not None:
             self._enter_stage()

@@ -43,6 +43,7 @@ from matplotlib.axes import Axes
 from matplotlib.ticker import MaxNLocator
 
 from ptn.coordinator.mechanisms.pricing_game import PricingGameOutcome, RevenueMatrix, VariantResult
+from ptn.coordinator.mechanisms.revenue_profiles import ALL_PROFILES
 from ptn.coordinator.outcome import FloatArray, RoundRecord
 from ptn.coordinator.results.formatting import json_ready, money, write_csv
 from ptn.coordinator.results.plots import note, positive
@@ -166,6 +167,7 @@ def _variant_summary(variant: VariantResult, period_hours: float) -> dict[str, A
 def _matrix_summary(matrix: RevenueMatrix) -> dict[str, Any]:
     return {
         "cnos": list(matrix.cnos),
+        "selection": matrix.selection,
         "profiles": [
             {"choices": dict(zip(matrix.cnos, profile, strict=True)),
              "revenue_usd": {cno: matrix.revenue_usd[profile].get(cno, math.nan)
@@ -267,6 +269,8 @@ def format_comparison(outcome: PricingGameOutcome) -> str:
         lines += ["## Revenue matrix of the CNOs ($)", "",
                   "DSO prices fixed at the non-cooperative outcome; each CNO plays its Nash "
                   "prices or its share of the alliance's (cooperative) prices.", "",
+                  *([] if matrix.selection == ALL_PROFILES else
+                    [f"Profiles evaluated: {matrix.selection}.", ""]),
                   *_matrix_table(matrix), "", _verdict(matrix), ""]
     lines += ["## Seed 001's claims", "", *format_claims(seed001_claims(outcome)), ""]
     return "\n".join(lines)
