@@ -49,9 +49,11 @@ from ptn.engines.traffic.tntp import read_tntp_network
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 
-#: buses of case33bw near the substation (main feeder 2–6, laterals from buses 2, 3 and 6),
-#: in the order stations take them
-STATION_BUSES = (3, 19, 23, 6, 26, 2, 20, 24, 4, 22, 5, 25)
+#: buses of case33bw in the order stations take them: near the substation first (main feeder
+#: 2–6, laterals from buses 2, 3 and 6), then down the laterals and the main feeder (a feeder
+#: holds at most 32 stations, one per non-slack bus)
+STATION_BUSES = (3, 19, 23, 6, 26, 2, 20, 24, 4, 22, 5, 25, 21, 27, 7, 28, 8, 29, 9, 30, 10,
+                 31, 11, 32, 12, 33, 13, 14, 15, 16, 17, 18)
 #: charging EVs per hour per station at the base price (≈ 0.5 MW at 0.045 MWh per charge)
 EVS_PER_STATION_PER_H = 11.0
 DEMAND_PROFILE = (0.35, 0.9, 1.0, 0.65)
