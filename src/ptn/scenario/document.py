@@ -66,11 +66,22 @@ SCENARIO_KEYS = ("name", "description", "periods", "period_hours", "stations")
 COORDINATOR_KEYS = ("mechanism", "max_rounds", "tolerance", "initial_penalty_per_mw2h",
                     "residual_balancing", "baseline_tariff_per_mwh", "call_timeout_s",
                     "retries", "operator_wait_s", "variants", "certificate", "revenue_matrix",
-                    "initial_charging_price_per_mwh", "shares", "refine_tolerance")
+                    "initial_charging_price_per_mwh", "shares", "refine_tolerance",
+                    "best_response_order", "certificate_together", "probe_batch_max",
+                    "matrix_full_max_cnos", "matrix_samples", "matrix_seed",
+                    "matrix_batch_probes")
+#: the orders in which the pricing game's CNOs best-respond (ptn.coordinator.mechanisms.
+#: game_settings.ORDERS, which must agree)
+BEST_RESPONSE_ORDERS = ("in-turn", "simultaneous")
 #: ``[study]`` is read only by ``ptn study`` (ptn.lab.studies.study), the experimenter's
 #: full-information side; no operator sees it
 #: ``[placement]`` says where operators run on a Ray cluster (ptn.scenario.placement)
-TOP_LEVEL_KEYS = ("scenario", "coordinator", "study", "placement", *ROLES)
+#: ``[reference]`` bounds the full-information reference set beside the outcome
+#: (ptn.lab.references.by_mechanism: ``time_limit_s``, then it is reported skipped)
+TOP_LEVEL_KEYS = ("scenario", "coordinator", "study", "placement", "reference", *ROLES)
+#: the reference's time limit when ``[reference] time_limit_s`` is not set (s; agrees with
+#: ptn.lab.references.by_mechanism.DEFAULT_TIME_LIMIT_S)
+DEFAULT_REFERENCE_TIME_LIMIT_S = 600.0
 
 #: ``$NAME`` or ``${NAME}`` in a path of a scenario file
 _VARIABLE = re.compile(r"\$(?:([A-Za-z_][A-Za-z0-9_]*)|\{([A-Za-z_][A-Za-z0-9_]*)\})")
@@ -111,6 +122,15 @@ class CoordinatorSettings:
     revenue_matrix: bool = True
     #: the CNOs' prices in force when the game starts (public: posted prices)
     initial_charging_price_per_mwh: float = 200.0
+    #: the pricing game at scale (ptn.coordinator.mechanisms.game_settings): the CNOs'
+    #: order, the most probes a merged message carries, the revenue matrix's profiles
+    best_response_order: str = "in-turn"
+    certificate_together: bool = True
+    probe_batch_max: int | None = None
+    matrix_full_max_cnos: int = 8
+    matrix_samples: int = 16
+    matrix_seed: int = 0
+    matrix_batch_probes: int = 64
     #: profit sharing: the shares ρ the DNO sweeps, then refines to this tolerance
     shares: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
     refine_tolerance: float = 1e-3
@@ -169,6 +189,8 @@ class Scenario:
     study: dict[str, Any] = field(default_factory=dict)
     #: the ``[placement]`` table (where operators run on Ray), None when absent
     placement: Placement | None = None
+    #: ``[reference] time_limit_s``: how long the full-information reference may take (s)
+    reference_time_limit_s: float = DEFAULT_REFERENCE_TIME_LIMIT_S
 
     @property
     def operator_ids(self) -> tuple[str, ...]:
@@ -179,9 +201,11 @@ class Scenario:
         """A digest of what the scenario says (its parsed tables, key order and comments aside,
         and the periods it was resampled to): checkpoints carry it, so a negotiation is never
         resumed under another scenario. ``[placement]`` is left out: where the operators run
-        does not change the negotiation, so it may resume on another cluster layout."""
+        does not change the negotiation, so it may resume on another cluster layout; nor is
+        ``[reference]`` (how long the reference beside it may take)."""
         document = tomllib.loads(self.text)
         document.pop("placement", None)
+        document.pop("reference", None)
         canonical = json.dumps([document, self.resampled_periods], sort_keys=True, default=str)
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
 
@@ -285,9 +309,13 @@ def scenario_from_text(text: str, *, source: str, base_directory: Path,
     study = reader.table(document, "study") if "study" in document else {}
     placement = parse_placement(reader, reader.table(document, "placement"), tuple(parts)) \
         if "placement" in document else None
+    reference = reader.table(document, "reference") if "reference" in document else {}
+    reader.check_keys(reference, "reference", ("time_limit_s",))
+    time_limit_s = require_number(reader, reference, "reference", "time_limit_s",
+                                  default=DEFAULT_REFERENCE_TIME_LIMIT_S, strictly_positive=True)
     return Scenario(public, coordinator, parts, source, text,
                     resampled_periods=None if periods is None else public.periods, study=study,
-                    placement=placement)
+                    placement=placement, reference_time_limit_s=time_limit_s)
 
 
 def _public(reader: KeyReader, table: dict[str, Any]) -> PublicInfo:
@@ -344,7 +372,8 @@ def _coordinator(reader: KeyReader, table: dict[str, Any]) -> CoordinatorSetting
         default=defaults.baseline_tariff_per_mwh, minimum=0.0)
     flags: dict[str, bool] = {
         key: reader.boolean(table, where, key) if key in table else getattr(defaults, key)
-        for key in ("residual_balancing", "certificate", "revenue_matrix")}
+        for key in ("residual_balancing", "certificate", "revenue_matrix",
+                    "certificate_together")}
     variants = table.get("variants", list(defaults.variants))
     if not isinstance(variants, list) or not variants \
             or any(v not in GAME_VARIANTS for v in variants) or len(set(variants)) < len(variants):
@@ -359,11 +388,25 @@ def _coordinator(reader: KeyReader, table: dict[str, Any]) -> CoordinatorSetting
     values["refine_tolerance"] = require_number(reader, table, where, "refine_tolerance",
                                                 default=defaults.refine_tolerance,
                                                 strictly_positive=True)
+    order = reader.text(table, where, "best_response_order",
+                        default=defaults.best_response_order)
+    if order not in BEST_RESPONSE_ORDERS:
+        reader.fail(f"{where}.best_response_order", f"expected one of "
+                                                    f"{', '.join(BEST_RESPONSE_ORDERS)}, got "
+                                                    f"{show_value(order)}")
+    game: dict[str, Any] = {"best_response_order": order}
+    for key, least in (("matrix_full_max_cnos", 1), ("matrix_samples", 0), ("matrix_seed", 0),
+                       ("matrix_batch_probes", 1)):
+        game[key] = require_integer(reader, table, where, key, default=getattr(defaults, key),
+                                    minimum=least)
+    game["probe_batch_max"] = None if "probe_batch_max" not in table else \
+        require_integer(reader, table, where, "probe_batch_max", minimum=1)
     return CoordinatorSettings(
-        shares=tuple(sorted({float(v) for v in shares})),
+        **game, shares=tuple(sorted({float(v) for v in shares})),
         mechanism=mechanism, max_rounds=max_rounds, retries=retries, variants=tuple(variants),
         residual_balancing=flags["residual_balancing"], certificate=flags["certificate"],
-        revenue_matrix=flags["revenue_matrix"], **values)
+        revenue_matrix=flags["revenue_matrix"],
+        certificate_together=flags["certificate_together"], **values)
 
 
 def require_integer(reader: KeyReader, table: dict[str, Any], where: str, key: str, *,
