@@ -80,6 +80,19 @@ def test_a_worker_removed_mid_campaign_costs_only_its_trial(
             assert worker_b not in row["nodes"]
 
 
+def test_trials_as_ray_tasks_spread_and_give_the_same_numbers(
+        cluster_run: dict[str, Any]) -> None:
+    rows = cluster_run["tasks"]
+    assert len(rows) == 8 and all(row["status"] == "converged" for row in rows)
+    used = {row["nodes"] for row in rows}  # the task's node (one CPU per node: one at a time)
+    assert used <= set(cluster_run["node_ids"].values()) and len(used) >= 2
+    intact = {row["trial_id"]: row for row in cluster_run["spread"]}
+    for row in rows:
+        assert row["rounds"] == intact[row["trial_id"]]["rounds"]
+        assert row["agreed_cost_usd"] == pytest.approx(intact[row["trial_id"]]
+                                                       ["agreed_cost_usd"], rel=1e-9)
+
+
 # ------------------------------------------------------------------ retries, without Ray
 def small_run(tmp_path: Path, **head: Any) -> runner.CampaignRun:
     campaign = parse_campaign({"campaign": {"scenario": "nguyen-dupuis-ieee33",

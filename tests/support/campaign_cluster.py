@@ -7,7 +7,8 @@ Ray runtime for its other tests, so this runs in a process of its own
 a head and two worker nodes, each with one ``trial_slot`` (each trial's two operators reserve
 half a slot each, so a node holds one trial at a time). It runs an 8-trial campaign, then a
 4-trial one during which worker ``b`` is removed once a trial's placement group has stood on
-it for a few seconds (its operators up), and prints one JSON object: the node ids, both
+it for a few seconds (its operators up), and the 8 trials as Ray tasks (``ray-tasks``: each
+trial one CPU, its operators in the task); it prints one JSON object: the node ids, the
 tables, when the node was removed, the placement groups left and the seconds.
 """
 
@@ -31,10 +32,10 @@ NODES = ("head", "worker_a", "worker_b")
 IN_FLIGHT_S = 8.0
 
 
-def campaign(name: str) -> dict[str, Any]:
+def campaign(name: str, backend: str = "ray") -> dict[str, Any]:
     """8 small trials; each operator reserves half a slot (the trial: one slot)."""
     return {"campaign": {"name": name, "scenario": "nguyen-dupuis-ieee33", "periods": 2,
-                         "backend": "ray", "reference": False, "retries": 2},
+                         "backend": backend, "reference": False, "retries": 2},
             "grid": {"traffic.ev_share": EV_SHARES,
                      "coordinator.initial_penalty_per_mw2h": PENALTIES},
             "resources": {"operator": {"trial_slot": 0.5}, "strategy": "pack"}}
@@ -106,6 +107,9 @@ def campaign_runs(out: Path) -> dict[str, Any]:
         spread_seconds = time.monotonic() - started
         groups_left = sum(1 for g in placement_group_table().values()
                           if g["state"] != "REMOVED")
+        started = time.monotonic()
+        tasks = ptn.sweep(campaign("tasks", "ray-tasks"), out=out / "tasks", concurrency=3)
+        tasks_seconds = time.monotonic() - started
         removed: dict[str, Any] = {"done": False}
         remover = threading.Thread(target=remove_when_busy,
                                    args=(cluster, nodes["worker_b"], out / "lost", removed))
@@ -119,6 +123,7 @@ def campaign_runs(out: Path) -> dict[str, Any]:
         alive = sorted(n["NodeID"] for n in ray.nodes() if n.get("Alive"))
         return {"node_ids": node_ids, "spread": table_rows(spread),
                 "spread_seconds": spread_seconds, "groups_left": groups_left,
+                "tasks": table_rows(tasks), "tasks_seconds": tasks_seconds,
                 "lost": table_rows(lost), "lost_seconds": lost_seconds, "removed": removed,
                 "alive_after": alive}
     finally:

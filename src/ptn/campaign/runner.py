@@ -6,13 +6,15 @@ override or placement is a row with status ``invalid``, an exception (an actor o
 a row ``crashed``, and a negotiation that failed, converged or not a row with its status; the
 row is appended durably before the campaign counts it.
 
-Concurrency: on Ray, threads of this process each drive one negotiation (the coordinator is
-light: it waits on the operators, which are Ray actors in the trial's own placement group, one
-bundle per operator with the campaign's ``[resources]``, so Ray starts a trial only where its
-operators fit and spreads the trials over the cluster's nodes). In-process trials run one
-after another, or with a concurrency above one in worker processes (the operators' solvers
-are not thread-safe). A trial that crashed, or failed while a node it ran on left the cluster,
-is run again (``retries`` times) in a clean folder.
+Concurrency: on ``ray``, threads of this process each drive one negotiation (the coordinator
+is light: it waits on the operators, which are Ray actors in the trial's own placement group,
+one bundle per operator with the campaign's ``[resources]``, so Ray starts a trial only where
+its operators fit and spreads the trials over the cluster's nodes). On ``ray-tasks`` each
+trial is a Ray task reserving one CPU that runs the whole negotiation in its process (small
+trials: no actors to start; Ray reuses the task's warm worker process and retries a task
+whose node died). In-process trials run one after another, or with a concurrency above one in
+worker processes (the operators' solvers are not thread-safe). A trial that crashed, or failed
+while a node it ran on left the cluster, is run again (``retries`` times) in a clean folder.
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ from ptn.campaign.spec import BACKENDS, Campaign
 from ptn.campaign.store import CRASHED, ENDED, INVALID, TRIALS, CampaignStore
 from ptn.campaign.trials import Trial, campaign_fingerprint, expand, find_seed_keys
 
+#: the campaign backends that run on a Ray cluster
+ON_RAY = ("ray", "ray-tasks")
 #: how often the progress display and the metrics are refreshed while trials run (s)
 REFRESH_S = 1.0
 
@@ -81,6 +85,18 @@ def run_trial(job: TrialJob) -> dict[str, Any]:
         row.update(status=CRASHED, reason=f"{type(error).__name__}: {error}")
     row["trial_seconds"] = time.monotonic() - clock
     row["finished_at"] = now()
+    return row
+
+
+def run_trial_task(job: TrialJob) -> dict[str, Any]:
+    """:func:`run_trial` inside a Ray task: its row names the task's node."""
+    import socket
+
+    import ray
+
+    row = run_trial(job)
+    row["nodes"] = ray.get_runtime_context().get_node_id()
+    row["hosts"] = socket.gethostname()
     return row
 
 
@@ -157,8 +173,9 @@ def prepare(campaign: Campaign, out: Path, *, force: bool = False,
         raise InvalidInputError(f"unknown campaign backend {chosen!r} (known: "
                                 f"{', '.join(BACKENDS)})")
     extra = trial_placement(campaign, base) if chosen == "ray" else {}
+    trial_backend = "ray" if chosen == "ray" else "inproc"
     jobs = {t.trial_id: TrialJob(t.trial_id, campaign.scenario, campaign.periods,
-                                 {**fixed, **extra, **t.all_overrides}, chosen,
+                                 {**fixed, **extra, **t.all_overrides}, trial_backend,
                                  campaign.reference, str(out / TRIALS / t.trial_id))
             for t in trials}
     finished = store.finished()
@@ -179,7 +196,7 @@ def run_campaign(run: CampaignRun, *, concurrency: int | None = None,
     """:func:`execute` on the campaign's backend (joining or starting Ray for ``ray``, and
     shutting down what it started), then the standard plots (``plots/``); the table."""
     started = False
-    if run.backend == "ray":
+    if run.backend in ON_RAY:
         import ray
 
         started = not ray.is_initialized()
@@ -204,13 +221,13 @@ def alive_node_ids() -> set[str]:
 
 def lost_a_node(row: dict[str, Any], backend: str) -> bool:
     """Whether a trial that failed ran on a node that has since left the Ray cluster."""
-    if backend != "ray" or not row.get("nodes"):
+    if backend not in ON_RAY or not row.get("nodes"):
         return False
     return bool(set(str(row["nodes"]).split(";")) - alive_node_ids())
 
 
 def default_concurrency(backend: str) -> int:
-    if backend != "ray":
+    if backend not in ON_RAY:
         return 1
     import ray
 
@@ -243,7 +260,8 @@ def execute(run: CampaignRun, *, concurrency: int | None = None,
                 trial_id = pending.popleft()
                 run.attempts[trial_id] = run.attempts.get(trial_id, 0) + 1
                 shutil.rmtree(run.jobs[trial_id].folder, ignore_errors=True)
-                running[submit(executor, run.jobs[trial_id])] = trial_id
+                running[submit(executor, run.jobs[trial_id], backend,
+                               campaign.retries)] = trial_id
             show()
             done, _ = wait(list(running), timeout=REFRESH_S, return_when="FIRST_COMPLETED")
             for future in done:
@@ -300,5 +318,14 @@ def make_executor(backend: str, workers: int, jobs: int) -> Executor:
     return ThreadPoolExecutor(max_workers=max(1, min(workers, max(jobs, 1))))
 
 
-def submit(executor: Executor, job: TrialJob) -> Future[dict[str, Any]]:
+def submit(executor: Executor, job: TrialJob, backend: str,
+           retries: int) -> Future[dict[str, Any]]:
+    """A trial started: a Ray task (``ray-tasks``: one CPU, retried by Ray when its node or
+    worker dies) or a call on the executor."""
+    if backend == "ray-tasks":
+        import ray
+
+        task = ray.remote(run_trial_task).options(num_cpus=1, max_retries=retries)
+        future: Future[dict[str, Any]] = task.remote(job).future()
+        return future
     return executor.submit(run_trial, job)

@@ -11,7 +11,7 @@ starts; every mistake in the file is one InvalidInputError naming the file and t
     periods = 4                         # resample the base scenario's day (optional)
     repetitions = 2                     # each trial repeated (a per-repetition seed, if any)
     seed_keys = ["dso.seed"]            # default: every ``seed`` key the scenario has
-    backend = "ray"                     # or "inproc"
+    backend = "ray"                     # or "ray-tasks", "inproc"
     concurrency = 4                     # trials at once (default: ray: the cluster's CPUs)
     reference = true                    # also solve each trial's full-information reference
     retries = 2                         # re-runs of a trial that crashed or lost its node
@@ -48,7 +48,9 @@ from typing import Any
 
 from ptn.api import InvalidInputError
 
-BACKENDS = ("ray", "inproc")
+#: ray: each trial's operators as Ray actors in the trial's placement group; ray-tasks: each
+#: trial a Ray task (one CPU) with its operators in the task's process; inproc: this process
+BACKENDS = ("ray", "ray-tasks", "inproc")
 STRATEGIES = ("pack", "spread")
 DISTRIBUTIONS = ("uniform", "log-uniform", "choice")
 TOP_KEYS = ("campaign", "overrides", "grid", "sets", "random", "resources")
