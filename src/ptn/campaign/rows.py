@@ -54,11 +54,16 @@ def outputs(summary: dict[str, Any]) -> dict[str, float]:
                    gap=number(summary.get("gap_to_centralized")),
                    saving_usd=number(saving.get("absolute")),
                    saving_relative=number(saving.get("relative")))
-    elif "variants" in summary:  # the pricing game: rounds over its variants, the worst ε
-        variants = summary["variants"].values()
-        row["rounds"] = float(sum(v.get("rounds", 0) for v in variants))
-        epsilons = [number(v.get("certificate", {}).get("epsilon_usd")) for v in variants]
-        finite = [e for e in epsilons if math.isfinite(e)]
+    elif "variants" in summary:  # the pricing game: rounds over its variants, the worst ε;
+        # each variant's own as extra columns (rounds_nash, epsilon_usd_cooperative, ...)
+        variants = summary["variants"]
+        row["rounds"] = float(sum(v.get("rounds", 0) for v in variants.values()))
+        for name, variant in variants.items():
+            row[f"rounds_{name}"] = number(variant.get("rounds"))
+            row[f"epsilon_usd_{name}"] = number(variant.get("certificate", {})
+                                                .get("epsilon_usd"))
+        finite = [row[f"epsilon_usd_{name}"] for name in variants
+                  if math.isfinite(row[f"epsilon_usd_{name}"])]
         row["epsilon_usd"] = max(finite) if finite else math.nan
     elif "original_dso_cost_usd" in summary:  # profit sharing: the DNO's view
         row.update(rounds=number(summary.get("admm_rounds")),
