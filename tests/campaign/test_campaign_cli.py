@@ -60,9 +60,9 @@ def test_a_bad_campaign_file_is_a_one_line_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["sweep", str(file)])
     assert result.exit_code == 2
     assert result.stderr.strip() == (f"ptn: error: {file}: campaign.backend: expected one of "
-                                     "ray, inproc, got 'slurm'")
-    bad_concurrency = CliRunner().invoke(app, ["sweep", str(file.with_name("none.toml"))])
-    assert bad_concurrency.exit_code == 2 and "cannot read campaign" in bad_concurrency.stderr
+                                     "ray, ray-tasks, inproc, got 'slurm'")
+    missing = CliRunner().invoke(app, ["sweep", str(file.with_name("none.toml"))])
+    assert missing.exit_code == 2 and "cannot read campaign" in missing.stderr
 
 
 def test_ptn_run_placement_file_is_validated(tmp_path: Path) -> None:

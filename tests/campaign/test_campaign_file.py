@@ -133,7 +133,7 @@ def test_a_ray_trial_reserves_its_operators_as_one_placement_group() -> None:
     ({"campaign": {"scenario": "x", "repetitions": 0}}, "campaign.repetitions: expected an "
                                                         "integer ≥ 1"),
     ({"campaign": {"scenario": "x", "backend": "slurm"}}, "campaign.backend: expected one of "
-                                                          "ray, inproc"),
+                                                          "ray, ray-tasks, inproc"),
     ({"campaign": {"scenario": "x", "colour": 1}}, "campaign.colour: unknown key"),
     (campaign(grid={"traffic.ev_share": []}), "grid.traffic.ev_share: expected a non-empty "
                                               "list"),

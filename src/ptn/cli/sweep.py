@@ -60,7 +60,8 @@ def sweep(
     ] = None,
     backend: Annotated[
         str | None, typer.Option(help="ray (each trial's operators as actors in their own "
-                                      "placement group) or inproc (default: the file's)")
+                                      "placement group), ray-tasks (each trial a Ray task, "
+                                      "for small trials) or inproc (default: the file's)")
     ] = None,
     ray_address: Annotated[
         str | None, typer.Option(help="join this Ray cluster (e.g. auto) instead of "
