@@ -195,3 +195,23 @@ def test_a_bad_placement_file_is_refused(tmp_path: Path, text: str, message: str
     file.write_text(text, encoding="utf-8")
     with pytest.raises(InvalidInputError, match=message):
         ptn.Scenario.load(None).with_overrides(placement_overrides(file))
+
+
+def test_a_placement_file_goes_to_every_ray_trial_instead_of_the_campaigns_group(
+        tmp_path: Path) -> None:
+    file = tmp_path / "placement.toml"
+    file.write_text('[placement.operators.dso]\nresource = "feeders"\n', encoding="utf-8")
+    parsed = parse_campaign(campaign(grid={"traffic.ev_share": [0.02, 0.03]},
+                                     resources={"operator": {"trial_slot": 0.5}}))
+    run = prepare(parsed, tmp_path / "out", backend="ray",
+                  placement=placement_overrides(file))
+    for job in run.jobs.values():
+        placed = ptn.Scenario.load(None).with_overrides(job.overrides).document.placement
+        assert placed is not None and not placed.group  # the file's table, as it stands
+        assert placed.of("dso").resources == {"feeders": 0.001}
+        assert placed.of("traffic").resources == {}
+    plain = prepare(parsed, tmp_path / "out2", backend="ray")
+    grouped = ptn.Scenario.load(None).with_overrides(
+        next(iter(plain.jobs.values())).overrides).document.placement
+    assert grouped is not None and grouped.group
+    assert grouped.of("traffic").resources == {"trial_slot": 0.5}
