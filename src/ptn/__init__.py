@@ -7,7 +7,8 @@ in the repository's top-level folders (``pyproject.toml`` maps them): ``ptn.engi
 negotiation runtime), ``ptn.lab`` (``lab/``: the experimenter's full-information view) and
 ``ptn.scenarios`` (``scenarios/``: the built-in scenarios).
 
-The Python API (:mod:`ptn.api`) is here: ``ptn.Scenario``, ``ptn.run``, ``ptn.RunResult``. It
+The Python API (:mod:`ptn.api`) is here: ``ptn.Scenario``, ``ptn.run``, ``ptn.RunResult``,
+``ptn.sweep`` (a campaign of many runs, as a DataFrame). It
 is imported on first use, so ``import ptn`` stays light (an operator process loads only its own
 engines).
 """
@@ -20,12 +21,12 @@ from typing import TYPE_CHECKING, Any
 DISTRIBUTION = "ptn-negotiation"
 
 if TYPE_CHECKING:
-    from ptn.api import RunResult, Scenario, run
+    from ptn.api import RunResult, Scenario, run, sweep
 
     __version__: str
 
-_API = ("RunResult", "Scenario", "run")
-__all__ = ["DISTRIBUTION", "RunResult", "Scenario", "__version__", "run"]
+_API = ("RunResult", "Scenario", "run", "sweep")
+__all__ = ["DISTRIBUTION", "RunResult", "Scenario", "__version__", "run", "sweep"]
 
 
 def __getattr__(name: str) -> Any:

@@ -12,10 +12,13 @@ ptn without its command line and without files it did not ask for::
     result.rounds.tail()                                # pandas DataFrames
     result.write("results/ev20")                        # the results folder, when wanted
 
+    table = ptn.sweep("examples/campaign-ev-share.toml", out="results/ev-share")  # a campaign
+
 :func:`run` negotiates through the same runner as ``ptn run`` (the scenario's mechanism from
 the registry, on the chosen backend) and, with ``reference=True``, sets the experimenter's
 full-information reference beside the outcome (:mod:`ptn.lab.references`), as ``ptn run``
-does.
+does. :func:`sweep` runs a campaign (many trials of one base scenario, :mod:`ptn.campaign`)
+and returns its table.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import tomlkit
@@ -38,6 +41,10 @@ from ptn.coordinator.runner import results_folder, run_loaded_scenario
 from ptn.engines.errors import InvalidInputError
 from ptn.scenario import document
 from ptn.services.hosting import check_part
+
+if TYPE_CHECKING:
+    from ptn.campaign.progress import CampaignCounts
+    from ptn.campaign.spec import Campaign
 
 #: a key of :meth:`Scenario.with_overrides`: tables and keys by dots, arrays of tables by a
 #: 1-based index as in error messages (``traffic.station[2].node``)
@@ -112,6 +119,34 @@ class Scenario:
         for operator_id in changed.operator_ids:  # every operator's table, as its operator reads
             check_part(changed.part(operator_id))
         return Scenario(changed)
+
+    def with_placement(self, path: str | Path) -> Scenario:
+        """A copy whose ``[placement]`` table is the one of the TOML file ``path`` (the
+        scenario's own replaced), validated as the scenario's would be."""
+        return self.with_overrides(placement_overrides(path))
+
+
+def placement_overrides(path: str | Path) -> dict[str, Any]:
+    """The ``[placement]`` table of a TOML file as overrides that replace a scenario's own
+    (``ptn run/sweep --placement FILE``); a file without one is refused naming it."""
+    import tomllib
+
+    from ptn.campaign.spec import flatten
+
+    file = Path(path)
+    try:
+        document = tomllib.loads(file.read_text("utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        raise InvalidInputError(f"--placement {file}: {error}") from error
+    table = document.get("placement")
+    if not isinstance(table, dict):
+        raise InvalidInputError(f"--placement {file}: expected a [placement] table "
+                                f"(has: {', '.join(document) or 'nothing'})")
+    others = [key for key in document if key != "placement"]
+    if others:
+        raise InvalidInputError(f"--placement {file}: only a [placement] table belongs "
+                                f"here, not {', '.join(others)}")
+    return {"placement": None, **flatten(table, "placement")}
 
 
 def _toml_value(key: str, value: Any) -> Any:
@@ -320,9 +355,47 @@ def _spec_for_processes(scenario: Scenario, backend: str, folder: Path | None) -
     return str(path)
 
 
+def sweep(campaign: Campaign | Mapping[str, Any] | str | Path, *,
+          out: str | Path | None = None, concurrency: int | None = None,
+          backend: str | None = None, ray_address: str | None = None, force: bool = False,
+          metrics_port: int | None = None, placement: str | Path | None = None,
+          progress: Callable[[CampaignCounts], None] | None = None) -> pd.DataFrame:
+    """Run a campaign (a campaign file, its parsed tables, or a
+    :class:`ptn.campaign.spec.Campaign`): one negotiation per trial, the table of their rows.
+
+    ``out``: the campaign folder (default ``results/<campaign name>``): ``campaign.parquet``,
+    ``campaign.csv``, ``trials/<id>/``, ``plots/``; trials finished there by an earlier run
+    are kept, and a folder of a changed campaign is refused unless ``force``. ``concurrency``
+    and ``backend`` replace the file's; ``ray_address`` joins a Ray cluster; ``metrics_port``
+    serves the campaign's Prometheus gauges; ``placement``: a TOML file whose ``[placement]``
+    replaces the base scenario's; ``progress`` is called with the counts as they change.
+    """
+    from ptn.campaign.progress import CampaignMetrics
+    from ptn.campaign.runner import prepare, run_campaign
+    from ptn.campaign.spec import Campaign, load_campaign, parse_campaign
+    from ptn.metrics_endpoint import serve_metrics
+
+    if isinstance(campaign, Campaign):
+        parsed = campaign
+    elif isinstance(campaign, Mapping):
+        parsed = parse_campaign(dict(campaign), base_directory=Path.cwd())
+    else:
+        parsed = load_campaign(campaign)
+    if concurrency is not None and concurrency < 1:
+        raise InvalidInputError(f"--concurrency must be at least 1, got {concurrency}")
+    folder = Path(out) if out is not None else Path("results") / parsed.name
+    run = prepare(parsed, folder, force=force, backend=backend,
+                  placement=placement_overrides(placement) if placement is not None else None)
+    metrics = CampaignMetrics.create()
+    serve_metrics(metrics_port, metrics.registry)
+    return run_campaign(run, concurrency=concurrency, ray_address=ray_address,
+                        metrics=metrics, progress=progress)
+
+
 def default_results_folder(scenario: Scenario) -> Path:
     """``results/<scenario name>``, where ``ptn run`` writes by default."""
     return results_folder(scenario.document, None)
 
 
-__all__ = ["OverrideError", "RunResult", "Scenario", "coordinate", "run"]
+__all__ = ["InvalidInputError", "OverrideError", "RunResult", "Scenario", "coordinate",
+           "placement_overrides", "run", "sweep"]

@@ -240,6 +240,10 @@ def run(
     json_summary: Annotated[
         bool, typer.Option("--json", help="print summary.json on stdout")
     ] = False,
+    placement: Annotated[
+        Path | None, typer.Option(help="a TOML file whose \\[placement] table replaces the "
+                                       "scenario's (where the operators run on Ray)")
+    ] = None,
 ) -> None:
     """Run a coordination scenario end to end: baseline, negotiation, reference, results."""
     from ptn.api import Scenario, default_results_folder
@@ -247,6 +251,8 @@ def run(
 
     try:
         loaded = Scenario.load(scenario)
+        if placement is not None:
+            loaded = loaded.with_placement(placement)
         if show_scenario:
             typer.echo(loaded.to_toml(), nl=False)
             return
@@ -465,11 +471,20 @@ def coordinate(
     report(result, json_summary)
 
 
+def register_commands() -> None:
+    """Commands kept in modules of their own."""
+    from ptn.cli.sweep import sweep
+
+    app.command()(sweep)
+
+
 def configure_logging(verbose: bool = False) -> None:
     """Log to stderr: warnings, or every request with ``verbose``."""
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
 
+
+register_commands()
 
 if __name__ == "__main__":  # pragma: no cover
     app()
