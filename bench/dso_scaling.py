@@ -226,11 +226,25 @@ def main(argv: list[str] | None = None) -> None:
     limit = int(args.memory_limit_gb * 1024**3)
     for model in args.models:
         for impl in args.impl:
+            stopped: list[tuple[int, int, int]] = []
             for feeders in args.feeders:
                 for periods in args.periods:
                     for stations in (args.stations if model == "pricing" else args.stations[:1]):
-                        row = measure(model, impl, feeders, periods, stations, limit,
-                                      args.timeout_s)
+                        size = (feeders, periods, stations)
+                        beyond = next((s for s in stopped
+                                       if all(a >= b for a, b in zip(size, s, strict=True))),
+                                      None)
+                        if beyond is not None:
+                            # memory and time only grow with each size: not worth a run
+                            row = {"model": model, "impl": impl, "feeders": feeders,
+                                   "periods": periods, "stations": stations,
+                                   "peak_rss_mb": float("nan"),
+                                   "status": "not run: {} × {} × {} was stopped".format(*beyond)}
+                        else:
+                            row = measure(model, impl, feeders, periods, stations, limit,
+                                          args.timeout_s)
+                            if str(row["status"]).startswith(("stopped", "crashed")):
+                                stopped.append(size)
                         print(json.dumps(row), flush=True)
                         rows.append(row)
     command = "python -m bench.dso_scaling " + " ".join(argv if argv is not None

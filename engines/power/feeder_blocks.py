@@ -16,7 +16,8 @@ case requires) and no ADMM coupling term is shared: the objective is a sum over 
 every constraint belongs to one. So :class:`FeederwiseOpf` builds one
 :class:`~ptn.engines.power.distflow.DistFlowOpf` per feeder (its devices, its charging points,
 its price), each canonicalized once and re-solved through its own Parameters (DPP), solves them
-one after another and assembles one :class:`~ptn.engines.power.result.OpfResult` with the same
+one after another (or ``workers`` at a time on threads: Clarabel releases the GIL while it
+solves) and assembles one :class:`~ptn.engines.power.result.OpfResult` with the same
 fields as the single problem's (feeders in case order, device and charging dictionaries merged,
 costs added, the worst status with the feeder named). The optimum is the single problem's
 (the problems are independent); memory is the largest feeder's, time the sum.
@@ -34,6 +35,8 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import warnings
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -84,11 +87,16 @@ class FeederwiseOpf:
     """
 
     def __init__(self, case: DsoCase, *, charging: ChargingMode = "fixed",
-                 formulation: Formulation = "soc", **options: Any) -> None:
+                 formulation: Formulation = "soc", workers: int = 1, **options: Any) -> None:
         validate_case(case)
         if charging not in ("fixed", "priced"):
             raise InvalidInputError(f"charging must be 'fixed' or 'priced', got {charging!r}")
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise InvalidInputError(f"workers must be a positive integer, got {workers!r}")
         self.case = case
+        #: threads solving the feeders' problems at once (Clarabel releases the GIL while it
+        #: solves; cvxpy's data refresh and read-out hold it)
+        self.workers = workers
         self.charging_mode: ChargingMode = charging
         started = time.perf_counter()
         cases = [feeder_case(case, f) for f in range(len(case.feeders))]
@@ -167,7 +175,14 @@ class FeederwiseOpf:
     def solve(self) -> OpfResult:
         """Solve every feeder's problem in turn and assemble one result."""
         started = time.perf_counter()
-        results = [block.solve() for block in self.blocks]
+        workers = min(self.workers, len(self.blocks))
+        if workers > 1:
+            # each block's solve sets and restores the (process-wide) warning filters; the
+            # outer context restores them once every thread is done, whatever their order
+            with warnings.catch_warnings(), ThreadPoolExecutor(workers) as pool:
+                results = list(pool.map(DistFlowOpf.solve, self.blocks))
+        else:
+            results = [block.solve() for block in self.blocks]
         return assemble(results, self.case, seconds=time.perf_counter() - started)
 
 

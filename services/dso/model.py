@@ -8,7 +8,8 @@ ray), built from its own part of a scenario (:mod:`ptn.services.dso.config`); it
 
 Model: the multi-period DistFlow OPF of :mod:`ptn.engines.power.distflow`, one cvxpy problem per
 feeder (:class:`ptn.engines.power.feeder_blocks.FeederwiseOpf`: nothing couples its feeders, so
-memory is the largest feeder's rather than growing with feeders²), built once per mode and
+memory is the largest feeder's rather than growing with feeders²; ``[dso] feeder_workers``
+solves that many at once on threads), built once per mode and
 re-solved with new Parameters: ``charging="priced"`` for ADMM's local step (MODELS.md §5: the
 supplying side's :class:`~ptn.engines.coupling.CouplingTerms`,
 ``Σ Δt·[−λ·P + (ρ/2)·(P − z)²]`` on top of its cost), ``charging="fixed"`` to dispatch given
@@ -161,7 +162,8 @@ class DsoModel:
         only re-solved."""
         if mode not in self._opf:
             self._opf[mode] = FeederwiseOpf(self.config.case, charging=mode,
-                                            formulation=self.config.formulation)  # type: ignore[arg-type]
+                                            formulation=self.config.formulation,  # type: ignore[arg-type]
+                                            workers=self.config.feeder_workers)
         return self._opf[mode]
 
     # ------------------------------------------------------------------ the service

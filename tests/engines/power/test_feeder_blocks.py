@@ -151,6 +151,16 @@ def test_the_admm_step_feeder_by_feeder_is_the_single_problem() -> None:
     blocks.set_coupling(None)
     single.set_coupling(None)
     assert_same(blocks.solve(), single.solve())
+    # the feeders solved two at a time on threads: the same answers as in turn, bit for bit
+    # (both built afresh: a re-solve's solver data can differ in the last bits)
+    threaded = FeederwiseOpf(dso, charging="priced", solver_options=tight, workers=2)
+    again = threaded.solve_coupled(terms)
+    ours = FeederwiseOpf(dso, charging="priced", solver_options=tight).solve_coupled(terms)
+    assert again.objective == ours.objective
+    for name in ("cp_north", "cp_south"):
+        np.testing.assert_array_equal(again.charging_mw[name], ours.charging_mw[name])
+    with pytest.raises(InvalidInputError, match="workers"):
+        FeederwiseOpf(dso, workers=0)
     with pytest.raises(InvalidInputError, match="decisions"):
         blocks.set_charging_load(np.zeros((2, PERIODS)))
     with pytest.raises(InvalidInputError, match="priced"):

@@ -12,15 +12,17 @@ stations), fed the same observed loads from a known response.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
 from ptn.engines.coupling import CouplingTerms
+from ptn.engines.errors import InvalidInputError
 from ptn.engines.power.distflow import ChargingMode, DistFlowOpf
 from ptn.engines.power.pricing import DsoPricingProblem
-from ptn.scenario.document import load_scenario
+from ptn.scenario.document import builtin_scenario_text, load_scenario
 from ptn.services.dso.model import DsoModel
 
 
@@ -54,6 +56,25 @@ def observed_loads(price: np.ndarray) -> np.ndarray:
     per $/MWh of the next station's."""
     own = 0.45 - 0.004 * (price - 100.0)
     return np.asarray(own + 0.0005 * (np.roll(price, 1, axis=0) - 100.0), dtype=np.float64)
+
+
+def test_feeder_workers_solve_the_feeders_on_threads_with_the_same_answers(
+        tmp_path: Path) -> None:
+    text = builtin_scenario_text("pricing-siouxfalls")
+    assert "\n[dso]\n" in text
+    path = tmp_path / "workers.toml"
+    path.write_text(text.replace("\n[dso]\n", "\n[dso]\nfeeder_workers = 2\n"))
+    threaded = DsoModel.from_part(load_scenario(path).part("dso"))
+    plain = DsoModel.from_part(load_scenario("pricing-siouxfalls").part("dso"))
+    assert (threaded.config.feeder_workers, plain.config.feeder_workers) == (2, 1)
+    loads = observed_loads(np.full((len(plain.stations), plain.periods), 110.0))
+    ours, theirs = threaded.dispatch(loads, "n"), plain.dispatch(loads, "n")
+    assert ours.cost_usd == theirs.cost_usd
+    assert ours.price_per_mwh is not None and theirs.price_per_mwh is not None
+    np.testing.assert_array_equal(ours.price_per_mwh, theirs.price_per_mwh)
+    path.write_text(text.replace("\n[dso]\n", "\n[dso]\nfeeder_workers = 0\n"))
+    with pytest.raises(InvalidInputError, match="feeder_workers"):
+        DsoModel.from_part(load_scenario(path).part("dso"))
 
 
 @pytest.mark.parametrize("name", ["pricing-seed001", "pricing-siouxfalls"])
