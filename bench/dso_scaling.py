@@ -202,7 +202,18 @@ def markdown(rows: list[dict[str, Any]], command: str) -> str:
         f"{r['peak_rss_mb']:.0f} | {r.get('build_s', float('nan')):.2f} | "
         f"{r.get('solve_s', float('nan')):.2f} | {r['status']} | "
         f"{r.get('objective', float('nan')):.6g} |\n" for r in rows)
-    return f"# DSO scaling\n\n`{command}`\n\n{head}{body}"
+    notes = (
+        "Each row is one process: build the model, solve it once (see bench/dso_scaling.py). "
+        "`current`: one cvxpy problem over all feeders (pricing: the response as station × "
+        "station Parameters, `DsoPricingProblem`; fixed/priced: `DistFlowOpf`); `feederwise`: "
+        "one cvxpy problem per feeder (pricing: their solver data stacked with the response "
+        "as numbers, `FeederwisePricingProblem`; fixed/priced: `FeederwiseOpf`). Peak RSS from "
+        "`wait4` includes ~345 MB of imports; a run past the memory limit is stopped, and "
+        "larger sizes in every dimension are then not run. Seconds are wall time on a 2-core "
+        "machine shared with other jobs (load average 8-15 during the run): compare them "
+        "within a run only. `objective`: the pricing problem's predicted profit on charging "
+        "($) or the OPF's objective ($); both implementations agree where both ran.\n\n")
+    return f"# DSO scaling\n\n`{command}`\n\n{notes}{head}{body}"
 
 
 def main(argv: list[str] | None = None) -> None:
