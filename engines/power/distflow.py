@@ -213,18 +213,66 @@ class DistFlowOpf:
                 "an OPF embedding needs charging='priced' and at least one charging point"
             )
         self.set_coupling(None)
-        reported = sum(
-            (term for name, term in model.cost_terms.items() if name != "charging_coupling"),
-            start=cp.Constant(float(model.constant_cost_usd)),
-        )
-        solved = reported if model.regularization is None else reported + model.regularization
+        solved, reported = self.cost_expressions()
         return OpfEmbedding(
             cost_usd=solved,
             reported_cost_usd=reported,
             constraints=tuple(self.problem.constraints),
             charging_mw=model.charging_decision,
-            read_result=lambda: self._read(OpfStatus.OPTIMAL, ""),
+            read_result=self.read_solution,
         )
+
+    def cost_expressions(self) -> tuple[cp.Expression, cp.Expression]:
+        """``(solved, reported)``: the OPF's cost as it minimizes it (weak-branch regularization
+        included) and as it reports it ($ over the horizon, constant upstream costs included,
+        the ADMM coupling term excluded); cvxpy expressions over this OPF's variables."""
+        model = self._model
+        reported = sum(
+            (term for name, term in model.cost_terms.items() if name != "charging_coupling"),
+            start=cp.Constant(float(model.constant_cost_usd)),
+        )
+        solved = reported if model.regularization is None else reported + model.regularization
+        return solved, reported
+
+    def read_solution(self) -> OpfResult:
+        """The OPF's result from the values its variables and constraints hold now: after a
+        model holding its parts (:meth:`embedding`), or a solver's solution unpacked into
+        :attr:`problem` (``problem.unpack_results``), solved optimally."""
+        return self._read(OpfStatus.OPTIMAL, "")
+
+    def charging_columns(self) -> NDArray[np.int64]:
+        """The columns of the charging decisions ``[point, period]`` in this OPF's solver data
+        (``problem.get_problem_data(solver)``'s ``x``), for a model that stacks that data.
+
+        Found from the data itself: the coupling term's linear coefficients are set to the
+        decisions' ordinal numbers, and each must appear once in the objective's ``c`` (then
+        the coupling is cleared). Needs ``charging="priced"`` and a charging point.
+        """
+        model = self._model
+        if model.charging_decision is None or model.coupling_linear is None \
+                or model.coupling_quadratic is None:
+            raise InvalidInputError("charging columns need charging='priced' and at least one "
+                                    "charging point")
+        self.set_coupling(None)
+        base = np.asarray(self.problem.get_problem_data(self.solver)[0]["c"], dtype=np.float64)
+        shape = model.coupling_linear.shape
+        ordinal = np.arange(1, int(np.prod(shape)) + 1, dtype=np.float64).reshape(shape)
+        model.coupling_linear.value = ordinal
+        try:
+            probed = self.problem.get_problem_data(self.solver)[0]["c"]
+        finally:
+            self.set_coupling(None)
+        change = np.asarray(probed, dtype=np.float64) - base
+        columns = np.flatnonzero(change)
+        found = np.rint(change[columns]).astype(np.int64)
+        if columns.size != ordinal.size or not np.array_equal(np.sort(found),
+                                                             np.arange(1, ordinal.size + 1)) \
+                or not np.allclose(change[columns], found, rtol=0.0, atol=1e-9):
+            raise RuntimeError("the charging decisions do not map one-to-one onto solver "
+                               "columns")  # pragma: no cover - a change in cvxpy's stuffing
+        located = np.empty(ordinal.size, dtype=np.int64)
+        located[found - 1] = columns
+        return located.reshape(shape)
 
     # ------------------------------------------------------------------ update
     @property

@@ -16,27 +16,36 @@ case requires) and no ADMM coupling term is shared: the objective is a sum over 
 every constraint belongs to one. So :class:`FeederwiseOpf` builds one
 :class:`~ptn.engines.power.distflow.DistFlowOpf` per feeder (its devices, its charging points,
 its price), each canonicalized once and re-solved through its own Parameters (DPP), solves them
-one after another and assembles one :class:`~ptn.engines.power.result.OpfResult` with the same
+one after another (or ``workers`` at a time on threads: Clarabel releases the GIL while it
+solves) and assembles one :class:`~ptn.engines.power.result.OpfResult` with the same
 fields as the single problem's (feeders in case order, device and charging dictionaries merged,
 costs added, the worst status with the feeder named). The optimum is the single problem's
 (the problems are independent); memory is the largest feeder's, time the sum.
 
-Limits: ``charging="fixed"`` only (the ADMM ``priced`` mode shares a penalty and the embedding
-of :mod:`ptn.engines.power.pricing` needs one problem: use ``DistFlowOpf`` there).
+``charging="priced"`` (the DSO's ADMM local step, MODELS.md §5) separates the same way: the
+coupling terms ``Σ Δt·[−λ·P + (ρ/2)·(P − z)²]`` are a sum over charging points, so each feeder's
+block takes its own points' rows of :class:`~ptn.engines.coupling.CouplingTerms` (the penalty ρ
+is one number, set in every block); a feeder without charging points is a fixed-load block with
+nothing to charge. The seed-001 pricing problem, which ties feeders' charging to prices through
+the fitted response, stacks these blocks' solver data instead
+(:mod:`ptn.engines.power.feeder_pricing`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import time
+import warnings
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 
+from ptn.engines.coupling import CouplingSide, CouplingTerms
 from ptn.engines.errors import InvalidInputError
 from ptn.engines.power.der import DsoCase, validate_case
 from ptn.engines.power.distflow import DistFlowOpf
-from ptn.engines.power.distflow_model import FloatArray, Formulation
+from ptn.engines.power.distflow_model import ChargingMode, FloatArray, Formulation
 from ptn.engines.power.result import InfeasibilityReport, OpfResult, OpfStatus
 
 #: statuses from best to worst: the assembled result takes the worst feeder's
@@ -71,23 +80,30 @@ def feeder_case(case: DsoCase, position: int) -> DsoCase:
 class FeederwiseOpf:
     """The OPF of a DSO's feeders as one :class:`DistFlowOpf` per feeder (see the module doc).
 
-    The interface is the fixed-charging part of ``DistFlowOpf``'s: :meth:`solve`,
-    :meth:`set_upstream_price`, :meth:`set_load_profile`, :meth:`set_charging_load`,
+    The interface is the solving part of ``DistFlowOpf``'s: :meth:`solve`,
+    :meth:`set_upstream_price`, :meth:`set_load_profile`, :meth:`set_charging_load` (``fixed``
+    mode), :meth:`set_coupling` and :meth:`solve_coupled` (``priced`` mode),
     :meth:`upstream_price_per_mwh`; ``build_seconds`` sums the blocks' builds.
     """
 
-    def __init__(self, case: DsoCase, *, formulation: Formulation = "soc",
-                 **options: Any) -> None:
+    def __init__(self, case: DsoCase, *, charging: ChargingMode = "fixed",
+                 formulation: Formulation = "soc", workers: int = 1, **options: Any) -> None:
         validate_case(case)
-        if options.get("charging", "fixed") != "fixed":
-            raise InvalidInputError("FeederwiseOpf solves charging='fixed' only; the ADMM "
-                                    "'priced' mode needs one problem (DistFlowOpf)")
-        options.pop("charging", None)
+        if charging not in ("fixed", "priced"):
+            raise InvalidInputError(f"charging must be 'fixed' or 'priced', got {charging!r}")
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise InvalidInputError(f"workers must be a positive integer, got {workers!r}")
         self.case = case
+        #: threads solving the feeders' problems at once (Clarabel releases the GIL while it
+        #: solves; cvxpy's data refresh and read-out hold it)
+        self.workers = workers
+        self.charging_mode: ChargingMode = charging
         started = time.perf_counter()
+        cases = [feeder_case(case, f) for f in range(len(case.feeders))]
         self.blocks = tuple(
-            DistFlowOpf(feeder_case(case, f), formulation=formulation, **options)
-            for f in range(len(case.feeders))
+            DistFlowOpf(single, charging=charging if single.charging_points else "fixed",
+                        formulation=formulation, **options)
+            for single in cases
         )
         #: rows of the case's charging points per block, in case order
         names = [c.name for c in case.charging_points]
@@ -127,10 +143,46 @@ class FeederwiseOpf:
             if rows.size:
                 block.set_charging_load(loads[rows])
 
+    @property
+    def charging_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.case.charging_points)
+
+    def set_coupling(self, coupling: CouplingTerms | None) -> None:
+        """The ADMM coupling terms (``priced`` mode; None clears them): aligned to the case's
+        charging points by name, each block given its own points' rows."""
+        if self.charging_mode != "priced":
+            raise InvalidInputError("coupling terms need charging='priced'")
+        names = self.charging_names
+        if coupling is None:
+            coupling = CouplingTerms.zero(names, self.case.periods, self.case.period_hours,
+                                          CouplingSide.SUPPLIER)
+        coupling = coupling.aligned(names, self.case.periods, "the DSO's OPF")
+        coupling.require_side(CouplingSide.SUPPLIER, "the DSO's OPF")
+        coupling.require_period_hours(self.case.period_hours, "the DSO's OPF")
+        for block, rows in zip(self.blocks, self._charging_rows, strict=True):
+            if rows.size:
+                block.set_coupling(CouplingTerms.of_side(
+                    coupling.side, coupling.price_per_mwh[rows], coupling.penalty_per_mw2h,
+                    coupling.target_load_mw[rows], coupling.period_hours,
+                    tuple(names[k] for k in rows)))
+
+    def solve_coupled(self, coupling: CouplingTerms) -> OpfResult:
+        """The DSO's ADMM local step, feeder by feeder: :meth:`set_coupling`, then
+        :meth:`solve`; as :meth:`DistFlowOpf.solve_coupled`."""
+        self.set_coupling(coupling)
+        return self.solve()
+
     def solve(self) -> OpfResult:
         """Solve every feeder's problem in turn and assemble one result."""
         started = time.perf_counter()
-        results = [block.solve() for block in self.blocks]
+        workers = min(self.workers, len(self.blocks))
+        if workers > 1:
+            # each block's solve sets and restores the (process-wide) warning filters; the
+            # outer context restores them once every thread is done, whatever their order
+            with warnings.catch_warnings(), ThreadPoolExecutor(workers) as pool:
+                results = list(pool.map(DistFlowOpf.solve, self.blocks))
+        else:
+            results = [block.solve() for block in self.blocks]
         return assemble(results, self.case, seconds=time.perf_counter() - started)
 
 
@@ -148,8 +200,10 @@ def assemble(results: list[OpfResult], case: DsoCase, *, seconds: float) -> OpfR
         return OpfResult(
             status=status, objective=float("nan"), cost_breakdown={}, feeders=(),
             period_hours=case.period_hours, seconds=seconds, solver_seconds=solver_seconds,
-            message=f"feeder {', '.join(failing)}: {message}" if message else
-            f"the OPF is {status}", notes=notes, infeasibility=_merged_reports(results),
+            # one feeder: its own message, as one problem's (the diagnosis names the feeder)
+            message=f"feeder {', '.join(failing)}: {message}" if message and len(results) > 1
+            else message or f"the OPF is {status}", notes=notes,
+            infeasibility=_merged_reports(results),
         )
     breakdown: dict[str, float] = {}
     extra: dict[str, Any] = {}

@@ -48,8 +48,9 @@ from numpy.typing import NDArray
 from ptn.engines.errors import InvalidInputError
 from ptn.engines.power.der import DsoCase, validate_case
 from ptn.engines.power.distflow import DistFlowOpf
+from ptn.engines.power.feeder_blocks import FeederwiseOpf
 from ptn.engines.power.infeasibility import describe_solver_error
-from ptn.engines.power.result import OpfStatus
+from ptn.engines.power.result import OpfResult, OpfStatus
 
 FloatArray = NDArray[np.float64]
 
@@ -436,7 +437,48 @@ class PricingResult:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-class DsoPricingProblem:
+class PricingModel:
+    """What every form of the pricing problem shares: its checked arguments, the price groups,
+    the stations and ``C_OPF(0)``. A subclass builds its model in ``__init__`` (after this
+    one's), sets ``solver_options`` and ``build_seconds``, and solves in ``solve``."""
+
+    def __init__(self, case: DsoCase, limits: PriceLimits, proximal_weight: float, solver: str,
+                 price_groups: Sequence[Sequence[int]] | None) -> None:
+        validate_case(case)
+        if not case.charging_points:
+            raise InvalidInputError("DsoPricingProblem: the case has no charging points to price")
+        self.price_groups = price_group_partition(price_groups, len(case.charging_points))
+        if not (np.isfinite(proximal_weight) and proximal_weight >= 0):
+            raise InvalidInputError(f"proximal_weight must be finite and >= 0, got "
+                                    f"{proximal_weight!r}")
+        self.case = case
+        self.limits = limits
+        self.proximal_weight = float(proximal_weight)
+        self.solver = solver
+        self.solver_options: dict[str, Any] = {}
+        self.build_seconds = 0.0
+        self._no_charging_cost: float | None = None
+
+    @property
+    def stations(self) -> tuple[str, ...]:
+        """The case's charging points' names, in its order."""
+        return tuple(c.name for c in self.case.charging_points)
+
+    @property
+    def groups(self) -> int:
+        """How many prices per period: one per price group."""
+        return len(self.price_groups)
+
+    def no_charging_cost_usd(self) -> float:
+        """``C_OPF(0)``: the OPF's cost with zero charging load (fixed mode), cached; NaN if
+        that dispatch has no solution."""
+        if self._no_charging_cost is None:
+            self._no_charging_cost = no_charging_cost_usd(self.case, self.solver,
+                                                          self.solver_options)
+        return self._no_charging_cost
+
+
+class DsoPricingProblem(PricingModel):
     """MUL-DSO with the fitted response (eqs. 32–34), built once, re-solved with new Parameters.
 
     Stations are the case's charging points in their order. ``price_groups`` (indices of charging
@@ -461,33 +503,13 @@ class DsoPricingProblem:
         solver_options: dict[str, Any] | None = None,
         price_groups: Sequence[Sequence[int]] | None = None,
     ) -> None:
-        validate_case(case)
-        if not case.charging_points:
-            raise InvalidInputError("DsoPricingProblem: the case has no charging points to price")
-        self.price_groups = price_group_partition(price_groups, len(case.charging_points))
-        if not (np.isfinite(proximal_weight) and proximal_weight >= 0):
-            raise InvalidInputError(f"proximal_weight must be finite and >= 0, got "
-                                    f"{proximal_weight!r}")
+        super().__init__(case, limits, proximal_weight, solver, price_groups)
         started = time.perf_counter()
-        self.case = case
-        self.limits = limits
-        self.proximal_weight = float(proximal_weight)
-        self.solver = solver
         self.opf = DistFlowOpf(case, charging="priced", solver=solver,
                                solver_options=solver_options)
         self.solver_options = dict(self.opf.solver_options)
-        self._no_charging_cost: float | None = None
         self._build()
         self.build_seconds = time.perf_counter() - started
-
-    @property
-    def stations(self) -> tuple[str, ...]:
-        return self.opf.charging_names
-
-    @property
-    def groups(self) -> int:
-        """How many prices per period: one per price group."""
-        return len(self.price_groups)
 
     def _build(self) -> None:
         S, T = self.groups, self.case.periods
@@ -533,37 +555,14 @@ class DsoPricingProblem:
         # canonicalize now, so that build_seconds is the one-off cost
         self.problem.get_problem_data(self.solver)
 
-    def no_charging_cost_usd(self) -> float:
-        """``C_OPF(0)``: the OPF's cost with zero charging load (fixed mode), cached; NaN if
-        that dispatch has no solution."""
-        if self._no_charging_cost is None:
-            opf = DistFlowOpf(self.case, charging="fixed", solver=self.solver,
-                              solver_options=self.solver_options)
-            opf.set_charging_load(np.zeros((len(self.case.charging_points), self.case.periods)))
-            result = opf.solve()
-            self._no_charging_cost = float(result.objective) if result.status.has_solution \
-                else float("nan")
-        return self._no_charging_cost
-
     def solve(self, fit: ResponseFit, previous_price_per_mwh: FloatArray) -> PricingResult:
         """Prices maximizing the DSO's profit on charging under the fitted response; never
         raises on solver trouble (statuses ``infeasible``/``failed`` keep the previous price)."""
         started = time.perf_counter()
-        S, T = self.groups, self.case.periods
-        slope = np.asarray(fit.slope, dtype=np.float64)
-        intercept = np.asarray(fit.intercept_mw, dtype=np.float64)
-        if slope.shape != (T, S, S):
-            raise InvalidInputError(f"fit.slope needs shape {(T, S, S)} (periods, price groups, "
-                                    f"price groups) for this case, got {slope.shape}")
-        if not (np.isfinite(slope).all() and np.isfinite(intercept).all()):
-            raise InvalidInputError("fit.slope and fit.intercept_mw must be finite")
-        previous = np.asarray(previous_price_per_mwh, dtype=np.float64)
-        if previous.shape != (S, T):
-            raise InvalidInputError(f"previous_price_per_mwh needs shape {(S, T)} (price groups, "
-                                    f"periods), got {previous.shape}")
-        if not np.isfinite(previous).all():
-            raise InvalidInputError("previous_price_per_mwh must be finite")
-        factors = _nsd_factors(slope)
+        T = self.case.periods
+        slope, intercept, previous = checked_pricing_inputs(fit, previous_price_per_mwh,
+                                                            self.groups, T)
+        factors = nsd_factors(slope)
         for t in range(T):
             self._slope[t].value = slope[t]
             self._factor[t].value = factors[t]
@@ -583,35 +582,81 @@ class DsoPricingProblem:
         if status in ("optimal", "inaccurate") and self._price.value is None:
             status = "failed"
         if status in ("infeasible", "failed"):
-            notes.insert(0, f"the pricing problem is {status} ({solver_note}); the previous "
-                         "price is kept")
-            return PricingResult(
-                status=status, price_per_mwh=previous.copy(),
-                predicted_load_mw=fit.predict_mw(previous), predicted_revenue_usd=float("nan"),
-                message="; ".join(notes), seconds=time.perf_counter() - started,
-            )
-        if status == "inaccurate":
-            notes.insert(0, "the solver stopped at reduced accuracy (cvxpy status "
-                         "optimal_inaccurate)")
-        price = np.asarray(self._price.value, dtype=np.float64)
-        load = fit.predict_mw(price)
-        opf_cost = float(self._embedding.reported_cost_usd.value)
-        dispatch = self._embedding.read_result()
-        if dispatch.status is not OpfStatus.OPTIMAL:
-            notes.append(dispatch.message)
-        sales = self.case.period_hours * float(np.sum(price * load))
-        return PricingResult(
-            status=status,
-            price_per_mwh=price,
-            predicted_load_mw=load,
-            predicted_revenue_usd=sales - (opf_cost - no_charging),
-            message="; ".join(note for note in notes if note),
-            seconds=time.perf_counter() - started,
-            opf_cost_usd=opf_cost,
-            details={"sales_usd": sales, "no_charging_cost_usd": no_charging,
-                     "opf_status": str(dispatch.status),
-                     "charging_dlmp_per_mwh": dispatch.charging_dlmp_per_mwh},
-        )
+            return kept_previous_price(fit, previous, status, solver_note, notes, started)
+        return priced_result(
+            fit, np.asarray(self._price.value, dtype=np.float64), status, notes,
+            opf_cost_usd=float(self._embedding.reported_cost_usd.value),
+            dispatch=self._embedding.read_result(), no_charging_cost_usd=no_charging,
+            period_hours=self.case.period_hours, started=started)
+
+
+def no_charging_cost_usd(case: DsoCase, solver: str, solver_options: dict[str, Any]) -> float:
+    """``C_OPF(0)``: the OPF's cost with zero charging load, feeder by feeder
+    (:class:`~ptn.engines.power.feeder_blocks.FeederwiseOpf`: the same optimum as one problem,
+    memory of the largest feeder); NaN if that dispatch has no solution."""
+    opf = FeederwiseOpf(case, solver=solver, solver_options=solver_options)
+    opf.set_charging_load(np.zeros((len(case.charging_points), case.periods)))
+    result = opf.solve()
+    return float(result.objective) if result.status.has_solution else float("nan")
+
+
+def checked_pricing_inputs(fit: ResponseFit, previous_price_per_mwh: FloatArray, groups: int,
+                           periods: int) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """``(slope, intercept, previous)`` of a pricing solve, checked against ``groups`` prices
+    per period over ``periods`` periods."""
+    S, T = groups, periods
+    slope = np.asarray(fit.slope, dtype=np.float64)
+    intercept = np.asarray(fit.intercept_mw, dtype=np.float64)
+    if slope.shape != (T, S, S):
+        raise InvalidInputError(f"fit.slope needs shape {(T, S, S)} (periods, price groups, "
+                                f"price groups) for this case, got {slope.shape}")
+    if not (np.isfinite(slope).all() and np.isfinite(intercept).all()):
+        raise InvalidInputError("fit.slope and fit.intercept_mw must be finite")
+    previous = np.asarray(previous_price_per_mwh, dtype=np.float64)
+    if previous.shape != (S, T):
+        raise InvalidInputError(f"previous_price_per_mwh needs shape {(S, T)} (price groups, "
+                                f"periods), got {previous.shape}")
+    if not np.isfinite(previous).all():
+        raise InvalidInputError("previous_price_per_mwh must be finite")
+    return slope, intercept, previous
+
+
+def kept_previous_price(fit: ResponseFit, previous: FloatArray, status: str, solver_note: str,
+                        notes: list[str], started: float) -> PricingResult:
+    """The result of an ``infeasible`` or ``failed`` pricing solve: the previous price kept."""
+    notes.insert(0, f"the pricing problem is {status} ({solver_note}); the previous price is "
+                 "kept")
+    return PricingResult(
+        status=status, price_per_mwh=previous.copy(),
+        predicted_load_mw=fit.predict_mw(previous), predicted_revenue_usd=float("nan"),
+        message="; ".join(notes), seconds=time.perf_counter() - started,
+    )
+
+
+def priced_result(fit: ResponseFit, price: FloatArray, status: str, notes: list[str], *,
+                  opf_cost_usd: float, dispatch: OpfResult, no_charging_cost_usd: float,
+                  period_hours: float, started: float) -> PricingResult:
+    """The result of an ``optimal`` or ``inaccurate`` pricing solve at ``price``, with the
+    OPF's reported cost and dispatch there."""
+    if status == "inaccurate":
+        notes.insert(0, "the solver stopped at reduced accuracy (cvxpy status "
+                     "optimal_inaccurate)")
+    load = fit.predict_mw(price)
+    if dispatch.status is not OpfStatus.OPTIMAL:
+        notes.append(dispatch.message)
+    sales = period_hours * float(np.sum(price * load))
+    return PricingResult(
+        status=status,
+        price_per_mwh=price,
+        predicted_load_mw=load,
+        predicted_revenue_usd=sales - (opf_cost_usd - no_charging_cost_usd),
+        message="; ".join(note for note in notes if note),
+        seconds=time.perf_counter() - started,
+        opf_cost_usd=opf_cost_usd,
+        details={"sales_usd": sales, "no_charging_cost_usd": no_charging_cost_usd,
+                 "opf_status": str(dispatch.status),
+                 "charging_dlmp_per_mwh": dispatch.charging_dlmp_per_mwh},
+    )
 
 
 def price_group_partition(groups: Sequence[Sequence[int]] | None,
@@ -629,7 +674,7 @@ def price_group_partition(groups: Sequence[Sequence[int]] | None,
     return partition
 
 
-def _nsd_factors(slope: FloatArray) -> FloatArray:
+def nsd_factors(slope: FloatArray) -> FloatArray:
     """Per period, ``L_t`` with ``L_tᵀL_t = −sym(F_t)``; raises if ``sym(F_t)`` is not NSD."""
     symmetric = 0.5 * (slope + np.transpose(slope, (0, 2, 1)))
     values, vectors = np.linalg.eigh(-symmetric)

@@ -24,7 +24,7 @@ from ptn.engines.power.feeder import Feeder
 from ptn.engines.power.pricing import PriceLimits, TrialDraw
 from ptn.scenario.document import ScenarioPart, require_integer, require_number
 
-DSO_KEYS = ("feeder", "pricing", "formulation", *VOLTAGE_BAND_KEYS, *DER_KEYS)
+DSO_KEYS = ("feeder", "pricing", "formulation", "feeder_workers", *VOLTAGE_BAND_KEYS, *DER_KEYS)
 FORMULATIONS = ("soc", "lindistflow")
 PRICING_KEYS = ("price_min_per_mwh", "price_max_per_mwh", "mean_cap_per_mwh", "proximal_weight",
                 "trial_rounds", "seed", "trial_price_min_per_mwh", "trial_price_max_per_mwh",
@@ -65,6 +65,10 @@ class DsoConfig:
     #: the OPF's equations: the SOC relaxation of DistFlow, or lossless LinDistFlow (the model a
     #: KKT-reformulated bilevel reference can hold; ptn.engines.power.distflow)
     formulation: str = "soc"
+    #: ``[dso] feeder_workers``: threads solving its feeders' OPFs at once in a dispatch or an
+    #: ADMM step (each feeder is its own problem: ptn.engines.power.feeder_blocks); 1 solves
+    #: them in turn. Answers do not depend on it.
+    feeder_workers: int = 1
 
     @property
     def point_order(self) -> list[int]:
@@ -97,6 +101,8 @@ def dso_config_from_part(part: ScenarioPart) -> DsoConfig:
     if formulation not in FORMULATIONS:
         reader.fail(f"{where}.formulation", f"unknown formulation {formulation!r} (allowed: "
                                             f"{', '.join(FORMULATIONS)})")
+    workers = require_integer(reader, table, where, "feeder_workers", default=1, minimum=1)
+    table.pop("feeder_workers", None)
     specs = spec if isinstance(spec, list) else [spec]
     feeders: list[Feeder] = []
     for position, item in enumerate(specs):
@@ -141,7 +147,8 @@ def dso_config_from_part(part: ScenarioPart) -> DsoConfig:
         if name not in part.public.stations:
             reader.fail(f"{where}.charging_point",
                         f"charging point {name!r} is not in scenario.stations")
-    return DsoConfig(part.operator_id, case, part.public.stations, pricing, formulation)
+    return DsoConfig(part.operator_id, case, part.public.stations, pricing, formulation,
+                     workers)
 
 
 def _pricing_settings(part: ScenarioPart, table: object) -> PricingSettings:

@@ -6,21 +6,25 @@ and its purchase prices, and tells the coordinator only station loads, prices an
 ray), built from its own part of a scenario (:mod:`ptn.services.dso.config`); it implements
 :class:`ptn.services.dso.contract.DsoOperator`, which its host's binding calls.
 
-Model: :class:`ptn.engines.power.distflow.DistFlowOpf`, built once per mode and re-solved with new
-Parameters: ``charging="priced"`` for ADMM's local step (MODELS.md §5: the supplying side's
-:class:`~ptn.engines.coupling.CouplingTerms`, ``Σ Δt·[−λ·P + (ρ/2)·(P − z)²]`` on top of its
-cost), ``charging="fixed"`` to dispatch given loads. Its reported cost excludes the coordination
-terms. Given an output directory of its own, it writes a private report there
-(:mod:`ptn.services.dso.report`); nothing of it leaves.
+Model: the multi-period DistFlow OPF of :mod:`ptn.engines.power.distflow`, one cvxpy problem per
+feeder (:class:`ptn.engines.power.feeder_blocks.FeederwiseOpf`: nothing couples its feeders, so
+memory is the largest feeder's rather than growing with feeders²; ``[dso] feeder_workers``
+solves that many at once on threads), built once per mode and
+re-solved with new Parameters: ``charging="priced"`` for ADMM's local step (MODELS.md §5: the
+supplying side's :class:`~ptn.engines.coupling.CouplingTerms`,
+``Σ Δt·[−λ·P + (ρ/2)·(P − z)²]`` on top of its cost), ``charging="fixed"`` to dispatch given
+loads. Its reported cost excludes the coordination terms. Given an output directory of its own,
+it writes a private report there (:mod:`ptn.services.dso.report`); nothing of it leaves.
 
 In the pricing game (seed 001, MODELS.md §3; ``[dso.pricing]``) it quotes the stations' prices:
-random trial prices for its first ``trial_rounds`` quotes, then the revenue-maximizing OPF with
-its fitted load response (:mod:`ptn.engines.power.pricing`); it refits from every (quote, observed
+random trial prices for its first ``trial_rounds`` quotes, then the revenue-maximizing OPF with its
+fitted load response (:mod:`ptn.engines.power.pricing`, solved over its feeders' own OPFs with the
+response as data: :mod:`ptn.engines.power.feeder_pricing`); it refits from every (quote, observed
 loads) pair of the current negotiation. Prices, trials and the fit are per price group
-(:attr:`DsoConfig.price_groups`: with ``price_per = "bus"`` the stations at one bus share one
-price, and the fit relates the bus's total load to the buses' prices); each station is quoted
-its group's price. Its history is keyed by the negotiation id, so each
-negotiation (e.g. each variant of the game) starts afresh.
+(:attr:`DsoConfig.price_groups`: with ``price_per = "bus"`` the stations at one bus share one price,
+and the fit relates the bus's total load to the buses' prices); each station is quoted its group's
+price. Its history is keyed by the negotiation id, so each negotiation (e.g. each variant of the
+game) starts afresh.
 
 State (:meth:`DsoModel.snapshot`): the pricing history (negotiation id, quotes, the prices with
 observed loads, the loads, its random generator's state) and the inputs of its latest
@@ -40,9 +44,10 @@ import numpy as np
 
 from ptn.engines.coupling import CouplingTerms
 from ptn.engines.errors import InvalidInputError
-from ptn.engines.power.distflow import ChargingMode, DistFlowOpf
+from ptn.engines.power.distflow import ChargingMode
+from ptn.engines.power.feeder_blocks import FeederwiseOpf
+from ptn.engines.power.feeder_pricing import FeederwisePricingProblem
 from ptn.engines.power.pricing import (
-    DsoPricingProblem,
     fit_load_response,
     history_weights,
     random_trial_prices,
@@ -132,13 +137,13 @@ class DsoModel:
             self._group_of_point[list(members)] = group
         first_station = [min(self._order.index(k) for k in members) for members in self._groups]
         self._draw_order = np.argsort(first_station, kind="stable")
-        self._opf: dict[str, DistFlowOpf] = {}
+        self._opf: dict[str, FeederwiseOpf] = {}
         self._last: OpfResult | None = None
         self._last_cost = float("nan")
         #: what the latest state-defining solve took: an ADMM step's terms or fixed loads
         self._last_input: CouplingTerms | FloatArray | None = None
         self._history: PricingHistory | None = None
-        self._pricing: DsoPricingProblem | None = None
+        self._pricing: FeederwisePricingProblem | None = None
 
     @classmethod
     def from_part(cls, part: ScenarioPart, private_output_dir: Path | None = None) -> DsoModel:
@@ -152,11 +157,13 @@ class DsoModel:
     def periods(self) -> int:
         return self.config.case.periods
 
-    def opf(self, mode: ChargingMode) -> DistFlowOpf:
-        """The OPF of a charging mode, built on first use and then only re-solved."""
+    def opf(self, mode: ChargingMode) -> FeederwiseOpf:
+        """The OPF of a charging mode (one problem per feeder), built on first use and then
+        only re-solved."""
         if mode not in self._opf:
-            self._opf[mode] = DistFlowOpf(self.config.case, charging=mode,
-                                          formulation=self.config.formulation)  # type: ignore[arg-type]
+            self._opf[mode] = FeederwiseOpf(self.config.case, charging=mode,
+                                            formulation=self.config.formulation,  # type: ignore[arg-type]
+                                            workers=self.config.feeder_workers)
         return self._opf[mode]
 
     # ------------------------------------------------------------------ the service
@@ -269,14 +276,14 @@ class DsoModel:
         return write_voltage_report(self._last, self.config.case, self.private_output_dir)
 
     # ------------------------------------------------------------------ helpers
-    def pricing_problem(self) -> DsoPricingProblem:
+    def pricing_problem(self) -> FeederwisePricingProblem:
         """The fitted-response pricing OPF, built on first use and then only re-solved."""
         settings = self.config.pricing
         assert settings is not None
         if self._pricing is None:
-            self._pricing = DsoPricingProblem(self.config.case, settings.limits,
-                                              proximal_weight=settings.proximal_weight,
-                                              price_groups=self._groups)
+            self._pricing = FeederwisePricingProblem(self.config.case, settings.limits,
+                                                     proximal_weight=settings.proximal_weight,
+                                                     price_groups=self._groups)
         return self._pricing
 
     def _next_quote(self, history: PricingHistory, settings: PricingSettings

@@ -16,6 +16,7 @@ import numpy as np
 import pandapower as pp
 import pytest
 
+from ptn.engines.coupling import CouplingTerms
 from ptn.engines.errors import InvalidInputError
 from ptn.engines.power.builtin_feeders import load_feeders
 from ptn.engines.power.der import ChargingPoint, DsoCase, Storage
@@ -118,9 +119,54 @@ def test_an_infeasible_feeder_is_named_with_its_diagnosis() -> None:
     assert {v.kind for v in result.infeasibility.violations} == {"import_max"}
 
 
-def test_priced_charging_needs_the_single_problem() -> None:
-    with pytest.raises(InvalidInputError, match="charging='fixed' only"):
-        FeederwiseOpf(case(), charging="priced")
+def test_the_admm_step_feeder_by_feeder_is_the_single_problem() -> None:
+    """The DSO's ADMM local step (priced charging with coupling terms) separates by feeder:
+    the same optimum, charging decisions and coupling cost as one problem, with the terms'
+    rows given in another order than the case's (aligned by name) and a third feeder that
+    has no charging point."""
+    dso = case()
+    north, south = dso.feeders
+    idle = dataclasses.replace(north, name="idle")
+    dso = dataclasses.replace(dso, feeders=(north, south, idle))
+    # a 1e-10 gap: at the default 1e-7, the supply points' power of the three 16-MW feeders
+    # agrees to 1e-4 MW only
+    tight = {"tol_gap_rel": 1e-10, "tol_gap_abs": 1e-10}
+    single = DistFlowOpf(dso, charging="priced", solver_options=tight)
+    blocks = FeederwiseOpf(dso, charging="priced", solver_options=tight)
+    assert [b.charging_mode for b in blocks.blocks] == ["priced", "priced", "fixed"]
+    price = np.array([[60.0, 40.0, 80.0, 120.0, 90.0, 70.0],
+                      [50.0, 45.0, 70.0, 110.0, 95.0, 60.0]])
+    target = np.array([[0.5, 0.2, 1.0, 1.5, 0.8, 0.4], [0.3, 0.6, 0.9, 1.2, 1.0, 0.2]])
+    # rows named in the other order: cp_south first
+    terms = CouplingTerms.supplier(price[::-1], 2.0, target[::-1], dso.period_hours,
+                                   ("cp_south", "cp_north"))
+    ours, theirs = blocks.solve_coupled(terms), single.solve_coupled(terms)
+    assert_same(ours, theirs)
+    assert ours.cost_breakdown["charging_coupling"] == pytest.approx(
+        theirs.cost_breakdown["charging_coupling"], rel=1e-6)
+    for name in ("cp_north", "cp_south"):
+        np.testing.assert_allclose(ours.charging_mw[name], theirs.charging_mw[name], atol=1e-5)
+    assert ours.charging_mw["cp_north"].max() > 0.1  # the terms make it charge
+    # cleared terms: no charging pays, as in the single problem
+    blocks.set_coupling(None)
+    single.set_coupling(None)
+    assert_same(blocks.solve(), single.solve())
+    # the feeders solved two at a time on threads: the same answers as in turn, bit for bit
+    # (both built afresh: a re-solve's solver data can differ in the last bits)
+    threaded = FeederwiseOpf(dso, charging="priced", solver_options=tight, workers=2)
+    again = threaded.solve_coupled(terms)
+    ours = FeederwiseOpf(dso, charging="priced", solver_options=tight).solve_coupled(terms)
+    assert again.objective == ours.objective
+    for name in ("cp_north", "cp_south"):
+        np.testing.assert_array_equal(again.charging_mw[name], ours.charging_mw[name])
+    with pytest.raises(InvalidInputError, match="workers"):
+        FeederwiseOpf(dso, workers=0)
+    with pytest.raises(InvalidInputError, match="decisions"):
+        blocks.set_charging_load(np.zeros((2, PERIODS)))
+    with pytest.raises(InvalidInputError, match="priced"):
+        FeederwiseOpf(case()).set_coupling(None)
+    with pytest.raises(InvalidInputError, match="side"):
+        blocks.set_coupling(CouplingTerms.consumer(price, 2.0, target, dso.period_hours))
 
 
 def test_a_new_load_profile_reaches_every_block() -> None:
