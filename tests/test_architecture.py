@@ -40,6 +40,8 @@ RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
                          "ptn.services.adapters", "ptn.services.refusal")),
     ("ptn.lab", ("ptn.engines", "ptn.protocol", "ptn.scenario", "ptn.figures",
                  "ptn.services", "ptn.coordinator")),
+    # a campaign runs whole negotiations through the public API only
+    ("ptn.campaign", ("ptn.api",)),
     ("ptn.api", ("ptn",)),
     ("ptn.cli", ("ptn",)),
     ("ptn.__main__", ("ptn.cli",)),

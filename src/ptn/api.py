@@ -331,7 +331,7 @@ def _finish(scenario: Scenario, outcome: Any, folder: Path | None,
     if reference and plugin.with_reference is not None:
         from ptn.lab.references.by_mechanism import reference_solver
 
-        solver = reference_solver(plugin.name)
+        solver = reference_solver(plugin.name, scenario.document.reference_time_limit_s)
         if solver is not None:
             outcome = plugin.with_reference(outcome, scenario.document, solver)
     result = RunResult(scenario, outcome, folder, placement)
