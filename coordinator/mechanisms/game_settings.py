@@ -9,12 +9,12 @@ paper's two CNOs and impossible for a city's fifty. These settings say how the g
   predecessors just set) or ``"simultaneous"`` (Jacobi: every CNO answers the prices in force at
   the start of the round, all at once, their probes in one batch per phase);
 * ``certificate_together``: the ε-certificate's CNO entries all at once, their probes merged
-  into one batch per phase (the default), or one CNO after another (the same entries). Measured
+  into one batch per phase, or one CNO after another (the default; the same entries). Measured
   on pricing-siouxfalls in one process (bench/results/game_mechanism.md): 57 phases against
   158, but 1.75–2.7× the seconds per probe, since the traffic department answers a batch one
   probe after another, each warm-started from the probe before, in a merged batch often
-  another CNO's;
-  at once pays where the department answers a batch in parallel or a phase costs a round trip;
+  another CNO's; so the default stays one after another, and at once pays where the department
+  answers a batch in parallel (``[traffic] probe_workers``) or a phase costs a round trip;
 * ``probe_batch_max``: the most probes one merged ``ProbeResponses`` message carries (None: no
   limit beyond the traffic department's own cap and gRPC's message size);
 * the revenue matrix: all 2^K profiles while K ≤ ``matrix_full_max_cnos``; beyond it the
@@ -42,7 +42,7 @@ class GameSettings:
     """How the pricing game scales (module docstring)."""
 
     best_response_order: str = "in-turn"
-    certificate_together: bool = True
+    certificate_together: bool = False
     probe_batch_max: int | None = None
     matrix_full_max_cnos: int = 8
     matrix_samples: int = 16

@@ -28,13 +28,13 @@ def test_the_defaults_are_the_settings_defaults() -> None:
 def test_the_game_keys_reach_the_mechanism() -> None:
     scenario = ptn.Scenario.load(SEED).with_overrides({
         "coordinator.best_response_order": "simultaneous",
-        "coordinator.certificate_together": False, "coordinator.probe_batch_max": 40,
+        "coordinator.certificate_together": True, "coordinator.probe_batch_max": 40,
         "coordinator.matrix_full_max_cnos": 3, "coordinator.matrix_samples": 5,
         "coordinator.matrix_seed": 7, "coordinator.matrix_batch_probes": 9,
         "reference.time_limit_s": 30})
     settings = game_settings(scenario.document.coordinator)
     assert settings == GameSettings(
-        best_response_order="simultaneous", certificate_together=False, probe_batch_max=40,
+        best_response_order="simultaneous", certificate_together=True, probe_batch_max=40,
         matrix_full_max_cnos=3, matrix_samples=5, matrix_seed=7, matrix_batch_probes=9)
     assert scenario.document.reference_time_limit_s == 30.0
     # the reference's limit does not change what is negotiated: a checkpoint still resumes

@@ -125,7 +125,7 @@ class CoordinatorSettings:
     #: the pricing game at scale (ptn.coordinator.mechanisms.game_settings): the CNOs'
     #: order, the most probes a merged message carries, the revenue matrix's profiles
     best_response_order: str = "in-turn"
-    certificate_together: bool = True
+    certificate_together: bool = False
     probe_batch_max: int | None = None
     matrix_full_max_cnos: int = 8
     matrix_samples: int = 16
