@@ -56,6 +56,7 @@ link array and the link, with :class:`~ptn.engines.errors.InvalidInputError`.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -161,8 +162,12 @@ class PathState:
 
 
 def _fingerprint(problem: AssignmentProblem, graph: CompiledGraph) -> tuple[int, int, int]:
-    digest = hash((graph.arc_head.tobytes(), graph.arc_link.tobytes(), graph.first_arc.tobytes()))
-    return (problem.num_links, graph.num_nodes, digest)
+    """The graph's identity, the same in every process (Python's ``hash`` of bytes is salted
+    per process, so a warm start sent to a worker process would not match)."""
+    digest = hashlib.blake2b(digest_size=8)
+    for array in (graph.arc_head, graph.arc_link, graph.first_arc):
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return (problem.num_links, graph.num_nodes, int.from_bytes(digest.digest(), "little"))
 
 
 def _empty_state(fingerprint: tuple[int, int, int], graph: CompiledGraph) -> PathState:

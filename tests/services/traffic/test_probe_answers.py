@@ -4,9 +4,10 @@ On seed 001's traffic department (Nguyen–Dupuis, six periods, departure shifti
 demand) answering AEM-like batches (a base price, then each station's price 1 $/MWh higher in
 every period), against exact equilibria solved here at a gap of 1e-12:
 
-* ``probe_answers = "sensitivity"`` re-solves the base alone and answers the steps by the
-  first-order expansion, within 10 % of each step's exact load change; a probe beyond the
-  radius is re-solved (its answer is the exact equilibrium);
+* ``probe_answers = "sensitivity"`` re-solves the base and, as a check, one step, and answers
+  the other steps by the first-order expansion, within 10 % of each step's exact load change;
+  a later batch around the checked base is all expansion; a refuted check re-solves the batch
+  and halves the radius; a probe beyond the radius is re-solved (the exact equilibrium);
 * ``probe_load_tolerance_mw`` re-solves (warm-started from the department's latest answer)
   stop on the station loads in fewer iterations than the gap asks and stay within the
   tolerance of the exact answers;
@@ -29,6 +30,7 @@ from ptn.scenario.document import ScenarioPart, load_scenario
 from ptn.services.contract import OperatorStatus
 from ptn.services.traffic.config import ProbeSettings, traffic_config_from_part
 from ptn.services.traffic.model import TrafficDepartmentModel
+from ptn.services.traffic import probes
 from ptn.services.traffic.probes import ProbeAnswerer
 
 SCENARIO = load_scenario("scenarios/pricing-seed001.toml")
@@ -81,8 +83,28 @@ def test_sensitivity_answers_solve_the_base_and_expand_the_steps() -> None:
         assert np.abs(change).max() > 1e-3  # a 1 $/MWh step moves the loads
         assert np.abs((answer - reply.load_mw[0]) - change).max() <= 0.1 * np.abs(change).max()
     answer = model.probe_answerer.answer(aem_batch(), None)
-    # the base is now a solved point: the whole batch comes from its expansion
+    # the base is now a solved point whose expansion a re-solve confirmed at this step: the
+    # whole batch comes from its expansion
     assert (answer.solved, answer.expanded) == (0, len(aem_batch()))
+
+
+def test_the_first_batch_re_solves_the_base_and_one_step_as_a_check() -> None:
+    answerer = ProbeAnswerer(problem(), ProbeSettings("sensitivity"), 1e-12, 5000)
+    answer = answerer.answer(aem_batch(), None)
+    assert (answer.solved, answer.expanded) == (2, len(aem_batch()) - 2)
+    assert answerer.radius == 1.0
+
+
+def test_a_refuted_check_re_solves_the_batch_and_halves_the_radius(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(probes, "SENSITIVITY_CHECK_TOLERANCE", 0.0)
+    monkeypatch.setattr(probes, "ABSOLUTE_CHECK_MW", 0.0)
+    answerer = ProbeAnswerer(problem(), ProbeSettings("sensitivity"), 1e-12, 5000)
+    answer = answerer.answer(aem_batch(), None)
+    assert (answer.solved, answer.expanded) == (len(aem_batch()), 0)
+    assert answerer.radius == 0.5
+    for load, truth in zip(answer.load_mw, exact_loads(), strict=True):
+        np.testing.assert_allclose(load, truth, atol=1e-6)
 
 
 def test_a_probe_beyond_the_radius_is_re_solved() -> None:
@@ -114,13 +136,15 @@ def test_re_solves_stopping_on_the_station_loads_match_the_exact_answers() -> No
 
 def test_probe_workers_answer_as_one_process() -> None:
     settings = ProbeSettings(workers=2, load_tolerance_mw=1e-5)
+    # warm-started from the department's latest answer (its path sets sent to the workers)
+    state = problem().solve(base_price() + 3.0, gap=1e-10)
     parallel = ProbeAnswerer(problem(), settings, 1e-10, 5000)
     try:
-        in_parallel = parallel.answer(aem_batch(5.0), None)
+        in_parallel = parallel.answer(aem_batch(5.0), state)
     finally:
         parallel.close()
     in_order = ProbeAnswerer(problem(), replace(settings, workers=1), 1e-10,
-                             5000).answer(aem_batch(5.0), None)
+                             5000).answer(aem_batch(5.0), state)
     assert in_parallel.solved == in_order.solved == len(aem_batch())
     for a, b in zip(in_parallel.load_mw, in_order.load_mw, strict=True):
         np.testing.assert_array_equal(a, b)
