@@ -503,12 +503,13 @@ class MultiPeriodProblem:
 
         return stop
 
-    def result_at(self, price_per_mwh: ArrayLike,
-                  assignment: AssignmentResult) -> MultiPeriodResult:
+    def result_at(self, price_per_mwh: ArrayLike, assignment: AssignmentResult,
+                  od_cost: dict[str, FloatArray] | None = None) -> MultiPeriodResult:
         """The result of an equilibrium of :meth:`problem_at` ``(price_per_mwh)`` solved
-        elsewhere (e.g. in a worker process)."""
+        elsewhere (e.g. in a worker process, which sends its ``od_cost`` along: they take a
+        shortest-path pass over all origins)."""
         prices = self.spec.charging.check_prices(price_per_mwh, periods=self.num_periods)
-        return self._result(prices, self.problem_at(prices), assignment)
+        return self._result(prices, self.problem_at(prices), assignment, od_cost)
 
     def _equilibrate(
         self,
@@ -532,7 +533,8 @@ class MultiPeriodProblem:
         return self._result(prices, problem, result)
 
     def _result(self, prices: FloatArray, problem: AssignmentProblem,
-                result: AssignmentResult) -> MultiPeriodResult:
+                result: AssignmentResult,
+                od_cost: dict[str, FloatArray] | None = None) -> MultiPeriodResult:
         charging = self.spec.charging
         periods = self.num_periods
         road = charging.num_road_links
@@ -548,8 +550,10 @@ class MultiPeriodProblem:
                       shift_flow[mine])
             shifted[name] = matrix
         num_od = charging.network.od_demand.size
-        od_cost = {name: np.full((periods, num_od), np.nan) for name in names}
-        if result.link_flow.size and problem.total_demand > 0:
+        known = od_cost is not None
+        if od_cost is None:
+            od_cost = {name: np.full((periods, num_od), np.nan) for name in names}
+        if not known and result.link_flow.size and problem.total_demand > 0:
             graph = compile_graph(problem)
             _, cost = shortest_path_costs(graph, result.link_cost)
             first = graph.class_first_od

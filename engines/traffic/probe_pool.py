@@ -64,8 +64,9 @@ def _start_worker(spec: MultiPeriodSpec, threads: int) -> None:
     _WORKER_PROBLEM[:] = [build_multiperiod_problem(spec)]
 
 
-def _solve_in_worker(solve: ProbeSolve) -> AssignmentResult:
-    return solve.run(_WORKER_PROBLEM[0]).assignment
+def _solve_in_worker(solve: ProbeSolve) -> tuple[AssignmentResult, dict[str, FloatArray]]:
+    result = solve.run(_WORKER_PROBLEM[0])
+    return result.assignment, result.od_cost
 
 
 class ProbePool:
@@ -95,9 +96,9 @@ class ProbePool:
         only one probe or one worker)."""
         if self.workers == 1 or len(solves) <= 1:
             return solve_probes(self.problem, solves)
-        assignments = list(self._pool().map(_solve_in_worker, solves))
-        return [self.problem.result_at(solve.price_per_mwh, assignment)
-                for solve, assignment in zip(solves, assignments, strict=True)]
+        answers = list(self._pool().map(_solve_in_worker, solves))
+        return [self.problem.result_at(solve.price_per_mwh, assignment, od_cost)
+                for solve, (assignment, od_cost) in zip(solves, answers, strict=True)]
 
     def close(self) -> None:
         """Stop the worker processes (a later :meth:`solve` starts them again)."""

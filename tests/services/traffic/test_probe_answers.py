@@ -28,9 +28,9 @@ from ptn.engines.errors import InvalidInputError
 from ptn.engines.traffic.multiperiod import MultiPeriodProblem, build_multiperiod_problem
 from ptn.scenario.document import ScenarioPart, load_scenario
 from ptn.services.contract import OperatorStatus
+from ptn.services.traffic import probes
 from ptn.services.traffic.config import ProbeSettings, traffic_config_from_part
 from ptn.services.traffic.model import TrafficDepartmentModel
-from ptn.services.traffic import probes
 from ptn.services.traffic.probes import ProbeAnswerer
 
 SCENARIO = load_scenario("scenarios/pricing-seed001.toml")
