@@ -35,6 +35,12 @@ their own energy needs (:mod:`ptn.engines.traffic.residual_flow`,
 aggregate load per station and period (with classes, the sum of each class's energy times its
 charging EVs).
 
+Probe batches (UE mode): by default each probe is an exact equilibrium warm-started from the
+previous one; the ``probe_*`` keys (:class:`~ptn.services.traffic.config.ProbeSettings`) answer
+a batch by first-order sensitivities near solved points, by re-solves warm-started from the
+nearest solved point that stop on the station loads, and on private worker processes
+(:mod:`ptn.services.traffic.probes`, docs/traffic-probes.md).
+
 State (:meth:`TrafficDepartmentModel.snapshot`): the inputs of its latest state-defining solve
 (an ADMM step's coupling terms or a price response's prices), which
 :meth:`TrafficDepartmentModel.restore` equilibrates again, cold: its cost reports continue, and

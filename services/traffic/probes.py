@@ -113,6 +113,7 @@ class ProbeAnswerer:
         self.gap = gap
         self.max_iterations = max_iterations
         self.points: list[SolvedPoint] = []
+        self._state_point: SolvedPoint | None = None
         #: the radius in force: the setting, halved below every step a check refuted
         self.radius = settings.radius_per_mwh
         self.pool = ProbePool(problem, settings.workers) if settings.workers > 1 else None
@@ -120,13 +121,16 @@ class ProbeAnswerer:
     def forget(self) -> None:
         """Drop the solved points (the department's state was replaced)."""
         self.points = []
+        self._state_point = None
 
     def answer(self, prices: Sequence[FloatArray], state: MultiPeriodResult | None) -> BatchAnswer:
         """The loads at each probe's prices; ``state`` is the department's latest equilibrium
         (a warm start and, in sensitivity mode, an expansion centre)."""
         known = list(self.points)
         if state is not None and not any(p.result is state for p in known):
-            known.append(SolvedPoint(state))
+            if self._state_point is None or self._state_point.result is not state:
+                self._state_point = SolvedPoint(state)  # kept: its sensitivities and checks
+            known.append(self._state_point)
         centres, source = self._plan(prices, known)
         results = self._solve([self._solve_near(prices[k], known) for k in centres])
         solved = {k: SolvedPoint(result) for k, result in zip(centres, results, strict=True)}
