@@ -22,8 +22,11 @@ at evenly spread nodes, 40 veh/h each, × 4 periods). Each batch perturbs the de
 moved by up to ±5 $/MWh) and probes each of its stations (``--stations-per-cno``).
 
 Run (PTN_TNTP_DIR pointing to the TNTP networks; 2-core machine, other jobs niced):
-``nice -n 5 python -m bench.traffic_probes --network siouxfalls chicago --batches 3
---out bench/results/traffic_probes.md``.
+``nice -n 5 python -m bench.traffic_probes --network siouxfalls chicago --batches 2
+--stations-per-cno 2 --out bench/results/traffic_probes.md``. With ``--trajectory N``: one
+probe's re-solve from the state, N iterations, each with its relative gap, how far the station
+loads moved and their error against a tight-gap equilibrium (what ``probe_load_tolerance_mw``
+sees).
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ import numpy as np
 from ptn.engines.traffic.builtin import load_network
 from ptn.engines.traffic.charging import ChargingNetworkSpec, ChargingStation
 from ptn.engines.traffic.multiperiod import MultiPeriodSpec
+from ptn.engines.traffic.path_based import solve_path_based
 from ptn.scenario.document import load_scenario
 from ptn.services.traffic.config import ProbeSettings, TrafficConfig, traffic_config_from_part
 from ptn.services.traffic.model import TrafficDepartmentModel
@@ -167,6 +171,38 @@ def run(config: TrafficConfig, count: int, per_cno: int, tolerance: float, seed:
     return facts, runs
 
 
+def trajectory(config: TrafficConfig, reference_gap: float, iterations: int,
+               seed: int) -> list[str]:
+    """One 1 $/MWh probe re-solved from the state (at the scenario's gap): per iteration the
+    relative gap, how far the station loads moved and the error of the load change against
+    the probe at ``reference_gap`` (what a station-load stop would see)."""
+    problem = TrafficDepartmentModel(config).problem
+    stations, periods = len(config.station_names), config.spec.num_periods
+    price = np.random.default_rng(seed).uniform(180.0, 220.0, (stations, periods))
+    state = problem.solve(price, gap=config.equilibrium_gap, max_iterations=5000)
+    probe = price.copy()
+    probe[0] += 1.0
+    exact = problem.solve(probe, gap=reference_gap, max_iterations=5000, warm_start=state)
+    change = exact.station_load_mw - state.station_load_mw
+    links, energy = problem.station_links(), config.spec.charging.energy_per_charge_mwh
+    rows = ["| iteration | relative gap | loads moved MW | error MW | error % |",
+            "|---|---|---|---|---|"]
+    previous: list[np.ndarray] = []
+
+    def record(flow: np.ndarray, gap: float) -> bool:
+        load = flow[links] * energy
+        moved = float(np.abs(load - previous[0]).max()) if previous else float("inf")
+        previous[:] = [load]
+        error = float(np.abs((load - state.station_load_mw) - change).max())
+        rows.append(f"| {len(rows) - 1} | {gap:.1e} | {moved:.1e} | {error:.1e} | "
+                    f"{100 * error / float(np.abs(change).max()):.0f} |")
+        return False
+
+    solve_path_based(problem.problem_at(probe), gap=1e-15, max_iterations=iterations,
+                     warm_start=state.warm_start, stop=record)
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--network", nargs="+", default=["siouxfalls"],
@@ -176,7 +212,16 @@ def main() -> None:
     parser.add_argument("--load-tolerance-mw", type=float, default=1e-4)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--trajectory", type=int, metavar="ITERATIONS",
+                        help="instead: one probe's re-solve, iteration by iteration")
     args = parser.parse_args()
+    if args.trajectory:
+        for network in args.network:
+            config = sioux_falls() if network == "siouxfalls" else chicago()
+            print(f"## {network}\n\n" + "\n".join(trajectory(
+                config, 1e-11 if network == "siouxfalls" else 1e-10, args.trajectory,
+                args.seed)))
+        return
     lines = ["# Traffic department probe answers (bench/traffic_probes.py)", "",
              f"Machine: {platform.node()}, {os.cpu_count()} cores, load average "
              f"{os.getloadavg()[0]:.1f} at start. Command: `python -m bench.traffic_probes "
