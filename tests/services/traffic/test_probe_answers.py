@@ -12,7 +12,8 @@ every period), against exact equilibria solved here at a gap of 1e-12:
   stop on the station loads in fewer iterations than the gap asks and stay within the
   tolerance of the exact answers;
 * ``probe_workers = 2`` gives bit-identical answers to one in-process worker;
-* bad keys are refused naming the key; the defaults leave the historical answers alone.
+* bad keys, and any probe key in SUE mode, are refused naming the key; the defaults leave the
+  historical answers alone.
 """
 
 from __future__ import annotations
@@ -173,3 +174,16 @@ def test_the_defaults_keep_the_historical_answers() -> None:
         previous = problem().solve(price, gap=config.equilibrium_gap,
                                    max_iterations=config.max_iterations, warm_start=previous)
         np.testing.assert_array_equal(load, previous.station_load_mw.T)
+
+
+@pytest.mark.parametrize("key", ["probe_answers", "probe_workers", "probe_radius_per_mwh",
+                                 "probe_load_tolerance_mw"])
+def test_sue_mode_refuses_the_probe_keys(key: str) -> None:
+    part = load_scenario().part("traffic")
+    data = {name: value for name, value in part.data.items()
+            if name not in ("max_shift_periods", "shift_cost_per_period", "equilibrium_gap")}
+    values = {"probe_answers": "sensitivity", "probe_workers": 2, "probe_radius_per_mwh": 1.0,
+              "probe_load_tolerance_mw": 1e-3}
+    data.update(assignment="sue", **{key: values[key]})
+    with pytest.raises(InvalidInputError, match=f'traffic.{key}: not used with assignment = "sue"'):
+        traffic_config_from_part(replace(part, data=data))
