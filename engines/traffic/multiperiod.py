@@ -68,11 +68,21 @@ from ptn.engines.traffic.ev_classes import EvClass, chain_charging_arcs, check_e
 from ptn.engines.traffic.graph import compile_graph
 from ptn.engines.traffic.link_costs import CostKind, LinkCosts
 from ptn.engines.traffic.network import FloatArray, IntArray, RoadNetwork
-from ptn.engines.traffic.path_based import MAX_KERNEL_MAGNITUDE, PathState, solve_path_based
+from ptn.engines.traffic.path_based import (
+    MAX_KERNEL_MAGNITUDE,
+    PathState,
+    StopTest,
+    solve_path_based,
+)
 from ptn.engines.traffic.problem import AssignmentProblem, DemandClass
 from ptn.engines.traffic.residual_flow import ResidualFlow, carry_over, check_residual_share
 from ptn.engines.traffic.result import AssignmentResult, AssignmentStatus
 from ptn.engines.traffic.shortest_path import shortest_path_costs
+
+#: the relative gap a re-solve stopping on its station loads (``station_load_tolerance_mw``)
+#: must also have reached: the loads' change per iteration says little before the solver's
+#: Newton tail (below 1e-4) has settled the path sets
+LOAD_STOP_MAX_GAP = 1e-6
 
 SHIFT_COST_PER_PERIOD = 3.0
 PRICE_SENSITIVITY = 1.5
@@ -458,15 +468,48 @@ class MultiPeriodProblem:
         gap: float = 1e-10,
         max_iterations: int = 1000,
         warm_start: MultiPeriodResult | AssignmentResult | PathState | None = None,
+        station_load_tolerance_mw: float | None = None,
     ) -> MultiPeriodResult:
         """MUL-UE at ``price_per_mwh`` (stations, periods; default: the stations' own prices).
 
-        ``warm_start`` is a previous result of this problem (at any prices).
+        ``warm_start`` is a previous result of this problem (at any prices). With
+        ``station_load_tolerance_mw`` the solve also stops (status converged) once no station's
+        load moved by more than that in an iteration and the relative gap is below
+        :data:`LOAD_STOP_MAX_GAP`: the quantity the traffic department answers with, rather
+        than the global ``gap`` over all traffic.
         """
         prices = (self.spec.charging.price_matrix_per_mwh() if price_per_mwh is None
                   else self.spec.charging.check_prices(price_per_mwh, periods=self.num_periods))
+        stop = None if station_load_tolerance_mw is None \
+            else self.station_load_stop(station_load_tolerance_mw)
         return self._equilibrate(prices, self.problem_at(prices), gap, max_iterations,
-                                 warm_start)
+                                 warm_start, stop)
+
+    def station_load_stop(self, tolerance_mw: float) -> StopTest:
+        """A solver stop test: true once no station load moved by more than ``tolerance_mw``
+        (MW) since the previous iteration and the gap is below :data:`LOAD_STOP_MAX_GAP`."""
+        if not np.isfinite(tolerance_mw) or tolerance_mw <= 0:
+            raise InvalidInputError(f"station_load_tolerance_mw must be positive, got "
+                                    f"{tolerance_mw}")
+        links = self.station_links()
+        energy = self.spec.charging.energy_per_charge_mwh
+        previous: list[FloatArray] = []
+
+        def stop(link_flow: FloatArray, relative_gap: float) -> bool:
+            load = link_flow[links] * energy
+            moved = float(np.abs(load - previous[0]).max(initial=0.0)) if previous else np.inf
+            previous[:] = [load]
+            return moved <= tolerance_mw and relative_gap <= LOAD_STOP_MAX_GAP
+
+        return stop
+
+    def result_at(self, price_per_mwh: ArrayLike, assignment: AssignmentResult,
+                  od_cost: dict[str, FloatArray] | None = None) -> MultiPeriodResult:
+        """The result of an equilibrium of :meth:`problem_at` ``(price_per_mwh)`` solved
+        elsewhere (e.g. in a worker process, which sends its ``od_cost`` along: they take a
+        shortest-path pass over all origins)."""
+        prices = self.spec.charging.check_prices(price_per_mwh, periods=self.num_periods)
+        return self._result(prices, self.problem_at(prices), assignment, od_cost)
 
     def _equilibrate(
         self,
@@ -475,6 +518,7 @@ class MultiPeriodProblem:
         gap: float,
         max_iterations: int,
         warm_start: MultiPeriodResult | AssignmentResult | PathState | None,
+        stop: StopTest | None = None,
     ) -> MultiPeriodResult:
         """The exact equilibrium of one of this problem's variants, warm-started."""
         state: PathState | None
@@ -485,11 +529,12 @@ class MultiPeriodProblem:
         if problem.total_demand <= 0:
             return self._result(prices, problem, _empty_result(problem))
         result = solve_path_based(problem, gap=gap, max_iterations=max_iterations,
-                                  warm_start=state)
+                                  warm_start=state, stop=stop)
         return self._result(prices, problem, result)
 
     def _result(self, prices: FloatArray, problem: AssignmentProblem,
-                result: AssignmentResult) -> MultiPeriodResult:
+                result: AssignmentResult,
+                od_cost: dict[str, FloatArray] | None = None) -> MultiPeriodResult:
         charging = self.spec.charging
         periods = self.num_periods
         road = charging.num_road_links
@@ -505,8 +550,10 @@ class MultiPeriodProblem:
                       shift_flow[mine])
             shifted[name] = matrix
         num_od = charging.network.od_demand.size
-        od_cost = {name: np.full((periods, num_od), np.nan) for name in names}
-        if result.link_flow.size and problem.total_demand > 0:
+        known = od_cost is not None
+        if od_cost is None:
+            od_cost = {name: np.full((periods, num_od), np.nan) for name in names}
+        if not known and result.link_flow.size and problem.total_demand > 0:
             graph = compile_graph(problem)
             _, cost = shortest_path_costs(graph, result.link_cost)
             first = graph.class_first_od

@@ -56,6 +56,7 @@ link array and the link, with :class:`~ptn.engines.errors.InvalidInputError`.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -80,6 +81,9 @@ from ptn.engines.traffic.shortest_path import (
 )
 
 ProgressCallback = Callable[[int, float], None]
+#: a caller's own convergence test, asked after every iteration with the link flows and the
+#: relative gap (e.g. the traffic department's station loads no longer moving)
+StopTest = Callable[[FloatArray, float], bool]
 
 #: the largest magnitude of a link parameter or OD demand the compiled kernels accept: costs
 #: ($ or time units), capacities and flows beyond it are no network's; below it the kernels'
@@ -158,8 +162,12 @@ class PathState:
 
 
 def _fingerprint(problem: AssignmentProblem, graph: CompiledGraph) -> tuple[int, int, int]:
-    digest = hash((graph.arc_head.tobytes(), graph.arc_link.tobytes(), graph.first_arc.tobytes()))
-    return (problem.num_links, graph.num_nodes, digest)
+    """The graph's identity, the same in every process (Python's ``hash`` of bytes is salted
+    per process, so a warm start sent to a worker process would not match)."""
+    digest = hashlib.blake2b(digest_size=8)
+    for array in (graph.arc_head, graph.arc_link, graph.first_arc):
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return (problem.num_links, graph.num_nodes, int.from_bytes(digest.digest(), "little"))
 
 
 def _empty_state(fingerprint: tuple[int, int, int], graph: CompiledGraph) -> PathState:
@@ -585,8 +593,11 @@ def solve_path_based(
     max_forest_entries: int = MAX_FOREST_ENTRIES,
     time_limit_seconds: float | None = None,
     progress: ProgressCallback | None = None,
+    stop: StopTest | None = None,
 ) -> AssignmentResult:
-    """Deterministic UE by path-based gradient projection, to relative gap ``gap``."""
+    """Deterministic UE by path-based gradient projection, to relative gap ``gap`` (or until
+    ``stop``, asked after each iteration, says the caller's own test is met: status
+    ``CONVERGED`` with the gap reached)."""
     if not 0.0 < over_relaxation < 2.0:
         raise InvalidInputError(f"over_relaxation must lie in (0, 2), got {over_relaxation}")
     started = time.perf_counter()
@@ -716,7 +727,8 @@ def solve_path_based(
         if not np.isfinite(measures.relative_gap):
             status = AssignmentStatus.NUMERICAL_ERROR
             break
-        if measures.relative_gap <= gap:
+        if measures.relative_gap <= gap or (stop is not None
+                                            and stop(flow, measures.relative_gap)):
             status = AssignmentStatus.CONVERGED
         elif time_limit_seconds is not None and time.perf_counter() - started > time_limit_seconds:
             status = AssignmentStatus.TIME_LIMIT

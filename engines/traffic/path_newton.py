@@ -82,7 +82,7 @@ def _nonbasic_columns(od_head, links, start, length, pflow, pnext, cost):  # typ
 
 
 @nb.njit(cache=True)
-def _net_columns(path, basic, links, start, length, num_links):  # type: ignore[no-untyped-def]
+def net_columns(path, basic, links, start, length, num_links):  # type: ignore[no-untyped-def]
     """D by columns: column j holds ``row[col_start[j]:col_start[j+1]]`` (links) with ``value``
     (+1 per occurrence on the path, -1 per occurrence on its basic path, zeros dropped)."""
     marks = np.zeros(num_links, dtype=np.int64)
@@ -253,7 +253,7 @@ def newton_step(
                                     path_next, cost)
     if path.size == 0:
         return False
-    col_start, col_row, col_value = _net_columns(path, basic, path_links, path_start, path_length,
+    col_start, col_row, col_value = net_columns(path, basic, path_links, path_start, path_length,
                                                  link_flow.size)
     derivative = links.cost_derivatives(link_flow)
     current = path_flow[path]

@@ -31,7 +31,10 @@ TRAFFIC_KEYS = ("network", "demand_profile", "demand_scale", "ev_share", "energy
                 "value_of_time_per_h", "max_shift_periods", "shift_cost_per_period",
                 "price_sensitivity", "base_price_per_mwh", "equilibrium_gap", "max_iterations",
                 "assignment", "sue_theta", "sue_method", "sue_tolerance", "sue_warm_start",
-                "sue_max_iterations", "residual_share", "ev_class", "station")
+                "sue_max_iterations", "residual_share", "ev_class", "station", "probe_answers",
+                "probe_radius_per_mwh", "probe_workers", "probe_load_tolerance_mw")
+#: how the pricing game's probes are answered (:mod:`ptn.services.traffic.probes`)
+PROBE_ANSWERS = ("exact", "sensitivity")
 #: how drivers choose routes: Wardrop's user equilibrium (seed 001's MUL-UE) or logit SUE (seed 002)
 ASSIGNMENTS = ("ue", "sue")
 SUE_KEYS = ("sue_theta", "sue_method", "sue_tolerance", "sue_warm_start", "sue_max_iterations")
@@ -43,13 +46,44 @@ UE_ONLY_KEYS = {
     "max_iterations": "the SUE iteration limit is sue_max_iterations",
     "residual_share": "the SUE model assigns each period on its own (no residual flow)",
     "ev_class": "the SUE model has one EV class",
+    "probe_answers": "SUE probes are exact re-solves",
+    "probe_radius_per_mwh": "SUE probes are exact re-solves",
+    "probe_workers": "SUE probes are solved in the operator's process",
+    "probe_load_tolerance_mw": "the SUE stopping test is sue_tolerance",
 }
 STATION_KEYS = ("name", "node", "capacity_veh_per_h", "charging_time_h", "davidson_j")
 EV_CLASS_KEYS = ("name", "share", "battery_mwh", "soc_arrival", "soc_target", "soc_min",
                  "soc_max", "max_power_mw")
 EV_CLASS_REQUIRED = ("name", "share", "battery_mwh", "soc_arrival", "soc_target")
+#: the most private worker processes a traffic department may start for its probes
+MAX_PROBE_WORKERS = 64
 #: the largest battery an EV class may have (choice: a heavy truck's is about 1 MWh)
 MAX_BATTERY_MWH = 10.0
+
+
+@dataclass(frozen=True)
+class ProbeSettings:
+    """How the traffic department answers the pricing game's probe batches (UE mode).
+
+    ``answers``: ``"exact"`` re-solves every probe; ``"sensitivity"`` answers a probe within
+    ``radius_per_mwh`` (largest price change) of a solved point by the first-order expansion of
+    that equilibrium (:mod:`ptn.engines.traffic.load_sensitivity`) and re-solves the others.
+    ``workers``: private worker processes solving a batch's re-solves in parallel (1: in the
+    operator's process). ``load_tolerance_mw``: re-solves stop once no station load moves by
+    more than this in an iteration (None: at the global ``equilibrium_gap``). The defaults keep
+    the answers of the operator before these settings existed (exact, each probe warm-started
+    from the previous one).
+    """
+
+    answers: str = "exact"
+    radius_per_mwh: float = 1.0
+    workers: int = 1
+    load_tolerance_mw: float | None = None
+
+    @property
+    def default(self) -> bool:
+        """Whether these are the historical settings (exact, chained, in-process)."""
+        return self == ProbeSettings()
 
 
 @dataclass(frozen=True)
@@ -63,6 +97,8 @@ class TrafficConfig:
     max_iterations: int = 1000
     #: the logit SUE set-up in SUE mode (``assignment = "sue"``), None in UE mode
     sue: SuePeriodsSpec | None = None
+    #: how probe batches are answered (UE mode; :mod:`ptn.services.traffic.probes`)
+    probes: ProbeSettings = ProbeSettings()
 
     @property
     def station_names(self) -> tuple[str, ...]:
@@ -189,7 +225,27 @@ def traffic_config_from_part(part: ScenarioPart) -> TrafficConfig:
     except InvalidInputError as error:
         reader.fail(where, str(error))
     return TrafficConfig(part.operator_id, spec, part.public.period_hours, gap, max_iterations,
-                         sue)
+                         sue, _probe_settings(part))
+
+
+def _probe_settings(part: ScenarioPart) -> ProbeSettings:
+    """The ``probe_*`` keys of a ``[traffic]`` table (errors name the key)."""
+    reader, table, where = part.reader, part.data, part.role
+    answers = reader.text(table, where, "probe_answers", default="exact")
+    if answers not in PROBE_ANSWERS:
+        reader.fail(f"{where}.probe_answers", f"unknown probe answers {answers!r} (allowed: "
+                                              f"{', '.join(PROBE_ANSWERS)})")
+    radius = require_number(reader, table, where, "probe_radius_per_mwh", default=1.0,
+                            strictly_positive=True)
+    workers = require_integer(reader, table, where, "probe_workers", default=1, minimum=1)
+    if workers > MAX_PROBE_WORKERS:
+        reader.fail(f"{where}.probe_workers", f"at most {MAX_PROBE_WORKERS} worker processes, "
+                                              f"got {workers}")
+    tolerance = None
+    if "probe_load_tolerance_mw" in table:
+        tolerance = require_number(reader, table, where, "probe_load_tolerance_mw",
+                                   strictly_positive=True)
+    return ProbeSettings(answers, radius, workers, tolerance)
 
 
 def _residual_share(part: ScenarioPart, max_shift_periods: int) -> FloatArray:

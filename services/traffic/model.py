@@ -35,6 +35,12 @@ their own energy needs (:mod:`ptn.engines.traffic.residual_flow`,
 aggregate load per station and period (with classes, the sum of each class's energy times its
 charging EVs).
 
+Probe batches (UE mode): by default each probe is an exact equilibrium warm-started from the
+previous one; the ``probe_*`` keys (:class:`~ptn.services.traffic.config.ProbeSettings`) answer
+a batch by first-order sensitivities near solved points, by re-solves warm-started from the
+nearest solved point that stop on the station loads, and on private worker processes
+(:mod:`ptn.services.traffic.probes`, docs/traffic-probes.md).
+
 State (:meth:`TrafficDepartmentModel.snapshot`): the inputs of its latest state-defining solve
 (an ADMM step's coupling terms or a price response's prices), which
 :meth:`TrafficDepartmentModel.restore` equilibrates again, cold: its cost reports continue, and
@@ -78,6 +84,7 @@ from ptn.services.contract import (
 from ptn.services.snapshot import require_keys, solve_inputs_from_json, solve_inputs_to_json
 from ptn.services.traffic.config import TrafficConfig, traffic_config_from_part
 from ptn.services.traffic.contract import ProbeLoads
+from ptn.services.traffic.probes import ProbeAnswerer
 
 LOG = logging.getLogger("ptn.services.traffic")
 
@@ -108,6 +115,9 @@ class TrafficDepartmentModel:
         self._last_sue_probe: SuePeriodsResult | None = None
         #: what the latest state-defining solve took: an ADMM step's terms or prices
         self._last_input: CouplingTerms | FloatArray | None = None
+        #: the probe batches' answers under the [traffic] probe_* keys (UE mode)
+        self.probe_answerer = ProbeAnswerer(self.problem, config.probes, config.equilibrium_gap,
+                                            config.max_iterations)
         #: the certain shortfalls of the EV demand against the stations' capacities (a
         #: warning: Davidson's capacity is soft; docs/runtime.md)
         self.shortfalls = charging_shortfalls(config.spec)
@@ -169,6 +179,8 @@ class TrafficDepartmentModel:
                   for k, price in enumerate(price_per_mwh)]
         if self.sue_problem is not None:
             return self._sue_probe_responses(prices)
+        if not self.config.probes.default:
+            return self._batch_probe_responses(prices)
         loads, worst = [], None
         for price in prices:
             result = self.problem.solve(price, gap=self.config.equilibrium_gap,
@@ -185,6 +197,27 @@ class TrafficDepartmentModel:
             f"{worst.relative_gap:.2e} after {worst.iterations} iterations",
             worst.ev_demand_veh_per_h)
         return ProbeLoads(tuple(loads), OperatorStatus.NOT_CONVERGED, stalled.message)
+
+    def _batch_probe_responses(self, prices: list[FloatArray]) -> ProbeLoads:
+        """A batch answered under the probe_* keys (:mod:`ptn.services.traffic.probes`): the
+        department's latest price response is a warm start and expansion centre (an ADMM
+        step's equilibrium, of the coupled problem, is neither)."""
+        state = self._last if isinstance(self._last_input, np.ndarray) else None
+        answer = self.probe_answerer.answer(prices, state)
+        LOG.debug("traffic operator %s: %d probes, %d re-solved, %d by sensitivities",
+                  self.operator_id, len(prices), answer.solved, answer.expanded)
+        if answer.failed is None:
+            return ProbeLoads(answer.load_mw)
+        worst = answer.failed
+        stalled = self._loads_with_diagnosis(
+            worst.station_load_mw.T, False, f"a probe's equilibrium stopped at relative gap "
+            f"{worst.relative_gap:.2e} after {worst.iterations} iterations",
+            worst.ev_demand_veh_per_h)
+        return ProbeLoads(answer.load_mw, OperatorStatus.NOT_CONVERGED, stalled.message)
+
+    def close(self) -> None:
+        """Stop the department's private probe workers, if any."""
+        self.probe_answerer.close()
 
     def report_cost(self) -> CostReport:
         """``Δt ×`` the Beckmann potential of the latest equilibrium (charging payments out)."""
@@ -207,6 +240,7 @@ class TrafficDepartmentModel:
         last = solve_inputs_from_json(state["last_solve"], "price_per_mwh",
                                       (len(self.stations), self.periods))
         self._last = self._last_probe = None
+        self.probe_answerer.forget()
         self._last_sue = self._last_sue_probe = None
         self._last_input = None
         if isinstance(last, CouplingTerms):

@@ -1,0 +1,234 @@
+"""The traffic department's answers to probe batches: sensitivities, nearest warm starts, workers.
+
+Why this module exists: in the pricing game (MODELS.md §3) the CNOs linearize the load response
+by probes around a base price (the AEM: base plus 1 $/MWh steps), and each probe was one exact
+equilibrium solved after the previous one: 65–94 % of a game's time. With the ``[traffic]``
+table's ``probe_*`` keys (:class:`~ptn.services.traffic.config.ProbeSettings`) a batch is
+answered as follows:
+
+* ``probe_answers = "sensitivity"``: a probe within ``probe_radius_per_mwh`` (largest price
+  change) of a solved point, and on the same side of the elastic demand law's clipping, gets
+  that equilibrium's first-order expansion (:mod:`ptn.engines.traffic.load_sensitivity`);
+  the other probes are re-solved, in batch order each one becoming the centre the following
+  probes within its radius expand from (the AEM's batch is its base, then the steps: one
+  re-solve and S expansions);
+* every re-solve is warm-started from the nearest solved point (by largest price change): the
+  batch's probes beyond ``probe_radius_per_mwh`` of every point known before the batch (the
+  department's state and its recent probe solves) and of each other are solved first, from
+  the known points, then the others from the nearest of those (the AEM's steps from their
+  base); a re-solve stops at the global gap or, with ``probe_load_tolerance_mw``, once its
+  station loads settle;
+* with ``probe_workers > 1`` the re-solves run on private worker processes
+  (:class:`~ptn.engines.traffic.probe_pool.ProbePool`): since each carries its own warm start,
+  the answers equal the sequential ones bit for bit.
+
+The message schema is unchanged: a probe's answer is its station loads, whichever way computed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+
+import numpy as np
+
+from ptn.engines.traffic.load_sensitivity import LoadSensitivity, load_sensitivity
+from ptn.engines.traffic.multiperiod import MultiPeriodProblem, MultiPeriodResult
+from ptn.engines.traffic.network import FloatArray
+from ptn.engines.traffic.probe_pool import ProbePool, ProbeSolve, solve_probes
+from ptn.services.traffic.config import ProbeSettings
+
+LOG = logging.getLogger("ptn.services.traffic")
+
+#: a check passes when the expansion's largest load error is at most this fraction of the exact
+#: answer's largest load change (plus :data:`ABSOLUTE_CHECK_MW`). The exact answer is itself
+#: only as good as the department's gap: on pricing-siouxfalls.toml at 2e-8, exact answers to
+#: a 1 $/MWh step differ from gap-1e-11 ones by up to ~14 % of the change, the expansion by
+#: 1–7 %; on Chicago Sketch with 100 stations the expansion is off by ~33 % (new paths through
+#: other stations enter), which this refutes (bench/traffic_probes.py)
+SENSITIVITY_CHECK_TOLERANCE = 0.25
+#: ... plus this much (MW), for probes that barely move the loads
+ABSOLUTE_CHECK_MW = 1e-9
+
+#: solved probe equilibria kept as warm starts and expansion centres (each holds its path sets)
+SOLVED_POINTS_KEPT = 8
+
+
+@dataclass
+class SolvedPoint:
+    """An equilibrium the department solved, and its sensitivities once asked for."""
+
+    result: MultiPeriodResult
+    sensitivity: LoadSensitivity | None = None
+    #: the largest step whose expansion an exact re-solve confirmed ($/MWh)
+    checked_per_mwh: float = 0.0
+
+    @property
+    def price_per_mwh(self) -> FloatArray:
+        return self.result.price_per_mwh
+
+    def distance(self, price_per_mwh: FloatArray) -> float:
+        """The largest price change from this point ($/MWh)."""
+        return float(np.abs(price_per_mwh - self.price_per_mwh).max(initial=0.0))
+
+    def expansion(self, price_per_mwh: FloatArray) -> FloatArray | None:
+        """The first-order loads (stations, periods) at ``price_per_mwh``, None where the
+        expansion does not hold (the demand law's clipping crossed)."""
+        if self.sensitivity is None:
+            self.sensitivity = load_sensitivity(self.result)
+        expansion = self.sensitivity.expand(price_per_mwh)
+        if expansion.demand_kink:
+            return None
+        return np.asarray(expansion.station_load_mw.T)
+
+
+@dataclass(frozen=True)
+class BatchAnswer:
+    """A batch's loads (stations, periods) per probe, its re-solves' equilibria and how many
+    probes were answered by expansion."""
+
+    load_mw: tuple[FloatArray, ...]
+    results: tuple[MultiPeriodResult, ...]
+    expanded: int
+
+    @property
+    def solved(self) -> int:
+        return len(self.results)
+
+    @property
+    def failed(self) -> MultiPeriodResult | None:
+        """The first re-solve that did not converge (None: all did)."""
+        return next((r for r in self.results if not r.converged), None)
+
+
+class ProbeAnswerer:
+    """Answers probe batches by :class:`~ptn.services.traffic.config.ProbeSettings`."""
+
+    def __init__(self, problem: MultiPeriodProblem, settings: ProbeSettings, gap: float,
+                 max_iterations: int) -> None:
+        self.problem = problem
+        self.settings = settings
+        self.gap = gap
+        self.max_iterations = max_iterations
+        self.points: list[SolvedPoint] = []
+        self._state_point: SolvedPoint | None = None
+        #: the radius in force: the setting, halved below every step a check refuted
+        self.radius = settings.radius_per_mwh
+        self.pool = ProbePool(problem, settings.workers) if settings.workers > 1 else None
+
+    def forget(self) -> None:
+        """Drop the solved points (the department's state was replaced)."""
+        self.points = []
+        self._state_point = None
+
+    def answer(self, prices: Sequence[FloatArray], state: MultiPeriodResult | None) -> BatchAnswer:
+        """The loads at each probe's prices; ``state`` is the department's latest equilibrium
+        (a warm start and, in sensitivity mode, an expansion centre)."""
+        known = list(self.points)
+        if state is not None and not any(p.result is state for p in known):
+            if self._state_point is None or self._state_point.result is not state:
+                self._state_point = SolvedPoint(state)  # kept: its sensitivities and checks
+            known.append(self._state_point)
+        centres, source = self._plan(prices, known)
+        results = self._solve([self._solve_near(prices[k], known) for k in centres])
+        solved = {k: SolvedPoint(result) for k, result in zip(centres, results, strict=True)}
+        answers: dict[int, FloatArray] = {k: np.asarray(solved[k].result.station_load_mw.T)
+                                          for k in centres}
+        # the others by expansion from their point, each point checked by an exact re-solve
+        # of its farthest probe unless a check already covered that distance
+        by_point: dict[int, tuple[SolvedPoint, list[int]]] = {}
+        for k, origin in enumerate(source):
+            if k not in answers:
+                point = solved[origin] if isinstance(origin, int) else origin
+                by_point.setdefault(id(point), (point, []))[1].append(k)
+        predicted: dict[int, FloatArray] = {}
+        exact: list[tuple[SolvedPoint, int]] = []  # probes to re-solve from their point
+        checks: list[tuple[SolvedPoint, int]] = []
+        if self.settings.answers != "sensitivity":
+            exact = [(point, k) for point, members in by_point.values() for k in members]
+            by_point = {}
+        for point, members in by_point.values():
+            for k in members:
+                load = point.expansion(prices[k])
+                if load is None:  # the demand law's clipping lies in between: re-solve
+                    exact.append((point, k))
+                else:
+                    predicted[k] = load
+            expandable = [k for k in members if k in predicted]
+            if expandable:
+                farthest = max(expandable, key=lambda k: point.distance(prices[k]))
+                if point.distance(prices[farthest]) > point.checked_per_mwh:
+                    checks.append((point, farthest))
+        results += self._resolve(exact + checks, prices, answers)
+        refuted = []
+        for point, k in checks:
+            error = float(np.abs(predicted[k] - answers[k]).max())
+            change = float(np.abs(answers[k] - point.result.station_load_mw.T).max())
+            distance = point.distance(prices[k])
+            if error <= SENSITIVITY_CHECK_TOLERANCE * change + ABSOLUTE_CHECK_MW:
+                point.checked_per_mwh = distance
+                continue
+            self.radius = min(self.radius, 0.5 * distance)
+            LOG.info("traffic probes: the first-order answer %.2e MW off at a %.3g $/MWh step "
+                     "(change %.2e MW): radius now %.3g $/MWh", error, distance, change,
+                     self.radius)
+            refuted += [(point, j) for j in by_point[id(point)][1] if j not in answers]
+        results += self._resolve(refuted, prices, answers)
+        answers.update({k: load for k, load in predicted.items() if k not in answers})
+        self.points = (self.points + list(solved.values()))[-SOLVED_POINTS_KEPT:]
+        return BatchAnswer(tuple(answers[k] for k in range(len(prices))), tuple(results),
+                           len(prices) - len(results))
+
+    def _plan(self, prices: Sequence[FloatArray],
+              known: list[SolvedPoint]) -> tuple[list[int], list[SolvedPoint | int]]:
+        """Which probes to re-solve first (centres: beyond the radius of every known point and
+        of every earlier centre) and, per probe, the known point or centre probe it expands
+        from (sensitivity mode) or is warm-started from (exact mode)."""
+        centres: list[int] = []
+        source: list[SolvedPoint | int] = []
+        for k, price in enumerate(prices):
+            near = min(known, key=lambda point: point.distance(price), default=None)
+            if near is not None and near.distance(price) <= self.radius:
+                source.append(near)
+                continue
+            centre = next((c for c in centres if float(
+                np.abs(prices[c] - price).max(initial=0.0)) <= self.radius), None)
+            if centre is None:
+                centres.append(k)
+                centre = k
+            source.append(centre)
+        return centres, source
+
+    def _resolve(self, probes: list[tuple[SolvedPoint, int]], prices: Sequence[FloatArray],
+                 answers: dict[int, FloatArray]) -> list[MultiPeriodResult]:
+        """Re-solve probes ``k`` warm-started from their point; their loads go to ``answers``."""
+        results = self._solve([ProbeSolve(np.asarray(prices[k]), point.result.warm_start,
+                                          self.gap, self.max_iterations,
+                                          self.settings.load_tolerance_mw)
+                               for point, k in probes])
+        for (_, k), result in zip(probes, results, strict=True):
+            answers[k] = np.asarray(result.station_load_mw.T)
+        return results
+
+    def _solve_near(self, price: FloatArray, known: list[SolvedPoint]) -> ProbeSolve:
+        """A re-solve of ``price`` warm-started from the nearest known point."""
+        near = min(known, key=lambda point: point.distance(price), default=None)
+        return ProbeSolve(np.asarray(price), None if near is None else near.result.warm_start,
+                          self.gap, self.max_iterations, self.settings.load_tolerance_mw)
+
+    def _solve(self, solves: list[ProbeSolve]) -> list[MultiPeriodResult]:
+        if self.pool is None or len(solves) <= 1:
+            return solve_probes(self.problem, solves)
+        try:
+            return self.pool.solve(solves)
+        except BrokenProcessPool as error:  # a worker died: answer in this process
+            LOG.warning("traffic probe workers failed (%s); solving in the operator's process",
+                        error)
+            self.pool.close()
+            return solve_probes(self.problem, solves)
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.close()
