@@ -136,6 +136,13 @@ class OperatorHost:
     def service(self) -> str:
         return service_name(self.role)
 
+    def close(self) -> None:
+        """Release what the model holds beyond the process (e.g. the traffic department's
+        private probe workers), for a model that has a ``close``; idempotent."""
+        close = getattr(self.model, "close", None)
+        if callable(close):
+            close()
+
     @property
     def cached_replies(self) -> tuple[int, int]:
         """(entries, bytes) of the reply cache (for metrics and tests)."""

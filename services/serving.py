@@ -115,3 +115,4 @@ def serve(
             signal.signal(signum, lambda *_: stop.set())
     stop.wait()
     server.stop(grace=2).wait()
+    operator.close()

@@ -158,7 +158,14 @@ def operator_endpoints(scenario: Scenario, scenario_spec: str, backend: str, *,
     if backend != "ray" and scenario.placement is not None and on_placed is not None:
         on_placed({"backend": backend, "note": NOT_PLACED.format(backend=backend)})
     if backend == "inproc":
-        yield inproc_endpoints(scenario, registry=registry, private_root=private_root)
+        hosted = inproc_endpoints(scenario, registry=registry, private_root=private_root)
+        try:
+            yield hosted
+        finally:
+            for endpoint in hosted.values():
+                close = getattr(getattr(endpoint, "host", None), "close", None)
+                if callable(close):
+                    close()  # e.g. the traffic department's private probe workers
     elif backend == "ray":
         import ray
 
