@@ -173,12 +173,17 @@ def scenario_text(layout: CityLayout, *, name: str, mechanism: str, network: str
     if mechanism == "pricing":
         lines += [
             'mechanism = "best-response"',
-            "max_rounds = 30",
+            "# 60 rounds: seed 001's cap of 30 stops larger games unconverged "
+            "(bench/results/game_mechanism.md)",
+            "max_rounds = 60",
             "tolerance = 0.005",
             'variants = ["nash"]',
             "certificate = true",
             "revenue_matrix = false",
             "initial_charging_price_per_mwh = 200.0",
+            "# every CNO answers the round's prices at once, their probes in one batch that the",
+            "# traffic department's workers share (Algorithm 1's in-turn order: one CNO at a time)",
+            'best_response_order = "simultaneous"',
         ]
     else:
         lines += [
@@ -193,6 +198,11 @@ def scenario_text(layout: CityLayout, *, name: str, mechanism: str, network: str
         'call_timeout_s = "auto"',
         "retries = 2",
         "",
+        "# the full-information reference beside the outcome: skipped, with the reason, "
+        "past this",
+        "[reference]",
+        "time_limit_s = 600",
+        "",
         "[traffic]",
         f'network = "$PTN_TNTP_DIR/{network}"',
         f"demand_profile = {_series(tuple(demand))}",
@@ -205,6 +215,9 @@ def scenario_text(layout: CityLayout, *, name: str, mechanism: str, network: str
     if mechanism == "pricing":
         lines += ["price_sensitivity = 1.5", "base_price_per_mwh = 200.0"]
     lines += ["equilibrium_gap = 2e-8" if mechanism == "pricing" else "equilibrium_gap = 1e-8"]
+    if mechanism == "pricing":
+        lines += ["# probe batches re-solved on two private worker processes (1.6x per probe on "
+                  "Chicago Sketch;", "# docs/traffic-probes.md)", "probe_workers = 2"]
     for station, node in zip(names, layout.station_node, strict=True):
         lines += ["", "[[traffic.station]]", f'name = "{station}"', f"node = {node}",
                   "capacity_veh_per_h = 40.0", "charging_time_h = 0.5", "davidson_j = 0.5"]
