@@ -91,6 +91,15 @@ def test_labels_choose_the_bundles_nodes_in_a_placement_group(
     assert node_of(cluster_run["label_group_placement"], "traffic") == node_ids["worker_a"]
 
 
+def test_cpus_are_reserved_and_more_than_a_node_has_is_refused(
+        cluster_run: dict[str, Any], inproc_summary: dict[str, Any]) -> None:
+    """The labelled group's traffic bundle held worker_a's one CPU; two CPUs fit no node."""
+    assert_same_numbers(cluster_run["label_group_summary"], inproc_summary)
+    error = cluster_run["cpus_error"]
+    assert error is not None and "[placement.operators.traffic] cpus" in error
+    assert "no alive node of the Ray cluster has 2 CPUs" in error
+
+
 def test_a_resource_no_node_has_fails_before_round_one(cluster_run: dict[str, Any]) -> None:
     error = cluster_run["missing_error"]
     assert error is not None
@@ -141,6 +150,9 @@ def test_the_placement_leaves_the_fingerprint_alone() -> None:
     ({"placement.strategy": "pack", "placement.operators.dso.node_id": "ab"},
      "node_id cannot be combined with a placement group"),
     ({"placement.ready_timeout_s": 0}, "placement.ready_timeout_s: must be positive"),
+    ({"placement.operators.traffic.cpus": -1}, "placement.operators.traffic.cpus: expected a "
+                                               "number of CPUs"),
+    ({"placement.operators.traffic.cpus": "two"}, "placement.operators.traffic.cpus"),
     ({"placement.operators.dso.colour": "red"}, "placement.operators.dso"),
 ])
 def test_a_bad_placement_table_is_refused_naming_the_key(overrides: dict[str, Any],

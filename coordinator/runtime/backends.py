@@ -125,7 +125,7 @@ def ray_endpoints(scenario: Scenario, *, address: str | None = None,
         # ready_timeout_s bounds the wait for a place; an operator without pins fits any node
         # (it reserves nothing), so its wait is only its start-up, bounded by the default
         pinned = any(key in placement.options[operator_id]
-                     for key in ("resources", "scheduling_strategy"))
+                     for key in ("resources", "scheduling_strategy", "num_cpus"))
         timeout_s = placed_timeout_s if pinned else max(placed_timeout_s, RAY_READY_TIMEOUT_S)
         try:
             ray.get(actor.ready.remote(), timeout=timeout_s)

@@ -47,6 +47,11 @@ def node_for(operator_id: str, pin: OperatorPlacement,
              nodes: list[dict[str, Any]]) -> str | None:
     """The node id an operator is pinned to (by id or labels), after checking a node fits."""
     where = f"[placement.operators.{operator_id}]"
+    if pin.cpus > 0 and not any(node["Resources"].get("CPU", 0.0) >= pin.cpus
+                                for node in nodes):
+        raise InvalidInputError(
+            f"{where} cpus: no alive node of the Ray cluster has {pin.cpus:g} CPUs (most: "
+            f"{max((node['Resources'].get('CPU', 0.0) for node in nodes), default=0):g})")
     for name, amount in pin.resources.items():
         if not any(node["Resources"].get(name, 0.0) >= amount for node in nodes):
             have = sorted({r for node in nodes for r in node["Resources"]
@@ -107,6 +112,8 @@ def place(placement: Placement | None, operator_ids: tuple[str, ...]) -> RayPlac
         options: dict[str, Any] = {}
         if placement.of(operator_id).resources:
             options["resources"] = dict(placement.of(operator_id).resources)
+        if placement.of(operator_id).cpus > 0:
+            options["num_cpus"] = placement.of(operator_id).cpus
         node_id = pinned[operator_id]
         if node_id is not None:
             options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(node_id, soft=False)
@@ -125,8 +132,8 @@ def reserve_group(placement: Placement, operator_ids: tuple[str, ...]) -> Any:
     import ray
     from ray.util.placement_group import placement_group, remove_placement_group
 
-    bundles = [{"CPU": BUNDLE_CPUS, **placement.of(operator_id).resources}
-               for operator_id in operator_ids]
+    bundles = [{"CPU": max(BUNDLE_CPUS, placement.of(operator_id).cpus),
+                **placement.of(operator_id).resources} for operator_id in operator_ids]
     selectors = [dict(placement.of(operator_id).labels) for operator_id in operator_ids]
     strategy = "SPREAD" if placement.strategy == "spread" else "PACK"
     group = placement_group(bundles, strategy=strategy,

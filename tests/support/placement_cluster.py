@@ -64,8 +64,15 @@ def placement_run(periods: int) -> dict[str, Any]:
         by_id_result = ptn.run(by_id, backend="ray", reference=False)
         labelled = base.with_overrides({"placement.strategy": "pack",
                                         "placement.operators.dso.labels.zone": "worker_b",
-                                        "placement.operators.traffic.labels.zone": "worker_a"})
+                                        "placement.operators.traffic.labels.zone": "worker_a",
+                                        "placement.operators.traffic.cpus": 1})
         label_group_result = ptn.run(labelled, backend="ray", reference=False)
+        try:  # every node has one CPU
+            ptn.run(base.with_overrides({"placement.operators.traffic.cpus": 2}),
+                    backend="ray", reference=False)
+            cpus_error = None
+        except InvalidInputError as raised:
+            cpus_error = str(raised)
         refusals = occupied_refusals(base)
         from ray.util.placement_group import placement_group_table
 
@@ -77,6 +84,7 @@ def placement_run(periods: int) -> dict[str, Any]:
             "groups_left": len(groups_left), "by_id_placement": by_id_result.placement,
             "by_id_summary": by_id_result.summary,
             "label_group_placement": label_group_result.placement,
+            "label_group_summary": label_group_result.summary, "cpus_error": cpus_error,
             "missing_error": error, "missing_seconds": error_seconds, "occupied": refusals,
         }
     finally:

@@ -20,6 +20,9 @@ options. Layout::
     node_id = "ab12..."         # a node by its Ray node id (not with a placement group)
     labels = { zone = "a" }     # a node whose Ray labels match (in a placement group: the
                                 # operator's bundle goes to such a node)
+    cpus = 2                    # CPUs the operator reserves (default: none; operators take
+                                # turns, but e.g. a traffic department with probe_workers = 2
+                                # computes on two cores at once)
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from ptn.engines.toml_keys import KeyReader, show_value
 
 STRATEGIES = ("spread", "pack")
 PLACEMENT_KEYS = ("strategy", "group", "ready_timeout_s", "operators")
-OPERATOR_KEYS = ("resources", "resource", "node_id", "labels")
+OPERATOR_KEYS = ("resources", "resource", "node_id", "labels", "cpus")
 #: the amount of a custom resource ``resource = "name"`` asks for: the node must have it, and
 #: a thousand operators can share one unit
 TOKEN_AMOUNT = 0.001
@@ -45,6 +48,8 @@ class OperatorPlacement:
     resources: dict[str, float] = field(default_factory=dict)
     node_id: str | None = None
     labels: dict[str, str] = field(default_factory=dict)
+    #: CPUs reserved for the operator's actor (its bundle, in a placement group); 0: none
+    cpus: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -103,8 +108,9 @@ def _operator_placement(reader: KeyReader, pin: dict[str, Any], key: str,
             reader.fail(f"{key}.resources.{name}", f"expected a positive amount, got "
                                                    f"{show_value(amount)}")
         if name in ("CPU", "GPU", "memory", "object_store_memory"):
-            reader.fail(f"{key}.resources.{name}", "pin by a custom resource (operators "
-                                                   "reserve no CPUs, GPUs or memory)")
+            reader.fail(f"{key}.resources.{name}", "pin by a custom resource (CPUs are "
+                                                   "reserved by cpus = N; GPUs and memory "
+                                                   "are not reserved)")
         resources[name] = float(amount)
     node_id = pin.get("node_id")
     if node_id is not None and (not isinstance(node_id, str) or not node_id):
@@ -119,7 +125,11 @@ def _operator_placement(reader: KeyReader, pin: dict[str, Any], key: str,
     if node_id is not None and (labels or resources):
         reader.fail(key, "node_id names one node: give it alone (not with labels or "
                          "resources)")
-    return OperatorPlacement(resources, node_id, dict(labels))
+    cpus = pin.get("cpus", 0.0)
+    if isinstance(cpus, bool) or not isinstance(cpus, int | float) or not cpus >= 0:
+        reader.fail(f"{key}.cpus", f"expected a number of CPUs (0 or more), got "
+                                   f"{show_value(cpus)}")
+    return OperatorPlacement(resources, node_id, dict(labels), float(cpus))
 
 
 def _table(reader: KeyReader, mapping: dict[str, Any], where: str, key: str) -> dict[str, Any]:
