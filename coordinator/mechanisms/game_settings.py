@@ -32,22 +32,25 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from ptn.engines.errors import InvalidInputError
+from ptn.scenario.document import BEST_RESPONSE_ORDERS, CoordinatorSettings
 
 #: the orders in which the CNOs best-respond within a round
-ORDERS = ("in-turn", "simultaneous")
+ORDERS = BEST_RESPONSE_ORDERS
+_SCENARIO_DEFAULTS = CoordinatorSettings()
 
 
 @dataclass(frozen=True)
 class GameSettings:
     """How the pricing game scales (module docstring)."""
 
-    best_response_order: str = "in-turn"
-    certificate_together: bool = False
-    probe_batch_max: int | None = None
-    matrix_full_max_cnos: int = 8
-    matrix_samples: int = 16
-    matrix_seed: int = 0
-    matrix_batch_probes: int = 64
+    # the defaults are the scenario's (one place: its [coordinator] keys of the same names)
+    best_response_order: str = _SCENARIO_DEFAULTS.best_response_order
+    certificate_together: bool = _SCENARIO_DEFAULTS.certificate_together
+    probe_batch_max: int | None = _SCENARIO_DEFAULTS.probe_batch_max
+    matrix_full_max_cnos: int = _SCENARIO_DEFAULTS.matrix_full_max_cnos
+    matrix_samples: int = _SCENARIO_DEFAULTS.matrix_samples
+    matrix_seed: int = _SCENARIO_DEFAULTS.matrix_seed
+    matrix_batch_probes: int = _SCENARIO_DEFAULTS.matrix_batch_probes
 
     def __post_init__(self) -> None:
         if self.best_response_order not in ORDERS:

@@ -71,7 +71,7 @@ COORDINATOR_KEYS = ("mechanism", "max_rounds", "tolerance", "initial_penalty_per
                     "matrix_full_max_cnos", "matrix_samples", "matrix_seed",
                     "matrix_batch_probes")
 #: the orders in which the pricing game's CNOs best-respond (ptn.coordinator.mechanisms.
-#: game_settings.ORDERS, which must agree)
+#: game_settings takes them, and its defaults, from here)
 BEST_RESPONSE_ORDERS = ("in-turn", "simultaneous")
 #: ``[study]`` is read only by ``ptn study`` (ptn.lab.studies.study), the experimenter's
 #: full-information side; no operator sees it
