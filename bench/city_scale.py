@@ -29,7 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -182,14 +182,20 @@ def main() -> None:
     parser.add_argument("--only", default=",".join(SWEEPS))
     args = parser.parse_args()
     points: list[Point] = []
+    measured: dict[tuple[Any, ...], Point] = {}  # a size met again (the base point) is reused
     json_path = RESULTS / f"city_scale_{args.mechanism}.json"
     with tempfile.TemporaryDirectory() as scratch:
         for dimension in args.only.split(","):
             for value in SWEEPS[dimension]:
                 size = dict(BASE, **(NETWORK_SWEEP_SIZE if dimension == "network" else {}))
                 size[dimension] = value
-                point = run_point(dimension, size, mechanism=args.mechanism, tntp=args.tntp,
-                                  budget_s=args.budget_s, workdir=Path(scratch))
+                key = tuple(sorted(size.items()))
+                if key in measured:
+                    point = replace(measured[key], dimension=dimension)
+                else:
+                    point = run_point(dimension, size, mechanism=args.mechanism, tntp=args.tntp,
+                                      budget_s=args.budget_s, workdir=Path(scratch))
+                    measured[key] = point
                 points.append(point)
                 print(_table([point])[-1], flush=True)
                 json_path.write_text(json.dumps([asdict(p) for p in points], indent=1))

@@ -7,7 +7,7 @@ node here is a raylet of ``ray.cluster_utils.Cluster`` started with one core of 
 one core, two nodes = two cores, as two one-core machines would be. Two kinds of work are
 timed on each cluster, as whole ``ptn`` processes joining it with ``--ray-address``:
 
-* a campaign (``ptn sweep``) of 8 trials of the default scenario in 4 periods, each trial a Ray
+* a campaign (``ptn sweep``) of 8 trials of the default scenario's whole day, each trial a Ray
   task (``backend = "ray-tasks"``, one CPU each), concurrency 2: trials are independent, so
   their throughput is what more nodes buy;
 * one negotiation (``ptn run``) with its operators as actors, the DSO and the traffic
@@ -69,10 +69,11 @@ def timed(command: list[str]) -> float:
 
 
 def campaign_file(folder: Path, scenario: str, trials: int) -> Path:
+    """8 trials of the scenario's whole day (EV share varied), each a Ray task."""
     shares = [0.02 + 0.0025 * k for k in range(trials)]
     path = folder / "campaign.toml"
     path.write_text("\n".join([
-        "[campaign]", 'name = "nodes"', f'scenario = "{scenario}"', "periods = 4",
+        "[campaign]", 'name = "nodes"', f'scenario = "{scenario}"',
         'backend = "ray-tasks"', "concurrency = 2", "reference = false", "",
         "[grid]", '"traffic.ev_share" = [' + ", ".join(f"{s:g}" for s in shares) + "]", ""]))
     return path
