@@ -20,14 +20,16 @@ It stops when, after the trial rounds, the relative changes of λ and α are bot
 (``‖x_k − x_{k−1}‖ / ‖x_{k−1}‖``, Euclidean over stations × periods), or after N_max rounds.
 Revenues: each CNO's ``Σ Δt·(α − λ)·P`` over its stations, computed here from the messages
 (all three are in them); the DSO's as it reports it. :func:`certificate_exchange` is the ε-Nash
-certificate at the end: each CNO's exact best response against the others' final prices, all
-CNOs at once (their probes in one batch per phase: the entries do not depend on each other).
+certificate at the end: each CNO's exact best response against the others' final prices, one
+CNO after another or all at once (their probes in one batch per phase: the entries do not
+depend on each other).
 :class:`BestResponseDynamics` is one game (one variant) round by round, a component of the
 pricing-game mechanism (:mod:`ptn.coordinator.mechanisms.pricing_game`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -201,19 +203,15 @@ class BestResponseDynamics:
         self.purchase, self.trial = purchase, bool(quote.trial)
         previous_price = self.price.copy()
         self.probes = 0
-        if self.order == "simultaneous":
+        # each group answers the prices in force when it starts: all CNOs at once
+        # (simultaneous), or one after another, each after its predecessors' moves (in turn)
+        for group in cno_groups(parties.cnos, together=self.order == "simultaneous"):
+            in_force = self.price.copy()
             results = yield from run_together(
-                {cno: cno_turn(parties, cno, purchase=self.purchase, price=previous_price,
-                               observed_load=self.load) for cno in parties.cnos},
+                {cno: cno_turn(parties, cno, purchase=self.purchase, price=in_force,
+                               observed_load=self.load) for cno in group},
                 max_probes=self.max_probes)
             for cno, result in results.items():
-                self.price[parties.rows(cno)] = result.price_per_mwh
-                self.probes += result.probes
-        else:
-            for cno in parties.cnos:
-                turn = cno_turn(parties, cno, purchase=self.purchase, price=self.price,
-                                observed_load=self.load)
-                result = (yield from run_together({cno: turn}, max_probes=self.max_probes))[cno]
                 self.price[parties.rows(cno)] = result.price_per_mwh
                 self.probes += result.probes
         self.price_change = relative_change(self.price, previous_price)
@@ -282,27 +280,27 @@ class CertificateEntry:
         return max(0.0, self.best_revenue_usd - self.revenue_usd)
 
 
+def cno_groups(cnos: Iterable[str], *, together: bool) -> list[tuple[str, ...]]:
+    """The CNOs in groups that play at once: all in one (``together``), else one by one."""
+    return [tuple(cnos)] if together else [(cno,) for cno in cnos]
+
+
 def certificate_exchange(parties: PriceGameParties, *, purchase: FloatArray, price: FloatArray,
-                         load: FloatArray, together: bool = True, max_probes: int | None = None
+                         load: FloatArray, together: bool = False, max_probes: int | None = None
                          ) -> Exchange[dict[str, CertificateEntry]]:
     """The ε-Nash certificate: each CNO's gain from its exact best response (no linearization)
     against λ and the others' final prices; the game's ε is the largest gain.
 
-    The entries do not depend on each other: ``together`` (the default) runs every CNO's search
-    at once, their probes merged into one batch per phase (of at most ``max_probes`` probes a
-    message); otherwise one CNO after another (the same entries, as many phases as probes
-    batches of all CNOs)."""
-    def turn(cno: str) -> Exchange[TurnResult]:
-        return cno_turn(parties, cno, purchase=purchase, price=price, observed_load=load,
-                        method=games_pb2.BEST_RESPONSE_METHOD_EXACT)
-
+    The entries do not depend on each other: ``together`` runs every CNO's search at once,
+    their probes merged into one batch per phase (of at most ``max_probes`` probes a message);
+    otherwise (the default, as ``[coordinator] certificate_together``) one CNO after another
+    (the same entries, as many phases as probe batches of all CNOs)."""
     results: dict[str, TurnResult] = {}
-    if together:
-        results = yield from run_together({cno: turn(cno) for cno in parties.cnos},
-                                          max_probes=max_probes)
-    else:
-        for cno in parties.cnos:
-            results.update((yield from run_together({cno: turn(cno)}, max_probes=max_probes)))
+    for group in cno_groups(parties.cnos, together=together):
+        results.update((yield from run_together(
+            {cno: cno_turn(parties, cno, purchase=purchase, price=price, observed_load=load,
+                           method=games_pb2.BEST_RESPONSE_METHOD_EXACT) for cno in group},
+            max_probes=max_probes)))
     return {cno: CertificateEntry(result.start_revenue_usd, result.revenue_usd, result.probes,
                                   result.batches) for cno, result in results.items()}
 
