@@ -79,13 +79,6 @@ def _network_dir(tntp: Path, name: str) -> Path:
     raise SystemExit(f"no TNTP directory {name!r} under {tntp}")
 
 
-def _nodes(directory: Path) -> int:
-    for line in next(directory.glob("*_net.tntp")).read_text(errors="replace").splitlines():
-        if "NUMBER OF NODES" in line.upper():
-            return int(line.split(">")[1].split()[0])
-    return -1
-
-
 def run_point(dimension: str, size: dict[str, Any], *, mechanism: str, tntp: Path,
               budget_s: float, workdir: Path) -> Point:
     """One ``ptn run`` process on the scenario of ``size``."""
@@ -123,7 +116,7 @@ def run_point(dimension: str, size: dict[str, Any], *, mechanism: str, tntp: Pat
     if not summary and not note:
         stderr = process.stderr.read() if process.stderr else ""
         note = (stderr.strip().splitlines() or ["no summary.json"])[-1][:200]
-    return Point(dimension, size["network"], _nodes(directory), size["feeders"],
+    return Point(dimension, size["network"], layout.nodes, size["feeders"],
                  size["stations"], cnos, size["periods"],
                  str(summary.get("status", "over budget" if note.startswith("stopped")
                                  else "failed")),

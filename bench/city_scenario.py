@@ -73,6 +73,8 @@ class CityLayout:
     station_bus: tuple[int, ...]
     station_cno: tuple[int, ...]
     ev_share: float
+    #: the road network's node count
+    nodes: int = 0
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -135,7 +137,7 @@ def city_layout(network_dir: Path, *, stations: int, feeders: int, cnos: int) ->
         cno[index] = rank % cnos
     ev_share = EVS_PER_STATION_PER_H * stations / network.total_demand
     return CityLayout(tuple(int(network.node_ids[n]) for n in picked), tuple(map(int, feeder)),
-                      tuple(map(int, bus)), tuple(map(int, cno)), ev_share)
+                      tuple(map(int, bus)), tuple(map(int, cno)), ev_share, network.num_nodes)
 
 
 def _series(values: tuple[float, ...]) -> str:
