@@ -19,8 +19,12 @@ from ptn.engines.games.cno_response import CnoPricing
 from ptn.scenario.document import ScenarioPart, require_integer, require_number
 
 CNO_KEYS = ("stations", "price_min_per_mwh", "price_max_per_mwh", "best_response", "elasticity",
-            "aem_steps", "probe_step_per_mwh", "trust_region_per_mwh", "exact_min_step_per_mwh")
+            "aem_steps", "probe_step_per_mwh", "trust_region_per_mwh", "exact_min_step_per_mwh",
+            "aem_measure_final", "certificate_search", "certificate_poll_step_per_mwh")
 METHODS = ("aem", "exact")
+#: the certificate's best response: the exact compass search, or the model-guided search whose
+#: candidates are verified (ptn.engines.games.cno_response.verified)
+CERTIFICATE_SEARCHES = ("compass", "verified")
 ELASTICITIES = ("per-period", "full")
 
 @dataclass(frozen=True)
@@ -36,6 +40,9 @@ class CnoConfig:
     probe_step_per_mwh: float = 1.0
     trust_region_per_mwh: float | None = None
     exact_min_step_per_mwh: float = 0.01
+    aem_measure_final: bool = True
+    certificate_search: str = "compass"
+    certificate_poll_step_per_mwh: float | None = None
 
     @property
     def stations(self) -> tuple[str, ...]:
@@ -89,6 +96,11 @@ def _member(part: ScenarioPart, table: dict[str, Any], where: str) -> dict[str, 
         reader.fail(f"{where}.elasticity", f"unknown elasticity {elasticity!r} (allowed: "
                                            f"{', '.join(ELASTICITIES)})")
     trust = table.get("trust_region_per_mwh")
+    certificate = reader.text(table, where, "certificate_search", default="compass")
+    if certificate not in CERTIFICATE_SEARCHES:
+        reader.fail(f"{where}.certificate_search", f"unknown search {certificate!r} (allowed: "
+                                                   f"{', '.join(CERTIFICATE_SEARCHES)})")
+    poll = table.get("certificate_poll_step_per_mwh")
     return {
         "stations": stations, "low": low, "high": high, "method": method,
         "elasticity": elasticity,
@@ -100,6 +112,11 @@ def _member(part: ScenarioPart, table: dict[str, Any], where: str) -> dict[str, 
         "exact_min_step_per_mwh": require_number(reader, table, where,
                                                  "exact_min_step_per_mwh", default=0.01,
                                                  strictly_positive=True),
+        "aem_measure_final": ("aem_measure_final" not in table
+                              or reader.boolean(table, where, "aem_measure_final")),
+        "certificate_search": certificate,
+        "certificate_poll_step_per_mwh": None if poll is None else require_number(
+            reader, table, where, "certificate_poll_step_per_mwh", strictly_positive=True),
     }
 
 
@@ -127,4 +144,7 @@ def cno_config_from_part(part: ScenarioPart) -> CnoConfig:
         probe_step_per_mwh=first["probe_step_per_mwh"],
         trust_region_per_mwh=first["trust_region_per_mwh"],
         exact_min_step_per_mwh=first["exact_min_step_per_mwh"],
+        aem_measure_final=first["aem_measure_final"],
+        certificate_search=first["certificate_search"],
+        certificate_poll_step_per_mwh=first["certificate_poll_step_per_mwh"],
     )

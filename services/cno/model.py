@@ -10,7 +10,10 @@ A best response is an exchange: the CNO answers a turn with *probes* (prices of 
 whose equilibrium loads it needs), the coordinator has the traffic department answer them
 (completing each probe with the other CNOs' prices in force) and sends the loads back, until the
 CNO answers with its prices. The search itself is :mod:`ptn.engines.games.cno_response`: the
-elasticity-matrix approximation (AEM, seed 001 eqs. 28–31) or the exact derivative-free search.
+elasticity-matrix approximation (AEM, seed 001 eqs. 28–31) or the exact derivative-free search;
+the certificate's search (the coordinator's ``exact`` method) is the compass search or, with
+``certificate_search = "verified"``, the model-guided search whose candidates are each verified
+by the traffic department (:mod:`ptn.engines.games.cno_response.verified`).
 The derived operator ``cno-alliance`` (every CNO merged, the cooperative game) is the same
 model over its members' stations.
 
@@ -34,6 +37,7 @@ from ptn.engines.games.cno_response import (
     BestResponseSearch,
     aem_best_response,
     exact_best_response,
+    verified_best_response,
 )
 from ptn.scenario.document import ScenarioPart
 from ptn.services.cno.config import METHODS, CnoConfig, cno_config_from_part
@@ -194,6 +198,12 @@ class CnoModel:
     # ------------------------------------------------------------------ helpers
     def _search(self, start: TurnStart) -> BestResponseSearch:
         config = self.config
+        if start.method == "exact" and config.certificate_search == "verified":
+            return verified_best_response(
+                config.pricing, start.purchase_price_per_mwh, start.current_price_per_mwh,
+                probe_step_per_mwh=config.probe_step_per_mwh,
+                min_step_per_mwh=config.exact_min_step_per_mwh,
+                poll_step_per_mwh=config.certificate_poll_step_per_mwh)
         if start.method == "exact":
             return exact_best_response(config.pricing, start.purchase_price_per_mwh,
                                        start.current_price_per_mwh,
@@ -202,7 +212,8 @@ class CnoModel:
             config.pricing, start.purchase_price_per_mwh, start.current_price_per_mwh,
             elasticity=config.elasticity,  # type: ignore[arg-type]
             probe_step_per_mwh=config.probe_step_per_mwh, max_steps=config.aem_steps,
-            trust_region_per_mwh=config.trust_region_per_mwh)
+            trust_region_per_mwh=config.trust_region_per_mwh,
+            measure_final=config.aem_measure_final)
 
 
 def _finite_response(response: BestResponse) -> bool:

@@ -34,7 +34,7 @@ TRAFFIC_KEYS = ("network", "demand_profile", "demand_scale", "ev_share", "energy
                 "sue_max_iterations", "residual_share", "ev_class", "station", "probe_answers",
                 "probe_radius_per_mwh", "probe_workers", "probe_load_tolerance_mw")
 #: how the pricing game's probes are answered (:mod:`ptn.services.traffic.probes`)
-PROBE_ANSWERS = ("exact", "sensitivity")
+PROBE_ANSWERS = ("exact", "sensitivity", "derivative")
 #: how drivers choose routes: Wardrop's user equilibrium (seed 001's MUL-UE) or logit SUE (seed 002)
 ASSIGNMENTS = ("ue", "sue")
 SUE_KEYS = ("sue_theta", "sue_method", "sue_tolerance", "sue_warm_start", "sue_max_iterations")

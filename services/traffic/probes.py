@@ -18,6 +18,13 @@ answered as follows:
   the known points, then the others from the nearest of those (the AEM's steps from their
   base); a re-solve stops at the global gap or, with ``probe_load_tolerance_mw``, once its
   station loads settle;
+* ``probe_answers = "derivative"``: as ``"sensitivity"``, but a check never refutes: the
+  farthest expanded probe of each of the first :data:`DERIVATIVE_CHECKS` solved points is
+  re-solved once and the expansion's error against it is recorded and logged
+  (:class:`ExpansionCheck`), not used as a fallback. Within the
+  radius the answers are then exactly linear in the prices, so a CNO's finite-difference
+  probes read the equilibrium's own derivative whatever their step (the city game's rounds:
+  one exact equilibrium, its sensitivities and one check; docs/traffic-probes.md);
 * with ``probe_workers > 1`` the re-solves run on private worker processes
   (:class:`~ptn.engines.traffic.probe_pool.ProbePool`): since each carries its own warm start,
   the answers equal the sequential ones bit for bit.
@@ -52,6 +59,16 @@ SENSITIVITY_CHECK_TOLERANCE = 0.25
 #: ... plus this much (MW), for probes that barely move the loads
 ABSOLUTE_CHECK_MW = 1e-9
 
+#: the probe answers that expand from solved points: ``"sensitivity"`` falls back to exact
+#: re-solves where a check refutes the expansion, ``"derivative"`` keeps the expansion and only
+#: records the check (:attr:`ProbeAnswerer.checks`, logged)
+EXPANDING_ANSWERS = ("sensitivity", "derivative")
+
+#: ``"derivative"`` checks the expansions of this many solved points (the first ones), each
+#: check one exact re-solve, then stops checking (a city game round's only other exact solve is
+#: its price response)
+DERIVATIVE_CHECKS = 12
+
 #: solved probe equilibria kept as warm starts and expansion centres (each holds its path sets)
 SOLVED_POINTS_KEPT = 8
 
@@ -82,6 +99,20 @@ class SolvedPoint:
         if expansion.demand_kink:
             return None
         return np.asarray(expansion.station_load_mw.T)
+
+
+@dataclass(frozen=True)
+class ExpansionCheck:
+    """One check of a point's expansion against an exact re-solve of its farthest probe."""
+
+    distance_per_mwh: float
+    error_mw: float
+    change_mw: float
+
+    @property
+    def relative_error(self) -> float:
+        """The largest load error over the exact answer's largest load change."""
+        return self.error_mw / max(self.change_mw, ABSOLUTE_CHECK_MW)
 
 
 @dataclass(frozen=True)
@@ -117,6 +148,8 @@ class ProbeAnswerer:
         #: the radius in force: the setting, halved below every step a check refuted
         self.radius = settings.radius_per_mwh
         self.pool = ProbePool(problem, settings.workers) if settings.workers > 1 else None
+        #: every check of an expansion against an exact re-solve, in order
+        self.checks: list[ExpansionCheck] = []
 
     def forget(self) -> None:
         """Drop the solved points (the department's state was replaced)."""
@@ -146,7 +179,7 @@ class ProbeAnswerer:
         predicted: dict[int, FloatArray] = {}
         exact: list[tuple[SolvedPoint, int]] = []  # probes to re-solve from their point
         checks: list[tuple[SolvedPoint, int]] = []
-        if self.settings.answers != "sensitivity":
+        if self.settings.answers not in EXPANDING_ANSWERS:
             exact = [(point, k) for point, members in by_point.values() for k in members]
             by_point = {}
         for point, members in by_point.values():
@@ -159,7 +192,9 @@ class ProbeAnswerer:
             expandable = [k for k in members if k in predicted]
             if expandable:
                 farthest = max(expandable, key=lambda k: point.distance(prices[k]))
-                if point.distance(prices[farthest]) > point.checked_per_mwh:
+                if point.distance(prices[farthest]) > point.checked_per_mwh and (
+                        self.settings.answers != "derivative"
+                        or len(self.checks) + len(checks) < DERIVATIVE_CHECKS):
                     checks.append((point, farthest))
         results += self._resolve(exact + checks, prices, answers)
         refuted = []
@@ -167,6 +202,15 @@ class ProbeAnswerer:
             error = float(np.abs(predicted[k] - answers[k]).max())
             change = float(np.abs(answers[k] - point.result.station_load_mw.T).max())
             distance = point.distance(prices[k])
+            self.checks.append(ExpansionCheck(distance, error, change))
+            if self.settings.answers == "derivative":  # reported, never a fallback
+                point.checked_per_mwh = distance
+                answers[k] = predicted[k]  # the batch's answers stay one linear model
+                LOG.info("traffic probes: derivative check at a %.3g $/MWh step: the "
+                         "first-order answer %.2e MW off the exact one (change %.2e MW, "
+                         "%.0f %%)", distance, error, change,
+                         100.0 * self.checks[-1].relative_error)
+                continue
             if error <= SENSITIVITY_CHECK_TOLERANCE * change + ABSOLUTE_CHECK_MW:
                 point.checked_per_mwh = distance
                 continue

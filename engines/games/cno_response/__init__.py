@@ -30,7 +30,11 @@ Modules, one job each:
 * :mod:`~ptn.engines.games.cno_response.global_search`: :func:`global_best_response`, an
   in-process reference like the paper's genetic algorithm (200 generations): differential
   evolution over the box, one oracle batch per generation, then optionally refined by the exact
-  search.
+  search;
+* :mod:`~ptn.engines.games.cno_response.verified`: :func:`verified_best_response`, the
+  certificate's cheap alternative to the compass search: the AEM's model (from the equilibrium's
+  derivatives) proposes candidate prices, each verified by the oracle; the gain is the best
+  verified candidate's.
 
 Arrays of one CNO are (stations, periods) in $/MWh or MW; flattened vectors (the Jacobian's
 n = stations·periods axes) are row-major, index ``m * periods + t``.
@@ -58,6 +62,7 @@ from ptn.engines.games.cno_response.search import (
     check_answers,
     run_search,
 )
+from ptn.engines.games.cno_response.verified import verified_best_response
 
 __all__ = [
     "CONVERGED",
@@ -75,4 +80,5 @@ __all__ = [
     "exact_best_response",
     "global_best_response",
     "run_search",
+    "verified_best_response",
 ]

@@ -61,7 +61,7 @@ def _probe_steps(price: FloatArray, low: FloatArray, high: FloatArray, h: float)
 
 
 @dataclass(frozen=True)
-class _Linearization:
+class Linearization:
     """P ≈ P̂ + J(α − α̂) at α̂, from the base load and the perturbed probes' loads."""
 
     price: FloatArray
@@ -69,7 +69,7 @@ class _Linearization:
     jacobian: FloatArray
 
 
-class _Elasticity:
+class Elasticity:
     """The probes of one linearization and the Jacobian they give (eqs. 30–31)."""
 
     def __init__(self, context: SearchContext, mode: str, h: float) -> None:
@@ -94,7 +94,7 @@ class _Elasticity:
         return probes, steps
 
     def linearize(self, price: FloatArray, load: FloatArray, steps: FloatArray,
-                  loads: list[FloatArray]) -> _Linearization:
+                  loads: list[FloatArray]) -> Linearization:
         stations, periods = price.shape
         n = stations * periods
         jacobian = np.zeros((n, n))
@@ -109,7 +109,18 @@ class _Elasticity:
             probed_flat = np.flatnonzero(steps)
             for i, probe_load in zip(probed_flat, loads, strict=True):
                 jacobian[:, i] = (probe_load - load).ravel() / steps.flat[i]
-        return _Linearization(price, load, jacobian)
+        return Linearization(price, load, jacobian)
+
+
+def revenue_model(context: SearchContext, here: Linearization
+                  ) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """The concave quadratic model of the revenue's change in d = α − α̂ at a linearization:
+    its gradient g = P̂ + Jᵀ(α̂ − λ), its Hessian (2·J's negative semidefinite part) and that
+    part's factor (:func:`~ptn.engines.games.cno_response.concave_qp.negative_semidefinite`)."""
+    margin = here.price.ravel() - context.purchase.ravel()
+    g = here.load.ravel() + here.jacobian.T @ margin
+    projected, factor = negative_semidefinite(here.jacobian)
+    return g, 2.0 * projected, factor
 
 
 def aem_best_response(
@@ -123,6 +134,7 @@ def aem_best_response(
     tolerance: float = 0.005,
     trust_region_per_mwh: float | None = None,
     max_backtracks: int = DEFAULT_BACKTRACKS,
+    measure_final: bool = True,
 ) -> BestResponseSearch:
     """The AEM best response (seed 001 eqs. 28–31) as an ask/tell search.
 
@@ -137,6 +149,13 @@ def aem_best_response(
     (up to ``max_backtracks`` halvings, one batch) are measured and the best improving one is
     taken; if none improves, the search stops at the linearization point (a fixed point of the
     method: the same QP would be solved again). The start price is projected onto the bounds.
+
+    ``measure_final = False`` skips the probe of the last step's price: the search ends on the
+    QP's price with the model's loads P̂ + J(α − α̂) and revenue (``message`` says so), one
+    batch fewer and no safeguard on that step. For games whose rounds re-solve the
+    equilibrium at the new prices anyway (the city game: with one step per round its only
+    batch is then the linearization, which the traffic department answers from one
+    equilibrium's derivatives, ``[traffic] probe_answers = "derivative"``).
     """
     context = search_context(pricing, purchase_price_per_mwh)
     start = start_price(context, start_price_per_mwh)
@@ -152,13 +171,13 @@ def aem_best_response(
         raise InvalidInputError(
             f"max_backtracks must be a non-negative integer, got {max_backtracks}"
         )
-    return _aem_search(context, start, _Elasticity(context, elasticity, h), steps_allowed,
-                       float(tolerance), radius, int(max_backtracks))
+    return _aem_search(context, start, Elasticity(context, elasticity, h), steps_allowed,
+                       float(tolerance), radius, int(max_backtracks), bool(measure_final))
 
 
-def _aem_search(context: SearchContext, start: FloatArray, elasticity: _Elasticity,
+def _aem_search(context: SearchContext, start: FloatArray, elasticity: Elasticity,
                 max_steps: int, tolerance: float, radius: float | None,
-                backtracks: int) -> BestResponseSearch:
+                backtracks: int, measure_final: bool = True) -> BestResponseSearch:
     tally = ProbeTally(context)
     dt = context.pricing.period_hours
     low = context.low.ravel()
@@ -174,9 +193,7 @@ def _aem_search(context: SearchContext, start: FloatArray, elasticity: _Elastici
         steps += 1
         alpha = here.price.ravel()
         margin = alpha - context.purchase.ravel()
-        g = here.load.ravel() + here.jacobian.T @ margin
-        projected, factor = negative_semidefinite(here.jacobian)
-        hessian = 2.0 * projected
+        g, hessian, factor = revenue_model(context, here)
         lo = low - alpha
         hi = high - alpha
         if radius is not None:
@@ -199,6 +216,14 @@ def _aem_search(context: SearchContext, start: FloatArray, elasticity: _Elastici
                                   MeasuredPoint(here.price, here.load, here_revenue),
                                   start_revenue, tally, steps, dt * base_value)
         new = here.price + d.reshape(context.shape)
+        if final and not measure_final:
+            load = (here.load.ravel() + here.jacobian @ d).reshape(context.shape)
+            status = CONVERGED if change < tolerance else MAX_STEPS
+            return context.result(
+                "aem", status, MeasuredPoint(new, load, context.revenue(new, load)),
+                start_revenue, tally, steps, dt * (base_value + model_value(d, g, hessian)),
+                message="the last step's price is not probed: its loads and revenue are the "
+                        "linearization's")
         probes, probe_steps = ([], np.zeros(0)) if final else elasticity.probes(new)
         answers = yield from tally.ask([new, *probes])
         point = MeasuredPoint(new, answers[0], context.revenue(new, answers[0]))
