@@ -49,6 +49,8 @@ from ptn.coordinator.mechanisms.pricing_game import PricingGame, PricingGameOutc
 from ptn.coordinator.runtime.backends import inproc_endpoints
 from ptn.coordinator.runtime.driver import Driver
 from ptn.coordinator.runtime.mechanism import Call
+from ptn.protocol.codec import from_series, to_series
+from ptn.protocol.v1 import common_pb2
 from ptn.scenario.document import Scenario, load_scenario, scenario_from_text
 from ptn.services.traffic import probes as probe_module
 from ptn.services.traffic.probes import BatchAnswer, ProbeAnswerer
@@ -104,13 +106,18 @@ class TimingDriver(Driver):
         super().__post_init__()
         self.seconds: dict[int, float] = {}
         self.methods: dict[str, int] = {}
+        #: seconds of the phases each method was called in (a phase of several methods
+        #: counts for each)
+        self.method_seconds: dict[str, float] = {}
         self.probes = 0
 
     def call_phase(self, calls: list[Call], round_number: int) -> dict[str, Message]:
         if round_number not in self.seconds and self.seconds:
             last = max(self.seconds)
             print(f"driver round {last}: {self.seconds[last]:.1f} s, exact probe solves so "
-                  f"far {TALLY.exact}, probes {TALLY.probes}", flush=True)
+                  f"far {TALLY.exact}, probes {TALLY.probes}, seconds by method so far "
+                  f"{ {k: round(v, 1) for k, v in self.method_seconds.items()} }, load "
+                  f"{os.getloadavg()[0]:.1f}", flush=True)
         started = time.perf_counter()
         for call in calls:
             self.methods[call.method] = self.methods.get(call.method, 0) + 1
@@ -119,8 +126,10 @@ class TimingDriver(Driver):
         try:
             return super().call_phase(calls, round_number)
         finally:
-            self.seconds[round_number] = self.seconds.get(round_number, 0.0) \
-                + time.perf_counter() - started
+            spent = time.perf_counter() - started
+            self.seconds[round_number] = self.seconds.get(round_number, 0.0) + spent
+            for method in {call.method for call in calls}:
+                self.method_seconds[method] = self.method_seconds.get(method, 0.0) + spent
 
 
 def with_levers(scenario: Scenario, poll_step: float | None) -> Scenario:
@@ -174,6 +183,7 @@ def run_game(scenario: Scenario) -> dict[str, Any]:
         "certificate_seconds": round(sum(by_round[rounds:]), 1),
         "seconds_per_driver_round": by_round,
         "calls": driver.methods, "probes": driver.probes,
+        "seconds_by_method": {k: round(v, 1) for k, v in driver.method_seconds.items()},
         "probe_batches": TALLY.batches, "probes_answered": TALLY.probes,
         "exact_probe_solves": TALLY.exact, "expanded_probes": TALLY.expanded,
         "price_responses": driver.methods.get("RespondToPrices", 0),
@@ -186,8 +196,9 @@ def run_game(scenario: Scenario) -> dict[str, Any]:
     }
 
 
-def certify(scenario: Scenario, nash: Any) -> dict[str, Any]:
-    """The certificate of ``scenario``'s CNOs at the final point ``nash``, counted and timed."""
+def certify(scenario: Scenario, nash: Any, cnos: int | None = None) -> dict[str, Any]:
+    """The certificate of ``scenario``'s CNOs (the first ``cnos`` of them, if given) at the
+    final point ``nash``, counted and timed."""
     before = (TALLY.exact, TALLY.probes)
     driver = TimingDriver(inproc_endpoints(scenario))
     game = PricingGame(scenario)
@@ -195,9 +206,12 @@ def certify(scenario: Scenario, nash: Any) -> dict[str, Any]:
         game.begin(driver)
         # the department's state: the final prices' equilibrium, as after the game's last round
         driver.run_exchange(_respond(game, nash), 1)
+        parties = game.parties("nash")
+        if cnos is not None:
+            parties = replace(parties, cnos=dict(list(parties.cnos.items())[:cnos]))
         started = time.perf_counter()
         entries = driver.run_exchange(certificate_exchange(
-            game.parties("nash"), purchase=nash.dso_price_per_mwh,
+            parties, purchase=nash.dso_price_per_mwh,
             price=nash.charging_price_per_mwh, load=nash.load_mw, together=True), 2)
         seconds = time.perf_counter() - started
     finally:
@@ -211,12 +225,45 @@ def certify(scenario: Scenario, nash: Any) -> dict[str, Any]:
 
 
 def _respond(game: PricingGame, nash: Any) -> Any:
-    from ptn.protocol.codec import to_series
-    from ptn.protocol.v1 import common_pb2
     parties = game.parties("nash")
     yield [Call(parties.traffic, "RespondToPrices", common_pb2.PriceSignal(
         price_per_mwh=to_series(parties.stations, nash.charging_price_per_mwh)),
                 parties.scope)]
+
+
+@dataclass(frozen=True)
+class StartPoint:
+    """A point to certify that no game reached: prices, the DSO's first quote, no loads."""
+
+    charging_price_per_mwh: Any
+    dso_price_per_mwh: Any
+    load_mw: Any = None
+
+
+def certify_some(name: str, poll_step: float | None, cnos: int) -> dict[str, Any]:
+    """The verified certificate of the first ``cnos`` CNOs at the game's initial prices and
+    the DSO's first (trial) quote: its cost per CNO, to extrapolate (the city's full game
+    does not fit the session)."""
+    scenario = with_levers(load_scenario(name), poll_step)
+    endpoints = inproc_endpoints(scenario)
+    driver = TimingDriver(endpoints)
+    game = PricingGame(scenario)
+    try:
+        game.begin(driver)
+        parties = game.parties("nash")
+        quote: Any = driver.run_exchange(_quote(parties.dso, parties.scope), 1)
+        purchase = from_series(quote.price_per_mwh, parties.stations, parties.periods, "quote")
+    finally:
+        driver.close()
+    initial = scenario.coordinator.initial_charging_price_per_mwh
+    point = StartPoint(np.full((len(parties.stations), parties.periods), float(initial)),
+                       purchase)
+    return {"scenario": name, "cnos": cnos, **certify(scenario, point, cnos)}
+
+
+def _quote(dso: str, scope: str) -> Any:
+    answer = yield [Call(dso, "QuotePrices", common_pb2.LoadSignal(), scope)]
+    return answer[dso]
 
 
 def compare(name: str, poll_step: float | None) -> dict[str, Any]:
@@ -248,15 +295,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-rounds", type=int, default=None)
     parser.add_argument("--compare", nargs="*", default=None,
                         help="compare the certificates on these scenarios instead")
+    parser.add_argument("--certify-cnos", type=int, default=None,
+                        help="only the verified certificate of this many CNOs at the "
+                             "initial prices (the cost per CNO)")
     parser.add_argument("--out", default="city_game")
     args = parser.parse_args(argv)
     _instrument()
     poll = args.poll_step or None
+    report: dict[str, Any]
     facts = {"machine": f"{platform.node()} {os.cpu_count()} cores",
              "load_average_start": os.getloadavg(), "poll_step_per_mwh": poll,
              "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
-    if args.compare is not None:
-        report: dict[str, Any] = {**facts, "comparisons": [compare(n, poll)
+    if args.certify_cnos is not None:
+        report = {**facts, **certify_some(args.scenario, poll, args.certify_cnos)}
+    elif args.compare is not None:
+        report = {**facts, "comparisons": [compare(n, poll)
                                                            for n in args.compare]}
     else:
         scenario = with_levers(load_scenario(args.scenario), poll)

@@ -39,6 +39,7 @@ demand then depends on the EV demand).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numba as nb
 import numpy as np
@@ -143,10 +144,8 @@ class LoadSensitivity:
         empty at zero and solving again, as the solver's Newton step does, was measured worse
         on Sioux Falls: the paths that enter the sets matter as much as those that leave.)"""
         change = np.asarray(price_change_per_mwh, dtype=np.float64)
-        od_change = self.od_demand_change(change)
         num_links = self.derivative.size
-        demand_flow = np.bincount(self.basic_entry_link, od_change[self.basic_entry_od],
-                                  minlength=num_links).astype(np.float64)
+        demand_flow = self.demand_link_basis @ self.demand_factor_change(change)
         link_term = self.derivative * demand_flow
         energy = self.base.problem.spec.charging.energy_per_charge_mwh
         link_term[self.station_links] += energy * change.T
@@ -161,14 +160,36 @@ class LoadSensitivity:
                                          num_links)
         return flow, moves
 
+    def demand_factor_change(self, price_change_per_mwh: FloatArray) -> FloatArray:
+        """The elastic demand law's factor change per period under the price change (linear
+        in the prices while the factor stays positive)."""
+        spec = self.base.problem.spec
+        return np.asarray(-np.asarray(spec.price_sensitivity)
+                          * price_change_per_mwh.mean(axis=0) / spec.base_price_per_mwh,
+                          dtype=np.float64)
+
     def od_demand_change(self, price_change_per_mwh: FloatArray) -> FloatArray:
         """Each graph OD's demand change (veh/h) under the price change (the elastic law is
         linear in the prices while its factor stays positive)."""
-        spec = self.base.problem.spec
-        factor_change = -np.asarray(spec.price_sensitivity) \
-            * price_change_per_mwh.mean(axis=0) / spec.base_price_per_mwh
+        factor_change = self.demand_factor_change(price_change_per_mwh)
         return np.asarray(self.od_demand_per_factor * factor_change[self.od_period],
                           dtype=np.float64)
+
+    @cached_property
+    def demand_link_basis(self) -> FloatArray:
+        """The link flows (veh/h) of each period's unit demand-factor change on the basic
+        paths, (links, periods): a direction's demand term is this times its factor change
+        (one matrix product instead of a pass over every basic path's links, which took
+        0.35 s a direction on Chicago Sketch)."""
+        num_links = self.derivative.size
+        periods = self.station_links.shape[0]
+        weight = self.od_demand_per_factor[self.basic_entry_od]
+        period = self.od_period[self.basic_entry_od]
+        basis = np.zeros((num_links, periods))
+        for t in range(periods):
+            basis[:, t] = np.bincount(self.basic_entry_link, np.where(period == t, weight, 0.0),
+                                      minlength=num_links)
+        return basis
 
     def station_load_jacobian(self) -> FloatArray:
         """d(station load)/d(price): shape (periods, stations, stations, periods), MW per

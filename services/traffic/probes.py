@@ -93,6 +93,8 @@ class SolvedPoint:
     def expansion(self, price_per_mwh: FloatArray) -> FloatArray | None:
         """The first-order loads (stations, periods) at ``price_per_mwh``, None where the
         expansion does not hold (the demand law's clipping crossed)."""
+        if self.distance(price_per_mwh) == 0.0:  # the point itself
+            return np.asarray(self.result.station_load_mw.T)
         if self.sensitivity is None:
             self.sensitivity = load_sensitivity(self.result)
         expansion = self.sensitivity.expand(price_per_mwh)
