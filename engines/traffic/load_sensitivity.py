@@ -132,6 +132,8 @@ class LoadSensitivity:
     #: the columns' path flows and every graph OD's basic path flow at the base (veh/h)
     column_flow: FloatArray
     basic_flow: FloatArray
+    #: the conjugate gradients' iteration cap per price direction
+    cg_max_iterations: int = SENSITIVITY_CG_MAX_ITERATIONS
 
     @property
     def base_price_per_mwh(self) -> FloatArray:
@@ -154,7 +156,7 @@ class LoadSensitivity:
             return demand_flow, np.zeros(columns)
         moves = newton_direction(self.col_start, self.col_row, self.col_value, link_term,
                                  self.derivative, SENSITIVITY_CG_RTOL,
-                                 SENSITIVITY_CG_MAX_ITERATIONS, np.ones(columns),
+                                 self.cg_max_iterations, np.ones(columns),
                                  np.zeros(columns))
         flow = demand_flow + link_change(self.col_start, self.col_row, self.col_value, moves,
                                          num_links)
@@ -233,9 +235,11 @@ def _demand_factor(price: FloatArray, spec: MultiPeriodSpec) -> FloatArray:
                       / base, dtype=np.float64)
 
 
-def load_sensitivity(base: MultiPeriodResult) -> LoadSensitivity:
+def load_sensitivity(base: MultiPeriodResult, *,
+                     cg_max_iterations: int = SENSITIVITY_CG_MAX_ITERATIONS) -> LoadSensitivity:
     """What the first-order expansion around the solved ``base`` needs (its used path sets,
-    the columns D, the link cost derivatives)."""
+    the columns D, the link cost derivatives); ``cg_max_iterations`` caps each direction's
+    conjugate gradients."""
     problem = base.problem
     spec = problem.spec
     if spec.has_residual_flow:
@@ -253,7 +257,8 @@ def load_sensitivity(base: MultiPeriodResult) -> LoadSensitivity:
         return LoadSensitivity(base, np.zeros(1, dtype=np.int64), empty, np.zeros(0), empty,
                                empty, empty, empty, np.zeros(graph.num_ods),
                                np.zeros(graph.num_ods, dtype=np.int64), derivative,
-                               station_links, np.zeros(0), np.zeros(graph.num_ods))
+                               station_links, np.zeros(0), np.zeros(graph.num_ods),
+                               cg_max_iterations)
     if not np.array_equal(state.od_key, graph.od_order):
         raise InvalidInputError("load sensitivities: the base's path state does not match its "
                                 "problem's OD pairs")
@@ -277,4 +282,4 @@ def load_sensitivity(base: MultiPeriodResult) -> LoadSensitivity:
     basic_flow = np.where(od_basic >= 0, state.flow[np.maximum(od_basic, 0)], 0.0)
     return LoadSensitivity(base, col_start, col_row, col_value, path, owner, entry_od,
                            entry_link, per_factor, period, derivative, station_links,
-                           state.flow[path].copy(), basic_flow)
+                           state.flow[path].copy(), basic_flow, cg_max_iterations)
