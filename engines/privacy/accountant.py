@@ -1,0 +1,192 @@
+"""The privacy an operator has spent over all rounds, by three composition theorems, and a budget.
+
+Why this module exists: every noisy release of a datum spends privacy, and a negotiation
+releases it every round. The accountant records each round's cost and states the total by
+
+- basic composition (Dwork & Roth 2014, Thm 3.16): (Σε_i, Σδ_i);
+- advanced composition (Dwork, Rothblum & Vadhan 2010; Dwork & Roth 2014, Thm 3.20), for a
+  slack δ' > 0: ε = sqrt(2 ln(1/δ') Σε_i²) + Σε_i(e^ε_i − 1) at δ = Σδ_i + δ' (for k equal
+  rounds, ε0·sqrt(2k ln(1/δ')) + kε0(e^ε0 − 1), the theorem as printed; unequal rounds use the
+  same Azuma argument with per-round ranges);
+- zCDP (Bun & Steinke 2016): ρ adds over rounds (Lemma 2.3); an ε-DP round is ε²/2-zCDP
+  (Prop. 1.4), a Gaussian round Δ2²/(2σ²)-zCDP (Prop. 1.6); ρ-zCDP gives (ρ + 2 sqrt(ρ ln(1/δ)),
+  δ)-DP for every δ > 0 (Prop. 1.3).
+
+The accountant is stated at a target δ (the budget's): the advanced bound spends the δ left
+after the rounds' own δ_i on δ', the zCDP bound converts at the target δ, and the ε *spent* is
+the least ε among the bounds whose δ is within the target. A budget refuses a round that would
+take the best bound past it: a status, not an exception.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Literal
+
+from ptn.engines.errors import InvalidInputError
+from ptn.engines.privacy.calibration import check_delta, check_epsilon
+
+#: relative slack on the budget's ε, so that a plan that spends exactly its budget is not
+#: refused for a rounding error in the last digit
+BUDGET_RELATIVE_SLACK = 1e-9
+
+BoundName = Literal["basic", "advanced", "zcdp"]
+
+
+@dataclass(frozen=True)
+class RoundCost:
+    """One round's privacy cost: (ε, δ)-DP and ρ-zCDP (∞ when not known) of its release."""
+
+    epsilon: float
+    delta: float = 0.0
+    rho: float = math.inf
+
+    def __post_init__(self) -> None:
+        check_epsilon(self.epsilon, "epsilon")
+        check_delta(self.delta, "delta", allow_zero=True)
+        if isinstance(self.rho, bool) or not isinstance(self.rho, int | float) \
+                or math.isnan(self.rho) or self.rho < 0:
+            raise InvalidInputError(f"rho: expected a number >= 0 (or inf), got {self.rho!r}")
+
+    @classmethod
+    def pure(cls, epsilon: float) -> RoundCost:
+        """An ε-DP round (e.g. Laplace): δ = 0 and ρ = ε²/2 (Bun & Steinke 2016, Prop. 1.4)."""
+        return cls(epsilon=epsilon, delta=0.0, rho=float(epsilon) ** 2 / 2.0)
+
+
+@dataclass(frozen=True)
+class Bound:
+    """A composition theorem's statement: the rounds together are (epsilon, delta)-DP."""
+
+    name: BoundName
+    epsilon: float
+    delta: float
+
+
+@dataclass(frozen=True)
+class PrivacySpent:
+    """The privacy spent by ``rounds`` rounds, by each theorem that applies, at ``target_delta``.
+
+    ``best`` is the least ε among the bounds whose δ is within the target (the basic bound if
+    none is, e.g. Gaussian rounds whose δ_i add up past the target)."""
+
+    rounds: int
+    target_delta: float
+    rho: float
+    bounds: tuple[Bound, ...]
+
+    @property
+    def best(self) -> Bound:
+        within = [b for b in self.bounds if b.delta <= self.target_delta * (1 + 1e-12)]
+        return min(within or self.bounds[:1], key=lambda b: b.epsilon)
+
+    @property
+    def epsilon(self) -> float:
+        """The ε spent so far: the best bound's."""
+        return self.best.epsilon
+
+    def bound(self, name: BoundName) -> Bound | None:
+        """The named theorem's bound, or None where it does not apply."""
+        return next((b for b in self.bounds if b.name == name), None)
+
+
+@dataclass(frozen=True)
+class PrivacyBudget:
+    """At most (epsilon, delta)-DP over the whole run; ε = ∞ is no limit. ``delta`` is also
+    the target δ the accountant states its bounds at (0: the basic bound only)."""
+
+    epsilon: float
+    delta: float = 0.0
+
+    def __post_init__(self) -> None:
+        check_epsilon(self.epsilon, "epsilon")
+        check_delta(self.delta, "delta", allow_zero=True)
+
+    def allows(self, spent: PrivacySpent) -> bool:
+        """Whether the best bound of ``spent`` is within the budget (always, at ε = ∞)."""
+        if math.isinf(self.epsilon):
+            return True
+        best = spent.best
+        return best.delta <= self.delta * (1 + 1e-12) \
+            and best.epsilon <= self.epsilon * (1 + BUDGET_RELATIVE_SLACK)
+
+
+@dataclass(frozen=True)
+class Admission:
+    """The answer to a round asking to spend: ``admitted`` (recorded) or ``refused`` (not
+    recorded, with the reason); ``spent`` is the total after the answer."""
+
+    status: Literal["admitted", "refused"]
+    spent: PrivacySpent
+    reason: str = ""
+
+
+def compose(costs: tuple[RoundCost, ...], target_delta: float) -> PrivacySpent:
+    """The bounds of the rounds ``costs`` composed, stated at ``target_delta``."""
+    target_delta = check_delta(target_delta, "target_delta", allow_zero=True)
+    epsilons = [c.epsilon for c in costs]
+    delta_sum = math.fsum(c.delta for c in costs)
+    bounds = [Bound("basic", math.fsum(epsilons), delta_sum)]
+    slack = target_delta - delta_sum
+    if slack > 0:
+        bounds.append(Bound("advanced", advanced_epsilon(epsilons, slack), target_delta))
+    rho = math.fsum(c.rho for c in costs)
+    if target_delta > 0:
+        bounds.append(Bound("zcdp", zcdp_epsilon(rho, target_delta), target_delta))
+    return PrivacySpent(len(costs), target_delta, rho, tuple(bounds))
+
+
+def advanced_epsilon(epsilons: list[float], slack_delta: float) -> float:
+    """ε of advanced composition: sqrt(2 ln(1/δ') Σε_i²) + Σε_i(e^ε_i − 1)."""
+    if any(math.isinf(e) for e in epsilons):
+        return math.inf
+    drift = math.fsum(e * math.expm1(e) if e < 700 else math.inf for e in epsilons)
+    spread = math.sqrt(2.0 * math.log(1.0 / slack_delta) * math.fsum(e * e for e in epsilons))
+    return spread + drift
+
+
+def zcdp_epsilon(rho: float, delta: float) -> float:
+    """ε of ρ-zCDP at δ > 0: ρ + 2 sqrt(ρ ln(1/δ)) (Bun & Steinke 2016, Prop. 1.3)."""
+    if math.isinf(rho):
+        return math.inf
+    return rho + 2.0 * math.sqrt(rho * math.log(1.0 / delta))
+
+
+def zcdp_rho_for(epsilon: float, delta: float) -> float:
+    """The largest ρ whose conversion at δ is within ε: (sqrt(L + ε) − sqrt(L))², L = ln(1/δ)
+    (the inverse of :func:`zcdp_epsilon`)."""
+    if math.isinf(epsilon):
+        return math.inf
+    log_term = math.log(1.0 / delta)
+    return (math.sqrt(log_term + epsilon) - math.sqrt(log_term)) ** 2
+
+
+@dataclass
+class PrivacyAccountant:
+    """The rounds one operator's datum has been released in, and the privacy spent on them,
+    against an optional budget (its δ is the target δ of the bounds)."""
+
+    budget: PrivacyBudget = field(default_factory=lambda: PrivacyBudget(math.inf, 0.0))
+    costs: list[RoundCost] = field(default_factory=list)
+
+    def spent(self) -> PrivacySpent:
+        """The privacy spent so far."""
+        return compose(tuple(self.costs), self.budget.delta)
+
+    def would_spend(self, cost: RoundCost) -> PrivacySpent:
+        """The privacy spent if one more round of ``cost`` were admitted."""
+        return compose((*self.costs, cost), self.budget.delta)
+
+    def charge(self, cost: RoundCost) -> Admission:
+        """Record a round if the budget allows it, or refuse it (nothing recorded)."""
+        after = self.would_spend(cost)
+        if not self.budget.allows(after):
+            best = after.best
+            return Admission("refused", self.spent(),
+                             f"round {after.rounds} would spend epsilon {best.epsilon:.6g} at "
+                             f"delta {best.delta:.3g} ({best.name} composition), past the "
+                             f"budget of epsilon {self.budget.epsilon:.6g} at delta "
+                             f"{self.budget.delta:.3g}")
+        self.costs.append(cost)
+        return Admission("admitted", after)
