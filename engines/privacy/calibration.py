@@ -11,6 +11,9 @@ three calibrations used in the DP-ADMM literature differ in where they hold:
 - zCDP (Bun & Steinke 2016, Prop. 1.6): Gaussian noise σ on a query of L2 sensitivity Δ2 is
   ρ-zCDP with ρ = Δ2²/(2σ²).
 
+The exact profile also states a given σ's least ε at a given δ (:func:`gaussian_epsilon`);
+solved values are rounded up, never down, so a stated (ε, δ) holds in floating point too.
+
 ε = ∞ means no privacy is asked for: every scale is 0. Bad arguments raise
 :class:`~ptn.engines.errors.InvalidInputError` naming the argument.
 """
@@ -109,7 +112,10 @@ def analytic_gaussian_sigma(l2_sensitivity: float, epsilon: float, delta: float)
         # B- decreases from delta_at_zero towards 0: u* = inf{u >= 0 : B-(u) <= δ}
         u = _root_after_doubling(lambda x: delta - b_minus(x))
         alpha = math.sqrt(1.0 + u / 2.0) + math.sqrt(u / 2.0)
-    return alpha * sensitivity / math.sqrt(2.0 * epsilon)
+    sigma = alpha * sensitivity / math.sqrt(2.0 * epsilon)
+    while gaussian_delta(sensitivity, sigma, epsilon) > delta:  # round up, never down
+        sigma *= 1.0 + ANALYTIC_RELATIVE_TOLERANCE
+    return sigma
 
 
 def _root_after_doubling(function: Callable[[float], float]) -> float:
@@ -141,3 +147,37 @@ def sigma_for_rho(l2_sensitivity: float, rho: float) -> float:
             or not rho > 0:
         raise InvalidInputError(f"rho: expected a number > 0 (or inf), got {rho!r}")
     return 0.0 if math.isinf(rho) else sensitivity / math.sqrt(2.0 * rho)
+
+
+def gaussian_delta(l2_sensitivity: float, sigma: float, epsilon: float) -> float:
+    """The exact δ(ε) of Gaussian noise σ (Balle & Wang 2018, Thm 8):
+    Φ(Δ/2σ − εσ/Δ) − e^ε Φ(−Δ/2σ − εσ/Δ)."""
+    if l2_sensitivity == 0:
+        return 0.0
+    if sigma == 0:
+        return 1.0
+    ratio = l2_sensitivity / (2.0 * sigma)
+    shift = epsilon * sigma / l2_sensitivity
+    return max(float(ndtr(ratio - shift))
+               - math.exp(epsilon + float(log_ndtr(-ratio - shift))), 0.0)
+
+
+def gaussian_epsilon(l2_sensitivity: float, sigma: float, delta: float) -> float:
+    """The least ε for which Gaussian noise σ is (ε, δ)-DP (∞ at σ = 0)."""
+    delta = check_delta(delta)
+    if l2_sensitivity == 0:
+        return 0.0
+    if sigma == 0:
+        return math.inf
+    if gaussian_delta(l2_sensitivity, sigma, 0.0) <= delta:
+        return 0.0
+    high = 1.0
+    while gaussian_delta(l2_sensitivity, sigma, high) > delta:
+        high *= 2.0
+    epsilon = float(brentq(lambda e: gaussian_delta(l2_sensitivity, sigma, e) - delta, 0.0,
+                           high, xtol=1e-14, rtol=1e-13))
+    step = max(epsilon * 1e-13, 1e-15)
+    while gaussian_delta(l2_sensitivity, sigma, epsilon) > delta:  # round up, never down
+        epsilon += step
+        step *= 2.0
+    return epsilon

@@ -21,8 +21,6 @@ from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy.optimize import brentq
-from scipy.special import log_ndtr, ndtr
 
 from ptn.engines.errors import InvalidInputError
 from ptn.engines.privacy.accountant import RoundCost
@@ -31,6 +29,7 @@ from ptn.engines.privacy.calibration import (
     check_delta,
     check_epsilon,
     classic_gaussian_sigma,
+    gaussian_epsilon,
     gaussian_rho,
     laplace_scale,
     sigma_for_rho,
@@ -141,32 +140,3 @@ class GaussianMechanism:
         if self.sigma == 0:
             return array
         return array + generator.normal(0.0, self.sigma, size=array.shape)
-
-
-def gaussian_delta(l2_sensitivity: float, sigma: float, epsilon: float) -> float:
-    """The exact δ(ε) of Gaussian noise σ (Balle & Wang 2018, Thm 8):
-    Φ(Δ/2σ − εσ/Δ) − e^ε Φ(−Δ/2σ − εσ/Δ)."""
-    if l2_sensitivity == 0:
-        return 0.0
-    if sigma == 0:
-        return 1.0
-    ratio = l2_sensitivity / (2.0 * sigma)
-    shift = epsilon * sigma / l2_sensitivity
-    return max(float(ndtr(ratio - shift))
-               - math.exp(epsilon + float(log_ndtr(-ratio - shift))), 0.0)
-
-
-def gaussian_epsilon(l2_sensitivity: float, sigma: float, delta: float) -> float:
-    """The least ε for which Gaussian noise σ is (ε, δ)-DP (∞ at σ = 0)."""
-    delta = check_delta(delta)
-    if l2_sensitivity == 0:
-        return 0.0
-    if sigma == 0:
-        return math.inf
-    if gaussian_delta(l2_sensitivity, sigma, 0.0) <= delta:
-        return 0.0
-    high = 1.0
-    while gaussian_delta(l2_sensitivity, sigma, high) > delta:
-        high *= 2.0
-    return float(brentq(lambda e: gaussian_delta(l2_sensitivity, sigma, e) - delta, 0.0, high,
-                        xtol=1e-14, rtol=1e-13))

@@ -18,6 +18,8 @@ from ptn.engines.errors import InvalidInputError
 from ptn.engines.privacy.calibration import (
     analytic_gaussian_sigma,
     classic_gaussian_sigma,
+    gaussian_delta,
+    gaussian_epsilon,
     gaussian_rho,
     laplace_scale,
     sigma_for_rho,
@@ -70,6 +72,10 @@ def test_analytic_gaussian_matches_a_bisection_on_the_exact_profile(
     assert sigma == pytest.approx(sigma_by_bisection(sensitivity, epsilon, delta), rel=1e-9)
     assert exact_profile(sensitivity, sigma, epsilon) <= delta * (1 + 1e-9)
     assert exact_profile(sensitivity, sigma * 0.999, epsilon) > delta  # the least such σ
+    assert gaussian_delta(sensitivity, sigma, epsilon) <= delta  # rounded up, not down
+    stated = gaussian_epsilon(sensitivity, sigma, delta)
+    assert stated == pytest.approx(epsilon, rel=1e-9)
+    assert gaussian_delta(sensitivity, sigma, stated) <= delta
 
 
 def test_both_branches_of_algorithm_1_are_exercised() -> None:

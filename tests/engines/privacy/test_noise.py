@@ -15,13 +15,8 @@ import pytest
 from scipy import stats
 
 from ptn.engines.errors import InvalidInputError
-from ptn.engines.privacy.noise import (
-    GaussianMechanism,
-    LaplaceMechanism,
-    gaussian_delta,
-    gaussian_epsilon,
-    noise_generator,
-)
+from ptn.engines.privacy.calibration import gaussian_delta, gaussian_epsilon
+from ptn.engines.privacy.noise import GaussianMechanism, LaplaceMechanism, noise_generator
 from ptn.engines.privacy.sensitivity import Sensitivity
 
 DRAWS = 200_000
