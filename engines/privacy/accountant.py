@@ -10,7 +10,9 @@ releases it every round. The accountant records each round's cost and states the
   same Azuma argument with per-round ranges);
 - zCDP (Bun & Steinke 2016): ρ adds over rounds (Lemma 2.3); an ε-DP round is ε²/2-zCDP
   (Prop. 1.4), a Gaussian round Δ2²/(2σ²)-zCDP (Prop. 1.6); ρ-zCDP gives (ρ + 2 sqrt(ρ ln(1/δ)),
-  δ)-DP for every δ > 0 (Prop. 1.3).
+  δ)-DP for every δ > 0 (Prop. 1.3);
+- Rényi DP (Mironov 2017): each round's curve ε(α) adds, converted at the best order
+  (:mod:`ptn.engines.privacy.rdp`; tighter than zCDP for Laplace rounds).
 
 The accountant is stated at a target δ (the budget's): the advanced bound spends the δ left
 after the rounds' own δ_i on δ', the zCDP bound converts at the target δ, and the ε *spent* is
@@ -26,21 +28,24 @@ from typing import Literal
 
 from ptn.engines.errors import InvalidInputError
 from ptn.engines.privacy.calibration import check_delta, check_epsilon
+from ptn.engines.privacy.rdp import ORDERS, Curve, gaussian_rdp, laplace_rdp, pure_rdp, rdp_epsilon
 
 #: relative slack on the budget's ε, so that a plan that spends exactly its budget is not
 #: refused for a rounding error in the last digit
 BUDGET_RELATIVE_SLACK = 1e-9
 
-BoundName = Literal["basic", "advanced", "zcdp"]
+BoundName = Literal["basic", "advanced", "zcdp", "rdp"]
 
 
 @dataclass(frozen=True)
 class RoundCost:
-    """One round's privacy cost: (ε, δ)-DP and ρ-zCDP (∞ when not known) of its release."""
+    """One round's privacy cost: (ε, δ)-DP, ρ-zCDP (∞ when not known) and its Rényi curve at
+    :data:`~ptn.engines.privacy.rdp.ORDERS` (None: the one ρ, or ε for δ = 0, implies)."""
 
     epsilon: float
     delta: float = 0.0
     rho: float = math.inf
+    rdp: Curve | None = None
 
     def __post_init__(self) -> None:
         check_epsilon(self.epsilon, "epsilon")
@@ -53,6 +58,20 @@ class RoundCost:
     def pure(cls, epsilon: float) -> RoundCost:
         """An ε-DP round (e.g. Laplace): δ = 0 and ρ = ε²/2 (Bun & Steinke 2016, Prop. 1.4)."""
         return cls(epsilon=epsilon, delta=0.0, rho=float(epsilon) ** 2 / 2.0)
+
+    @classmethod
+    def laplace(cls, epsilon: float) -> RoundCost:
+        """A Laplace round calibrated to ε: ε-DP with Laplace's own Rényi curve."""
+        return cls(epsilon=epsilon, delta=0.0, rho=float(epsilon) ** 2 / 2.0,
+                   rdp=laplace_rdp(float(epsilon)))
+
+    def curve(self) -> Curve:
+        """The Rényi curve charged for this round."""
+        if self.rdp is not None:
+            return self.rdp
+        if self.delta == 0:
+            return pure_rdp(self.epsilon, self.rho)
+        return gaussian_rdp(self.rho)
 
 
 @dataclass(frozen=True)
@@ -134,6 +153,9 @@ def compose(costs: tuple[RoundCost, ...], target_delta: float) -> PrivacySpent:
     rho = math.fsum(c.rho for c in costs)
     if target_delta > 0:
         bounds.append(Bound("zcdp", zcdp_epsilon(rho, target_delta), target_delta))
+        curve = tuple(math.fsum(values) for values in zip(
+            *(c.curve() for c in costs), strict=True)) if costs else (0.0,) * len(ORDERS)
+        bounds.append(Bound("rdp", rdp_epsilon(curve, target_delta), target_delta))
     return PrivacySpent(len(costs), target_delta, rho, tuple(bounds))
 
 

@@ -81,7 +81,7 @@ class LaplaceMechanism:
 
     @property
     def cost(self) -> RoundCost:
-        return RoundCost.pure(self.epsilon)
+        return RoundCost.laplace(self.epsilon)
 
     def release(self, values: ArrayLike, generator: np.random.Generator) -> FloatArray:
         """``values`` plus independent Laplace noise per entry, drawn from ``generator``."""

@@ -18,12 +18,12 @@ by one rule that the accountant then verifies. The table:
     price_per_mwh = 5.0          # per-datum bound of a neighbour: one price, $/MWh
 
 ``epsilon`` is the total over the run, not per round, because the total is what a result must
-report and compare across ε grids. The split (:meth:`PrivacySettings.plan`): Laplace rounds get
-the largest equal ε0 whose composition over ``rounds`` rounds is within (epsilon, delta) by the
-best of basic, advanced and zCDP composition (ε/rounds at δ = 0); Gaussian rounds get the smaller
-σ of an equal zCDP split (ρ = (sqrt(L + ε) − sqrt(L))²/rounds, L = ln(1/δ)) and an equal basic
-split (analytic σ at (ε/rounds, δ/rounds)). Each protected datum, and each operator that owns
-one, has its own budget: one operator's noise does not spend another's privacy.
+report and compare across ε grids. The split (:meth:`PrivacySettings.plan`): Laplace rounds
+get the largest equal ε0 whose composition over ``rounds`` rounds is within (epsilon, delta) by
+the best of basic, advanced, zCDP and RDP composition (ε/rounds at δ = 0); Gaussian rounds get
+the smaller σ of an equal zCDP split (ρ = (sqrt(L + ε) − sqrt(L))²/rounds, L = ln(1/δ)) and
+an equal basic split (analytic σ at (ε/rounds, δ/rounds)). Each protected datum, and each
+operator that owns one, has its own budget: one operator's noise does not spend another's.
 Every bad value raises :class:`~ptn.engines.errors.InvalidInputError` naming ``privacy.<key>``.
 """
 
@@ -129,7 +129,7 @@ def laplace_round_epsilon(epsilon: float, delta: float, rounds: int) -> float:
         return math.inf
 
     def within(per_round: float) -> bool:
-        spent = compose((RoundCost.pure(per_round),) * rounds, delta)
+        spent = compose((RoundCost.laplace(per_round),) * rounds, delta)
         return spent.best.epsilon <= epsilon
 
     low = epsilon / rounds
