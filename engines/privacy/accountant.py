@@ -8,7 +8,7 @@ releases it every round. The accountant records each round's cost and states the
   slack δ' > 0: ε = sqrt(2 ln(1/δ') Σε_i²) + Σε_i(e^ε_i − 1) at δ = Σδ_i + δ' (for k equal
   rounds, ε0·sqrt(2k ln(1/δ')) + kε0(e^ε0 − 1), the theorem as printed; unequal rounds use the
   same Azuma argument with per-round ranges);
-- zCDP (Bun & Steinke 2016): ρ adds over rounds (Lemma 2.3); an ε-DP round is ε²/2-zCDP
+- zCDP (Bun & Steinke 2016): ρ adds over rounds (Lemma 1.7); an ε-DP round is ε²/2-zCDP
   (Prop. 1.4), a Gaussian round Δ2²/(2σ²)-zCDP (Prop. 1.6); ρ-zCDP gives (ρ + 2 sqrt(ρ ln(1/δ)),
   δ)-DP for every δ > 0 (Prop. 1.3);
 - Rényi DP (Mironov 2017): each round's curve ε(α) adds, converted at the best order

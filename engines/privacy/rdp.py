@@ -5,11 +5,11 @@ over-charges Laplace noise; Rényi DP (Mironov 2017) keeps each mechanism's own 
 grid of orders, adds the curves over rounds (Prop. 1) and converts at the best order
 (Prop. 3: (α, ε_α)-RDP gives (ε_α + ln(1/δ)/(α − 1), δ)-DP). Curves used:
 
-- Laplace noise of scale b = Δ1/ε (Mironov 2017, Prop. 6 / Table II):
+- Laplace noise of scale b = Δ1/ε (Mironov 2017, Table II):
   ε(α) = ln(α/(2α−1)·e^((α−1)ε) + (α−1)/(2α−1)·e^(−αε)) / (α − 1);
-- Gaussian noise, ρ = Δ2²/(2σ²) (Mironov 2017, Prop. 7): ε(α) = αρ;
-- any other ε-DP round: min(ε, αε²/2) (an ε-DP mechanism is (α, ε)-RDP, Mironov 2017
-  Prop. 5, and ε²/2-zCDP, Bun & Steinke 2016 Prop. 1.4).
+- Gaussian noise, ρ = Δ2²/(2σ²) (Mironov 2017, Table II): ε(α) = αρ;
+- any other ε-DP round: min(ε, αε²/2) (the Rényi divergence grows with α up to D_∞ = ε, and an
+  ε-DP round is ε²/2-zCDP, Bun & Steinke 2016, Prop. 1.4).
 """
 
 from __future__ import annotations

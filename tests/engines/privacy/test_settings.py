@@ -80,6 +80,11 @@ def test_many_laplace_rounds_get_more_than_basic_composition_allows() -> None:
         "station_loads", periods=24, default_rounds=400)
     assert plan.mechanism is not None
     assert plan.mechanism.epsilon > 2 * (2.0 / 400)
+    accountant = PrivacyAccountant(plan.budget)
+    for _ in range(400):
+        accountant.charge(plan.mechanism.cost)
+    assert accountant.spent().best.name == "rdp"  # Laplace's own Rényi curve pays off
+    assert accountant.spent().epsilon == pytest.approx(2.0, rel=1e-9)
 
 
 @pytest.mark.parametrize(("epsilon", "delta", "rounds"), [(1.0, 1e-6, 40), (4.0, 1e-5, 200)])
