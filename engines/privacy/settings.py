@@ -144,12 +144,23 @@ def laplace_round_epsilon(epsilon: float, delta: float, rounds: int) -> float:
     return low
 
 
-def parse_privacy(table: Mapping[str, Any], default_rounds: int | None = None
-                  ) -> PrivacySettings:
-    """The ``[privacy]`` table read and validated; errors name ``privacy.<key>``.
+def parse_privacy(table: Mapping[str, Any], default_rounds: int | None = None,
+                  source: str = "") -> PrivacySettings:
+    """The ``[privacy]`` table read and validated; errors name ``privacy.<key>`` (after
+    ``source``, e.g. the scenario file, when given: ``file: privacy.key: message``, as the
+    scenario reader's errors do).
 
     ``default_rounds`` ([coordinator] max_rounds) bounds ``rounds``: a split over more rounds
     than can run wastes budget, and is refused."""
+    try:
+        return _read_table(table, default_rounds)
+    except InvalidInputError as error:
+        if not source:
+            raise
+        raise InvalidInputError(f"{source}: {error}") from error
+
+
+def _read_table(table: Mapping[str, Any], default_rounds: int | None) -> PrivacySettings:
     if not isinstance(table, Mapping):
         _fail("", f"expected a table [{WHERE}], got {type(table).__name__}")
     for key in table:

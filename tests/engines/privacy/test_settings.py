@@ -20,7 +20,7 @@ import pytest
 from ptn.engines.errors import InvalidInputError
 from ptn.engines.privacy.accountant import PrivacyAccountant
 from ptn.engines.privacy.noise import GaussianMechanism, LaplaceMechanism, noise_generator
-from ptn.engines.privacy.settings import parse_privacy
+from ptn.engines.privacy.settings import RoundPlan, parse_privacy
 
 LAPLACE: dict[str, Any] = {"mechanism": "laplace", "epsilon": 1.0, "delta": 1e-6,
                            "rounds": 40, "seed": 7, "protect": ["station_loads"],
@@ -28,6 +28,18 @@ LAPLACE: dict[str, Any] = {"mechanism": "laplace", "epsilon": 1.0, "delta": 1e-6
 GAUSSIAN: dict[str, Any] = {**LAPLACE, "mechanism": "gaussian", "protect": ["station_loads",
                                                                               "prices"],
                             "adjacency": "one_profile", "price_per_mwh": 5.0}
+
+
+def spend_the_plan(plan: RoundPlan) -> PrivacyAccountant:
+    """An accountant with the plan's budget, charged every planned round (each must be
+    admitted, and one round more refused)."""
+    accountant = PrivacyAccountant(plan.budget)
+    assert plan.cost is not None
+    for _ in range(plan.rounds):
+        assert accountant.charge(plan.cost).status == "admitted"
+    assert accountant.charge(plan.cost).status == "refused"
+    assert accountant.spent().rounds == plan.rounds
+    return accountant
 
 
 def test_no_table_means_no_noise() -> None:
@@ -67,12 +79,7 @@ def test_the_laplace_split_spends_the_budget_and_no_more(epsilon: float, delta: 
     assert plan.mechanism.epsilon >= epsilon / rounds * (1 - 1e-12)
     if delta == 0:
         assert plan.mechanism.epsilon == pytest.approx(epsilon / rounds, rel=1e-12)
-    accountant = PrivacyAccountant(plan.budget)
-    assert plan.cost is not None
-    for _ in range(rounds):
-        assert accountant.charge(plan.cost).status == "admitted"
-    assert accountant.spent().epsilon == pytest.approx(epsilon, rel=1e-6)
-    assert accountant.charge(plan.cost).status == "refused"
+    assert spend_the_plan(plan).spent().epsilon == pytest.approx(epsilon, rel=1e-6)
 
 
 def test_many_laplace_rounds_get_more_than_basic_composition_allows() -> None:
@@ -80,9 +87,7 @@ def test_many_laplace_rounds_get_more_than_basic_composition_allows() -> None:
         "station_loads", periods=24, default_rounds=400)
     assert plan.mechanism is not None
     assert plan.mechanism.epsilon > 2 * (2.0 / 400)
-    accountant = PrivacyAccountant(plan.budget)
-    for _ in range(400):
-        accountant.charge(plan.mechanism.cost)
+    accountant = spend_the_plan(plan)
     assert accountant.spent().best.name == "rdp"  # Laplace's own Rényi curve pays off
     assert accountant.spent().epsilon == pytest.approx(2.0, rel=1e-9)
 
@@ -98,12 +103,8 @@ def test_the_gaussian_split_is_the_zcdp_one_for_many_rounds(epsilon: float, delt
     rho = (math.sqrt(log_term + epsilon) - math.sqrt(log_term)) ** 2
     l2 = 5.0 * math.sqrt(24)  # one price's whole profile
     assert plan.mechanism.sigma == pytest.approx(l2 / math.sqrt(2 * rho / rounds), rel=1e-12)
-    accountant = PrivacyAccountant(plan.budget)
-    assert plan.cost is not None
-    for _ in range(rounds):
-        assert accountant.charge(plan.cost).status == "admitted"
-    assert accountant.spent().best.name == "zcdp"
-    assert accountant.charge(plan.cost).status == "refused"
+    spent = spend_the_plan(plan).spent()
+    assert spent.best.name == "zcdp" and spent.epsilon == pytest.approx(epsilon, rel=1e-9)
 
 
 def test_one_gaussian_round_uses_the_analytic_calibration() -> None:
@@ -113,8 +114,7 @@ def test_one_gaussian_round_uses_the_analytic_calibration() -> None:
     assert isinstance(plan.mechanism, GaussianMechanism)
     analytic = GaussianMechanism.calibrated(plan.mechanism.sensitivity, 1.0, 1e-6)
     assert plan.mechanism.sigma == analytic.sigma
-    accountant = PrivacyAccountant(plan.budget)
-    assert plan.cost is not None and accountant.charge(plan.cost).status == "admitted"
+    assert spend_the_plan(plan).spent().epsilon == pytest.approx(1.0, rel=1e-9)
 
 
 def test_rounds_default_to_the_coordinators() -> None:
@@ -181,6 +181,12 @@ def test_missing_required_keys_are_named() -> None:
         parse_privacy({"mechanism": "laplace", "epsilon": 1.0, "protect": ["station_loads"]})
     with pytest.raises(InvalidInputError, match=r"^privacy: expected a table"):
         parse_privacy([1, 2])  # type: ignore[arg-type]
+
+
+def test_errors_name_the_file_when_told() -> None:
+    with pytest.raises(InvalidInputError,
+                       match=r"^study\.toml: privacy\.epsilon: expected a number > 0"):
+        parse_privacy({**LAPLACE, "epsilon": -1.0}, source="study.toml")
 
 
 def test_the_package_imports_no_transport() -> None:
