@@ -10,8 +10,10 @@ lost over all rounds. Pure numpy/scipy: no transport is imported here; the mecha
   sensitivities of a released (stations × periods) array under it;
 - :mod:`.calibration`: Laplace scale, classic and analytic Gaussian σ, zCDP ρ;
 - :mod:`.noise`: seeded, reproducible, independent noise streams and the release of an array;
-- :mod:`.accountant`: basic, advanced and zCDP composition over the rounds, with a budget;
-- :mod:`.settings`: the validated ``[privacy]`` scenario table and its split over the rounds.
+- :mod:`.rdp`: Rényi DP curves of the rounds and their conversion to (ε, δ);
+- :mod:`.accountant`: basic, advanced, zCDP and RDP composition over the rounds, with a budget;
+- :mod:`.settings`: the validated ``[privacy]`` scenario table and its split over the rounds;
+- :mod:`.release`: one operator's releases of one datum (plan, stream and accountant together).
 
 docs/privacy-mechanisms.md states the formulas, their sources and what is (not) guaranteed.
 """
