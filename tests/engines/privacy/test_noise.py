@@ -1,7 +1,7 @@
 """Noise draws (ptn.engines.privacy.noise): their distribution, their seeds, ε = ∞.
 
 The draws are tested against scipy.stats' Laplace and normal distributions at the calibrated
-scale (Kolmogorov–Smirnov, 200 000 draws, fixed seed), and the same test must reject a scale
+scale (Kolmogorov–Smirnov, 100 000 draws, fixed seed), and the same test must reject a scale
 10 % off, so it can fail. Streams are reproducible from (seed, name) and independent across
 names (correlation and a two-sample KS test against each other's shuffle).
 """
@@ -19,13 +19,13 @@ from ptn.engines.privacy.calibration import gaussian_delta, gaussian_epsilon
 from ptn.engines.privacy.noise import GaussianMechanism, LaplaceMechanism, noise_generator
 from ptn.engines.privacy.sensitivity import Sensitivity
 
-DRAWS = 200_000
+DRAWS = 100_000
 #: KS p-values: accept the right scale above, reject a 10 % wrong one below
 ACCEPT, REJECT = 1e-3, 1e-12
 
 
 def noise_of(mechanism: LaplaceMechanism | GaussianMechanism, stream: str) -> np.ndarray:
-    base = np.linspace(-3.0, 7.0, DRAWS).reshape(400, 500)  # (stations × periods)-like
+    base = np.linspace(-3.0, 7.0, DRAWS).reshape(200, 500)  # (stations × periods)-like
     return (mechanism.release(base, noise_generator(11, stream)) - base).ravel()
 
 
