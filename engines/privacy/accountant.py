@@ -141,31 +141,56 @@ class Admission:
     reason: str = ""
 
 
+@dataclass(frozen=True)
+class Totals:
+    """The sums the bounds are made of, kept as rounds are added (a run of many rounds costs
+    one addition per round, not a recomposition of all of them)."""
+
+    rounds: int = 0
+    epsilon: float = 0.0
+    delta: float = 0.0
+    epsilon_squared: float = 0.0
+    drift: float = 0.0  # Σ ε_i(e^ε_i − 1), advanced composition's mean privacy loss
+    rho: float = 0.0
+    curve: Curve = (0.0,) * len(ORDERS)
+
+    def plus(self, cost: RoundCost, times: int = 1) -> Totals:
+        """These totals and ``times`` more rounds of ``cost``."""
+        e = cost.epsilon
+        drift = e * math.expm1(e) if e < 700 else math.inf
+        return Totals(self.rounds + times, self.epsilon + times * e,
+                      self.delta + times * cost.delta, self.epsilon_squared + times * e * e,
+                      self.drift + times * drift, self.rho + times * cost.rho,
+                      tuple(a + times * b for a, b in zip(self.curve, cost.curve(),
+                                                          strict=True)))
+
+    def spent(self, target_delta: float) -> PrivacySpent:
+        """The bounds of these rounds, stated at ``target_delta``."""
+        target_delta = check_delta(target_delta, "target_delta", allow_zero=True)
+        bounds = [Bound("basic", self.epsilon, self.delta)]
+        slack = target_delta - self.delta
+        if slack > 0:
+            bounds.append(Bound("advanced", advanced_epsilon(self.epsilon_squared, self.drift,
+                                                             slack), target_delta))
+        if target_delta > 0:
+            bounds.append(Bound("zcdp", zcdp_epsilon(self.rho, target_delta), target_delta))
+            bounds.append(Bound("rdp", rdp_epsilon(self.curve, target_delta), target_delta))
+        return PrivacySpent(self.rounds, target_delta, self.rho, tuple(bounds))
+
+
 def compose(costs: tuple[RoundCost, ...], target_delta: float) -> PrivacySpent:
     """The bounds of the rounds ``costs`` composed, stated at ``target_delta``."""
-    target_delta = check_delta(target_delta, "target_delta", allow_zero=True)
-    epsilons = [c.epsilon for c in costs]
-    delta_sum = math.fsum(c.delta for c in costs)
-    bounds = [Bound("basic", math.fsum(epsilons), delta_sum)]
-    slack = target_delta - delta_sum
-    if slack > 0:
-        bounds.append(Bound("advanced", advanced_epsilon(epsilons, slack), target_delta))
-    rho = math.fsum(c.rho for c in costs)
-    if target_delta > 0:
-        bounds.append(Bound("zcdp", zcdp_epsilon(rho, target_delta), target_delta))
-        curve = tuple(math.fsum(values) for values in zip(
-            *(c.curve() for c in costs), strict=True)) if costs else (0.0,) * len(ORDERS)
-        bounds.append(Bound("rdp", rdp_epsilon(curve, target_delta), target_delta))
-    return PrivacySpent(len(costs), target_delta, rho, tuple(bounds))
+    totals = Totals()
+    for cost in costs:
+        totals = totals.plus(cost)
+    return totals.spent(target_delta)
 
 
-def advanced_epsilon(epsilons: list[float], slack_delta: float) -> float:
-    """ε of advanced composition: sqrt(2 ln(1/δ') Σε_i²) + Σε_i(e^ε_i − 1)."""
-    if any(math.isinf(e) for e in epsilons):
+def advanced_epsilon(epsilon_squared: float, drift: float, slack_delta: float) -> float:
+    """ε of advanced composition: sqrt(2 ln(1/δ') Σε_i²) + Σε_i(e^ε_i − 1), from the sums."""
+    if math.isinf(epsilon_squared) or math.isinf(drift):
         return math.inf
-    drift = math.fsum(e * math.expm1(e) if e < 700 else math.inf for e in epsilons)
-    spread = math.sqrt(2.0 * math.log(1.0 / slack_delta) * math.fsum(e * e for e in epsilons))
-    return spread + drift
+    return math.sqrt(2.0 * math.log(1.0 / slack_delta) * epsilon_squared) + drift
 
 
 def zcdp_epsilon(rho: float, delta: float) -> float:
@@ -191,24 +216,31 @@ class PrivacyAccountant:
 
     budget: PrivacyBudget = field(default_factory=lambda: PrivacyBudget(math.inf, 0.0))
     costs: list[RoundCost] = field(default_factory=list)
+    totals: Totals = field(default_factory=Totals)
+
+    def __post_init__(self) -> None:
+        for cost in self.costs:
+            self.totals = self.totals.plus(cost)
 
     def spent(self) -> PrivacySpent:
         """The privacy spent so far."""
-        return compose(tuple(self.costs), self.budget.delta)
+        return self.totals.spent(self.budget.delta)
 
     def would_spend(self, cost: RoundCost) -> PrivacySpent:
         """The privacy spent if one more round of ``cost`` were admitted."""
-        return compose((*self.costs, cost), self.budget.delta)
+        return self.totals.plus(cost).spent(self.budget.delta)
 
     def charge(self, cost: RoundCost) -> Admission:
         """Record a round if the budget allows it, or refuse it (nothing recorded)."""
-        after = self.would_spend(cost)
-        if not self.budget.allows(after):
-            best = after.best
+        after = self.totals.plus(cost)
+        spent = after.spent(self.budget.delta)
+        if not self.budget.allows(spent):
+            best = spent.best
             return Admission("refused", self.spent(),
-                             f"round {after.rounds} would spend epsilon {best.epsilon:.6g} at "
+                             f"round {spent.rounds} would spend epsilon {best.epsilon:.6g} at "
                              f"delta {best.delta:.3g} ({best.name} composition), past the "
                              f"budget of epsilon {self.budget.epsilon:.6g} at delta "
                              f"{self.budget.delta:.3g}")
         self.costs.append(cost)
-        return Admission("admitted", after)
+        self.totals = after
+        return Admission("admitted", spent)

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ptn.engines.errors import InvalidInputError
-from ptn.engines.privacy.accountant import PrivacyBudget, RoundCost, compose, zcdp_rho_for
+from ptn.engines.privacy.accountant import PrivacyBudget, RoundCost, Totals, zcdp_rho_for
 from ptn.engines.privacy.noise import GaussianMechanism, LaplaceMechanism
 from ptn.engines.privacy.sensitivity import ADJACENCY_SCOPES, Adjacency, AdjacencyScope
 
@@ -129,7 +129,7 @@ def laplace_round_epsilon(epsilon: float, delta: float, rounds: int) -> float:
         return math.inf
 
     def within(per_round: float) -> bool:
-        spent = compose((RoundCost.laplace(per_round),) * rounds, delta)
+        spent = Totals().plus(RoundCost.laplace(per_round), times=rounds).spent(delta)
         return spent.best.epsilon <= epsilon
 
     low = epsilon / rounds

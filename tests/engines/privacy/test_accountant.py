@@ -84,6 +84,20 @@ def test_advanced_composition_spends_the_delta_left_after_the_rounds() -> None:
     assert compose(costs, 5e-5).bound("advanced") is None  # no δ left for δ'
 
 
+def test_unequal_rounds_charged_one_by_one_compose_like_the_formula() -> None:
+    epsilons = [0.05 * (1 + (i % 7)) for i in range(300)]
+    accountant = PrivacyAccountant(PrivacyBudget(math.inf, 1e-6))
+    for epsilon in epsilons:
+        accountant.charge(RoundCost.pure(epsilon))
+    advanced = accountant.spent().bound("advanced")
+    assert advanced is not None
+    expected = math.sqrt(2 * math.log(1e6) * sum(e * e for e in epsilons)) \
+        + sum(e * (math.exp(e) - 1) for e in epsilons)
+    assert advanced.epsilon == pytest.approx(expected, rel=1e-12)
+    basic = accountant.spent().bound("basic")
+    assert basic is not None and basic.epsilon == pytest.approx(sum(epsilons), rel=1e-12)
+
+
 def test_zcdp_adds_rho_and_converts() -> None:
     costs = (RoundCost(1.0, 1e-6, rho=0.02),) * 10 + (RoundCost.pure(0.1),) * 4
     rho = 10 * 0.02 + 4 * 0.1**2 / 2
