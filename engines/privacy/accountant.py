@@ -109,6 +109,17 @@ class PrivacySpent:
         """The named theorem's bound, or None where it does not apply."""
         return next((b for b in self.bounds if b.name == name), None)
 
+    def record(self) -> dict[str, float | int | str]:
+        """Flat fields for a results folder or a metrics endpoint (issue 20 item 3): the
+        rounds, the ε spent and its δ, the best bound's name, ρ, and each applicable bound's ε
+        as ``epsilon_<name>``."""
+        best = self.best
+        fields: dict[str, float | int | str] = {
+            "rounds": self.rounds, "epsilon": best.epsilon, "delta": best.delta,
+            "bound": best.name, "rho": self.rho}
+        fields.update({f"epsilon_{b.name}": b.epsilon for b in self.bounds})
+        return fields
+
 
 @dataclass(frozen=True)
 class PrivacyBudget:

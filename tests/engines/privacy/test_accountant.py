@@ -157,6 +157,18 @@ def test_an_infinite_budget_admits_everything() -> None:
     assert accountant.spent().epsilon == math.inf
 
 
+def test_the_record_lists_every_bound_flat() -> None:
+    record = compose((RoundCost.pure(0.2),) * 3, 1e-6).record()
+    assert record["rounds"] == 3 and record["bound"] == "basic"
+    assert record["epsilon"] == pytest.approx(0.6) and record["delta"] == 0.0
+    assert record["epsilon_basic"] == pytest.approx(0.6)
+    assert record["epsilon_advanced"] == pytest.approx(dwork_roth_advanced(0.2, 3, 1e-6))
+    assert record["rho"] == pytest.approx(3 * 0.2**2 / 2)
+    assert set(record) == {"rounds", "epsilon", "delta", "bound", "rho", "epsilon_basic",
+                           "epsilon_advanced", "epsilon_zcdp", "epsilon_rdp"}
+    assert "epsilon_advanced" not in compose((RoundCost.pure(0.2),), 0.0).record()
+
+
 def test_no_rounds_spend_nothing() -> None:
     spent = PrivacyAccountant(PrivacyBudget(1.0, 1e-6)).spent()
     assert spent.rounds == 0 and spent.epsilon == 0.0 and spent.rho == 0.0

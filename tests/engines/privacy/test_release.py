@@ -67,6 +67,8 @@ def test_operators_of_one_role_draw_independent_noise() -> None:
 
 
 @pytest.mark.parametrize("table", [{**TABLE, "epsilon": math.inf},
+                                   {**TABLE, "epsilon": math.inf, "mechanism": "gaussian",
+                                    "delta": 1e-6},
                                    {**TABLE, "mechanism": "none"},
                                    {**{k: v for k, v in TABLE.items() if k != "load_mw"},
                                     "protect": ["prices"]}, {}])
