@@ -102,7 +102,7 @@ def test_a_bad_row_is_named_by_its_line(tmp_path: Path, network: RoadNetwork, ro
 def test_bad_tables_as_a_whole(tmp_path: Path, network: RoadNetwork) -> None:
     path = tmp_path / "trips.csv"
     path.write_text("period,origin,dest,trips_veh_per_h\n0,1,2,5\n")
-    with pytest.raises(InvalidInputError, match="missing column.s. destination"):
+    with pytest.raises(InvalidInputError, match=r"missing column\(s\) destination"):
         read_period_trips(path, network, 1)
     write_long(path, {k: v for k, v in ENTRIES.items() if k[0] != 1})
     with pytest.raises(InvalidInputError, match="no row for period 1"):
@@ -110,7 +110,7 @@ def test_bad_tables_as_a_whole(tmp_path: Path, network: RoadNetwork) -> None:
     write_long(path, {**ENTRIES, (1, 2, 3): 50.0})  # node 2 is a destination only
     with pytest.raises(InvalidInputError, match="OD pair 2->3 has demand 50 but no path"):
         read_period_trips(path, network, 3)
-    with pytest.raises(InvalidInputError, match="2 trips file.s. for 3 periods"):
+    with pytest.raises(InvalidInputError, match=r"2 trips file\(s\) for 3 periods"):
         read_period_trips([tmp_path / "a", tmp_path / "b"], network, 3)
     with pytest.raises(InvalidInputError, match="no such trip table"):
         read_period_trips(tmp_path / "absent.csv", network, 3)
