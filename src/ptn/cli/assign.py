@@ -21,6 +21,7 @@ from ptn.engines.traffic.assignment import canonical_algorithm, solve_user_equil
 from ptn.engines.traffic.builtin import load_network
 from ptn.engines.traffic.network import RoadNetwork
 from ptn.engines.traffic.problem import problem_from_network
+from ptn.lab.run_folder import check_writable
 
 FLOW_FORMATS = (".csv", ".parquet")
 SUE_METHODS = ("newton", "line-search", "msa")
@@ -38,13 +39,17 @@ def run_assignment(
     distance_factor: float | None = None,
     threads: int | None = None,
     show_progress: bool = False,
+    force: bool = False,
 ) -> dict[str, Any]:
     """Solve and (optionally) write flows; return the JSON summary.
 
     ``threads`` (default: all cores) is how many threads the shortest-path passes use.
+    ``out`` is checked before the solve: a .csv or .parquet file in a folder that can be
+    written, not an existing file unless ``force``; it is written whole or not at all (a
+    temporary file renamed into place).
     """
-    if out is not None and out.suffix.lower() not in FLOW_FORMATS:
-        raise InvalidInputError(f"--out {out}: use a .csv or .parquet file name")
+    if out is not None:
+        check_flows_file(out, force)
     if not (gap > 0 and math.isfinite(gap)):
         raise InvalidInputError(f"--gap must be a positive number, got {gap}")
     if max_iterations < 1:
@@ -82,6 +87,19 @@ def run_assignment(
         write_link_flows(out, road, flow, problem.links.times(flow), problem.links.costs(flow))
         summary["flows_file"] = str(out)
     return summary
+
+
+def check_flows_file(out: Path, force: bool) -> None:
+    """Refuse, naming it, a flows file that cannot be written or would be overwritten."""
+    if out.suffix.lower() not in FLOW_FORMATS:
+        raise InvalidInputError(f"--out {out}: use a .csv or .parquet file name")
+    if out.is_dir():
+        raise InvalidInputError(f"--out {out}: is a directory (the flows go to one .csv or "
+                                ".parquet file)")
+    if out.exists() and not force:
+        raise InvalidInputError(f"--out {out}: the file exists; choose another --out or pass "
+                                "--force to replace it")
+    check_writable(out.parent if str(out.parent) else Path("."), "--out folder")
 
 
 def use_threads(threads: int | None) -> int:
@@ -128,17 +146,22 @@ def write_link_flows(
     """Write the flows table as CSV or Parquet, chosen by the file extension."""
     columns = link_flow_table(network, flow, time, cost)
     path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix.lower() == ".parquet":
-        import pyarrow as pa
-        import pyarrow.parquet as pq
+    partial = path.with_name(f".{path.name}.partial-{os.getpid()}")
+    try:
+        if path.suffix.lower() == ".parquet":
+            import pyarrow as pa
+            import pyarrow.parquet as pq
 
-        pq.write_table(pa.table(columns), path)
-        return
-    names = list(columns)
-    with path.open("w", encoding="utf-8") as handle:
-        handle.write(",".join(names) + "\n")
-        for row in zip(*(columns[name] for name in names), strict=True):
-            handle.write(",".join(_csv_value(value) for value in row) + "\n")
+            pq.write_table(pa.table(columns), partial)
+        else:
+            names = list(columns)
+            with partial.open("w", encoding="utf-8") as handle:
+                handle.write(",".join(names) + "\n")
+                for row in zip(*(columns[name] for name in names), strict=True):
+                    handle.write(",".join(_csv_value(value) for value in row) + "\n")
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def _csv_value(value: Any) -> str:
