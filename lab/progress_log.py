@@ -15,34 +15,37 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from ptn.lab.run_folder import utc_now, utc_text
 
 if TYPE_CHECKING:
     from rich.console import Console
-    from rich.status import Status
+    from rich.progress import Progress, TaskID
 
     from ptn.coordinator.outcome import RoundRecord
     from ptn.scenario.document import Scenario
 
 
 class ProgressLog:
-    """Steps and lines of a long command on stderr: rich on a terminal (``live``), plain
-    timestamped lines otherwise."""
+    """Steps and lines of a long command on stderr: rich on a terminal (``live``: a spinner and
+    the elapsed time of each running step), plain timestamped lines otherwise."""
 
     def __init__(self, live: bool, stream: TextIO | None = None) -> None:
         self.live = live
         self.stream = stream
         self._console: Console | None = None
-        self._status: Status | None = None
-        self._step = ""
-        self._step_started = 0.0
+        self._bar: Progress | None = None
 
     @classmethod
     def for_stderr(cls) -> ProgressLog:
         """Live when stderr is a terminal."""
         return cls(sys.stderr.isatty())
+
+    @property
+    def showing(self) -> bool:
+        """A live display of running steps is on the terminal."""
+        return self._bar is not None
 
     @property
     def console(self) -> Console:
@@ -54,7 +57,7 @@ class ProgressLog:
         return self._console
 
     def print(self, message: str) -> None:
-        """One line: above the spinner on a terminal, with its UTC time otherwise."""
+        """One line: above the running steps on a terminal, with its UTC time otherwise."""
         if self.live:
             self.console.print(message, markup=False, highlight=False)
         else:
@@ -64,36 +67,38 @@ class ProgressLog:
 
     @contextmanager
     def step(self, what: str) -> Iterator[None]:
-        """A long step: started, then done (or failed) after so many seconds."""
+        """A long step: started, then done (or stopped) after so many seconds."""
         started = time.monotonic()
-        outer, outer_started = self._step, self._step_started
-        self._step, self._step_started = what, started
-        if self.live:
-            self._show_status(what)
-        else:
-            self.print(f"{what} ...")
+        task = self._start_task(what)
         try:
             yield
         except BaseException as error:
+            self._stop_task(task)
             self.print(f"{what}: stopped after {time.monotonic() - started:.1f} s "
                        f"({type(error).__name__})")
             raise
-        finally:
-            self._step, self._step_started = outer, outer_started
-            if self.live:
-                self._show_status(outer)
+        self._stop_task(task)
         self.print(f"{what}: done in {time.monotonic() - started:.1f} s")
 
-    def _show_status(self, what: str) -> None:
-        if not what:
-            if self._status is not None:
-                self._status.stop()
-                self._status = None
+    def _start_task(self, what: str) -> TaskID | None:
+        if not self.live:
+            self.print(f"{what} ...")
+            return None
+        if self._bar is None:
+            from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+            self._bar = Progress(SpinnerColumn(), TextColumn("{task.description}"),
+                                 TimeElapsedColumn(), console=self.console, transient=True)
+            self._bar.start()
+        return self._bar.add_task(what, total=None)
+
+    def _stop_task(self, task: TaskID | None) -> None:
+        if self._bar is None or task is None:
             return
-        if self._status is None:
-            self._status = self.console.status(what)
-            self._status.start()
-        self._status.update(what)
+        self._bar.remove_task(task)
+        if not self._bar.tasks:
+            self._bar.stop()
+            self._bar = None
 
     def rounds(self, scenario: Scenario) -> Callable[[RoundRecord], None]:
         """A negotiation's progress callback: one line per round, as its mechanism formats
@@ -107,12 +112,3 @@ def progress_log(show: bool) -> ProgressLog | None:
     """The command's progress on stderr, or None (``show`` false: e.g. ``--quiet``)."""
     return ProgressLog.for_stderr() if show else None
 
-
-def announce(log: ProgressLog | None, message: str) -> None:
-    """A line on ``log`` when there is one."""
-    if log is not None:
-        log.print(message)
-
-
-def noop(*_: Any) -> None:
-    """Nothing (a callback slot left empty)."""

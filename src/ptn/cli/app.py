@@ -486,6 +486,11 @@ def serve(
         fail(str(error))
 
 
+#: a built-in scenario with an operator of each role (for a message naming one)
+SCENARIOS_WITH_ROLE = {"dso": "nguyen-dupuis-ieee33", "traffic": "nguyen-dupuis-ieee33",
+                       "tno": "profit-sharing-seed000", "cno": "pricing-seed001"}
+
+
 def operator_of_role(role: str, scenario: str) -> str | None:
     """The scenario's one operator of ``role`` (None: leave it to the role's own id and the
     server's checks); several are refused naming them and ``--operator-id``."""
@@ -493,6 +498,11 @@ def operator_of_role(role: str, scenario: str) -> str | None:
 
     loaded = load_scenario(scenario)
     ids = [i for i in loaded.operator_ids if loaded.part(i).role == role]
+    if not ids and role in SCENARIOS_WITH_ROLE:
+        raise InvalidInputError(
+            f"{scenario}: no {role} operator (its operators: "
+            f"{', '.join(loaded.operator_ids)}); a scenario with one: "
+            f"ptn run {SCENARIOS_WITH_ROLE[role]} --show-scenario > {role}-scenario.toml")
     if role in ids or not ids:
         return None
     if len(ids) == 1:
