@@ -185,3 +185,16 @@ def test_assign_refuses_an_existing_flows_file_before_solving(tmp_path: Path) ->
     assert forced.exit_code == 0, forced.output
     assert flows.read_text().startswith("tail,head,flow,")
     assert [p.name for p in tmp_path.iterdir()] == ["flows.csv"]  # no temporary file left
+
+
+def test_the_python_api_refuses_a_taken_folder_before_any_work(tmp_path: Path) -> None:
+    import ptn
+    import ptn.api
+
+    out = good_folder(tmp_path / "run")
+    with pytest.raises(FolderTakenError, match="--force"):
+        ptn.run(ptn.Scenario.load(None, periods=1), backend="inproc", out=out)
+    with pytest.raises(FolderTakenError):
+        ptn.api.coordinate(ptn.Scenario.load(None, periods=1), ["dso=127.0.0.1:1"], out=out)
+    assert json.loads((out / "summary.json").read_text()) == {"run": "good"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
