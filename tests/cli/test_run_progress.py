@@ -73,3 +73,17 @@ def test_run_periods_writes_the_short_day_with_progress_and_manifest(tmp_path: P
                             "periods") and e.endswith("...") for e in events)
     assert sum(bool(re.match(r"round +\d+ ", e)) for e in events) == rounds
     assert any(e.startswith("writing results: done in ") for e in events)
+
+
+def test_assign_in_a_pipe_logs_the_gap_as_it_closes() -> None:
+    result = CliRunner().invoke(app, ["assign", "--gap", "1e-10", "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    lines = result.stderr.strip().splitlines()
+    assert lines and all(re.match(STAMP + " assignment: iteration ", line) for line in lines)
+    gaps = [float(line.rsplit(" ", 1)[1]) for line in lines]
+    assert gaps == sorted(gaps, reverse=True) and len(gaps) >= 2
+    last = re.search(r"iteration (\d+)/", lines[-1])
+    assert last is not None and int(last.group(1)) <= summary["iterations"]
+    quiet = CliRunner().invoke(app, ["assign", "--gap", "1e-4", "--quiet"])
+    assert quiet.exit_code == 0 and quiet.stderr == ""

@@ -159,6 +159,9 @@ def assign(
     force: Annotated[bool, typer.Option("--force", help="replace an existing --out file "
                                                         "(once the assignment is solved)")
                      ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="no progress on stderr (otherwise: a "
+                                                        "bar on a terminal, timestamped lines "
+                                                        "in a pipe or log)")] = False,
     toll_factor: Annotated[
         float | None, typer.Option(help="override the network's toll weight (time per toll unit)")
     ] = None,
@@ -187,7 +190,7 @@ def assign(
                 toll_factor=toll_factor,
                 distance_factor=distance_factor,
                 threads=threads,
-                show_progress=sys.stdout.isatty() and not json_summary,
+                show_progress=False if quiet else "live" if sys.stderr.isatty() else "plain",
                 force=force,
             )
     except InvalidInputError as error:
