@@ -3,7 +3,7 @@
 Why this module exists: ``ptn run``, ``ptn coordinate``, ``ptn study``, ``ptn opf --out`` and
 :func:`ptn.run` all write a results folder, and a researcher's good results must survive a
 second command with the same folder, a ``--force`` that fails, or a ``--resume`` that fails.
-The rules (docs in the README's "Results folders"):
+The rules (docs/results-folders.md):
 
 * ``--out`` is checked before any work: a file, or a place that cannot be written, is refused at
   once naming it.
