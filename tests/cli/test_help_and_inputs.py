@@ -142,3 +142,12 @@ def test_serve_cno_on_a_scenario_with_one_cno(tmp_path: Path) -> None:
     single.write_text(ptn.Scenario.load("pricing-seed001").with_overrides(
         {"cno.cno2": None, "coordinator.variants": ["nash"]}).to_toml(), encoding="utf-8")
     assert operator_of_role("cno", str(single)) == "cno1"
+
+
+def test_show_scenario_with_periods_says_how_to_run_it_the_same() -> None:
+    shown = runner.invoke(app, ["run", "--periods", "4", "--show-scenario"])
+    assert shown.exit_code == 0
+    first, rest = shown.stdout.split("\n", 1)
+    assert first.startswith("# shown with --periods 4") and "--periods 4 for the same" in first
+    assert tomllib.loads(rest)["scenario"]["periods"] == 24  # the file is the scenario's own
+    assert runner.invoke(app, ["run", "--show-scenario"]).stdout == rest

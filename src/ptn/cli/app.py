@@ -347,6 +347,9 @@ def run(
         if placement is not None:
             loaded = loaded.with_placement(placement)
         if show_scenario:
+            if periods is not None:  # the text is the scenario's own: say how it was run
+                typer.echo(f"# shown with --periods {periods}: this file keeps the scenario's "
+                           f"own day; run and serve it with --periods {periods} for the same")
             typer.echo(loaded.to_toml(), nl=False)
             return
         log = progress_log(not quiet)
@@ -503,15 +506,21 @@ def operator_of_role(role: str, scenario: str) -> str | None:
     ids = [i for i in loaded.operator_ids if loaded.part(i).role == role]
     if not ids and role in SCENARIOS_WITH_ROLE:
         raise InvalidInputError(
-            f"{scenario}: no {role} operator (its operators: "
-            f"{', '.join(loaded.operator_ids)}); a scenario with one: "
-            f"ptn run {SCENARIOS_WITH_ROLE[role]} --show-scenario > {role}-scenario.toml")
+            f"{scenario}: no {role} operator (its operators: {some(loaded.operator_ids)}); a "
+            f"scenario with one: ptn run {SCENARIOS_WITH_ROLE[role]} --show-scenario > "
+            f"{role}-scenario.toml")
     if role in ids or not ids:
         return None
     if len(ids) == 1:
         return ids[0]
-    raise InvalidInputError(f"{scenario}: {len(ids)} operators are {role}s ({', '.join(ids)}): "
+    raise InvalidInputError(f"{scenario}: {len(ids)} operators are {role}s ({some(ids)}): "
                             "choose one with --operator-id")
+
+
+def some(names: tuple[str, ...] | list[str], shown: int = 6) -> str:
+    """The first names of a list, and how many more."""
+    more = len(names) - shown
+    return ", ".join(names[:shown]) + (f" and {more} more" if more > 0 else "")
 
 
 @app.command()
