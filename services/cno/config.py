@@ -17,6 +17,7 @@ import numpy as np
 
 from ptn.engines.games.cno_response import CnoPricing
 from ptn.scenario.document import ScenarioPart
+from ptn.scenario.keys import default_of
 from ptn.scenario.operator_tables import CnoTable
 from ptn.scenario.validation import validate_table
 
@@ -32,12 +33,12 @@ class CnoConfig:
     operator_id: str
     pricing: CnoPricing
     periods: int
-    method: str = "aem"
-    elasticity: str = "per-period"
-    aem_steps: int = 1
-    probe_step_per_mwh: float = 1.0
-    trust_region_per_mwh: float | None = None
-    exact_min_step_per_mwh: float = 0.01
+    method: str = default_of(CnoTable, "best_response")
+    elasticity: str = default_of(CnoTable, "elasticity")
+    aem_steps: int = default_of(CnoTable, "aem_steps")
+    probe_step_per_mwh: float = default_of(CnoTable, "probe_step_per_mwh")
+    trust_region_per_mwh: float | None = default_of(CnoTable, "trust_region_per_mwh")
+    exact_min_step_per_mwh: float = default_of(CnoTable, "exact_min_step_per_mwh")
 
     @property
     def stations(self) -> tuple[str, ...]:

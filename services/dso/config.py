@@ -23,6 +23,7 @@ from ptn.engines.power.der import DsoCase
 from ptn.engines.power.feeder import Feeder
 from ptn.engines.power.pricing import PriceLimits, TrialDraw
 from ptn.scenario.document import ScenarioPart
+from ptn.scenario.keys import default_of
 from ptn.scenario.operator_tables import DsoPricing, DsoTable, FeederItem
 from ptn.scenario.validation import validate_table
 
@@ -49,11 +50,11 @@ class PricingSettings:
     """
 
     limits: PriceLimits
-    proximal_weight: float = 0.2
-    trial_rounds: int = 5
-    seed: int = 0
+    proximal_weight: float = default_of(DsoPricing, "proximal_weight")
+    trial_rounds: int = default_of(DsoPricing, "trial_rounds")
+    seed: int = default_of(DsoPricing, "seed")
     trial_draw: TrialDraw = field(default_factory=TrialDraw)
-    price_per: str = "bus"
+    price_per: str = default_of(DsoPricing, "price_per")
 
 
 @dataclass(frozen=True)
@@ -66,11 +67,11 @@ class DsoConfig:
     pricing: PricingSettings | None = None
     #: the OPF's equations: the SOC relaxation of DistFlow, or lossless LinDistFlow (the model a
     #: KKT-reformulated bilevel reference can hold; ptn.engines.power.distflow)
-    formulation: str = "soc"
+    formulation: str = default_of(DsoTable, "formulation")
     #: ``[dso] feeder_workers``: threads solving its feeders' OPFs at once in a dispatch or an
     #: ADMM step (each feeder is its own problem: ptn.engines.power.feeder_blocks); 1 solves
     #: them in turn. Answers do not depend on it.
-    feeder_workers: int = 1
+    feeder_workers: int = default_of(DsoTable, "feeder_workers")
 
     @property
     def point_order(self) -> list[int]:

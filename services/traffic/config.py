@@ -25,6 +25,7 @@ from ptn.engines.traffic.multiperiod import MultiPeriodSpec
 from ptn.engines.traffic.network import FloatArray, RoadNetwork
 from ptn.engines.traffic.sue_periods import SuePeriodsSpec, check_method
 from ptn.scenario.document import ScenarioPart
+from ptn.scenario.keys import default_of
 from ptn.scenario.operator_tables import EvClassTable, TrafficStation, TrafficTable
 from ptn.scenario.validation import validate_table
 
@@ -70,10 +71,10 @@ class ProbeSettings:
     from the previous one).
     """
 
-    answers: str = "exact"
-    radius_per_mwh: float = 1.0
-    workers: int = 1
-    load_tolerance_mw: float | None = None
+    answers: str = default_of(TrafficTable, "probe_answers")
+    radius_per_mwh: float = default_of(TrafficTable, "probe_radius_per_mwh")
+    workers: int = default_of(TrafficTable, "probe_workers")
+    load_tolerance_mw: float | None = default_of(TrafficTable, "probe_load_tolerance_mw")
 
     @property
     def default(self) -> bool:
@@ -88,8 +89,8 @@ class TrafficConfig:
     operator_id: str
     spec: MultiPeriodSpec
     period_hours: float
-    equilibrium_gap: float = 1e-10
-    max_iterations: int = 1000
+    equilibrium_gap: float = default_of(TrafficTable, "equilibrium_gap")
+    max_iterations: int = default_of(TrafficTable, "max_iterations")
     #: the logit SUE set-up in SUE mode (``assignment = "sue"``), None in UE mode
     sue: SuePeriodsSpec | None = None
     #: how probe batches are answered (UE mode; :mod:`ptn.services.traffic.probes`)

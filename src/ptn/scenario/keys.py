@@ -94,3 +94,9 @@ NumberOrList = Annotated[Any, PlainValidator(_number_or_list)]
 NameList = Annotated[Any, PlainValidator(_name_list)]
 #: a value of several shapes, checked by the reader (the shapes are listed by ``type_name``)
 Shaped = Annotated[Any, PlainValidator(_anything)]
+
+
+def default_of(model: type[Table], name: str) -> Any:
+    """The default the schema declares for key ``name`` of ``model`` (for the settings
+    dataclasses that mirror a table, so their defaults are not written a second time)."""
+    return model.model_fields[name].default
