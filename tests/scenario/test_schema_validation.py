@@ -66,6 +66,15 @@ def test_a_bad_value_gets_one_message_naming_file_key_and_reason(data: dict[str,
     assert "pydantic" not in str(error.value)
 
 
+def test_a_missing_table_is_named_as_a_table() -> None:
+    text = SHARING.split("[tno.battery]")[0] + "\n[dso]" + SHARING.split("\n[dso]", 1)[1]
+    assert "[tno.battery]" not in text
+    errors = file_errors(tomllib.loads(text), "s.toml")
+    assert errors == ["s.toml: tno: missing required table [tno.battery]"]
+    assert file_errors({"coordinator": {}}, "e.toml") == [
+        "e.toml: missing required table [scenario]"]
+
+
 def test_an_unset_key_takes_the_default_the_reference_shows() -> None:
     """``ev_share`` left out: the EV share of the trips is the schema's default (0.05), read
     back from the demand the traffic department builds."""

@@ -111,7 +111,10 @@ def _reason(details: ErrorDetails, path: str, annotation: Any, field: FieldInfo 
         return path, f"unknown {what} (allowed: {allowed})"
     if kind == "missing":
         name = str(details["loc"][-1])
-        return path.rpartition(".")[0] if "." in path else "", f"missing required key '{name}'"
+        parent_path = path.rpartition(".")[0] if "." in path else ""
+        if is_table(annotation):
+            return parent_path, f"missing required table [{path}]"
+        return parent_path, f"missing required key '{name}'"
     if kind == "ptn":
         return path, str(context.get("reason", details["msg"]))
     if "message" in extra and (kind in _BOUND_ERRORS or kind == "finite_number"):
