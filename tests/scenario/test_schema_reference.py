@@ -100,3 +100,21 @@ def test_check_reports_what_the_operators_data_refuses(tmp_path: Path) -> None:
     missing = RUNNER.invoke(scenario_app, ["check", str(tmp_path / "none.toml")])
     assert missing.exit_code == 1
     assert "cannot read scenario" in missing.output
+
+
+#: the unit a key's name carries (the project names values with their units), longest first
+UNIT_OF_SUFFIX = (("_veh_per_h", "veh/h"), ("_per_mw2h", "$/MW²h"), ("_per_mwh", "$/MWh"),
+                  ("_mw_per_h", "MW/h"), ("_per_h", "$/h"), ("_mwh", "MWh"), ("_mw", "MW"),
+                  ("_mvar", "MVAr"), ("_mva", "MVA"), ("_pu", "p.u."), ("_hours", "h"),
+                  ("_h", "h"), ("_s", "s"))
+
+
+def test_every_key_has_a_meaning_and_the_unit_its_name_carries() -> None:
+    checked = 0
+    for row in rows():
+        assert row.meaning, row
+        unit = next((unit for suffix, unit in UNIT_OF_SUFFIX if row.key.endswith(suffix)), None)
+        if unit is not None:
+            assert row.unit == unit, row
+            checked += 1
+    assert checked > 40

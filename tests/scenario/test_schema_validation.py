@@ -111,3 +111,11 @@ def test_the_shipped_scenarios_pass_the_schema() -> None:
     for name in scenarios.names():
         assert file_errors(tomllib.loads(builtin_scenario_text(name)), name) == [], name
         load_scenario(name)
+
+
+def test_the_schema_has_a_table_for_every_role() -> None:
+    from ptn.scenario.document import MECHANISM_ROLES, ROLES
+    from ptn.scenario.schema import MECHANISMS, ScenarioFile
+
+    assert set(ROLES) <= set(ScenarioFile.model_fields)
+    assert set(MECHANISMS) == set(MECHANISM_ROLES)

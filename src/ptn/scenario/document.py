@@ -5,7 +5,10 @@ the coupling, the mechanism's parameters), but no operator may see another's dat
 therefore read into a :class:`Scenario` whose :meth:`Scenario.part` hands each operator only its
 own table plus the public facts, and whose :attr:`Scenario.coordinator` holds only the
 mechanism's parameters. Every problem is one :class:`~ptn.engines.errors.InvalidInputError` naming
-the file and the key path (``my.toml: traffic.station[2].node: ...``).
+the file and the key path (``my.toml: traffic.station[2].node: ...``). The keys, their types,
+defaults and bounds are declared once in the schema (:mod:`ptn.scenario.schema`, whose
+reference is docs/scenarios.md); this module validates the shared tables against it and adds
+the checks across keys, and each operator's reader validates its own table.
 
 Layout (the default, ``scenarios/nguyen-dupuis-ieee33.toml``, is the example)::
 
