@@ -148,8 +148,9 @@ class DsoPricing(Table):
         "highest charging price the DSO may quote", unit="$/MWh")
     mean_cap_per_mwh: float = key(_LIMITS.mean_cap_per_mwh,
         "cap on a price's mean over the periods", unit="$/MWh")
-    proximal_weight: float = key(0.2, "weight of the proximal term keeping quotes near the "
-                                      "last", ge=0)
+    proximal_weight: float = key(0.2, "weight w of the proximal term −w‖λ − λ_previous‖² of "
+                                      "the DSO's pricing objective (keeps a quote near the "
+                                      "previous one)", ge=0)
     trial_rounds: int = key(5, "rounds of random trial prices before the fitted quotes", ge=1)
     seed: int = key(0, "seed of the random trial prices", ge=0)
     trial_price_min_per_mwh: float | None = key(None, "lowest random trial price (within the "
@@ -301,15 +302,21 @@ class CnoTable(Table):
     price_max_per_mwh: NumberOrList = key(REQUIRED, "highest price: one for every station or "
                                                     "one per station", unit="$/MWh",
                                           type_name="number or list of numbers")
-    best_response: Literal["aem", "exact"] = key("aem", "best-response method", choice="method")
-    elasticity: Literal["per-period", "full"] = key("per-period", "which price elasticities the "
-                                                                  "best response estimates",
+    best_response: Literal["aem", "exact"] = key("aem", "best-response method: approximation "
+                                                        "by elasticity matrix (seed 001 eqs. "
+                                                        "28–31) or the exact derivative-free "
+                                                        "compass search", choice="method")
+    elasticity: Literal["per-period", "full"] = key("per-period", "AEM's elasticity matrix: "
+                                                                  "per period, or full (across "
+                                                                  "periods)",
                                                     choice="elasticity")
-    aem_steps: int = key(1, "AEM steps per turn", ge=1)
-    probe_step_per_mwh: float = key(1.0, "price step of a probe", gt=0, unit="$/MWh")
-    trust_region_per_mwh: float | None = key(None, "largest price move per turn; unset: none",
-                                             gt=0, unit="$/MWh")
-    exact_min_step_per_mwh: float = key(0.01, "the exact search's smallest step", gt=0,
+    aem_steps: int = key(1, "most AEM steps (linearizations) per turn", ge=1)
+    probe_step_per_mwh: float = key(1.0, "AEM's price perturbation when it linearizes the load "
+                                         "response", gt=0, unit="$/MWh")
+    trust_region_per_mwh: float | None = key(None, "AEM: largest move of a price per step; "
+                                                   "unset: none", gt=0, unit="$/MWh")
+    exact_min_step_per_mwh: float = key(0.01, "the exact search stops when its step is below "
+                                              "this (a local maximum to that resolution)", gt=0,
                                         unit="$/MWh")
 
 
