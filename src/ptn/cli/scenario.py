@@ -98,8 +98,10 @@ def check_scenario(spec: str) -> tuple[list[str], str]:
 def check(
     file: Annotated[str, typer.Argument(help="a scenario file, or a built-in scenario's name")],
 ) -> None:
-    """Validate a scenario: print one OK line (mechanism, operators), or every problem (file,
-    key, reason) and exit 1."""
+    """Validate a scenario: one OK line (mechanism, operators), or every problem and exit 1.
+
+    Each problem names the file, the key and the reason. The schema's problems are listed
+    all at once; then the operators' data is checked (road nodes, feeder buses, stations)."""
     problems, summary = check_scenario(file)
     for problem in problems:
         typer.echo(f"ptn: error: {problem}", err=True)
