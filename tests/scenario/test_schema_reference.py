@@ -47,7 +47,6 @@ def test_every_key_of_the_shipped_scenarios_is_in_the_reference() -> None:
     used: set[tuple[str, str]] = set()
     for name in scenarios.names():
         _keys_used(tomllib.loads(builtin_scenario_text(name)), "", used)
-    used = {(table, key) for table, key in used if not table.startswith("[study")}
     assert used, "no keys found"
     assert used <= documented, sorted(used - documented)
     assert ("[[traffic.station]]", "capacity_veh_per_h") in used  # arrays of tables are seen
@@ -118,3 +117,20 @@ def test_every_key_has_a_meaning_and_the_unit_its_name_carries() -> None:
             assert row.unit == unit, row
             checked += 1
     assert checked > 40
+
+
+def test_the_study_keys_agree_with_ptn_study() -> None:
+    """``[study]`` is checked by ptn study (ptn.lab.studies.study); the reference's keys and
+    defaults are its keys and defaults."""
+    from dataclasses import fields
+
+    from ptn.lab.studies.study import STUDY_KEYS, STUDY_KINDS, StudySettings
+    from ptn.scenario.schema import StudyTable
+
+    assert tuple(StudyTable.model_fields) == STUDY_KEYS
+    settings = StudySettings(kind="hosting")
+    for item in fields(StudySettings):
+        if item.name != "kind":
+            assert StudyTable.model_fields[item.name].default == getattr(settings, item.name)
+    listed = {row.key: row for row in rows() if row.table == "[study]"}
+    assert listed["kind"].type == "one of " + ", ".join(STUDY_KINDS)

@@ -275,9 +275,10 @@ def scenario_from_text(text: str, *, source: str, base_directory: Path,
     document = parse_toml_text(text.encode("utf-8"), source)
     reader = KeyReader(source)
     # the operators' tables are validated by their readers (ptn.services.<role>.config), each
-    # against its schema (ptn.scenario.operator_tables), when the part is checked or used
+    # against its schema (ptn.scenario.operator_tables), when the part is checked or used;
+    # [study] by ptn study (ptn.lab.studies.study) when it runs
     shared = validate_table(ScenarioFile, {name: value for name, value in document.items()
-                                           if name not in ROLES}, source, "")
+                                           if name not in (*ROLES, "study")}, source, "")
     public = _public(reader, shared.scenario)
     if periods is not None:
         if isinstance(periods, bool) or int(periods) != periods or periods < 1:

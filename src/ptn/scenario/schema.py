@@ -124,9 +124,22 @@ class PlacementTable(Table):
 
 
 class StudyTable(Table):
-    """``[study]``: read only by ``ptn study`` (ptn.lab.studies.study), which checks its keys."""
+    """``[study]``: read only by ``ptn study`` (ptn.lab.studies.study), which checks it when the
+    study runs (loading a scenario leaves it as written; ``ptn scenario check`` checks it)."""
 
-    model_config = Table.model_config | {"extra": "allow"}
+    kind: Literal["sue-der", "hosting"] = key(
+        REQUIRED, "the study: seed 002's stochastic equilibrium with DER, or seed 003's cost "
+                  "saving and EV hosting capacity")
+    paper: str = key("", "the paper the study reproduces, for its report (e.g. \"seed 002\")")
+    msa_tolerance: float = key(1e-2, "seed 002's MSA stopping tolerance of max_k |f_k^(n+1) − "
+                                     "f_k^n|", gt=0, unit="veh/h")
+    tariff_sigma: float = key(0.2, "seed 002's eq. 22: the flat band's half-width sigma, a "
+                                   "fraction of the equivalent load's peak-to-valley "
+                                   "difference", ge=0, le=0.5, unit="fraction")
+    hosting_tolerance: float = key(1e-2, "hosting capacity: bisection to this relative width of "
+                                         "the EV demand scale", gt=0, lt=1)
+    hosting_max_scale: float = key(50.0, "hosting capacity: the largest EV demand scale "
+                                         "searched", gt=0)
 
 
 class ScenarioFile(Table):
@@ -134,7 +147,7 @@ class ScenarioFile(Table):
 
     scenario: PublicTable = key(REQUIRED, "what every party may know")
     coordinator: CoordinatorTable = key(CoordinatorTable(), "the mechanism and its parameters")
-    study: StudyTable = key(StudyTable(), "the study's settings (ptn study)")
+    study: StudyTable | None = key(None, "the study's settings (ptn study)", type_name="table")
     placement: PlacementTable | None = key(None, "where operators run on Ray", type_name="table")
     reference: ReferenceTable = key(ReferenceTable(), "the full-information reference")
     dso: DsoTable | None = key(None, "the DSO's private data", type_name="table")
