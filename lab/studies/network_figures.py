@@ -22,7 +22,10 @@ title says how far apart they are. Everything goes to ``<results>/full_informati
   the period of the feeder's lowest voltage, the stations' buses marked;
 * ``bus_dlmps.png``: DLMPs by bus and period ($/MWh), every feeder's buses;
 * ``power_balance.png``: supply and demand per period with losses and storage
-  (:func:`~ptn.lab.studies.network_drawings.power_balance_figure`).
+  (:func:`~ptn.lab.studies.network_drawings.power_balance_figure`);
+* ``voltage_difference.png``: the agreed dispatch's voltages minus those of the dispatch without
+  coordination (the baseline's station loads, profit sharing's prescheduled plan), by bus and
+  period, in % of nominal (:mod:`ptn.lab.studies.seed003_figures`).
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ from ptn.coordinator.results.formatting import write_csv
 from ptn.engines.power.result import OpfResult
 from ptn.engines.traffic.multiperiod import MultiPeriodResult, build_multiperiod_problem
 from ptn.figures import save_figure
-from ptn.lab.studies.dispatch import power_balance_mw
+from ptn.lab.studies.dispatch import power_balance_mw, voltage_by_bus
 from ptn.lab.studies.network_drawings import (
     FloatArray,
     feeder_figure,
@@ -51,6 +54,7 @@ from ptn.lab.studies.network_drawings import (
     road_map_figure,
     tree_layout,
 )
+from ptn.lab.studies.seed003_figures import plot_voltage_difference, voltage_difference_pu
 from ptn.scenario.document import Scenario
 from ptn.services.dso.config import DsoConfig, dso_config_from_part
 from ptn.services.dso.model import DsoModel
@@ -69,6 +73,9 @@ class AgreedPoint:
     description: str
     price_per_mwh: FloatArray | None
     station_load_mw: FloatArray
+    #: the loads without coordination (the baseline, the prescheduled plan), when known
+    before_description: str = ""
+    before_load_mw: FloatArray | None = None
 
 
 def agreed_point(outcome: Any) -> AgreedPoint | None:
@@ -76,9 +83,13 @@ def agreed_point(outcome: Any) -> AgreedPoint | None:
     if isinstance(outcome, NegotiationOutcome):
         if outcome.agreed is None:
             return None
+        baseline = outcome.baseline
         return AgreedPoint("the agreed consensus prices",
                            np.asarray(outcome.agreed.price_per_mwh, dtype=float),
-                           np.asarray(outcome.agreed.station_load_mw, dtype=float))
+                           np.asarray(outcome.agreed.station_load_mw, dtype=float),
+                           "the uncoordinated baseline",
+                           None if baseline is None
+                           else np.asarray(baseline.station_load_mw, dtype=float))
     if isinstance(outcome, PricingGameOutcome):
         if not outcome.variants:
             return None
@@ -91,7 +102,9 @@ def agreed_point(outcome: Any) -> AgreedPoint | None:
         if not outcome.evaluations:
             return None
         return AgreedPoint(f"the plan at ρ* = {outcome.best_share:.4f}", None,
-                           np.asarray(outcome.best.load_mw, dtype=float))
+                           np.asarray(outcome.best.load_mw, dtype=float),
+                           "the prescheduled plan",
+                           np.asarray(outcome.preschedule_load_mw, dtype=float))
     return None
 
 
@@ -119,11 +132,22 @@ def write_network_figures(scenario: Scenario, outcome: Any, folder: Path) -> lis
     dso_ids = scenario.operators_of("dso")
     if dso_ids:
         config_dso = dso_config_from_part(scenario.part(dso_ids[0]))
-        dispatch = DsoModel(config_dso).dispatch_fixed(point.station_load_mw)
+        model = DsoModel(config_dso)
+        dispatch = model.dispatch_fixed(point.station_load_mw)
         if dispatch.status.has_solution:
             written += write_feeder_figures(config_dso, dispatch, out)
             notes.append("Feeders: the DSO's dispatch of the agreed station loads, re-solved "
                          "from its table of the scenario.")
+            if point.before_load_mw is not None:
+                before = model.dispatch_fixed(point.before_load_mw)
+                if before.status.has_solution:
+                    written.append(write_voltage_difference(dispatch, before, point, out))
+                    notes.append(f"Voltage difference: the same dispatch of "
+                                 f"{point.before_description}'s station loads, subtracted.")
+                else:
+                    notes.append(f"Voltage difference: the dispatch of "
+                                 f"{point.before_description}'s station loads has no solution "
+                                 f"({before.status}: {before.message}).")
         else:
             notes.append(f"Feeders: the DSO's dispatch of the agreed station loads has no "
                          f"solution ({dispatch.status}: {dispatch.message}).")
@@ -173,6 +197,17 @@ def write_traffic_figures(config: TrafficConfig, result: MultiPeriodResult, poin
         layout_note=layout)
     written.append(save_figure(figure, out / "road_flows.png"))
     return written
+
+
+def write_voltage_difference(after: OpfResult, before: OpfResult, point: AgreedPoint,
+                             out: Path) -> Path:
+    """``voltage_difference.png``: agreed minus uncoordinated voltage by bus and period (% of
+    nominal; two heatmaps of voltages near 1 p.u. hide a shift of a few thousandths)."""
+    labels, after_pu = voltage_by_bus(after)
+    _, before_pu = voltage_by_bus(before)
+    return plot_voltage_difference(
+        voltage_difference_pu(before_pu, after_pu), labels, out / "voltage_difference.png",
+        title=f"Voltage change: agreement minus {point.before_description}")
 
 
 def write_feeder_figures(config: DsoConfig, dispatch: OpfResult, out: Path) -> list[Path]:

@@ -1,5 +1,5 @@
 """The full-information figures of a results folder: the road map's link flows, the feeder's
-one-line diagram, the bus DLMPs and the power balance, on the default scenario in 4 periods.
+one-line diagram, the bus DLMPs and the power balance, on the default scenario in 2 periods.
 
 The agreed point is the traffic department's equilibrium at a flat 60 $/MWh (so the station
 loads are exactly the ones its equilibrium gives); the checks compare the drawings with numbers
@@ -32,7 +32,7 @@ from ptn.services.dso.model import DsoModel
 from ptn.services.traffic.config import traffic_config_from_part
 from tests.results.browser import image_states, require_browser
 
-PERIODS = 4
+PERIODS = 2
 PRICE = 60.0
 
 
@@ -46,9 +46,12 @@ def agreed(scenario: Scenario) -> NegotiationOutcome:
     config = traffic_config_from_part(scenario.part(scenario.operators_of("traffic")[0]))
     price = np.full((len(scenario.public.stations), PERIODS), PRICE)
     loads = np.asarray(traffic_equilibrium(config, price).station_load_mw).T
+    # the baseline: the same loads a period later (its voltages differ from the agreement's)
+    baseline = CostSummary(2.0, {"traffic": 2.0}, np.roll(loads, 1, axis=1), price)
     return NegotiationOutcome("n", "admm", NegotiationStatus.CONVERGED, "",
                               scenario.public.stations, PERIODS, scenario.public.period_hours,
-                              (), 0.0, agreed=CostSummary(1.0, {"traffic": 1.0}, loads, price))
+                              (), 0.0, agreed=CostSummary(1.0, {"traffic": 1.0}, loads, price),
+                              baseline=baseline)
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +61,7 @@ def folder(scenario: Scenario, agreed: NegotiationOutcome,
     written = write_network_figures(scenario, agreed, out)
     assert {path.name for path in written} == {
         "link_flows.csv", "road_flows.png", "feeder.png", "bus_dlmps.png", "power_balance.png",
-        "about.md"}
+        "voltage_difference.png", "about.md"}
     write_index_page(out)
     return out
 
@@ -91,7 +94,8 @@ def test_every_image_of_the_folder_loads(folder: Path) -> None:
     (states,) = image_states(folder / "index.html")
     assert {state["src"] for state in states} == {
         f"full_information/{name}.png"
-        for name in ("road_flows", "feeder", "bus_dlmps", "power_balance")}
+        for name in ("road_flows", "feeder", "bus_dlmps", "power_balance",
+                     "voltage_difference")}
     assert all(state["width"] > 0 for state in states)
 
 
