@@ -25,6 +25,27 @@ SUMMARY_FILE = "summary.json"
 #: files linked under "other files" (figures are shown, the page itself is not listed)
 LINKED_SUFFIXES = (".csv", ".md", ".json", ".toml", ".parquet", ".txt")
 
+#: what a figure shows, by the start of its file name (the longest match wins)
+CAPTIONS = {
+    "convergence": "ADMM residuals per round against the tolerance, and the penalty ρ",
+    "prices": "agreed price per station and period ($/MWh), baseline tariff dashed",
+    "station_loads": "agreed charging load per station (MW): one panel per station",
+    "cost_comparison": "cost over the horizon ($): baseline, agreement, centralized reference",
+    "station_prices": "agreed price by station and period ($/MWh): the DLMP at its bus",
+    "fig5_convergence": "seed 001 Figure 5: relative changes of prices and loads per round",
+    "fig6_mean_prices": "seed 001 Figure 6: mean DSO and charging prices per round ($/MWh)",
+    "fig7_revenues": "seed 001 Figure 7: revenues per round ($)",
+    "dno_cost": "the DNO's cost against the profit share ρ ($)",
+    "tno_benefit": "the TNO's benefit against the profit share ρ ($)",
+    "load_shift": "station loads per period (MW), prescheduled and at ρ*",
+    "road_flows": "full information: link flows (veh/h) and volume/capacity on the road map",
+    "feeder": "full information: the feeder's one-line diagram, bus voltages (p.u.)",
+    "bus_dlmps": "full information: DLMPs by bus and period ($/MWh)",
+    "power_balance": "supply and demand per period (MW), losses and storage included",
+    "voltage_difference": "voltage change by coordination, by bus and period (% of nominal)",
+    "voltages": "the DSO's own report: bus voltages by period (p.u.)",
+}
+
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 1.5rem auto; max-width: 1200px;
        padding: 0 1rem; color: #222; }
@@ -112,7 +133,8 @@ def render_index_page(folder: Path, summary: dict[str, Any] | None, title: str) 
             link = _link(path)
             parts.append(f'<figure><a href="{link}"><img src="{link}" '
                          f'alt="{_text(path.as_posix())}"></a>'
-                         f"<figcaption>{_text(path.as_posix())}</figcaption></figure>")
+                         f"<figcaption><b>{_text(path.as_posix())}</b>{caption(path)}"
+                         "</figcaption></figure>")
         parts.append("</div>")
     else:
         parts.append("<p>No figures.</p>")
@@ -123,6 +145,12 @@ def render_index_page(folder: Path, summary: dict[str, Any] | None, title: str) 
                                       "</a></li>" for path in files) + "</ul>")
     parts += ["</body>", "</html>", ""]
     return "\n".join(parts)
+
+
+def caption(path: Path) -> str:
+    """`` — what the figure shows`` for a known figure name, else nothing."""
+    known = [key for key in CAPTIONS if path.name.startswith(key)]
+    return f" — {_text(CAPTIONS[max(known, key=len)])}" if known else ""
 
 
 def flatten(value: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:

@@ -58,6 +58,8 @@ def test_summary_table_holds_the_summary(folders: dict[str, Path]) -> None:
     assert f"<th>gap_to_centralized</th><td class=\"number\">{summary['gap_to_centralized']:,.6g}" \
         in page
     assert "<th>stations</th><td>cs1, cs2</td>" in page
+    # each known figure says what it shows, with its unit
+    assert "<b>cost_comparison.png</b> — cost over the horizon ($)" in page
     # the game's claims (a list of records) are a table of their own
     game = (folders["game"] / "index.html").read_text(encoding="utf-8")
     assert "<h3>claims</h3>" in game and "<th>verdict</th>" in game
