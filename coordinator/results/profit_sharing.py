@@ -40,7 +40,7 @@ from ptn.coordinator.mechanisms.admm import ROUND_FIELDS
 from ptn.coordinator.mechanisms.profit_sharing import ProfitSharingOutcome
 from ptn.coordinator.results.formatting import json_ready, money, write_csv
 from ptn.coordinator.results.index_page import write_index_page
-from ptn.figures import DPI, new_figure, save_figure
+from ptn.figures import DPI, new_figure, save_figure, tick_positions
 
 SHARE_COLUMNS = ("share", "status", "rounds", "seconds", "dso_cost_usd", "tno_cost_usd",
                  "dno_total_cost_usd", "tno_benefit_usd", "payment_usd")
@@ -296,6 +296,7 @@ def load_shift_figure(outcome: ProfitSharingOutcome) -> Figure:
         axes.set_ylabel("load (MW)")
         axes.grid(True, axis="y", alpha=0.3)
     grid[-1].set_xlabel("period start (h)")
+    grid[-1].set_xticks(hours[tick_positions(outcome.periods, 12)])
     grid[-1].set_xlim(0, outcome.periods * outcome.period_hours)
     figure.suptitle(f"{outcome.scenario}: station loads before and after profit sharing")
     handles, labels = grid[0].get_legend_handles_labels()

@@ -107,8 +107,8 @@ def road_map_figure(x: ArrayLike, y: ArrayLike, tail: ArrayLike, head: ArrayLike
         handles.append(Line2D([], [], color="0.4",
                               linewidth=MIN_WIDTH_PT + (MAX_WIDTH_PT - MIN_WIDTH_PT) * share,
                               label=f"{share * largest:,.0f} veh/h"))
-    axes.legend(handles=handles, title="link flow", loc="upper left", bbox_to_anchor=(0, -0.02),
-                ncols=len(handles), fontsize="small", title_fontsize="small", frameon=False)
+    figure.legend(handles=handles, title="link flow", loc="outside lower center",
+                  ncols=len(handles), fontsize="small", title_fontsize="small", frameon=False)
     axes.set_aspect("equal", adjustable="datalim")
     axes.autoscale_view()
     axes.set_xticks([])
@@ -183,8 +183,8 @@ def feeder_figure(x: ArrayLike, y: ArrayLike, branch_from: ArrayLike, branch_to:
                Line2D([], [], linestyle="none", marker="s", markerfacecolor="none",
                       markeredgecolor="tab:red", markeredgewidth=2, markersize=9,
                       label="charging station's bus")]
-    axes.legend(handles=handles, loc="upper left", bbox_to_anchor=(0, -0.02), ncols=2,
-                fontsize="small", frameon=False)
+    figure.legend(handles=handles, loc="outside lower center", ncols=2, fontsize="small",
+                  frameon=False)
     axes.set_xticks([])
     axes.set_yticks([])
     axes.set_xlabel("branches from the substation", fontsize="small", color="0.4")

@@ -84,7 +84,7 @@ def agreed_point(outcome: Any) -> AgreedPoint | None:
         if outcome.agreed is None:
             return None
         baseline = outcome.baseline
-        return AgreedPoint("the agreed consensus prices",
+        return AgreedPoint("the agreed prices",
                            np.asarray(outcome.agreed.price_per_mwh, dtype=float),
                            np.asarray(outcome.agreed.station_load_mw, dtype=float),
                            "the uncoordinated baseline",
@@ -95,7 +95,8 @@ def agreed_point(outcome: Any) -> AgreedPoint | None:
             return None
         name = "nash" if "nash" in outcome.variants else next(iter(outcome.variants))
         variant = outcome.variants[name]
-        return AgreedPoint(f"the {name} equilibrium's charging prices",
+        label = "Nash" if name == "nash" else name
+        return AgreedPoint(f"the {label} equilibrium's prices",
                            np.asarray(variant.charging_price_per_mwh, dtype=float),
                            np.asarray(variant.load_mw, dtype=float))
     if isinstance(outcome, ProfitSharingOutcome):
@@ -193,8 +194,9 @@ def write_traffic_figures(config: TrafficConfig, result: MultiPeriodResult, poin
         if network.num_nodes <= 60 else (),
         title=f"{network.name}: link flows in period {peak} ({start_h:g}–"
               f"{start_h + config.period_hours:g} h, the busiest)\nuser equilibrium at "
-              f"{point.description}; station loads within {difference:.2g} MW of it",
-        layout_note=layout)
+              f"{point.description}",
+        layout_note=f"{layout}\nthis equilibrium's station loads are within "
+                    f"{difference:.2g} MW of the agreed ones")
     written.append(save_figure(figure, out / "road_flows.png"))
     return written
 

@@ -109,7 +109,7 @@ def test_road_map_draws_flows_as_widths_and_ratios_as_colours() -> None:
     widths = lines.get_linewidths()
     assert widths[1] > widths[0]
     assert figure.axes[1].get_ylabel() == "volume / capacity (–)"
-    legend = [t.get_text() for t in figure.axes[0].get_legend().get_texts()]
+    legend = [t.get_text() for t in figure.legends[0].get_texts()]
     assert legend == ["charging station", "100 veh/h", "200 veh/h", "400 veh/h"]
     # without coordinates: a layout, every node placed
     x, y, source = road_layout(3, [0, 1], [1, 2])
