@@ -78,10 +78,16 @@ def plot_convergence(outcome: NegotiationOutcome, path: Path) -> Path:
 
 
 def plot_prices(outcome: NegotiationOutcome, path: Path) -> Path:
+    """:func:`prices_figure` as PNG."""
+    return save_figure(prices_figure(outcome), path)
+
+
+def prices_figure(outcome: NegotiationOutcome) -> Figure:
     """Agreed consensus price per station vs period (steps); the baseline tariff dashed.
 
     A baseline flat across stations is one dashed line; otherwise each station's baseline price
-    is dashed in that station's colour.
+    is dashed in that station's colour. With more than :data:`LEGEND_INSIDE_MOST` stations the
+    legend stands beside the axes.
     """
     figure, axes = new_figure()
     axes.set_title(f"Consensus prices — {outcome.mechanism}")
@@ -109,7 +115,7 @@ def plot_prices(outcome: NegotiationOutcome, path: Path) -> Path:
         _finish(axes, outcome)
     else:
         note(axes, "no agreed prices")
-    return save_figure(figure, path)
+    return figure
 
 
 def plot_station_loads(outcome: NegotiationOutcome, path: Path) -> Path:
@@ -270,10 +276,18 @@ def _step(axes: Axes, outcome: NegotiationOutcome, values: NDArray[np.float64],
     axes.step(edges, np.append(values, values[-1:]), where="post", **style)
 
 
+#: more stations than this put a line plot's legend beside the axes (it would cover the data)
+LEGEND_INSIDE_MOST = 3
+
+
 def _finish(axes: Axes, outcome: NegotiationOutcome) -> None:
     axes.set_xlim(0, outcome.periods * outcome.period_hours)
     axes.grid(True, alpha=0.3)
-    axes.legend(loc="best", fontsize="small", ncols=2 if len(outcome.stations) > 3 else 1)
+    if len(outcome.stations) <= LEGEND_INSIDE_MOST:
+        axes.legend(loc="best", fontsize="small")
+    else:
+        axes.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize="small",
+                    title="station", title_fontsize="small")
 
 
 def note(axes: Axes, text: str) -> None:

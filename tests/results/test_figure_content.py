@@ -15,6 +15,7 @@ from matplotlib.patches import Rectangle
 from ptn.coordinator.outcome import CostSummary
 from ptn.coordinator.results.plots import (
     cost_comparison_figure,
+    prices_figure,
     station_loads_figure,
     station_prices_figure,
 )
@@ -113,3 +114,21 @@ def test_game_figures_are_named_after_the_paper(tmp_path: Path) -> None:
     assert names == {f"fig{number}_{kind}-{variant}.png"
                      for number, kind in ((5, "convergence"), (6, "mean_prices"), (7, "revenues"))
                      for variant in ("nash", "cooperative")}
+
+
+def test_many_stations_put_the_price_legend_beside_the_data() -> None:
+    base = synthetic_outcome()
+    stations = tuple(f"s{k}" for k in range(9))
+    prices = 40.0 + np.arange(36, dtype=float).reshape(9, 4)
+    many = replace(base, stations=stations, baseline=None, centralized=None,
+                   agreed=CostSummary(1.0, {"tno": 1.0}, prices, prices))
+    for outcome, outside in ((synthetic_outcome(), False), (many, True)):
+        figure = prices_figure(outcome)
+        figure.canvas.draw()
+        (axes,) = visible_axes(figure)
+        legend = axes.get_legend()
+        assert legend is not None and axes.get_ylabel() == "price ($/MWh)"
+        beside = legend.get_window_extent().x0 >= axes.get_window_extent().x1
+        assert beside == outside
+    texts = [t.get_text() for t in legend.get_texts()]
+    assert texts == list(stations)
