@@ -41,6 +41,7 @@ from ptn.coordinator.mechanisms.pricing_game import PricingGameOutcome
 from ptn.coordinator.mechanisms.profit_sharing import ProfitSharingOutcome
 from ptn.coordinator.outcome import NegotiationOutcome
 from ptn.coordinator.results.formatting import write_csv
+from ptn.engines.errors import InvalidInputError
 from ptn.engines.power.result import OpfResult
 from ptn.engines.traffic.multiperiod import MultiPeriodResult, build_multiperiod_problem
 from ptn.figures import save_figure
@@ -111,7 +112,9 @@ def agreed_point(outcome: Any) -> AgreedPoint | None:
 
 def write_network_figures(scenario: Scenario, outcome: Any, folder: Path) -> list[Path]:
     """Write ``folder/full_information/`` (see the module docstring); the files written (none
-    when nothing was agreed)."""
+    when nothing was agreed). What could not be re-solved (prices the traffic department
+    refuses, a dispatch without a solution) is said in ``about.md``, not raised: the run's own
+    results are written already."""
     point = agreed_point(outcome)
     if point is None:
         return []
@@ -123,10 +126,15 @@ def write_network_figures(scenario: Scenario, outcome: Any, folder: Path) -> lis
     if traffic_ids and point.price_per_mwh is not None:
         config = traffic_config_from_part(scenario.part(traffic_ids[0]))
         if config.sue is None:
-            result = traffic_equilibrium(config, point.price_per_mwh)
-            written += write_traffic_figures(config, result, point, out)
-            notes.append(f"Traffic: the traffic department's user equilibrium at "
-                         f"{point.description}, re-solved from its table of the scenario.")
+            try:
+                result = traffic_equilibrium(config, point.price_per_mwh)
+            except InvalidInputError as error:  # prices the department refuses (negative)
+                notes.append(f"Traffic: not re-solved at {point.description}: {error}.")
+            else:
+                written += write_traffic_figures(config, result, point, out)
+                notes.append(f"Traffic: the traffic department's user equilibrium at "
+                             f"{point.description}, re-solved from its table of the scenario "
+                             f"({result.status}, relative gap {result.relative_gap:.1e}).")
         else:
             notes.append("Traffic: a logit-SUE department; its link flows are not re-solved "
                          "here (`ptn study` draws seed 002's).")

@@ -9,6 +9,7 @@ taken from the scenario's data and the solvers' raw results, not from the drawin
 from __future__ import annotations
 
 import csv
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -147,3 +148,21 @@ def test_power_balance_bars_add_up_to_load_losses_and_storage(
     for period in range(PERIODS):
         assert heights[period, "demand"] == pytest.approx(expected[period], rel=1e-4, abs=1e-4)
         assert heights[period, "supply"] == pytest.approx(expected[period], rel=1e-4, abs=1e-4)
+
+
+def test_prices_the_department_refuses_are_a_note(scenario: Scenario,
+                                                  agreed: NegotiationOutcome,
+                                                  tmp_path: Path) -> None:
+    """A negative agreed price (a DLMP can be negative) is no equilibrium: said in about.md,
+    the feeder figures are still drawn."""
+    assert agreed.agreed is not None
+    negative = agreed.agreed.price_per_mwh.copy()
+    negative[0, 0] = -5.0
+    point = CostSummary(1.0, {"traffic": 1.0}, agreed.agreed.station_load_mw, negative)
+    written = write_network_figures(scenario, replace(agreed, agreed=point, baseline=None),
+                                    tmp_path)
+    names = {path.name for path in written}
+    assert "road_flows.png" not in names and "feeder.png" in names
+    about = (tmp_path / "full_information" / "about.md").read_text(encoding="utf-8")
+    assert "Traffic: not re-solved at the agreed prices" in about
+    assert "negative" in about or "-5" in about
