@@ -15,7 +15,7 @@ data. Files written (periods and rounds as numbered in the outcome, periods from
   ``extra`` scalars; ``warnings``: what operators said beside their usable replies (stations
   whose charging capacity binds). Strict JSON: NaN and infinities are ``null``.
 * ``rounds.csv``: round, seconds, primal_residual, dual_residual, penalty_per_mw2h, then
-  ``price_<station>_per_mwh`` (the station's consensus price averaged over the periods).
+  ``mean_price_<station>_per_mwh`` (the station's consensus price averaged over the periods).
 * ``loads.csv``: station, period, agreed_load_mw, agreed_price_per_mwh, baseline_load_mw,
   centralized_load_mw (long format; a cell is empty when the value is absent or not finite).
 * ``prices.csv``: station, period, agreed_price_per_mwh (the consensus price λ),
@@ -241,7 +241,7 @@ def progress_line(record: RoundRecord, tolerance: float) -> str:
 def _round_rows(outcome: NegotiationOutcome) -> tuple[list[str], list[list[Any]]]:
     """The round table: the round, its seconds, ADMM's round fields, each station's price
     averaged over the periods."""
-    columns = [*ROUND_COLUMNS, *(f"price_{station}_per_mwh" for station in outcome.stations)]
+    columns = [*ROUND_COLUMNS, *(f"mean_price_{station}_per_mwh" for station in outcome.stations)]
     rows = []
     for record in outcome.rounds:
         prices = np.asarray(record.price_per_mwh, dtype=float).reshape(len(outcome.stations), -1)

@@ -35,13 +35,15 @@ from typing import Any
 from ptn.coordinator.mechanisms.joint_coordination import with_reference
 from ptn.coordinator.outcome import NegotiationOutcome
 from ptn.coordinator.results.formatting import json_ready, money
-from ptn.coordinator.results.joint_coordination import write_results
+from ptn.coordinator.results.index_page import write_index_page
+from ptn.coordinator.results.joint_coordination import write_results_folder
 from ptn.coordinator.runner import results_folder, run_loaded_scenario
 from ptn.engines.errors import InvalidInputError
 from ptn.engines.toml_keys import show_value
 from ptn.lab.progress_log import ProgressLog
 from ptn.lab.references.joint import centralized_reference
 from ptn.lab.run_folder import OK, free_default_folder, prepare_run_folder
+from ptn.lab.studies.network_figures import write_network_figures
 from ptn.scenario.document import Scenario, load_scenario
 
 #: ``[study] kind``: seed 002's stochastic equilibrium with DER, seed 003's cost saving and
@@ -211,7 +213,9 @@ def _study(scenario: Scenario, scenario_spec: str, settings: StudySettings, out:
             ray_address=ray_address, progress=None if log is None else log.rounds(scenario))
     with _step(log, "centralized reference (full information)"):
         negotiation = with_reference(negotiation, scenario, centralized_reference)
-    write_results(negotiation, out / "negotiation")
+    write_results_folder(negotiation, out / "negotiation")
+    write_network_figures(scenario, negotiation, out / "negotiation")
+    write_index_page(out / "negotiation")
     assert isinstance(negotiation, NegotiationOutcome)  # mechanism admm
     files: list[Path] = []
     summary: dict[str, Any] = {
@@ -242,6 +246,7 @@ def _study(scenario: Scenario, scenario_spec: str, settings: StudySettings, out:
     (out / "summary.json").write_text(json.dumps(json_ready(summary), indent=2) + "\n",
                                       encoding="utf-8")
     files.append(out / "summary.json")
+    files.append(write_index_page(out))
     return StudyOutcome(scenario=scenario.public.name, kind=settings.kind, status=status,
                         message=message, negotiation=negotiation, summary=summary,
                         files=tuple(files), seconds=summary["seconds"])

@@ -390,6 +390,13 @@ def _finish(scenario: Scenario, outcome: Any, folder: Path | None,
     if folder is not None:
         with _step(log, "writing results"):
             result.write(folder)
+        if reference:  # the experimenter's full-information figures: they read every table
+            from ptn.coordinator.results.index_page import write_index_page
+            from ptn.lab.studies.network_figures import write_network_figures
+
+            with _step(log, "full-information figures (link flows, feeder, DLMPs)"):
+                write_network_figures(scenario.document, result.outcome, folder)
+                write_index_page(folder)
     return result
 
 

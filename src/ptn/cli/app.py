@@ -625,9 +625,11 @@ def coordinate(
 
 def register_commands() -> None:
     """Commands kept in modules of their own."""
+    from ptn.cli.scenario import scenario_app
     from ptn.cli.sweep import sweep
 
     app.command()(sweep)
+    app.add_typer(scenario_app, name="scenario")
 
 
 def configure_logging(verbose: bool = False) -> None:
