@@ -54,16 +54,16 @@ class MechanismPlugin(Generic[OutcomeT]):
 
 
 def _admm_results(outcome: Any, out: Path, scenario: Scenario) -> list[Path]:
-    return joint_results.write_results(outcome, out)
+    return joint_results.write_results_folder(outcome, out)
 
 
 def _game_results(outcome: Any, out: Path, scenario: Scenario) -> list[Path]:
-    return game_results.write_game_results(outcome, out,
-                                           tolerance=scenario.coordinator.tolerance)
+    return game_results.write_game_folder(outcome, out,
+                                          tolerance=scenario.coordinator.tolerance)
 
 
 def _sharing_results(outcome: Any, out: Path, scenario: Scenario) -> list[Path]:
-    return sharing_results.write_profit_sharing_results(outcome, out)
+    return sharing_results.write_profit_sharing_folder(outcome, out)
 
 
 MECHANISMS: dict[str, MechanismPlugin[Any]] = {

@@ -15,13 +15,19 @@ data. Files written (periods and rounds as numbered in the outcome, periods from
   ``extra`` scalars; ``warnings``: what operators said beside their usable replies (stations
   whose charging capacity binds). Strict JSON: NaN and infinities are ``null``.
 * ``rounds.csv``: round, seconds, primal_residual, dual_residual, penalty_per_mw2h, then
-  ``price_<station>_per_mwh`` (the station's consensus price averaged over the periods).
+  ``mean_price_<station>_per_mwh`` (the station's consensus price averaged over the periods).
 * ``loads.csv``: station, period, agreed_load_mw, agreed_price_per_mwh, baseline_load_mw,
   centralized_load_mw (long format; a cell is empty when the value is absent or not finite).
 * ``prices.csv``: station, period, agreed_price_per_mwh (the consensus price λ),
   baseline_price_per_mwh (the flat tariff), centralized_price_per_mwh (the joint optimum's
   dual price at the station).
-* ``convergence.png``, ``prices.png``, ``station_loads.png`` (:mod:`ptn.coordinator.results.plots`).
+* ``convergence.png``, ``prices.png``, ``station_loads.png`` (one panel per station)
+  (:mod:`ptn.coordinator.results.plots`).
+
+:func:`write_results_folder` writes these and the researcher's overview: ``cost_comparison.png``
+(baseline, agreement, centralized reference, stacked by operator), ``station_prices.png`` (the
+agreed price, at convergence the DLMP at each station's bus, by station and period) and
+``index.html`` (:mod:`ptn.coordinator.results.index_page`).
 """
 
 from __future__ import annotations
@@ -37,7 +43,14 @@ import pandas as pd
 from ptn.coordinator.mechanisms.admm import ROUND_FIELDS
 from ptn.coordinator.outcome import CostSummary, NegotiationOutcome, RoundRecord
 from ptn.coordinator.results.formatting import json_ready, money, write_csv
-from ptn.coordinator.results.plots import plot_convergence, plot_prices, plot_station_loads
+from ptn.coordinator.results.index_page import write_index_page
+from ptn.coordinator.results.plots import (
+    plot_convergence,
+    plot_cost_comparison,
+    plot_prices,
+    plot_station_loads,
+    plot_station_prices,
+)
 
 SUMMARY_FILE = "summary.json"
 ROUNDS_FILE = "rounds.csv"
@@ -45,6 +58,8 @@ LOADS_FILE = "loads.csv"
 CONVERGENCE_PLOT = "convergence.png"
 PRICES_PLOT = "prices.png"
 STATION_LOADS_PLOT = "station_loads.png"
+COST_COMPARISON_PLOT = "cost_comparison.png"
+STATION_PRICES_PLOT = "station_prices.png"
 ROUND_COLUMNS = ("round", "seconds", *ROUND_FIELDS)
 LOAD_COLUMNS = (
     "station", "period", "agreed_load_mw", "agreed_price_per_mwh", "baseline_load_mw",
@@ -78,6 +93,15 @@ def write_results(outcome: NegotiationOutcome, out: Path) -> list[Path]:
         plot_prices(outcome, out / PRICES_PLOT),
         plot_station_loads(outcome, out / STATION_LOADS_PLOT),
     ]
+
+
+def write_results_folder(outcome: NegotiationOutcome, out: Path) -> list[Path]:
+    """:func:`write_results`, the cost comparison, the station-price heatmap, then
+    ``index.html`` (written last: it shows every figure in the folder)."""
+    written = write_results(outcome, out)
+    written += [plot_cost_comparison(outcome, Path(out) / COST_COMPARISON_PLOT),
+                plot_station_prices(outcome, Path(out) / STATION_PRICES_PLOT)]
+    return [*written, write_index_page(Path(out))]
 
 
 def result_tables(outcome: NegotiationOutcome) -> dict[str, pd.DataFrame]:
@@ -217,7 +241,7 @@ def progress_line(record: RoundRecord, tolerance: float) -> str:
 def _round_rows(outcome: NegotiationOutcome) -> tuple[list[str], list[list[Any]]]:
     """The round table: the round, its seconds, ADMM's round fields, each station's price
     averaged over the periods."""
-    columns = [*ROUND_COLUMNS, *(f"price_{station}_per_mwh" for station in outcome.stations)]
+    columns = [*ROUND_COLUMNS, *(f"mean_price_{station}_per_mwh" for station in outcome.stations)]
     rows = []
     for record in outcome.rounds:
         prices = np.asarray(record.price_per_mwh, dtype=float).reshape(len(outcome.stations), -1)

@@ -24,7 +24,12 @@ written (rounds as numbered in the outcome, periods from 0; a cell is empty and 
   prisoner's-dilemma verdict; and the claims table ``| claim | paper | ptn | verdict |`` of
   seed 001 (:func:`seed001_claims`), as ``docs/pricing-game.md`` ends with.
 * per variant: ``convergence-<variant>.png`` (Fig. 5), ``mean_prices-<variant>.png``
-  (Fig. 6), ``revenues-<variant>.png`` (Fig. 7).
+  (Fig. 6), ``revenues-<variant>.png`` (Fig. 7); with ``paper_names`` (as
+  :func:`write_game_folder` writes them) named after the seed-001 paper's figure they
+  reproduce: ``fig5_convergence-<variant>.png``, ``fig6_mean_prices-<variant>.png``,
+  ``fig7_revenues-<variant>.png`` (:data:`PAPER_FIGURES`).
+
+:func:`write_game_folder` also writes ``index.html`` (:mod:`ptn.coordinator.results.index_page`).
 
 Means of prices are plain means over stations × periods; energies are Σ load·Δt.
 """
@@ -46,6 +51,7 @@ from ptn.coordinator.mechanisms.pricing_game import PricingGameOutcome, RevenueM
 from ptn.coordinator.mechanisms.revenue_profiles import ALL_PROFILES
 from ptn.coordinator.outcome import FloatArray, RoundRecord
 from ptn.coordinator.results.formatting import json_ready, money, write_csv
+from ptn.coordinator.results.index_page import write_index_page
 from ptn.coordinator.results.plots import note, positive
 from ptn.figures import new_figure, save_figure
 
@@ -70,17 +76,38 @@ CHANGES = {
     "load_change": "Δx (station loads)",
 }
 VARIANT_LABELS = {"nash": "non-cooperative", "cooperative": "cooperative"}
+#: the figure of seed 001 (the DSO&CNOs pricing paper, Front. Energy Res. 2024) each plot reproduces
+PAPER_FIGURES = {"convergence": 5, "mean_prices": 6, "revenues": 7}
 _DSO_SERIES = "dso_price_per_mwh"
+
+
+def figure_name(kind: str, variant: str, *, paper_names: bool = False) -> str:
+    """A per-variant figure's file name: ``<kind>-<variant>.png``, with ``paper_names``
+    prefixed by the paper's figure (``fig5_convergence-nash.png``)."""
+    prefix = f"fig{PAPER_FIGURES[kind]}_" if paper_names else ""
+    return f"{prefix}{kind}-{variant}.png"
+
+
+def write_game_folder(outcome: PricingGameOutcome, folder: Path, *,
+                      tolerance: float | None = None,
+                      dso_price_cap_per_mwh: float | None = None) -> list[Path]:
+    """:func:`write_game_results` with the figures named after the paper's, then
+    ``index.html``."""
+    written = write_game_results(outcome, folder, tolerance=tolerance,
+                                 dso_price_cap_per_mwh=dso_price_cap_per_mwh, paper_names=True)
+    return [*written, write_index_page(Path(folder))]
 
 
 def write_game_results(outcome: PricingGameOutcome, folder: Path, *,
                        tolerance: float | None = None,
-                       dso_price_cap_per_mwh: float | None = None) -> list[Path]:
+                       dso_price_cap_per_mwh: float | None = None,
+                       paper_names: bool = False) -> list[Path]:
     """Create ``folder`` (and parents) and write the files listed in the module docstring.
 
     ``tolerance`` (the stop test's relative change) draws a line on the convergence plots and
     ``dso_price_cap_per_mwh`` (the DSO's cap on its time-average price) one on the price plots;
-    neither is in the outcome, the caller passes them when it knows them. Returns the paths
+    neither is in the outcome, the caller passes them when it knows them; ``paper_names``
+    names the figures after the paper's (:func:`figure_name`). Returns the paths
     written; existing files of the same names are replaced.
     """
     folder = Path(folder)
@@ -97,10 +124,13 @@ def write_game_results(outcome: PricingGameOutcome, folder: Path, *,
     comparison_path.write_text(format_comparison(outcome), encoding="utf-8")
     paths.append(comparison_path)
     for name, variant in outcome.variants.items():
+        def path(kind: str, variant_name: str = name) -> Path:
+            return folder / figure_name(kind, variant_name, paper_names=paper_names)
+
         paths += [
-            plot_game_convergence(variant, folder / f"convergence-{name}.png", tolerance),
-            plot_mean_prices(variant, folder / f"mean_prices-{name}.png", dso_price_cap_per_mwh),
-            plot_revenues(variant, folder / f"revenues-{name}.png"),
+            plot_game_convergence(variant, path("convergence"), tolerance),
+            plot_mean_prices(variant, path("mean_prices"), dso_price_cap_per_mwh),
+            plot_revenues(variant, path("revenues")),
         ]
     return paths
 

@@ -18,8 +18,11 @@ files a researcher opens without ptn. Only what the coordinator saw goes here. F
   referee's questions and the fleet-model check as measured by the full-information references
   (:data:`REFERENCE_CLAIMS`, with the command that measured them).
 * ``dno_cost.png`` (the DNO's total cost and its dispatch cost against ρ, C0 and ρ* marked),
-  ``tno_benefit.png`` (the TNO's benefit against ρ), ``load_shift.png`` (station loads per
-  period, prescheduled and at ρ*).
+  ``tno_benefit.png`` (the TNO's benefit against ρ), ``load_shift.png`` (one panel per
+  station: its load per period as bars, prescheduled and at ρ*).
+
+:func:`write_profit_sharing_folder` writes these and ``index.html``
+(:mod:`ptn.coordinator.results.index_page`).
 """
 
 from __future__ import annotations
@@ -30,11 +33,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
 from ptn.coordinator.mechanisms.admm import ROUND_FIELDS
 from ptn.coordinator.mechanisms.profit_sharing import ProfitSharingOutcome
 from ptn.coordinator.results.formatting import json_ready, money, write_csv
-from ptn.figures import new_figure, save_figure
+from ptn.coordinator.results.index_page import write_index_page
+from ptn.figures import DPI, new_figure, save_figure, tick_positions
 
 SHARE_COLUMNS = ("share", "status", "rounds", "seconds", "dso_cost_usd", "tno_cost_usd",
                  "dno_total_cost_usd", "tno_benefit_usd", "payment_usd")
@@ -163,8 +169,14 @@ def write_profit_sharing_results(outcome: ProfitSharingOutcome, out: Path) -> li
                                  _load_shift_rows(outcome)))
         written += [_plot_dno_cost(outcome, out / "dno_cost.png"),
                     _plot_tno_benefit(outcome, out / "tno_benefit.png"),
-                    _plot_load_shift(outcome, out / "load_shift.png")]
+                    plot_load_shift(outcome, out / "load_shift.png")]
     return written
+
+
+def write_profit_sharing_folder(outcome: ProfitSharingOutcome, out: Path) -> list[Path]:
+    """:func:`write_profit_sharing_results`, then ``index.html``."""
+    written = write_profit_sharing_results(outcome, out)
+    return [*written, write_index_page(Path(out))]
 
 
 def result_tables(outcome: ProfitSharingOutcome) -> dict[str, pd.DataFrame]:
@@ -259,18 +271,34 @@ def _plot_tno_benefit(outcome: ProfitSharingOutcome, path: Path) -> Path:
     return save_figure(figure, path)
 
 
-def _plot_load_shift(outcome: ProfitSharingOutcome, path: Path) -> Path:
-    figure, axes = new_figure()
-    periods = np.arange(outcome.periods)
-    colours = [f"C{k}" for k in range(len(outcome.stations))]
-    for s, station in enumerate(outcome.stations):
-        axes.step(periods, outcome.preschedule_load_mw[s], where="post", color=colours[s],
-                  linestyle="--", linewidth=1, label=f"{station} prescheduled")
-        axes.step(periods, outcome.best.load_mw[s], where="post", color=colours[s],
-                  label=f"{station} at ρ*")
-    axes.set_xlabel("period")
-    axes.set_ylabel("station load (MW)")
-    axes.set_title(f"{outcome.scenario}: load shift at ρ* = {outcome.best_share:.4f}")
-    axes.grid(True, alpha=0.3)
-    axes.legend(fontsize="small", ncol=2)
-    return save_figure(figure, path)
+def plot_load_shift(outcome: ProfitSharingOutcome, path: Path) -> Path:
+    """:func:`load_shift_figure` as PNG."""
+    return save_figure(load_shift_figure(outcome), path)
+
+
+def load_shift_figure(outcome: ProfitSharingOutcome) -> Figure:
+    """One panel per station: its load in each period as two bars, prescheduled and at ρ*
+    (MW over the period; x: the period's start in hours), so no period is a line's end
+    point."""
+    stations = len(outcome.stations)
+    figure = Figure(figsize=(7.0, 1.6 * stations + 1.2), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(figure)
+    grid = figure.subplots(stations, 1, sharex=True, sharey=True, squeeze=False)[:, 0]
+    hours = np.arange(outcome.periods) * outcome.period_hours
+    width = 0.4 * outcome.period_hours
+    before, after = outcome.preschedule_load_mw, outcome.best.load_mw
+    for s, axes in enumerate(grid):
+        axes.bar(hours, before[s], width=width, align="edge", color="C7",
+                 label="prescheduled (no sharing)")
+        axes.bar(hours + width, after[s], width=width, align="edge", color="C0",
+                 label=f"at ρ* = {outcome.best_share:.4f}")
+        axes.set_title(outcome.stations[s], fontsize="medium", loc="left")
+        axes.set_ylabel("load (MW)")
+        axes.grid(True, axis="y", alpha=0.3)
+    grid[-1].set_xlabel("period start (h)")
+    grid[-1].set_xticks(hours[tick_positions(outcome.periods, 12)])
+    grid[-1].set_xlim(0, outcome.periods * outcome.period_hours)
+    figure.suptitle(f"{outcome.scenario}: station loads before and after profit sharing")
+    handles, labels = grid[0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="outside lower center", ncols=2, fontsize="small")
+    return figure

@@ -7,6 +7,7 @@ scenario's operators on any transport, each built from its own scenario part onl
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -62,25 +63,33 @@ LOG = logging.getLogger("ptn.coordinator")
 LOCAL_RAY_START_ATTEMPTS = 2
 
 
+def ray_init_address(address: str | None) -> str:
+    """What ``ray.init`` is given: ``address``, else ``$RAY_ADDRESS`` (Ray's own convention),
+    else ``"local"``: a Ray runtime of this process's own. Not Ray's default, which joins
+    whatever Ray cluster was last started on the machine (another user's, another test's) and
+    runs the operators there, with that cluster's environment and load."""
+    return address or os.environ.get("RAY_ADDRESS") or "local"
+
+
 def start_ray(address: str | None = None) -> None:
-    """Join the Ray cluster at ``address``, or start a local Ray runtime (unless one is running);
-    a local start that fails (the GCS missing ``ray.init``'s wait for its port file raises
-    RuntimeError, a raylet that times out during start-up a bare Exception) is tried once more
-    after a clean shutdown."""
+    """Join the Ray cluster at ``address`` (or ``$RAY_ADDRESS``), or start a local Ray runtime
+    of this process's own (unless one is running: :func:`ray_init_address`); a local start that
+    fails (the GCS missing ``ray.init``'s wait for its port file raises RuntimeError, a raylet
+    that times out during start-up a bare Exception) is tried once more after a clean
+    shutdown."""
     import ray
 
     if ray.is_initialized():
         return
+    address = ray_init_address(address)
     init: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
-                            "configure_logging": False}
-    if address:
-        init["address"] = address
+                            "configure_logging": False, "address": address}
     for attempt in range(1, LOCAL_RAY_START_ATTEMPTS + 1):
         try:
             ray.init(**init)
             return
         except Exception as error:  # Ray's raylet start-up timeout is a bare Exception
-            if address or attempt == LOCAL_RAY_START_ATTEMPTS:
+            if address != "local" or attempt == LOCAL_RAY_START_ATTEMPTS:
                 raise
             LOG.warning("Ray's local runtime did not start (%s); starting it again", error)
             ray.shutdown()

@@ -46,8 +46,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ptn.engines.errors import InvalidInputError
-from ptn.engines.traffic.charging import hours_per_time_unit
-from ptn.engines.traffic.network import RoadNetwork
+from ptn.engines.traffic.network import RoadNetwork, hours_per_time_unit
 from ptn.engines.traffic.shortest_path import dijkstra
 
 FloatArray = NDArray[np.float64]

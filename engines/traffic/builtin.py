@@ -30,16 +30,19 @@ def nguyen_dupuis() -> RoadNetwork:
 
 
 def load_network(
-    spec: str | Path, *, toll_factor: float | None = None, distance_factor: float | None = None
+    spec: str | Path, *, toll_factor: float | None = None, distance_factor: float | None = None,
+    time_unit: str = "min",
 ) -> RoadNetwork:
-    """A built-in network by name, or a TNTP directory (or ``*_net.tntp`` file) by path."""
+    """A built-in network by name, or a TNTP directory (or ``*_net.tntp`` file) by path
+    (``time_unit``: of its free-flow times, :func:`~ptn.engines.traffic.tntp.read_tntp_network`)."""
     key = str(spec).strip().lower()
     if key in BUILTIN_NETWORKS:
         return read_tntp_network(
-            builtin_network_directory(key), toll_factor=toll_factor, distance_factor=distance_factor
-        )
+            builtin_network_directory(key), toll_factor=toll_factor,
+            distance_factor=distance_factor, time_unit=time_unit)
     path = Path(spec)
     if not path.exists():
         known = ", ".join(sorted(BUILTIN_NETWORKS))
         raise InvalidInputError(f"network {spec!s}: no such file or directory (built-in: {known})")
-    return read_tntp_network(path, toll_factor=toll_factor, distance_factor=distance_factor)
+    return read_tntp_network(path, toll_factor=toll_factor, distance_factor=distance_factor,
+                             time_unit=time_unit)

@@ -50,7 +50,12 @@ from ptn.engines.coupling import MAX_ABS_PRICE_PER_MWH
 from ptn.engines.errors import InvalidInputError
 from ptn.engines.traffic.graph import compile_graph
 from ptn.engines.traffic.link_costs import CostKind, LinkCosts
-from ptn.engines.traffic.network import FloatArray, IntArray, RoadNetwork
+from ptn.engines.traffic.network import (
+    FloatArray,
+    IntArray,
+    RoadNetwork,
+    hours_per_time_unit,
+)
 from ptn.engines.traffic.path_based import PathState, solve_path_based
 from ptn.engines.traffic.problem import AssignmentProblem, DemandClass, link_costs_from_network
 from ptn.engines.traffic.result import AssignmentResult
@@ -60,21 +65,6 @@ ENERGY_PER_CHARGE_MWH = 0.045
 VALUE_OF_TIME_PER_H = 10.0
 GV = "GV"
 EV = "EV"
-
-_HOURS_PER_UNIT = {"h": 1.0, "hr": 1.0, "hour": 1.0, "hours": 1.0, "min": 1.0 / 60.0,
-                   "minute": 1.0 / 60.0, "minutes": 1.0 / 60.0, "s": 1.0 / 3600.0}
-
-
-def hours_per_time_unit(network: RoadNetwork) -> float:
-    """Hours in one of the network's time units (``"min"`` for TNTP networks)."""
-    factor = _HOURS_PER_UNIT.get(network.time_unit.strip().lower())
-    if factor is None:
-        raise InvalidInputError(
-            f"{network.name}: unknown time unit {network.time_unit!r} "
-            f"(known: {', '.join(sorted(_HOURS_PER_UNIT))})"
-        )
-    return factor
-
 
 @dataclass(frozen=True)
 class ChargingStation:

@@ -122,9 +122,30 @@ class RoadNetwork:
         return (self.b != 0.0) & (self.power != 0.0) & (self.free_flow_time != 0.0)
 
 
+#: hours in one time unit of a network's free-flow times (TNTP files: minutes by convention,
+#: but some, e.g. Eastern Massachusetts, look like hours: ``[traffic] time_unit`` says which)
+HOURS_PER_TIME_UNIT = {"h": 1.0, "hr": 1.0, "hour": 1.0, "hours": 1.0, "min": 1.0 / 60.0,
+                       "minute": 1.0 / 60.0, "minutes": 1.0 / 60.0, "s": 1.0 / 3600.0}
+
+
+def hours_per_unit(time_unit: str, where: str) -> float:
+    """Hours in one ``time_unit`` (``InvalidInputError`` naming ``where`` if unknown)."""
+    factor = HOURS_PER_TIME_UNIT.get(time_unit.strip().lower())
+    if factor is None:
+        raise InvalidInputError(f"{where}: unknown time unit {time_unit!r} "
+                                f"(known: {', '.join(sorted(HOURS_PER_TIME_UNIT))})")
+    return factor
+
+
+def hours_per_time_unit(network: RoadNetwork) -> float:
+    """Hours in one of the network's time units (``"min"`` for TNTP networks by default)."""
+    return hours_per_unit(network.time_unit, network.name)
+
+
 def validate_network(network: RoadNetwork) -> None:
     """Raise :class:`InvalidInputError` naming the first inconsistency a solver would trip on."""
     name = network.name
+    hours_per_time_unit(network)
     n = network.num_nodes
     for array_name in ("link_tail", "link_head"):
         array = getattr(network, array_name)

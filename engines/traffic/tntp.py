@@ -194,7 +194,7 @@ def _read_links(path: Path) -> tuple[dict[str, str], np.ndarray, list[int]]:
 TOTAL_FLOW_TOLERANCE = 1e-3
 
 
-def _read_trips(
+def read_tntp_trips(
     path: Path, num_zones: int, node_labels: set[int] | None
 ) -> tuple[IntArray, IntArray, FloatArray]:
     """OD entries as (origin label, destination label, demand). Zones are ``1..num_zones``
@@ -343,8 +343,13 @@ def read_tntp_network(
     *,
     toll_factor: float | None = None,
     distance_factor: float | None = None,
+    time_unit: str = "min",
 ) -> RoadNetwork:
-    """Load and validate a TNTP network directory (or its ``*_net.tntp`` file)."""
+    """Load and validate a TNTP network directory (or its ``*_net.tntp`` file).
+
+    ``time_unit`` is the unit of the file's free-flow times: TNTP's convention is minutes, but
+    not every file keeps it (Eastern Massachusetts' look like hours); ``"s"``, ``"min"`` or
+    ``"h"``. It sets how the times convert to money with a value of time per hour."""
     location = Path(location)
     directory = location.parent if location.is_file() else location
     files = find_tntp_files(directory, location if location.is_file() else None)
@@ -371,7 +376,7 @@ def read_tntp_network(
         raise InvalidInputError(
             f"{net_path}: metadata declares {num_zones} zones but only {node_ids.size} nodes")
 
-    trip_origins, trip_destinations, demands = _read_trips(
+    trip_origins, trip_destinations, demands = read_tntp_trips(
         files["trips"], num_zones, None if standard else {int(v) for v in node_ids})
     origins = np.searchsorted(node_ids, trip_origins)
     destinations = np.searchsorted(node_ids, trip_destinations)
@@ -409,7 +414,7 @@ def read_tntp_network(
         od_demand=demands[keep],
         toll_factor=first_given(toll_factor, meta_toll, readme_toll),
         distance_factor=first_given(distance_factor, meta_distance, readme_distance),
-        time_unit="min",
+        time_unit=time_unit.strip().lower(),
         source=str(net_path),
         intrazonal_demand=float(demands[intrazonal].sum()),
         node_x=node_x,

@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 
 from ptn.engines.power.result import OpfResult
 from ptn.figures import new_figure, plot_voltage_heatmap, save_figure, tick_positions
+from ptn.lab.studies.network_drawings import power_balance_figure
 from ptn.services.dso.config import DsoConfig
 
 FloatArray = NDArray[np.float64]
@@ -88,29 +89,10 @@ def _hours(periods: int, period_hours: float) -> FloatArray:
 
 
 def plot_power_balance(balance: dict[str, FloatArray], period_hours: float, path: Path) -> Path:
-    """Stacked supply per source per period against the demand it serves (seed 002 Fig. 9)."""
-    figure, axes = new_figure()
-    supply_keys = [k for k in balance if k not in ("storage_charge", "ev_charging", "losses",
-                                                   "demand_response_shift",
-                                                   "base_load_after_response")]
-    hours = _hours(len(balance["ev_charging"]), period_hours)
-    bottom = np.zeros_like(hours)
-    for key in supply_keys:
-        values = np.maximum(balance[key], 0.0)
-        axes.bar(hours, values, width=0.8 * period_hours, bottom=bottom, align="edge",
-                 label=key.replace("_", " "))
-        bottom = bottom + values
-    demand = balance["base_load_after_response"] + balance["ev_charging"]
-    axes.step(np.append(hours, hours[-1] + period_hours), np.append(demand, demand[-1]),
-              where="post", color="black", label="load after response + EV charging")
-    axes.step(np.append(hours, hours[-1] + period_hours),
-              np.append(balance["ev_charging"], balance["ev_charging"][-1]), where="post",
-              color="crimson", linestyle="--", label="EV charging")
-    axes.set_xlabel("hour")
-    axes.set_ylabel("MW")
-    axes.set_title("power balance per source")
-    axes.legend(fontsize=7, ncols=3, loc="upper center", bbox_to_anchor=(0.5, -0.15))
-    return save_figure(figure, path)
+    """Supply per source and the demand it serves (load after response, EV charging, storage
+    charging, losses) per period, two stacked bars of equal height (seed 002 Fig. 9)."""
+    return save_figure(power_balance_figure(balance, period_hours,
+                                            title="power balance per source"), path)
 
 
 def plot_series(series: dict[str, FloatArray], period_hours: float, path: Path, *,

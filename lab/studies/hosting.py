@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from rich.console import Console
 
 from ptn.coordinator.outcome import NegotiationOutcome
 from ptn.coordinator.runner import negotiate
@@ -32,6 +31,7 @@ from ptn.coordinator.runtime.backends import hosted_endpoints
 from ptn.engines.errors import InvalidInputError
 from ptn.engines.traffic.multiperiod import build_multiperiod_problem
 from ptn.figures import plot_voltage_heatmap
+from ptn.lab.progress_log import ProgressLog
 from ptn.lab.references.hosting import hosting_capacity
 from ptn.lab.studies.dispatch import (
     plot_voltages,
@@ -60,7 +60,8 @@ from ptn.services.traffic.model import TrafficDepartmentModel
 
 
 def analyse_hosting(scenario: Scenario, settings: StudySettings, outcome: NegotiationOutcome,
-                    out: Path, console: Console | None) -> tuple[dict[str, Any], list[Path], str]:
+                    out: Path, console: ProgressLog | None
+                    ) -> tuple[dict[str, Any], list[Path], str]:
     """Seed 003's tables and figures from the negotiation's outcome (module doc)."""
     assert outcome.agreed is not None and outcome.baseline is not None
     config = dso_config_from_part(scenario.part("dso"))
@@ -139,7 +140,8 @@ def analyse_hosting(scenario: Scenario, settings: StudySettings, outcome: Negoti
 
 
 def _hosting(scenario: Scenario, settings: StudySettings, dso: DsoModel, out: Path,
-             console: Console | None) -> tuple[dict[str, Any], list[Path], list[str]]:
+             console: ProgressLog | None
+             ) -> tuple[dict[str, Any], list[Path], list[str]]:
     """EV hosting capacity of the uncoordinated and the coordinated operation, the voltages at
     each capacity, and the table row of each."""
     config = dso.config
@@ -235,7 +237,7 @@ def _hosting(scenario: Scenario, settings: StudySettings, dso: DsoModel, out: Pa
 
 
 def _private_at_scale(scenario: Scenario, traffic: TrafficConfig, dso: DsoModel,
-                         ev_scale: float, console: Console | None) -> dict[str, Any]:
+                         ev_scale: float, console: ProgressLog | None) -> dict[str, Any]:
     """The private negotiation with the EV demand at ``ev_scale`` (both operators in this
     process): where the uncoordinated operation cannot be served, coordination still reaches a
     feasible one. Its baseline's status, its own, rounds and the DSO's lowest voltage."""

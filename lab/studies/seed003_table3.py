@@ -24,13 +24,13 @@ from typing import Any
 import numpy as np
 
 from ptn.engines.errors import InvalidInputError
-from ptn.engines.traffic.charging import ChargingNetworkSpec, hours_per_time_unit
+from ptn.engines.traffic.charging import ChargingNetworkSpec
 from ptn.engines.traffic.multiperiod import (
     MultiPeriodResult,
     MultiPeriodSpec,
     build_multiperiod_problem,
 )
-from ptn.engines.traffic.network import FloatArray
+from ptn.engines.traffic.network import FloatArray, hours_per_time_unit
 from ptn.engines.traffic.tntp import find_tntp_files, read_tntp_flows
 
 #: seed 003's Table 3 as printed: (arc, capacity, UE travel time, UE flow veh/h, congestion

@@ -27,21 +27,23 @@ import json
 import math
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any
-
-from rich.console import Console
 
 from ptn.coordinator.mechanisms.joint_coordination import with_reference
 from ptn.coordinator.outcome import NegotiationOutcome
 from ptn.coordinator.results.formatting import json_ready, money
-from ptn.coordinator.results.joint_coordination import write_results
-from ptn.coordinator.runner import results_folder, round_printer, run_loaded_scenario
+from ptn.coordinator.results.index_page import write_index_page
+from ptn.coordinator.results.joint_coordination import write_results_folder
+from ptn.coordinator.runner import results_folder, run_loaded_scenario
 from ptn.engines.errors import InvalidInputError
 from ptn.engines.toml_keys import show_value
+from ptn.lab.progress_log import ProgressLog
 from ptn.lab.references.joint import centralized_reference
+from ptn.lab.run_folder import OK, free_default_folder, prepare_run_folder
+from ptn.lab.studies.network_figures import write_network_figures
 from ptn.scenario.document import Scenario, load_scenario
 
 #: ``[study] kind``: seed 002's stochastic equilibrium with DER, seed 003's cost saving and
@@ -167,26 +169,53 @@ def run_study(
     out: Path | None = None,
     periods: int | None = None,
     ray_address: str | None = None,
-    show_progress: bool = False,
+    force: bool = False,
+    log: ProgressLog | None = None,
 ) -> tuple[StudyOutcome, Path]:
-    """Run a study scenario end to end; (outcome, results folder)."""
-    started = time.perf_counter()
+    """Run a study scenario end to end; (outcome, results folder).
+
+    ``out`` (default ``results/<scenario name>``, or a new timestamped folder beside it when
+    that holds results) is a safe results folder (:mod:`ptn.lab.run_folder`): a non-empty ``out``
+    is refused unless ``force``, and a failed study never replaces a good one. ``log`` shows
+    each step (:mod:`ptn.lab.progress_log`).
+    """
     scenario = load_scenario(scenario_spec, periods=periods)
     settings = study_settings(scenario)
     if scenario.coordinator.mechanism != "admm":
         raise InvalidInputError(f"{scenario.source}: coordinator.mechanism: a study negotiates "
                                 f"by ADMM, got {scenario.coordinator.mechanism!r}")
-    out = results_folder(scenario, out)
-    console = Console(stderr=True) if show_progress else None
-    if console is not None:
-        console.print(f"[bold]{scenario.public.name}[/]: study {settings.kind}")
-    progress = None if console is None else round_printer(
-        scenario, partial(console.print, highlight=False))
-    negotiation = with_reference(
-        run_loaded_scenario(scenario, scenario_spec, backend=backend, out=out / "negotiation",
-                            ray_address=ray_address, progress=progress),
-        scenario, centralized_reference)
-    write_results(negotiation, out / "negotiation")
+    target = out if out is not None or force else free_default_folder(
+        results_folder(scenario, None))
+    folder = prepare_run_folder(results_folder(scenario, target), force=force,
+                                scenario=scenario)
+    if log is not None:
+        log.print(f"{scenario.public.name}: study {settings.kind}, results in {folder.target}")
+    with folder.running():
+        outcome = _study(scenario, scenario_spec, settings, folder.working, backend=backend,
+                         ray_address=ray_address, log=log)
+        final = folder.finish(OK if outcome.ok else outcome.status, outcome.message)
+    if final != folder.target and log is not None:
+        log.print(f"{folder.target} holds a good study: this run's results are in {final}")
+    return outcome, final
+
+
+def _step(log: ProgressLog | None, what: str) -> AbstractContextManager[None]:
+    return log.step(what) if log is not None else nullcontext()
+
+
+def _study(scenario: Scenario, scenario_spec: str, settings: StudySettings, out: Path, *,
+           backend: str, ray_address: str | None, log: ProgressLog | None) -> StudyOutcome:
+    """The study's steps, written to ``out``."""
+    started = time.perf_counter()
+    with _step(log, "negotiation (baseline, ADMM rounds)"):
+        negotiation = run_loaded_scenario(
+            scenario, scenario_spec, backend=backend, out=out / "negotiation",
+            ray_address=ray_address, progress=None if log is None else log.rounds(scenario))
+    with _step(log, "centralized reference (full information)"):
+        negotiation = with_reference(negotiation, scenario, centralized_reference)
+    write_results_folder(negotiation, out / "negotiation")
+    write_network_figures(scenario, negotiation, out / "negotiation")
+    write_index_page(out / "negotiation")
     assert isinstance(negotiation, NegotiationOutcome)  # mechanism admm
     files: list[Path] = []
     summary: dict[str, Any] = {
@@ -206,8 +235,9 @@ def run_study(
                                     f"{negotiation.message}"
     else:
         analyse = _analysis(settings.kind)
-        study_summary, study_files, section = analyse(scenario, settings, negotiation, out,
-                                                      console)
+        with _step(log, f"study {settings.kind}: the full-information analysis"):
+            study_summary, study_files, section = analyse(scenario, settings, negotiation, out,
+                                                          log)
         summary.update(study_summary)
         files += study_files
     summary["status"], summary["message"] = status, message
@@ -216,14 +246,14 @@ def run_study(
     (out / "summary.json").write_text(json.dumps(json_ready(summary), indent=2) + "\n",
                                       encoding="utf-8")
     files.append(out / "summary.json")
-    outcome = StudyOutcome(scenario=scenario.public.name, kind=settings.kind, status=status,
-                           message=message, negotiation=negotiation, summary=summary,
-                           files=tuple(files), seconds=summary["seconds"])
-    return outcome, out
+    files.append(write_index_page(out))
+    return StudyOutcome(scenario=scenario.public.name, kind=settings.kind, status=status,
+                        message=message, negotiation=negotiation, summary=summary,
+                        files=tuple(files), seconds=summary["seconds"])
 
 
 #: a study kind's full-information part: (summary entries, files, report section in Markdown)
-Analysis = Callable[[Scenario, StudySettings, NegotiationOutcome, Path, Console | None],
+Analysis = Callable[[Scenario, StudySettings, NegotiationOutcome, Path, ProgressLog | None],
                     tuple[dict[str, Any], list[Path], str]]
 
 

@@ -26,7 +26,6 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from rich.console import Console
 
 from ptn.coordinator.outcome import NegotiationOutcome
 from ptn.coordinator.results.formatting import money
@@ -35,6 +34,7 @@ from ptn.engines.power.dynamic_tariff import CLASS_NAMES, PEAK, table_1_levels
 from ptn.engines.power.result import OpfResult
 from ptn.engines.traffic.sue_periods import SuePeriodsProblem, compare_warm_start
 from ptn.figures import new_figure, save_figure, tick_positions
+from ptn.lab.progress_log import ProgressLog
 from ptn.lab.studies.der_comparison import compare_der, comparison_rows, plot_der_comparison
 from ptn.lab.studies.dispatch import (
     plot_power_balance,
@@ -62,7 +62,8 @@ Claim = tuple[str, str, str, str]
 
 
 def analyse_sue_der(scenario: Scenario, settings: StudySettings, outcome: NegotiationOutcome,
-                    out: Path, console: Console | None) -> tuple[dict[str, Any], list[Path], str]:
+                    out: Path, console: ProgressLog | None
+                    ) -> tuple[dict[str, Any], list[Path], str]:
     """Seed 002's tables and figures at the negotiated operation, the paper's own operation
     with and without DER, and the claims table (module doc)."""
     assert outcome.agreed is not None

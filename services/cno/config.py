@@ -11,21 +11,24 @@ configuration over its members' stations.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 
 from ptn.engines.games.cno_response import CnoPricing
-from ptn.scenario.document import ScenarioPart, require_integer, require_number
+from ptn.scenario.document import ScenarioPart
+from ptn.scenario.keys import default_of
+from ptn.scenario.operator_tables import CnoTable
+from ptn.scenario.validation import validate_table
 
-CNO_KEYS = ("stations", "price_min_per_mwh", "price_max_per_mwh", "best_response", "elasticity",
-            "aem_steps", "probe_step_per_mwh", "trust_region_per_mwh", "exact_min_step_per_mwh",
-            "aem_measure_final", "certificate_search", "certificate_poll_step_per_mwh")
-METHODS = ("aem", "exact")
+#: the keys of ``[cno.<id>]``, their types, bounds and defaults: ptn.scenario.operator_tables
+CNO_KEYS = tuple(CnoTable.model_fields)
+METHODS: tuple[str, ...] = get_args(CnoTable.model_fields["best_response"].annotation)
+ELASTICITIES: tuple[str, ...] = get_args(CnoTable.model_fields["elasticity"].annotation)
 #: the certificate's best response: the exact compass search, or the model-guided search whose
 #: candidates are verified (ptn.engines.games.cno_response.verified)
-CERTIFICATE_SEARCHES = ("compass", "verified")
-ELASTICITIES = ("per-period", "full")
+CERTIFICATE_SEARCHES: tuple[str, ...] = get_args(
+    CnoTable.model_fields["certificate_search"].annotation)
 
 @dataclass(frozen=True)
 class CnoConfig:
@@ -34,89 +37,64 @@ class CnoConfig:
     operator_id: str
     pricing: CnoPricing
     periods: int
-    method: str = "aem"
-    elasticity: str = "per-period"
-    aem_steps: int = 1
-    probe_step_per_mwh: float = 1.0
-    trust_region_per_mwh: float | None = None
-    exact_min_step_per_mwh: float = 0.01
-    aem_measure_final: bool = True
-    certificate_search: str = "compass"
-    certificate_poll_step_per_mwh: float | None = None
+    method: str = default_of(CnoTable, "best_response")
+    elasticity: str = default_of(CnoTable, "elasticity")
+    aem_steps: int = default_of(CnoTable, "aem_steps")
+    probe_step_per_mwh: float = default_of(CnoTable, "probe_step_per_mwh")
+    trust_region_per_mwh: float | None = default_of(CnoTable, "trust_region_per_mwh")
+    exact_min_step_per_mwh: float = default_of(CnoTable, "exact_min_step_per_mwh")
+    aem_measure_final: bool = default_of(CnoTable, "aem_measure_final")
+    certificate_search: str = default_of(CnoTable, "certificate_search")
+    certificate_poll_step_per_mwh: float | None = default_of(CnoTable,
+                                                             "certificate_poll_step_per_mwh")
 
     @property
     def stations(self) -> tuple[str, ...]:
         return self.pricing.station_names
 
 
-def _per_station(part: ScenarioPart, table: dict[str, Any], where: str, key: str,
-                 stations: list[str], default: float | None) -> np.ndarray:
+def _per_station(part: ScenarioPart, value: Any, where: str, key: str,
+                 stations: list[str]) -> np.ndarray:
     """A price given once for every station or as one value per station, broadcast over
     periods: (stations, periods)."""
     reader, periods = part.reader, part.public.periods
-    value = table.get(key, default)
-    if value is None:
-        reader.fail(where, f"missing required key '{key}'")
     values = value if isinstance(value, list) else [value] * len(stations)
     if len(values) != len(stations):
         reader.fail(f"{where}.{key}", f"expected one number or one per station "
                                       f"({len(stations)}), got {len(values)} values")
-    checked = [require_number(reader, {key: v}, where, key) for v in values]
+    checked = [reader.number({key: v}, where, key) for v in values]
     return np.repeat(np.asarray(checked, dtype=np.float64)[:, None], periods, axis=1)
 
 
 def _member(part: ScenarioPart, table: dict[str, Any], where: str) -> dict[str, Any]:
     """One CNO table, validated: its stations, bounds, start prices and method settings."""
     reader = part.reader
-    reader.check_keys(table, where, CNO_KEYS)
-    listed = table.get("stations")
-    if not isinstance(listed, list) or not listed \
-            or not all(isinstance(s, str) for s in listed):
+    checked = validate_table(CnoTable, table, part.source, where)
+    if not all(isinstance(s, str) for s in checked.stations):
         reader.fail(f"{where}.stations", "expected a non-empty list of station names")
-    stations: list[str] = list(listed)  # type: ignore[arg-type]
+    stations: list[str] = list(checked.stations)
     for station in stations:
         if station not in part.public.stations:
             reader.fail(f"{where}.stations", f"station {station!r} is not in scenario.stations "
                                              f"({', '.join(part.public.stations)})")
     if len(set(stations)) != len(stations):
         reader.fail(f"{where}.stations", "a station is listed twice")
-    low = _per_station(part, table, where, "price_min_per_mwh", stations, None)
-    high = _per_station(part, table, where, "price_max_per_mwh", stations, None)
+    low = _per_station(part, checked.price_min_per_mwh, where, "price_min_per_mwh", stations)
+    high = _per_station(part, checked.price_max_per_mwh, where, "price_max_per_mwh", stations)
     bad = np.flatnonzero(low[:, 0] > high[:, 0])
     if bad.size:
         reader.fail(f"{where}.price_min_per_mwh", f"station {stations[bad[0]]}: minimum "
                                                   f"{low[bad[0], 0]:g} exceeds maximum "
                                                   f"{high[bad[0], 0]:g}")
-    method = reader.text(table, where, "best_response", default="aem")
-    if method not in METHODS:
-        reader.fail(f"{where}.best_response", f"unknown method {method!r} (allowed: "
-                                              f"{', '.join(METHODS)})")
-    elasticity = reader.text(table, where, "elasticity", default="per-period")
-    if elasticity not in ELASTICITIES:
-        reader.fail(f"{where}.elasticity", f"unknown elasticity {elasticity!r} (allowed: "
-                                           f"{', '.join(ELASTICITIES)})")
-    trust = table.get("trust_region_per_mwh")
-    certificate = reader.text(table, where, "certificate_search", default="compass")
-    if certificate not in CERTIFICATE_SEARCHES:
-        reader.fail(f"{where}.certificate_search", f"unknown search {certificate!r} (allowed: "
-                                                   f"{', '.join(CERTIFICATE_SEARCHES)})")
-    poll = table.get("certificate_poll_step_per_mwh")
     return {
-        "stations": stations, "low": low, "high": high, "method": method,
-        "elasticity": elasticity,
-        "aem_steps": require_integer(reader, table, where, "aem_steps", default=1, minimum=1),
-        "probe_step_per_mwh": require_number(reader, table, where, "probe_step_per_mwh",
-                                             default=1.0, strictly_positive=True),
-        "trust_region_per_mwh": None if trust is None else require_number(
-            reader, table, where, "trust_region_per_mwh", strictly_positive=True),
-        "exact_min_step_per_mwh": require_number(reader, table, where,
-                                                 "exact_min_step_per_mwh", default=0.01,
-                                                 strictly_positive=True),
-        "aem_measure_final": ("aem_measure_final" not in table
-                              or reader.boolean(table, where, "aem_measure_final")),
-        "certificate_search": certificate,
-        "certificate_poll_step_per_mwh": None if poll is None else require_number(
-            reader, table, where, "certificate_poll_step_per_mwh", strictly_positive=True),
+        "stations": stations, "low": low, "high": high, "method": checked.best_response,
+        "elasticity": checked.elasticity, "aem_steps": checked.aem_steps,
+        "probe_step_per_mwh": checked.probe_step_per_mwh,
+        "trust_region_per_mwh": checked.trust_region_per_mwh,
+        "exact_min_step_per_mwh": checked.exact_min_step_per_mwh,
+        "aem_measure_final": checked.aem_measure_final,
+        "certificate_search": checked.certificate_search,
+        "certificate_poll_step_per_mwh": checked.certificate_poll_step_per_mwh,
     }
 
 

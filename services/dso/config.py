@@ -10,10 +10,10 @@ full-information references (:mod:`ptn.lab`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import get_args
 
 from ptn.engines.errors import InvalidInputError
 from ptn.engines.power.builtin_feeders import load_feeders
-from ptn.engines.power.case_file import TOP_LEVEL_KEYS as DER_KEYS
 from ptn.engines.power.case_file import (
     VOLTAGE_BAND_KEYS,
     dso_case_from_mapping,
@@ -22,17 +22,20 @@ from ptn.engines.power.case_file import (
 from ptn.engines.power.der import DsoCase
 from ptn.engines.power.feeder import Feeder
 from ptn.engines.power.pricing import PriceLimits, TrialDraw
-from ptn.scenario.document import ScenarioPart, require_integer, require_number
+from ptn.scenario.document import ScenarioPart
+from ptn.scenario.keys import default_of
+from ptn.scenario.operator_tables import DsoPricing, DsoTable, FeederItem
+from ptn.scenario.validation import validate_table
 
-DSO_KEYS = ("feeder", "pricing", "formulation", "feeder_workers", *VOLTAGE_BAND_KEYS, *DER_KEYS)
-FORMULATIONS = ("soc", "lindistflow")
-PRICING_KEYS = ("price_min_per_mwh", "price_max_per_mwh", "mean_cap_per_mwh", "proximal_weight",
-                "trial_rounds", "seed", "trial_price_min_per_mwh", "trial_price_max_per_mwh",
-                "price_per")
+#: the keys of ``[dso]`` and its tables, their types, bounds and defaults:
+#: ptn.scenario.operator_tables (the DER keys mirror ptn.engines.power.case_file)
+DSO_KEYS = tuple(DsoTable.model_fields)
+FORMULATIONS: tuple[str, ...] = get_args(DsoTable.model_fields["formulation"].annotation)
+PRICING_KEYS = tuple(DsoPricing.model_fields)
 #: what one DSO price covers: every station at one bus (seed 001's λ_j,t of node j), or each
 #: station on its own
-PRICE_PER = ("bus", "station")
-FEEDER_KEYS = ("name", "case")
+PRICE_PER: tuple[str, ...] = get_args(DsoPricing.model_fields["price_per"].annotation)
+FEEDER_KEYS = tuple(FeederItem.model_fields)
 
 
 @dataclass(frozen=True)
@@ -47,11 +50,11 @@ class PricingSettings:
     """
 
     limits: PriceLimits
-    proximal_weight: float = 0.2
-    trial_rounds: int = 5
-    seed: int = 0
+    proximal_weight: float = default_of(DsoPricing, "proximal_weight")
+    trial_rounds: int = default_of(DsoPricing, "trial_rounds")
+    seed: int = default_of(DsoPricing, "seed")
     trial_draw: TrialDraw = field(default_factory=TrialDraw)
-    price_per: str = "bus"
+    price_per: str = default_of(DsoPricing, "price_per")
 
 
 @dataclass(frozen=True)
@@ -64,11 +67,11 @@ class DsoConfig:
     pricing: PricingSettings | None = None
     #: the OPF's equations: the SOC relaxation of DistFlow, or lossless LinDistFlow (the model a
     #: KKT-reformulated bilevel reference can hold; ptn.engines.power.distflow)
-    formulation: str = "soc"
+    formulation: str = default_of(DsoTable, "formulation")
     #: ``[dso] feeder_workers``: threads solving its feeders' OPFs at once in a dispatch or an
     #: ADMM step (each feeder is its own problem: ptn.engines.power.feeder_blocks); 1 solves
     #: them in turn. Answers do not depend on it.
-    feeder_workers: int = 1
+    feeder_workers: int = default_of(DsoTable, "feeder_workers")
 
     @property
     def point_order(self) -> list[int]:
@@ -94,24 +97,19 @@ def dso_config_from_part(part: ScenarioPart) -> DsoConfig:
     """Validate the ``[dso]`` table: ``feeder``, the voltage band (``voltage_min_pu``,
     ``voltage_max_pu``) and the DER case keys (ptn.engines.power.case_file)."""
     reader, table, where = part.reader, dict(part.data), part.role
-    reader.check_keys(table, where, DSO_KEYS)
-    spec = table.pop("feeder", "case33bw")
-    pricing = _pricing_settings(part, table.pop("pricing")) if "pricing" in table else None
-    formulation = table.pop("formulation", "soc")
-    if formulation not in FORMULATIONS:
-        reader.fail(f"{where}.formulation", f"unknown formulation {formulation!r} (allowed: "
-                                            f"{', '.join(FORMULATIONS)})")
-    workers = require_integer(reader, table, where, "feeder_workers", default=1, minimum=1)
-    table.pop("feeder_workers", None)
+    checked = validate_table(DsoTable, table, part.source, where)
+    spec = checked.feeder
+    pricing = None if checked.pricing is None else _pricing_settings(part, checked.pricing)
+    for key in ("feeder", "pricing", "formulation", "feeder_workers"):
+        table.pop(key, None)
     specs = spec if isinstance(spec, list) else [spec]
     feeders: list[Feeder] = []
     for position, item in enumerate(specs):
         at = f"{where}.feeder" + (f"[{position}]" if isinstance(spec, list) else "")
         name = None
         if isinstance(item, dict):  # {name = "north", case = "case18"}: a named copy
-            reader.check_keys(item, at, FEEDER_KEYS)
-            name = reader.text(item, at, "name")
-            item = item.get("case")
+            named = validate_table(FeederItem, item, part.source, at)
+            name, item = named.name, named.case
         if not isinstance(item, str) or not item.strip():
             reader.fail(at, f"expected a feeder name or path, or a table {{name, case}}, "
                             f"got {item!r}")
@@ -147,28 +145,24 @@ def dso_config_from_part(part: ScenarioPart) -> DsoConfig:
         if name not in part.public.stations:
             reader.fail(f"{where}.charging_point",
                         f"charging point {name!r} is not in scenario.stations")
-    return DsoConfig(part.operator_id, case, part.public.stations, pricing, formulation,
-                     workers)
+    return DsoConfig(part.operator_id, case, part.public.stations, pricing, checked.formulation,
+                     checked.feeder_workers)
 
 
-def _pricing_settings(part: ScenarioPart, table: object) -> PricingSettings:
+def _pricing_settings(part: ScenarioPart, table: DsoPricing) -> PricingSettings:
+    """``[dso.pricing]`` (the schema checked each key) with the checks relating its keys."""
     reader, where = part.reader, f"{part.role}.pricing"
-    if not isinstance(table, dict):
-        reader.fail(where, "expected a table [dso.pricing]")
-    assert isinstance(table, dict)
-    reader.check_keys(table, where, PRICING_KEYS)
-    defaults = PriceLimits()
     try:
-        limits = PriceLimits(**{key: require_number(reader, table, where, key,
-                                                    default=getattr(defaults, key))
-                                for key in ("price_min_per_mwh", "price_max_per_mwh",
-                                            "mean_cap_per_mwh")})
+        limits = PriceLimits(table.price_min_per_mwh, table.price_max_per_mwh,
+                             table.mean_cap_per_mwh)
     except InvalidInputError as error:
         reader.fail(where, str(error))
     bounds = (limits.price_min_per_mwh, limits.price_max_per_mwh)
-    draw_range = {key: require_number(reader, table, where, key, default=default)
-                  for key, default in (("trial_price_min_per_mwh", limits.price_min_per_mwh),
-                                       ("trial_price_max_per_mwh", limits.mean_cap_per_mwh))}
+    draw_range = {
+        "trial_price_min_per_mwh": limits.price_min_per_mwh
+        if table.trial_price_min_per_mwh is None else table.trial_price_min_per_mwh,
+        "trial_price_max_per_mwh": limits.mean_cap_per_mwh
+        if table.trial_price_max_per_mwh is None else table.trial_price_max_per_mwh}
     for key, value in draw_range.items():
         if not bounds[0] <= value <= bounds[1]:
             reader.fail(f"{where}.{key}", f"{value:g} is outside the price bounds "
@@ -179,16 +173,6 @@ def _pricing_settings(part: ScenarioPart, table: object) -> PricingSettings:
                     f"{draw_range['trial_price_min_per_mwh']:g} exceeds "
                     f"trial_price_max_per_mwh ({draw_range['trial_price_max_per_mwh']:g})")
     draw = TrialDraw(draw_range["trial_price_min_per_mwh"], draw_range["trial_price_max_per_mwh"])
-    price_per = reader.text(table, where, "price_per", default="bus")
-    if price_per not in PRICE_PER:
-        reader.fail(f"{where}.price_per", f"unknown value {price_per!r} (allowed: "
-                                          f"{', '.join(PRICE_PER)})")
-    return PricingSettings(
-        limits=limits,
-        proximal_weight=require_number(reader, table, where, "proximal_weight", default=0.2,
-                                       minimum=0.0),
-        trial_rounds=require_integer(reader, table, where, "trial_rounds", default=5, minimum=1),
-        seed=require_integer(reader, table, where, "seed", default=0, minimum=0),
-        trial_draw=draw,
-        price_per=price_per,
-    )
+    return PricingSettings(limits=limits, proximal_weight=table.proximal_weight,
+                           trial_rounds=table.trial_rounds, seed=table.seed, trial_draw=draw,
+                           price_per=table.price_per)

@@ -13,30 +13,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from itertools import pairwise
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 
 from ptn.engines.errors import InvalidInputError
-from ptn.engines.traffic import sue_periods
 from ptn.engines.traffic.builtin import BUILTIN_NETWORKS, load_network
 from ptn.engines.traffic.charging import ChargingNetworkSpec, ChargingStation
 from ptn.engines.traffic.ev_classes import EvClass, common_block_mwh
 from ptn.engines.traffic.multiperiod import MultiPeriodSpec
 from ptn.engines.traffic.network import FloatArray, RoadNetwork
 from ptn.engines.traffic.sue_periods import SuePeriodsSpec, check_method
-from ptn.scenario.document import ScenarioPart, require_integer, require_number
+from ptn.scenario.document import ScenarioPart
+from ptn.scenario.keys import default_of
+from ptn.scenario.operator_tables import EvClassTable, TrafficStation, TrafficTable
+from ptn.scenario.validation import validate_table
 
-TRAFFIC_KEYS = ("network", "demand_profile", "demand_scale", "ev_share", "energy_per_charge_mwh",
-                "value_of_time_per_h", "max_shift_periods", "shift_cost_per_period",
-                "price_sensitivity", "base_price_per_mwh", "equilibrium_gap", "max_iterations",
-                "assignment", "sue_theta", "sue_method", "sue_tolerance", "sue_warm_start",
-                "sue_max_iterations", "residual_share", "ev_class", "station", "probe_answers",
-                "probe_radius_per_mwh", "probe_workers", "probe_load_tolerance_mw")
+#: the keys of ``[traffic]``, their types, bounds and defaults: ptn.scenario.operator_tables
+TRAFFIC_KEYS = tuple(TrafficTable.model_fields)
 #: how the pricing game's probes are answered (:mod:`ptn.services.traffic.probes`)
-PROBE_ANSWERS = ("exact", "sensitivity", "derivative")
+PROBE_ANSWERS: tuple[str, ...] = get_args(TrafficTable.model_fields["probe_answers"].annotation)
 #: how drivers choose routes: Wardrop's user equilibrium (seed 001's MUL-UE) or logit SUE (seed 002)
-ASSIGNMENTS = ("ue", "sue")
+ASSIGNMENTS: tuple[str, ...] = get_args(TrafficTable.model_fields["assignment"].annotation)
 SUE_KEYS = ("sue_theta", "sue_method", "sue_tolerance", "sue_warm_start", "sue_max_iterations")
 #: keys of the UE model with no meaning in SUE mode, and what to use instead
 UE_ONLY_KEYS = {
@@ -51,10 +49,8 @@ UE_ONLY_KEYS = {
     "probe_workers": "SUE probes are solved in the operator's process",
     "probe_load_tolerance_mw": "the SUE stopping test is sue_tolerance",
 }
-STATION_KEYS = ("name", "node", "capacity_veh_per_h", "charging_time_h", "davidson_j")
-EV_CLASS_KEYS = ("name", "share", "battery_mwh", "soc_arrival", "soc_target", "soc_min",
-                 "soc_max", "max_power_mw")
-EV_CLASS_REQUIRED = ("name", "share", "battery_mwh", "soc_arrival", "soc_target")
+STATION_KEYS = tuple(TrafficStation.model_fields)
+EV_CLASS_KEYS = tuple(EvClassTable.model_fields)
 #: the most private worker processes a traffic department may start for its probes
 MAX_PROBE_WORKERS = 64
 #: the largest battery an EV class may have (choice: a heavy truck's is about 1 MWh)
@@ -75,10 +71,10 @@ class ProbeSettings:
     from the previous one).
     """
 
-    answers: str = "exact"
-    radius_per_mwh: float = 1.0
-    workers: int = 1
-    load_tolerance_mw: float | None = None
+    answers: str = default_of(TrafficTable, "probe_answers")
+    radius_per_mwh: float = default_of(TrafficTable, "probe_radius_per_mwh")
+    workers: int = default_of(TrafficTable, "probe_workers")
+    load_tolerance_mw: float | None = default_of(TrafficTable, "probe_load_tolerance_mw")
 
     @property
     def default(self) -> bool:
@@ -93,8 +89,8 @@ class TrafficConfig:
     operator_id: str
     spec: MultiPeriodSpec
     period_hours: float
-    equilibrium_gap: float = 1e-10
-    max_iterations: int = 1000
+    equilibrium_gap: float = default_of(TrafficTable, "equilibrium_gap")
+    max_iterations: int = default_of(TrafficTable, "max_iterations")
     #: the logit SUE set-up in SUE mode (``assignment = "sue"``), None in UE mode
     sue: SuePeriodsSpec | None = None
     #: how probe batches are answered (UE mode; :mod:`ptn.services.traffic.probes`)
@@ -110,11 +106,11 @@ class TrafficConfig:
         return "ue" if self.sue is None else "sue"
 
 
-def road_network_from_table(part: ScenarioPart, default: str) -> RoadNetwork:
-    """The road network a role's table names in ``network`` (a built-in name, or a TNTP path
-    relative to the scenario; ``default`` when absent), errors naming the key."""
-    reader, table, where = part.reader, part.data, part.role
-    name = reader.text(table, where, "network", default=default)
+def road_network_from_table(part: ScenarioPart, name: str) -> RoadNetwork:
+    """The road network ``name`` that a role's table gives in ``network`` (validated by the
+    schema, which holds its default): a built-in name, or a TNTP path relative to the
+    scenario; errors name the key."""
+    reader, where = part.reader, part.role
     spec: Any = name if name.strip().lower() in BUILTIN_NETWORKS \
         else part.resolve(name, f"{where}.network")
     try:
@@ -125,74 +121,53 @@ def road_network_from_table(part: ScenarioPart, default: str) -> RoadNetwork:
 
 
 def traffic_config_from_part(part: ScenarioPart) -> TrafficConfig:
-    """Validate the ``[traffic]`` table of a scenario (errors name the key)."""
-    reader, table, where = part.reader, part.data, part.role
-    reader.check_keys(table, where, TRAFFIC_KEYS)
-    assignment = reader.text(table, where, "assignment", default="ue")
+    """Validate the ``[traffic]`` table of a scenario (errors name the key): its keys against
+    the schema (ptn.scenario.operator_tables.TrafficTable), then what needs the road network,
+    the public stations or several keys at once."""
+    reader, data, where = part.reader, part.data, part.role
+    reader.check_keys(data, where, TRAFFIC_KEYS)
+    assignment = data.get("assignment", "ue")
     if assignment not in ASSIGNMENTS:
         reader.fail(f"{where}.assignment", f"unknown assignment {assignment!r} (allowed: "
                                            f"{', '.join(ASSIGNMENTS)})")
     sue_mode = assignment == "sue"
     for key in SUE_KEYS if not sue_mode else ():
-        if key in table:
+        if key in data:
             reader.fail(f"{where}.{key}", 'only used with assignment = "sue"')
     for key, reason in UE_ONLY_KEYS.items() if sue_mode else ():
-        if key in table:
+        if key in data:
             reader.fail(f"{where}.{key}", f'not used with assignment = "sue": {reason}; '
                                           "remove the key")
+    table = validate_table(TrafficTable, data, part.source, where)
     periods = part.public.periods
-    network = road_network_from_table(part, "nguyen-dupuis")
-    profile = reader.profile(table, where, "demand_profile", periods, "flat", nonnegative=True)
-    scale = require_number(reader, table, where, "demand_scale", default=1.0, minimum=0.0)
-    ev_share = require_number(reader, table, where, "ev_share", default=0.05, minimum=0.0)
-    if ev_share > 1:
-        reader.fail(f"{where}.ev_share", f"must be in [0, 1], got {ev_share:g}")
-    energy = require_number(reader, table, where, "energy_per_charge_mwh", default=0.045,
-                            strictly_positive=True)
-    value_of_time = require_number(reader, table, where, "value_of_time_per_h", default=10.0,
-                                   strictly_positive=True)
-    shift_cost = require_number(reader, table, where, "shift_cost_per_period", default=3.0,
-                                minimum=0.0)
-    if isinstance(table.get("price_sensitivity"), list):
-        sensitivity = reader.profile(table, where, "price_sensitivity", periods, None,
-                                     nonnegative=True)
-    else:
-        sensitivity = np.full(periods, require_number(reader, table, where, "price_sensitivity",
-                                                      default=0.0, minimum=0.0))
-    base_price = require_number(reader, table, where, "base_price_per_mwh", default=200.0,
-                                strictly_positive=True)
-    gap = require_number(reader, table, where, "equilibrium_gap", default=1e-10,
-                         strictly_positive=True)
-    max_shift = require_integer(reader, table, where, "max_shift_periods",
-                                default=0 if sue_mode else 1, minimum=0)
+    network = road_network_from_table(part, table.network)
+    profile = reader.profile(data, where, "demand_profile", periods, table.demand_profile,
+                             nonnegative=True)
+    energy = table.energy_per_charge_mwh
+    sensitivity = _per_period(part, "price_sensitivity", table.price_sensitivity)
+    max_shift = table.max_shift_periods if table.max_shift_periods is not None \
+        else 0 if sue_mode else 1
     if sue_mode and max_shift != 0:
         reader.fail(f"{where}.max_shift_periods", 'the SUE model (assignment = "sue") has no '
                                                   "departure shifting: remove the key or set 0")
     if sue_mode and np.any(sensitivity != 0):
         reader.fail(f"{where}.price_sensitivity", 'the SUE model (assignment = "sue") has '
                                                   "inelastic EV demand: remove the key or set 0")
-    residual = _residual_share(part, max_shift)
-    sue_settings = _sue_settings(part) if sue_mode else None
-    max_iterations = require_integer(reader, table, where, "max_iterations", default=1000,
-                                     minimum=0)
+    residual = _residual_share(part, table, max_shift)
+    sue_settings = _sue_settings(part, table) if sue_mode else None
+    node_ids = set(network.node_ids.tolist())
     stations = []
-    for at, entry in table_entries(part, "station", STATION_KEYS, STATION_KEYS):
-        name = reader.text(entry, at, "name")
-        if name not in part.public.stations:
-            reader.fail(f"{at}.name", f"station {name!r} is not in scenario.stations "
+    for index, entry in enumerate(table.station, start=1):
+        at = f"{where}.station[{index}]"
+        if entry.name not in part.public.stations:
+            reader.fail(f"{at}.name", f"station {entry.name!r} is not in scenario.stations "
                                       f"({', '.join(part.public.stations)})")
-        node = reader.integer(entry, at, "node")
-        if node not in set(network.node_ids.tolist()):
-            reader.fail(f"{at}.node", f"node {node} is not a node of {network.name}")
+        if entry.node not in node_ids:
+            reader.fail(f"{at}.node", f"node {entry.node} is not a node of {network.name}")
         stations.append(ChargingStation(
-            name=name, node=node,
-            capacity_veh_per_h=require_number(reader, entry, at, "capacity_veh_per_h",
-                                              strictly_positive=True),
-            charging_time_h=require_number(reader, entry, at, "charging_time_h",
-                                           strictly_positive=True),
-            davidson_j=require_number(reader, entry, at, "davidson_j", minimum=0.0),
-            price_per_mwh=np.zeros(periods),
-        ))
+            name=entry.name, node=entry.node, capacity_veh_per_h=entry.capacity_veh_per_h,
+            charging_time_h=entry.charging_time_h, davidson_j=entry.davidson_j,
+            price_per_mwh=np.zeros(periods)))
     names = [s.name for s in stations]
     for public_name in part.public.stations:
         if public_name not in names:
@@ -202,7 +177,7 @@ def traffic_config_from_part(part: ScenarioPart) -> TrafficConfig:
         reader.fail(f"{where}.station", "a station name is used twice")
     order = {name: k for k, name in enumerate(part.public.stations)}
     stations.sort(key=lambda s: order[s.name])
-    ev_classes = _ev_classes(part, stations, energy)
+    ev_classes = _ev_classes(part, table.ev_class, stations, energy)
     if ev_classes:  # stations in charging blocks (ptn.engines.traffic.ev_classes)
         try:
             block = common_block_mwh([c.energy_mwh for c in ev_classes],
@@ -213,98 +188,80 @@ def traffic_config_from_part(part: ScenarioPart) -> TrafficConfig:
                             charging_time_h=s.charging_time_h * block / energy)
                     for s in stations]
         energy = block
-    demand = profile[:, None] * network.od_demand[None, :] * scale
+    demand = profile[:, None] * network.od_demand[None, :] * table.demand_scale
     try:
-        charging = ChargingNetworkSpec(network, tuple(stations), energy, value_of_time)
-        spec = MultiPeriodSpec(charging, demand * (1.0 - ev_share), demand * ev_share,
-                               max_shift_periods=max_shift, shift_cost_per_period=shift_cost,
-                               price_sensitivity=sensitivity, base_price_per_mwh=base_price,
+        charging = ChargingNetworkSpec(network, tuple(stations), energy,
+                                       table.value_of_time_per_h)
+        spec = MultiPeriodSpec(charging, demand * (1.0 - table.ev_share),
+                               demand * table.ev_share, max_shift_periods=max_shift,
+                               shift_cost_per_period=table.shift_cost_per_period,
+                               price_sensitivity=sensitivity,
+                               base_price_per_mwh=table.base_price_per_mwh,
                                residual_share=residual, ev_classes=tuple(ev_classes))
         sue = None if sue_settings is None else SuePeriodsSpec(
             charging, spec.gv_demand_veh_per_h, spec.ev_demand_veh_per_h, **sue_settings)
     except InvalidInputError as error:
         reader.fail(where, str(error))
-    return TrafficConfig(part.operator_id, spec, part.public.period_hours, gap, max_iterations,
-                         sue, _probe_settings(part))
+    return TrafficConfig(part.operator_id, spec, part.public.period_hours,
+                         table.equilibrium_gap, table.max_iterations, sue,
+                         _probe_settings(part, table))
 
 
-def _probe_settings(part: ScenarioPart) -> ProbeSettings:
+def _per_period(part: ScenarioPart, key: str, value: Any) -> FloatArray:
+    """A key given as one number (the schema checked it) or one per period (24 hourly or one
+    per period, resampled), non-negative."""
+    periods = part.public.periods
+    if isinstance(value, list):
+        return part.reader.profile({key: value}, part.role, key, periods, None,
+                                   nonnegative=True)
+    if value < 0:
+        part.reader.fail(f"{part.role}.{key}", f"must be >= 0, got {value!r}")
+    return np.full(periods, float(value))
+
+
+def _probe_settings(part: ScenarioPart, table: TrafficTable) -> ProbeSettings:
     """The ``probe_*`` keys of a ``[traffic]`` table (errors name the key)."""
-    reader, table, where = part.reader, part.data, part.role
-    answers = reader.text(table, where, "probe_answers", default="exact")
-    if answers not in PROBE_ANSWERS:
-        reader.fail(f"{where}.probe_answers", f"unknown probe answers {answers!r} (allowed: "
-                                              f"{', '.join(PROBE_ANSWERS)})")
-    radius = require_number(reader, table, where, "probe_radius_per_mwh", default=1.0,
-                            strictly_positive=True)
-    workers = require_integer(reader, table, where, "probe_workers", default=1, minimum=1)
-    if workers > MAX_PROBE_WORKERS:
-        reader.fail(f"{where}.probe_workers", f"at most {MAX_PROBE_WORKERS} worker processes, "
-                                              f"got {workers}")
-    tolerance = None
-    if "probe_load_tolerance_mw" in table:
-        tolerance = require_number(reader, table, where, "probe_load_tolerance_mw",
-                                   strictly_positive=True)
-    return ProbeSettings(answers, radius, workers, tolerance)
+    if table.probe_workers > MAX_PROBE_WORKERS:
+        part.reader.fail(f"{part.role}.probe_workers", f"at most {MAX_PROBE_WORKERS} worker "
+                                                       f"processes, got {table.probe_workers}")
+    return ProbeSettings(table.probe_answers, table.probe_radius_per_mwh, table.probe_workers,
+                         table.probe_load_tolerance_mw)
 
 
-def _residual_share(part: ScenarioPart, max_shift_periods: int) -> FloatArray:
+def _residual_share(part: ScenarioPart, table: TrafficTable,
+                    max_shift_periods: int) -> FloatArray:
     """``residual_share`` (seed 003's semi-dynamic assignment, :mod:`ptn.engines.traffic.
     residual_flow`): one share or one per period, each in [0, 1); default 0 (none)."""
-    reader, table, where = part.reader, part.data, part.role
-    periods = part.public.periods
-    key = f"{where}.residual_share"
-    if isinstance(table.get("residual_share"), list):
-        shares = reader.profile(table, where, "residual_share", periods, None, nonnegative=True)
-    else:
-        shares = np.full(periods, require_number(reader, table, where, "residual_share",
-                                                 default=0.0, minimum=0.0))
+    key = f"{part.role}.residual_share"
+    shares = _per_period(part, "residual_share", table.residual_share)
     if np.any(shares >= 1):
-        reader.fail(key, f"must be below 1 (a share of the vehicles on the network that do not "
-                         f"finish their trip in the period), got {float(shares.max()):g}")
+        part.reader.fail(key, f"must be below 1 (a share of the vehicles on the network that "
+                              f"do not finish their trip in the period), got "
+                              f"{float(shares.max()):g}")
     if np.any(shares > 0) and max_shift_periods != 0:
-        reader.fail(key, "the residual flow is carried between the periods vehicles depart in: "
-                         f"it needs max_shift_periods = 0 (got {max_shift_periods}; the UE "
-                         "model's default is 1)")
+        part.reader.fail(key, "the residual flow is carried between the periods vehicles "
+                              f"depart in: it needs max_shift_periods = 0 (got "
+                              f"{max_shift_periods}; the UE model's default is 1)")
     return shares
 
 
-def table_entries(part: ScenarioPart, key: str, allowed: tuple[str, ...],
-                  required: tuple[str, ...]) -> list[tuple[str, dict[str, Any]]]:
-    """The tables of the array ``[[<role>.<key>]]`` with their paths (``traffic.station[2]``),
-    each with only ``allowed`` keys and every ``required`` one (errors name the table)."""
-    reader, where = part.reader, part.role
-    entries = []
-    for index, entry in enumerate(reader.array_of_tables(part.data, key, where), start=1):
-        at = f"{where}.{key}[{index}]"
-        reader.check_keys(entry, at, allowed)
-        for name in required:
-            if name not in entry:
-                reader.fail(at, f"missing required key '{name}'")
-        entries.append((at, entry))
-    return entries
-
-
-def _ev_classes(part: ScenarioPart, stations: list[ChargingStation],
-                energy_per_charge_mwh: float) -> list[EvClass]:
+def _ev_classes(part: ScenarioPart, tables: list[EvClassTable],
+                stations: list[ChargingStation], energy_per_charge_mwh: float) -> list[EvClass]:
     """The ``[[traffic.ev_class]]`` tables (seed 003's EV classes, eqs. 1.g–1.h): each class's
     share of the EV trips, battery, state of charge on arrival and after charging (within its
     optional ``soc_min`` and ``soc_max``, 1.h) and optional maximum charging power (1.g: at
     least the stations' rate, ``energy_per_charge_mwh / charging_time_h``). Energy need =
-    ``(soc_target − soc_arrival) × battery_mwh``. Errors name the table and key."""
+    ``(soc_target − soc_arrival) × battery_mwh``. The schema checked each key; the checks
+    here relate keys and stations. Errors name the table and key."""
     reader, where = part.reader, part.role
     classes = []
-    for at, entry in table_entries(part, "ev_class", EV_CLASS_KEYS, EV_CLASS_REQUIRED):
-        name = reader.text(entry, at, "name")
-        share = require_number(reader, entry, at, "share", minimum=0.0)
-        battery = require_number(reader, entry, at, "battery_mwh", strictly_positive=True)
-        if battery > MAX_BATTERY_MWH:
+    for index, entry in enumerate(tables, start=1):
+        at = f"{where}.ev_class[{index}]"
+        if entry.battery_mwh > MAX_BATTERY_MWH:
             reader.fail(f"{at}.battery_mwh", f"must be at most {MAX_BATTERY_MWH:g} MWh (a road "
-                                             f"vehicle's battery), got {battery:g}")
-        soc = {key: require_number(reader, entry, at, key, default=default, minimum=0.0)
-               for key, default in (("soc_min", 0.0), ("soc_arrival", None),
-                                    ("soc_target", None), ("soc_max", 1.0))}
+                                             f"vehicle's battery), got {entry.battery_mwh:g}")
         order = ("soc_min", "soc_arrival", "soc_target", "soc_max")
+        soc = {key: float(getattr(entry, key)) for key in order}
         for low, high in pairwise(order):
             if soc[low] > soc[high] or (low == "soc_arrival" and soc[low] == soc[high]):
                 reader.fail(f"{at}.{high}", f"needs soc_min <= soc_arrival < soc_target <= "
@@ -312,15 +269,17 @@ def _ev_classes(part: ScenarioPart, stations: list[ChargingStation],
                                             f"against {low} {soc[low]:g}")
         if soc["soc_max"] > 1:
             reader.fail(f"{at}.soc_max", f"must be <= 1, got {soc['soc_max']:g}")
-        if "max_power_mw" in entry:
-            power = require_number(reader, entry, at, "max_power_mw", strictly_positive=True)
-            for station in stations:
-                rate = energy_per_charge_mwh / station.charging_time_h
-                if rate > power * (1 + 1e-12):
-                    reader.fail(f"{at}.max_power_mw", f"{power:g} MW is below station "
-                                                      f"{station.name}'s charging rate of "
-                                                      f"{rate:g} MW (eq. 1.g)")
-        classes.append(EvClass(name, share, (soc["soc_target"] - soc["soc_arrival"]) * battery))
+        power = entry.max_power_mw
+        for station in stations:
+            if power is None:
+                break
+            rate = energy_per_charge_mwh / station.charging_time_h
+            if rate > power * (1 + 1e-12):
+                reader.fail(f"{at}.max_power_mw", f"{power:g} MW is below station "
+                                                  f"{station.name}'s charging rate of "
+                                                  f"{rate:g} MW (eq. 1.g)")
+        classes.append(EvClass(entry.name, entry.share,
+                               (soc["soc_target"] - soc["soc_arrival"]) * entry.battery_mwh))
     names = [c.name for c in classes]
     if len(set(names)) != len(names):
         reader.fail(f"{where}.ev_class", f"a class name is used twice ({', '.join(names)})")
@@ -330,22 +289,13 @@ def _ev_classes(part: ScenarioPart, stations: list[ChargingStation],
     return classes
 
 
-def _sue_settings(part: ScenarioPart) -> dict[str, Any]:
-    """The ``sue_*`` keys of a ``[traffic]`` table in SUE mode, validated (errors name the key)."""
-    reader, table, where = part.reader, part.data, part.role
-    theta = require_number(reader, table, where, "sue_theta",
-                           default=sue_periods.DEFAULT_THETA_PER_DOLLAR, strictly_positive=True)
-    method = reader.text(table, where, "sue_method", default=sue_periods.DEFAULT_METHOD)
+def _sue_settings(part: ScenarioPart, table: TrafficTable) -> dict[str, Any]:
+    """The ``sue_*`` keys of a ``[traffic]`` table in SUE mode (the schema checked their
+    types and bounds; the method's name is checked by the SUE solver's own list)."""
     try:
-        method = check_method(method)
+        method = check_method(table.sue_method)
     except InvalidInputError as error:
-        reader.fail(f"{where}.sue_method", str(error))
-    tolerance = require_number(reader, table, where, "sue_tolerance",
-                               default=sue_periods.DEFAULT_TOLERANCE_VEH_PER_H,
-                               strictly_positive=True)
-    warm_start = reader.boolean(table, where, "sue_warm_start") \
-        if "sue_warm_start" in table else True
-    max_iterations = require_integer(reader, table, where, "sue_max_iterations",
-                                     default=sue_periods.DEFAULT_MAX_ITERATIONS, minimum=1)
-    return {"theta_per_dollar": theta, "method": method, "tolerance_veh_per_h": tolerance,
-            "warm_start": warm_start, "max_iterations": max_iterations}
+        part.reader.fail(f"{part.role}.sue_method", str(error))
+    return {"theta_per_dollar": table.sue_theta, "method": method,
+            "tolerance_veh_per_h": table.sue_tolerance, "warm_start": table.sue_warm_start,
+            "max_iterations": table.sue_max_iterations}

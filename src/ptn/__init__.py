@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING, Any
 DISTRIBUTION = "ptn-negotiation"
 
 if TYPE_CHECKING:
-    from ptn.api import RunResult, Scenario, run, sweep
+    from ptn.api import RunResult, Scenario, coordinate, run, sweep
 
     __version__: str
 
-_API = ("RunResult", "Scenario", "run", "sweep")
-__all__ = ["DISTRIBUTION", "RunResult", "Scenario", "__version__", "run", "sweep"]
+_API = ("RunResult", "Scenario", "coordinate", "run", "sweep")
+__all__ = ["DISTRIBUTION", "RunResult", "Scenario", "__version__", "coordinate", "run", "sweep"]
 
 
 def __getattr__(name: str) -> Any:

@@ -26,7 +26,8 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,14 +38,16 @@ from tomlkit.exceptions import TOMLKitError
 from ptn.coordinator.mechanisms.registry import MechanismPlugin, mechanism_plugin
 from ptn.coordinator.outcome import NegotiationStatus, RoundRecord
 from ptn.coordinator.runner import coordinate as coordinate_operators
-from ptn.coordinator.runner import results_folder, run_loaded_scenario
+from ptn.coordinator.runner import results_folder, resume_checkpoint, run_loaded_scenario
 from ptn.engines.errors import InvalidInputError
+from ptn.lab.run_folder import OK, prepare_run_folder
 from ptn.scenario import document
 from ptn.services.hosting import check_part
 
 if TYPE_CHECKING:
     from ptn.campaign.progress import CampaignCounts
     from ptn.campaign.spec import Campaign
+    from ptn.lab.progress_log import ProgressLog
 
 #: a key of :meth:`Scenario.with_overrides`: tables and keys by dots, arrays of tables by a
 #: 1-based index as in error messages (``traffic.station[2].node``)
@@ -278,25 +281,32 @@ class RunResult:
 def run(scenario: Scenario | str | Path | None = None, *, backend: str = "inproc",
         out: str | Path | None = None, reference: bool = True, resume: str | Path | None = None,
         metrics_port: int | None = None, ray_address: str | None = None,
-        progress: Callable[[RoundRecord], None] | None = None) -> RunResult:
+        progress: Callable[[RoundRecord], None] | None = None, force: bool = False,
+        log: ProgressLog | None = None) -> RunResult:
     """Run a scenario's negotiation (a :class:`Scenario`, a built-in name or a TOML file; the
     default scenario without one) with its operators on ``backend`` (``inproc``, ``ray`` or
     ``grpc``).
 
     ``out``: the results folder (summary, tables, plots, transcript, checkpoint, the operators'
-    private reports); ``None`` writes nothing. ``reference``: also solve the full-information
-    reference of mechanisms that have one (the joint optimum of ``admm``). ``resume``: a
-    checkpoint of this scenario to continue from. ``progress`` is called after every round.
+    private reports, ``manifest.json``); ``None`` writes nothing. A folder that already holds
+    results is refused unless ``force`` (or ``resume`` names its checkpoint); a run that fails
+    never replaces a good result (:mod:`ptn.lab.run_folder`). ``reference``: also solve the
+    full-information reference of mechanisms that have one (the joint optimum of ``admm``).
+    ``resume``: a checkpoint of this scenario to continue from. ``progress`` is called after
+    every round; ``log`` shows the steps (:class:`ptn.lab.progress_log.ProgressLog`).
     """
     loaded = scenario if isinstance(scenario, Scenario) else Scenario.load(scenario)
-    folder = Path(out) if out is not None else None
     placed: dict[str, Any] = {}
-    outcome = run_loaded_scenario(
-        loaded.document, _spec_for_processes(loaded, backend, folder), backend=backend,
-        out=folder, metrics_port=metrics_port, ray_address=ray_address,
-        resume=Path(resume) if resume is not None else None, progress=progress,
-        on_placed=placed.update)
-    return _finish(loaded, outcome, folder, reference, placed or None)
+
+    def negotiate(folder: Path | None, checkpoint: Path | None) -> Any:
+        return run_loaded_scenario(
+            loaded.document, _spec_for_processes(loaded, backend, folder), backend=backend,
+            out=folder, metrics_port=metrics_port, ray_address=ray_address,
+            resume=checkpoint, progress=progress, on_placed=placed.update)
+
+    return _in_folder(loaded, out, force, resume, log, negotiate,
+                      lambda outcome, folder: _finish(loaded, outcome, folder, reference,
+                                                      placed or None, log))
 
 
 def coordinate(scenario: Scenario | str | Path, endpoints: list[str], *,
@@ -304,7 +314,8 @@ def coordinate(scenario: Scenario | str | Path, endpoints: list[str], *,
                resume: str | Path | None = None, metrics_port: int | None = None,
                tls_dir: str | Path | None = None, connect_timeout_s: float | None = None,
                token_dir: str | Path | None = None,
-               progress: Callable[[RoundRecord], None] | None = None) -> RunResult:
+               progress: Callable[[RoundRecord], None] | None = None, force: bool = False,
+               log: ProgressLog | None = None) -> RunResult:
     """Drive operators served elsewhere (``ptn serve``), one ``"ID=HOST:PORT"`` each, through
     the scenario's negotiation; arguments as :func:`run` (``tls_dir``: ``ca.crt`` and, for
     mutual TLS, ``client.crt`` and ``client.key``). ``reference`` is off by default: it reads
@@ -313,18 +324,58 @@ def coordinate(scenario: Scenario | str | Path, endpoints: list[str], *,
     (default: the scenario's ``[coordinator] operator_wait_s``). ``token_dir``: a bearer token
     per operator (``<operator_id>.token``), for operators behind a TLS-terminating proxy."""
     loaded = scenario if isinstance(scenario, Scenario) else Scenario.load(scenario)
-    folder = Path(out) if out is not None else None
-    outcome = coordinate_operators(
-        loaded.document, endpoints, out=folder, metrics_port=metrics_port,
-        tls_dir=Path(tls_dir) if tls_dir is not None else None,
-        resume=Path(resume) if resume is not None else None, progress=progress,
-        connect_timeout_s=connect_timeout_s,
-        token_dir=Path(token_dir) if token_dir is not None else None)
-    return _finish(loaded, outcome, folder, reference)
+
+    def negotiate(folder: Path | None, checkpoint: Path | None) -> Any:
+        return coordinate_operators(
+            loaded.document, endpoints, out=folder, metrics_port=metrics_port,
+            tls_dir=Path(tls_dir) if tls_dir is not None else None,
+            resume=checkpoint, progress=progress, connect_timeout_s=connect_timeout_s,
+            token_dir=Path(token_dir) if token_dir is not None else None)
+
+    return _in_folder(loaded, out, force, resume, log, negotiate,
+                      lambda outcome, folder: _finish(loaded, outcome, folder, reference,
+                                                      None, log))
+
+
+def _in_folder(scenario: Scenario, out: str | Path | None, force: bool,
+               resume: str | Path | None, log: ProgressLog | None,
+               negotiate: Callable[[Path | None, Path | None], Any],
+               finish: Callable[[Any, Path | None], RunResult]) -> RunResult:
+    """A negotiation and its results in a safe results folder (:mod:`ptn.lab.run_folder`):
+    checked and created before any work, the checkpoint of ``resume`` validated first."""
+    checkpoint = Path(resume) if resume is not None else None
+    if checkpoint is not None:  # refused before a folder is touched or an operator started
+        resume_checkpoint(scenario.document, checkpoint)
+    negotiation = (f"{scenario.name}: {scenario.mechanism} negotiation of "
+                   f"{len(scenario.document.operator_ids)} operators over "
+                   f"{scenario.document.public.periods} periods (models, baseline, rounds)")
+    if out is None:
+        with _step(log, negotiation):
+            outcome = negotiate(None, checkpoint)
+        return finish(outcome, None)
+    folder = prepare_run_folder(Path(out), force=force, resume=checkpoint,
+                                scenario=scenario.document)
+    if log is not None:
+        log.print(f"results folder: {folder.working}"
+                  + (f" (moved to {folder.target} when the run succeeds)"
+                     if folder.staged else ""))
+    with folder.running():
+        with _step(log, negotiation):
+            outcome = negotiate(folder.working, folder.resume_path(checkpoint))
+        result = finish(outcome, folder.working)
+        final = folder.finish(OK if result.converged else str(result.status), result.message)
+    if final != folder.target and log is not None:
+        log.print(f"{folder.target} holds a good result: this run's results are in {final}")
+    return replace(result, folder=final)
+
+
+def _step(log: ProgressLog | None, what: str) -> AbstractContextManager[None]:
+    return log.step(what) if log is not None else nullcontext()
 
 
 def _finish(scenario: Scenario, outcome: Any, folder: Path | None,
-            reference: bool, placement: dict[str, Any] | None = None) -> RunResult:
+            reference: bool, placement: dict[str, Any] | None = None,
+            log: ProgressLog | None = None) -> RunResult:
     """The reference beside the outcome (when asked and the mechanism has one), the results
     folder written (with a folder)."""
     plugin = mechanism_plugin(scenario.mechanism)
@@ -333,10 +384,19 @@ def _finish(scenario: Scenario, outcome: Any, folder: Path | None,
 
         solver = reference_solver(plugin.name, scenario.document.reference_time_limit_s)
         if solver is not None:
-            outcome = plugin.with_reference(outcome, scenario.document, solver)
+            with _step(log, "centralized reference (full information)"):
+                outcome = plugin.with_reference(outcome, scenario.document, solver)
     result = RunResult(scenario, outcome, folder, placement)
     if folder is not None:
-        result.write(folder)
+        with _step(log, "writing results"):
+            result.write(folder)
+        if reference:  # the experimenter's full-information figures: they read every table
+            from ptn.coordinator.results.index_page import write_index_page
+            from ptn.lab.studies.network_figures import write_network_figures
+
+            with _step(log, "full-information figures (link flows, feeder, DLMPs)"):
+                write_network_figures(scenario.document, result.outcome, folder)
+                write_index_page(folder)
     return result
 
 

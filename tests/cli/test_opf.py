@@ -197,12 +197,14 @@ def test_infeasible_charging_load_exits_one(tmp_path: Path) -> None:
     out = tmp_path / "run"
     out.mkdir()
     (out / "buses.csv").write_text("an earlier run's table\n")
+    # --force: a folder holding files is refused without it (tests/cli/test_results_folders.py)
     result = runner.invoke(app, ["opf", "--periods", "1", "--der", str(der), "--charging",
-                                 str(loads), "--json", "--out", str(out)])
+                                 str(loads), "--json", "--out", str(out), "--force"])
     assert result.exit_code == 1, result.output
     summary = json.loads(result.stdout)
     assert summary["status"] == "infeasible" and summary["objective"] is None
-    assert sorted(p.name for p in out.iterdir()) == ["summary.json"]
+    # the earlier run's table is gone (the manifest is every results folder's)
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "summary.json"]
     human = runner.invoke(app, ["opf", "--periods", "1", "--der", str(der), "--charging",
                                 str(loads)])
     assert human.exit_code == 1 and "infeasible" in human.stdout
@@ -259,11 +261,13 @@ def test_an_infeasible_opf_names_the_binding_limit_in_json_and_in_words(tmp_path
                     "tariff 50 $/MWh")
 
 
-def test_the_tariff_option_prices_a_feeder_without_cost_data(tmp_path: Path) -> None:
+def test_the_tariff_option_prices_a_feeder_without_cost_data(
+        tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
     import pandapower as pp
     import pandapower.networks as pn
 
-    feeder = tmp_path / "cigre_lv.json"
+    # not in the --out folder: a non-empty --out is refused
+    feeder = tmp_path_factory.mktemp("net") / "cigre_lv.json"
     pp.to_json(pn.create_cigre_network_lv(), str(feeder))
     at_50 = ptn.cli.opf.run_opf(feeder=str(feeder), periods=24)
     at_80 = ptn.cli.opf.run_opf(feeder=str(feeder), periods=24, tariff_per_mwh=80.0, out=tmp_path)

@@ -82,11 +82,13 @@ def test_cli_reports_a_malformed_scenario_in_one_line(tmp_path: Path) -> None:
     path = write(tmp_path, DEFAULT.replace("node = 10", "node = 99", 1))
     finished = subprocess.run(
         [sys.executable, "-m", "ptn", "run", str(path), "--backend", "inproc",
-         "--out", str(tmp_path / "out")], capture_output=True, text=True, check=False)
+         "--out", str(tmp_path / "out"), "--quiet"], capture_output=True, text=True,
+        check=False)  # --quiet: no progress lines (stderr is not a terminal)
     assert finished.returncode == 2
     assert finished.stderr.startswith("ptn: error: ")
     assert "traffic.station[2].node" in finished.stderr
     assert "Traceback" not in finished.stderr
+    assert not (tmp_path / "out").exists()  # refused input leaves no results folder
 
 
 def test_paths_expand_environment_variables(tmp_path: Path,

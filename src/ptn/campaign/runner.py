@@ -19,6 +19,7 @@ while a node it ran on left the cluster, is run again (``retries`` times) in a c
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 import tomllib
@@ -201,7 +202,10 @@ def run_campaign(run: CampaignRun, *, concurrency: int | None = None,
 
         started = not ray.is_initialized()
         if started:
-            ray.init(address=ray_address, include_dashboard=False, log_to_driver=False,
+            # a runtime of its own unless told where to join (as ptn run: "local", not Ray's
+            # default of joining whatever cluster was last started on the machine)
+            ray.init(address=ray_address or os.environ.get("RAY_ADDRESS") or "local",
+                     include_dashboard=False, log_to_driver=False,
                      configure_logging=False)
     try:
         frame = execute(run, concurrency=concurrency, metrics=metrics, progress=progress)

@@ -20,13 +20,39 @@ from ptn.engines.errors import InvalidInputError
 if TYPE_CHECKING:
     from ptn.api import RunResult, Scenario
     from ptn.coordinator.outcome import RoundRecord
+    from ptn.lab.progress_log import ProgressLog
+
+#: ``ptn --help``: what the built-in scenarios (the seed papers' models) are, in words
+HELP = """Negotiation between power and transportation network operators.
+
+Operators (a distribution system operator, a traffic department, a transit network operator,
+charging network operators) keep their models private and exchange only prices, offers and
+station loads through a coordinator. The built-in scenarios reproduce four seed papers
+(their models: MODELS.md, sections 3 to 5):
+
+\b
+  seed 000  profit-sharing-seed000: two-stage profit sharing between a distribution network
+            operator (DNO) and a transit network operator (TNO) over electric bus charging
+  seed 001  pricing-seed001: the DSO prices the energy it sells to charging stations and the
+            charging network operators (CNOs) play a Nash price game
+  seed 002  seed002-sue-der: joint minimum-cost traffic-power coordination by ADMM, logit
+            stochastic traffic equilibrium and the feeder's DER (`ptn study`)
+  seed 003  seed003-siouxfalls-ieee30: joint minimum-cost coordination by ADMM, its saving
+            against the uncoordinated baseline and the EV hosting capacity (`ptn study`)
+
+The default scenario (nguyen-dupuis-ieee33) is a small joint coordination of the seed 002/003
+kind. Start with `ptn run`; `ptn run NAME --show-scenario` prints a scenario to copy and edit.
+"""
 
 app = typer.Typer(
     name="ptn",
-    help="Negotiation between power and transportation network operators.",
+    help=HELP,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # plain help: rich markup would swallow bracketed words ("reads [scenario] and ...") and
+    # show flags as "--json <bool>"
+    rich_markup_mode=None,
 )
 
 EXIT_INVALID_INPUT = 2
@@ -68,25 +94,43 @@ def report(result: RunResult, json_summary: bool) -> None:
         raise typer.Exit(1)
 
 
-def progress_printer(scenario: Scenario, show: bool) -> Callable[[RoundRecord], None] | None:
-    """A live one-line-per-round display on stderr (when it is a terminal)."""
-    if not show:
-        return None
-    from functools import partial
-
-    from rich.console import Console
-
-    from ptn.coordinator.runner import round_printer
-
-    console = Console(stderr=True)
-    console.print(f"[bold]{scenario.name}[/]: {len(scenario.document.operator_ids)} operators, "
-                  f"{scenario.document.public.periods} periods, mechanism {scenario.mechanism}")
-    return round_printer(scenario.document, partial(console.print, highlight=False))
+def progress_printer(scenario: Scenario, log: ProgressLog | None
+                     ) -> Callable[[RoundRecord], None] | None:
+    """One line per round on ``log`` (none without one)."""
+    return None if log is None else log.rounds(scenario.document)
 
 
 def resume_folder(resume: Path | None, out: Path | None) -> Path | None:
     """Where a resumed run writes: ``--out``, else the folder of its checkpoint."""
     return out if out is not None or resume is None else Path(resume).parent
+
+
+def results_folder_for(scenario: Scenario, out: Path | None, resume: Path | None,
+                       force: bool) -> Path:
+    """Where a run writes: ``--out``; else the folder of the ``--resume`` checkpoint; else
+    ``results/<scenario name>``, or, when that holds results and no ``--force``, a new
+    timestamped folder beside it (said on stderr)."""
+    from ptn.api import default_results_folder
+    from ptn.lab.run_folder import free_default_folder
+
+    chosen = resume_folder(resume, out)
+    if chosen is not None:
+        return chosen
+    default = default_results_folder(scenario)
+    if force:
+        return default
+    folder = free_default_folder(default)
+    if folder != default:
+        typer.echo(f"ptn: {default} holds results; this run writes to {folder} (--out names "
+                   "a folder, --force replaces)", err=True)
+    return folder
+
+
+#: the options every negotiating command shares
+FORCE_HELP = ("replace the results a non-empty --out folder holds (only once this run "
+              "succeeds: a failed run is written beside them)")
+QUIET_HELP = ("no progress on stderr (otherwise: live on a terminal, one timestamped line per "
+              "step and round in a pipe or log)")
 
 
 @app.command()
@@ -109,8 +153,15 @@ def assign(
         bool, typer.Option("--json", help="print a JSON summary on stdout")
     ] = False,
     out: Annotated[
-        Path | None, typer.Option(help="write link flows and costs (.csv or .parquet)")
+        Path | None, typer.Option(help="write link flows and costs (.csv or .parquet); an "
+                                       "existing file is refused unless --force")
     ] = None,
+    force: Annotated[bool, typer.Option("--force", help="replace an existing --out file "
+                                                        "(once the assignment is solved)")
+                     ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="no progress on stderr (otherwise: a "
+                                                        "bar on a terminal, timestamped lines "
+                                                        "in a pipe or log)")] = False,
     toll_factor: Annotated[
         float | None, typer.Option(help="override the network's toll weight (time per toll unit)")
     ] = None,
@@ -139,7 +190,8 @@ def assign(
                 toll_factor=toll_factor,
                 distance_factor=distance_factor,
                 threads=threads,
-                show_progress=sys.stdout.isatty() and not json_summary,
+                show_progress=False if quiet else "live" if sys.stderr.isatty() else "plain",
+                force=force,
             )
     except InvalidInputError as error:
         fail(str(error))
@@ -173,7 +225,13 @@ def opf(
     periods: Annotated[int, typer.Option(help="equal periods over one day")] = 24,
     der: Annotated[Path | None, typer.Option(help="DER case file (.toml)")] = None,
     charging: Annotated[
-        Path | None, typer.Option(help="EV charging loads per period and point (.csv)")
+        Path | None, typer.Option(help="EV charging loads (MW) per period and charging point "
+                                       "(.csv): wide (period,<point>,...) or the long "
+                                       "loads.csv of ptn run (station,period,<load column>)")
+    ] = None,
+    charging_column: Annotated[
+        str | None, typer.Option(help="the load column of a long --charging file (default: "
+                                      "load_mw, else agreed_load_mw)")
     ] = None,
     json_summary: Annotated[
         bool, typer.Option("--json", help="print a JSON summary on stdout")
@@ -191,13 +249,34 @@ def opf(
                                    help="price ($/MWh) of purchases at a supply point whose case "
                                         "has no cost data (default 50)")
     ] = None,
+    list_buses: Annotated[
+        bool, typer.Option("--list-buses", help="list the feeder's buses with their nominal "
+                                                "loads (MW, MVAr), voltage limits and the "
+                                                "--der file's devices, and exit (a table, or "
+                                                "JSON with --json)")
+    ] = False,
+    force: Annotated[bool, typer.Option("--force", help="replace the files a non-empty --out "
+                                                        "folder holds (only when this solve "
+                                                        "succeeds)")] = False,
 ) -> None:
-    """Distribution OPF: multi-period DistFlow dispatch of a feeder with its DER."""
+    """Distribution OPF: multi-period DistFlow dispatch of a feeder with its DER.
+
+    --out DIR gets summary.json, buses.csv, branches.csv, periods.csv and manifest.json; a
+    non-empty DIR is refused unless --force.
+    """
     from ptn.cli.opf import describe_opf, run_opf
+    from ptn.cli.opf import list_buses as feeder_buses
 
     try:
+        if list_buses:
+            from ptn.cli.feeder_buses import format_bus_table
+
+            rows = feeder_buses(feeder=feeder, periods=periods, der=der)
+            typer.echo(json.dumps(rows, indent=2) if json_summary else format_bus_table(rows))
+            return
         summary = run_opf(feeder=feeder, periods=periods, der=der, charging=charging, out=out,
-                          ac_check=ac_check, tariff_per_mwh=tariff_per_mwh)
+                          ac_check=ac_check, tariff_per_mwh=tariff_per_mwh, force=force,
+                          charging_column=charging_column)
     except InvalidInputError as error:
         fail(str(error))
         return
@@ -241,26 +320,43 @@ def run(
         bool, typer.Option("--json", help="print summary.json on stdout")
     ] = False,
     placement: Annotated[
-        Path | None, typer.Option(help="a TOML file whose \\[placement] table replaces the "
+        Path | None, typer.Option(help="a TOML file whose [placement] table replaces the "
                                        "scenario's (where the operators run on Ray)")
     ] = None,
+    periods: Annotated[
+        int | None, typer.Option(help="resample the scenario's day to this many periods (fewer, "
+                                      "longer ones: a quick test), as ptn serve/study "
+                                      "--periods")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help=FORCE_HELP)] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help=QUIET_HELP)] = False,
 ) -> None:
-    """Run a coordination scenario end to end: baseline, negotiation, reference, results."""
-    from ptn.api import Scenario, default_results_folder
+    """Run a coordination scenario end to end: baseline, negotiation, reference, results.
+
+    The results folder (--out, default results/<scenario name>) gets summary.json, tables,
+    plots, the transcript, the checkpoint and manifest.json (scenario fingerprint, versions,
+    command, times, status). A non-empty --out is refused unless --force or --resume of its
+    own checkpoint; a taken default folder gives way to results/<name>-<UTC time>.
+    """
+    from ptn.api import Scenario
     from ptn.api import run as run_scenario
+    from ptn.lab.progress_log import progress_log
 
     try:
-        loaded = Scenario.load(scenario)
+        loaded = Scenario.load(scenario, periods=periods)
         if placement is not None:
             loaded = loaded.with_placement(placement)
         if show_scenario:
+            if periods is not None:  # the text is the scenario's own: say how it was run
+                typer.echo(f"# shown with --periods {periods}: this file keeps the scenario's "
+                           f"own day; run and serve it with --periods {periods} for the same")
             typer.echo(loaded.to_toml(), nl=False)
             return
-        folder = resume_folder(resume, out) or default_results_folder(loaded)
+        log = progress_log(not quiet)
         result = run_scenario(
-            loaded, backend=backend, out=folder, metrics_port=metrics_port,
-            ray_address=ray_address, resume=resume, reference=reference,
-            progress=progress_printer(loaded, sys.stderr.isatty() and not json_summary))
+            loaded, backend=backend, out=results_folder_for(loaded, out, resume, force),
+            metrics_port=metrics_port, ray_address=ray_address, resume=resume,
+            reference=reference, force=force, log=log, progress=progress_printer(loaded, log))
     except InvalidInputError as error:
         fail(str(error))
         return
@@ -290,15 +386,22 @@ def study(
     json_summary: Annotated[
         bool, typer.Option("--json", help="print summary.json on stdout")
     ] = False,
+    force: Annotated[bool, typer.Option("--force", help=FORCE_HELP)] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help=QUIET_HELP)] = False,
 ) -> None:
     """Run a seed paper's study: the private negotiation, then the paper's tables and figures
-    from the experimenter's full-information view."""
+    from the experimenter's full-information view.
+
+    A non-empty --out is refused unless --force; a taken default folder gives way to
+    results/<name>-<UTC time>; every folder gets manifest.json.
+    """
+    from ptn.lab.progress_log import progress_log
     from ptn.lab.studies.study import run_study
 
     try:
         outcome, folder = run_study(scenario, backend=backend, out=out, periods=periods,
-                                    ray_address=ray_address,
-                                    show_progress=sys.stderr.isatty() and not json_summary)
+                                    ray_address=ray_address, force=force,
+                                    log=progress_log(not quiet))
     except InvalidInputError as error:
         fail(str(error))
         return
@@ -365,14 +468,21 @@ def serve(
     verbose: Annotated[bool, typer.Option(help="log every request")] = False,
     periods: Annotated[
         int | None, typer.Option(help="resample the scenario's horizon to this many periods "
-                                      "(as the coordinator's --periods)")
+                                      "(the coordinator must use the same: ptn coordinate "
+                                      "--periods)")
     ] = None,
 ) -> None:
-    """Serve one operator over gRPC (with gRPC health and optional Prometheus metrics)."""
+    """Serve one operator over gRPC (with gRPC health and optional Prometheus metrics).
+
+    Without --operator-id the operator is the scenario's only one of ROLE (e.g. cno in a
+    scenario with one CNO); a scenario with several names them.
+    """
     from ptn.services.serving import serve as serve_operator
 
     configure_logging(verbose)
     try:
+        if operator_id is None:
+            operator_id = operator_of_role(role, scenario)
         serve_operator(role, scenario, port=port, host=host, metrics_port=metrics_port,
                        tls_dir=tls_dir, operator_id=operator_id, private_out=private_out,
                        periods=periods, state_dir=state_dir, session_idle_s=session_idle_s,
@@ -380,6 +490,37 @@ def serve(
                        health_port=health_port)
     except InvalidInputError as error:
         fail(str(error))
+
+
+#: a built-in scenario with an operator of each role (for a message naming one)
+SCENARIOS_WITH_ROLE = {"dso": "nguyen-dupuis-ieee33", "traffic": "nguyen-dupuis-ieee33",
+                       "tno": "profit-sharing-seed000", "cno": "pricing-seed001"}
+
+
+def operator_of_role(role: str, scenario: str) -> str | None:
+    """The scenario's one operator of ``role`` (None: leave it to the role's own id and the
+    server's checks); several are refused naming them and ``--operator-id``."""
+    from ptn.scenario.document import load_scenario
+
+    loaded = load_scenario(scenario)
+    ids = [i for i in loaded.operator_ids if loaded.part(i).role == role]
+    if not ids and role in SCENARIOS_WITH_ROLE:
+        raise InvalidInputError(
+            f"{scenario}: no {role} operator (its operators: {some(loaded.operator_ids)}); a "
+            f"scenario with one: ptn run {SCENARIOS_WITH_ROLE[role]} --show-scenario > "
+            f"{role}-scenario.toml")
+    if role in ids or not ids:
+        return None
+    if len(ids) == 1:
+        return ids[0]
+    raise InvalidInputError(f"{scenario}: {len(ids)} operators are {role}s ({some(ids)}): "
+                            "choose one with --operator-id")
+
+
+def some(names: tuple[str, ...] | list[str], shown: int = 6) -> str:
+    """The first names of a list, and how many more."""
+    more = len(names) - shown
+    return ", ".join(names[:shown]) + (f" and {more} more" if more > 0 else "")
 
 
 @app.command()
@@ -417,7 +558,7 @@ def certs(
 def coordinate(
     scenario: Annotated[
         str, typer.Option(help="scenario file (.toml) or built-in name; the coordinator reads "
-                               "[scenario] and [coordinator]")
+                               "its [scenario] and [coordinator] tables")
     ] = "nguyen-dupuis-ieee33",
     endpoint: Annotated[
         list[str] | None, typer.Option(help="an operator as ID=HOST:PORT (repeat per operator)")
@@ -447,20 +588,31 @@ def coordinate(
     json_summary: Annotated[
         bool, typer.Option("--json", help="print summary.json on stdout")
     ] = False,
+    periods: Annotated[
+        int | None, typer.Option(help="resample the scenario's day to this many periods (each "
+                                      "operator served with the same ptn serve --periods)")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help=FORCE_HELP)] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help=QUIET_HELP)] = False,
 ) -> None:
-    """Drive remote operators (``ptn serve``) through a scenario's negotiation."""
-    from ptn.api import Scenario, default_results_folder
+    """Drive remote operators (ptn serve) through a scenario's negotiation.
+
+    Results folder as ptn run's: a non-empty --out is refused unless --force or --resume of
+    its own checkpoint; every folder gets manifest.json.
+    """
+    from ptn.api import Scenario
     from ptn.api import coordinate as coordinate_operators
     from ptn.coordinator.runtime.transports import CallFailedError
+    from ptn.lab.progress_log import progress_log
 
     try:
-        loaded = Scenario.load(scenario)
-        folder = resume_folder(resume, out) or default_results_folder(loaded)
+        loaded = Scenario.load(scenario, periods=periods)
+        log = progress_log(not quiet)
         result = coordinate_operators(
-            loaded, endpoint or [], out=folder,
+            loaded, endpoint or [], out=results_folder_for(loaded, out, resume, force),
             reference=reference, resume=resume, metrics_port=metrics_port, tls_dir=tls_dir,
-            progress=progress_printer(loaded, sys.stderr.isatty() and not json_summary),
-            token_dir=token_dir)
+            progress=progress_printer(loaded, log), token_dir=token_dir, force=force,
+            log=log)
     except InvalidInputError as error:
         fail(str(error))
         return
@@ -473,9 +625,11 @@ def coordinate(
 
 def register_commands() -> None:
     """Commands kept in modules of their own."""
+    from ptn.cli.scenario import scenario_app
     from ptn.cli.sweep import sweep
 
     app.command()(sweep)
+    app.add_typer(scenario_app, name="scenario")
 
 
 def configure_logging(verbose: bool = False) -> None:

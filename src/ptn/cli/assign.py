@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,8 +22,11 @@ from ptn.engines.traffic.assignment import canonical_algorithm, solve_user_equil
 from ptn.engines.traffic.builtin import load_network
 from ptn.engines.traffic.network import RoadNetwork
 from ptn.engines.traffic.problem import problem_from_network
+from ptn.lab.run_folder import check_writable
 
 FLOW_FORMATS = (".csv", ".parquet")
+#: a plain progress line at least this often (seconds) while the gap closes slowly
+PLAIN_EVERY_S = 30.0
 SUE_METHODS = ("newton", "line-search", "msa")
 
 
@@ -37,14 +41,21 @@ def run_assignment(
     toll_factor: float | None = None,
     distance_factor: float | None = None,
     threads: int | None = None,
-    show_progress: bool = False,
+    show_progress: bool | str = False,
+    force: bool = False,
 ) -> dict[str, Any]:
     """Solve and (optionally) write flows; return the JSON summary.
 
     ``threads`` (default: all cores) is how many threads the shortest-path passes use.
+    ``show_progress``: ``"live"`` (or True) a bar on the terminal's stderr, ``"plain"`` a
+    timestamped line on stderr per order of magnitude of the gap closed (and at least every
+    30 s), False none.
+    ``out`` is checked before the solve: a .csv or .parquet file in a folder that can be
+    written, not an existing file unless ``force``; it is written whole or not at all (a
+    temporary file renamed into place).
     """
-    if out is not None and out.suffix.lower() not in FLOW_FORMATS:
-        raise InvalidInputError(f"--out {out}: use a .csv or .parquet file name")
+    if out is not None:
+        check_flows_file(out, force)
     if not (gap > 0 and math.isfinite(gap)):
         raise InvalidInputError(f"--gap must be a positive number, got {gap}")
     if max_iterations < 1:
@@ -82,6 +93,19 @@ def run_assignment(
         write_link_flows(out, road, flow, problem.links.times(flow), problem.links.costs(flow))
         summary["flows_file"] = str(out)
     return summary
+
+
+def check_flows_file(out: Path, force: bool) -> None:
+    """Refuse, naming it, a flows file that cannot be written or would be overwritten."""
+    if out.suffix.lower() not in FLOW_FORMATS:
+        raise InvalidInputError(f"--out {out}: use a .csv or .parquet file name")
+    if out.is_dir():
+        raise InvalidInputError(f"--out {out}: is a directory (the flows go to one .csv or "
+                                ".parquet file)")
+    if out.exists() and not force:
+        raise InvalidInputError(f"--out {out}: the file exists; choose another --out or pass "
+                                "--force to replace it")
+    check_writable(out.parent if str(out.parent) else Path("."), "--out folder")
 
 
 def use_threads(threads: int | None) -> int:
@@ -128,17 +152,22 @@ def write_link_flows(
     """Write the flows table as CSV or Parquet, chosen by the file extension."""
     columns = link_flow_table(network, flow, time, cost)
     path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix.lower() == ".parquet":
-        import pyarrow as pa
-        import pyarrow.parquet as pq
+    partial = path.with_name(f".{path.name}.partial-{os.getpid()}")
+    try:
+        if path.suffix.lower() == ".parquet":
+            import pyarrow as pa
+            import pyarrow.parquet as pq
 
-        pq.write_table(pa.table(columns), path)
-        return
-    names = list(columns)
-    with path.open("w", encoding="utf-8") as handle:
-        handle.write(",".join(names) + "\n")
-        for row in zip(*(columns[name] for name in names), strict=True):
-            handle.write(",".join(_csv_value(value) for value in row) + "\n")
+            pq.write_table(pa.table(columns), partial)
+        else:
+            names = list(columns)
+            with partial.open("w", encoding="utf-8") as handle:
+                handle.write(",".join(names) + "\n")
+                for row in zip(*(columns[name] for name in names), strict=True):
+                    handle.write(",".join(_csv_value(value) for value in row) + "\n")
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def _csv_value(value: Any) -> str:
@@ -149,25 +178,44 @@ def _csv_value(value: Any) -> str:
 
 @contextmanager
 def _progress(
-    enabled: bool, max_iterations: int, target_gap: float
+    mode: bool | str, max_iterations: int, target_gap: float
 ) -> Iterator[Callable[[int, float], None] | None]:
-    """A rich progress bar fed by the solver's (iteration, gap) callback, when enabled."""
-    if not enabled:
+    """A rich progress bar (``live``) or plain timestamped lines (``plain``) fed by the
+    solver's (iteration, gap) callback; nothing when ``mode`` is false."""
+    if not mode:
         yield None
         return
+    # progress measured as orders of magnitude of gap closed, from 1 to the target
+    goal = max(-math.log10(target_gap), 1.0)
+
+    def closed(gap: float) -> float:
+        return min(max(-math.log10(max(gap, 1e-300)), 0.0), goal)
+
+    if mode == "plain":
+        from ptn.lab.progress_log import ProgressLog
+
+        log = ProgressLog(live=False)
+        last = {"order": -1.0, "time": time.monotonic()}
+
+        def line(iteration: int, gap: float) -> None:
+            order = math.floor(closed(gap))
+            if order > last["order"] or time.monotonic() - last["time"] >= PLAIN_EVERY_S:
+                last.update(order=order, time=time.monotonic())
+                log.print(f"assignment: iteration {iteration}/{max_iterations} gap {gap:.2e}")
+
+        yield line
+        return
+    from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     with Progress(
         TextColumn("[bold]assignment"), BarColumn(), TextColumn("{task.description}"),
-        TimeElapsedColumn(), transient=True,
+        TimeElapsedColumn(), transient=True, console=Console(stderr=True),
     ) as bar:
-        # progress measured as orders of magnitude of gap closed, from 1 to the target
-        goal = max(-math.log10(target_gap), 1.0)
         task = bar.add_task("", total=goal)
 
         def report(iteration: int, gap: float) -> None:
-            done = min(max(-math.log10(max(gap, 1e-300)), 0.0), goal)
-            bar.update(task, completed=done,
+            bar.update(task, completed=closed(gap),
                        description=f"iteration {iteration}/{max_iterations} gap {gap:.2e}")
 
         yield report

@@ -41,12 +41,13 @@ from typing import Any
 
 import numpy as np
 
+from ptn.cli.charging_file import read_charging_loads
+from ptn.cli.feeder_buses import bus_rows as feeder_bus_rows
 from ptn.engines.errors import InvalidInputError
 from ptn.engines.power.builtin_feeders import load_feeders
 from ptn.engines.power.case_file import (
     default_load_shape,
     default_period_hours,
-    read_charging_csv,
     read_dso_case_toml,
 )
 from ptn.engines.power.der import DsoCase
@@ -55,6 +56,7 @@ from ptn.engines.power.exactness import check_with_ac_power_flow
 from ptn.engines.power.feeder import Feeder
 from ptn.engines.power.profiles import HOURS, daily_profile
 from ptn.engines.power.result import OpfResult
+from ptn.lab.run_folder import OK, file_fingerprint, prepare_run_folder
 
 SUMMARY_FILE = "summary.json"
 TABLE_FILES = ("buses.csv", "branches.csv", "periods.csv")
@@ -69,8 +71,16 @@ def run_opf(
     out: Path | None = None,
     ac_check: bool = False,
     tariff_per_mwh: float | None = None,
+    force: bool = False,
+    charging_column: str | None = None,
 ) -> dict[str, Any]:
     """Build and solve the OPF, optionally write the files; return the JSON summary.
+
+    ``out`` is a safe results folder (:mod:`ptn.lab.run_folder`): checked before the solve, a
+    non-empty one refused unless ``force``, a failed solve never replacing a good one, and a
+    ``manifest.json`` beside the files. ``charging``: a wide file (``period,<point>,...``) or
+    ``ptn run``'s long ``loads.csv`` (:mod:`ptn.cli.charging_file`; ``charging_column`` picks
+    its load column).
 
     With ``ac_check`` the dispatch's injections are run through pandapower's AC power flow for
     every period and the deviations go to the summary's ``ac_check`` entry. ``tariff_per_mwh``
@@ -87,13 +97,40 @@ def run_opf(
         raise InvalidInputError(
             f"--periods must divide 24 or be a multiple of 24 (e.g. 1, 6, 24, 96), got {periods}"
         )
-    if out is not None and out.exists() and not out.is_dir():
-        raise InvalidInputError(f"--out {out}: exists and is not a directory")
     if tariff_per_mwh is not None and not (math.isfinite(tariff_per_mwh)
                                            and tariff_per_mwh > 0):
         raise InvalidInputError(
             f"--tariff-per-mwh must be a finite positive price, got {tariff_per_mwh:g}"
         )
+    if out is None:
+        return _solve(feeder, periods, der, charging, None, ac_check, tariff_per_mwh,
+                      charging_column)
+    folder = prepare_run_folder(out, force=force, inputs=opf_inputs(feeder, periods, der,
+                                                                     charging))
+    with folder.running():
+        summary = _solve(feeder, periods, der, charging, folder.working, ac_check,
+                         tariff_per_mwh, charging_column, shown_out=out)
+        final = folder.finish(OK if summary["status"] in ("optimal", "inexact")
+                              else str(summary["status"]), str(summary.get("message", "")))
+    if final != out:
+        summary["out"] = str(final)
+        summary.setdefault("warnings", []).append(
+            f"{out} holds a good result: this run's files are in {final}")
+    return summary
+
+
+def opf_inputs(feeder: str, periods: int, der: Path | None,
+               charging: Path | None) -> dict[str, Any]:
+    """What the manifest records of an OPF's inputs: the feeder, periods, and the files with
+    their SHA-256."""
+    return {"feeder": feeder, "periods": periods,
+            "der": file_fingerprint(der) if der is not None else None,
+            "charging": file_fingerprint(charging) if charging is not None else None}
+
+
+def _solve(feeder: str, periods: int, der: Path | None, charging: Path | None,
+           out: Path | None, ac_check: bool, tariff_per_mwh: float | None,
+           charging_column: str | None, shown_out: Path | None = None) -> dict[str, Any]:
     models = load_feeders(feeder)
     case = _case(models, periods, der)
     if tariff_per_mwh is not None:
@@ -105,9 +142,9 @@ def run_opf(
         )
     opf = DistFlowOpf(case)
     if charging is not None:
-        loads = read_charging_csv(
+        loads = read_charging_loads(
             charging, [p.name for p in case.charging_points], periods,
-            max_mw=[p.max_mw for p in case.charging_points],
+            max_mw=[p.max_mw for p in case.charging_points], column=charging_column,
         )
         opf.set_charging_load(loads)
     with warnings.catch_warnings(record=True) as caught:
@@ -144,10 +181,17 @@ def run_opf(
         summary["warnings"] = notes
     summary = _json_ready(summary)
     if out is not None:
-        summary["out"] = str(out)
+        summary["out"] = str(shown_out or out)
         summary["files"] = [SUMMARY_FILE, *write_opf_tables(out, case, result)]
         (out / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return summary
+
+
+def list_buses(*, feeder: str, periods: int = 24, der: Path | None = None
+               ) -> list[dict[str, Any]]:
+    """``--list-buses``: the feeder's buses with their nominal loads, voltage limits and the
+    DER file's devices (:mod:`ptn.cli.feeder_buses`)."""
+    return feeder_bus_rows(_case(load_feeders(feeder), periods, der))
 
 
 def _case(feeders: tuple[Feeder, ...], periods: int, der: Path | None) -> DsoCase:

@@ -75,7 +75,7 @@ def sweep(
         int | None, typer.Option(help="serve the campaign's Prometheus metrics on this port")
     ] = None,
     placement: Annotated[
-        Path | None, typer.Option(help="a TOML file whose \\[placement] table replaces the "
+        Path | None, typer.Option(help="a TOML file whose [placement] table replaces the "
                                        "base scenario's")
     ] = None,
 ) -> None:

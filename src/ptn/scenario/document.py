@@ -5,7 +5,10 @@ the coupling, the mechanism's parameters), but no operator may see another's dat
 therefore read into a :class:`Scenario` whose :meth:`Scenario.part` hands each operator only its
 own table plus the public facts, and whose :attr:`Scenario.coordinator` holds only the
 mechanism's parameters. Every problem is one :class:`~ptn.engines.errors.InvalidInputError` naming
-the file and the key path (``my.toml: traffic.station[2].node: ...``).
+the file and the key path (``my.toml: traffic.station[2].node: ...``). The keys, their types,
+defaults and bounds are declared once in the schema (:mod:`ptn.scenario.schema`, whose
+reference is docs/scenarios.md); this module validates the shared tables against it and adds
+the checks across keys, and each operator's reader validates its own table.
 
 Layout (the default, ``scenarios/nguyen-dupuis-ieee33.toml``, is the example)::
 
@@ -33,12 +36,22 @@ import tomllib
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from ptn import scenarios
 from ptn.engines.errors import InvalidInputError
 from ptn.engines.toml_keys import KeyReader, parse_toml_text, show_value
 from ptn.scenario.placement import Placement, parse_placement
+from ptn.scenario.schema import (
+    AUTO,
+    BestResponseOrder,
+    CoordinatorTable,
+    GameVariant,
+    PublicTable,
+    ReferenceTable,
+    ScenarioFile,
+)
+from ptn.scenario.validation import validate_table
 
 DEFAULT_SCENARIO = scenarios.DEFAULT
 
@@ -57,31 +70,23 @@ MECHANISM_ROLES = {
     "best-response": ("dso", "traffic", "cno"),
     "profit-sharing": ("dso", "tno"),
 }
-#: ``[coordinator] call_timeout_s = "auto"`` (as when unset): deadlines that fit the operators
-AUTO = "auto"
 #: variants of the pricing game (MODELS.md §3): CNOs compete (Nash) or merge (cooperative)
-GAME_VARIANTS = ("nash", "cooperative")
+GAME_VARIANTS: tuple[str, ...] = get_args(GameVariant)
 
-SCENARIO_KEYS = ("name", "description", "periods", "period_hours", "stations")
-COORDINATOR_KEYS = ("mechanism", "max_rounds", "tolerance", "initial_penalty_per_mw2h",
-                    "residual_balancing", "baseline_tariff_per_mwh", "call_timeout_s",
-                    "retries", "operator_wait_s", "variants", "certificate", "revenue_matrix",
-                    "initial_charging_price_per_mwh", "shares", "refine_tolerance",
-                    "best_response_order", "certificate_together", "probe_batch_max",
-                    "matrix_full_max_cnos", "matrix_samples", "matrix_seed",
-                    "matrix_batch_probes")
+SCENARIO_KEYS = tuple(PublicTable.model_fields)
+COORDINATOR_KEYS = tuple(CoordinatorTable.model_fields)
 #: the orders in which the pricing game's CNOs best-respond (ptn.coordinator.mechanisms.
 #: game_settings takes them, and its defaults, from here)
-BEST_RESPONSE_ORDERS = ("in-turn", "simultaneous")
+BEST_RESPONSE_ORDERS: tuple[str, ...] = get_args(BestResponseOrder)
 #: ``[study]`` is read only by ``ptn study`` (ptn.lab.studies.study), the experimenter's
 #: full-information side; no operator sees it
 #: ``[placement]`` says where operators run on a Ray cluster (ptn.scenario.placement)
 #: ``[reference]`` bounds the full-information reference set beside the outcome
 #: (ptn.lab.references.by_mechanism: ``time_limit_s``, then it is reported skipped)
-TOP_LEVEL_KEYS = ("scenario", "coordinator", "study", "placement", "reference", *ROLES)
+TOP_LEVEL_KEYS = tuple(ScenarioFile.model_fields)
 #: the reference's time limit when ``[reference] time_limit_s`` is not set (s; agrees with
 #: ptn.lab.references.by_mechanism.DEFAULT_TIME_LIMIT_S)
-DEFAULT_REFERENCE_TIME_LIMIT_S = 600.0
+DEFAULT_REFERENCE_TIME_LIMIT_S: float = ReferenceTable().time_limit_s
 
 #: ``$NAME`` or ``${NAME}`` in a path of a scenario file
 _VARIABLE = re.compile(r"\$(?:([A-Za-z_][A-Za-z0-9_]*)|\{([A-Za-z_][A-Za-z0-9_]*)\})")
@@ -100,40 +105,45 @@ class PublicInfo:
     stations: tuple[str, ...]
 
 
+#: the defaults of every coordinator key, as the schema declares them
+_COORDINATOR = CoordinatorTable()
+
+
 @dataclass(frozen=True)
 class CoordinatorSettings:
-    """The coordinator's part: the mechanism and how it talks to operators."""
+    """The coordinator's part: the mechanism and how it talks to operators (the keys, their
+    defaults and meanings: ptn.scenario.schema.CoordinatorTable)."""
 
-    mechanism: str = "admm"
-    max_rounds: int = 200
-    tolerance: float = 1e-4
-    initial_penalty_per_mw2h: float = 50.0
-    residual_balancing: bool = True
-    baseline_tariff_per_mwh: float = 85.0
+    mechanism: str = _COORDINATOR.mechanism
+    max_rounds: int = _COORDINATOR.max_rounds
+    tolerance: float = _COORDINATOR.tolerance
+    initial_penalty_per_mw2h: float = _COORDINATOR.initial_penalty_per_mw2h
+    residual_balancing: bool = _COORDINATOR.residual_balancing
+    baseline_tariff_per_mwh: float = _COORDINATOR.baseline_tariff_per_mwh
     #: every call's deadline (s); None (the key unset or ``"auto"``): one that fits the
     #: operators, generous for first calls (ptn.coordinator.runtime.deadlines)
     call_timeout_s: float | None = None
-    retries: int = 2
+    retries: int = _COORDINATOR.retries
     #: how long the coordinator waits for an unreachable operator to come back (s)
-    operator_wait_s: float = 300.0
+    operator_wait_s: float = _COORDINATOR.operator_wait_s
     #: the pricing game: which variants to play, and the reports at its end
-    variants: tuple[str, ...] = ("nash",)
-    certificate: bool = True
-    revenue_matrix: bool = True
+    variants: tuple[str, ...] = tuple(_COORDINATOR.variants)
+    certificate: bool = _COORDINATOR.certificate
+    revenue_matrix: bool = _COORDINATOR.revenue_matrix
     #: the CNOs' prices in force when the game starts (public: posted prices)
-    initial_charging_price_per_mwh: float = 200.0
+    initial_charging_price_per_mwh: float = _COORDINATOR.initial_charging_price_per_mwh
     #: the pricing game at scale (ptn.coordinator.mechanisms.game_settings): the CNOs'
     #: order, the most probes a merged message carries, the revenue matrix's profiles
-    best_response_order: str = "in-turn"
-    certificate_together: bool = False
-    probe_batch_max: int | None = None
-    matrix_full_max_cnos: int = 8
-    matrix_samples: int = 16
-    matrix_seed: int = 0
-    matrix_batch_probes: int = 64
+    best_response_order: str = _COORDINATOR.best_response_order
+    certificate_together: bool = _COORDINATOR.certificate_together
+    probe_batch_max: int | None = _COORDINATOR.probe_batch_max
+    matrix_full_max_cnos: int = _COORDINATOR.matrix_full_max_cnos
+    matrix_samples: int = _COORDINATOR.matrix_samples
+    matrix_seed: int = _COORDINATOR.matrix_seed
+    matrix_batch_probes: int = _COORDINATOR.matrix_batch_probes
     #: profit sharing: the shares ρ the DNO sweeps, then refines to this tolerance
-    shares: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
-    refine_tolerance: float = 1e-3
+    shares: tuple[float, ...] = tuple(_COORDINATOR.shares)
+    refine_tolerance: float = _COORDINATOR.refine_tolerance
 
 
 @dataclass(frozen=True)
@@ -264,14 +274,19 @@ def scenario_from_text(text: str, *, source: str, base_directory: Path,
     :func:`load_scenario`)."""
     document = parse_toml_text(text.encode("utf-8"), source)
     reader = KeyReader(source)
-    reader.check_keys(document, "", TOP_LEVEL_KEYS, what="table")
-    public = _public(reader, reader.table(document, "scenario"))
+    # the operators' tables are validated by their readers (ptn.services.<role>.config), each
+    # against its schema (ptn.scenario.operator_tables), when the part is checked or used;
+    # [study] by ptn study (ptn.lab.studies.study) when it runs
+    shared = validate_table(ScenarioFile, {name: value for name, value in document.items()
+                                           if name not in (*ROLES, "study")}, source, "")
+    public = _public(reader, shared.scenario)
     if periods is not None:
         if isinstance(periods, bool) or int(periods) != periods or periods < 1:
             raise InvalidInputError(f"--periods must be a positive integer, got {periods!r}")
         span_hours = public.periods * public.period_hours
         public = replace(public, periods=int(periods), period_hours=span_hours / int(periods))
-    coordinator = _coordinator(reader, reader.table(document, "coordinator"))
+    coordinator = _coordinator(reader, shared.coordinator)
+    check_tables_used(reader, document, coordinator.mechanism)
     parts: dict[str, ScenarioPart] = {}
     for role in ROLES:
         if role not in document:
@@ -307,132 +322,75 @@ def scenario_from_text(text: str, *, source: str, base_directory: Path,
         parts[ALLIANCE_ID] = ScenarioPart("cno", ALLIANCE_ID, public, {"members": members},
                                           source, base_directory)
     study = reader.table(document, "study") if "study" in document else {}
-    placement = parse_placement(reader, reader.table(document, "placement"), tuple(parts)) \
-        if "placement" in document else None
-    reference = reader.table(document, "reference") if "reference" in document else {}
-    reader.check_keys(reference, "reference", ("time_limit_s",))
-    time_limit_s = require_number(reader, reference, "reference", "time_limit_s",
-                                  default=DEFAULT_REFERENCE_TIME_LIMIT_S, strictly_positive=True)
+    placement = None if shared.placement is None else \
+        parse_placement(reader, shared.placement, tuple(parts))
     return Scenario(public, coordinator, parts, source, text,
                     resampled_periods=None if periods is None else public.periods, study=study,
-                    placement=placement, reference_time_limit_s=time_limit_s)
+                    placement=placement, reference_time_limit_s=shared.reference.time_limit_s)
 
 
-def _public(reader: KeyReader, table: dict[str, Any]) -> PublicInfo:
-    reader.check_keys(table, "scenario", SCENARIO_KEYS)
-    for key in ("name", "periods", "stations"):
-        if key not in table:
-            reader.fail("scenario", f"missing required key '{key}'")
-    name = reader.text(table, "scenario", "name")
-    periods = require_integer(reader, table, "scenario", "periods", minimum=1)
-    period_hours = reader.number(table, "scenario", "period_hours", default=24.0 / periods)
-    if period_hours <= 0:
-        reader.fail("scenario.period_hours", f"must be positive, got {show_value(period_hours)}")
-    stations = table["stations"]
-    if not isinstance(stations, list) or not stations:
-        reader.fail("scenario.stations", f"expected a non-empty list of station names, got "
-                                         f"{show_value(stations)}")
+#: tables of an operator's table that only some mechanisms read: (role, key) -> mechanisms
+MECHANISM_SUBTABLES = {("dso", "pricing"): ("best-response",)}
+
+
+def check_tables_used(reader: KeyReader, document: dict[str, Any], mechanism: str) -> None:
+    """Refuse a table that the scenario's mechanism does not read (a ``[cno.<id>]`` table in
+    an ADMM scenario, ``[tno]`` in a pricing game, ``[dso.pricing]`` outside the pricing
+    game): it would be silently ignored, or fail at run time."""
+    roles = MECHANISM_ROLES[mechanism]
+    for role in ROLES:
+        if role in document and role not in roles:
+            users = [name for name, needed in MECHANISM_ROLES.items() if role in needed]
+            written = f"[{role}.<id>]" if role in MULTI_OPERATOR_ROLES else f"[{role}]"
+            reader.fail(role, f"table {written} is not used by mechanism {mechanism!r} (it uses "
+                              f"{', '.join(f'[{r}]' for r in roles)}; {written} is read by "
+                              f"{', '.join(users)}): remove it or change "
+                              "coordinator.mechanism")
+    for (role, name), readers in MECHANISM_SUBTABLES.items():
+        data = document.get(role)
+        if isinstance(data, dict) and name in data and mechanism not in readers:
+            reader.fail(f"{role}.{name}", f"table [{role}.{name}] is not used by mechanism "
+                                          f"{mechanism!r} (only by {', '.join(readers)}): remove "
+                                          "it or change coordinator.mechanism")
+
+
+def _public(reader: KeyReader, table: PublicTable) -> PublicInfo:
+    """The ``[scenario]`` table (validated by the schema) with its cross-key checks."""
+    period_hours = 24.0 / table.periods if table.period_hours is None else table.period_hours
     seen: set[str] = set()
-    for position, station in enumerate(stations):
+    for position, station in enumerate(table.stations):
         if not isinstance(station, str) or not station.strip():
             reader.fail(f"scenario.stations[{position}]",
                         f"expected a station name, got {show_value(station)}")
         if station in seen:
             reader.fail(f"scenario.stations[{position}]", f"station {station!r} is listed twice")
         seen.add(station)
-    description = reader.text(table, "scenario", "description", default="")
-    return PublicInfo(name, description, periods, period_hours, tuple(stations))
+    return PublicInfo(table.name, table.description, table.periods, period_hours,
+                      tuple(table.stations))
 
 
-def _coordinator(reader: KeyReader, table: dict[str, Any]) -> CoordinatorSettings:
+def _coordinator(reader: KeyReader, table: CoordinatorTable) -> CoordinatorSettings:
+    """The ``[coordinator]`` table (validated by the schema) as settings; the keys of several
+    shapes are checked here."""
     where = "coordinator"
-    reader.check_keys(table, where, COORDINATOR_KEYS)
-    defaults = CoordinatorSettings()
-    mechanism = reader.text(table, where, "mechanism", default=defaults.mechanism)
-    if mechanism not in MECHANISM_ROLES:
-        reader.fail(f"{where}.mechanism",
-                    f"unknown mechanism {mechanism!r} (allowed: {', '.join(MECHANISM_ROLES)})")
-    max_rounds = require_integer(reader, table, where, "max_rounds",
-                                 default=defaults.max_rounds, minimum=1)
-    retries = require_integer(reader, table, where, "retries", default=defaults.retries,
-                              minimum=0)
-    values: dict[str, Any] = {
-        key: require_number(reader, table, where, key, default=getattr(defaults, key),
-                            strictly_positive=True)
-        for key in ("tolerance", "initial_penalty_per_mw2h", "initial_charging_price_per_mwh",
-                    "operator_wait_s")}
-    timeout = table.get("call_timeout_s", AUTO)
-    if isinstance(timeout, str) and timeout != AUTO:
-        reader.fail(f"{where}.call_timeout_s", f"expected seconds or \"{AUTO}\", got "
-                                               f"{show_value(timeout)}")
-    values["call_timeout_s"] = None if timeout == AUTO else \
-        require_number(reader, table, where, "call_timeout_s", strictly_positive=True)
-    values["baseline_tariff_per_mwh"] = require_number(
-        reader, table, where, "baseline_tariff_per_mwh",
-        default=defaults.baseline_tariff_per_mwh, minimum=0.0)
-    flags: dict[str, bool] = {
-        key: reader.boolean(table, where, key) if key in table else getattr(defaults, key)
-        for key in ("residual_balancing", "certificate", "revenue_matrix",
-                    "certificate_together")}
-    variants = table.get("variants", list(defaults.variants))
-    if not isinstance(variants, list) or not variants \
-            or any(v not in GAME_VARIANTS for v in variants) or len(set(variants)) < len(variants):
+    timeout = table.call_timeout_s
+    if timeout != AUTO and (isinstance(timeout, bool) or not isinstance(timeout, int | float)
+                            or not timeout > 0 or timeout == float("inf")):
+        reader.fail(f"{where}.call_timeout_s",
+                    f"expected seconds or \"{AUTO}\", got {show_value(timeout)}"
+                    if not isinstance(timeout, int | float) or isinstance(timeout, bool)
+                    else f"must be positive, got {show_value(timeout)}")
+    if not table.variants or len(set(table.variants)) < len(table.variants):
         reader.fail(f"{where}.variants", f"expected a list of distinct variants among "
-                                         f"{', '.join(GAME_VARIANTS)}, got {show_value(variants)}")
-    shares = table.get("shares", list(defaults.shares))
+                                         f"{', '.join(GAME_VARIANTS)}, got "
+                                         f"{show_value(table.variants)}")
+    shares = table.shares
     if not isinstance(shares, list) or not shares or any(
             isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v <= 1
             for v in shares):
         reader.fail(f"{where}.shares", f"expected a list of shares in [0, 1], got "
                                        f"{show_value(shares)}")
-    values["refine_tolerance"] = require_number(reader, table, where, "refine_tolerance",
-                                                default=defaults.refine_tolerance,
-                                                strictly_positive=True)
-    order = reader.text(table, where, "best_response_order",
-                        default=defaults.best_response_order)
-    if order not in BEST_RESPONSE_ORDERS:
-        reader.fail(f"{where}.best_response_order", f"expected one of "
-                                                    f"{', '.join(BEST_RESPONSE_ORDERS)}, got "
-                                                    f"{show_value(order)}")
-    game: dict[str, Any] = {"best_response_order": order}
-    for key, least in (("matrix_full_max_cnos", 1), ("matrix_samples", 0), ("matrix_seed", 0),
-                       ("matrix_batch_probes", 1)):
-        game[key] = require_integer(reader, table, where, key, default=getattr(defaults, key),
-                                    minimum=least)
-    game["probe_batch_max"] = None if "probe_batch_max" not in table else \
-        require_integer(reader, table, where, "probe_batch_max", minimum=1)
+    values = table.model_dump(exclude={"call_timeout_s", "variants", "shares"})
     return CoordinatorSettings(
-        **game, shares=tuple(sorted({float(v) for v in shares})),
-        mechanism=mechanism, max_rounds=max_rounds, retries=retries, variants=tuple(variants),
-        residual_balancing=flags["residual_balancing"], certificate=flags["certificate"],
-        revenue_matrix=flags["revenue_matrix"],
-        certificate_together=flags["certificate_together"], **values)
-
-
-def require_integer(reader: KeyReader, table: dict[str, Any], where: str, key: str, *,
-                    default: int | None = None, minimum: int | None = None) -> int:
-    """An integer from a table, with an optional lower bound, errors naming the key."""
-    if key not in table:
-        if default is None:
-            reader.fail(where, f"missing required key '{key}'")
-        return int(default)  # type: ignore[arg-type]
-    value = table[key]
-    if isinstance(value, bool) or not isinstance(value, int):
-        reader.fail(f"{where}.{key}", f"expected an integer, got {show_value(value)}")
-    if minimum is not None and value < minimum:
-        reader.fail(f"{where}.{key}", f"must be at least {minimum}, got {value}")
-    return int(value)
-
-
-def require_number(reader: KeyReader, table: dict[str, Any], where: str, key: str, *,
-                   default: float | None = None, minimum: float | None = None,
-                   strictly_positive: bool = False) -> float:
-    """A number from a part's table, with an optional lower bound, errors naming the key."""
-    if key not in table and default is None:
-        reader.fail(where, f"missing required key '{key}'")
-    value = reader.number(table, where, key, default=default)
-    if strictly_positive and not value > 0:
-        reader.fail(f"{where}.{key}", f"must be positive, got {show_value(value)}")
-    if minimum is not None and value < minimum:
-        reader.fail(f"{where}.{key}", f"must be >= {minimum:g}, got {show_value(value)}")
-    return value
+        **values, call_timeout_s=None if timeout == AUTO else float(timeout),
+        variants=tuple(table.variants), shares=tuple(sorted({float(v) for v in shares})))

@@ -28,17 +28,18 @@ options. Layout::
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from ptn.engines.toml_keys import KeyReader, show_value
+from ptn.scenario.schema import OperatorPin, PlacementTable
 
-STRATEGIES = ("spread", "pack")
-PLACEMENT_KEYS = ("strategy", "group", "ready_timeout_s", "operators")
-OPERATOR_KEYS = ("resources", "resource", "node_id", "labels", "cpus")
+#: the keys of ``[placement]``, their types, bounds and defaults: ptn.scenario.schema
+STRATEGIES: tuple[str, ...] = ("spread", "pack")
+PLACEMENT_KEYS = tuple(PlacementTable.model_fields)
+OPERATOR_KEYS = tuple(OperatorPin.model_fields)
 #: the amount of a custom resource ``resource = "name"`` asks for: the node must have it, and
 #: a thousand operators can share one unit
 TOKEN_AMOUNT = 0.001
-DEFAULT_READY_TIMEOUT_S = 60.0
+DEFAULT_READY_TIMEOUT_S: float = PlacementTable().ready_timeout_s
 
 
 @dataclass(frozen=True)
@@ -65,45 +66,35 @@ class Placement:
         return self.operators.get(operator_id, OperatorPlacement())
 
 
-def parse_placement(reader: KeyReader, table: dict[str, Any],
+def parse_placement(reader: KeyReader, table: PlacementTable,
                     operator_ids: tuple[str, ...]) -> Placement:
-    """The ``[placement]`` table read and validated against the scenario's operators."""
+    """The ``[placement]`` table (its keys checked by the schema) validated against the
+    scenario's operators and the combinations Ray accepts."""
     where = "placement"
-    reader.check_keys(table, where, PLACEMENT_KEYS)
-    strategy = table.get("strategy")
-    if strategy is not None and strategy not in STRATEGIES:
-        reader.fail(f"{where}.strategy", f"expected one of {', '.join(STRATEGIES)}, got "
-                                         f"{show_value(strategy)}")
-    group = reader.boolean(table, where, "group") if "group" in table else strategy is not None
+    strategy = table.strategy
+    group = table.group if table.group is not None else strategy is not None
     if strategy is not None and not group:
         reader.fail(f"{where}.group", f"strategy {strategy!r} places the operators as a "
                                       "placement group: group cannot be false")
-    timeout = reader.number(table, where, "ready_timeout_s", default=DEFAULT_READY_TIMEOUT_S)
-    if not timeout > 0:
-        reader.fail(f"{where}.ready_timeout_s", f"must be positive, got {show_value(timeout)}")
-    pins = _table(reader, table, where, "operators")
     operators: dict[str, OperatorPlacement] = {}
-    for operator_id, pin in pins.items():
+    for operator_id, pin in table.operators.items():
         key = f"{where}.operators.{operator_id}"
         if operator_id not in operator_ids:
             reader.fail(key, f"the scenario has no operator {operator_id!r} (has: "
                              f"{', '.join(operator_ids)})")
-        if not isinstance(pin, dict):
-            reader.fail(key, f"expected a table [{key}], got {show_value(pin)}")
         operators[operator_id] = _operator_placement(reader, pin, key, group)
-    return Placement(strategy, group, timeout, operators)
+    return Placement(strategy, group, table.ready_timeout_s, operators)
 
 
-def _operator_placement(reader: KeyReader, pin: dict[str, Any], key: str,
+def _operator_placement(reader: KeyReader, pin: OperatorPin, key: str,
                         group: bool) -> OperatorPlacement:
-    reader.check_keys(pin, key, OPERATOR_KEYS)
     resources: dict[str, float] = {}
-    if "resource" in pin:
-        name = pin["resource"]
-        if not isinstance(name, str) or not name:
-            reader.fail(f"{key}.resource", f"expected a resource name, got {show_value(name)}")
-        resources[name] = TOKEN_AMOUNT
-    for name, amount in _table(reader, pin, key, "resources").items():
+    if "resource" in pin.model_fields_set:
+        if not pin.resource:
+            reader.fail(f"{key}.resource", f"expected a resource name, got "
+                                           f"{show_value(pin.resource)}")
+        resources[pin.resource] = TOKEN_AMOUNT
+    for name, amount in pin.resources.items():
         if isinstance(amount, bool) or not isinstance(amount, int | float) or not amount > 0:
             reader.fail(f"{key}.resources.{name}", f"expected a positive amount, got "
                                                    f"{show_value(amount)}")
@@ -112,29 +103,16 @@ def _operator_placement(reader: KeyReader, pin: dict[str, Any], key: str,
                                                    "reserved by cpus = N; GPUs and memory "
                                                    "are not reserved)")
         resources[name] = float(amount)
-    node_id = pin.get("node_id")
-    if node_id is not None and (not isinstance(node_id, str) or not node_id):
+    node_id = pin.node_id
+    if node_id is not None and not node_id:
         reader.fail(f"{key}.node_id", f"expected a Ray node id, got {show_value(node_id)}")
-    labels = _table(reader, pin, key, "labels")
-    for name, value in labels.items():
+    for name, value in pin.labels.items():
         if not isinstance(value, str):
             reader.fail(f"{key}.labels.{name}", f"expected a string, got {show_value(value)}")
     if group and node_id is not None:
         reader.fail(key, "node_id cannot be combined with a placement group (strategy or "
                          "group): pin by resources or labels instead")
-    if node_id is not None and (labels or resources):
+    if node_id is not None and (pin.labels or resources):
         reader.fail(key, "node_id names one node: give it alone (not with labels or "
                          "resources)")
-    cpus = pin.get("cpus", 0.0)
-    if isinstance(cpus, bool) or not isinstance(cpus, int | float) or not cpus >= 0:
-        reader.fail(f"{key}.cpus", f"expected a number of CPUs (0 or more), got "
-                                   f"{show_value(cpus)}")
-    return OperatorPlacement(resources, node_id, dict(labels), float(cpus))
-
-
-def _table(reader: KeyReader, mapping: dict[str, Any], where: str, key: str) -> dict[str, Any]:
-    """A sub-table (empty when absent), the error naming its whole key path."""
-    value = mapping.get(key, {})
-    if not isinstance(value, dict):
-        reader.fail(f"{where}.{key}", f"expected a table, got {show_value(value)}")
-    return dict(value)
+    return OperatorPlacement(resources, node_id, dict(pin.labels), float(pin.cpus))

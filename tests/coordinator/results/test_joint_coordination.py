@@ -141,7 +141,7 @@ def test_rounds_csv(tmp_path: Path) -> None:
         rows = list(reader)
     assert reader.fieldnames == [
         "round", "seconds", "primal_residual", "dual_residual", "penalty_per_mw2h",
-        "price_cs1_per_mwh", "price_cs2_per_mwh",
+        "mean_price_cs1_per_mwh", "mean_price_cs2_per_mwh",
     ]
     assert len(rows) == 5
     for k, row in enumerate(rows):
@@ -149,8 +149,8 @@ def test_rounds_csv(tmp_path: Path) -> None:
         assert float(row["primal_residual"]) == 10.0 ** (-k)
         assert float(row["dual_residual"]) == 0.5 * 10.0 ** (-k)
         assert float(row["penalty_per_mw2h"]) == 2.0**k
-        assert float(row["price_cs1_per_mwh"]) == pytest.approx(44.25 + 5 - k)
-        assert float(row["price_cs2_per_mwh"]) == pytest.approx(42.5 + 5 - k)
+        assert float(row["mean_price_cs1_per_mwh"]) == pytest.approx(44.25 + 5 - k)
+        assert float(row["mean_price_cs2_per_mwh"]) == pytest.approx(42.5 + 5 - k)
     # the DataFrame holds the same rows as the file
     frame = result_tables(outcome)["rounds"]
     assert list(frame.columns) == reader.fieldnames

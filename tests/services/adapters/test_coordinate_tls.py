@@ -49,7 +49,8 @@ def coordinate(certificates: Path, endpoints: dict[str, int], out: Path) -> \
     arguments = [f"--endpoint={role}=127.0.0.1:{port}" for role, port in endpoints.items()]
     return subprocess.run(
         [sys.executable, "-m", "ptn", "coordinate", "--scenario", SCENARIO, *arguments,
-         "--tls-dir", str(certificates / "coordinator"), "--out", str(out), "--json"],
+         "--tls-dir", str(certificates / "coordinator"), "--out", str(out), "--json",
+         "--quiet"],  # no progress lines on stderr: a refusal is its one line
         capture_output=True, text=True, timeout=600)
 
 
