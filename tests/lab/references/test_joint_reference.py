@@ -42,8 +42,8 @@ def failing_solver(*arguments: Any, status: str = "solver_error",
     (0.93, "the feeder can be operated without EV charging, and a solver that stops without a "
            "solution does not show that the EV charging cannot be served"),
 ])
-def test_a_stalled_reference_says_which_side_it_can(monkeypatch: pytest.MonkeyPatch, floor_pu: float,
-                                           side: str) -> None:
+def test_a_stalled_reference_says_which_side_it_can(monkeypatch: pytest.MonkeyPatch,
+                                                    floor_pu: float, side: str) -> None:
     assert (case33bw().slack_voltage_pu < floor_pu) == (floor_pu > 1.0)
     monkeypatch.setattr(joint, "solve_joint_min_cost", failing_solver)
     scenario = scenario_from_text(

@@ -110,7 +110,8 @@ def test_bad_keys_are_refused_naming_the_key(changes: dict[str, Any], message: s
 def test_a_bad_line_of_the_table_is_named(tmp_path: Path) -> None:
     table = tmp_path / "trips.csv"
     table.write_text("period,origin,destination,trips_veh_per_h\n0,1,2,100\n0,1,3,-5\n")
-    with pytest.raises(InvalidInputError, match=r"traffic.trips: .*trips.csv:3: trips_veh_per_h -5 is negative"):
+    with pytest.raises(InvalidInputError,
+                       match=r"traffic.trips: .*trips.csv:3: trips_veh_per_h -5 is negative"):
         traffic_config_from_part(traffic_part(("demand_profile",), trips=str(table)))
 
 
