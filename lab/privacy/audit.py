@@ -16,6 +16,7 @@ other in the Nash game (:mod:`~ptn.lab.privacy.price_bounds`); other mechanisms 
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
@@ -131,7 +132,10 @@ def _error_text(result: AttackResult) -> str:
     if not result.ok:
         return f"{result.status}: {result.message}"
     if result.error_measure == RELATIVE_ERROR:
-        return f"{100 * result.error:.3g} % (relative)"
+        more = "".join(f"; {k.removesuffix('_relative_error').replace('_', ' ')} "
+                       f"{100 * v:.3g} %" for k, v in result.errors.items()
+                       if k.endswith("_relative_error") and math.isfinite(v))
+        return f"{100 * result.error:.3g} % (relative){more}"
     others = ", ".join(f"{k} {v:.3g}" for k, v in result.errors.items()
                        if k in ("precision", "recall") and k != result.error_measure)
     return f"{result.error_measure} {result.error:.3g}" + (f", {others}" if others else "")
