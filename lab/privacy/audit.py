@@ -29,7 +29,12 @@ from ptn.coordinator.outcome import NegotiationOutcome
 from ptn.coordinator.results.formatting import json_ready
 from ptn.coordinator.runner import results_folder, run_loaded_scenario
 from ptn.engines.errors import InvalidInputError
-from ptn.lab.privacy.feeder_limits import infer_binding_periods, infer_upstream_tariff
+from ptn.lab.privacy.feeder_limits import (
+    BINDING_ATTACK,
+    TARIFF_ATTACK,
+    infer_binding_periods,
+    infer_upstream_tariff,
+)
 from ptn.lab.privacy.price_bounds import infer_marginal_cost, infer_price_bounds
 from ptn.lab.privacy.response_fit import reconstruct_response, response_truth
 from ptn.lab.privacy.result import RELATIVE_ERROR, AttackResult
@@ -65,17 +70,29 @@ class AuditOutcome:
 
 def admm_attacks(scenario: Scenario, outcome: NegotiationOutcome) -> list[AttackResult]:
     """The DSO against the traffic department's response; the traffic department against the
-    DSO's binding limits and upstream tariff."""
+    DSO's binding limits and upstream tariff (scored against the DSO's dispatch of its own
+    last loads: the agreed point of its side)."""
     view = admm_view(outcome)
     truth = response_truth(traffic_response(scenario), view.final_price)
     results = [reconstruct_response(view, truth)]
-    if outcome.agreed is None:
-        raise InvalidInputError("the negotiation has no agreed loads: the DSO's dispatch (the "
-                                "truth of its limits) is unknown")
-    feeder = feeder_truth(scenario, outcome.agreed.station_load_mw)
+    dso_loads = [r.load_mw["dso"] for r in outcome.rounds if "dso" in r.load_mw]
+    try:
+        if not dso_loads:
+            raise InvalidInputError("no round with the DSO's loads")
+        feeder = feeder_truth(scenario, dso_loads[-1])
+    except InvalidInputError as error:
+        return [*results, *(failed(name, "traffic", "dso", f"no truth: {error}")
+                            for name in (BINDING_ATTACK, TARIFF_ATTACK))]
     results.append(infer_binding_periods(view.last_price_received, feeder))
     results.append(infer_upstream_tariff(view.last_price_received, feeder))
     return results
+
+
+def failed(attack: str, attacker: str, target: str, message: str) -> AttackResult:
+    """An attack that could not be scored, and why."""
+    return AttackResult(attack=attack, attacker=attacker, target=target, estimates="",
+                        estimate=None, truth=None, error=math.nan, status="failed",
+                        message=message)
 
 
 def game_attacks(scenario: Scenario, outcome: Any, variant: str = "nash") -> list[AttackResult]:

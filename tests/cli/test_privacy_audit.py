@@ -8,8 +8,8 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from ptn.cli.app import app
 from ptn.api import Scenario
+from ptn.cli.app import app
 from ptn.lab.privacy.audit import ATTACKS, run_attacks
 
 runner = CliRunner()

@@ -74,7 +74,7 @@ def test_the_dso_recovers_the_traffic_departments_demand(default: tuple[ptn.Scen
 def test_the_traffic_department_finds_the_binding_voltage_limits(
         tight_voltage: tuple[ptn.Scenario, Any]) -> None:
     scenario, outcome = tight_voltage
-    truth = feeder_truth(scenario.document, outcome.agreed.station_load_mw)
+    truth = feeder_truth(scenario.document, outcome.rounds[-1].load_mw["dso"])
     assert truth.binding.tolist() == [True, True, False, True]  # measured: a bus at 0.95 p.u.
     result = infer_binding_periods(admm_view(outcome).last_price_received, truth)
     assert result.errors["precision"] == 1.0 and result.errors["recall"] == 1.0
