@@ -20,7 +20,7 @@ import math
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -213,7 +213,7 @@ def run_audit(scenario_spec: str | None, *, periods: int | None = None, out: Pat
                 outcome, negotiation, scenario)
         with _step(log, "attacks (the adversaries' views against the private truth)"):
             audit = audit_outcome(scenario, outcome)
-        audit = AuditOutcome(**{**audit.__dict__, "seconds": time.perf_counter() - started})
+        audit = replace(audit, seconds=time.perf_counter() - started)
         write_audit(audit, folder.working)
         final = folder.finish(OK if audit.ok else "failed", audit.message)
     return audit, final

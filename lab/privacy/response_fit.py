@@ -137,7 +137,8 @@ def reconstruct_response(view: AdmmView, truth: ResponseTruth,
         station_errors = np.abs(daily_estimate - daily_truth) / np.abs(daily_truth)
     return AttackResult(
         attack=ATTACK, attacker=attacker, target=target,
-        estimates="hourly EV charging demand per station (MW, at the agreed prices)",
+        estimates="hourly EV charging demand per station (MW, at the "
+                  + ("agreed" if reference_price is None else "reference") + " prices)",
         estimate={"load_mw": estimate, "elasticity": elasticity},
         truth={"load_mw": truth.load_mw, "elasticity": truth.elasticity},
         error=relative_error(estimate, truth.load_mw),
