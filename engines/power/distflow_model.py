@@ -13,7 +13,7 @@ a re-solve only refreshes the solver's data.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import cvxpy as cp
@@ -83,6 +83,10 @@ class FeederBlock:
     p_balance: cp.Constraint
     q_balance: cp.Constraint
     elastic: ElasticSlacks | None = None
+    #: the buses (positions) with a load shape of their own (DsoCase.bus_load_profiles), and
+    #: their multipliers ``[own bus, period]`` (None when no bus has one)
+    own_buses: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    own_load_profile: cp.Parameter | None = None
 
 
 @dataclass
@@ -313,8 +317,10 @@ def build_distflow_model(case: DsoCase, charging_mode: ChargingMode,
     losses = []
     regularization: list[cp.Expression] = []
     for f, feeder in enumerate(case.feeders):
+        own_buses = np.fromiter(case.own_load_profiles(f), dtype=np.int64)
         block, feeder_constraints = _feeder_block(feeder, T, load_profile, injections_p[f],
-                                                  injections_q[f], circle_sides, elastic)
+                                                  injections_q[f], circle_sides, elastic,
+                                                  own_buses)
         blocks.append(block)
         constraints += feeder_constraints
         cost = feeder.upstream_cost
@@ -363,9 +369,10 @@ def _feeder_block(
     injections_q: list[cp.Expression],
     circle_sides: int,
     elastic: bool = False,
+    own_buses: NDArray[np.int64] | None = None,
 ) -> tuple[FeederBlock, list[cp.Constraint]]:
     """One feeder's branch flow equations, limits and upstream bounds (with slacks when
-    ``elastic``)."""
+    ``elastic``); the buses ``own_buses`` (positions) follow a load shape of their own."""
     n, m = feeder.num_buses, feeder.num_branches
     base = feeder.base_mva
     A_to = incidence(n, feeder.branch_to)
@@ -382,10 +389,31 @@ def _feeder_block(
     slack_q = cp.Variable(T, name=f"{feeder.name}.Q0")
     # base loads (constants) times the load profile (a Parameter of T values): a
     # parameter per bus and period would make cvxpy's DPP compilation scale with n·T
-    # (51 s for case141 × 96) for no gain
+    # (51 s for case141 × 96) for no gain. Only the buses with a shape of their own get one:
+    # their multipliers are a Parameter [own bus, period], entering through the constant
+    # n × own matrix of their base loads (zero rows of the common term), so the model and its
+    # compilation are unchanged when no bus has its own shape
     profile = cp.reshape(load_profile, (1, T), order="F")
-    load_p = (feeder.load_p_mw / base)[:, None] @ profile
-    load_q = (feeder.load_q_mvar / base)[:, None] @ profile
+    own = np.zeros(0, dtype=np.int64) if own_buses is None else own_buses
+    common_p = feeder.load_p_mw / base
+    common_q = feeder.load_q_mvar / base
+    own_load_profile = None
+    if own.size:
+        common_p, common_q = common_p.copy(), common_q.copy()
+        common_p[own] = 0.0
+        common_q[own] = 0.0
+    load_p = common_p[:, None] @ profile
+    load_q = common_q[:, None] @ profile
+    if own.size:
+        own_load_profile = cp.Parameter((own.size, T), nonneg=True,
+                                        name=f"{feeder.name}.own_load_profile")
+        columns = np.arange(own.size)
+        place_p = sp.csr_matrix((feeder.load_p_mw[own] / base, (own, columns)),
+                                shape=(n, own.size))
+        place_q = sp.csr_matrix((feeder.load_q_mvar[own] / base, (own, columns)),
+                                shape=(n, own.size))
+        load_p = load_p + place_p @ own_load_profile
+        load_q = load_q + place_q @ own_load_profile
     price = cp.Parameter(T, name=f"{feeder.name}.price")
     v = cp.Variable((n, T), name=f"{feeder.name}.v")
     # bus shunts (line charging, Feeder.shunt_g_pu / shunt_b_pu) draw g·|V|² and supply
@@ -488,5 +516,5 @@ def _feeder_block(
                 variable = variable + widen if lower else variable - widen
             constraints.append(variable >= bound / base if lower else variable <= bound / base)
     block = FeederBlock(feeder, P, Q, L, v, slack_p, slack_q, A_to, A_from, price,
-                        p_balance, q_balance, slacks)
+                        p_balance, q_balance, slacks, own, own_load_profile)
     return block, constraints

@@ -43,7 +43,7 @@ import numpy as np
 
 from ptn.engines.coupling import CouplingSide, CouplingTerms
 from ptn.engines.errors import InvalidInputError
-from ptn.engines.power.der import DsoCase, validate_case
+from ptn.engines.power.der import BusLoadProfile, DsoCase, validate_case
 from ptn.engines.power.distflow import DistFlowOpf
 from ptn.engines.power.distflow_model import ChargingMode, FloatArray, Formulation
 from ptn.engines.power.result import InfeasibilityReport, OpfResult, OpfStatus
@@ -74,6 +74,7 @@ def feeder_case(case: DsoCase, position: int) -> DsoCase:
         micro_turbines=mine(case.micro_turbines), storage=mine(case.storage),
         renewables=mine(case.renewables), demand_response=mine(case.demand_response),
         charging_points=mine(case.charging_points),
+        bus_load_profiles=mine(case.bus_load_profiles),
     )
 
 
@@ -81,7 +82,8 @@ class FeederwiseOpf:
     """The OPF of a DSO's feeders as one :class:`DistFlowOpf` per feeder (see the module doc).
 
     The interface is the solving part of ``DistFlowOpf``'s: :meth:`solve`,
-    :meth:`set_upstream_price`, :meth:`set_load_profile`, :meth:`set_charging_load` (``fixed``
+    :meth:`set_upstream_price`, :meth:`set_load_profile`, :meth:`set_bus_load_profiles`,
+    :meth:`set_charging_load` (``fixed``
     mode), :meth:`set_coupling` and :meth:`solve_coupled` (``priced`` mode),
     :meth:`upstream_price_per_mwh`; ``build_seconds`` sums the blocks' builds.
     """
@@ -128,10 +130,21 @@ class FeederwiseOpf:
                 block.set_upstream_price(price_per_mwh)
 
     def set_load_profile(self, load_profile: FloatArray) -> None:
-        """Scale every feeder's base loads by ``load_profile[t]``."""
+        """Scale every bus's base load by ``load_profile[t]`` (the buses with a shape of their
+        own too, as :meth:`DistFlowOpf.set_load_profile`)."""
         for block in self.blocks:
             block.set_load_profile(load_profile)
-        self.case = dataclasses.replace(self.case, load_profile=self.blocks[0].case.load_profile)
+        self.case = dataclasses.replace(self.case, load_profile=self.blocks[0].case.load_profile,
+                                        bus_load_profiles=())
+
+    def set_bus_load_profiles(self, profiles: tuple[BusLoadProfile, ...]) -> None:
+        """Per-bus load shapes (:meth:`DistFlowOpf.set_bus_load_profiles`), each feeder's
+        block given its own."""
+        case = dataclasses.replace(self.case, bus_load_profiles=tuple(profiles))
+        validate_case(case)
+        for position, block in enumerate(self.blocks):
+            block.set_bus_load_profiles(feeder_case(case, position).bus_load_profiles)
+        self.case = case
 
     def set_charging_load(self, charging_mw: FloatArray) -> None:
         """Charging loads ``[point, period]`` (MW) in the case's charging-point order."""
