@@ -57,7 +57,7 @@ from numpy.typing import NDArray
 
 from ptn.engines.coupling import MAX_ABS_TARGET_LOAD_MW, CouplingSide, CouplingTerms
 from ptn.engines.errors import InvalidInputError
-from ptn.engines.power.der import BusLoadProfile, DsoCase, validate_case
+from ptn.engines.power.der import DsoCase, validate_case
 from ptn.engines.power.distflow_model import (
     ChargingMode,
     DistFlowModel,
@@ -357,8 +357,9 @@ class DistFlowOpf:
 
     def set_load_profile(self, load_profile: FloatArray) -> None:
         """Scale every bus's base load by ``load_profile[t]`` (demand response limits too); the
-        buses the case gave a shape of their own follow this profile as well from now on (set
-        theirs again with :meth:`set_bus_load_profiles`)."""
+        buses the case gave a shape of their own (``DsoCase.bus_load_profiles``) follow this
+        profile as well from now on (their shapes are part of the model built; an OPF with
+        other shapes is built from a case that has them)."""
         profile = np.asarray(load_profile, dtype=np.float64)
         if profile.shape != (self.case.periods,) or not np.isfinite(profile).all() \
                 or (profile < 0).any():
@@ -371,32 +372,12 @@ class DistFlowOpf:
         if self._model.dr_limit is not None:
             self._model.dr_limit.value = self.case.demand_response_limits_mw()
 
-    def set_bus_load_profiles(self, profiles: tuple[BusLoadProfile, ...]) -> None:
-        """Give buses a load shape of their own (the others follow the case's load profile);
-        only buses that had one when the OPF was built can (the model holds a Parameter for
-        those alone, :mod:`ptn.engines.power.distflow_model`)."""
-        case = replace(self.case, bus_load_profiles=tuple(profiles))
-        validate_case(case)
-        for position, block in enumerate(self._model.blocks):
-            extra = set(case.own_load_profiles(position)) - set(block.own_buses.tolist())
-            if extra:
-                bus = block.feeder.bus_ids[min(extra)]
-                raise InvalidInputError(
-                    f"bus {bus} of feeder {block.feeder.name} had no load shape of its own "
-                    "when the OPF was built; build it from a case that gives the bus one"
-                )
-        self.case = case
-        self._set_own_load_profiles()
-        if self._model.dr_limit is not None:
-            self._model.dr_limit.value = self.case.demand_response_limits_mw()
-
     def _set_own_load_profiles(self) -> None:
-        """The own-shape Parameters of every feeder from the case (the load profile where a
-        bus has no shape of its own now)."""
-        for position, block in enumerate(self._model.blocks):
-            if block.own_load_profile is not None:
-                multipliers = self.case.load_multipliers(position)
-                block.own_load_profile.value = multipliers[block.own_buses]
+        """Switch the buses' own load shapes on while the case has them, off (every bus on the
+        load profile) once :meth:`set_load_profile` replaced them."""
+        for block in self._model.blocks:
+            if block.own_load_weight is not None:
+                block.own_load_weight.value = 1.0 if self.case.bus_load_profiles else 0.0
 
     def _check_charging_array(self, values: FloatArray, what: str) -> FloatArray:
         array = np.asarray(values, dtype=np.float64)

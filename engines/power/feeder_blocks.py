@@ -43,7 +43,7 @@ import numpy as np
 
 from ptn.engines.coupling import CouplingSide, CouplingTerms
 from ptn.engines.errors import InvalidInputError
-from ptn.engines.power.der import BusLoadProfile, DsoCase, validate_case
+from ptn.engines.power.der import DsoCase, validate_case
 from ptn.engines.power.distflow import DistFlowOpf
 from ptn.engines.power.distflow_model import ChargingMode, FloatArray, Formulation
 from ptn.engines.power.result import InfeasibilityReport, OpfResult, OpfStatus
@@ -82,8 +82,7 @@ class FeederwiseOpf:
     """The OPF of a DSO's feeders as one :class:`DistFlowOpf` per feeder (see the module doc).
 
     The interface is the solving part of ``DistFlowOpf``'s: :meth:`solve`,
-    :meth:`set_upstream_price`, :meth:`set_load_profile`, :meth:`set_bus_load_profiles`,
-    :meth:`set_charging_load` (``fixed``
+    :meth:`set_upstream_price`, :meth:`set_load_profile`, :meth:`set_charging_load` (``fixed``
     mode), :meth:`set_coupling` and :meth:`solve_coupled` (``priced`` mode),
     :meth:`upstream_price_per_mwh`; ``build_seconds`` sums the blocks' builds.
     """
@@ -136,15 +135,6 @@ class FeederwiseOpf:
             block.set_load_profile(load_profile)
         self.case = dataclasses.replace(self.case, load_profile=self.blocks[0].case.load_profile,
                                         bus_load_profiles=())
-
-    def set_bus_load_profiles(self, profiles: tuple[BusLoadProfile, ...]) -> None:
-        """Per-bus load shapes (:meth:`DistFlowOpf.set_bus_load_profiles`), each feeder's
-        block given its own."""
-        case = dataclasses.replace(self.case, bus_load_profiles=tuple(profiles))
-        validate_case(case)
-        for position, block in enumerate(self.blocks):
-            block.set_bus_load_profiles(feeder_case(case, position).bus_load_profiles)
-        self.case = case
 
     def set_charging_load(self, charging_mw: FloatArray) -> None:
         """Charging loads ``[point, period]`` (MW) in the case's charging-point order."""

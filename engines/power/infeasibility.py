@@ -131,9 +131,9 @@ class ElasticOpf:
         model = self.model
         model.load_profile.value = source.load_profile.value
         for mine_block, their_block in zip(model.blocks, source.blocks, strict=True):
-            if mine_block.own_load_profile is not None \
-                    and their_block.own_load_profile is not None:
-                mine_block.own_load_profile.value = their_block.own_load_profile.value
+            if mine_block.own_load_weight is not None \
+                    and their_block.own_load_weight is not None:
+                mine_block.own_load_weight.value = their_block.own_load_weight.value
         for mine, theirs in ((model.dr_limit, source.dr_limit),
                              (model.charging_fixed, source.charging_fixed)):
             if mine is not None and theirs is not None:

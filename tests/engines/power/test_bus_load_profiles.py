@@ -150,24 +150,19 @@ def test_a_lateral_peaking_late_moves_the_binding_voltage_period() -> None:
     assert binding(replace(case, bus_load_profiles=lateral)) == [2]
 
 
-def test_set_load_profile_resets_every_bus_and_per_bus_shapes_can_be_set_again() -> None:
+def test_set_load_profile_puts_every_bus_on_the_new_profile() -> None:
     feeder = ieee33()
-    own = (BusLoadProfile(18, np.array([2.0, 2.0, 2.0, 2.0])),)
+    own = (BusLoadProfile(18, np.array([2.0, 0.0, 3.0, 2.0])),)
     opf = DistFlowOpf(DsoCase(feeders=(feeder,), periods=T, load_profile=PROFILE,
                               bus_load_profiles=own))
     k = feeder.bus_index(18)
-    assert opf.solve().feeders[0].net_load_p_mw[k, 0] == pytest.approx(2 * feeder.load_p_mw[k])
+    loads = opf.solve().feeders[0].net_load_p_mw
+    assert loads[k] == pytest.approx(feeder.load_p_mw[k] * own[0].multipliers, abs=1e-8)
+    assert loads[k - 1] == pytest.approx(feeder.load_p_mw[k - 1] * PROFILE, abs=1e-8)
     opf.set_load_profile(np.full(T, 0.5))
     assert opf.case.bus_load_profiles == ()
     loads = opf.solve().feeders[0].net_load_p_mw
     assert np.allclose(loads[1:], 0.5 * feeder.load_p_mw[1:, None], atol=1e-8)
-    opf.set_bus_load_profiles((BusLoadProfile(18, np.array([0.0, 1.0, 3.0, 1.0])),))
-    loads = opf.solve().feeders[0].net_load_p_mw
-    assert loads[k] == pytest.approx(feeder.load_p_mw[k] * np.array([0.0, 1.0, 3.0, 1.0]),
-                                     abs=1e-8)
-    with pytest.raises(InvalidInputError, match="bus 17 of feeder case33bw had no load shape "
-                                                "of its own when the OPF was built"):
-        opf.set_bus_load_profiles((BusLoadProfile(17, np.ones(T)),))
 
 
 def test_feederwise_and_lindistflow_follow_the_per_bus_shape() -> None:
