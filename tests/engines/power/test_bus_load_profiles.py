@@ -290,3 +290,28 @@ def test_the_case_checks_profiles_built_in_code() -> None:
     with pytest.raises(InvalidInputError, match="bus_load_profile of bus 18: needs 2 values"):
         DistFlowOpf(DsoCase(feeders=(feeder,), periods=2, load_profile=np.ones(2),
                             bus_load_profiles=(BusLoadProfile(18, np.ones(3)),)))
+
+
+def test_ptn_opf_takes_the_table(tmp_path: Path) -> None:
+    """``ptn opf --bus-load-profiles``: the table's shape in buses.csv; a bad table is one
+    error line naming the file, line and bus (exit code 2)."""
+    from typer.testing import CliRunner
+
+    from ptn.cli.app import app
+
+    table = tmp_path / "loads.csv"
+    table.write_text("bus,p0,p1\n18,0.5,3.0\n")
+    out = tmp_path / "run"
+    runner = CliRunner()
+    result = runner.invoke(app, ["opf", "--feeder", "case33bw", "--periods", "2",
+                                 "--bus-load-profiles", str(table), "--out", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    buses = pd.read_csv(out / "buses.csv")
+    at_18 = buses[buses["bus"] == 18].sort_values("period")["net_load_mw"].to_numpy()
+    base = ieee33().load_p_mw[ieee33().bus_index(18)]
+    assert at_18 == pytest.approx(base * np.array([0.5, 3.0]), abs=1e-6)
+    table.write_text("bus,p0,p1\n18,0.5,3.0\n34,1,1\n")
+    result = runner.invoke(app, ["opf", "--feeder", "case33bw", "--periods", "2",
+                                 "--bus-load-profiles", str(table)])
+    assert result.exit_code == 2
+    assert "loads.csv:3: feeder case33bw has no bus 34" in result.output
