@@ -11,10 +11,10 @@ finds repeated keys. Errors are :class:`~ptn.engines.errors.InvalidInputError`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import numpy as np
 import pandas as pd
@@ -85,10 +85,10 @@ class DataTable:
             self.fail(row, f"{name} {values[row]:g} is not an integer")
         return values.astype(np.int64)
 
-    def first_repeat(self, keys: dict[str, NDArray[np.generic]]) -> tuple[int, int] | None:
+    def first_repeat(self, keys: Mapping[str, NDArray[Any]]) -> tuple[int, int] | None:
         """``(row, first)``: the first row whose ``keys`` (column name → values) repeat an
         earlier row's, and that earlier row; None when every key is unique."""
-        frame = pd.DataFrame(keys)
+        frame = pd.DataFrame(dict(keys))
         repeated = np.flatnonzero(frame.duplicated().to_numpy())
         if not repeated.size:
             return None

@@ -149,7 +149,7 @@ def _profiles(table: DataTable, feeders: Sequence[Feeder], periods: int, wide: b
     if wide:  # one row per bus: compare rows, not their expanded periods
         first_of_row = np.arange(0, rows.size, periods)
         keys = {name: values[first_of_row] for name, values in keys.items()}
-    repeat = table.first_repeat(dict(keys))
+    repeat = table.first_repeat(keys)
     if repeat is not None:
         row, first = repeat
         k = row * periods if wide else row
