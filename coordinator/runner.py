@@ -11,6 +11,7 @@ beside them is the caller's (the runtime never reads an operator's table).
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Callable
@@ -18,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from ptn.coordinator.mechanisms.registry import mechanism_plugin
-from ptn.coordinator.outcome import RoundRecord
+from ptn.coordinator.outcome import NegotiationStatus, RoundRecord
+from ptn.coordinator.results.index_page import SUMMARY_FILE
 from ptn.coordinator.runtime.backends import BACKENDS, check_operator_parts, operator_endpoints
 from ptn.coordinator.runtime.checkpoint import Checkpoint, read_checkpoint
 from ptn.coordinator.runtime.driver import Driver, DriverSettings
@@ -97,7 +99,30 @@ def resume_checkpoint(scenario: Scenario, path: Path) -> Checkpoint:
     checkpoint = read_checkpoint(path)
     checkpoint.check_matches(scenario.public.name, scenario.fingerprint,
                              scenario.coordinator.mechanism, path)
+    _refuse_finished(checkpoint, Path(path))
     return checkpoint
+
+
+def _refuse_finished(checkpoint: Checkpoint, path: Path) -> None:
+    """Refuse to resume a negotiation that ended: the summary beside its checkpoint is of the
+    same negotiation and says it converged or reached its round limit. Its operators were
+    told it ended (they dropped its state), and a resumed run would only repeat the end; a
+    failed or interrupted run is resumed from its last round."""
+    summary_path = path.parent / SUMMARY_FILE
+    try:
+        summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return  # no summary (the run was killed) or an unreadable one: resume
+    if not isinstance(summary, dict) or summary.get("negotiation_id") != \
+            checkpoint.negotiation_id:
+        return
+    status = summary.get("status")
+    if status in (NegotiationStatus.CONVERGED, NegotiationStatus.NOT_CONVERGED):
+        raise InvalidInputError(
+            f"{path}: negotiation {checkpoint.negotiation_id} already ended ({status} after "
+            f"{summary.get('rounds', checkpoint.round)} rounds; {summary_path} holds its "
+            "results): there is nothing to resume. To run it again, leave out --resume (and "
+            "give --force to replace the folder)")
 
 
 def negotiate(scenario: Scenario, endpoints: dict[str, Endpoint], *, out: Path | None = None,

@@ -80,6 +80,7 @@ def test_the_tutorial_runs_as_written(tmp_path: Path,
         assert summary[side]["total"] == pytest.approx(parts["traffic"] + parts["dso"], rel=1e-9)
     assert abs(summary["gap_to_centralized"]) < 1e-4
     for name in ("index.html", "manifest.json", "rounds.csv", "loads.csv", "prices.csv",
-                 "full_information/road_flows.png"):
+                 "full_information/road_flows.png", "full_information/feeder.png",
+                 "full_information/bus_dlmps.png"):
         assert (folder / name).is_file(), name
     assert outputs[-1].split() == ["converged", "infeasible", str(summary["rounds"])]

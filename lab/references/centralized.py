@@ -43,7 +43,11 @@ from ptn.engines.traffic.beckmann_program import build_beckmann_program
 from ptn.engines.traffic.multiperiod import MultiPeriodProblem
 from ptn.engines.traffic.network import FloatArray
 from ptn.lab.references.dso_coupling import couple_dso, dispatch_notes
-from ptn.lab.references.solver_attempts import joint_solver_attempts, solve_in_turn
+from ptn.lab.references.solver_attempts import (
+    SHORT_STEP_FRACTION,
+    joint_solver_attempts,
+    solve_in_turn,
+)
 
 
 @dataclass(frozen=True)
@@ -160,6 +164,11 @@ def solve_joint_min_cost(
     if solver == "CLARABEL" and unequilibrated not in attempts:
         seed003 = traffic.spec.has_residual_flow or bool(traffic.spec.ev_classes)
         attempts.insert(len(attempts) - 1 if seed003 else len(attempts), unequilibrated)
+        # last, the tightest settings with shorter interior-point steps: Sioux Falls x CIGRE
+        # MV over 2 periods (docs/tutorial.md's scenario) stalls in every attempt above
+        # ("InsufficientProgress" by its 6th iteration) and solves with steps of at most 0.8
+        # (0.9 and 0.6 agree to 1e-8 relative)
+        attempts.append({**attempts[0], "max_step_fraction": SHORT_STEP_FRACTION})
     program = build_beckmann_program(traffic.unpriced_problem())
     coupling = couple_dso(traffic, case, program.link_flow, solver, attempts[0])
     dt = case.period_hours

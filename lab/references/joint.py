@@ -54,10 +54,12 @@ def centralized_reference(scenario: Scenario) -> tuple[CostSummary | None, str]:
         solution = solve_joint_min_cost(build_multiperiod_problem(traffic.spec), dso.case)
     if solution.status != "optimal":
         # the solver's own account only when it did not prove infeasibility
-        solver = "" if solution.status == "infeasible" else f" ({solution.message})"
+        # the solver's own account only when it did not prove infeasibility
+        proven = solution.status == "infeasible"
+        solver = "" if proven else f" ({solution.message})"
         words = STATUS_WORDS.get(solution.status, solution.status)
         reason = (f"the centralized reference is {words}{solver}: "
-                  + infeasibility_reason(scenario))
+                  + infeasibility_reason(scenario, proven=proven))
         return failed_point(len(public.stations), public.periods, solution.status,
                             reason), reason
     order = [list(solution.station_names).index(s) for s in public.stations]
@@ -65,15 +67,21 @@ def centralized_reference(scenario: Scenario) -> tuple[CostSummary | None, str]:
                         solution.station_load_mw[order], solution.price_per_mwh[order]), ""
 
 
-def infeasibility_reason(scenario: Scenario) -> str:
+def infeasibility_reason(scenario: Scenario, *, proven: bool = True) -> str:
     """Which side a joint problem without a solution fails on, as far as one more solve can
     tell: the DSO's feeders without any EV charging (infeasible: the power side, whatever the
-    charging, with the OPF's own explanation), else the charging the EV demand needs."""
+    charging, with the OPF's own explanation), else the charging the EV demand needs when the
+    solver ``proven`` the joint problem infeasible; a solver that only stalled proves nothing
+    about the charging (the negotiation may well find a point the feeder serves)."""
     dso = DsoModel(dso_config_from_part(scenario.part(SUPPLIER)))
     public = scenario.public
     alone = dso.dispatch_fixed(np.zeros((len(public.stations), public.periods)))
     if not alone.status.has_solution:
         return (f"power side: the feeder cannot be operated even without EV charging "
                 f"({alone.status.value}: {alone.message})")
+    if not proven:
+        return ("the feeder can be operated without EV charging, and a solver that stops "
+                "without a solution does not show that the EV charging cannot be served too "
+                "(the negotiation's own status says whether it found such a point)")
     return ("the feeder can be operated without EV charging, so the EV demand's charging is "
             "what no dispatch of the feeder serves within its limits (see the baseline)")

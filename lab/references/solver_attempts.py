@@ -42,6 +42,11 @@ JOINT_SOLVER_ATTEMPTS: tuple[dict[str, Any], ...] = (
     {},
 )
 
+#: Clarabel's largest interior-point step (its default 0.99) in the joint model's last attempt:
+#: shorter steps get past the stalls of instances whose every other attempt ends in
+#: "InsufficientProgress" (:func:`ptn.lab.references.centralized.solve_joint_min_cost`)
+SHORT_STEP_FRACTION = 0.8
+
 
 def option_sets(fallbacks: Iterable[Mapping[str, Any]], solver_options: dict[str, Any] | None,
                 base: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:

@@ -41,6 +41,7 @@ from ptn.coordinator.mechanisms.pricing_game import PricingGameOutcome
 from ptn.coordinator.mechanisms.profit_sharing import ProfitSharingOutcome
 from ptn.coordinator.outcome import NegotiationOutcome
 from ptn.coordinator.results.formatting import write_csv
+from ptn.engines.coupling import CouplingSide, CouplingTerms
 from ptn.engines.errors import InvalidInputError
 from ptn.engines.power.result import OpfResult
 from ptn.engines.traffic.multiperiod import MultiPeriodResult, build_multiperiod_problem
@@ -62,6 +63,10 @@ from ptn.services.dso.model import DsoModel
 from ptn.services.traffic.config import TrafficConfig, traffic_config_from_part
 
 FOLDER = "full_information"
+#: the penalty (ρ, $/MW²h) that holds the DSO's nearest dispatch to slightly infeasible agreed
+#: loads (:func:`nearest_dispatch`): stiff against charging prices of ~100 $/MWh, so a load
+#: moves only as far as the feeder's limits make it
+NEAREST_PENALTY_PER_MW2H = 1e4
 LINK_FLOW_COLUMNS = ("period", "link", "from_node", "to_node", "flow_veh_per_h",
                      "capacity_veh_per_h", "volume_capacity_ratio")
 
@@ -143,10 +148,21 @@ def write_network_figures(scenario: Scenario, outcome: Any, folder: Path) -> lis
         config_dso = dso_config_from_part(scenario.part(dso_ids[0]))
         model = DsoModel(config_dso)
         dispatch = model.dispatch_fixed(point.station_load_mw)
+        drawn = "the agreed station loads"
+        if not dispatch.status.has_solution and point.price_per_mwh is not None:
+            nearest = nearest_dispatch(model, point, scenario.public.period_hours)
+            if nearest is not None:
+                moved = float(np.max(np.abs(nearest[0] - point.station_load_mw), initial=0.0))
+                notes.append(f"Feeders: the agreed station loads exceed the feeder's limits by "
+                             f"the negotiation's tolerance ({dispatch.message}); drawn instead: "
+                             f"the DSO's own side of the agreement, its dispatch at the agreed "
+                             f"prices held to the agreed loads by a {NEAREST_PENALTY_PER_MW2H:g} "
+                             f"$/MW²h penalty (loads at most {moved:.3g} MW from the agreed).")
+                dispatch, drawn = nearest[1], "its own side of the agreement"
         if dispatch.status.has_solution:
             written += write_feeder_figures(config_dso, dispatch, out)
-            notes.append("Feeders: the DSO's dispatch of the agreed station loads, re-solved "
-                         "from its table of the scenario.")
+            notes.append(f"Feeders: the DSO's dispatch of {drawn}, re-solved from its table of "
+                         "the scenario.")
             if point.before_load_mw is not None:
                 before = model.dispatch_fixed(point.before_load_mw)
                 if before.status.has_solution:
@@ -166,6 +182,25 @@ def write_network_figures(scenario: Scenario, outcome: Any, folder: Path) -> lis
                      "sees), at what the operators agreed on.\n\n"
                      + "\n".join(f"* {note}" for note in notes) + "\n", encoding="utf-8")
     return [*written, about]
+
+
+def nearest_dispatch(model: DsoModel, point: AgreedPoint, period_hours: float
+                     ) -> tuple[FloatArray, OpfResult] | None:
+    """The DSO's dispatch nearest the agreed point: its ADMM step at the agreed prices with
+    the agreed loads as target under a stiff penalty (an agreement is within the negotiation's
+    tolerance of what the feeder serves, not exactly on it), and the fixed-load dispatch of
+    the loads it chose; None when either has no solution."""
+    assert point.price_per_mwh is not None
+    terms = CouplingTerms(price_per_mwh=point.price_per_mwh,
+                          penalty_per_mw2h=NEAREST_PENALTY_PER_MW2H,
+                          target_load_mw=point.station_load_mw, period_hours=period_hours,
+                          side=CouplingSide.SUPPLIER, stations=model.stations)
+    loads = model.consensus_step(terms)
+    if loads.load_mw is None:
+        return None
+    dispatch = model.dispatch_fixed(loads.load_mw)
+    return (np.asarray(loads.load_mw, dtype=float), dispatch) \
+        if dispatch.status.has_solution else None
 
 
 def traffic_equilibrium(config: TrafficConfig, price_per_mwh: FloatArray) -> MultiPeriodResult:

@@ -24,6 +24,7 @@ from ptn.engines.traffic.ev_classes import EvClass, common_block_mwh
 from ptn.engines.traffic.multiperiod import MultiPeriodSpec
 from ptn.engines.traffic.network import FloatArray, RoadNetwork
 from ptn.engines.traffic.sue_periods import SuePeriodsSpec, check_method
+from ptn.engines.traffic.trip_tables import PeriodTrips, read_period_trips
 from ptn.scenario.document import ScenarioPart
 from ptn.scenario.keys import default_of
 from ptn.scenario.operator_tables import EvClassTable, TrafficStation, TrafficTable
@@ -106,15 +107,16 @@ class TrafficConfig:
         return "ue" if self.sue is None else "sue"
 
 
-def road_network_from_table(part: ScenarioPart, name: str) -> RoadNetwork:
+def road_network_from_table(part: ScenarioPart, name: str,
+                            time_unit: str = "min") -> RoadNetwork:
     """The road network ``name`` that a role's table gives in ``network`` (validated by the
     schema, which holds its default): a built-in name, or a TNTP path relative to the
-    scenario; errors name the key."""
+    scenario, its free-flow times in ``time_unit``; errors name the key."""
     reader, where = part.reader, part.role
     spec: Any = name if name.strip().lower() in BUILTIN_NETWORKS \
         else part.resolve(name, f"{where}.network")
     try:
-        return load_network(spec)
+        return load_network(spec, time_unit=time_unit)
     except InvalidInputError as error:
         reader.fail(f"{where}.network", str(error))
         raise  # unreachable: fail raises
@@ -140,7 +142,10 @@ def traffic_config_from_part(part: ScenarioPart) -> TrafficConfig:
                                           "remove the key")
     table = validate_table(TrafficTable, data, part.source, where)
     periods = part.public.periods
-    network = road_network_from_table(part, table.network)
+    network = road_network_from_table(part, table.network, table.time_unit)
+    per_period_trips = _period_trips(part, table, network)
+    if per_period_trips is not None:
+        network = per_period_trips.network  # the pairs that have trips in some period
     profile = reader.profile(data, where, "demand_profile", periods, table.demand_profile,
                              nonnegative=True)
     energy = table.energy_per_charge_mwh
@@ -188,7 +193,8 @@ def traffic_config_from_part(part: ScenarioPart) -> TrafficConfig:
                             charging_time_h=s.charging_time_h * block / energy)
                     for s in stations]
         energy = block
-    demand = profile[:, None] * network.od_demand[None, :] * table.demand_scale
+    demand = (profile[:, None] * network.od_demand[None, :] if per_period_trips is None
+              else per_period_trips.demand_veh_per_h) * table.demand_scale
     try:
         charging = ChargingNetworkSpec(network, tuple(stations), energy,
                                        table.value_of_time_per_h)
@@ -205,6 +211,33 @@ def traffic_config_from_part(part: ScenarioPart) -> TrafficConfig:
     return TrafficConfig(part.operator_id, spec, part.public.period_hours,
                          table.equilibrium_gap, table.max_iterations, sue,
                          _probe_settings(part, table))
+
+
+def _period_trips(part: ScenarioPart, table: TrafficTable,
+                  network: RoadNetwork) -> PeriodTrips | None:
+    """``trips``: each period's OD demand from a long table or one TNTP trips file per period
+    (:mod:`ptn.engines.traffic.trip_tables`), on ``network``'s zones; errors name the key and
+    the file's line. None without the key (the network's trip matrix × ``demand_profile``)."""
+    if table.trips is None:
+        return None
+    key = f"{part.role}.trips"
+    if "demand_profile" in part.data:
+        part.reader.fail(key, "the trip table gives each period's demand, and demand_profile "
+                              "would scale it again: remove demand_profile (or trips)")
+    sources = [table.trips] if isinstance(table.trips, str) else list(table.trips)
+    if not sources:
+        part.reader.fail(key, "an empty list: give a trip table or one TNTP trips file per "
+                              "period")
+    paths = [part.resolve(source, key) for source in sources]
+    if isinstance(table.trips, list) and len(paths) != part.public.periods:
+        part.reader.fail(key, f"{len(paths)} TNTP trips files for {part.public.periods} "
+                              "periods: give one per period (or one long table)")
+    try:
+        return read_period_trips(paths[0] if isinstance(table.trips, str) else paths, network,
+                                 part.public.periods)
+    except InvalidInputError as error:
+        part.reader.fail(key, str(error))
+        raise  # unreachable: fail raises
 
 
 def _per_period(part: ScenarioPart, key: str, value: Any) -> FloatArray:

@@ -51,7 +51,9 @@ def test_no_sentinel_leaves_its_operator(tmp_path: Path,
     out = tmp_path / "results"
     caplog.set_level(logging.DEBUG)
     observed: list[str] = []
-    with OperatorProcesses(str(scenario_path), scenario, log_directory=out / "logs",
+    # the operators' logs beside the coordinator's results folder (which must be new or empty)
+    log_directory = tmp_path / "operator-logs"
+    with OperatorProcesses(str(scenario_path), scenario, log_directory=log_directory,
                            private_root=tmp_path / "private", verbose=True) as operators:
         port = free_port()
         addresses = [f"{o}={c.address}" for o, c in operators.processes.items()]
@@ -61,10 +63,10 @@ def test_no_sentinel_leaves_its_operator(tmp_path: Path,
         for child in operators.processes.values():
             assert child.metrics_port is not None
             observed.append(_metrics(child.metrics_port))
-    logs = sorted((out / "logs").glob("*.log"))
+    logs = sorted(log_directory.glob("*.log"))
     assert {p.name for p in logs} == {"dso.log", "traffic.log"}
-    assert "ConsensusStep round 1" in (out / "logs" / "dso.log").read_text()
-    files = [p for p in out.rglob("*") if p.is_file() and p.suffix != ".png"]
+    assert "ConsensusStep round 1" in (log_directory / "dso.log").read_text()
+    files = [p for p in [*out.rglob("*"), *logs] if p.is_file() and p.suffix != ".png"]
     assert {"transcript.jsonl", "summary.json", "checkpoint.json", "rounds.csv",
             "loads.csv"} <= {p.name for p in files}
     observed += [p.read_text(errors="replace") for p in files]

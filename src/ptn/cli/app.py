@@ -632,11 +632,13 @@ def coordinate(
 
 def register_commands() -> None:
     """Commands kept in modules of their own."""
+    from ptn.cli.privacy import privacy_app
     from ptn.cli.scenario import scenario_app
     from ptn.cli.sweep import sweep
 
     app.command()(sweep)
     app.add_typer(scenario_app, name="scenario")
+    app.add_typer(privacy_app, name="privacy")
 
 
 def configure_logging(verbose: bool = False) -> None:

@@ -60,6 +60,16 @@ class TrafficTable(Table):
 
     network: str = key("nguyen-dupuis", "road network: a built-in name or a TNTP network's "
                                         "path (relative to the scenario; $VARIABLES expanded)")
+    time_unit: Literal["s", "min", "h"] = key(
+        "min", "unit of the TNTP network file's free-flow times (TNTP's convention is minutes; "
+               "some files, e.g. Eastern Massachusetts', hold hours): it sets what the value of "
+               "time charges for a link", choice="time unit")
+    trips: str | list[str] | None = key(
+        None, "each period's trips, replacing the network's trip matrix times demand_profile: "
+              "a long CSV or Parquet table (period, origin, destination, trips_veh_per_h; "
+              "periods from 0) or a list of TNTP trips files, one per period (paths relative "
+              "to the scenario); demand_scale still applies; unset: the network's trips",
+        type_name="path or list of paths")
     demand_profile: Profile = key("flat", "multiplier of the network's trip matrix per period: "
                                           "a built-in daily profile or a list (24 hourly "
                                           "values, or one per period)",

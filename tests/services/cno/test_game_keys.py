@@ -45,7 +45,8 @@ def test_the_keys_choose_the_searches() -> None:
 
 
 @pytest.mark.parametrize(("lines", "message"), [
-    ('certificate_search = "newton"', "cno.cno1.certificate_search: unknown certificate search 'newton'"),
+    ('certificate_search = "newton"',
+     "cno.cno1.certificate_search: unknown certificate search 'newton'"),
     ("aem_measure_final = 1", "cno.cno1.aem_measure_final: expected true or false"),
     ("certificate_poll_step_per_mwh = -1.0", "cno.cno1.certificate_poll_step_per_mwh"),
 ])
