@@ -16,7 +16,10 @@ supplying side's coupling terms ``Σ Δt·[−λ·P^cs + (ρ/2)·(P^cs − z)²]
 :class:`ptn.engines.coupling.CouplingTerms` (the DSO is paid λ for the energy it supplies).
 
 Prices, loads, charging loads, ADMM targets and penalties are cvxpy Parameters under DPP, so a
-re-solve only refreshes the solver's data (no re-canonicalization). DLMPs are the duals of the
+re-solve only refreshes the solver's data (no re-canonicalization). Buses with a load shape of
+their own (``DsoCase.bus_load_profiles``, :mod:`ptn.engines.power.bus_load_profiles`) add their
+deviations from the load profile as constants switched by one scalar Parameter
+(:mod:`ptn.engines.power.distflow_model`), so they cost the compilation nothing. DLMPs are the duals of the
 active power balances, scaled to $/MWh.
 
 ``formulation="lindistflow"`` builds the lossless LinDistFlow equations of
