@@ -19,8 +19,8 @@ Prices, loads, charging loads, ADMM targets and penalties are cvxpy Parameters u
 re-solve only refreshes the solver's data (no re-canonicalization). Buses with a load shape of
 their own (``DsoCase.bus_load_profiles``, :mod:`ptn.engines.power.bus_load_profiles`) add their
 deviations from the load profile as constants switched by one scalar Parameter
-(:mod:`ptn.engines.power.distflow_model`), so they cost the compilation nothing. DLMPs are the duals of the
-active power balances, scaled to $/MWh.
+(:mod:`ptn.engines.power.distflow_model`), so they cost the compilation nothing. DLMPs are the
+duals of the active power balances, scaled to $/MWh.
 
 ``formulation="lindistflow"`` builds the lossless LinDistFlow equations of
 :mod:`ptn.engines.power.lindistflow` instead (no ``ℓ``, no cones: the ``r·ℓ``, ``x·ℓ`` and
