@@ -123,10 +123,25 @@ class ChargingPoint:
 
 
 @dataclass(frozen=True)
+class BusLoadProfile:
+    """One bus's own load shape: its base load times ``multipliers[t]`` in period ``t``.
+
+    Replaces the case's ``load_profile`` at that bus (active and reactive load alike); the
+    buses without one follow ``load_profile``. ``bus`` is the feeder's external label.
+    """
+
+    bus: int
+    multipliers: FloatArray
+    feeder: str | None = None
+
+
+@dataclass(frozen=True)
 class DsoCase:
     """One DSO's feeders, DER, charging points, load shape and upstream price over a horizon.
 
-    ``load_profile`` scales every feeder's base loads per period; ``upstream_price_per_mwh``
+    ``load_profile`` scales every feeder's base loads per period, but at the buses that
+    ``bus_load_profiles`` gives a shape of their own (:meth:`load_multipliers`: the
+    ``(buses, periods)`` multipliers of a feeder); ``upstream_price_per_mwh``
     (one per period) replaces the slack's shipped linear cost when given (the slack's quadratic
     and constant terms are kept). ``loss_price_per_mwh`` adds a price on losses, as seed 002's
     objective does. ``fallback_tariff_per_mwh`` prices the purchases of a feeder whose case
@@ -146,6 +161,28 @@ class DsoCase:
     upstream_price_per_mwh: FloatArray | None = None
     loss_price_per_mwh: float = 0.0
     fallback_tariff_per_mwh: float = DEFAULT_TARIFF_PER_MWH
+    bus_load_profiles: tuple[BusLoadProfile, ...] = ()
+
+    def own_load_profiles(self, position: int) -> dict[int, FloatArray]:
+        """The feeder at ``position``'s buses with a load shape of their own: bus position →
+        multipliers per period, in bus order."""
+        own: dict[int, FloatArray] = {}
+        for profile in self.bus_load_profiles:
+            where, bus = self.locate(profile.feeder, int(profile.bus),
+                                     f"bus_load_profile of bus {profile.bus}")
+            if where == position:
+                own[bus] = np.asarray(profile.multipliers, dtype=np.float64)
+        return dict(sorted(own.items()))
+
+    def load_multipliers(self, position: int) -> FloatArray:
+        """``(buses, periods)``: the multiplier of each bus's base load (active and reactive)
+        per period on the feeder at ``position``: ``load_profile`` on every bus, replaced by a
+        bus's own shape where ``bus_load_profiles`` gives one."""
+        profile = np.asarray(self.load_profile, dtype=np.float64)
+        multipliers = np.tile(profile, (self.feeders[position].num_buses, 1))
+        for bus, values in self.own_load_profiles(position).items():
+            multipliers[bus] = values
+        return multipliers
 
     def upstream_prices(self) -> tuple[tuple[FloatArray, ...], dict[str, str]]:
         """Per feeder, the upstream price per period ($/MWh) its OPF starts from, and notes (by
@@ -231,10 +268,19 @@ class DsoCase:
         return base, q_per_p
 
     def demand_response_limits_mw(self) -> FloatArray:
-        """Largest shift per device and period (MW): the fraction of the bus's load then."""
+        """Largest shift per device and period (MW): the fraction of the bus's load then (its
+        base load times its multiplier, :meth:`load_multipliers`)."""
         base, _ = self.demand_response_base_mw()
         fraction = np.array([d.max_shift_fraction for d in self.demand_response])
-        return (fraction * base)[:, None] * np.asarray(self.load_profile)[None, :]
+        profile = np.asarray(self.load_profile)
+        shapes = np.empty((len(self.demand_response), profile.size))
+        own = {position: self.own_load_profiles(position)
+               for position in range(len(self.feeders))} if self.bus_load_profiles else {}
+        for k, device in enumerate(self.demand_response):
+            position, bus = self.locate(device.feeder, device.bus,
+                                        f"demand_response {device.name!r}")
+            shapes[k] = own.get(position, {}).get(bus, profile)
+        return (fraction * base)[:, None] * shapes
 
 
 def validate_case(case: DsoCase) -> None:
@@ -303,6 +349,23 @@ def validate_case(case: DsoCase) -> None:
         _require(base_mw > 0, what, f"bus {dr.bus} has no load to shift")
     for point in case.charging_points:
         _require(point.max_mw > 0, f"charging_point {point.name!r}", "max_mw must be positive")
+    _validate_bus_load_profiles(case)
+
+
+def _validate_bus_load_profiles(case: DsoCase) -> None:
+    """Each per-bus load shape on an existing bus with load, once, one finite non-negative
+    multiplier per period."""
+    seen: set[tuple[int, int]] = set()
+    for profile in case.bus_load_profiles:
+        what = f"bus_load_profile of bus {profile.bus}" + (
+            f" on feeder {profile.feeder}" if profile.feeder is not None else "")
+        position, bus = case.locate(profile.feeder, int(profile.bus), what)
+        _require((position, bus) not in seen, what, "the bus is given twice")
+        seen.add((position, bus))
+        feeder = case.feeders[position]
+        _require(feeder.load_p_mw[bus] != 0 or feeder.load_q_mvar[bus] != 0, what,
+                 "the bus has no load to scale")
+        _check_series(what, np.asarray(profile.multipliers), case.periods, nonnegative=True)
 
 
 def _require(condition: bool, what: str, message: str) -> None:

@@ -16,8 +16,11 @@ supplying side's coupling terms ``Σ Δt·[−λ·P^cs + (ρ/2)·(P^cs − z)²]
 :class:`ptn.engines.coupling.CouplingTerms` (the DSO is paid λ for the energy it supplies).
 
 Prices, loads, charging loads, ADMM targets and penalties are cvxpy Parameters under DPP, so a
-re-solve only refreshes the solver's data (no re-canonicalization). DLMPs are the duals of the
-active power balances, scaled to $/MWh.
+re-solve only refreshes the solver's data (no re-canonicalization). Buses with a load shape of
+their own (``DsoCase.bus_load_profiles``, :mod:`ptn.engines.power.bus_load_profiles`) add their
+deviations from the load profile as constants switched by one scalar Parameter
+(:mod:`ptn.engines.power.distflow_model`), so they cost the compilation nothing. DLMPs are the
+duals of the active power balances, scaled to $/MWh.
 
 ``formulation="lindistflow"`` builds the lossless LinDistFlow equations of
 :mod:`ptn.engines.power.lindistflow` instead (no ``ℓ``, no cones: the ``r·ℓ``, ``x·ℓ`` and
@@ -187,6 +190,7 @@ class DistFlowOpf:
         case = self.case
         model = self._model
         model.load_profile.value = np.asarray(case.load_profile, dtype=np.float64)
+        self._set_own_load_profiles()
         prices, notes = case.upstream_prices()
         for block, price in zip(model.blocks, prices, strict=True):
             block.price.value = price
@@ -355,17 +359,28 @@ class DistFlowOpf:
         return self.solve()
 
     def set_load_profile(self, load_profile: FloatArray) -> None:
-        """Scale every feeder's base loads by ``load_profile[t]`` (demand response limits too)."""
+        """Scale every bus's base load by ``load_profile[t]`` (demand response limits too); the
+        buses the case gave a shape of their own (``DsoCase.bus_load_profiles``) follow this
+        profile as well from now on (their shapes are part of the model built; an OPF with
+        other shapes is built from a case that has them)."""
         profile = np.asarray(load_profile, dtype=np.float64)
         if profile.shape != (self.case.periods,) or not np.isfinite(profile).all() \
                 or (profile < 0).any():
             raise InvalidInputError(
                 f"load profile needs {self.case.periods} finite, non-negative values"
             )
-        self.case = replace(self.case, load_profile=profile)
+        self.case = replace(self.case, load_profile=profile, bus_load_profiles=())
         self._model.load_profile.value = profile
+        self._set_own_load_profiles()
         if self._model.dr_limit is not None:
             self._model.dr_limit.value = self.case.demand_response_limits_mw()
+
+    def _set_own_load_profiles(self) -> None:
+        """Switch the buses' own load shapes on while the case has them, off (every bus on the
+        load profile) once :meth:`set_load_profile` replaced them."""
+        for block in self._model.blocks:
+            if block.own_load_weight is not None:
+                block.own_load_weight.value = 1.0 if self.case.bus_load_profiles else 0.0
 
     def _check_charging_array(self, values: FloatArray, what: str) -> FloatArray:
         array = np.asarray(values, dtype=np.float64)

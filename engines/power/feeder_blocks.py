@@ -74,6 +74,7 @@ def feeder_case(case: DsoCase, position: int) -> DsoCase:
         micro_turbines=mine(case.micro_turbines), storage=mine(case.storage),
         renewables=mine(case.renewables), demand_response=mine(case.demand_response),
         charging_points=mine(case.charging_points),
+        bus_load_profiles=mine(case.bus_load_profiles),
     )
 
 
@@ -128,10 +129,12 @@ class FeederwiseOpf:
                 block.set_upstream_price(price_per_mwh)
 
     def set_load_profile(self, load_profile: FloatArray) -> None:
-        """Scale every feeder's base loads by ``load_profile[t]``."""
+        """Scale every bus's base load by ``load_profile[t]`` (the buses with a shape of their
+        own too, as :meth:`DistFlowOpf.set_load_profile`)."""
         for block in self.blocks:
             block.set_load_profile(load_profile)
-        self.case = dataclasses.replace(self.case, load_profile=self.blocks[0].case.load_profile)
+        self.case = dataclasses.replace(self.case, load_profile=self.blocks[0].case.load_profile,
+                                        bus_load_profiles=())
 
     def set_charging_load(self, charging_mw: FloatArray) -> None:
         """Charging loads ``[point, period]`` (MW) in the case's charging-point order."""

@@ -83,12 +83,19 @@ class ElasticOpf:
         self.solver_options = solver_options
         self.model = build_distflow_model(case, charging_mode, circle_sides, elastic=True)
         self.circle_sides = circle_sides
+        #: each feeder's peak load (MW) by name, the scale of its balance and supply slacks
+        self._peaks = {block.feeder.name: self._peak_mw(position, block.feeder)
+                       for position, block in enumerate(self.model.blocks)}
         terms = [self._weighted(block) for block in self.model.blocks]
         self.problem = cp.Problem(cp.Minimize(cp.sum(cp.hstack(terms))),
                                   self.model.problem.constraints)
 
-    def _peak_mw(self, feeder: Feeder) -> float:
-        """The feeder's peak load (MW), the scale of its balance and supply point slacks."""
+    def _peak_mw(self, position: int, feeder: Feeder) -> float:
+        """The feeder's peak load (MW), the scale of its balance and supply point slacks: its
+        largest total over the periods when buses have load shapes of their own."""
+        if self.case.own_load_profiles(position):
+            total = feeder.load_p_mw @ self.case.load_multipliers(position)
+            return max(float(np.max(total)), 1e-3 * feeder.base_mva)
         return max(feeder.total_load_mw * float(np.max(self.case.load_profile)),
                    1e-3 * feeder.base_mva)
 
@@ -98,7 +105,7 @@ class ElasticOpf:
         slacks = block.elastic
         assert slacks is not None
         base = feeder.base_mva
-        peak_mw = self._peak_mw(feeder)
+        peak_mw = self._peaks[feeder.name]
         buses = slacks.voltage_buses
         terms = [
             cp.sum(slacks.voltage_under.T @ (1.0 / (2.0 * feeder.v_min_pu[buses] ** 2))),
@@ -123,6 +130,10 @@ class ElasticOpf:
         started = time.perf_counter()
         model = self.model
         model.load_profile.value = source.load_profile.value
+        for mine_block, their_block in zip(model.blocks, source.blocks, strict=True):
+            if mine_block.own_load_weight is not None \
+                    and their_block.own_load_weight is not None:
+                mine_block.own_load_weight.value = their_block.own_load_weight.value
         for mine, theirs in ((model.dr_limit, source.dr_limit),
                              (model.charging_fixed, source.charging_fixed)):
             if mine is not None and theirs is not None:
@@ -159,7 +170,7 @@ class ElasticOpf:
         slacks = block.elastic
         assert slacks is not None
         base = feeder.base_mva
-        peak_mw = self._peak_mw(feeder)
+        peak_mw = self._peaks[feeder.name]
         found: list[LimitViolation] = []
         v = np.asarray(block.v.value, dtype=np.float64)
         buses = slacks.voltage_buses

@@ -174,7 +174,9 @@ def build_lindistflow(
     if circle_sides is not None and circle_sides < 4:
         raise InvalidInputError(f"circle_sides must be at least 4 (or None), got {circle_sides}")
     T, dt = case.periods, case.period_hours
-    profile = np.asarray(case.load_profile, dtype=np.float64)
+    # (buses, periods) multipliers of each feeder's base loads: the load profile, or a bus's
+    # own shape (DsoCase.bus_load_profiles)
+    multipliers = [case.load_multipliers(f) for f in range(len(case.feeders))]
     if model is None:
         block = pyo.ConcreteModel(name=name)
     else:
@@ -328,7 +330,7 @@ def build_lindistflow(
             terms = injections.get((f, i), [])
             if terms:
                 expr += sum(term(t) for term in terms) / fd.base_mva
-            rhs = float(load[f][i]) * float(profile[t]) / fd.base_mva
+            rhs = float(load[f][i]) * float(multipliers[f][i, t]) / fd.base_mva
             if shunts[f][i]:  # a bus shunt draws shunt·w, linear in w (exact, as in the SOC)
                 return expr - float(shunts[f][i]) * b.w[f, i, t] == rhs
             return expr == rhs

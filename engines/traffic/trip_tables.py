@@ -24,16 +24,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from ptn.engines.errors import InvalidInputError
+from ptn.engines.tables import read_table
 from ptn.engines.traffic.network import FloatArray, IntArray, RoadNetwork, validate_network
 from ptn.engines.traffic.tntp import read_tntp_trips
 
 #: the columns of a long trip table
 TRIP_COLUMNS = ("period", "origin", "destination", "trips_veh_per_h")
-#: file suffixes read as Parquet (anything else is read as CSV)
-PARQUET_SUFFIXES = (".parquet", ".pq")
 
 
 @dataclass(frozen=True)
@@ -70,45 +68,12 @@ def _zone_labels(network: RoadNetwork) -> IntArray:
 def _read_long_table(path: Path, network: RoadNetwork, periods: int
                      ) -> tuple[IntArray, IntArray, IntArray, FloatArray]:
     """The four columns of a long trip table, each row checked (errors name file and line)."""
-    if not path.is_file():
-        raise InvalidInputError(f"{path}: no such trip table")
-    parquet = path.suffix.lower() in PARQUET_SUFFIXES
-    try:
-        table = pd.read_parquet(path) if parquet else pd.read_csv(path, skipinitialspace=True)
-    except Exception as error:  # any reader failure is a bad file
-        raise InvalidInputError(f"{path}: not a readable {'Parquet' if parquet else 'CSV'} "
-                                f"table ({error})") from error
-    table.columns = [str(name).strip() for name in table.columns]
-    missing = [name for name in TRIP_COLUMNS if name not in table.columns]
-    if missing:
-        raise InvalidInputError(f"{path}: missing column(s) {', '.join(missing)} (a trip table "
-                                f"has the columns {', '.join(TRIP_COLUMNS)})")
-    extra = [name for name in table.columns if name not in TRIP_COLUMNS]
-    if extra:
-        raise InvalidInputError(f"{path}: unknown column(s) {', '.join(extra)} (a trip table "
-                                f"has the columns {', '.join(TRIP_COLUMNS)})")
-
-    def place(row: int) -> str:  # CSV: the header is line 1; Parquet: rows from 0
-        return f"row {row}" if parquet else f"line {row + 2}"
-
-    def where(row: int) -> str:
-        return f"{path}: row {row}" if parquet else f"{path}:{row + 2}"
-
-    columns: dict[str, FloatArray] = {}
-    for name in TRIP_COLUMNS:
-        values = pd.to_numeric(table[name], errors="coerce").to_numpy(dtype=np.float64)
-        bad = np.flatnonzero(~np.isfinite(values))
-        if bad.size:
-            row = int(bad[0])
-            raise InvalidInputError(f"{where(row)}: {name} {table[name].iloc[row]!r} is not a "
-                                    "finite number")
-        columns[name] = values
+    table = read_table(path, "trip table")
+    table.require_columns(TRIP_COLUMNS, TRIP_COLUMNS, "a trip table")
+    where = table.where
+    columns: dict[str, FloatArray] = {name: table.numbers(name) for name in TRIP_COLUMNS}
     for name in TRIP_COLUMNS[:3]:
-        fractional = np.flatnonzero(columns[name] != np.round(columns[name]))
-        if fractional.size:
-            row = int(fractional[0])
-            raise InvalidInputError(f"{where(row)}: {name} {columns[name][row]:g} is not an "
-                                    "integer")
+        table.integers(name)
     period = columns["period"].astype(np.int64)
     outside = np.flatnonzero((period < 0) | (period >= periods))
     if outside.size:
@@ -130,14 +95,12 @@ def _read_long_table(path: Path, network: RoadNetwork, periods: int
         raise InvalidInputError(f"{where(row)}: trips_veh_per_h {trips[row]:g} is negative")
     origin = columns["origin"].astype(np.int64)
     destination = columns["destination"].astype(np.int64)
-    keys = pd.DataFrame({"p": period, "o": origin, "d": destination})
-    repeated = np.flatnonzero(keys.duplicated().to_numpy())
-    if repeated.size:
-        row = int(repeated[0])
-        first = int(np.flatnonzero((period == period[row]) & (origin == origin[row])
-                                   & (destination == destination[row]))[0])
+    repeat = table.first_repeat({"p": period, "o": origin, "d": destination})
+    if repeat is not None:
+        row, first = repeat
         raise InvalidInputError(f"{where(row)}: period {period[row]}, {origin[row]}->"
-                                f"{destination[row]} is given twice (first at {place(first)})")
+                                f"{destination[row]} is given twice (first at "
+                                f"{table.place(first)})")
     empty = np.setdiff1d(np.arange(periods), period)
     if empty.size:
         raise InvalidInputError(f"{path}: no row for period {int(empty[0])} (give every period "

@@ -14,12 +14,13 @@ from typing import get_args
 
 from ptn.engines.errors import InvalidInputError
 from ptn.engines.power.builtin_feeders import load_feeders
+from ptn.engines.power.bus_load_profiles import read_bus_load_profiles
 from ptn.engines.power.case_file import (
     VOLTAGE_BAND_KEYS,
     dso_case_from_mapping,
     voltage_band_from_mapping,
 )
-from ptn.engines.power.der import DsoCase
+from ptn.engines.power.der import DsoCase, validate_case
 from ptn.engines.power.feeder import Feeder
 from ptn.engines.power.pricing import PriceLimits, TrialDraw
 from ptn.scenario.document import ScenarioPart
@@ -95,12 +96,13 @@ class DsoConfig:
 
 def dso_config_from_part(part: ScenarioPart) -> DsoConfig:
     """Validate the ``[dso]`` table: ``feeder``, the voltage band (``voltage_min_pu``,
-    ``voltage_max_pu``) and the DER case keys (ptn.engines.power.case_file)."""
+    ``voltage_max_pu``), the DER case keys (ptn.engines.power.case_file) and the per-bus load
+    shapes (``bus_load_profiles``, ptn.engines.power.bus_load_profiles)."""
     reader, table, where = part.reader, dict(part.data), part.role
     checked = validate_table(DsoTable, table, part.source, where)
     spec = checked.feeder
     pricing = None if checked.pricing is None else _pricing_settings(part, checked.pricing)
-    for key in ("feeder", "pricing", "formulation", "feeder_workers"):
+    for key in ("feeder", "pricing", "formulation", "feeder_workers", "bus_load_profiles"):
         table.pop(key, None)
     specs = spec if isinstance(spec, list) else [spec]
     feeders: list[Feeder] = []
@@ -135,6 +137,8 @@ def dso_config_from_part(part: ScenarioPart) -> DsoConfig:
         table["horizon"] = horizon
     case = dso_case_from_mapping(table, tuple(feeders), part.public.periods,
                                  label=f"{part.source}: {where}")
+    if checked.bus_load_profiles is not None:
+        case = _with_bus_load_profiles(part, case, checked.bus_load_profiles)
     names = [point.name for point in case.charging_points]
     for station in part.public.stations:
         if station not in names:
@@ -147,6 +151,20 @@ def dso_config_from_part(part: ScenarioPart) -> DsoConfig:
                         f"charging point {name!r} is not in scenario.stations")
     return DsoConfig(part.operator_id, case, part.public.stations, pricing, checked.formulation,
                      checked.feeder_workers)
+
+
+def _with_bus_load_profiles(part: ScenarioPart, case: DsoCase, value: str) -> DsoCase:
+    """The case with ``[dso] bus_load_profiles``' per-bus load shapes (the table's path is
+    relative to the scenario file; its errors name the key, the file, the line and the bus)."""
+    at = f"{part.role}.bus_load_profiles"
+    path = part.resolve(value, at)
+    try:
+        profiles = read_bus_load_profiles(path, case.feeders, case.periods)
+        shaped = replace(case, bus_load_profiles=profiles)
+        validate_case(shaped)
+    except InvalidInputError as error:
+        part.reader.fail(at, str(error))
+    return shaped
 
 
 def _pricing_settings(part: ScenarioPart, table: DsoPricing) -> PricingSettings:

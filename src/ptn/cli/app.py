@@ -233,6 +233,13 @@ def opf(
         str | None, typer.Option(help="the load column of a long --charging file (default: "
                                       "load_mw, else agreed_load_mw)")
     ] = None,
+    bus_load_profiles: Annotated[
+        Path | None, typer.Option(help="per-bus load shapes (.csv or .parquet): multipliers of "
+                                       "each listed bus's load per period, long "
+                                       "(feeder,bus,period,multiplier) or wide "
+                                       "(feeder,bus,p0,p1,...); the other buses follow the "
+                                       "load profile")
+    ] = None,
     json_summary: Annotated[
         bool, typer.Option("--json", help="print a JSON summary on stdout")
     ] = False,
@@ -276,7 +283,7 @@ def opf(
             return
         summary = run_opf(feeder=feeder, periods=periods, der=der, charging=charging, out=out,
                           ac_check=ac_check, tariff_per_mwh=tariff_per_mwh, force=force,
-                          charging_column=charging_column)
+                          charging_column=charging_column, bus_load_profiles=bus_load_profiles)
     except InvalidInputError as error:
         fail(str(error))
         return

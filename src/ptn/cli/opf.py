@@ -5,7 +5,8 @@ the case is the feeder alone over ``periods`` equal periods of a day, its loads 
 ``rts-winter-weekday`` shape, power bought at the feeder's shipped cost; one period is the
 shipped snapshot for one hour (MATPOWER's $/h OPF). A DER file (:mod:`ptn.engines.power.case_file`)
 adds devices, tariff and load shape; a charging file sets the EV charging load of the DER file's
-charging points (zero when not given).
+charging points (zero when not given); a bus load profile table gives buses load shapes of their
+own (:mod:`ptn.engines.power.bus_load_profiles`).
 
 A feeder whose case carries no cost for its supply point (pandapower's CIGRE and Kerber
 benchmark feeders; a shipped cost of zero) has its purchases priced at the DER file's upstream
@@ -45,6 +46,7 @@ from ptn.cli.charging_file import read_charging_loads
 from ptn.cli.feeder_buses import bus_rows as feeder_bus_rows
 from ptn.engines.errors import InvalidInputError
 from ptn.engines.power.builtin_feeders import load_feeders
+from ptn.engines.power.bus_load_profiles import read_bus_load_profiles
 from ptn.engines.power.case_file import (
     default_load_shape,
     default_period_hours,
@@ -73,6 +75,7 @@ def run_opf(
     tariff_per_mwh: float | None = None,
     force: bool = False,
     charging_column: str | None = None,
+    bus_load_profiles: Path | None = None,
 ) -> dict[str, Any]:
     """Build and solve the OPF, optionally write the files; return the JSON summary.
 
@@ -86,6 +89,9 @@ def run_opf(
     every period and the deviations go to the summary's ``ac_check`` entry. ``tariff_per_mwh``
     prices the purchases of a feeder without cost data when the DER file sets no upstream
     prices (default :data:`~ptn.engines.power.der.DEFAULT_TARIFF_PER_MWH`).
+    ``bus_load_profiles``: a table of per-bus load shapes
+    (:mod:`ptn.engines.power.bus_load_profiles`) replacing the load profile at the buses it
+    lists.
 
     The summary holds the status, objective, costs, losses, voltage range, relaxation gap and
     timings, and a ``warnings`` list when the solution deserves one (inexact relaxation,
@@ -104,12 +110,15 @@ def run_opf(
         )
     if out is None:
         return _solve(feeder, periods, der, charging, None, ac_check, tariff_per_mwh,
-                      charging_column)
-    folder = prepare_run_folder(out, force=force, inputs=opf_inputs(feeder, periods, der,
-                                                                     charging))
+                      charging_column, bus_load_profiles=bus_load_profiles)
+    inputs = opf_inputs(feeder, periods, der, charging)
+    if bus_load_profiles is not None:
+        inputs["bus_load_profiles"] = file_fingerprint(bus_load_profiles)
+    folder = prepare_run_folder(out, force=force, inputs=inputs)
     with folder.running():
         summary = _solve(feeder, periods, der, charging, folder.working, ac_check,
-                         tariff_per_mwh, charging_column, shown_out=out)
+                         tariff_per_mwh, charging_column, shown_out=out,
+                         bus_load_profiles=bus_load_profiles)
         final = folder.finish(OK if summary["status"] in ("optimal", "inexact")
                               else str(summary["status"]), str(summary.get("message", "")))
     if final != out:
@@ -130,9 +139,13 @@ def opf_inputs(feeder: str, periods: int, der: Path | None,
 
 def _solve(feeder: str, periods: int, der: Path | None, charging: Path | None,
            out: Path | None, ac_check: bool, tariff_per_mwh: float | None,
-           charging_column: str | None, shown_out: Path | None = None) -> dict[str, Any]:
+           charging_column: str | None, shown_out: Path | None = None,
+           bus_load_profiles: Path | None = None) -> dict[str, Any]:
     models = load_feeders(feeder)
     case = _case(models, periods, der)
+    if bus_load_profiles is not None:
+        case = replace(case, bus_load_profiles=read_bus_load_profiles(
+            bus_load_profiles, case.feeders, case.periods))
     if tariff_per_mwh is not None:
         case = replace(case, fallback_tariff_per_mwh=float(tariff_per_mwh))
     if charging is not None and not case.charging_points:
@@ -159,6 +172,7 @@ def _solve(feeder: str, periods: int, der: Path | None, charging: Path | None,
         "period_hours": case.period_hours,
         "der_file": None if der is None else str(der),
         "charging_file": None if charging is None else str(charging),
+        "bus_load_profiles_file": None if bus_load_profiles is None else str(bus_load_profiles),
         "devices": {
             "micro_turbines": len(case.micro_turbines),
             "storage": len(case.storage),

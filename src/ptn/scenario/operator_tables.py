@@ -290,6 +290,12 @@ class DsoTable(Table):
                                        unit="p.u.", default_text="the feeder's own", gt=0,
                                        message=_VOLTAGE, type_message=_VOLTAGE_TYPE)
     horizon: DsoHorizon = key(DsoHorizon(), "the DSO's horizon")
+    bus_load_profiles: str | None = key(
+        None, "per-bus load shapes: a CSV or Parquet table of multipliers of each listed bus's "
+              "base load per period (long: feeder, bus, period, multiplier; wide: feeder, bus, "
+              "p0, p1, ...; docs/power.md), replacing horizon.load_profile at those buses; path "
+              "relative to the scenario ($VARIABLES expanded)", unit="multiplier",
+        type_name="path", default_text="unset (every bus follows horizon.load_profile)")
     upstream: DsoUpstream = key(DsoUpstream(), "the upstream purchase price")
     micro_turbine: list[MicroTurbineTable] = key([], "micro turbines")
     storage: list[StorageTable] = key([], "batteries")
