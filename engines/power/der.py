@@ -272,6 +272,16 @@ class DsoCase:
         base load times its multiplier, :meth:`load_multipliers`)."""
         base, _ = self.demand_response_base_mw()
         fraction = np.array([d.max_shift_fraction for d in self.demand_response])
+        return (fraction * base)[:, None] * self._demand_response_shapes()
+
+    def demand_response_load_mw(self) -> FloatArray:
+        """Per demand-response device and period, its bus's load (MW): the base load times the
+        bus's multiplier (:meth:`load_multipliers`)."""
+        base, _ = self.demand_response_base_mw()
+        return base[:, None] * self._demand_response_shapes()
+
+    def _demand_response_shapes(self) -> FloatArray:
+        """Per device, its bus's load multiplier per period."""
         profile = np.asarray(self.load_profile)
         shapes = np.empty((len(self.demand_response), profile.size))
         own = {position: self.own_load_profiles(position)
@@ -280,7 +290,7 @@ class DsoCase:
             position, bus = self.locate(device.feeder, device.bus,
                                         f"demand_response {device.name!r}")
             shapes[k] = own.get(position, {}).get(bus, profile)
-        return (fraction * base)[:, None] * shapes
+        return shapes
 
 
 def validate_case(case: DsoCase) -> None:

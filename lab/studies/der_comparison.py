@@ -88,10 +88,14 @@ class DerComparison:
 
 
 def base_load_mw(case: DsoCase) -> FloatArray:
-    """The feeder's base load per period (MW): every feeder's bus loads times the day's shape,
-    eq. 22's ``P_D``."""
-    total = sum(feeder.total_load_mw for feeder in case.feeders)
-    return total * np.asarray(case.load_profile, dtype=np.float64)
+    """The feeder's base load per period (MW): every feeder's bus loads times the day's shape
+    (each bus's own where the case gives one), eq. 22's ``P_D``."""
+    if not case.bus_load_profiles:
+        total = sum(feeder.total_load_mw for feeder in case.feeders)
+        return total * np.asarray(case.load_profile, dtype=np.float64)
+    by_feeder = [feeder.load_p_mw @ case.load_multipliers(position)
+                 for position, feeder in enumerate(case.feeders)]
+    return np.asarray(np.sum(by_feeder, axis=0), dtype=np.float64)
 
 
 def without_der(case: DsoCase) -> DsoCase:

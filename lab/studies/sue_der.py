@@ -151,8 +151,7 @@ def largest_shift_fraction(config: DsoConfig, result: OpfResult) -> float:
     case = config.case
     if not case.demand_response:
         return 0.0
-    base, _ = case.demand_response_base_mw()
-    load = base[:, None] * np.asarray(case.load_profile)[None, :]
+    load = case.demand_response_load_mw()
     shift = np.array([result.demand_response_shift_mw[d.name] for d in case.demand_response])
     return float(np.max(np.abs(shift) / load))
 

@@ -45,6 +45,8 @@ def slice_horizon(
     price = None if dso_case.upstream_price_per_mwh is None \
         else cut(dso_case.upstream_price_per_mwh)
     dso = replace(dso_case, periods=stop - start, load_profile=cut(dso_case.load_profile),
+                  bus_load_profiles=tuple(replace(profile, multipliers=cut(profile.multipliers))
+                                          for profile in dso_case.bus_load_profiles),
                   upstream_price_per_mwh=price,
                   renewables=tuple(replace(unit, profile=cut(unit.profile))
                                    for unit in dso_case.renewables))

@@ -6,10 +6,13 @@ the day's own rows, read from the unsliced cases.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from ptn.engines.errors import InvalidInputError
+from ptn.engines.power.der import BusLoadProfile
 from ptn.lab.references.profit_sharing.horizon import slice_horizon
 from tests.support.profit_sharing_cases import Cases
 
@@ -36,3 +39,15 @@ def test_invalid_inputs_are_refused(cases: Cases) -> None:
     fleet, dso, _ = cases
     with pytest.raises(InvalidInputError, match="start"):
         slice_horizon(fleet, dso, 5, 5)
+
+
+def test_the_window_keeps_each_buss_own_shape(cases: Cases) -> None:
+    fleet, dso, _ = cases
+    feeder = dso.feeders[0]
+    bus = next(int(label) for k, label in enumerate(feeder.bus_ids)
+               if k != feeder.slack_bus and feeder.load_p_mw[k] > 0)
+    shape = np.linspace(0.5, 1.5, dso.periods)
+    own = replace(dso, bus_load_profiles=(BusLoadProfile(bus, shape),))
+    _, window_dso = slice_horizon(fleet, own, 16, 22)
+    assert [p.bus for p in window_dso.bus_load_profiles] == [bus]
+    np.testing.assert_array_equal(window_dso.bus_load_profiles[0].multipliers, shape[16:22])
