@@ -145,6 +145,8 @@ def results_summary(outcome: NegotiationOutcome) -> dict[str, Any]:
     summary["max_load_difference_to_centralized_mw"] = _max_load_difference(outcome)
     summary["extra"] = dict(outcome.extra)
     summary["warnings"] = list(outcome.warnings)
+    if outcome.privacy:
+        summary["privacy"] = outcome.privacy
     return json_ready(summary)
 
 
