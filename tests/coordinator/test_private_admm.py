@@ -18,11 +18,13 @@ import pytest
 from scipy import stats
 
 from ptn import api
+from ptn.coordinator.runner import negotiate
+from ptn.coordinator.runtime.backends import inproc_endpoints, operator_endpoints
 from ptn.engines.coupling import CouplingSide, CouplingTerms
 from ptn.engines.errors import InvalidInputError
 from ptn.protocol.codec import to_series
 from ptn.protocol.v1 import common_pb2
-from ptn.scenario.document import builtin_scenario_text, scenario_from_text
+from ptn.scenario.document import builtin_scenario_text, load_scenario, scenario_from_text
 from ptn.services.contract import OperatorStatus
 from ptn.services.host import OperatorHost
 from ptn.services.traffic.model import TrafficDepartmentModel
@@ -175,6 +177,8 @@ def test_the_metrics_report_the_epsilon_spent(base: api.Scenario) -> None:
     ('mechanism = "laplace"\nepsilon = 1.0\nprotect = ["loads"]\nload_mw = 1.0\n',
      "privacy.protect"),
     ('epsilom = 1.0\n', "privacy.epsilom: unknown key"),
+    ('mechanism = "laplace"\nepsilon = 1.0\nprotect = ["prices"]\nprice_per_mwh = 5.0\n',
+     "privacy.protect: mechanism 'admm' does not noise prices yet"),
 ])
 def test_a_bad_privacy_table_names_its_key(table: str, message: str) -> None:
     text = builtin_scenario_text("nguyen-dupuis-ieee33") + "\n[privacy]\n" + table
@@ -182,3 +186,22 @@ def test_a_bad_privacy_table_names_its_key(table: str, message: str) -> None:
         scenario_from_text(text, source="dp.toml", base_directory=Path.cwd())
     assert str(error.value).startswith("dp.toml: ")
     assert message in str(error.value)
+
+
+def test_the_noise_is_the_same_over_grpc(tmp_path: Path) -> None:
+    """The noise is added in the department's model: its own process draws the same stream."""
+    path = tmp_path / "private.toml"
+    path.write_text(builtin_scenario_text("nguyen-dupuis-ieee33") + "\n[privacy]\n"
+                    'mechanism = "laplace"\nepsilon = 20.0\nrounds = 4\nseed = 5\n'
+                    f'protect = ["station_loads"]\nload_mw = {BOUND_MW}\n', encoding="utf-8")
+    scenario = load_scenario(path, periods=PERIODS)
+    in_process = negotiate(scenario, inproc_endpoints(scenario))
+    with operator_endpoints(scenario, str(path), "grpc",
+                            log_directory=tmp_path / "logs") as endpoints:
+        over_grpc = negotiate(scenario, endpoints)
+    assert over_grpc.message == in_process.message == "privacy budget spent after 4 rounds " \
+                                                      "(traffic)"
+    assert over_grpc.agreed is not None and in_process.agreed is not None
+    np.testing.assert_array_equal(over_grpc.agreed.station_load_mw,
+                                  in_process.agreed.station_load_mw)
+    assert over_grpc.privacy == in_process.privacy

@@ -295,6 +295,7 @@ def scenario_from_text(text: str, *, source: str, base_directory: Path,
         shared.privacy.model_dump(exclude_unset=True), coordinator.max_rounds, source)
     if privacy.rounds is None:  # the budget is split over the rounds the coordinator runs
         privacy = replace(privacy, rounds=coordinator.max_rounds)
+    _check_privacy_wired(reader, privacy, coordinator.mechanism)
     check_tables_used(reader, document, coordinator.mechanism)
     parts: dict[str, ScenarioPart] = {}
     for role in ROLES:
@@ -337,6 +338,24 @@ def scenario_from_text(text: str, *, source: str, base_directory: Path,
                     resampled_periods=None if periods is None else public.periods, study=study,
                     placement=placement, reference_time_limit_s=shared.reference.time_limit_s,
                     privacy=privacy)
+
+
+#: the data each mechanism releases with differentially private noise (issue 20): ADMM's
+#: traffic department its station loads; the other mechanisms none yet
+PRIVATE_DATA = {"admm": ("station_loads",)}
+
+
+def _check_privacy_wired(reader: KeyReader, privacy: PrivacySettings, mechanism: str) -> None:
+    """Refuse a ``[privacy]`` table that protects a datum the mechanism does not noise: it
+    would read as a guarantee the run does not give."""
+    if privacy.mechanism == "none":
+        return
+    wired = PRIVATE_DATA.get(mechanism, ())
+    for datum in privacy.protected:
+        if datum.name not in wired:
+            reader.fail("privacy.protect",
+                        f"mechanism {mechanism!r} does not noise {datum.name} yet (noised: "
+                        f"{', '.join(wired) or 'nothing'}; docs/privacy-mechanisms.md)")
 
 
 #: tables of an operator's table that only some mechanisms read: (role, key) -> mechanisms
