@@ -41,6 +41,10 @@ from ptn.services.dso.model import DsoModel
 RESULTS = Path(__file__).resolve().parent / "results"
 SCENARIO = "nguyen-dupuis-ieee33"
 EPSILONS = (math.inf, 100.0, 30.0, 10.0, 3.0, 1.0, 0.3)
+#: the numeric fields the JSON writes as null when infinite or NaN
+NUMBERS = ("epsilon", "epsilon_round", "implemented_gap", "implemented_gap_std",
+           "implemented_gap_to_centralized", "gap_to_plain", "gap_to_plain_std",
+           "gap_to_centralized", "gap_to_centralized_std", "final_primal_residual")
 
 
 def private_overrides(epsilon: float, seed: int, args: argparse.Namespace) -> dict[str, Any]:
@@ -51,12 +55,13 @@ def private_overrides(epsilon: float, seed: int, args: argparse.Namespace) -> di
 
 
 def implemented_cost(scenario: api.Scenario, result: api.RunResult, seed: int,
-                     dso: DsoModel) -> float | None:
+                     dso: DsoModel) -> tuple[float | None, str]:
     """The traffic department's own cost plus the DSO's dispatch cost at the department's
-    true last loads (its last noisy release minus that release's noise, regenerated)."""
+    true last loads (its last noisy release minus that release's noise, regenerated), and the
+    dispatch's status (``infeasible``: the feeders cannot serve those loads)."""
     agreed = result.outcome.agreed
     if agreed is None:
-        return None
+        return None, "no agreement"
     loads = np.array(agreed.station_load_mw, dtype=np.float64)
     spent = result.summary.get("privacy", {}).get("operators", {}).get("traffic")
     if spent is not None:
@@ -72,8 +77,8 @@ def implemented_cost(scenario: api.Scenario, result: api.RunResult, seed: int,
         loads = loads - noise
     dispatch = dso.dispatch(loads, "bench")
     if not np.isfinite(dispatch.cost_usd):
-        return None
-    return float(agreed.by_operator["traffic"]) + float(dispatch.cost_usd)
+        return None, str(dispatch.status)
+    return float(agreed.by_operator["traffic"]) + float(dispatch.cost_usd), "ok"
 
 
 def one_run(scenario: api.Scenario, epsilon: float, seed: int, plain: dict[str, float],
@@ -85,7 +90,7 @@ def one_run(scenario: api.Scenario, epsilon: float, seed: int, plain: dict[str, 
     except Exception as error:  # a run that cannot finish is a data point, not the end
         return {"epsilon": epsilon, "seed": seed, "status": "failed", "message": str(error),
                 "seconds": time.perf_counter() - started}
-    implemented = implemented_cost(scenario, result, seed, dso)
+    implemented, implemented_status = implemented_cost(scenario, result, seed, dso)
     summary = result.summary
     agreed = summary["agreed"]["total"] if summary["agreed"] else None
     rounds = result.rounds
@@ -101,6 +106,7 @@ def one_run(scenario: api.Scenario, epsilon: float, seed: int, plain: dict[str, 
         "gap_to_centralized": None if agreed is None
         else (agreed - centralized_total) / abs(centralized_total),
         "final_primal_residual": residual, "implemented_total_usd": implemented,
+        "implemented_status": implemented_status,
         "implemented_gap": None if implemented is None
         else (implemented - plain["implemented"]) / abs(plain["implemented"]),
         "implemented_gap_to_centralized": None if implemented is None
@@ -136,6 +142,9 @@ def aggregate(runs: list[dict[str, Any]], epsilon: float, plan: tuple[float, flo
     statuses: dict[str, int] = {}
     for run in mine:
         statuses[run["status"]] = statuses.get(run["status"], 0) + 1
+        if run.get("implemented_status", "ok") != "ok":
+            name = f"implemented {run['implemented_status']}"
+            statuses[name] = statuses.get(name, 0) + 1
     return {"epsilon": epsilon, "epsilon_round": plan[0], "laplace_scale_mw": plan[1],
             "seeds": len(mine), "agreed_total_usd": mean("agreed_total_usd"),
             "gap_to_plain": mean("gap_to_plain"), "gap_to_plain_std": spread("gap_to_plain"),
@@ -162,7 +171,9 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         f"({meta['plain_rounds']} rounds, {meta['plain_status']}), implemented "
         f"{meta['plain_implemented_usd']:,.2f} $; centralized optimum "
         f"{meta['centralized_total_usd']:,.2f} $. Gaps are relative to those (mean ± std over "
-        "the seeds); statuses count the runs. *Agreed*: each side's cost at its own last "
+        "the seeds; — when no run has one); statuses count the runs (*implemented "
+        "infeasible*: the feeders cannot serve the department's true last loads). "
+        "*Agreed*: each side's cost at its own last "
         "solve (the sides' final loads disagree by the primal residual, so it may fall below "
         "the optimum). *Implemented*: the traffic department's cost plus the DSO's dispatch "
         "cost at the department's true last loads (noise regenerated from the seed): the "
@@ -173,17 +184,20 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         "| final primal residual | statuses |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
+    def percent(value: float, sign: str = "+") -> str:
+        return "—" if math.isnan(value) else f"{100 * value:{sign}.4f} %"
+
     for row in rows:
         statuses = ", ".join(f"{k} {v}" for k, v in sorted(row["statuses"].items()))
         lines.append(
             f"| {row['epsilon']:g} | {row['epsilon_round']:.4g} | {row['laplace_scale_mw']:.3g} "
-            f"| {100 * row['implemented_gap']:+.4f} % ± "
-            f"{100 * row['implemented_gap_std']:.4f} "
-            f"| {100 * row['implemented_gap_to_centralized']:+.4f} % "
+            f"| {percent(row['implemented_gap'])} ± {percent(row['implemented_gap_std'], '')} "
+            f"| {percent(row['implemented_gap_to_centralized'])} "
             f"| {100 * row['gap_to_plain']:+.3f} % ± {100 * row['gap_to_plain_std']:.3f} "
             f"| {row['rounds']:.1f} "
             f"| {row['final_primal_residual']:.2e} | {statuses} |")
-    lines += ["", "Plot: privacy_cost.png (ε on a log axis; ε = ∞ drawn as the dashed line).",
+    lines += ["", "Plot: privacy_cost.png (ε on a log axis): the cost gaps (symmetric log; "
+                  "ε = ∞ the dashed line) and the final relative primal residual.",
               "", "Not measured yet: the seed-001 pricing game (its probe answers are not "
                   "noised yet) and the attacks' errors (issue 20 item 1).", ""]
     return "\n".join(lines)
@@ -196,6 +210,7 @@ def plot(rows: list[dict[str, Any]], runs: list[dict[str, Any]], path: Path) -> 
     import matplotlib.pyplot as plt
 
     finite = [r for r in rows if math.isfinite(r["epsilon"])]
+    plain = next((r for r in rows if not math.isfinite(r["epsilon"])), None)
     figure, (cost, rounds_axis) = plt.subplots(1, 2, figsize=(11, 4.2))
     for run in runs:
         if math.isfinite(run["epsilon"]) and run.get("implemented_gap") is not None:
@@ -211,16 +226,30 @@ def plot(rows: list[dict[str, Any]], runs: list[dict[str, Any]], path: Path) -> 
               marker="^", color="tab:green", linestyle=":",
               label="agreed cost (sides disagree): gap to the non-private run")
     cost.axhline(0.0, color="gray", linestyle="--", label="ε = ∞ (no noise)")
+    infeasible = [r["epsilon"] for r in finite if math.isnan(r["implemented_gap"])]
+    for epsilon in infeasible:
+        cost.axvline(epsilon, color="tab:red", alpha=0.3, linewidth=6)
+    if infeasible:
+        cost.plot([], [], color="tab:red", alpha=0.3, linewidth=6,
+                  label="implemented loads infeasible for the feeders")
+    cost.set_yscale("symlog", linthresh=1e-3)
     cost.set_xscale("log")
     cost.set_xlabel("total ε over the run")
-    cost.set_ylabel("total cost gap (%)")
+    cost.set_ylabel("total cost gap (%, symmetric log)")
     cost.set_title("Welfare cost of privacy")
     cost.legend(fontsize=8)
-    rounds_axis.plot([r["epsilon"] for r in finite], [r["rounds"] for r in finite], marker="o")
+    rounds_axis.plot([r["epsilon"] for r in finite],
+                     [r["final_primal_residual"] for r in finite], marker="o")
+    if plain is not None:
+        rounds_axis.axhline(plain["final_primal_residual"], color="gray", linestyle="--",
+                            label=f"ε = ∞: converged in {plain['rounds']:.0f} rounds")
+        rounds_axis.legend(fontsize=8)
     rounds_axis.set_xscale("log")
+    rounds_axis.set_yscale("log")
     rounds_axis.set_xlabel("total ε over the run")
-    rounds_axis.set_ylabel("rounds")
-    rounds_axis.set_title("Rounds (the budget stops a run that does not converge)")
+    rounds_axis.set_ylabel("final relative primal residual")
+    rounds = ", ".join(f"{n:.0f}" for n in sorted({r["rounds"] for r in finite}))
+    rounds_axis.set_title(f"Disagreement left when the budget is spent ({rounds} rounds)")
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)
@@ -247,13 +276,24 @@ def main() -> None:
     parser.add_argument("--delta", type=float, default=1e-6)
     parser.add_argument("--epsilons", type=float, nargs="+", default=list(EPSILONS))
     parser.add_argument("--name", default="privacy_cost")
+    parser.add_argument("--replot", action="store_true",
+                        help="only redraw the plot from the written JSON")
     args = parser.parse_args()
+    if args.replot:
+        data = json.loads((RESULTS / f"{args.name}.json").read_text("utf-8"))
+        for item in (*data["rows"], *data["runs"]):
+            item.update({k: (math.inf if k.startswith("epsilon") else math.nan)
+                         for k, v in item.items() if v is None and k in NUMBERS})
+        plot(data["rows"], data["runs"], RESULTS / f"{args.name}.png")
+        (RESULTS / f"{args.name}.md").write_text(markdown(data["rows"], data["meta"]),
+                                                 encoding="utf-8")
+        return
     started = time.perf_counter()
     base = api.Scenario.load(SCENARIO, periods=args.periods)
     limited = base.with_overrides({"coordinator.max_rounds": args.rounds})
     plain = api.run(limited, reference=True)
     dso = DsoModel.from_part(base.document.part("dso"))
-    plain_implemented = implemented_cost(limited, plain, 0, dso)
+    plain_implemented, _ = implemented_cost(limited, plain, 0, dso)
     assert plain_implemented is not None
     totals = {"agreed": float(plain.summary["agreed"]["total"]),
               "centralized": float(plain.summary["centralized"]["total"]),
