@@ -138,6 +138,8 @@ def test_same_seed_same_result_other_seed_other_result_and_the_budget_status(
     assert traffic["releases"] == rounds and traffic["exhausted"]
     assert traffic["epsilon"] == pytest.approx(epsilon, rel=1e-9)
     assert traffic["bound"] == "basic" and traffic["delta"] == 0
+    assert f"privacy:             traffic spent epsilon {epsilon:g} of {epsilon:g} (delta 0, " \
+           f"basic composition) in {rounds} noisy releases; budget spent" in runs[0].format()
     written = (tmp_path / "run0" / "summary.json").read_text("utf-8")
     assert '"privacy"' in written and '"budget_spent": true' in written
 
