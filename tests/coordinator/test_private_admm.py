@@ -9,7 +9,11 @@ operator's metrics report the ε spent; a bad ``[privacy]`` table names its key.
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -207,3 +211,29 @@ def test_the_noise_is_the_same_over_grpc(tmp_path: Path) -> None:
     np.testing.assert_array_equal(over_grpc.agreed.station_load_mw,
                                   in_process.agreed.station_load_mw)
     assert over_grpc.privacy == in_process.privacy
+
+
+def test_a_killed_private_run_resumes_with_the_same_noise(tmp_path: Path) -> None:
+    """``ptn run`` killed after round 3 (``PTN_CRASH_AFTER_ROUND``) and resumed: the traffic
+    department restores its releases and its stream's position from its state, so the run ends
+    as the uninterrupted one, budget and loads alike."""
+    path = tmp_path / "private.toml"
+    path.write_text(builtin_scenario_text("nguyen-dupuis-ieee33") + "\n[privacy]\n"
+                    'mechanism = "laplace"\nepsilon = 20.0\nrounds = 6\nseed = 9\n'
+                    f'protect = ["station_loads"]\nload_mw = {BOUND_MW}\n', encoding="utf-8")
+    scenario = load_scenario(path, periods=PERIODS)
+    expected = negotiate(scenario, inproc_endpoints(scenario))
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "ptn", "run", str(path), "--periods", str(PERIODS),
+               "--backend", "inproc", "--no-reference", "--out", str(out), "--json"]
+    killed = subprocess.run(command, capture_output=True, text=True, check=False,
+                            env={**os.environ, "PTN_CRASH_AFTER_ROUND": "3"})
+    assert killed.returncode == 75, killed.stderr
+    resumed = subprocess.run([*command, "--resume", str(out / "checkpoint.json")],
+                             capture_output=True, text=True, check=False)
+    summary = json.loads(resumed.stdout)
+    assert summary["message"] == "privacy budget spent after 6 rounds (traffic)"
+    assert expected.agreed is not None
+    assert summary["agreed"]["total"] == pytest.approx(expected.agreed.total, rel=1e-9)
+    assert summary["privacy"]["operators"] == json.loads(json.dumps(
+        expected.privacy["operators"]))
