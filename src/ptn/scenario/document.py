@@ -18,6 +18,8 @@ Layout (the default, ``scenarios/nguyen-dupuis-ieee33.toml``, is the example)::
     [traffic]       the traffic department's private data (ptn.services.traffic.model)
     [dso]           the DSO's private data (ptn.services.dso.model)
     [cno.<id>]      one table per charging network operator <id> (ptn.services.cno.model)
+    [privacy]       differentially private releases (ptn.engines.privacy.settings): public,
+                    every part carries it, and the owner of a protected datum adds the noise
 
 Roles with one operator (``dso``, ``traffic``, ``tno``) have one table whose operator id is the
 role's name; a role with many (``cno``) has one sub-table per operator, named by its id. When
