@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -96,6 +97,10 @@ class NegotiationOutcome:
     #: what operators said beside their usable replies (a station's capacity binds, a
     #: relaxation is inexact), one line per operator and RPC
     warnings: tuple[str, ...] = ()
+    #: differential privacy ([privacy]): the settings and the privacy each operator that noised
+    #: its releases has spent (ptn.coordinator.mechanisms.joint_coordination.privacy_block);
+    #: empty without a [privacy] mechanism
+    privacy: dict[str, Any] = field(default_factory=dict)
 
     @property
     def converged(self) -> bool:

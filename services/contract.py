@@ -64,13 +64,28 @@ class OperatorDescription:
 
 
 @dataclass(frozen=True)
+class PrivacyReport:
+    """What an operator's accountant has spent on its noisy releases of a datum so far
+    (docs/privacy-mechanisms.md): ε by the best composition bound (``bound``) at ``delta``,
+    the releases, and whether the budget admits no further release."""
+
+    epsilon: float
+    delta: float
+    releases: int
+    bound: str
+    exhausted: bool
+
+
+@dataclass(frozen=True)
 class StationLoads:
     """Station loads (stations in the operator's order × periods, MW); None without a
-    solution (then the status says why)."""
+    solution (then the status says why). ``privacy``: set when the loads carry differentially
+    private noise, the privacy spent so far."""
 
     load_mw: FloatArray | None
     status: OperatorStatus = OperatorStatus.OK
     message: str = ""
+    privacy: PrivacyReport | None = None
 
 
 @dataclass(frozen=True)

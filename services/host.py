@@ -244,6 +244,7 @@ class OperatorHost:
                  header.round, header.request_id, common_pb2.Status.Name(status),
                  seconds * 1000)
         self.metrics.duration.labels(self.role, spec.name).observe(seconds)
+        self.metrics.observe_privacy(self.operator_id, reply)
         self.metrics.requests.labels(self.role, spec.name,
                                      common_pb2.Status.Name(status)).inc()
         return data

@@ -29,6 +29,12 @@ Neither side needs to know ``w``.
 
 The coordinator sees only λ, ρ and the two load matrices (and, at the end, each side's cost).
 
+Differential privacy (``[privacy]``, docs/privacy-mechanisms.md): an operator that protects its
+loads noises them in its own model and says in its reply what its accountant has spent
+(``LoadReply.privacy``); the negotiation keeps the latest per operator (:attr:`privacy`) and
+stops, with the status ``privacy budget spent after N rounds``, once an operator says its budget
+admits no further release. Without noise the replies carry nothing and nothing changes.
+
 :class:`AdmmNegotiation` is one such negotiation as a component of a mechanism: the joint
 minimum-cost coordination (:mod:`ptn.coordinator.mechanisms.joint_coordination`) runs one, the
 profit sharing of seed 000 (:mod:`ptn.coordinator.mechanisms.profit_sharing`) one per share.
@@ -108,6 +114,8 @@ class AdmmNegotiation:
         self.primal_residual = float("inf")
         self.dual_residual = float("inf")
         self.rounds = 0
+        #: the privacy spent by each operator that noises its loads, as its latest reply said
+        self.privacy: dict[str, dict[str, Any]] = {}
 
     @classmethod
     def for_scenario(cls, scenario: Scenario, *, consumer: str, supplier: str,
@@ -126,8 +134,19 @@ class AdmmNegotiation:
     def converged(self) -> bool:
         return self.primal_residual <= self.tolerance and self.dual_residual <= self.tolerance
 
+    def budget_spent(self) -> bool:
+        """Whether an operator's privacy budget admits no further release."""
+        return any(spent["exhausted"] for spent in self.privacy.values())
+
     def finished(self) -> bool:
-        return self.converged() or self.rounds >= self.max_rounds
+        return self.converged() or self.rounds >= self.max_rounds or self.budget_spent()
+
+    def stop_reason(self) -> str:
+        """Why an unconverged negotiation stopped: the round limit or a spent budget."""
+        if self.budget_spent():
+            who = ", ".join(i for i, spent in self.privacy.items() if spent["exhausted"])
+            return f"privacy budget spent after {self.rounds} rounds ({who})"
+        return f"not converged after {self.max_rounds} rounds"
 
     def round_exchange(self) -> Exchange[RoundRecord]:
         """One round: the consumer's step, the supplier's step, the price update."""
@@ -135,11 +154,11 @@ class AdmmNegotiation:
         reply: Any = (yield [Call(self.consumer, "ConsensusStep",
                                   self._step(self.supplier_load, self.supplier_weight),
                                   self.scope)])[self.consumer]
-        self.consumer_load = self._loads(reply)
+        self.consumer_load = self._loads(reply, self.consumer)
         reply = (yield [Call(self.supplier, "ConsensusStep", self._step(self.consumer_load),
                              self.scope)])[self.supplier]
         previous = self.supplier_load
-        self.supplier_load = self._loads(reply)
+        self.supplier_load = self._loads(reply, self.supplier)
         difference = self.consumer_load - self.supplier_load
         self.price = self.price + penalty * difference
         scale = max(float(np.linalg.norm(self.consumer_load)),
@@ -171,6 +190,7 @@ class AdmmNegotiation:
             "primal_residual": self.primal_residual,
             "dual_residual": self.dual_residual,
             "rounds": self.rounds,
+            **({"privacy": self.privacy} if self.privacy else {}),
         }
 
     def restore(self, state: dict[str, Any]) -> None:
@@ -181,6 +201,7 @@ class AdmmNegotiation:
         self.primal_residual = float(state["primal_residual"])
         self.dual_residual = float(state["dual_residual"])
         self.rounds = int(state["rounds"])
+        self.privacy = {k: dict(v) for k, v in state.get("privacy", {}).items()}
 
     # ------------------------------------------------------------------ helpers
     def _step(self, target_mw: FloatArray, scale: float = 1.0) -> common_pb2.ConsensusStep:
@@ -190,5 +211,11 @@ class AdmmNegotiation:
             penalty_per_mw2h=self.penalty * scale,
         )
 
-    def _loads(self, reply: Any) -> FloatArray:
+    def _loads(self, reply: Any, operator_id: str) -> FloatArray:
+        if reply.HasField("privacy"):
+            spent = reply.privacy
+            self.privacy[operator_id] = {
+                "epsilon": float(spent.epsilon), "delta": float(spent.delta),
+                "releases": int(spent.releases), "bound": str(spent.bound),
+                "exhausted": bool(spent.exhausted)}
         return from_series(reply.load_mw, self.stations, self.periods, "load_mw")

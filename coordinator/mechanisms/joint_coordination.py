@@ -183,7 +183,7 @@ class JointCoordination(Mechanism[NegotiationOutcome]):
             costs[operator_id] = float(report.cost)
         agreed = cost_summary(costs, self.admm.consumer_load, self.admm.price)
         converged = self.admm.converged()
-        message = "" if converged else f"not converged after {self.admm.max_rounds} rounds"
+        message = "" if converged else self.admm.stop_reason()
         return self._outcome(run, NegotiationStatus.CONVERGED if converged
                              else NegotiationStatus.NOT_CONVERGED, message, agreed)
 
@@ -201,7 +201,27 @@ class JointCoordination(Mechanism[NegotiationOutcome]):
             message="; ".join(m for m in (message, baseline_note) if m),
             stations=public.stations, periods=public.periods, period_hours=public.period_hours,
             rounds=run.rounds, seconds=run.seconds, agreed=agreed, baseline=self.baseline,
-            extra={"tolerance": self.scenario.coordinator.tolerance}, warnings=run.warnings)
+            extra={"tolerance": self.scenario.coordinator.tolerance}, warnings=run.warnings,
+            privacy=privacy_block(self.scenario, self.admm))
+
+
+def privacy_block(scenario: Scenario, admm: AdmmNegotiation | None) -> dict[str, Any]:
+    """The results' ``privacy`` block: the ``[privacy]`` settings and, per operator that noised
+    its loads, the ε it reported spent (its accountant's best bound), its δ, its releases and
+    whether its budget is spent; empty without a ``[privacy]`` mechanism."""
+    settings = scenario.privacy
+    if settings.mechanism == "none":
+        return {}
+    spent = {} if admm is None else {k: dict(v) for k, v in admm.privacy.items()}
+    return {
+        "mechanism": settings.mechanism, "epsilon_budget": settings.epsilon,
+        "delta_budget": settings.delta, "rounds_planned": settings.rounds,
+        "seed": settings.seed, "active": settings.active,
+        "protected": {d.name: d.adjacency.describe() for d in settings.protected},
+        "accountant": "the least epsilon of basic, advanced, zCDP and RDP composition",
+        "budget_spent": admm is not None and admm.budget_spent(),
+        "operators": spent,
+    }
 
 
 def failed_point(stations: int, periods: int, status: str, message: str) -> CostSummary:

@@ -145,6 +145,8 @@ def results_summary(outcome: NegotiationOutcome) -> dict[str, Any]:
     summary["max_load_difference_to_centralized_mw"] = _max_load_difference(outcome)
     summary["extra"] = dict(outcome.extra)
     summary["warnings"] = list(outcome.warnings)
+    if outcome.privacy:
+        summary["privacy"] = outcome.privacy
     return json_ready(summary)
 
 
@@ -201,9 +203,25 @@ def format_summary_table(outcome: NegotiationOutcome) -> str:
         "gap to centralized:  " + (f"{100 * gap:.4f} %" if math.isfinite(gap) else "—"),
         f"rounds:              {len(outcome.rounds)}",
         f"seconds:             {outcome.seconds:.3f}",
+        *privacy_lines(outcome),
         *status_lines(outcome),
     ]
     return "\n".join(lines)
+
+
+def privacy_lines(outcome: NegotiationOutcome) -> list[str]:
+    """One line per operator that noised its releases: the ε it spent of the budget."""
+    block = outcome.privacy
+    if not block:
+        return []
+    budget = block["epsilon_budget"]
+    if not block["operators"]:
+        return [f"privacy:             {block['mechanism']}, epsilon {budget:g}: no noise"]
+    return [f"privacy:             {operator} spent epsilon {spent['epsilon']:.4g} of {budget:g} "
+            f"(delta {spent['delta']:.3g}, {spent['bound']} composition) in "
+            f"{spent['releases']} noisy releases" + ("; budget spent" if spent["exhausted"]
+                                                     else "")
+            for operator, spent in block["operators"].items()]
 
 
 def _costs(point: CostSummary | None) -> dict[str, Any] | None:

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bnegotiation/v1/common.proto\x12\x0enegotiation.v1\"_\n\rRequestHeader\x12\x16\n\x0enegotiation_id\x18\x01 \x01(\t\x12\r\n\x05round\x18\x02 \x01(\r\x12\x13\n\x0boperator_id\x18\x03 \x01(\t\x12\x12\n\nrequest_id\x18\x04 \x01(\t\"\x86\x01\n\x0bReplyHeader\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x13\n\x0boperator_id\x18\x02 \x01(\t\x12&\n\x06status\x18\x03 \x01(\x0e\x32\x16.negotiation.v1.Status\x12\x0f\n\x07message\x18\x04 \x01(\t\x12\x15\n\rsolve_seconds\x18\x05 \x01(\x01\"F\n\rStationSeries\x12\x10\n\x08stations\x18\x01 \x03(\t\x12\x0f\n\x07periods\x18\x02 \x01(\r\x12\x12\n\x06values\x18\x03 \x03(\x01\x42\x02\x10\x01\"z\n\x0cOperatorInfo\x12\x0c\n\x04role\x18\x01 \x01(\t\x12\x13\n\x0boperator_id\x18\x02 \x01(\t\x12\x10\n\x08stations\x18\x03 \x03(\t\x12\x0f\n\x07periods\x18\x04 \x01(\r\x12\x14\n\x0cperiod_hours\x18\x05 \x01(\x01\x12\x0e\n\x06schema\x18\x06 \x01(\t\"@\n\x0f\x44\x65scribeRequest\x12-\n\x06header\x18\x01 \x01(\x0b\x32\x1d.negotiation.v1.RequestHeader\"h\n\rDescribeReply\x12+\n\x06header\x18\x01 \x01(\x0b\x32\x1b.negotiation.v1.ReplyHeader\x12*\n\x04info\x18\x02 \x01(\x0b\x32\x1c.negotiation.v1.OperatorInfo\"r\n\x0bPriceSignal\x12-\n\x06header\x18\x01 \x01(\x0b\x32\x1d.negotiation.v1.RequestHeader\x12\x34\n\rprice_per_mwh\x18\x02 \x01(\x0b\x32\x1d.negotiation.v1.StationSeries\"k\n\nLoadSignal\x12-\n\x06header\x18\x01 \x01(\x0b\x32\x1d.negotiation.v1.RequestHeader\x12.\n\x07load_mw\x18\x02 \x01(\x0b\x32\x1d.negotiation.v1.StationSeries\"h\n\tLoadReply\x12+\n\x06header\x18\x01 \x01(\x0b\x32\x1b.negotiation.v1.ReplyHeader\x12.\n\x07load_mw\x18\x02 \x01(\x0b\x32\x1d.negotiation.v1.StationSeries\"~\n\nPriceReply\x12+\n\x06header\x18\x01 \x01(\x0b\x32\x1b.negotiation.v1.ReplyHeader\x12\x34\n\rprice_per_mwh\x18\x02 \x01(\x0b\x32\x1d.negotiation.v1.StationSeries\x12\r\n\x05trial\x18\x03 \x01(\x08\"\xc5\x01\n\rConsensusStep\x12-\n\x06header\x18\x01 \x01(\x0b\x32\x1d.negotiation.v1.RequestHeader\x12\x34\n\rprice_per_mwh\x18\x02 \x01(\x0b\x32\x1d.negotiation.v1.StationSeries\x12\x35\n\x0etarget_load_mw\x18\x03 \x01(\x0b\x32\x1d.negotiation.v1.StationSeries\x12\x18\n\x10penalty_per_mw2h\x18\x04 \x01(\x01\"<\n\x0b\x43ostRequest\x12-\n\x06header\x18\x01 \x01(\x0b\x32\x1d.negotiation.v1.RequestHeader\"G\n\nCostReport\x12+\n\x06header\x18\x01 \x01(\x0b\x32\x1b.negotiation.v1.ReplyHeader\x12\x0c\n\x04\x63ost\x18\x02 \x01(\x01\"\x91\x01\n\rDispatchReply\x12+\n\x06header\x18\x01 \x01(\x0b\x32\x1b.negotiation.v1.ReplyHeader\x12\x0c\n\x04\x63ost\x18\x02 \x01(\x01\x12\x34\n\rprice_per_mwh\x18\x03 \x01(\x0b\x32\x1d.negotiation.v1.StationSeries\x12\x0f\n\x07revenue\x18\x04 \x01(\x01\"F\n\x15\x45ndNegotiationRequest\x12-\n\x06header\x18\x01 \x01(\x0b\x32\x1d.negotiation.v1.RequestHeader\"B\n\x13\x45ndNegotiationReply\x12+\n\x06header\x18\x01 \x01(\x0b\x32\x1b.negotiation.v1.ReplyHeader*\xa3\x01\n\x06Status\x12\x16\n\x12STATUS_UNSPECIFIED\x10\x00\x12\r\n\tSTATUS_OK\x10\x01\x12\x12\n\x0eSTATUS_INEXACT\x10\x02\x12\x15\n\x11STATUS_INFEASIBLE\x10\x03\x12\x18\n\x14STATUS_NOT_CONVERGED\x10\x04\x12\x1a\n\x16STATUS_INVALID_REQUEST\x10\x05\x12\x11\n\rSTATUS_FAILED\x10\x06\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bnegotiation/v1/common.proto\x12\x0enegotiation.v1\"_\n\rRequestHeader\x12\x16\n\x0enegotiation_id\x18\x01 \x01(\t\x12\r\n\x05round\x18\x02 \x01(\r\x12\x13\n\x0boperator_id\x18\x03 \x01(\t\x12\x12\n\nrequest_id\x18\x04 \x01(\t\"\x86\x01\n\x0bReplyHeader\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x13\n\x0boperator_id\x18\x02 \x01(\t\x12&\n\x06status\x18\x03 \x01(\x0e\x32\x16.negotiation.v1.Status\x12\x0f\n\x07message\x18\x04 \x01(\t\x12\x15\n\rsolve_seconds\x18\x05 \x01(\x01\"F\n\rStationSeries\x12\x10\n\x08stations\x18\x01 \x03(\t\x12\x0f\n\x07periods\x18\x02 \x01(\r\x12\x12\n\x06values\x18\x03 \x03(\x01\x42\x02\x10\x01\"z\n\x0cOperatorInfo\x12\x0c\n\x04role\x18\x01 \x01(\t\x12\x13\n\x0boperator_id\x18\x02 \x01(\t\x12\x10\n\x08stations\x18\x03 \x03(\t\x12\x0f\n\x07periods\x18\x04 \x01(\r\x12\x14\n\x0cperiod_hours\x18\x05 \x01(\x01\x12\x0e\n\x06schema\x18\x06 \x01(\t\"@\n\x0f\x44\x65scribeRequest\x12-\n\x06header\x18\x01 \x01(\x0b\x32\x1d.negotiation.v1.RequestHeader\"h\n\rDescribeReply\x12+\n\x06header\x18\x01 \x01(\x0b\x32\x1b.negotiation.v1.ReplyHeader\x12*\n\x04info\x18\x02 \x01(\x0b\x32\x1c.negotiation.v1.OperatorInfo\"r\n\x0bPriceSignal\x12-\n\x06header\x18\x01 \x01(\x0b\x32\x1d.negotiation.v1.RequestHeader\x12\x34\n\rprice_per_mwh\x18\x02 \x01(\x0b\x32\x1d.negotiation.v1.StationSeries\"k\n\nLoadSignal\x12-\n\x06header\x18\x01 \x01(\x0b\x32\x1d.negotiation.v1.RequestHeader\x12.\n\x07load_mw\x18\x02 \x01(\x0b\x32\x1d.negotiation.v1.StationSeries\"\x97\x01\n\tLoadReply\x12+\n\x06header\x18\x01 \x01(\x0b\x32\x1b.negotiation.v1.ReplyHeader\x12.\n\x07load_mw\x18\x02 \x01(\x0b\x32\x1d.negotiation.v1.StationSeries\x12-\n\x07privacy\x18\x03 \x01(\x0b\x32\x1c.negotiation.v1.PrivacySpent\"b\n\x0cPrivacySpent\x12\x0f\n\x07\x65psilon\x18\x01 \x01(\x01\x12\r\n\x05\x64\x65lta\x18\x02 \x01(\x01\x12\x10\n\x08releases\x18\x03 \x01(\r\x12\r\n\x05\x62ound\x18\x04 \x01(\t\x12\x11\n\texhausted\x18\x05 \x01(\x08\"~\n\nPriceReply\x12+\n\x06header\x18\x01 \x01(\x0b\x32\x1b.negotiation.v1.ReplyHeader\x12\x34\n\rprice_per_mwh\x18\x02 \x01(\x0b\x32\x1d.negotiation.v1.StationSeries\x12\r\n\x05trial\x18\x03 \x01(\x08\"\xc5\x01\n\rConsensusStep\x12-\n\x06header\x18\x01 \x01(\x0b\x32\x1d.negotiation.v1.RequestHeader\x12\x34\n\rprice_per_mwh\x18\x02 \x01(\x0b\x32\x1d.negotiation.v1.StationSeries\x12\x35\n\x0etarget_load_mw\x18\x03 \x01(\x0b\x32\x1d.negotiation.v1.StationSeries\x12\x18\n\x10penalty_per_mw2h\x18\x04 \x01(\x01\"<\n\x0b\x43ostRequest\x12-\n\x06header\x18\x01 \x01(\x0b\x32\x1d.negotiation.v1.RequestHeader\"G\n\nCostReport\x12+\n\x06header\x18\x01 \x01(\x0b\x32\x1b.negotiation.v1.ReplyHeader\x12\x0c\n\x04\x63ost\x18\x02 \x01(\x01\"\x91\x01\n\rDispatchReply\x12+\n\x06header\x18\x01 \x01(\x0b\x32\x1b.negotiation.v1.ReplyHeader\x12\x0c\n\x04\x63ost\x18\x02 \x01(\x01\x12\x34\n\rprice_per_mwh\x18\x03 \x01(\x0b\x32\x1d.negotiation.v1.StationSeries\x12\x0f\n\x07revenue\x18\x04 \x01(\x01\"F\n\x15\x45ndNegotiationRequest\x12-\n\x06header\x18\x01 \x01(\x0b\x32\x1d.negotiation.v1.RequestHeader\"B\n\x13\x45ndNegotiationReply\x12+\n\x06header\x18\x01 \x01(\x0b\x32\x1b.negotiation.v1.ReplyHeader*\xa3\x01\n\x06Status\x12\x16\n\x12STATUS_UNSPECIFIED\x10\x00\x12\r\n\tSTATUS_OK\x10\x01\x12\x12\n\x0eSTATUS_INEXACT\x10\x02\x12\x15\n\x11STATUS_INFEASIBLE\x10\x03\x12\x18\n\x14STATUS_NOT_CONVERGED\x10\x04\x12\x1a\n\x16STATUS_INVALID_REQUEST\x10\x05\x12\x11\n\rSTATUS_FAILED\x10\x06\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,8 +33,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_STATIONSERIES'].fields_by_name['values']._loaded_options = None
   _globals['_STATIONSERIES'].fields_by_name['values']._serialized_options = b'\020\001'
-  _globals['_STATUS']._serialized_start=1732
-  _globals['_STATUS']._serialized_end=1895
+  _globals['_STATUS']._serialized_start=1880
+  _globals['_STATUS']._serialized_end=2043
   _globals['_REQUESTHEADER']._serialized_start=47
   _globals['_REQUESTHEADER']._serialized_end=142
   _globals['_REPLYHEADER']._serialized_start=145
@@ -51,20 +51,22 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PRICESIGNAL']._serialized_end=763
   _globals['_LOADSIGNAL']._serialized_start=765
   _globals['_LOADSIGNAL']._serialized_end=872
-  _globals['_LOADREPLY']._serialized_start=874
-  _globals['_LOADREPLY']._serialized_end=978
-  _globals['_PRICEREPLY']._serialized_start=980
-  _globals['_PRICEREPLY']._serialized_end=1106
-  _globals['_CONSENSUSSTEP']._serialized_start=1109
-  _globals['_CONSENSUSSTEP']._serialized_end=1306
-  _globals['_COSTREQUEST']._serialized_start=1308
-  _globals['_COSTREQUEST']._serialized_end=1368
-  _globals['_COSTREPORT']._serialized_start=1370
-  _globals['_COSTREPORT']._serialized_end=1441
-  _globals['_DISPATCHREPLY']._serialized_start=1444
-  _globals['_DISPATCHREPLY']._serialized_end=1589
-  _globals['_ENDNEGOTIATIONREQUEST']._serialized_start=1591
-  _globals['_ENDNEGOTIATIONREQUEST']._serialized_end=1661
-  _globals['_ENDNEGOTIATIONREPLY']._serialized_start=1663
-  _globals['_ENDNEGOTIATIONREPLY']._serialized_end=1729
+  _globals['_LOADREPLY']._serialized_start=875
+  _globals['_LOADREPLY']._serialized_end=1026
+  _globals['_PRIVACYSPENT']._serialized_start=1028
+  _globals['_PRIVACYSPENT']._serialized_end=1126
+  _globals['_PRICEREPLY']._serialized_start=1128
+  _globals['_PRICEREPLY']._serialized_end=1254
+  _globals['_CONSENSUSSTEP']._serialized_start=1257
+  _globals['_CONSENSUSSTEP']._serialized_end=1454
+  _globals['_COSTREQUEST']._serialized_start=1456
+  _globals['_COSTREQUEST']._serialized_end=1516
+  _globals['_COSTREPORT']._serialized_start=1518
+  _globals['_COSTREPORT']._serialized_end=1589
+  _globals['_DISPATCHREPLY']._serialized_start=1592
+  _globals['_DISPATCHREPLY']._serialized_end=1737
+  _globals['_ENDNEGOTIATIONREQUEST']._serialized_start=1739
+  _globals['_ENDNEGOTIATIONREQUEST']._serialized_end=1809
+  _globals['_ENDNEGOTIATIONREPLY']._serialized_start=1811
+  _globals['_ENDNEGOTIATIONREPLY']._serialized_end=1877
 # @@protoc_insertion_point(module_scope)

@@ -107,12 +107,28 @@ class LoadSignal(_message.Message):
     def __init__(self, header: _Optional[_Union[RequestHeader, _Mapping]] = ..., load_mw: _Optional[_Union[StationSeries, _Mapping]] = ...) -> None: ...
 
 class LoadReply(_message.Message):
-    __slots__ = ("header", "load_mw")
+    __slots__ = ("header", "load_mw", "privacy")
     HEADER_FIELD_NUMBER: _ClassVar[int]
     LOAD_MW_FIELD_NUMBER: _ClassVar[int]
+    PRIVACY_FIELD_NUMBER: _ClassVar[int]
     header: ReplyHeader
     load_mw: StationSeries
-    def __init__(self, header: _Optional[_Union[ReplyHeader, _Mapping]] = ..., load_mw: _Optional[_Union[StationSeries, _Mapping]] = ...) -> None: ...
+    privacy: PrivacySpent
+    def __init__(self, header: _Optional[_Union[ReplyHeader, _Mapping]] = ..., load_mw: _Optional[_Union[StationSeries, _Mapping]] = ..., privacy: _Optional[_Union[PrivacySpent, _Mapping]] = ...) -> None: ...
+
+class PrivacySpent(_message.Message):
+    __slots__ = ("epsilon", "delta", "releases", "bound", "exhausted")
+    EPSILON_FIELD_NUMBER: _ClassVar[int]
+    DELTA_FIELD_NUMBER: _ClassVar[int]
+    RELEASES_FIELD_NUMBER: _ClassVar[int]
+    BOUND_FIELD_NUMBER: _ClassVar[int]
+    EXHAUSTED_FIELD_NUMBER: _ClassVar[int]
+    epsilon: float
+    delta: float
+    releases: int
+    bound: str
+    exhausted: bool
+    def __init__(self, epsilon: _Optional[float] = ..., delta: _Optional[float] = ..., releases: _Optional[int] = ..., bound: _Optional[str] = ..., exhausted: _Optional[bool] = ...) -> None: ...
 
 class PriceReply(_message.Message):
     __slots__ = ("header", "price_per_mwh", "trial")

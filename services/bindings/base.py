@@ -155,7 +155,14 @@ def report_cost(model: CoupledOperator, request: common_pb2.CostRequest) -> Answ
 
 
 def load_reply(stations: Sequence[str], loads: StationLoads) -> Answer:
-    """A ``LoadReply`` (without loads when there is no solution)."""
-    if loads.load_mw is None:
-        return Answer(common_pb2.LoadReply(), loads)
-    return Answer(common_pb2.LoadReply(load_mw=to_series(stations, loads.load_mw)), loads)
+    """A ``LoadReply`` (without loads when there is no solution; with the privacy spent
+    when the loads carry differentially private noise)."""
+    reply = common_pb2.LoadReply()
+    if loads.load_mw is not None:
+        reply.load_mw.CopyFrom(to_series(stations, loads.load_mw))
+    if loads.privacy is not None:
+        spent = loads.privacy
+        reply.privacy.CopyFrom(common_pb2.PrivacySpent(
+            epsilon=spent.epsilon, delta=spent.delta, releases=spent.releases,
+            bound=spent.bound, exhausted=spent.exhausted))
+    return Answer(reply, loads)

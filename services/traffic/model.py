@@ -41,6 +41,14 @@ a batch by first-order sensitivities near solved points, by re-solves warm-start
 nearest solved point that stop on the station loads, and on private worker processes
 (:mod:`ptn.services.traffic.probes`, docs/traffic-probes.md).
 
+Differential privacy (``[privacy]`` protecting ``station_loads``, docs/privacy-mechanisms.md):
+the loads of every ADMM step leave the department with calibrated noise from its own seeded
+stream, charged to its own accountant (:mod:`ptn.services.private_release`), and the reply says
+the privacy spent so far; a step past the budget is refused (INVALID_REQUEST, "privacy budget
+spent after N rounds") without solving. The equilibrium behind the noisy loads, its cost report
+and its warm starts are the department's own, exact. The uncoordinated baseline's price response
+(the status quo's metered loads) and the pricing game's probes are not noised.
+
 State (:meth:`TrafficDepartmentModel.snapshot`): the inputs of its latest state-defining solve
 (an ADMM step's coupling terms or a price response's prices), which
 :meth:`TrafficDepartmentModel.restore` equilibrates again, cold: its cost reports continue, and
@@ -52,6 +60,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +68,7 @@ import numpy as np
 
 from ptn.engines.coupling import CouplingTerms
 from ptn.engines.errors import InvalidInputError
+from ptn.engines.privacy.settings import PrivacySettings
 from ptn.engines.traffic.multiperiod import (
     MultiPeriodResult,
     MultiPeriodSpec,
@@ -81,6 +91,7 @@ from ptn.services.contract import (
     OperatorStatus,
     StationLoads,
 )
+from ptn.services.private_release import OperatorPrivacy
 from ptn.services.snapshot import require_keys, solve_inputs_from_json, solve_inputs_to_json
 from ptn.services.traffic.config import TrafficConfig, traffic_config_from_part
 from ptn.services.traffic.contract import ProbeLoads
@@ -103,9 +114,12 @@ class TrafficDepartmentModel:
 
     role = "traffic"
 
-    def __init__(self, config: TrafficConfig) -> None:
+    def __init__(self, config: TrafficConfig, privacy: PrivacySettings | None = None) -> None:
         self.config = config
         self.operator_id = config.operator_id
+        #: the noisy releases of its ADMM loads ([privacy]; without it, none)
+        self.privacy = OperatorPrivacy(privacy or PrivacySettings(), self.role, self.operator_id,
+                                       "station_loads", config.spec.num_periods)
         self.problem = build_multiperiod_problem(config.spec)
         self._last: MultiPeriodResult | None = None
         self._last_probe: MultiPeriodResult | None = None
@@ -129,7 +143,7 @@ class TrafficDepartmentModel:
     def from_part(cls, part: ScenarioPart,
                   private_output_dir: Path | None = None) -> TrafficDepartmentModel:
         """Its model from its scenario part (it writes no private report)."""
-        return cls(traffic_config_from_part(part))
+        return cls(traffic_config_from_part(part), part.privacy)
 
     @property
     def stations(self) -> tuple[str, ...]:
@@ -145,7 +159,19 @@ class TrafficDepartmentModel:
                                    self.config.period_hours)
 
     def consensus_step(self, coupling: CouplingTerms) -> StationLoads:
-        """ADMM: the equilibrium with ``λ·P + (ρ/2)(P − z)²`` on every station and period."""
+        """ADMM: the equilibrium with ``λ·P + (ρ/2)(P − z)²`` on every station and period,
+        its loads released with the ``[privacy]`` noise (or refused past the budget)."""
+        if not self.privacy.admits_another():
+            return StationLoads(None, OperatorStatus.INVALID_REQUEST, self.privacy.refusal(),
+                                self.privacy.report())
+        loads = self._consensus_solve(coupling)
+        if loads.load_mw is None or not self.privacy.active:
+            return loads
+        noisy, report = self.privacy.noised(loads.load_mw)
+        return replace(loads, load_mw=noisy, privacy=report)
+
+    def _consensus_solve(self, coupling: CouplingTerms) -> StationLoads:
+        """The ADMM step's exact equilibrium loads (the department's own)."""
         if self.sue_problem is not None:
             sue = self.sue_problem.solve_coupled(coupling, previous=self._last_sue)
             return self._sue_loads(sue, coupling)
@@ -233,7 +259,11 @@ class TrafficDepartmentModel:
 
     # ------------------------------------------------------------------ state
     def snapshot(self) -> dict[str, Any]:
-        return {"last_solve": solve_inputs_to_json(self._last_input, "price_per_mwh")}
+        state: dict[str, Any] = {
+            "last_solve": solve_inputs_to_json(self._last_input, "price_per_mwh")}
+        if self.privacy.active:
+            state["privacy"] = self.privacy.snapshot()
+        return state
 
     def restore(self, state: dict[str, Any]) -> None:
         require_keys(state, ("last_solve",), "traffic state")
@@ -243,8 +273,9 @@ class TrafficDepartmentModel:
         self.probe_answerer.forget()
         self._last_sue = self._last_sue_probe = None
         self._last_input = None
+        self.privacy.restore(state.get("privacy", {}))
         if isinstance(last, CouplingTerms):
-            self.consensus_step(last)
+            self._consensus_solve(last)
         elif last is not None:
             self.respond_to_prices(last)
 

@@ -18,6 +18,8 @@ Layout (the default, ``scenarios/nguyen-dupuis-ieee33.toml``, is the example)::
     [traffic]       the traffic department's private data (ptn.services.traffic.model)
     [dso]           the DSO's private data (ptn.services.dso.model)
     [cno.<id>]      one table per charging network operator <id> (ptn.services.cno.model)
+    [privacy]       differentially private releases (ptn.engines.privacy.settings): public,
+                    every part carries it, and the owner of a protected datum adds the noise
 
 Roles with one operator (``dso``, ``traffic``, ``tno``) have one table whose operator id is the
 role's name; a role with many (``cno``) has one sub-table per operator, named by its id. When
@@ -40,6 +42,7 @@ from typing import Any, get_args
 
 from ptn import scenarios
 from ptn.engines.errors import InvalidInputError
+from ptn.engines.privacy.settings import PrivacySettings, parse_privacy
 from ptn.engines.toml_keys import KeyReader, parse_toml_text, show_value
 from ptn.scenario.placement import Placement, parse_placement
 from ptn.scenario.schema import (
@@ -156,6 +159,8 @@ class ScenarioPart:
     data: dict[str, Any]
     source: str  # the file (or built-in name) the part came from, for error messages
     base_directory: Path  # relative paths in the part are resolved against this
+    #: the ``[privacy]`` table (public: every owner of a protected datum adds its noise)
+    privacy: PrivacySettings = field(default_factory=PrivacySettings)
 
     @property
     def reader(self) -> KeyReader:
@@ -201,6 +206,8 @@ class Scenario:
     placement: Placement | None = None
     #: ``[reference] time_limit_s``: how long the full-information reference may take (s)
     reference_time_limit_s: float = DEFAULT_REFERENCE_TIME_LIMIT_S
+    #: ``[privacy]``: the operators' differentially private releases (default: no noise)
+    privacy: PrivacySettings = field(default_factory=PrivacySettings)
 
     @property
     def operator_ids(self) -> tuple[str, ...]:
@@ -286,6 +293,11 @@ def scenario_from_text(text: str, *, source: str, base_directory: Path,
         span_hours = public.periods * public.period_hours
         public = replace(public, periods=int(periods), period_hours=span_hours / int(periods))
     coordinator = _coordinator(reader, shared.coordinator)
+    privacy = PrivacySettings() if shared.privacy is None else parse_privacy(
+        shared.privacy.model_dump(exclude_unset=True), coordinator.max_rounds, source)
+    if privacy.rounds is None:  # the budget is split over the rounds the coordinator runs
+        privacy = replace(privacy, rounds=coordinator.max_rounds)
+    _check_privacy_wired(reader, privacy, coordinator.mechanism)
     check_tables_used(reader, document, coordinator.mechanism)
     parts: dict[str, ScenarioPart] = {}
     for role in ROLES:
@@ -293,7 +305,7 @@ def scenario_from_text(text: str, *, source: str, base_directory: Path,
             continue
         data = reader.table(document, role)
         if role not in MULTI_OPERATOR_ROLES:
-            parts[role] = ScenarioPart(role, role, public, data, source, base_directory)
+            parts[role] = ScenarioPart(role, role, public, data, source, base_directory, privacy)
             continue
         if not data:
             reader.fail(role, f"no operators: write one [{role}.<id>] table per operator")
@@ -307,7 +319,7 @@ def scenario_from_text(text: str, *, source: str, base_directory: Path,
                 reader.fail(where, f"operator id {operator_id!r} is reserved or not made of "
                                    "letters, digits, '-' and '_'")
             parts[operator_id] = ScenarioPart(role, operator_id, public, table, source,
-                                              base_directory)
+                                              base_directory, privacy)
     if not parts:
         reader.fail("", f"no operator tables (expected some of: {', '.join(ROLES)})")
     for needed in MECHANISM_ROLES[coordinator.mechanism]:
@@ -320,13 +332,32 @@ def scenario_from_text(text: str, *, source: str, base_directory: Path,
                                                 "CNOs to merge")
         members = {part.operator_id: part.data for part in cnos}
         parts[ALLIANCE_ID] = ScenarioPart("cno", ALLIANCE_ID, public, {"members": members},
-                                          source, base_directory)
+                                          source, base_directory, privacy)
     study = reader.table(document, "study") if "study" in document else {}
     placement = None if shared.placement is None else \
         parse_placement(reader, shared.placement, tuple(parts))
     return Scenario(public, coordinator, parts, source, text,
                     resampled_periods=None if periods is None else public.periods, study=study,
-                    placement=placement, reference_time_limit_s=shared.reference.time_limit_s)
+                    placement=placement, reference_time_limit_s=shared.reference.time_limit_s,
+                    privacy=privacy)
+
+
+#: the data each mechanism releases with differentially private noise (issue 20): ADMM's
+#: traffic department its station loads; the other mechanisms none yet
+PRIVATE_DATA = {"admm": ("station_loads",)}
+
+
+def _check_privacy_wired(reader: KeyReader, privacy: PrivacySettings, mechanism: str) -> None:
+    """Refuse a ``[privacy]`` table that protects a datum the mechanism does not noise: it
+    would read as a guarantee the run does not give."""
+    if privacy.mechanism == "none":
+        return
+    wired = PRIVATE_DATA.get(mechanism, ())
+    for datum in privacy.protected:
+        if datum.name not in wired:
+            reader.fail("privacy.protect",
+                        f"mechanism {mechanism!r} does not noise {datum.name} yet (noised: "
+                        f"{', '.join(wired) or 'nothing'}; docs/privacy-mechanisms.md)")
 
 
 #: tables of an operator's table that only some mechanisms read: (role, key) -> mechanisms

@@ -97,6 +97,39 @@ class ReferenceTable(Table):
                                      "skipped", gt=0, unit="s")
 
 
+class PrivacyTable(Table):
+    """``[privacy]``: differentially private releases by the operators that own a datum
+    (ptn.engines.privacy.settings.parse_privacy checks the keys together when the scenario is
+    read; docs/privacy-mechanisms.md)."""
+
+    mechanism: Literal["none", "laplace", "gaussian"] = key(
+        "none", "the noise the owners add to their releases: none, laplace (epsilon-DP) or "
+                "gaussian ((epsilon, delta)-DP)")
+    epsilon: float | None = key(None, "the TOTAL privacy budget over the run, per protected "
+                                      "datum and owner (inf: no noise)", gt=0,
+                                allow_infinite=True,
+                                default_text="inf with mechanism none, else required")
+    delta: float = key(0.0, "the budget's delta (gaussian: required > 0, e.g. 1e-6)", ge=0,
+                       lt=1)
+    rounds: int | None = key(None, "the releases the budget is split across (at most "
+                                   "coordinator.max_rounds); past them the owner refuses",
+                             ge=1, default_text="coordinator.max_rounds")
+    seed: int = key(0, "the seed of the owners' noise streams (one stream per operator and "
+                       "datum)", ge=0)
+    protect: list[Literal["station_loads", "prices"]] | None = key(
+        None, "the protected data: station_loads (the traffic department adds the noise) "
+              "and/or prices (the DSO, the CNOs)",
+        type_name="list of station_loads, prices",
+        default_text="[] with mechanism none, else required")
+    adjacency: Literal["one_period", "one_profile"] = key(
+        "one_period", "neighbouring data: one row (a station's load, a price) changed by up to "
+                      "its bound in one period, or in every period")
+    load_mw: float | None = key(None, "the bound of a neighbour's station load change (required "
+                                      "when station_loads is protected)", gt=0, unit="MW")
+    price_per_mwh: float | None = key(None, "the bound of a neighbour's price change (required "
+                                            "when prices is protected)", gt=0, unit="$/MWh")
+
+
 class OperatorPin(Table):
     """``[placement.operators.<id>]``: where one operator may run on a Ray cluster."""
 
@@ -150,6 +183,8 @@ class ScenarioFile(Table):
     study: StudyTable | None = key(None, "the study's settings (ptn study)", type_name="table")
     placement: PlacementTable | None = key(None, "where operators run on Ray", type_name="table")
     reference: ReferenceTable = key(ReferenceTable(), "the full-information reference")
+    privacy: PrivacyTable | None = key(None, "differentially private releases (none: no noise)",
+                                       type_name="table")
     dso: DsoTable | None = key(None, "the DSO's private data", type_name="table")
     traffic: TrafficTable | None = key(None, "the traffic department's private data",
                                        type_name="table")
