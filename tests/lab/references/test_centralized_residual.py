@@ -30,6 +30,7 @@ from ptn.engines.traffic.multiperiod import (
 )
 from ptn.lab.references import centralized
 from ptn.lab.references.centralized import JointSolution, solve_joint_min_cost
+from ptn.lab.references.solver_attempts import SHORT_STEP_FRACTION
 from tests.support import REPOSITORY
 from tests.support.power_cases import dso_alone
 from tests.support.traffic_cases import PROFILE, STATIONS
@@ -123,7 +124,7 @@ def test_ev_classes_in_the_joint_problem(case: DsoCase) -> None:
         0.030 * traffic.spec.ev_demand_veh_per_h.sum(), rel=1e-6)
 
 
-@pytest.mark.parametrize(("residual", "position"), [(RESIDUAL, -2), (0.0, -1)])
+@pytest.mark.parametrize(("residual", "position"), [(RESIDUAL, -3), (0.0, -2)])
 def test_unequilibrated_attempt_comes_before_the_last_for_seed003_traffic(
     case: DsoCase, monkeypatch: pytest.MonkeyPatch, residual: float, position: int
 ) -> None:
@@ -140,9 +141,11 @@ def test_unequilibrated_attempt_comes_before_the_last_for_seed003_traffic(
         traffic = build_multiperiod_problem(dataclasses.replace(traffic.spec, max_shift_periods=1))
     assert solve_joint_min_cost(traffic, case).status == "optimal"
     attempts = seen[0]
-    assert len(attempts) == 4
+    assert len(attempts) == 5
     assert [a.get("equilibrate_enable", True) for a in attempts].count(False) == 1
     assert attempts[position].get("equilibrate_enable") is False
     others = [a for a in attempts if a.get("equilibrate_enable", True)]
     unequilibrated = {k: v for k, v in attempts[position].items() if k != "equilibrate_enable"}
-    assert unequilibrated == others[-1]  # the last attempt's settings, unequilibrated
+    assert unequilibrated == others[-2]  # the DSO's own settings, unequilibrated
+    # last, the first (tightest) attempt with shorter interior-point steps
+    assert attempts[-1] == {**attempts[0], "max_step_fraction": SHORT_STEP_FRACTION}
