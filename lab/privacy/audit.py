@@ -24,6 +24,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ptn.coordinator.mechanisms.registry import mechanism_plugin
 from ptn.coordinator.outcome import NegotiationOutcome
 from ptn.coordinator.results.formatting import json_ready
@@ -36,6 +38,7 @@ from ptn.lab.privacy.feeder_limits import (
     infer_upstream_tariff,
 )
 from ptn.lab.privacy.price_bounds import infer_marginal_cost, infer_price_bounds
+from ptn.lab.privacy.response_fit import ATTACK as RESPONSE_ATTACK
 from ptn.lab.privacy.response_fit import reconstruct_response, response_truth
 from ptn.lab.privacy.result import RELATIVE_ERROR, AttackResult
 from ptn.lab.privacy.truth import cno_truth, feeder_truth, traffic_response
@@ -73,8 +76,17 @@ def admm_attacks(scenario: Scenario, outcome: NegotiationOutcome) -> list[Attack
     DSO's binding limits and upstream tariff (scored against the DSO's dispatch of its own
     last loads: the agreed point of its side)."""
     view = admm_view(outcome)
-    truth = response_truth(traffic_response(scenario), view.final_price)
-    results = [reconstruct_response(view, truth)]
+    # the agreed prices, or where noisy loads drove a consensus price below zero (which the
+    # department refuses to be charged) the prices clipped at zero, for both the attacker's
+    # estimate and the truth
+    reference = np.maximum(view.final_price, 0.0)
+    clipped = not np.array_equal(reference, view.final_price)
+    try:
+        truth = response_truth(traffic_response(scenario), reference)
+    except InvalidInputError as error:
+        results = [failed(RESPONSE_ATTACK, "dso", "traffic", f"no truth: {error}")]
+    else:
+        results = [reconstruct_response(view, truth, reference if clipped else None)]
     dso_loads = [r.load_mw["dso"] for r in outcome.rounds if "dso" in r.load_mw]
     try:
         if not dso_loads:
