@@ -18,8 +18,11 @@ information, the lab's view) and the DSO serves them (its fixed-load dispatch); 
 non-private implemented cost is the welfare cost of privacy.
 
 Run: ``nice -n 5 python -m bench.privacy_cost`` (``--periods 4`` for a quick horizon); writes
-``bench/results/privacy_cost.{md,json,png}``. Not measured yet: the seed-001 pricing game (its
-probes are not noised yet) and the attacks' errors (issue 20 item 1).
+``bench/results/privacy_cost.{md,json,png}``. Each run's messages are also attacked by the
+battery of ``ptn privacy audit`` (:func:`ptn.lab.privacy.audit.admm_attacks`: the DSO's fit of
+the traffic department's hourly demand, the traffic department's reading of the DSO's tariff and
+binding periods), so the table says what the noise buys as well as what it costs. Not measured
+yet: the seed-001 pricing game (its probes are not noised yet).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ import numpy as np
 
 from ptn import api
 from ptn.engines.privacy.noise import noise_generator
+from ptn.lab.privacy.audit import admm_attacks
 from ptn.services.dso.model import DsoModel
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -96,6 +100,8 @@ def one_run(scenario: api.Scenario, epsilon: float, seed: int, plain: dict[str, 
     rounds = result.rounds
     residual = float(rounds["primal_residual"].iloc[-1]) if len(rounds) else math.nan
     spent = summary.get("privacy", {}).get("operators", {}).get("traffic", {})
+    attacks = {attack.attack: (attack.error if attack.ok else None)
+               for attack in admm_attacks(scenario.document, result.outcome)}
     status = summary["status"]
     if status == "not_converged" and "privacy budget spent" in summary["message"]:
         status = "budget_spent"
@@ -112,7 +118,7 @@ def one_run(scenario: api.Scenario, epsilon: float, seed: int, plain: dict[str, 
         "implemented_gap_to_centralized": None if implemented is None
         else (implemented - centralized_total) / abs(centralized_total),
         "epsilon_spent": spent.get("epsilon"), "releases": spent.get("releases"),
-        "seconds": time.perf_counter() - started,
+        "attacks": attacks, "seconds": time.perf_counter() - started,
     }
 
 
@@ -139,6 +145,12 @@ def aggregate(runs: list[dict[str, Any]], epsilon: float, plan: tuple[float, flo
         values = [float(r[key]) for r in finished if r.get(key) is not None]
         return statistics.stdev(values) if len(values) > 1 else 0.0
 
+    names = sorted({name for run in mine for name in run.get("attacks", {})})
+    attacks = {}
+    for name in names:
+        values = [float(r["attacks"][name]) for r in mine
+                  if r.get("attacks", {}).get(name) is not None]
+        attacks[name] = statistics.fmean(values) if values else math.nan
     statuses: dict[str, int] = {}
     for run in mine:
         statuses[run["status"]] = statuses.get(run["status"], 0) + 1
@@ -154,7 +166,7 @@ def aggregate(runs: list[dict[str, Any]], epsilon: float, plan: tuple[float, flo
             "implemented_gap_std": spread("implemented_gap"),
             "implemented_gap_to_centralized": mean("implemented_gap_to_centralized"),
             "rounds": mean("rounds"), "final_primal_residual": mean("final_primal_residual"),
-            "statuses": statuses}
+            "statuses": statuses, "attacks": attacks}
 
 
 def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
@@ -196,10 +208,27 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
             f"| {100 * row['gap_to_plain']:+.3f} % ± {100 * row['gap_to_plain_std']:.3f} "
             f"| {row['rounds']:.1f} "
             f"| {row['final_primal_residual']:.2e} | {statuses} |")
+    names = sorted({name for row in rows for name in row.get("attacks", {})})
+    if names:
+        lines += ["", "## What the noise buys: the attacks of `ptn privacy audit` on each run's "
+                      "messages", "",
+                  "Mean over the seeds; relative errors (0: a perfect inference) except "
+                  "`dlmp-binding-periods` (precision: 1 is every claimed binding period right). "
+                  "`admm-load-response`: the DSO's estimate of the traffic department's hourly "
+                  "EV demand per station; `dlmp-upstream-tariff`: the traffic department's "
+                  "estimate of the DSO's upstream price per period.", "",
+                  "| ε (total) | " + " | ".join(f"`{name}`" for name in names) + " |",
+                  "|---|" + "---|" * len(names)]
+        for row in rows:
+            cells = ["—" if math.isnan(value := row["attacks"].get(name, math.nan))
+                     else f"{value:.3g}" if name == "dlmp-binding-periods"
+                     else f"{100 * value:.3g} %" for name in names]
+            lines.append(f"| {row['epsilon']:g} | " + " | ".join(cells) + " |")
     lines += ["", "Plot: privacy_cost.png (ε on a log axis): the cost gaps (symmetric log; "
-                  "ε = ∞ the dashed line) and the final relative primal residual.",
+                  "ε = ∞ the dashed line), the final relative primal residual and the attacks' "
+                  "errors.",
               "", "Not measured yet: the seed-001 pricing game (its probe answers are not "
-                  "noised yet) and the attacks' errors (issue 20 item 1).", ""]
+                  "noised yet).", ""]
     return "\n".join(lines)
 
 
@@ -211,7 +240,7 @@ def plot(rows: list[dict[str, Any]], runs: list[dict[str, Any]], path: Path) -> 
 
     finite = [r for r in rows if math.isfinite(r["epsilon"])]
     plain = next((r for r in rows if not math.isfinite(r["epsilon"])), None)
-    figure, (cost, rounds_axis) = plt.subplots(1, 2, figsize=(11, 4.2))
+    figure, (cost, rounds_axis, attack_axis) = plt.subplots(1, 3, figsize=(16, 4.2))
     for run in runs:
         if math.isfinite(run["epsilon"]) and run.get("implemented_gap") is not None:
             cost.scatter(run["epsilon"], 100 * run["implemented_gap"], color="tab:blue", s=12,
@@ -250,6 +279,19 @@ def plot(rows: list[dict[str, Any]], runs: list[dict[str, Any]], path: Path) -> 
     rounds_axis.set_ylabel("final relative primal residual")
     rounds = ", ".join(f"{n:.0f}" for n in sorted({r["rounds"] for r in finite}))
     rounds_axis.set_title(f"Disagreement left when the budget is spent ({rounds} rounds)")
+    for name in sorted({name for r in finite for name in r.get("attacks", {})}):
+        if name == "dlmp-binding-periods":
+            continue  # a precision, not an error
+        values = [100 * r["attacks"].get(name, math.nan) for r in finite]
+        attack_axis.plot([r["epsilon"] for r in finite], values, marker="o", label=name)
+        if plain is not None and name in plain.get("attacks", {}):
+            attack_axis.axhline(100 * plain["attacks"][name], linestyle="--", alpha=0.5)
+    attack_axis.set_xscale("log")
+    attack_axis.set_yscale("log")
+    attack_axis.set_xlabel("total ε over the run")
+    attack_axis.set_ylabel("attack's relative error (%, log)")
+    attack_axis.set_title("What the noise buys (dashed: ε = ∞)")
+    attack_axis.legend(fontsize=8)
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)
