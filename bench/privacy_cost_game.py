@@ -32,6 +32,7 @@ from typing import Any
 
 from bench.privacy_cost import finite
 from ptn import api
+from ptn.engines.privacy.accountant import Totals
 from ptn.lab.privacy.audit import game_attacks
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -58,9 +59,8 @@ def one_run(scenario: api.Scenario, epsilon: float, seed: int,
                            "message": summary["message"],
                            "seconds": time.perf_counter() - started}
     block = summary.get("privacy", {})
-    run["load_answers"] = block.get("load_answers")
-    spent = block.get("operators", {}).get("traffic")
-    run["epsilon_spent"] = None if spent is None else spent["epsilon"]
+    run["load_answers"] = answers = block.get("load_answers")
+    run["epsilon_spent"] = epsilon_spent(scenario, answers)
     variant = summary.get("variants", {}).get("nash")
     if variant is None:
         return run
@@ -79,6 +79,19 @@ def one_run(scenario: api.Scenario, epsilon: float, seed: int,
                        "error": a.error if a.ok else None, "status": a.status}
                       for a in attacks]
     return run
+
+
+def epsilon_spent(scenario: api.Scenario, answers: int | None) -> float | None:
+    """The ε the department's accountant spent on ``answers`` noisy answers of its plan (the
+    summary's operator figure stops at its last price response; the certificate's probes
+    come after it)."""
+    document = scenario.document
+    settings = document.privacy
+    if answers is None or not settings.active or settings.rounds is None:
+        return None
+    plan = settings.plan("station_loads", document.public.periods, settings.rounds)
+    assert plan.cost is not None
+    return Totals().plus(plan.cost, times=answers).spent(plan.budget.delta).epsilon
 
 
 def aggregate(runs: list[dict[str, Any]], epsilon: float) -> dict[str, Any]:
@@ -157,12 +170,14 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         plan = meta["plans"].get(epsilon, [math.nan, math.nan])
         cells = [epsilon, f"{plan[0]:.3g}" if plan[0] is not None and math.isfinite(plan[0])
                  else "—", f"{plan[1]:.3g}" if plan[1] is not None and math.isfinite(plan[1])
-                 else "0", statuses, f"{row['rounds']:.1f}" if math.isfinite(row["rounds"]) else "—",
+                 else "0", statuses,
+                 f"{row['rounds']:.1f}" if math.isfinite(row["rounds"]) else "—",
                  f"{row['load_answers']:.0f}",
                  "—" if not math.isfinite(row["epsilon_spent"]) else
                  f"{row['epsilon_spent']:.3g}",
                  *[percent(row["revenue_gap"].get(p, math.nan)) for p in parties],
-                 f"{percent(row['total_revenue_gap'])} (± {100 * row['total_revenue_gap_std']:.2f})",
+                 f"{percent(row['total_revenue_gap'])} "
+                 f"(± {100 * row['total_revenue_gap_std']:.2f})",
                  f"{row['mean_charging_price_per_mwh']:.1f}"
                  if math.isfinite(row["mean_charging_price_per_mwh"]) else "—",
                  f"{row['certificate_epsilon_usd']:.2f}"

@@ -78,6 +78,9 @@ class AnswerBudget:
 
     planned: int | None = None
     used: int = 0
+    #: the department's own account at its latest noisy price response (``LoadReply.privacy``:
+    #: ε, δ, releases, bound, exhausted); None before one (or without noise)
+    reported: dict[str, Any] | None = None
 
     def take(self, count: int) -> None:
         """Count ``count`` answers about to be asked, or raise
@@ -248,6 +251,11 @@ class BestResponseDynamics:
         answer: Any = (yield [Call(parties.traffic, "RespondToPrices", common_pb2.PriceSignal(
             price_per_mwh=to_series(parties.stations, self.price)), parties.scope)]
                        )[parties.traffic]
+        if answer.HasField("privacy"):
+            spent = answer.privacy
+            parties.budget.reported = {
+                "epsilon": spent.epsilon, "delta": spent.delta, "releases": spent.releases,
+                "bound": spent.bound, "exhausted": spent.exhausted}
         load = from_series(answer.load_mw, parties.stations, parties.periods, "load_mw")
         self.load_change = relative_change(load, self.load)
         self.load = load

@@ -59,7 +59,6 @@ from ptn.coordinator.mechanisms.revenue_profiles import ALL_PROFILES, matrix_pro
 from ptn.coordinator.outcome import FloatArray, NegotiationOutcome, NegotiationStatus, RoundRecord
 from ptn.coordinator.runtime.driver import NegotiationFailedError
 from ptn.coordinator.runtime.mechanism import Exchange, Mechanism, RunSummary
-from ptn.engines.privacy.accountant import Totals
 from ptn.scenario.document import ALLIANCE_ID, Scenario
 
 if TYPE_CHECKING:
@@ -329,7 +328,7 @@ class PricingGame(Mechanism[PricingGameOutcome]):
                 "cnos": list(self.matrix.cnos), "selection": self.matrix.selection,
                 "revenue_usd": [[list(profile), revenues]
                                 for profile, revenues in self.matrix.revenue_usd.items()]},
-            "answers": self.budget.used,
+            "answers": self.budget.used, "reported": self.budget.reported,
             "privacy_stop": None if self.privacy_stop is None else list(self.privacy_stop),
         }
 
@@ -349,6 +348,8 @@ class PricingGame(Mechanism[PricingGameOutcome]):
             self.matrix = RevenueMatrix(tuple(matrix["cnos"]), tuple(revenue), revenue,
                                         str(matrix.get("selection", ALL_PROFILES)))
         self.budget.used = int(state.get("answers", 0))
+        reported = state.get("reported")
+        self.budget.reported = None if reported is None else dict(reported)
         stop = state.get("privacy_stop")
         self.privacy_stop = None if stop is None else (str(stop[0]), str(stop[1]), str(stop[2]))
         self.game = None
@@ -446,11 +447,12 @@ def game_privacy_block(scenario: Scenario, budget: AnswerBudget, *, stopped: boo
                        ) -> dict[str, Any]:
     """The results' ``privacy`` block for the game (that of ADMM,
     :func:`~ptn.coordinator.mechanisms.joint_coordination.privacy_block`, with ``rounds``
-    counting load answers): the ε the traffic department spent on the ``budget.used`` noisy
-    answers it gave, composed as its accountant composes them (the plan is public, its
-    accountant admits exactly the planned answers); ``budget_spent`` when the game stopped on
-    it (``stopped``: the next batch did not fit) or used it all; empty without a ``[privacy]``
-    mechanism."""
+    counting load answers): ``load_answers`` the coordinator asked for over the whole
+    experiment, and per operator the account the traffic department reported with its latest
+    noisy price response (its ε, δ, releases, bound; answers given after it, the certificate's
+    and the matrix's probes, are in ``load_answers`` but not in that ε); ``budget_spent`` when
+    the game stopped on it (``stopped``: the next batch did not fit) or used it all; empty
+    without a ``[privacy]`` mechanism."""
     block = privacy_block(scenario, None)
     if not block:
         return block
@@ -458,14 +460,7 @@ def game_privacy_block(scenario: Scenario, budget: AnswerBudget, *, stopped: boo
     block["load_answers"] = budget.used
     if budget.planned is None:
         return block
-    settings = scenario.privacy
-    assert settings.rounds is not None
-    plan = settings.plan("station_loads", scenario.public.periods, settings.rounds)
-    assert plan.cost is not None
-    best = Totals().plus(plan.cost, times=budget.used).spent(plan.budget.delta).best
-    exhausted = budget.used >= budget.planned
-    block["budget_spent"] = exhausted or stopped
-    block["operators"] = {"traffic": {"epsilon": best.epsilon, "delta": best.delta,
-                                      "releases": budget.used, "bound": best.name,
-                                      "exhausted": exhausted}}
+    block["budget_spent"] = stopped or budget.used >= budget.planned
+    if budget.reported is not None:
+        block["operators"] = {"traffic": dict(budget.reported)}
     return block
