@@ -29,9 +29,12 @@ class OperatorPrivacy:
     """The noisy releases of datum ``datum`` by one operator over a negotiation."""
 
     def __init__(self, settings: PrivacySettings, role: str, operator_id: str,
-                 datum: DatumName, periods: int) -> None:
+                 datum: DatumName, periods: int, unit: str = "rounds") -> None:
         self.settings = settings
         self.arguments = (role, operator_id, datum, periods)
+        #: what one release is, in the refusal's words ("rounds" of ADMM, the pricing game's
+        #: "load answers")
+        self.unit = unit
         self.release = self._fresh()
 
     def _fresh(self) -> PrivateRelease:
@@ -54,16 +57,22 @@ class OperatorPrivacy:
 
     def admits_another(self) -> bool:
         """Whether the budget admits one more release (always, without noise)."""
+        return self.admits(1)
+
+    def admits(self, count: int) -> bool:
+        """Whether the budget admits ``count`` more releases (always, without noise): a batch
+        of answers (the pricing game's probes) is answered whole or refused whole."""
         cost = self.release.plan.cost
         if cost is None:
             return True
         accountant = self.release.accountant
-        return accountant.budget.allows(accountant.would_spend(cost))
+        after = accountant.totals.plus(cost, times=count).spent(accountant.budget.delta)
+        return accountant.budget.allows(after)
 
     def refusal(self) -> str:
         """Why a release past the budget is refused."""
         spent = self.release.accountant.spent().best
-        return (f"{BUDGET_SPENT} after {self.releases} rounds (epsilon {spent.epsilon:.6g} of "
+        return (f"{BUDGET_SPENT} after {self.releases} {self.unit} (epsilon {spent.epsilon:.6g} of "
                 f"{self.release.plan.budget.epsilon:g} at delta {spent.delta:.3g})")
 
     def noised(self, values: FloatArray) -> tuple[FloatArray, PrivacyReport | None]:

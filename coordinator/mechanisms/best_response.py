@@ -30,7 +30,7 @@ pricing-game mechanism (:mod:`ptn.coordinator.mechanisms.pricing_game`).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -63,6 +63,35 @@ class TurnResult:
     batches: int
 
 
+class PrivacyBudgetSpentError(Exception):
+    """The traffic department's ``[privacy]`` budget cannot cover the load answers asked next:
+    the game stops there (a status, not a failure)."""
+
+
+@dataclass
+class AnswerBudget:
+    """The load answers (price responses and probe answers) the traffic department's
+    ``[privacy]`` budget is planned for (``planned``, the scenario's public ``rounds``; None
+    without noise: no limit) and those asked so far. The department's accountant admits exactly
+    the planned answers (``PrivacySettings.plan``), so the coordinator stops the game before a
+    batch it would refuse (docs/privacy-mechanisms.md, "The pricing game")."""
+
+    planned: int | None = None
+    used: int = 0
+    #: the department's own account at its latest noisy price response (``LoadReply.privacy``:
+    #: ε, δ, releases, bound, exhausted); None before one (or without noise)
+    reported: dict[str, Any] | None = None
+
+    def take(self, count: int) -> None:
+        """Count ``count`` answers about to be asked, or raise
+        :class:`PrivacyBudgetSpentError` when the budget cannot cover them."""
+        if self.planned is not None and self.used + count > self.planned:
+            raise PrivacyBudgetSpentError(
+                f"privacy budget spent after {self.used} load answers (traffic; "
+                f"{self.planned} planned, {count} more asked)")
+        self.used += count
+
+
 @dataclass(frozen=True)
 class PriceGameParties:
     """Who plays: the DSO, the traffic department, and each CNO with its stations (in turn
@@ -76,6 +105,8 @@ class PriceGameParties:
     dso: str = "dso"
     traffic: str = "traffic"
     scope: str = ""
+    #: the load answers the traffic department's privacy budget covers (shared by every part)
+    budget: AnswerBudget = field(default_factory=AnswerBudget, compare=False)
 
     def rows(self, cno: str) -> list[int]:
         """Rows of a CNO's stations in the public order."""
@@ -123,6 +154,7 @@ def cno_turn(parties: PriceGameParties, cno: str, *, purchase: FloatArray, price
             full = price.copy()
             full[rows] = from_series(series, own, parties.periods, f"probe_price_per_mwh[{k}]")
             probes.append(to_series(parties.stations, full))
+        parties.budget.take(len(probes))
         answer: Any = (yield [Call(parties.traffic, "ProbeResponses",
                                    games_pb2.PriceProbes(price_per_mwh=probes),
                                    parties.scope)])[parties.traffic]
@@ -215,9 +247,15 @@ class BestResponseDynamics:
                 self.price[parties.rows(cno)] = result.price_per_mwh
                 self.probes += result.probes
         self.price_change = relative_change(self.price, previous_price)
+        parties.budget.take(1)
         answer: Any = (yield [Call(parties.traffic, "RespondToPrices", common_pb2.PriceSignal(
             price_per_mwh=to_series(parties.stations, self.price)), parties.scope)]
                        )[parties.traffic]
+        if answer.HasField("privacy"):
+            spent = answer.privacy
+            parties.budget.reported = {
+                "epsilon": spent.epsilon, "delta": spent.delta, "releases": spent.releases,
+                "bound": spent.bound, "exhausted": spent.exhausted}
         load = from_series(answer.load_mw, parties.stations, parties.periods, "load_mw")
         self.load_change = relative_change(load, self.load)
         self.load = load
@@ -308,6 +346,7 @@ def certificate_exchange(parties: PriceGameParties, *, purchase: FloatArray, pri
 def load_responses_exchange(parties: PriceGameParties, prices: list[FloatArray]
                             ) -> Exchange[list[FloatArray]]:
     """The station loads at each of ``prices`` (all stations), in one probe batch."""
+    parties.budget.take(len(prices))
     answer: Any = (yield [Call(parties.traffic, "ProbeResponses", games_pb2.PriceProbes(
         price_per_mwh=[to_series(parties.stations, p) for p in prices]), parties.scope)]
                    )[parties.traffic]

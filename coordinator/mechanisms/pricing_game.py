@@ -26,6 +26,13 @@ variant is its own part of the run (negotiation id ``<id>/<variant>``), so the D
 fresh response history per variant. Revenues are $ over the horizon: each CNO's
 ``Σ Δt·(α − λ)·P`` computed from the messages, the DSO's profit on charging as the DSO reports
 it.
+
+Differential privacy (``[privacy]`` protecting ``station_loads``): the traffic department noises
+every load answer (:mod:`ptn.services.traffic.model`); ``rounds`` counts those answers over the
+whole experiment. The coordinator counts the answers it asks for (:class:`~ptn.coordinator.
+mechanisms.best_response.AnswerBudget`) and, when the next batch does not fit, ends the game at
+its last whole round (status ``not_converged``, "privacy budget spent after N load answers"),
+skipping the stages left (a certificate or matrix it cannot finish is reported skipped).
 """
 
 from __future__ import annotations
@@ -38,14 +45,16 @@ import numpy as np
 from ptn.coordinator.mechanisms.best_response import (
     ROUND_FIELDS,
     ROUND_GAUGES,
+    AnswerBudget,
     BestResponseDynamics,
     CertificateEntry,
     PriceGameParties,
+    PrivacyBudgetSpentError,
     certificate_exchange,
     load_responses_exchange,
 )
 from ptn.coordinator.mechanisms.game_settings import GameSettings, game_settings
-from ptn.coordinator.mechanisms.joint_coordination import check_descriptions
+from ptn.coordinator.mechanisms.joint_coordination import check_descriptions, privacy_block
 from ptn.coordinator.mechanisms.revenue_profiles import ALL_PROFILES, matrix_profiles
 from ptn.coordinator.outcome import FloatArray, NegotiationOutcome, NegotiationStatus, RoundRecord
 from ptn.coordinator.runtime.driver import NegotiationFailedError
@@ -149,6 +158,9 @@ class PricingGameOutcome:
     negotiation_id: str = ""
     #: what operators said beside their usable replies, one line per operator and RPC
     warnings: tuple[str, ...] = ()
+    #: differential privacy ([privacy]): the settings and the ε the traffic department's
+    #: noisy load answers spent (:func:`game_privacy_block`); empty without a mechanism
+    privacy: dict[str, Any] = field(default_factory=dict)
 
     @property
     def converged(self) -> bool:
@@ -213,6 +225,10 @@ class PricingGame(Mechanism[PricingGameOutcome]):
         self.final_states: dict[str, dict[str, Any]] = {}
         self.certificates: dict[str, dict[str, CertificateEntry]] = {}
         self.matrix: RevenueMatrix | None = None
+        #: the load answers the traffic department's [privacy] budget covers, over every part
+        self.budget = AnswerBudget(answers_planned(scenario))
+        #: where the game stopped on the privacy budget: (stage kind, variant, why); None
+        self.privacy_stop: tuple[str, str, str] | None = None
 
     # ------------------------------------------------------------------ who plays
     def parties(self, variant: str) -> PriceGameParties:
@@ -228,7 +244,7 @@ class PricingGame(Mechanism[PricingGameOutcome]):
                 f"the CNOs of the {variant} game price stations {sorted(listed)}, the scenario "
                 f"has {sorted(public.stations)}: each station needs exactly one CNO")
         return PriceGameParties(public.stations, public.periods, public.period_hours, owned,
-                                scope=variant)
+                                scope=variant, budget=self.budget)
 
     def _game(self, variant: str) -> BestResponseDynamics:
         settings = self.scenario.coordinator
@@ -261,6 +277,21 @@ class PricingGame(Mechanism[PricingGameOutcome]):
 
     def round_exchange(self, driver_round: int) -> Exchange[RoundRecord | None]:
         kind, variant = self.stages[self.stage]
+        start = None if self.game is None or kind != "play" else self.game.state()
+        try:
+            return (yield from self._stage_exchange(kind, variant))
+        except PrivacyBudgetSpentError as spent:
+            # the round or stage in progress is dropped; the game ends at its last whole round
+            if start is not None and self.game is not None:
+                self.game.restore(start)
+                if self.game.load is not None:
+                    self.final_states[variant] = self.game.state()
+            self.privacy_stop = (kind, variant, str(spent))
+            self.stage = len(self.stages)
+            self.game = None
+            return None
+
+    def _stage_exchange(self, kind: str, variant: str) -> Exchange[RoundRecord | None]:
         record: RoundRecord | None = None
         if kind == "play":
             assert self.game is not None
@@ -297,6 +328,8 @@ class PricingGame(Mechanism[PricingGameOutcome]):
                 "cnos": list(self.matrix.cnos), "selection": self.matrix.selection,
                 "revenue_usd": [[list(profile), revenues]
                                 for profile, revenues in self.matrix.revenue_usd.items()]},
+            "answers": self.budget.used, "reported": self.budget.reported,
+            "privacy_stop": None if self.privacy_stop is None else list(self.privacy_stop),
         }
 
     def restore(self, state: dict[str, Any]) -> None:
@@ -314,6 +347,11 @@ class PricingGame(Mechanism[PricingGameOutcome]):
                        for profile, revenues in matrix["revenue_usd"]}
             self.matrix = RevenueMatrix(tuple(matrix["cnos"]), tuple(revenue), revenue,
                                         str(matrix.get("selection", ALL_PROFILES)))
+        self.budget.used = int(state.get("answers", 0))
+        reported = state.get("reported")
+        self.budget.reported = None if reported is None else dict(reported)
+        stop = state.get("privacy_stop")
+        self.privacy_stop = None if stop is None else (str(stop[0]), str(stop[1]), str(stop[2]))
         self.game = None
         if state["game"] is not None:
             self._enter_stage()
@@ -322,9 +360,16 @@ class PricingGame(Mechanism[PricingGameOutcome]):
 
     def conclude(self, driver: Driver, run: RunSummary) -> PricingGameOutcome:
         variants = {v: self._variant(v, run.rounds, run.negotiation_id)
-                    for v in self.scenario.coordinator.variants}
+                    for v in self.scenario.coordinator.variants if v in self.final_states}
         late = [f"{v}: {result.outcome.message}" for v, result in variants.items()
                 if not result.outcome.converged]
+        if self.privacy_stop is not None:
+            kind, variant, why = self.privacy_stop
+            index = self.stages.index((kind, variant))
+            rest = self.stages[index + 1:] if kind == "play" else self.stages[index:]
+            skipped = ", ".join(f"{k} {v}".strip() for k, v in rest) or "nothing"
+            late = [m for m in late if not m.startswith(f"{variant}: ")]
+            late.insert(0, f"{variant or kind}: {why}; skipped: {skipped}")
         status = NegotiationStatus.NOT_CONVERGED if late else NegotiationStatus.CONVERGED
         return self._outcome(run, variants, status, "; ".join(late))
 
@@ -351,7 +396,7 @@ class PricingGame(Mechanism[PricingGameOutcome]):
             negotiation_id=f"{negotiation_id}/{variant}", mechanism=self.name,
             status=NegotiationStatus.CONVERGED if converged
             else NegotiationStatus.NOT_CONVERGED,
-            message="" if converged else f"not converged after {game.max_rounds} rounds",
+            message="" if converged else self._stopped_message(variant, game.max_rounds),
             stations=public.stations, periods=public.periods, period_hours=public.period_hours,
             rounds=rounds, seconds=float(sum(r.seconds for r in rounds)))
         final = game.record()
@@ -371,6 +416,12 @@ class PricingGame(Mechanism[PricingGameOutcome]):
                                 for cno, stations in members.items()},
             certificate=self.certificates.get(variant, {}))
 
+    def _stopped_message(self, variant: str, max_rounds: int) -> str:
+        """Why a variant's game ended before converging."""
+        if self.privacy_stop is not None and self.privacy_stop[:2] == ("play", variant):
+            return self.privacy_stop[2]
+        return f"not converged after {max_rounds} rounds"
+
     def _outcome(self, run: RunSummary, variants: dict[str, VariantResult],
                  status: NegotiationStatus, message: str) -> PricingGameOutcome:
         public = self.scenario.public
@@ -378,4 +429,38 @@ class PricingGame(Mechanism[PricingGameOutcome]):
             scenario=public.name, stations=public.stations, periods=public.periods,
             period_hours=public.period_hours, variants=variants, revenue_matrix=self.matrix,
             seconds=run.seconds, status=status, message=message,
-            negotiation_id=run.negotiation_id, warnings=run.warnings)
+            negotiation_id=run.negotiation_id, warnings=run.warnings,
+            privacy=game_privacy_block(self.scenario, self.budget,
+                                       stopped=self.privacy_stop is not None))
+
+
+def answers_planned(scenario: Scenario) -> int | None:
+    """The load answers the traffic department's privacy budget is split over (``[privacy]
+    rounds``), or None when its answers are not noised."""
+    settings = scenario.privacy
+    if not settings.active or settings.datum("station_loads") is None:
+        return None
+    return settings.rounds
+
+
+def game_privacy_block(scenario: Scenario, budget: AnswerBudget, *, stopped: bool = False
+                       ) -> dict[str, Any]:
+    """The results' ``privacy`` block for the game (that of ADMM,
+    :func:`~ptn.coordinator.mechanisms.joint_coordination.privacy_block`, with ``rounds``
+    counting load answers): ``load_answers`` the coordinator asked for over the whole
+    experiment, and per operator the account the traffic department reported with its latest
+    noisy price response (its ε, δ, releases, bound; answers given after it, the certificate's
+    and the matrix's probes, are in ``load_answers`` but not in that ε); ``budget_spent`` when
+    the game stopped on it (``stopped``: the next batch did not fit) or used it all; empty
+    without a ``[privacy]`` mechanism."""
+    block = privacy_block(scenario, None)
+    if not block:
+        return block
+    block["rounds_counts"] = "load answers (price responses and probe answers)"
+    block["load_answers"] = budget.used
+    if budget.planned is None:
+        return block
+    block["budget_spent"] = stopped or budget.used >= budget.planned
+    if budget.reported is not None:
+        block["operators"] = {"traffic": dict(budget.reported)}
+    return block

@@ -156,6 +156,8 @@ def game_summary(outcome: PricingGameOutcome) -> dict[str, Any]:
         "warnings": list(outcome.warnings),
         "claims": [claim.__dict__ for claim in seed001_claims(outcome)],
     }
+    if outcome.privacy:
+        summary["privacy"] = outcome.privacy
     return dict(json_ready(summary))
 
 

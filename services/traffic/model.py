@@ -47,7 +47,11 @@ stream, charged to its own accountant (:mod:`ptn.services.private_release`), and
 the privacy spent so far; a step past the budget is refused (INVALID_REQUEST, "privacy budget
 spent after N rounds") without solving. The equilibrium behind the noisy loads, its cost report
 and its warm starts are the department's own, exact. The uncoordinated baseline's price response
-(the status quo's metered loads) and the pricing game's probes are not noised.
+(the status quo's metered loads) is not noised. In the pricing game (the scenario's mechanism
+``best-response``) every load answer is one release instead: each price response and each probe
+of a batch, in order, clipped at zero (post-processing: a load is never negative; a batch the
+budget cannot cover whole is refused without solving);
+``[privacy] rounds`` counts those answers there.
 
 State (:meth:`TrafficDepartmentModel.snapshot`): the inputs of its latest state-defining solve
 (an ADMM step's coupling terms or a price response's prices), which
@@ -114,12 +118,17 @@ class TrafficDepartmentModel:
 
     role = "traffic"
 
-    def __init__(self, config: TrafficConfig, privacy: PrivacySettings | None = None) -> None:
+    def __init__(self, config: TrafficConfig, privacy: PrivacySettings | None = None,
+                 mechanism: str = "") -> None:
         self.config = config
         self.operator_id = config.operator_id
-        #: the noisy releases of its ADMM loads ([privacy]; without it, none)
+        #: the pricing game: every load answer (price responses, probe answers) is a release
+        self.game_answers = mechanism == "best-response"
+        #: the noisy releases of its ADMM loads or of its game answers ([privacy]; without it,
+        #: none)
         self.privacy = OperatorPrivacy(privacy or PrivacySettings(), self.role, self.operator_id,
-                                       "station_loads", config.spec.num_periods)
+                                       "station_loads", config.spec.num_periods,
+                                       "load answers" if self.game_answers else "rounds")
         self.problem = build_multiperiod_problem(config.spec)
         self._last: MultiPeriodResult | None = None
         self._last_probe: MultiPeriodResult | None = None
@@ -143,7 +152,7 @@ class TrafficDepartmentModel:
     def from_part(cls, part: ScenarioPart,
                   private_output_dir: Path | None = None) -> TrafficDepartmentModel:
         """Its model from its scenario part (it writes no private report)."""
-        return cls(traffic_config_from_part(part), part.privacy)
+        return cls(traffic_config_from_part(part), part.privacy, part.mechanism)
 
     @property
     def stations(self) -> tuple[str, ...]:
@@ -181,9 +190,28 @@ class TrafficDepartmentModel:
         )
         return self._ue_loads(result, coupling)
 
+    @property
+    def _noised_answers(self) -> bool:
+        """Whether the pricing game's load answers leave with noise ([privacy] active)."""
+        return self.game_answers and self.privacy.active
+
     def respond_to_prices(self, price_per_mwh: FloatArray) -> StationLoads:
-        """The equilibrium station loads when charging costs ``price_per_mwh``."""
+        """The equilibrium station loads when charging costs ``price_per_mwh``; in the pricing
+        game released with the ``[privacy]`` noise (or refused past the budget)."""
         price = self._check_price(np.array(price_per_mwh, dtype=np.float64), "price_per_mwh")
+        if not self._noised_answers:
+            return self._price_response(price)
+        if not self.privacy.admits_another():
+            return StationLoads(None, OperatorStatus.INVALID_REQUEST, self.privacy.refusal(),
+                                self.privacy.report())
+        loads = self._price_response(price)
+        if loads.load_mw is None:
+            return loads
+        noisy, report = self.privacy.noised(loads.load_mw)
+        return replace(loads, load_mw=np.maximum(noisy, 0.0), privacy=report)
+
+    def _price_response(self, price: FloatArray) -> StationLoads:
+        """The exact equilibrium loads at ``price`` (the department's own)."""
         if self.sue_problem is not None:
             return self._sue_loads(self.sue_problem.solve(price, previous=self._last_sue),
                                    price)
@@ -197,12 +225,26 @@ class TrafficDepartmentModel:
 
         Each probe is an exact equilibrium warm-started from the previous probe; the state that
         :meth:`report_cost` refers to is left alone. Not converged anywhere: NOT_CONVERGED.
+        With ``[privacy]`` each probe's loads are one noisy release, in the probes' order; a
+        batch the budget cannot cover whole is refused (INVALID_REQUEST) without solving.
         """
         if not price_per_mwh:
             raise InvalidInputError("price_per_mwh: no probes given")
         prices = [self._check_price(np.asarray(price, dtype=np.float64),
                                     f"price_per_mwh[{k}]")
                   for k, price in enumerate(price_per_mwh)]
+        if not self._noised_answers:
+            return self._probe_loads(prices)
+        if not self.privacy.admits(len(prices)):
+            return ProbeLoads((), OperatorStatus.INVALID_REQUEST,
+                              f"{self.privacy.refusal()}: {len(prices)} probes asked")
+        answer = self._probe_loads(prices)
+        # a load is never negative: clipping the noisy loads at zero is post-processing
+        noisy = tuple(np.maximum(self.privacy.noised(load)[0], 0.0) for load in answer.load_mw)
+        return replace(answer, load_mw=noisy)
+
+    def _probe_loads(self, prices: list[FloatArray]) -> ProbeLoads:
+        """The exact loads at each probe (the department's own)."""
         if self.sue_problem is not None:
             return self._sue_probe_responses(prices)
         if not self.config.probes.default:
@@ -277,7 +319,7 @@ class TrafficDepartmentModel:
         if isinstance(last, CouplingTerms):
             self._consensus_solve(last)
         elif last is not None:
-            self.respond_to_prices(last)
+            self._price_response(last)
 
     # ------------------------------------------------------------------ helpers
     def _check_price(self, price: FloatArray, what: str) -> FloatArray:

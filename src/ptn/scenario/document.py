@@ -161,6 +161,9 @@ class ScenarioPart:
     base_directory: Path  # relative paths in the part are resolved against this
     #: the ``[privacy]`` table (public: every owner of a protected datum adds its noise)
     privacy: PrivacySettings = field(default_factory=PrivacySettings)
+    #: the coordinator's mechanism (public): which of an owner's answers its noise applies to
+    #: (the traffic department's ADMM steps, or every load answer of the pricing game)
+    mechanism: str = ""
 
     @property
     def reader(self) -> KeyReader:
@@ -293,11 +296,13 @@ def scenario_from_text(text: str, *, source: str, base_directory: Path,
         span_hours = public.periods * public.period_hours
         public = replace(public, periods=int(periods), period_hours=span_hours / int(periods))
     coordinator = _coordinator(reader, shared.coordinator)
+    # the pricing game's releases are its load answers, not bounded by its rounds
     privacy = PrivacySettings() if shared.privacy is None else parse_privacy(
-        shared.privacy.model_dump(exclude_unset=True), coordinator.max_rounds, source)
+        shared.privacy.model_dump(exclude_unset=True),
+        None if coordinator.mechanism in ANSWER_PLANNED else coordinator.max_rounds, source)
+    _check_privacy_wired(reader, privacy, coordinator.mechanism)
     if privacy.rounds is None:  # the budget is split over the rounds the coordinator runs
         privacy = replace(privacy, rounds=coordinator.max_rounds)
-    _check_privacy_wired(reader, privacy, coordinator.mechanism)
     check_tables_used(reader, document, coordinator.mechanism)
     parts: dict[str, ScenarioPart] = {}
     for role in ROLES:
@@ -305,7 +310,8 @@ def scenario_from_text(text: str, *, source: str, base_directory: Path,
             continue
         data = reader.table(document, role)
         if role not in MULTI_OPERATOR_ROLES:
-            parts[role] = ScenarioPart(role, role, public, data, source, base_directory, privacy)
+            parts[role] = ScenarioPart(role, role, public, data, source, base_directory, privacy,
+                                         coordinator.mechanism)
             continue
         if not data:
             reader.fail(role, f"no operators: write one [{role}.<id>] table per operator")
@@ -319,7 +325,7 @@ def scenario_from_text(text: str, *, source: str, base_directory: Path,
                 reader.fail(where, f"operator id {operator_id!r} is reserved or not made of "
                                    "letters, digits, '-' and '_'")
             parts[operator_id] = ScenarioPart(role, operator_id, public, table, source,
-                                              base_directory, privacy)
+                                              base_directory, privacy, coordinator.mechanism)
     if not parts:
         reader.fail("", f"no operator tables (expected some of: {', '.join(ROLES)})")
     for needed in MECHANISM_ROLES[coordinator.mechanism]:
@@ -332,7 +338,8 @@ def scenario_from_text(text: str, *, source: str, base_directory: Path,
                                                 "CNOs to merge")
         members = {part.operator_id: part.data for part in cnos}
         parts[ALLIANCE_ID] = ScenarioPart("cno", ALLIANCE_ID, public, {"members": members},
-                                          source, base_directory, privacy)
+                                          source, base_directory, privacy,
+                                          coordinator.mechanism)
     study = reader.table(document, "study") if "study" in document else {}
     placement = None if shared.placement is None else \
         parse_placement(reader, shared.placement, tuple(parts))
@@ -343,13 +350,18 @@ def scenario_from_text(text: str, *, source: str, base_directory: Path,
 
 
 #: the data each mechanism releases with differentially private noise (issue 20): ADMM's
-#: traffic department its station loads; the other mechanisms none yet
-PRIVATE_DATA = {"admm": ("station_loads",)}
+#: traffic department its station loads (each step's), the pricing game's its station loads
+#: (every price response and probe answer); the other mechanisms none yet
+PRIVATE_DATA = {"admm": ("station_loads",), "best-response": ("station_loads",)}
+#: the mechanisms whose ``[privacy] rounds`` counts load answers, not coordinator rounds (no
+#: default: the game's answers per round vary, its rounds do not bound them)
+ANSWER_PLANNED = ("best-response",)
 
 
 def _check_privacy_wired(reader: KeyReader, privacy: PrivacySettings, mechanism: str) -> None:
     """Refuse a ``[privacy]`` table that protects a datum the mechanism does not noise: it
-    would read as a guarantee the run does not give."""
+    would read as a guarantee the run does not give; the pricing game's budget needs its
+    ``rounds`` (load answers) stated."""
     if privacy.mechanism == "none":
         return
     wired = PRIVATE_DATA.get(mechanism, ())
@@ -358,6 +370,11 @@ def _check_privacy_wired(reader: KeyReader, privacy: PrivacySettings, mechanism:
             reader.fail("privacy.protect",
                         f"mechanism {mechanism!r} does not noise {datum.name} yet (noised: "
                         f"{', '.join(wired) or 'nothing'}; docs/privacy-mechanisms.md)")
+    if mechanism in ANSWER_PLANNED and privacy.protected and privacy.rounds is None:
+        reader.fail("privacy.rounds",
+                    f"mechanism {mechanism!r} splits the budget over load answers (price "
+                    "responses and probe answers, not rounds): state how many "
+                    "(docs/privacy-mechanisms.md, \"The pricing game\")")
 
 
 #: tables of an operator's table that only some mechanisms read: (role, key) -> mechanisms

@@ -111,9 +111,13 @@ class PrivacyTable(Table):
                                 default_text="inf with mechanism none, else required")
     delta: float = key(0.0, "the budget's delta (gaussian: required > 0, e.g. 1e-6)", ge=0,
                        lt=1)
-    rounds: int | None = key(None, "the releases the budget is split across (at most "
-                                   "coordinator.max_rounds); past them the owner refuses",
-                             ge=1, default_text="coordinator.max_rounds")
+    rounds: int | None = key(None, "the releases the budget is split across; past them the "
+                                   "owner refuses. ADMM: rounds (at most "
+                                   "coordinator.max_rounds); the pricing game: the traffic "
+                                   "department's load answers (price responses and probe "
+                                   "answers), required", ge=1,
+                             default_text="coordinator.max_rounds (admm); required "
+                                          "(best-response)")
     seed: int = key(0, "the seed of the owners' noise streams (one stream per operator and "
                        "datum)", ge=0)
     protect: list[Literal["station_loads", "prices"]] | None = key(
