@@ -82,9 +82,9 @@ def one_run(scenario: api.Scenario, epsilon: float, seed: int,
 
 
 def epsilon_spent(scenario: api.Scenario, answers: int | None) -> float | None:
-    """The ε the department's accountant spent on ``answers`` noisy answers of its plan (the
-    summary's operator figure stops at its last price response; the certificate's probes
-    come after it)."""
+    """The ε the department's accountant spent on ``answers`` noisy answers of its plan,
+    composed here from the public plan (a check on the summary's operator figure, which the
+    department reports with each answer)."""
     document = scenario.document
     settings = document.privacy
     if answers is None or not settings.active or settings.rounds is None:

@@ -78,7 +78,8 @@ class AnswerBudget:
 
     planned: int | None = None
     used: int = 0
-    #: the department's own account at its latest noisy price response (``LoadReply.privacy``:
+    #: the department's own account after its latest noisy answer (``LoadReply.privacy`` or
+    #: ``LoadResponses.privacy``:
     #: ε, δ, releases, bound, exhausted); None before one (or without noise)
     reported: dict[str, Any] | None = None
 
@@ -90,6 +91,18 @@ class AnswerBudget:
                 f"privacy budget spent after {self.used} load answers (traffic; "
                 f"{self.planned} planned, {count} more asked)")
         self.used += count
+
+    def record(self, answer: Any) -> None:
+        """Keep the department's account that a reply carries (``privacy``), the latest one:
+        the one with the most releases (merged batches answer in any order)."""
+        if not answer.HasField("privacy"):
+            return
+        spent = answer.privacy
+        if self.reported is not None and spent.releases < self.reported["releases"]:
+            return
+        self.reported = {"epsilon": spent.epsilon, "delta": spent.delta,
+                         "releases": spent.releases, "bound": spent.bound,
+                         "exhausted": spent.exhausted}
 
 
 @dataclass(frozen=True)
@@ -161,6 +174,7 @@ def cno_turn(parties: PriceGameParties, cno: str, *, purchase: FloatArray, price
         if len(answer.load_mw) != len(probes):
             raise InvalidInputError(f"the traffic department answered {len(answer.load_mw)} "
                                         f"of {len(probes)} probes")
+        parties.budget.record(answer)
         batches += 1
         loads = [from_series(series, parties.stations, parties.periods, f"load_mw[{k}]")[rows]
                  for k, series in enumerate(answer.load_mw)]
@@ -251,11 +265,7 @@ class BestResponseDynamics:
         answer: Any = (yield [Call(parties.traffic, "RespondToPrices", common_pb2.PriceSignal(
             price_per_mwh=to_series(parties.stations, self.price)), parties.scope)]
                        )[parties.traffic]
-        if answer.HasField("privacy"):
-            spent = answer.privacy
-            parties.budget.reported = {
-                "epsilon": spent.epsilon, "delta": spent.delta, "releases": spent.releases,
-                "bound": spent.bound, "exhausted": spent.exhausted}
+        parties.budget.record(answer)
         load = from_series(answer.load_mw, parties.stations, parties.periods, "load_mw")
         self.load_change = relative_change(load, self.load)
         self.load = load
@@ -353,5 +363,6 @@ def load_responses_exchange(parties: PriceGameParties, prices: list[FloatArray]
     if len(answer.load_mw) != len(prices):
         raise InvalidInputError(f"the traffic department answered {len(answer.load_mw)} "
                                     f"of {len(prices)} probes")
+    parties.budget.record(answer)
     return [from_series(series, parties.stations, parties.periods, f"load_mw[{k}]")
             for k, series in enumerate(answer.load_mw)]

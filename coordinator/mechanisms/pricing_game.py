@@ -449,10 +449,10 @@ def game_privacy_block(scenario: Scenario, budget: AnswerBudget, *, stopped: boo
     :func:`~ptn.coordinator.mechanisms.joint_coordination.privacy_block`, with ``rounds``
     counting load answers): ``load_answers`` the coordinator asked for over the whole
     experiment, and per operator the account the traffic department reported with its latest
-    noisy price response (its ε, δ, releases, bound; answers given after it, the certificate's
-    and the matrix's probes, are in ``load_answers`` but not in that ε); ``budget_spent`` when
-    the game stopped on it (``stopped``: the next batch did not fit) or used it all; empty
-    without a ``[privacy]`` mechanism."""
+    noisy answer (``LoadReply.privacy`` or ``LoadResponses.privacy``: its ε, δ, releases,
+    bound, every answer counted, the certificate's and the matrix's probes too);
+    ``budget_spent`` when the game stopped on it (``stopped``: the next batch did not fit) or
+    used it all; empty without a ``[privacy]`` mechanism."""
     block = privacy_block(scenario, None)
     if not block:
         return block

@@ -101,6 +101,7 @@ def _one_phase(pending: Mapping[K, list[Call]], max_probes: int | None
     replies: dict[K, dict[str, Message]] = {key: {} for key in pending}
     loads: dict[str, list[Any]] = {operator_id: [] for operator_id in merged}
     headers: dict[str, Message] = {}
+    privacy: dict[str, Any] = {}  # the latest privacy account each merged operator sent
     phase = 0
     while True:
         calls = list(single) if phase == 0 else []
@@ -119,6 +120,10 @@ def _one_phase(pending: Mapping[K, list[Call]], max_probes: int | None
                 raise InvalidInputError(f"operator {call.operator_id} answered "
                                         f"{len(answer.load_mw)} of {probes} probes")
             loads[call.operator_id].extend(answer.load_mw)
+            if answer.HasField("privacy") and (
+                    call.operator_id not in privacy
+                    or answer.privacy.releases > privacy[call.operator_id].releases):
+                privacy[call.operator_id] = answer.privacy  # the account after the last
             seen: Any = headers.get(call.operator_id)
             if seen is None or answer.header.status > seen.status:  # INEXACT outranks OK
                 headers[call.operator_id] = answer.header
@@ -127,6 +132,8 @@ def _one_phase(pending: Mapping[K, list[Call]], max_probes: int | None
         for share in shares:
             reply = games_pb2.LoadResponses(load_mw=loads[operator_id][share.start:share.stop])
             reply.header.CopyFrom(headers[operator_id])
+            if operator_id in privacy:
+                reply.privacy.CopyFrom(privacy[operator_id])
             replies[share.key][operator_id] = reply  # type: ignore[index]
     return replies
 

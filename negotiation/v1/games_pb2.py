@@ -25,29 +25,29 @@ _sym_db = _symbol_database.Default()
 from . import common_pb2 as negotiation_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1anegotiation/v1/games.proto\x12\x0enegotiation.v1\x1a\x1bnegotiation/v1/common.proto\"r\n\x0bPriceProbes\x12-\n\x06header\x18\x01 \x01(\x0b\x32\x1d.negotiation.v1.RequestHeader\x12\x34\n\rprice_per_mwh\x18\x02 \x03(\x0b\x32\x1d.negotiation.v1.StationSeries\"l\n\rLoadResponses\x12+\n\x06header\x18\x01 \x01(\x0b\x32\x1b.negotiation.v1.ReplyHeader\x12.\n\x07load_mw\x18\x02 \x03(\x0b\x32\x1d.negotiation.v1.StationSeries\"\x9b\x03\n\rPriceGameTurn\x12-\n\x06header\x18\x01 \x01(\x0b\x32\x1d.negotiation.v1.RequestHeader\x12=\n\x16purchase_price_per_mwh\x18\x02 \x01(\x0b\x32\x1d.negotiation.v1.StationSeries\x12;\n\x14others_price_per_mwh\x18\x03 \x01(\x0b\x32\x1d.negotiation.v1.StationSeries\x12\x37\n\x10observed_load_mw\x18\x04 \x01(\x0b\x32\x1d.negotiation.v1.StationSeries\x12<\n\x15\x63urrent_price_per_mwh\x18\x05 \x01(\x0b\x32\x1d.negotiation.v1.StationSeries\x12\x34\n\rprobe_load_mw\x18\x06 \x03(\x0b\x32\x1d.negotiation.v1.StationSeries\x12\x32\n\x06method\x18\x07 \x01(\x0e\x32\".negotiation.v1.BestResponseMethod\"\xe6\x01\n\rPriceGameMove\x12+\n\x06header\x18\x01 \x01(\x0b\x32\x1b.negotiation.v1.ReplyHeader\x12:\n\x13probe_price_per_mwh\x18\x02 \x03(\x0b\x32\x1d.negotiation.v1.StationSeries\x12\x34\n\rprice_per_mwh\x18\x03 \x01(\x0b\x32\x1d.negotiation.v1.StationSeries\x12\x0f\n\x07revenue\x18\x04 \x01(\x01\x12\x15\n\rstart_revenue\x18\x05 \x01(\x01\x12\x0e\n\x06probes\x18\x06 \x01(\x05\"y\n\x10ProfitShareOffer\x12-\n\x06header\x18\x01 \x01(\x0b\x32\x1d.negotiation.v1.RequestHeader\x12\r\n\x05share\x18\x02 \x01(\x01\x12\x16\n\x0ereference_cost\x18\x03 \x01(\x01\x12\x0f\n\x07payment\x18\x04 \x01(\x01\"\xb5\x01\n\x11ProfitShareAnswer\x12+\n\x06header\x18\x01 \x01(\x0b\x32\x1b.negotiation.v1.ReplyHeader\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x02 \x01(\x08\x12.\n\x07load_mw\x18\x03 \x01(\x0b\x32\x1d.negotiation.v1.StationSeries\x12\x0f\n\x07\x62\x65nefit\x18\x04 \x01(\x01\x12\x0c\n\x04\x63ost\x18\x05 \x01(\x01\x12\x12\n\ncost_alone\x18\x06 \x01(\x01\"[\n\nSettlement\x12-\n\x06header\x18\x01 \x01(\x0b\x32\x1d.negotiation.v1.RequestHeader\x12\x0e\n\x06\x61mount\x18\x02 \x01(\x01\x12\x0e\n\x06reason\x18\x03 \x01(\t\"<\n\rSettlementAck\x12+\n\x06header\x18\x01 \x01(\x0b\x32\x1b.negotiation.v1.ReplyHeader*x\n\x12\x42\x65stResponseMethod\x12$\n BEST_RESPONSE_METHOD_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x42\x45ST_RESPONSE_METHOD_AEM\x10\x01\x12\x1e\n\x1a\x42\x45ST_RESPONSE_METHOD_EXACT\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1anegotiation/v1/games.proto\x12\x0enegotiation.v1\x1a\x1bnegotiation/v1/common.proto\"r\n\x0bPriceProbes\x12-\n\x06header\x18\x01 \x01(\x0b\x32\x1d.negotiation.v1.RequestHeader\x12\x34\n\rprice_per_mwh\x18\x02 \x03(\x0b\x32\x1d.negotiation.v1.StationSeries\"\x9b\x01\n\rLoadResponses\x12+\n\x06header\x18\x01 \x01(\x0b\x32\x1b.negotiation.v1.ReplyHeader\x12.\n\x07load_mw\x18\x02 \x03(\x0b\x32\x1d.negotiation.v1.StationSeries\x12-\n\x07privacy\x18\x03 \x01(\x0b\x32\x1c.negotiation.v1.PrivacySpent\"\x9b\x03\n\rPriceGameTurn\x12-\n\x06header\x18\x01 \x01(\x0b\x32\x1d.negotiation.v1.RequestHeader\x12=\n\x16purchase_price_per_mwh\x18\x02 \x01(\x0b\x32\x1d.negotiation.v1.StationSeries\x12;\n\x14others_price_per_mwh\x18\x03 \x01(\x0b\x32\x1d.negotiation.v1.StationSeries\x12\x37\n\x10observed_load_mw\x18\x04 \x01(\x0b\x32\x1d.negotiation.v1.StationSeries\x12<\n\x15\x63urrent_price_per_mwh\x18\x05 \x01(\x0b\x32\x1d.negotiation.v1.StationSeries\x12\x34\n\rprobe_load_mw\x18\x06 \x03(\x0b\x32\x1d.negotiation.v1.StationSeries\x12\x32\n\x06method\x18\x07 \x01(\x0e\x32\".negotiation.v1.BestResponseMethod\"\xe6\x01\n\rPriceGameMove\x12+\n\x06header\x18\x01 \x01(\x0b\x32\x1b.negotiation.v1.ReplyHeader\x12:\n\x13probe_price_per_mwh\x18\x02 \x03(\x0b\x32\x1d.negotiation.v1.StationSeries\x12\x34\n\rprice_per_mwh\x18\x03 \x01(\x0b\x32\x1d.negotiation.v1.StationSeries\x12\x0f\n\x07revenue\x18\x04 \x01(\x01\x12\x15\n\rstart_revenue\x18\x05 \x01(\x01\x12\x0e\n\x06probes\x18\x06 \x01(\x05\"y\n\x10ProfitShareOffer\x12-\n\x06header\x18\x01 \x01(\x0b\x32\x1d.negotiation.v1.RequestHeader\x12\r\n\x05share\x18\x02 \x01(\x01\x12\x16\n\x0ereference_cost\x18\x03 \x01(\x01\x12\x0f\n\x07payment\x18\x04 \x01(\x01\"\xb5\x01\n\x11ProfitShareAnswer\x12+\n\x06header\x18\x01 \x01(\x0b\x32\x1b.negotiation.v1.ReplyHeader\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x02 \x01(\x08\x12.\n\x07load_mw\x18\x03 \x01(\x0b\x32\x1d.negotiation.v1.StationSeries\x12\x0f\n\x07\x62\x65nefit\x18\x04 \x01(\x01\x12\x0c\n\x04\x63ost\x18\x05 \x01(\x01\x12\x12\n\ncost_alone\x18\x06 \x01(\x01\"[\n\nSettlement\x12-\n\x06header\x18\x01 \x01(\x0b\x32\x1d.negotiation.v1.RequestHeader\x12\x0e\n\x06\x61mount\x18\x02 \x01(\x01\x12\x0e\n\x06reason\x18\x03 \x01(\t\"<\n\rSettlementAck\x12+\n\x06header\x18\x01 \x01(\x0b\x32\x1b.negotiation.v1.ReplyHeader*x\n\x12\x42\x65stResponseMethod\x12$\n BEST_RESPONSE_METHOD_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x42\x45ST_RESPONSE_METHOD_AEM\x10\x01\x12\x1e\n\x1a\x42\x45ST_RESPONSE_METHOD_EXACT\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'ptn.protocol.v1.games_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_BESTRESPONSEMETHOD']._serialized_start=1410
-  _globals['_BESTRESPONSEMETHOD']._serialized_end=1530
+  _globals['_BESTRESPONSEMETHOD']._serialized_start=1458
+  _globals['_BESTRESPONSEMETHOD']._serialized_end=1578
   _globals['_PRICEPROBES']._serialized_start=75
   _globals['_PRICEPROBES']._serialized_end=189
-  _globals['_LOADRESPONSES']._serialized_start=191
-  _globals['_LOADRESPONSES']._serialized_end=299
-  _globals['_PRICEGAMETURN']._serialized_start=302
-  _globals['_PRICEGAMETURN']._serialized_end=713
-  _globals['_PRICEGAMEMOVE']._serialized_start=716
-  _globals['_PRICEGAMEMOVE']._serialized_end=946
-  _globals['_PROFITSHAREOFFER']._serialized_start=948
-  _globals['_PROFITSHAREOFFER']._serialized_end=1069
-  _globals['_PROFITSHAREANSWER']._serialized_start=1072
-  _globals['_PROFITSHAREANSWER']._serialized_end=1253
-  _globals['_SETTLEMENT']._serialized_start=1255
-  _globals['_SETTLEMENT']._serialized_end=1346
-  _globals['_SETTLEMENTACK']._serialized_start=1348
-  _globals['_SETTLEMENTACK']._serialized_end=1408
+  _globals['_LOADRESPONSES']._serialized_start=192
+  _globals['_LOADRESPONSES']._serialized_end=347
+  _globals['_PRICEGAMETURN']._serialized_start=350
+  _globals['_PRICEGAMETURN']._serialized_end=761
+  _globals['_PRICEGAMEMOVE']._serialized_start=764
+  _globals['_PRICEGAMEMOVE']._serialized_end=994
+  _globals['_PROFITSHAREOFFER']._serialized_start=996
+  _globals['_PROFITSHAREOFFER']._serialized_end=1117
+  _globals['_PROFITSHAREANSWER']._serialized_start=1120
+  _globals['_PROFITSHAREANSWER']._serialized_end=1301
+  _globals['_SETTLEMENT']._serialized_start=1303
+  _globals['_SETTLEMENT']._serialized_end=1394
+  _globals['_SETTLEMENTACK']._serialized_start=1396
+  _globals['_SETTLEMENTACK']._serialized_end=1456
 # @@protoc_insertion_point(module_scope)

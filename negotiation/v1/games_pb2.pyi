@@ -26,12 +26,14 @@ class PriceProbes(_message.Message):
     def __init__(self, header: _Optional[_Union[_common_pb2.RequestHeader, _Mapping]] = ..., price_per_mwh: _Optional[_Iterable[_Union[_common_pb2.StationSeries, _Mapping]]] = ...) -> None: ...
 
 class LoadResponses(_message.Message):
-    __slots__ = ("header", "load_mw")
+    __slots__ = ("header", "load_mw", "privacy")
     HEADER_FIELD_NUMBER: _ClassVar[int]
     LOAD_MW_FIELD_NUMBER: _ClassVar[int]
+    PRIVACY_FIELD_NUMBER: _ClassVar[int]
     header: _common_pb2.ReplyHeader
     load_mw: _containers.RepeatedCompositeFieldContainer[_common_pb2.StationSeries]
-    def __init__(self, header: _Optional[_Union[_common_pb2.ReplyHeader, _Mapping]] = ..., load_mw: _Optional[_Iterable[_Union[_common_pb2.StationSeries, _Mapping]]] = ...) -> None: ...
+    privacy: _common_pb2.PrivacySpent
+    def __init__(self, header: _Optional[_Union[_common_pb2.ReplyHeader, _Mapping]] = ..., load_mw: _Optional[_Iterable[_Union[_common_pb2.StationSeries, _Mapping]]] = ..., privacy: _Optional[_Union[_common_pb2.PrivacySpent, _Mapping]] = ...) -> None: ...
 
 class PriceGameTurn(_message.Message):
     __slots__ = ("header", "purchase_price_per_mwh", "others_price_per_mwh", "observed_load_mw", "current_price_per_mwh", "probe_load_mw", "method")

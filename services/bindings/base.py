@@ -29,6 +29,7 @@ from ptn.services.contract import (
     Operator,
     OperatorStatus,
     Outcome,
+    PrivacyReport,
     StationLoads,
 )
 
@@ -161,8 +162,12 @@ def load_reply(stations: Sequence[str], loads: StationLoads) -> Answer:
     if loads.load_mw is not None:
         reply.load_mw.CopyFrom(to_series(stations, loads.load_mw))
     if loads.privacy is not None:
-        spent = loads.privacy
-        reply.privacy.CopyFrom(common_pb2.PrivacySpent(
-            epsilon=spent.epsilon, delta=spent.delta, releases=spent.releases,
-            bound=spent.bound, exhausted=spent.exhausted))
+        reply.privacy.CopyFrom(privacy_spent(loads.privacy))
     return Answer(reply, loads)
+
+
+def privacy_spent(report: PrivacyReport) -> common_pb2.PrivacySpent:
+    """The ``PrivacySpent`` message of an operator's account of its noisy releases."""
+    return common_pb2.PrivacySpent(epsilon=report.epsilon, delta=report.delta,
+                                   releases=report.releases, bound=report.bound,
+                                   exhausted=report.exhausted)

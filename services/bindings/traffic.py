@@ -32,6 +32,7 @@ from ptn.services.bindings.base import (
     consensus_step,
     describe,
     load_reply,
+    privacy_spent,
     report_cost,
 )
 from ptn.services.traffic.contract import TrafficOperator
@@ -66,8 +67,11 @@ def probe_responses(model: TrafficOperator, request: games_pb2.PriceProbes) -> A
                           MAX_ABS_PRICE_PER_MWH, "$/MWh")
               for k, series in enumerate(request.price_per_mwh)]
     result = model.probe_responses(prices)
-    return Answer(games_pb2.LoadResponses(
-        load_mw=[to_series(facts.stations, load) for load in result.load_mw]), result)
+    reply = games_pb2.LoadResponses(
+        load_mw=[to_series(facts.stations, load) for load in result.load_mw])
+    if result.privacy is not None:
+        reply.privacy.CopyFrom(privacy_spent(result.privacy))
+    return Answer(reply, result)
 
 
 TRAFFIC_BINDING: Binding[TrafficOperator] = Binding("traffic", (

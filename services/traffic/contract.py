@@ -12,16 +12,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from ptn.services.contract import CoupledOperator, FloatArray, OperatorStatus, StationLoads
+from ptn.services.contract import (
+    CoupledOperator,
+    FloatArray,
+    OperatorStatus,
+    PrivacyReport,
+    StationLoads,
+)
 
 
 @dataclass(frozen=True)
 class ProbeLoads:
-    """The station loads (MW) answering each price probe, in the probes' order."""
+    """The station loads (MW) answering each price probe, in the probes' order; ``privacy``:
+    set when they carry differentially private noise, the privacy spent after them."""
 
     load_mw: tuple[FloatArray, ...]
     status: OperatorStatus = OperatorStatus.OK
     message: str = ""
+    privacy: PrivacyReport | None = None
 
 
 class TrafficOperator(CoupledOperator, Protocol):

@@ -241,7 +241,7 @@ class TrafficDepartmentModel:
         answer = self._probe_loads(prices)
         # a load is never negative: clipping the noisy loads at zero is post-processing
         noisy = tuple(np.maximum(self.privacy.noised(load)[0], 0.0) for load in answer.load_mw)
-        return replace(answer, load_mw=noisy)
+        return replace(answer, load_mw=noisy, privacy=self.privacy.report())
 
     def _probe_loads(self, prices: list[FloatArray]) -> ProbeLoads:
         """The exact loads at each probe (the department's own)."""
