@@ -24,7 +24,7 @@ from ptn.engines.traffic.ev_classes import EvClass, common_block_mwh
 from ptn.engines.traffic.multiperiod import MultiPeriodSpec
 from ptn.engines.traffic.network import FloatArray, RoadNetwork
 from ptn.engines.traffic.sue_periods import SuePeriodsSpec, check_method
-from ptn.engines.traffic.trip_tables import PeriodTrips, read_period_trips
+from ptn.engines.traffic.trip_tables import PeriodTrips, read_period_trips, resample_periods
 from ptn.scenario.document import ScenarioPart
 from ptn.scenario.keys import default_of
 from ptn.scenario.operator_tables import EvClassTable, TrafficStation, TrafficTable
@@ -229,12 +229,18 @@ def _period_trips(part: ScenarioPart, table: TrafficTable,
         part.reader.fail(key, "an empty list: give a trip table or one TNTP trips file per "
                               "period")
     paths = [part.resolve(source, key) for source in sources]
-    if isinstance(table.trips, list) and len(paths) != part.public.periods:
-        part.reader.fail(key, f"{len(paths)} TNTP trips files for {part.public.periods} "
-                              "periods: give one per period (or one long table)")
+    # the table's periods are the scenario file's; --periods resamples them like a profile
+    periods = part.public.periods
+    file_periods = part.public.file_periods or periods
+    if isinstance(table.trips, list) and len(paths) != file_periods:
+        part.reader.fail(key, f"{len(paths)} TNTP trips files for {file_periods} periods: give "
+                              "one per period (or one long table)")
     try:
-        return read_period_trips(paths[0] if isinstance(table.trips, str) else paths, network,
-                                 part.public.periods)
+        trips = read_period_trips(paths[0] if isinstance(table.trips, str) else paths, network,
+                                  file_periods)
+        if file_periods == periods:
+            return trips
+        return replace(trips, demand_veh_per_h=resample_periods(trips.demand_veh_per_h, periods))
     except InvalidInputError as error:
         part.reader.fail(key, str(error))
         raise  # unreachable: fail raises

@@ -106,6 +106,9 @@ class PublicInfo:
     periods: int
     period_hours: float
     stations: tuple[str, ...]
+    #: the periods the scenario file states, when ``--periods`` resampled its day (data given
+    #: per period of the file, e.g. a trip table, are resampled from them); None otherwise
+    file_periods: int | None = None
 
 
 #: the defaults of every coordinator key, as the schema declares them
@@ -294,7 +297,8 @@ def scenario_from_text(text: str, *, source: str, base_directory: Path,
         if isinstance(periods, bool) or int(periods) != periods or periods < 1:
             raise InvalidInputError(f"--periods must be a positive integer, got {periods!r}")
         span_hours = public.periods * public.period_hours
-        public = replace(public, periods=int(periods), period_hours=span_hours / int(periods))
+        public = replace(public, periods=int(periods), period_hours=span_hours / int(periods),
+                         file_periods=public.periods)
     coordinator = _coordinator(reader, shared.coordinator)
     # the pricing game's releases are its load answers, not bounded by its rounds
     privacy = PrivacySettings() if shared.privacy is None else parse_privacy(

@@ -121,3 +121,28 @@ def test_a_network_in_hours_costs_sixty_times_its_minutes() -> None:
     assert (minutes.network.time_unit, hours.network.time_unit) == ("min", "h")
     np.testing.assert_allclose(hours.road_link_costs().free_flow_time,
                                60.0 * minutes.road_link_costs().free_flow_time, rtol=1e-12)
+
+
+def test_a_resampled_day_averages_the_tables_periods(tmp_path: Path) -> None:
+    """``--periods 4`` on a scenario with a 24-period table: each 6-hour period's demand is
+    the mean rate of its six hours (as a daily profile is resampled)."""
+    hourly = demand_by_pair(traffic_config_from_part(traffic_part()))
+    scale = float(SCENARIO.part("traffic").data.get("demand_scale", 1.0))
+    table = write_long_table(tmp_path / "trips.csv",
+                             {pair: trips / scale for pair, trips in hourly.items()})
+    four = load_scenario(periods=4).part("traffic")
+    data = {k: v for k, v in four.data.items() if k != "demand_profile"}
+    got = demand_by_pair(traffic_config_from_part(replace(four, data={**data,
+                                                                      "trips": str(table)})))
+    for pair, trips in got.items():
+        expected = [float(np.mean(hourly[pair][6 * k:6 * (k + 1)])) for k in range(4)]
+        np.testing.assert_allclose(trips, expected, rtol=1e-12)
+
+
+def test_periods_that_do_not_divide_are_refused(tmp_path: Path) -> None:
+    table = write_long_table(tmp_path / "trips.csv", {(1, 2): np.full(PERIODS, 10.0)})
+    five = load_scenario(periods=5).part("traffic")
+    data = {k: v for k, v in five.data.items() if k != "demand_profile"}
+    with pytest.raises(InvalidInputError, match=r"traffic.trips: a trip table of 24 periods "
+                                                r"cannot be resampled to 5 periods"):
+        traffic_config_from_part(replace(five, data={**data, "trips": str(table)}))
