@@ -6,7 +6,9 @@ profiles, :mod:`ptn.engines.power.bus_load_profiles`), and a user fixing one nee
 where the bad value is. :func:`read_table` reads either format (Parquet when the suffix says
 so, else CSV) and :class:`DataTable` locates a row as ``path:line`` in a CSV (the header is
 line 1) or ``path: row r`` in Parquet (rows from 0), checks numeric and integer columns, and
-finds repeated keys. Errors are :class:`~ptn.engines.errors.InvalidInputError`.
+finds repeated keys; :func:`resample_periods` fits a table given per period of the scenario
+file to a day resampled by ``--periods``. Errors are
+:class:`~ptn.engines.errors.InvalidInputError`.
 """
 
 from __future__ import annotations
@@ -112,3 +114,21 @@ def read_table(path: Path, what: str) -> DataTable:
                                 f"table ({error})") from error
     frame.columns = [str(name).strip() for name in frame.columns]
     return DataTable(path, frame, parquet)
+
+
+def resample_periods(values: FloatArray, periods: int, what: str = "a table"
+                     ) -> FloatArray:
+    """A table's per-period rows (periods × anything: demand rates in veh/h, load multipliers)
+    over the same day in ``periods`` equal periods, by time averaging (fewer, longer periods)
+    or repetition (more, shorter ones), as ``--periods`` resamples a daily profile; the counts
+    must divide one another (``what`` names the table in the error)."""
+    rates = np.asarray(values, dtype=np.float64)
+    given = rates.shape[0]
+    if periods == given:
+        return rates
+    if periods < 1 or (given % periods and periods % given):
+        raise InvalidInputError(f"{what} of {given} periods cannot be resampled to "
+                                f"{periods} periods (one count must divide the other)")
+    if periods < given:
+        return rates.reshape(periods, given // periods, *rates.shape[1:]).mean(axis=1)
+    return np.repeat(rates, periods // given, axis=0)

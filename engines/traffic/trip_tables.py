@@ -149,18 +149,3 @@ def _on_network(period: IntArray, origin: IntArray, destination: IntArray, trips
     return PeriodTrips(network=timed, demand_veh_per_h=demand,
                        intrazonal_veh_per_h=float(trips[intrazonal].sum()))
 
-
-def resample_periods(demand_veh_per_h: FloatArray, periods: int) -> FloatArray:
-    """Per-period demand rates (periods × pairs, veh/h) over the same day in ``periods`` equal
-    periods, by time averaging (fewer, longer periods) or repetition (more, shorter ones), as
-    ``--periods`` resamples a daily profile; the counts must divide one another."""
-    rates = np.asarray(demand_veh_per_h, dtype=np.float64)
-    given = rates.shape[0]
-    if periods == given:
-        return rates
-    if periods < 1 or (given % periods and periods % given):
-        raise InvalidInputError(f"a trip table of {given} periods cannot be resampled to "
-                                f"{periods} periods (one count must divide the other)")
-    if periods < given:
-        return rates.reshape(periods, given // periods, -1).mean(axis=1)
-    return np.repeat(rates, periods // given, axis=0)

@@ -23,6 +23,7 @@ from ptn.engines.power.case_file import (
 from ptn.engines.power.der import DsoCase, validate_case
 from ptn.engines.power.feeder import Feeder
 from ptn.engines.power.pricing import PriceLimits, TrialDraw
+from ptn.engines.tables import resample_periods
 from ptn.scenario.document import ScenarioPart
 from ptn.scenario.keys import default_of
 from ptn.scenario.operator_tables import DsoPricing, DsoTable, FeederItem
@@ -158,8 +159,14 @@ def _with_bus_load_profiles(part: ScenarioPart, case: DsoCase, value: str) -> Ds
     relative to the scenario file; its errors name the key, the file, the line and the bus)."""
     at = f"{part.role}.bus_load_profiles"
     path = part.resolve(value, at)
+    # the table's periods are the scenario file's; --periods resamples them like a profile
+    file_periods = part.public.file_periods or case.periods
     try:
-        profiles = read_bus_load_profiles(path, case.feeders, case.periods)
+        profiles = read_bus_load_profiles(path, case.feeders, file_periods)
+        if file_periods != case.periods:
+            profiles = tuple(replace(profile, multipliers=resample_periods(
+                profile.multipliers, case.periods, "a bus load profile table"))
+                for profile in profiles)
         shaped = replace(case, bus_load_profiles=profiles)
         validate_case(shaped)
     except InvalidInputError as error:

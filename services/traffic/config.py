@@ -18,13 +18,14 @@ from typing import Any, get_args
 import numpy as np
 
 from ptn.engines.errors import InvalidInputError
+from ptn.engines.tables import resample_periods
 from ptn.engines.traffic.builtin import BUILTIN_NETWORKS, load_network
 from ptn.engines.traffic.charging import ChargingNetworkSpec, ChargingStation
 from ptn.engines.traffic.ev_classes import EvClass, common_block_mwh
 from ptn.engines.traffic.multiperiod import MultiPeriodSpec
 from ptn.engines.traffic.network import FloatArray, RoadNetwork
 from ptn.engines.traffic.sue_periods import SuePeriodsSpec, check_method
-from ptn.engines.traffic.trip_tables import PeriodTrips, read_period_trips, resample_periods
+from ptn.engines.traffic.trip_tables import PeriodTrips, read_period_trips
 from ptn.scenario.document import ScenarioPart
 from ptn.scenario.keys import default_of
 from ptn.scenario.operator_tables import EvClassTable, TrafficStation, TrafficTable
@@ -240,7 +241,8 @@ def _period_trips(part: ScenarioPart, table: TrafficTable,
                                   file_periods)
         if file_periods == periods:
             return trips
-        return replace(trips, demand_veh_per_h=resample_periods(trips.demand_veh_per_h, periods))
+        return replace(trips, demand_veh_per_h=resample_periods(
+            trips.demand_veh_per_h, periods, "a trip table"))
     except InvalidInputError as error:
         part.reader.fail(key, str(error))
         raise  # unreachable: fail raises

@@ -69,3 +69,18 @@ def test_a_bad_table_is_named_with_the_key_the_file_the_line_and_the_bus(tmp_pat
     with pytest.raises(InvalidInputError, match=r"dso\.bus_load_profiles: .*absent\.csv: no such "
                                                 r"bus load profile table"):
         dso_config_from_part(load_scenario(path).part("dso"))
+
+
+def test_a_resampled_day_averages_the_tables_periods(tmp_path: Path) -> None:
+    """``--periods 4``: a 24-period table's multipliers are averaged over each 6 hours (as the
+    scenario's load_profile is); ``--periods 48``: each hour's repeated."""
+    shape = np.round(np.linspace(0.2, 1.6, PERIODS), 6)
+    rows = "".join(f"{BUS},{t},{float(shape[t])!r}\n" for t in range(PERIODS))
+    path = scenario(tmp_path, "bus,period,multiplier\n" + rows)
+    config = dso_config_from_part(load_scenario(path, periods=4).part("dso"))
+    (profile,) = config.case.bus_load_profiles
+    np.testing.assert_allclose(profile.multipliers,
+                               [np.mean(shape[6 * k:6 * (k + 1)]) for k in range(4)], rtol=1e-12)
+    config = dso_config_from_part(load_scenario(path, periods=48).part("dso"))
+    np.testing.assert_array_equal(config.case.bus_load_profiles[0].multipliers,
+                                  np.repeat(shape, 2))
