@@ -75,6 +75,17 @@ def test_check_says_ok_with_the_mechanism_and_operators() -> None:
                                      "traffic; 3 stations, 24 periods of 1 h")
 
 
+def test_check_says_what_a_private_scenario_protects(tmp_path: Path) -> None:
+    path = tmp_path / "private.toml"
+    path.write_text(builtin_scenario_text("nguyen-dupuis-ieee33") + '\n[privacy]\n'
+                    'mechanism = "laplace"\nepsilon = 10.0\nrounds = 20\n'
+                    'protect = ["station_loads"]\nload_mw = 0.1\n')
+    result = RUNNER.invoke(scenario_app, ["check", str(path)])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip().endswith("24 periods of 1 h; private: laplace noise on "
+                                          "station_loads, total epsilon 10 over 20 releases")
+
+
 def test_check_lists_every_problem_and_exits_1(tmp_path: Path) -> None:
     path = tmp_path / "my.toml"
     path.write_text(builtin_scenario_text("nguyen-dupuis-ieee33")

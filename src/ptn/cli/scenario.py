@@ -89,9 +89,13 @@ def check_scenario(spec: str) -> tuple[list[str], str]:
     public = scenario.public
     operators = ", ".join(f"{i} ({scenario.part(i).role})" if i != scenario.part(i).role
                           else i for i in scenario.operator_ids)
+    privacy = scenario.privacy
+    private = (f"; private: {privacy.mechanism} noise on "
+               f"{', '.join(d.name for d in privacy.protected)}, total epsilon "
+               f"{privacy.epsilon:g} over {privacy.rounds} releases") if privacy.active else ""
     return [], (f"{spec}: OK: mechanism {scenario.coordinator.mechanism}, operators "
                 f"{operators}; {len(public.stations)} stations, {public.periods} periods of "
-                f"{public.period_hours:g} h")
+                f"{public.period_hours:g} h{private}")
 
 
 @scenario_app.command("check")
