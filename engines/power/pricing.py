@@ -82,6 +82,17 @@ _NSD_ROUNDING = 1e-12
 _NSD_TOLERANCE = 1e-8
 
 _FIT_STATUS = {cp.OPTIMAL: "optimal", cp.OPTIMAL_INACCURATE: "inaccurate"}
+#: stations from which a period's constrained fit is solved by accelerated projected gradient
+#: (:func:`_fit_projected`) rather than as an SDP: on chicago-city-game's DSO (100 stations, 4
+#: periods, 5 points) Clarabel took 96-125 s on the SDP and the projected gradient 1.1 s
+#: (~330 iterations a period), its objective 3e-10 lower and its slopes within 3.6e-6; small
+#: fits (seed 001's) keep the SDP
+PROJECTED_FIT_MIN_STATIONS = 20
+#: the projected gradient stops when a step moves the scaled slopes by less than this
+#: (relative to their size) ...
+PROJECTED_FIT_TOLERANCE = 1e-12
+#: ... or after this many steps, when the fit falls back to the SDP
+PROJECTED_FIT_MAX_STEPS = 20_000
 _PRICING_STATUS = {
     cp.OPTIMAL: "optimal",
     cp.OPTIMAL_INACCURATE: "inaccurate",
@@ -210,8 +221,11 @@ def fit_load_response(
     then drops out: ``P0 = P̄ − F·λ̄``) and scaled by their weighted RMS deviations, so the
     regression is O(1) whatever the price level. The problem separates by rows of ``F`` without
     the semidefinite constraint: each row is a ridge least-squares problem solved in closed
-    form; a period whose solution has ``sym(F_t)`` not negative semidefinite is refitted as a
-    small SDP (cvxpy, Clarabel). Solver failure is a ``failed`` status with ``F = 0``.
+    form; a period whose solution has ``sym(F_t)`` not negative semidefinite is refitted with
+    the constraint: as a small SDP (cvxpy, Clarabel), or from
+    :data:`PROJECTED_FIT_MIN_STATIONS` stations on by accelerated projected gradient
+    (:func:`_fit_projected`, the SDP if it does not converge). Solver failure is a ``failed``
+    status with ``F = 0``.
     """
     price = _history_array(price_per_mwh, "price_per_mwh")
     load = _history_array(load_mw, "load_mw")
@@ -256,8 +270,13 @@ def fit_load_response(
     G, violating = _nearly_nsd(G)
     status, message = "optimal", ""
     if violating.size:
-        G_sdp, status, message = _fit_sdp(Xs[violating], Ys[violating], w,
-                                          scaled_penalty[violating], solver)
+        G_sdp, status, message = None, "failed", ""
+        if stations >= PROJECTED_FIT_MIN_STATIONS:
+            G_sdp = _fit_projected(Xs[violating], Ys[violating], w, scaled_penalty[violating])
+            status = "optimal"
+        if G_sdp is None:
+            G_sdp, status, message = _fit_sdp(Xs[violating], Ys[violating], w,
+                                              scaled_penalty[violating], solver)
         if G_sdp is None:
             fallback_slope = np.zeros((periods, stations, stations))
             return ResponseFit(
@@ -348,6 +367,49 @@ def _fit_sdp(X: FloatArray, Y: FloatArray, w: FloatArray, penalty: FloatArray,
     message = "" if status == "optimal" else \
         "the fit's SDP stopped at reduced accuracy (cvxpy status optimal_inaccurate)"
     return np.stack([np.asarray(G.value, dtype=np.float64) for G in slopes]), status, message
+
+
+def _fit_projected(X: FloatArray, Y: FloatArray, w: FloatArray, penalty: FloatArray
+                   ) -> FloatArray | None:
+    """Eq. 35 with ``sym(G_t) ⪯ 0`` for the given periods by accelerated projected gradient
+    (Nesterov's constant-momentum scheme for a strongly convex objective; Beck, *First-Order
+    Methods in Optimization*, SIAM 2017, §10.7), one period at a time; None when a period does
+    not converge within :data:`PROJECTED_FIT_MAX_STEPS` (the caller then solves the SDP).
+
+    The objective ``Σ_i w_i‖Y_i − G·X_i‖² + Σ_jk W_jk·G_jk²`` has gradient
+    ``2(G·H − B) + 2 W∘G`` (``H = Xᵀ diag(w) X``, ``B = Yᵀ diag(w) X``), Lipschitz with
+    ``L = 2(λ_max(H) + max W)`` and strongly convex with ``μ = 2 min W``. The Frobenius
+    projection on ``{G : sym(G) ⪯ 0}`` keeps the skew part and clips the symmetric part's
+    positive eigenvalues (the two parts are orthogonal)."""
+    fitted = []
+    for t in range(X.shape[0]):
+        H = X[t].T @ (w[:, None] * X[t])
+        B = Y[t].T @ (w[:, None] * X[t])
+        W = penalty[t]
+        lipschitz = 2.0 * (float(np.linalg.eigvalsh(H)[-1]) + float(W.max()))
+        ratio = 2.0 * float(W.min()) / lipschitz
+        momentum = (1.0 - np.sqrt(ratio)) / (1.0 + np.sqrt(ratio))
+        G = np.zeros_like(H)
+        ahead = G
+        for _ in range(PROJECTED_FIT_MAX_STEPS):
+            gradient = 2.0 * (ahead @ H - B) + 2.0 * W * ahead
+            moved = _project_nsd(ahead - gradient / lipschitz)
+            step = float(np.linalg.norm(moved - G))
+            ahead = moved + momentum * (moved - G)
+            G = moved
+            if step <= PROJECTED_FIT_TOLERANCE * max(1.0, float(np.linalg.norm(G))):
+                break
+        else:
+            return None
+        fitted.append(G)
+    return np.stack(fitted)
+
+
+def _project_nsd(G: FloatArray) -> FloatArray:
+    """The nearest (Frobenius) matrix whose symmetric part is negative semidefinite."""
+    symmetric, skew = 0.5 * (G + G.T), 0.5 * (G - G.T)
+    values, vectors = np.linalg.eigh(symmetric)
+    return np.asarray(skew + (vectors * np.minimum(values, 0.0)) @ vectors.T, dtype=np.float64)
 
 
 def _rms_residual(price: FloatArray, load: FloatArray, w: FloatArray, slope: FloatArray,
