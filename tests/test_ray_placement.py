@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 import ptn
+from ptn.coordinator.runtime.backends import RAY_READY_TIMEOUT_S
 from ptn.engines.errors import InvalidInputError
 
 PERIODS = 4
@@ -113,8 +114,10 @@ def test_a_resource_taken_by_others_is_refused_after_the_ready_timeout(
     actor, group = cluster_run["occupied"]["actor"], cluster_run["occupied"]["group"]
     assert "operator traffic was not placed on the Ray cluster within 3 s" in actor["error"]
     assert "placement group of 2 bundles (SPREAD) was not placed within" in group["error"]
+    # after the scenario's 3 s, not the default wait (a bound far from both: the machine may
+    # be loaded, and a test is not a timing)
     for refusal in (actor, group):
-        assert 3 <= refusal["seconds"] < 30
+        assert 3 <= refusal["seconds"] < RAY_READY_TIMEOUT_S / 2
     assert cluster_run["groups_left"] == 0
 
 
