@@ -32,6 +32,7 @@ import json
 import math
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -297,6 +298,20 @@ def plot(rows: list[dict[str, Any]], runs: list[dict[str, Any]], path: Path) -> 
     plt.close(figure)
 
 
+def write_results(name: str, meta: dict[str, Any], rows: list[dict[str, Any]],
+                  runs: list[dict[str, Any]],
+                  markdown: Callable[[list[dict[str, Any]], dict[str, Any]], str],
+                  plot: Callable[[list[dict[str, Any]], list[dict[str, Any]], Path], None]
+                  ) -> None:
+    """``bench/results/<name>.{json,md,png}`` of a cost-of-privacy bench, and the table."""
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps(
+        finite({"meta": meta, "rows": rows, "runs": runs}), indent=2) + "\n", encoding="utf-8")
+    (RESULTS / f"{name}.md").write_text(markdown(rows, meta), encoding="utf-8")
+    plot(rows, runs, RESULTS / f"{name}.png")
+    print(markdown(rows, meta))
+
+
 def finite(value: Any) -> Any:
     """JSON-native values: infinities and NaN as null (ε = ∞ is the row whose ε is null)."""
     if isinstance(value, dict):
@@ -361,12 +376,7 @@ def main() -> None:
             "plain_rounds": plain.summary["rounds"], "plain_status": plain.summary["status"],
             "centralized_total_usd": totals["centralized"],
             "seconds": time.perf_counter() - started}
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{args.name}.json").write_text(json.dumps(
-        finite({"meta": meta, "rows": rows, "runs": runs}), indent=2) + "\n", encoding="utf-8")
-    (RESULTS / f"{args.name}.md").write_text(markdown(rows, meta), encoding="utf-8")
-    plot(rows, runs, RESULTS / f"{args.name}.png")
-    print(markdown(rows, meta))
+    write_results(args.name, meta, rows, runs, markdown, plot)
 
 
 if __name__ == "__main__":

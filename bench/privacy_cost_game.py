@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.privacy_cost import finite
+from bench.privacy_cost import finite, write_results
 from ptn import api
 from ptn.engines.privacy.accountant import Totals
 from ptn.lab.privacy.audit import game_attacks
@@ -283,12 +283,7 @@ def main() -> None:
             "plain_revenue_usd": plain["revenue_usd"],
             "plain_total_usd": plain["total_revenue_usd"], "plans": plans,
             "seconds": time.perf_counter() - started}
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{args.name}.json").write_text(json.dumps(
-        finite({"meta": meta, "rows": rows, "runs": runs}), indent=2) + "\n", encoding="utf-8")
-    (RESULTS / f"{args.name}.md").write_text(markdown(rows, meta), encoding="utf-8")
-    plot(rows, runs, RESULTS / f"{args.name}.png")
-    print(markdown(rows, meta))
+    write_results(args.name, meta, rows, runs, markdown, plot)
 
 
 if __name__ == "__main__":
