@@ -93,13 +93,11 @@ class AnswerBudget:
         self.used += count
 
     def record(self, answer: Any) -> None:
-        """Keep the department's account that a reply carries (``privacy``), the latest one:
-        the one with the most releases (merged batches answer in any order)."""
+        """Keep the department's account that a reply carries (``privacy``): replies come in
+        turn, so the latest is the one to report."""
         if not answer.HasField("privacy"):
             return
         spent = answer.privacy
-        if self.reported is not None and spent.releases < self.reported["releases"]:
-            return
         self.reported = {"epsilon": spent.epsilon, "delta": spent.delta,
                          "releases": spent.releases, "bound": spent.bound,
                          "exhausted": spent.exhausted}

@@ -120,10 +120,8 @@ def _one_phase(pending: Mapping[K, list[Call]], max_probes: int | None
                 raise InvalidInputError(f"operator {call.operator_id} answered "
                                         f"{len(answer.load_mw)} of {probes} probes")
             loads[call.operator_id].extend(answer.load_mw)
-            if answer.HasField("privacy") and (
-                    call.operator_id not in privacy
-                    or answer.privacy.releases > privacy[call.operator_id].releases):
-                privacy[call.operator_id] = answer.privacy  # the account after the last
+            if answer.HasField("privacy"):  # phases run in turn: the last is the latest
+                privacy[call.operator_id] = answer.privacy
             seen: Any = headers.get(call.operator_id)
             if seen is None or answer.header.status > seen.status:  # INEXACT outranks OK
                 headers[call.operator_id] = answer.header
