@@ -115,6 +115,8 @@ def game_attacks(scenario: Scenario, outcome: Any, variant: str = "nash") -> lis
     played = outcome.variants[variant]
     cnos: dict[str, tuple[str, ...]] = played.cnos
     records = played.outcome.rounds
+    truths = {target: cno_truth(scenario, target, outcome.stations, records)
+              for target in cnos}
     results: list[AttackResult] = []
     for attacker, own in cnos.items():
         for target, theirs in cnos.items():
@@ -122,7 +124,7 @@ def game_attacks(scenario: Scenario, outcome: Any, variant: str = "nash") -> lis
                 continue
             view = game_view(records, outcome.stations, own, theirs, attacker=attacker,
                              target=target)
-            truth = cno_truth(scenario, target, outcome.stations, records)
+            truth = truths[target]
             results += [infer_price_bounds(view, truth), infer_marginal_cost(view, truth)]
     return results
 
