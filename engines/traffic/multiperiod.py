@@ -360,6 +360,9 @@ def _expanded_class(
         od_destination=sink_base + np.tile(destination_index, periods),
         od_demand=demand.ravel().copy(),
         node_labels=tuple(labels),
+        # period copies are blocks; generation nodes and super-sinks are not (-1)
+        node_block=np.concatenate([np.repeat(np.arange(periods, dtype=np.int64), per_copy),
+                                   np.full(num_nodes - generation_base, -1, dtype=np.int64)]),
     )
 
 
@@ -555,7 +558,9 @@ class MultiPeriodProblem:
             od_cost = {name: np.full((periods, num_od), np.nan) for name in names}
         if not known and result.link_flow.size and problem.total_demand > 0:
             graph = compile_graph(problem)
-            _, cost = shortest_path_costs(graph, result.link_cost)
+            cost = result.od_cost
+            if cost is None or cost.size != graph.num_ods:
+                _, cost = shortest_path_costs(graph, result.link_cost)
             first = graph.class_first_od
             for c, name in enumerate(names):
                 mine = (graph.od_order >= first[c]) & (graph.od_order < first[c + 1])

@@ -675,10 +675,13 @@ def solve_path_based(
             sweep(flow, True, first, end, first, pred_arc, all_needed)
             first = end
 
+    last_od_cost: list[FloatArray] = []
+
     def measure(flow: FloatArray) -> GapMeasures:
         """The relative gap at ``flow``; its trees go to the forest for the next sweep."""
         link_cost = links.costs(flow)
         sptt, od_cost = shortest_path_costs(graph, link_cost, forest)
+        last_od_cost[:] = [od_cost]
         measures = GapMeasures(tstt=float(flow @ link_cost), sptt=sptt)
         if forest is not None:
             tolerance = column_tolerance
@@ -749,4 +752,5 @@ def solve_path_based(
         gap_history=tuple(history),
         warm_start=state,
         extra={"used_paths": float(state.used_paths())},
+        od_cost=last_od_cost[0],  # the last measurement was at the final flow
     )

@@ -17,7 +17,7 @@ import multiprocessing
 import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ptn.engines.errors import InvalidInputError
 from ptn.engines.traffic.multiperiod import (
@@ -66,7 +66,8 @@ def _start_worker(spec: MultiPeriodSpec, threads: int) -> None:
 
 def _solve_in_worker(solve: ProbeSolve) -> tuple[AssignmentResult, dict[str, FloatArray]]:
     result = solve.run(_WORKER_PROBLEM[0])
-    return result.assignment, result.od_cost
+    # the OD costs travel once, per class (the assignment's sorted copy is not sent)
+    return replace(result.assignment, od_cost=None), result.od_cost
 
 
 class ProbePool:

@@ -37,6 +37,10 @@ class DemandClass:
     od_destination: IntArray
     od_demand: FloatArray
     node_labels: tuple[str, ...] = field(default=(), compare=False)
+    #: optional structure for the shortest-path kernels: each node's block (a period copy of a
+    #: time-expanded graph, ``>= 0``) or -1 (a generation node fanning out into blocks, or a
+    #: shared dead end such as a super-sink); :mod:`ptn.engines.traffic.fan_out` checks it
+    node_block: IntArray | None = field(default=None, compare=False)
 
     def node_label(self, node: int) -> str:
         return self.node_labels[node] if self.node_labels else str(node)
@@ -60,6 +64,7 @@ class DemandClass:
             self.od_destination,
             od_demand,
             self.node_labels,
+            self.node_block,
         )
 
 

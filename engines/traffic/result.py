@@ -62,6 +62,9 @@ class AssignmentResult:
     gap_history: tuple[float, ...] = ()
     warm_start: Any = field(default=None, repr=False, compare=False)
     extra: dict[str, float] = field(default_factory=dict)
+    #: each OD pair's shortest-path cost at ``link_cost`` (the compiled graph's sorted OD
+    #: order), when the solver measured it there: what the result's readers would recompute
+    od_cost: FloatArray | None = field(default=None, repr=False, compare=False)
 
     @property
     def converged(self) -> bool:

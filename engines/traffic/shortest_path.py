@@ -211,19 +211,104 @@ def shortest_path_forest(first_arc, arc_head, arc_link, no_through, origins, ori
     return total, od_cost
 
 
+@nb.njit(cache=True)
+def _fan_chunk(chunk, used, first_arc, arc_head, arc_link, no_through, origins, origin_first_od, od_destination, od_demand, link_cost, forest, store, od_cost, origin_total, group_root_first, group_roots, group_origin_first, group_origins, arc_root, root_block, block_first, block_nodes, block_dead_first, block_dead_ends, max_roots):  # type: ignore[no-untyped-def]  # noqa: E501
+    """Groups ``chunk, chunk + used, ...`` of :func:`fan_out_forest`: each root's tree once,
+    then each origin's tree assembled from its roots' (:mod:`ptn.engines.traffic.fan_out`)."""
+    n = first_arc.size - 1
+    root_dist = np.empty((max(1, max_roots), n))
+    root_pred = np.empty((max(1, max_roots), n), dtype=np.int32)
+    dist = np.empty(n)
+    scratch = np.empty(n, dtype=np.int32)
+    heap_node = np.empty(arc_head.size + 1, dtype=np.int64)
+    heap_key = np.empty(arc_head.size + 1)
+    for group in range(chunk, group_root_first.size - 1, used):
+        first_root = group_root_first[group]
+        for i in range(group_root_first[group + 1] - first_root):
+            dijkstra(group_roots[first_root + i], first_arc, arc_head, arc_link, no_through, link_cost, root_dist[i], root_pred[i], heap_node, heap_key)  # noqa: E501
+        for j in range(group_origin_first[group], group_origin_first[group + 1]):
+            k = group_origins[j]
+            origin = origins[k]
+            pred_arc = forest[k] if store else scratch
+            for v in range(n):
+                dist[v] = np.inf
+                pred_arc[v] = -1
+            dist[origin] = 0.0
+            for arc in range(first_arc[origin], first_arc[origin + 1]):
+                i = arc_root[arc]
+                shift = link_cost[arc_link[arc]]
+                block = root_block[first_root + i]
+                for q in range(block_first[block], block_first[block + 1]):
+                    v = block_nodes[q]
+                    dist[v] = shift + root_dist[i, v]
+                    pred_arc[v] = root_pred[i, v]
+                pred_arc[group_roots[first_root + i]] = arc
+                for q in range(block_dead_first[block], block_dead_first[block + 1]):
+                    v = block_dead_ends[q]
+                    candidate = shift + root_dist[i, v]
+                    if candidate < dist[v]:
+                        dist[v] = candidate
+                        pred_arc[v] = root_pred[i, v]
+            subtotal = 0.0
+            for od in range(origin_first_od[k], origin_first_od[k + 1]):
+                od_cost[od] = dist[od_destination[od]]
+                subtotal += od_demand[od] * dist[od_destination[od]]
+            origin_total[k] = subtotal
+
+
+@nb.njit(cache=True, parallel=True)
+def _fan_parallel(used, first_arc, arc_head, arc_link, no_through, origins, origin_first_od, od_destination, od_demand, link_cost, forest, store, od_cost, origin_total, group_root_first, group_roots, group_origin_first, group_origins, arc_root, root_block, block_first, block_nodes, block_dead_first, block_dead_ends, max_roots):  # type: ignore[no-untyped-def]  # noqa: E501
+    """The parallel loop of :func:`fan_out_forest` alone."""
+    for chunk in nb.prange(used):
+        _fan_chunk(chunk, used, first_arc, arc_head, arc_link, no_through, origins, origin_first_od, od_destination, od_demand, link_cost, forest, store, od_cost, origin_total, group_root_first, group_roots, group_origin_first, group_origins, arc_root, root_block, block_first, block_nodes, block_dead_first, block_dead_ends, max_roots)  # noqa: E501
+
+
+@nb.njit(cache=True)
+def fan_out_forest(first_arc, arc_head, arc_link, no_through, origins, origin_first_od, od_destination, od_demand, link_cost, forest, store, chunks, group_root_first, group_roots, group_origin_first, group_origins, arc_root, root_block, block_first, block_nodes, block_dead_first, block_dead_ends, max_roots):  # type: ignore[no-untyped-def]  # noqa: E501
+    """:func:`shortest_path_forest` on a graph with a fan-out structure: one tree per root
+    (period copy of an origin) instead of a search from every origin over all its copies; the
+    same distances, each origin's tree assembled from its roots'."""
+    od_cost = np.empty(od_destination.size)
+    origin_total = np.zeros(origins.size)
+    used = max(1, min(chunks, group_root_first.size - 1))
+    if used == 1:
+        _fan_chunk(0, 1, first_arc, arc_head, arc_link, no_through, origins, origin_first_od, od_destination, od_demand, link_cost, forest, store, od_cost, origin_total, group_root_first, group_roots, group_origin_first, group_origins, arc_root, root_block, block_first, block_nodes, block_dead_first, block_dead_ends, max_roots)  # noqa: E501
+    else:
+        _fan_parallel(used, first_arc, arc_head, arc_link, no_through, origins, origin_first_od, od_destination, od_demand, link_cost, forest, store, od_cost, origin_total, group_root_first, group_roots, group_origin_first, group_origins, arc_root, root_block, block_first, block_nodes, block_dead_first, block_dead_ends, max_roots)  # noqa: E501
+    total = 0.0
+    for k in range(origins.size):
+        total += origin_total[k]
+    return total, od_cost
+
+
 def shortest_path_costs(
-    graph: CompiledGraph, link_cost: FloatArray, forest: np.ndarray | None = None
+    graph: CompiledGraph, link_cost: FloatArray, forest: np.ndarray | None = None,
+    *, fan_out: bool = True,
 ) -> tuple[float, FloatArray]:
     """SPTT and per-OD shortest-path cost (in the graph's sorted OD order) at ``link_cost``.
 
-    ``forest`` (int32, origins x nodes), when given, receives every origin's tree.
+    ``forest`` (int32, origins x nodes), when given, receives every origin's tree. On a graph
+    with a fan-out structure (a time-expanded one, :mod:`ptn.engines.traffic.fan_out`) one tree
+    per period copy of an origin serves all its generation periods, unless ``fan_out`` is false
+    (every origin searched on its own: the same distances up to rounding).
     """
     store = forest is not None
     trees = forest if forest is not None else np.empty((1, 1), dtype=np.int32)
+    cost = np.ascontiguousarray(link_cost, dtype=np.float64)
+    fan = graph.fan_out
+    if fan is not None and fan_out:
+        roots = float(fan.group_roots.size)
+        total, od_cost = fan_out_forest(
+            graph.first_arc, graph.arc_head, graph.arc_link, graph.no_through, graph.origins,
+            graph.origin_first_od, graph.od_destination, graph.od_demand, cost, trees, store,
+            parallel_chunks(fan.num_groups, roots * (graph.num_nodes + graph.arc_head.size)),
+            fan.group_root_first, fan.group_roots, fan.group_origin_first, fan.group_origins,
+            fan.arc_root, fan.root_block, fan.block_first, fan.block_nodes,
+            fan.block_dead_first, fan.block_dead_ends, fan.max_roots)
+        return float(total), od_cost
     total, od_cost = shortest_path_forest(
         graph.first_arc, graph.arc_head, graph.arc_link, graph.no_through, graph.origins,
-        graph.origin_first_od, graph.od_destination, graph.od_demand,
-        np.ascontiguousarray(link_cost, dtype=np.float64), trees, store,
+        graph.origin_first_od, graph.od_destination, graph.od_demand, cost, trees, store,
         parallel_chunks(graph.origins.size, forest_work(graph, graph.origins.size)),
     )
     return float(total), od_cost
