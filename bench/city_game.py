@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 from google.protobuf.message import Message
 
-from ptn.coordinator.mechanisms.best_response import certificate_exchange
+from ptn.coordinator.mechanisms.best_response import BestResponseDynamics, certificate_exchange
 from ptn.coordinator.mechanisms.game_settings import game_settings
 from ptn.coordinator.mechanisms.pricing_game import PricingGame, PricingGameOutcome
 from ptn.coordinator.runtime.backends import inproc_endpoints
@@ -79,8 +79,21 @@ TALLY = Tally()
 
 
 def _instrument() -> None:
-    """Count the probe answerer's exact re-solves and expansions (bench only)."""
+    """Count the probe answerer's exact re-solves and expansions, and print each game round's
+    relative changes (bench only)."""
     answer = ProbeAnswerer.answer
+    record = BestResponseDynamics.record
+
+    def printed(self: BestResponseDynamics) -> Any:
+        result = record(self)
+        values = result.values
+        print(f"game round {result.round}: trial {bool(values['trial'])}, charging price change "
+              f"{values['charging_price_change']:.5f}, DSO price change "
+              f"{values['dso_price_change']:.5f}, load change {values['load_change']:.5f}; "
+              f"prices mean {self.price.mean():.1f}, at 150 {np.mean(self.price <= 150.01):.2f}"
+              f", at 250 {np.mean(self.price >= 249.99):.2f}; DSO prices mean "
+              f"{self.purchase.mean():.1f}; load {self.load.sum():.2f} MW", flush=True)
+        return result
     init = ProbeAnswerer.__init__
 
     def counted(self: ProbeAnswerer, prices: Any, state: Any) -> BatchAnswer:
@@ -96,6 +109,7 @@ def _instrument() -> None:
         TALLY.answerers.append(self)
 
     ProbeAnswerer.answer = counted  # type: ignore[method-assign]
+    BestResponseDynamics.record = printed  # type: ignore[method-assign]
     ProbeAnswerer.__init__ = registered  # type: ignore[method-assign]
 
 
@@ -132,10 +146,13 @@ class TimingDriver(Driver):
                 self.method_seconds[method] = self.method_seconds.get(method, 0.0) + spent
 
 
-def with_levers(scenario: Scenario, poll_step: float | None) -> Scenario:
+def with_levers(scenario: Scenario, poll_step: float | None,
+                trust_region: float | None = None) -> Scenario:
     """The scenario with the levers' keys (module docstring) set in its text."""
     text = scenario.text
     cno_keys = dict(CNO_KEYS)
+    if trust_region is not None:
+        cno_keys["trust_region_per_mwh"] = repr(float(trust_region))
     if poll_step is not None:
         cno_keys["certificate_poll_step_per_mwh"] = repr(float(poll_step))
     for header, keys in ((r"\[traffic\]", TRAFFIC_KEYS), (r"\[cno\.[^\]]+\]", cno_keys)):
@@ -162,8 +179,9 @@ def _checks() -> dict[str, Any]:
             "distance_per_mwh": sorted({round(c.distance_per_mwh, 4) for c in checks})}
 
 
-def run_game(scenario: Scenario) -> dict[str, Any]:
-    """The whole game with its certificate (the scenario's stages), counted and timed."""
+def run_game(scenario: Scenario, final_point: Path | None = None) -> dict[str, Any]:
+    """The whole game with its certificate (the scenario's stages), counted and timed; the
+    final point (prices, the DSO's prices, loads) written to ``final_point`` if given."""
     settings = replace(game_settings(scenario.coordinator), certificate_together=True)
     driver = TimingDriver(inproc_endpoints(scenario))
     started = time.perf_counter()
@@ -172,9 +190,17 @@ def run_game(scenario: Scenario) -> dict[str, Any]:
     finally:
         driver.close()
     seconds = time.perf_counter() - started
+    if "nash" not in outcome.variants:
+        return {"status": outcome.status.value, "message": outcome.message,
+                "seconds": round(seconds, 1)}
     nash = outcome.variants["nash"]
     rounds = len(nash.outcome.rounds)
     certificate = nash.certificate
+    if final_point is not None:
+        final_point.write_text(json.dumps({
+            "charging_price_per_mwh": nash.charging_price_per_mwh.tolist(),
+            "dso_price_per_mwh": nash.dso_price_per_mwh.tolist(),
+            "load_mw": nash.load_mw.tolist()}) + "\n", encoding="utf-8")
     by_round = [round(driver.seconds[k], 1) for k in sorted(driver.seconds)]
     return {
         "status": outcome.status.value, "message": outcome.message, "rounds": rounds,
@@ -293,12 +319,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--poll-step", type=float, default=5.0,
                         help="certificate_poll_step_per_mwh ($/MWh; 0: none)")
     parser.add_argument("--max-rounds", type=int, default=None)
+    parser.add_argument("--trust-region", type=float, default=None,
+                        help="the CNOs' trust_region_per_mwh (the AEM's largest move a round)")
     parser.add_argument("--compare", nargs="*", default=None,
                         help="compare the certificates on these scenarios instead")
     parser.add_argument("--certify-cnos", type=int, default=None,
                         help="only the verified certificate of this many CNOs at the "
                              "initial prices (the cost per CNO)")
     parser.add_argument("--out", default="city_game")
+    parser.add_argument("--no-certificate", action="store_true",
+                        help="play the game only (its final point is still written)")
     args = parser.parse_args(argv)
     _instrument()
     poll = args.poll_step or None
@@ -312,14 +342,18 @@ def main(argv: list[str] | None = None) -> None:
         report = {**facts, "comparisons": [compare(n, poll)
                                                            for n in args.compare]}
     else:
-        scenario = with_levers(load_scenario(args.scenario), poll)
+        scenario = with_levers(load_scenario(args.scenario), poll, args.trust_region)
+        text = scenario.text
         if args.max_rounds is not None:
-            text = re.sub(r"(?m)^max_rounds = \d+", f"max_rounds = {args.max_rounds}",
-                          scenario.text)
+            text = re.sub(r"(?m)^max_rounds = \d+", f"max_rounds = {args.max_rounds}", text)
+        if args.no_certificate:
+            text = re.sub(r"(?m)^certificate = true", "certificate = false", text)
+        if text != scenario.text:
             scenario = scenario_from_text(text, source=scenario.source,
                                           base_directory=Path(scenario.source).resolve().parent,
                                           periods=scenario.resampled_periods)
-        report = {**facts, "scenario": args.scenario, **run_game(scenario)}
+        report = {**facts, "scenario": args.scenario,
+                  **run_game(scenario, RESULTS / f"{args.out}_final_point.json")}
     report["load_average_end"] = os.getloadavg()
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"{args.out}.json"

@@ -111,7 +111,9 @@ class SolvedPoint:
         expansion = self.sensitivity.expand(price_per_mwh)
         if expansion.demand_kink:
             return None
-        return np.asarray(expansion.station_load_mw.T)
+        # a station whose last users leave: the first order runs below zero, no load does
+        # (the CNOs refuse a negative load as invalid)
+        return np.maximum(np.asarray(expansion.station_load_mw.T), 0.0)
 
 
 @dataclass(frozen=True)

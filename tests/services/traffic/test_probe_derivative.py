@@ -72,3 +72,19 @@ def test_finite_differences_of_the_answers_are_the_derivative_whatever_the_step(
     for a, b in zip(coarse.load_mw[1:], fine.load_mw[1:], strict=True):
         np.testing.assert_allclose((a - coarse.load_mw[0]) / 1.0,
                                    (b - fine.load_mw[0]) / 0.01, rtol=1e-6, atol=1e-9)
+
+
+def test_a_first_order_answer_below_zero_is_a_zero_load() -> None:
+    # a radius wide enough that a station priced far up is still answered by expansion
+    answerer = ProbeAnswerer(problem(), ProbeSettings("derivative", 500.0), 1e-12, 5000)
+    base = batch(1.0)[0]
+    far = base.copy()
+    far[0] += 300.0  # first order: station 0's load falls far below zero
+    sensitivity = load_sensitivity(problem().solve(base, gap=1e-12, max_iterations=5000))
+    first_order = sensitivity.expand(far).station_load_mw.T
+    assert first_order[0].min() < 0.0
+    answer = answerer.answer([base, far], None)
+    # the far probe was expanded (and, as the point's first check, re-solved and reported)
+    assert [round(c.distance_per_mwh, 9) for c in answerer.checks] == [300.0]
+    np.testing.assert_allclose(answer.load_mw[1], np.maximum(first_order, 0.0), rtol=1e-9,
+                               atol=1e-9)
