@@ -117,3 +117,17 @@ def test_residual_flow_is_refused() -> None:
     residual = build_multiperiod_problem(spec).solve(base_prices(), gap=1e-8)
     with pytest.raises(InvalidInputError, match="residual_share"):
         load_sensitivity(residual)
+
+
+@pytest.mark.parametrize("name", list(directions()))
+def test_the_factorized_directions_equal_the_conjugate_gradients(name: str) -> None:
+    direct = load_sensitivity(base())
+    assert direct._factor is not None  # a few hundred columns: factorized
+    iterative = load_sensitivity(base(), cg_max_iterations=20_000)
+    iterative.__dict__["_factor"] = None  # as past DIRECT_MAX_COLUMNS
+    price = base_prices() + directions()[name]
+    change = np.abs(iterative.expand(price).station_load_mw - base().station_load_mw).max()
+    assert change > 1e-6
+    np.testing.assert_allclose(direct.expand(price).station_load_mw,
+                               iterative.expand(price).station_load_mw, rtol=0.0,
+                               atol=1e-6 * change)
