@@ -147,12 +147,14 @@ class TimingDriver(Driver):
 
 
 def with_levers(scenario: Scenario, poll_step: float | None,
-                trust_region: float | None = None) -> Scenario:
+                trust_region: float | None = None, shrink: float | None = None) -> Scenario:
     """The scenario with the levers' keys (module docstring) set in its text."""
     text = scenario.text
     cno_keys = dict(CNO_KEYS)
     if trust_region is not None:
         cno_keys["trust_region_per_mwh"] = repr(float(trust_region))
+    if shrink is not None:
+        cno_keys["trust_region_shrink"] = repr(float(shrink))
     if poll_step is not None:
         cno_keys["certificate_poll_step_per_mwh"] = repr(float(poll_step))
     for header, keys in ((r"\[traffic\]", TRAFFIC_KEYS), (r"\[cno\.[^\]]+\]", cno_keys)):
@@ -321,6 +323,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-rounds", type=int, default=None)
     parser.add_argument("--trust-region", type=float, default=None,
                         help="the CNOs' trust_region_per_mwh (the AEM's largest move a round)")
+    parser.add_argument("--trust-shrink", type=float, default=None,
+                        help="the CNOs' trust_region_shrink (adapt the radius per price)")
     parser.add_argument("--compare", nargs="*", default=None,
                         help="compare the certificates on these scenarios instead")
     parser.add_argument("--certify-cnos", type=int, default=None,
@@ -342,7 +346,8 @@ def main(argv: list[str] | None = None) -> None:
         report = {**facts, "comparisons": [compare(n, poll)
                                                            for n in args.compare]}
     else:
-        scenario = with_levers(load_scenario(args.scenario), poll, args.trust_region)
+        scenario = with_levers(load_scenario(args.scenario), poll, args.trust_region,
+                               args.trust_shrink)
         text = scenario.text
         if args.max_rounds is not None:
             text = re.sub(r"(?m)^max_rounds = \d+", f"max_rounds = {args.max_rounds}", text)

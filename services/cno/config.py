@@ -42,6 +42,7 @@ class CnoConfig:
     aem_steps: int = default_of(CnoTable, "aem_steps")
     probe_step_per_mwh: float = default_of(CnoTable, "probe_step_per_mwh")
     trust_region_per_mwh: float | None = default_of(CnoTable, "trust_region_per_mwh")
+    trust_region_shrink: float | None = default_of(CnoTable, "trust_region_shrink")
     exact_min_step_per_mwh: float = default_of(CnoTable, "exact_min_step_per_mwh")
     aem_measure_final: bool = default_of(CnoTable, "aem_measure_final")
     certificate_search: str = default_of(CnoTable, "certificate_search")
@@ -81,6 +82,9 @@ def _member(part: ScenarioPart, table: dict[str, Any], where: str) -> dict[str, 
         reader.fail(f"{where}.stations", "a station is listed twice")
     low = _per_station(part, checked.price_min_per_mwh, where, "price_min_per_mwh", stations)
     high = _per_station(part, checked.price_max_per_mwh, where, "price_max_per_mwh", stations)
+    if checked.trust_region_shrink is not None and checked.trust_region_per_mwh is None:
+        reader.fail(f"{where}.trust_region_shrink", "needs trust_region_per_mwh (the radius "
+                                                    "it shrinks)")
     bad = np.flatnonzero(low[:, 0] > high[:, 0])
     if bad.size:
         reader.fail(f"{where}.price_min_per_mwh", f"station {stations[bad[0]]}: minimum "
@@ -91,6 +95,7 @@ def _member(part: ScenarioPart, table: dict[str, Any], where: str) -> dict[str, 
         "elasticity": checked.elasticity, "aem_steps": checked.aem_steps,
         "probe_step_per_mwh": checked.probe_step_per_mwh,
         "trust_region_per_mwh": checked.trust_region_per_mwh,
+        "trust_region_shrink": checked.trust_region_shrink,
         "exact_min_step_per_mwh": checked.exact_min_step_per_mwh,
         "aem_measure_final": checked.aem_measure_final,
         "certificate_search": checked.certificate_search,
@@ -121,6 +126,7 @@ def cno_config_from_part(part: ScenarioPart) -> CnoConfig:
         method=first["method"], elasticity=first["elasticity"], aem_steps=first["aem_steps"],
         probe_step_per_mwh=first["probe_step_per_mwh"],
         trust_region_per_mwh=first["trust_region_per_mwh"],
+        trust_region_shrink=first["trust_region_shrink"],
         exact_min_step_per_mwh=first["exact_min_step_per_mwh"],
         aem_measure_final=first["aem_measure_final"],
         certificate_search=first["certificate_search"],

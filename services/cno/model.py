@@ -39,6 +39,7 @@ from ptn.engines.games.cno_response import (
     exact_best_response,
     verified_best_response,
 )
+from ptn.engines.games.cno_response.trust_region import AdaptiveTrustRegion
 from ptn.scenario.document import ScenarioPart
 from ptn.services.cno.config import METHODS, CnoConfig, cno_config_from_part
 from ptn.services.cno.contract import GameMove, TurnStart
@@ -70,6 +71,11 @@ class CnoModel:
         self.operator_id = config.operator_id
         self._turn: _Turn | None = None
         self.last_response: BestResponse | None = None
+        #: the AEM's radius per price, adapted from round to round (trust_region_shrink)
+        self.trust_region = None if config.trust_region_shrink is None or \
+            config.trust_region_per_mwh is None else AdaptiveTrustRegion(
+                config.trust_region_per_mwh, config.trust_region_shrink,
+                (len(config.stations), config.periods))
 
     @classmethod
     def from_part(cls, part: ScenarioPart, private_output_dir: Path | None = None) -> CnoModel:
@@ -134,6 +140,9 @@ class CnoModel:
                                         "response") from None
             self._turn = None
             self.last_response = response
+            if self.trust_region is not None and turn.start.method != "exact":
+                self.trust_region.record(response.price_per_mwh
+                                         - turn.start.current_price_per_mwh)
             return GameMove(price_per_mwh=response.price_per_mwh,
                             revenue_usd=response.revenue_usd,
                             start_revenue_usd=response.start_revenue_usd,
@@ -168,12 +177,16 @@ class CnoModel:
         if self.last_response is not None:
             response = {key: value.tolist() if key in _RESPONSE_ARRAYS else value
                         for key, value in asdict(self.last_response).items()}
-        return {"turn": turn, "last_response": response}
+        return {"turn": turn, "last_response": response,
+                "trust_region": None if self.trust_region is None
+                else self.trust_region.state()}
 
     def restore(self, state: dict[str, Any]) -> None:
         require_keys(state, ("turn", "last_response"), "CNO state")
         shape = (len(self.stations), self.periods)
         self._turn, self.last_response = None, None
+        if self.trust_region is not None and state.get("trust_region") is not None:
+            self.trust_region.restore(state["trust_region"])
         if state["last_response"] is not None:
             self.last_response = _response_from_json(state["last_response"], shape)
         turn = state["turn"]
@@ -212,7 +225,8 @@ class CnoModel:
             config.pricing, start.purchase_price_per_mwh, start.current_price_per_mwh,
             elasticity=config.elasticity,  # type: ignore[arg-type]
             probe_step_per_mwh=config.probe_step_per_mwh, max_steps=config.aem_steps,
-            trust_region_per_mwh=config.trust_region_per_mwh,
+            trust_region_per_mwh=config.trust_region_per_mwh if self.trust_region is None
+            else self.trust_region.radius.copy(),
             measure_final=config.aem_measure_final)
 
 

@@ -132,7 +132,7 @@ def aem_best_response(
     probe_step_per_mwh: float = 1.0,
     max_steps: int = 1,
     tolerance: float = 0.005,
-    trust_region_per_mwh: float | None = None,
+    trust_region_per_mwh: float | FloatArray | None = None,
     max_backtracks: int = DEFAULT_BACKTRACKS,
     measure_final: bool = True,
 ) -> BestResponseSearch:
@@ -141,7 +141,8 @@ def aem_best_response(
     One step linearizes the load response at the current price α̂ (probes: α̂ and its
     perturbations by ``probe_step_per_mwh``, in one batch; a step is taken downwards where the
     price is at its upper bound) and solves the concave QP of the module docstring within the
-    bounds (and ``|α − α̂| ≤ trust_region_per_mwh`` per price, if given). The new price is
+    bounds (and ``|α − α̂| ≤ trust_region_per_mwh`` per price, if given: one radius, or one
+    per price as a (stations, periods) array). The new price is
     measured in the next batch together with the perturbations around it (the next
     linearization), or alone after the last step. Iterates up to ``max_steps`` until
     ‖Δα‖/‖α̂‖ < ``tolerance`` (status ``converged``, else ``max_steps``). Safeguard: if the
@@ -165,8 +166,8 @@ def aem_best_response(
     steps_allowed = require_count(max_steps, "max_steps")
     if not math.isfinite(tolerance) or tolerance < 0:
         raise InvalidInputError(f"tolerance must be non-negative, got {tolerance}")
-    radius = (None if trust_region_per_mwh is None
-              else require_positive(trust_region_per_mwh, "trust_region_per_mwh"))
+    radius = None if trust_region_per_mwh is None else _radius(trust_region_per_mwh,
+                                                               context.shape)
     if int(max_backtracks) != max_backtracks or max_backtracks < 0:
         raise InvalidInputError(
             f"max_backtracks must be a non-negative integer, got {max_backtracks}"
@@ -175,8 +176,24 @@ def aem_best_response(
                        float(tolerance), radius, int(max_backtracks), bool(measure_final))
 
 
+def _radius(value: float | FloatArray, shape: tuple[int, ...]) -> FloatArray:
+    """The trust region per price (flattened), each finite and positive, else
+    InvalidInputError naming ``trust_region_per_mwh``."""
+    radius = np.asarray(value, dtype=np.float64)
+    if radius.ndim == 0:
+        return np.full(int(np.prod(shape)), require_positive(float(radius),
+                                                             "trust_region_per_mwh"))
+    if radius.shape != shape:
+        raise InvalidInputError(f"trust_region_per_mwh: expected one radius or shape {shape}, "
+                                f"got shape {radius.shape}")
+    if not np.all(np.isfinite(radius) & (radius > 0)):
+        raise InvalidInputError(f"trust_region_per_mwh must be positive, got "
+                                f"{float(radius[~(np.isfinite(radius) & (radius > 0))][0])}")
+    return radius.ravel().copy()
+
+
 def _aem_search(context: SearchContext, start: FloatArray, elasticity: Elasticity,
-                max_steps: int, tolerance: float, radius: float | None,
+                max_steps: int, tolerance: float, radius: FloatArray | None,
                 backtracks: int, measure_final: bool = True) -> BestResponseSearch:
     tally = ProbeTally(context)
     dt = context.pricing.period_hours
