@@ -21,6 +21,7 @@ import ray
 
 from ptn.metrics_endpoint import bind_metrics
 from ptn.scenario.document import ScenarioPart
+from ptn.services.adapters import ray_probe_pool
 from ptn.services.hosting import build_host
 
 
@@ -31,6 +32,7 @@ class OperatorActor:
     def __init__(self, part: ScenarioPart, private_output_dir: str | None = None,
                  metrics_port: int | None = 0) -> None:
         directory = Path(private_output_dir) if private_output_dir else None
+        ray_probe_pool.register()  # a traffic department may run its probe workers on Ray
         self.host = build_host(part, directory)
         self.metrics_port = None if metrics_port is None \
             else bind_metrics(metrics_port, self.host.metrics.registry)

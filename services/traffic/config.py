@@ -49,6 +49,7 @@ UE_ONLY_KEYS = {
     "probe_answers": "SUE probes are exact re-solves",
     "probe_radius_per_mwh": "SUE probes are exact re-solves",
     "probe_workers": "SUE probes are solved in the operator's process",
+    "probe_workers_on": "SUE probes are solved in the operator's process",
     "probe_load_tolerance_mw": "the SUE stopping test is sue_tolerance",
 }
 STATION_KEYS = tuple(TrafficStation.model_fields)
@@ -77,6 +78,8 @@ class ProbeSettings:
     radius_per_mwh: float = default_of(TrafficTable, "probe_radius_per_mwh")
     workers: int = default_of(TrafficTable, "probe_workers")
     load_tolerance_mw: float | None = default_of(TrafficTable, "probe_load_tolerance_mw")
+    #: where the workers run (:data:`ptn.engines.traffic.probe_pool.WORKER_BACKENDS`)
+    workers_on: str = default_of(TrafficTable, "probe_workers_on")
 
     @property
     def default(self) -> bool:
@@ -265,8 +268,11 @@ def _probe_settings(part: ScenarioPart, table: TrafficTable) -> ProbeSettings:
     if table.probe_workers > MAX_PROBE_WORKERS:
         part.reader.fail(f"{part.role}.probe_workers", f"at most {MAX_PROBE_WORKERS} worker "
                                                        f"processes, got {table.probe_workers}")
+    if table.probe_workers_on != "processes" and table.probe_workers == 1:
+        part.reader.fail(f"{part.role}.probe_workers_on", "needs probe_workers > 1 (one worker "
+                                                          "solves in the operator's process)")
     return ProbeSettings(table.probe_answers, table.probe_radius_per_mwh, table.probe_workers,
-                         table.probe_load_tolerance_mw)
+                         table.probe_load_tolerance_mw, table.probe_workers_on)
 
 
 def _residual_share(part: ScenarioPart, table: TrafficTable,

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,7 +47,7 @@ from ptn.engines.traffic.load_sensitivity import (
 )
 from ptn.engines.traffic.multiperiod import MultiPeriodProblem, MultiPeriodResult
 from ptn.engines.traffic.network import FloatArray
-from ptn.engines.traffic.probe_pool import ProbePool, ProbeSolve, solve_probes
+from ptn.engines.traffic.probe_pool import ProbePool, ProbeSolve, WorkerPoolError, solve_probes
 from ptn.services.traffic.config import ProbeSettings
 
 LOG = logging.getLogger("ptn.services.traffic")
@@ -162,7 +161,8 @@ class ProbeAnswerer:
         self._state_point: SolvedPoint | None = None
         #: the radius in force: the setting, halved below every step a check refuted
         self.radius = settings.radius_per_mwh
-        self.pool = ProbePool(problem, settings.workers) if settings.workers > 1 else None
+        self.pool = ProbePool(problem, settings.workers, settings.workers_on) \
+            if settings.workers > 1 else None
         #: every check of an expansion against an exact re-solve, in order
         self.checks: list[ExpansionCheck] = []
 
@@ -284,7 +284,7 @@ class ProbeAnswerer:
             return solve_probes(self.problem, solves)
         try:
             return self.pool.solve(solves)
-        except BrokenProcessPool as error:  # a worker died: answer in this process
+        except WorkerPoolError as error:  # a worker died: answer in this process
             LOG.warning("traffic probe workers failed (%s); solving in the operator's process",
                         error)
             self.pool.close()

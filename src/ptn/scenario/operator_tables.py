@@ -131,6 +131,10 @@ class TrafficTable(Table):
                                            "(UE only)", gt=0, unit="$/MWh")
     probe_workers: int = key(1, "private worker processes solving probe re-solves in parallel "
                                 "(at most 64; UE only)", ge=1)
+    probe_workers_on: Literal["processes", "ray"] = key(
+        "processes", "where the probe workers run: private processes on the operator's node, or "
+                     "Ray actors (one CPU each) spread over the cluster, for a traffic operator "
+                     "on Ray (--backend ray; UE only)", choice="probe workers")
     probe_load_tolerance_mw: float | None = key(None, "probe re-solves stop once no station load "
                                                       "moves by more than this; unset: at "
                                                       "equilibrium_gap (UE only)", gt=0,
