@@ -34,13 +34,17 @@ from ptn.engines.traffic.result import AssignmentResult
 
 
 class RayWorkers:
-    """``workers`` Ray actors of one CPU each, spread over the cluster."""
+    """``workers`` Ray actors of one CPU each (at most the cluster's CPUs), spread over the
+    cluster."""
 
     def __init__(self, spec: MultiPeriodSpec, workers: int) -> None:
         if not ray.is_initialized():
             raise WorkerPoolError("probe_workers_on = 'ray': this process is not connected "
                                   "to a Ray cluster")
-        self.pool = Pool(processes=workers, initializer=start_worker, initargs=(spec, 1),
+        # no more workers than the cluster has CPUs (Ray's pool refuses more)
+        cpus = int(ray.cluster_resources().get("CPU", 1))
+        self.workers = max(1, min(workers, cpus))
+        self.pool = Pool(processes=self.workers, initializer=start_worker, initargs=(spec, 1),
                          ray_remote_args={"num_cpus": 1, "scheduling_strategy": "SPREAD"})
 
     def map(self, solves: Sequence[ProbeSolve]
