@@ -268,6 +268,25 @@ class StartPoint:
     load_mw: Any = None
 
 
+def certify_from(name: str, poll_step: float | None, path: Path, cnos: int | None,
+                 search: str) -> dict[str, Any]:
+    """The certificate (``search``: "verified", the levers', or "compass", the scenario's
+    default, with its ``exact_min_step_per_mwh``) of a game's final point written by
+    :func:`run_game` (``--no-certificate``), for its first ``cnos`` CNOs (all if None)."""
+    point = json.loads(path.read_text(encoding="utf-8"))
+    scenario = with_levers(load_scenario(name), poll_step)
+    if search == "compass":
+        text = re.sub(r'(?m)^certificate_search = "verified"', 'certificate_search = "compass"',
+                      scenario.text)
+        scenario = scenario_from_text(text, source=scenario.source,
+                                      base_directory=Path(scenario.source).resolve().parent,
+                                      periods=scenario.resampled_periods)
+    final = StartPoint(np.asarray(point["charging_price_per_mwh"]),
+                       np.asarray(point["dso_price_per_mwh"]), np.asarray(point["load_mw"]))
+    return {"scenario": name, "search": search, "final_point": str(path),
+            **certify(scenario, final, cnos)}
+
+
 def certify_some(name: str, poll_step: float | None, cnos: int) -> dict[str, Any]:
     """The verified certificate of the first ``cnos`` CNOs at the game's initial prices and
     the DSO's first (trial) quote: its cost per CNO, to extrapolate (the city's full game
@@ -330,6 +349,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--certify-cnos", type=int, default=None,
                         help="only the verified certificate of this many CNOs at the "
                              "initial prices (the cost per CNO)")
+    parser.add_argument("--certify-from", default=None,
+                        help="certify the final point in this file (written by a run with "
+                             "--no-certificate) instead of playing")
+    parser.add_argument("--search", choices=("verified", "compass"), default="verified",
+                        help="with --certify-from: the certificate's search")
     parser.add_argument("--out", default="city_game")
     parser.add_argument("--no-certificate", action="store_true",
                         help="play the game only (its final point is still written)")
@@ -340,7 +364,10 @@ def main(argv: list[str] | None = None) -> None:
     facts = {"machine": f"{platform.node()} {os.cpu_count()} cores",
              "load_average_start": os.getloadavg(), "poll_step_per_mwh": poll,
              "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
-    if args.certify_cnos is not None:
+    if args.certify_from is not None:
+        report = {**facts, **certify_from(args.scenario, poll, Path(args.certify_from),
+                                          args.certify_cnos, args.search)}
+    elif args.certify_cnos is not None:
         report = {**facts, **certify_some(args.scenario, poll, args.certify_cnos)}
     elif args.compare is not None:
         report = {**facts, "comparisons": [compare(n, poll)

@@ -40,12 +40,12 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from ptn.coordinator.results.index_page import SUMMARY_FILE
 from ptn.engines.errors import InvalidInputError
 
 MANIFEST_FILE = "manifest.json"
 #: ptn's distribution name (:data:`ptn.DISTRIBUTION`; the lab does not import the package root)
 PTN_DISTRIBUTION = "ptn-negotiation"
-SUMMARY_FILE = "summary.json"
 #: the packages whose versions a manifest records (those installed)
 RECORDED_PACKAGES = ("numpy", "scipy", "pandas", "cvxpy", "clarabel", "pyomo", "highspy",
                      "pandapower", "numba", "ray", "grpcio", "protobuf")

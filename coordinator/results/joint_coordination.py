@@ -43,7 +43,7 @@ import pandas as pd
 from ptn.coordinator.mechanisms.admm import ROUND_FIELDS
 from ptn.coordinator.outcome import CostSummary, NegotiationOutcome, RoundRecord
 from ptn.coordinator.results.formatting import json_ready, money, write_csv
-from ptn.coordinator.results.index_page import write_index_page
+from ptn.coordinator.results.index_page import SUMMARY_FILE, write_index_page
 from ptn.coordinator.results.plots import (
     plot_convergence,
     plot_cost_comparison,
@@ -52,7 +52,6 @@ from ptn.coordinator.results.plots import (
     plot_station_prices,
 )
 
-SUMMARY_FILE = "summary.json"
 ROUNDS_FILE = "rounds.csv"
 LOADS_FILE = "loads.csv"
 CONVERGENCE_PLOT = "convergence.png"

@@ -51,11 +51,10 @@ from ptn.coordinator.mechanisms.pricing_game import PricingGameOutcome, RevenueM
 from ptn.coordinator.mechanisms.revenue_profiles import ALL_PROFILES
 from ptn.coordinator.outcome import FloatArray, RoundRecord
 from ptn.coordinator.results.formatting import json_ready, money, write_csv
-from ptn.coordinator.results.index_page import write_index_page
+from ptn.coordinator.results.index_page import SUMMARY_FILE, write_index_page
 from ptn.coordinator.results.plots import note, positive
 from ptn.figures import new_figure, save_figure
 
-SUMMARY_FILE = "summary.json"
 ROUNDS_FILE = "rounds.csv"
 PRICES_FILE = "prices.csv"
 MATRIX_FILE = "revenue_matrix.csv"

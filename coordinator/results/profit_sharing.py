@@ -39,7 +39,7 @@ from matplotlib.figure import Figure
 from ptn.coordinator.mechanisms.admm import ROUND_FIELDS
 from ptn.coordinator.mechanisms.profit_sharing import ProfitSharingOutcome
 from ptn.coordinator.results.formatting import json_ready, money, write_csv
-from ptn.coordinator.results.index_page import write_index_page
+from ptn.coordinator.results.index_page import SUMMARY_FILE, write_index_page
 from ptn.figures import DPI, new_figure, save_figure, tick_positions
 
 SHARE_COLUMNS = ("share", "status", "rounds", "seconds", "dso_cost_usd", "tno_cost_usd",
@@ -157,7 +157,7 @@ def write_profit_sharing_results(outcome: ProfitSharingOutcome, out: Path) -> li
     """Create ``out`` and write the summary, the three tables and the three plots."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    written = [out / "summary.json"]
+    written = [out / SUMMARY_FILE]
     written[0].write_text(json.dumps(profit_sharing_summary(outcome), indent=2,
                                      allow_nan=False) + "\n", encoding="utf-8")
     written.append(out / "report.md")

@@ -35,7 +35,7 @@ from typing import Any
 from ptn.coordinator.mechanisms.joint_coordination import with_reference
 from ptn.coordinator.outcome import NegotiationOutcome
 from ptn.coordinator.results.formatting import json_ready, money
-from ptn.coordinator.results.index_page import write_index_page
+from ptn.coordinator.results.index_page import SUMMARY_FILE, write_index_page
 from ptn.coordinator.results.joint_coordination import write_results_folder
 from ptn.coordinator.runner import results_folder, run_loaded_scenario
 from ptn.engines.errors import InvalidInputError
@@ -243,9 +243,9 @@ def _study(scenario: Scenario, scenario_spec: str, settings: StudySettings, out:
     summary["status"], summary["message"] = status, message
     files.append(_write_report(summary, section, out / "report.md"))
     summary["seconds"] = time.perf_counter() - started
-    (out / "summary.json").write_text(json.dumps(json_ready(summary), indent=2) + "\n",
+    (out / SUMMARY_FILE).write_text(json.dumps(json_ready(summary), indent=2) + "\n",
                                       encoding="utf-8")
-    files.append(out / "summary.json")
+    files.append(out / SUMMARY_FILE)
     files.append(write_index_page(out))
     return StudyOutcome(scenario=scenario.public.name, kind=settings.kind, status=status,
                         message=message, negotiation=negotiation, summary=summary,

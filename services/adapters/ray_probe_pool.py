@@ -42,7 +42,7 @@ class RayWorkers:
             raise WorkerPoolError("probe_workers_on = 'ray': this process is not connected "
                                   "to a Ray cluster")
         # no more workers than the cluster has CPUs (Ray's pool refuses more)
-        cpus = int(ray.cluster_resources().get("CPU", 1))
+        cpus = int(ray.cluster_resources().get("CPU", 1))  # type: ignore[no-untyped-call]
         self.workers = max(1, min(workers, cpus))
         self.pool = Pool(processes=self.workers, initializer=start_worker, initargs=(spec, 1),
                          ray_remote_args={"num_cpus": 1, "scheduling_strategy": "SPREAD"})
@@ -55,7 +55,7 @@ class RayWorkers:
             raise WorkerPoolError(f"a probe worker on Ray failed ({error})") from error
 
     def close(self) -> None:
-        self.pool.terminate()
+        self.pool.terminate()  # type: ignore[no-untyped-call]
 
 
 def register() -> None:

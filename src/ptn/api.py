@@ -37,6 +37,7 @@ from tomlkit.exceptions import TOMLKitError
 
 from ptn.coordinator.mechanisms.registry import MechanismPlugin, mechanism_plugin
 from ptn.coordinator.outcome import NegotiationStatus, RoundRecord
+from ptn.coordinator.results.index_page import SUMMARY_FILE
 from ptn.coordinator.runner import coordinate as coordinate_operators
 from ptn.coordinator.runner import results_folder, resume_checkpoint, run_loaded_scenario
 from ptn.engines.errors import InvalidInputError
@@ -270,7 +271,7 @@ class RunResult:
     def write(self, out: str | Path) -> list[Path]:
         """Write the results folder (summary, tables, plots) to ``out``; the paths written."""
         written = self._plugin.write_results(self.outcome, Path(out), self.scenario.document)
-        summary_path = Path(out) / "summary.json"
+        summary_path = Path(out) / SUMMARY_FILE
         if self.placement is not None and summary_path.exists():
             summary = json.loads(summary_path.read_text("utf-8"))
             summary["placement"] = self.placement

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from ptn.coordinator.results.index_page import SUMMARY_FILE
 from ptn.engines.errors import InvalidInputError
 
 if TYPE_CHECKING:
@@ -413,7 +414,7 @@ def study(
         fail(str(error))
         return
     if json_summary:
-        typer.echo((folder / "summary.json").read_text(encoding="utf-8"))
+        typer.echo((folder / SUMMARY_FILE).read_text(encoding="utf-8"))
     else:
         typer.echo((folder / "report.md").read_text(encoding="utf-8") + f"\nresults: {folder}")
     if not outcome.ok:

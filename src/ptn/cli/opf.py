@@ -44,6 +44,7 @@ import numpy as np
 
 from ptn.cli.charging_file import read_charging_loads
 from ptn.cli.feeder_buses import bus_rows as feeder_bus_rows
+from ptn.coordinator.results.index_page import SUMMARY_FILE
 from ptn.engines.errors import InvalidInputError
 from ptn.engines.power.builtin_feeders import load_feeders
 from ptn.engines.power.bus_load_profiles import read_bus_load_profiles
@@ -60,7 +61,6 @@ from ptn.engines.power.profiles import HOURS, daily_profile
 from ptn.engines.power.result import OpfResult
 from ptn.lab.run_folder import OK, file_fingerprint, prepare_run_folder
 
-SUMMARY_FILE = "summary.json"
 TABLE_FILES = ("buses.csv", "branches.csv", "periods.csv")
 
 
