@@ -29,7 +29,13 @@ The rule (every number a stated choice, following ``scenarios/pricing-siouxfalls
   3.7 MW feeder at 5 stations per feeder); the feeders' own load per block [0.55, 0.8, 0.85,
   0.9] of case33bw's (at the Sioux Falls game's [0.6, 0.85, 0.95, 1.0] the uncoordinated
   operation — every station charging at the flat tariff — undervolts three feeders' bus 33 to
-  0.895 p.u. in the afternoon, and the baseline is infeasible, leaving nothing to compare with).
+  0.895 p.u. in the afternoon, and the baseline is infeasible, leaving nothing to compare with);
+* **the game's levers** (measured in docs/benchmarks.md, "City scale"): the CNOs' 0.25 $/MWh
+  probes answered by the equilibrium's derivatives (``[traffic] probe_answers = "derivative"``),
+  the AEM's last price not probed, a 5 $/MWh trust region halved for a price whose move
+  reverses (``trust_region_shrink``: without it the best responses jump between the price
+  bounds), and the certificate's verified search (a lower bound on ε: docs/pricing-game.md)
+  with its CNO entries at once.
 
 Run: ``python -m bench.city_scenario`` rewrites ``scenarios/chicago-city-game.toml`` and
 ``scenarios/chicago-city-admm.toml`` (needs ``$PTN_TNTP_DIR``: the coordinates and the trip
@@ -186,6 +192,8 @@ def scenario_text(layout: CityLayout, *, name: str, mechanism: str, network: str
             "# every CNO answers the round's prices at once, their probes in one batch that the",
             "# traffic department's workers share (Algorithm 1's in-turn order: one CNO at a time)",
             'best_response_order = "simultaneous"',
+            "# the certificate's CNO entries at once, their probes in one batch per phase",
+            "certificate_together = true",
         ]
     else:
         lines += [
@@ -219,7 +227,11 @@ def scenario_text(layout: CityLayout, *, name: str, mechanism: str, network: str
     lines += ["equilibrium_gap = 2e-8" if mechanism == "pricing" else "equilibrium_gap = 1e-8"]
     if mechanism == "pricing":
         lines += ["# probe batches re-solved on two private worker processes (1.6x per probe on "
-                  "Chicago Sketch;", "# docs/traffic-probes.md)", "probe_workers = 2"]
+                  "Chicago Sketch;", "# docs/traffic-probes.md)", "probe_workers = 2",
+                  "# the CNOs' 0.25 $/MWh probes answered by the equilibrium's own derivatives "
+                  "(implicit", "# differentiation): a round costs one exact equilibrium "
+                  "(docs/traffic-probes.md)", 'probe_answers = "derivative"',
+                  "probe_radius_per_mwh = 0.25"]
     for station, node in zip(names, layout.station_node, strict=True):
         lines += ["", "[[traffic.station]]", f'name = "{station}"', f"node = {node}",
                   "capacity_veh_per_h = 40.0", "charging_time_h = 0.5", "davidson_j = 0.5"]
@@ -247,6 +259,9 @@ def scenario_text(layout: CityLayout, *, name: str, mechanism: str, network: str
                       "stations = [" + ", ".join(f'"{s}"' for s in owned) + "]",
                       "price_min_per_mwh = 150.0", "price_max_per_mwh = 250.0",
                       'best_response = "aem"', 'elasticity = "per-period"', "aem_steps = 1",
+                      "probe_step_per_mwh = 0.25", "aem_measure_final = false",
+                      "trust_region_per_mwh = 5.0", "trust_region_shrink = 0.5",
+                      'certificate_search = "verified"', "certificate_poll_step_per_mwh = 5.0",
                       "exact_min_step_per_mwh = 0.5"]
     return "\n".join(lines) + "\n"
 
