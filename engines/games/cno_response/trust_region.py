@@ -10,7 +10,10 @@ resilient backpropagation (Riedmiller & Braun 1993, "A direct adaptive method fo
 backpropagation learning: the RPROP algorithm", Proc. IEEE ICNN, 586–591) settles such an
 oscillation one coordinate at a time: a price whose move reverses the direction of its previous
 move has its radius multiplied by ``shrink``; one that moves the same way by its whole radius
-has it divided by ``shrink``, up to the configured radius. It is the CNO's own rule over its
+has it multiplied by :data:`GROWTH` (RPROP's η⁺ = 1.2), up to the configured radius. Growth
+must be slower than shrinking: with growth 1/shrink a price moving +r, +r, −r, −r, ... (each
+reversal halving, each push doubling) cycled for ever, as the city game's did (0.9 % relative
+change from round 30 to 36). It is the CNO's own rule over its
 own prices (the moves it made), so it needs nothing from anyone else; where the game ends, the
 ε certificate says how far from an equilibrium that is.
 """
@@ -27,6 +30,8 @@ from ptn.engines.games.cno_response.pricing import FloatArray
 
 #: a move counts as one by the whole radius when it reaches this share of it
 AT_RADIUS = 1.0 - 1e-6
+#: a pushed radius grows by this factor (RPROP's η⁺), slower than any reversal shrinks it
+GROWTH = 1.2
 
 
 @dataclass
@@ -56,7 +61,7 @@ class AdaptiveTrustRegion:
         reversed_ = move * self.last_move < 0.0
         pushed = ~reversed_ & (np.abs(move) >= AT_RADIUS * self.radius)
         self.radius = np.where(reversed_, self.radius * self.shrink, self.radius)
-        self.radius = np.where(pushed, np.minimum(self.radius / self.shrink,
+        self.radius = np.where(pushed, np.minimum(self.radius * GROWTH,
                                                   self.radius_per_mwh), self.radius)
         self.last_move = np.where(move != 0.0, move, self.last_move)
 

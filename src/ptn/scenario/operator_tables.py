@@ -340,7 +340,7 @@ class CnoTable(Table):
     trust_region_shrink: float | None = key(
         None, "AEM with trust_region_per_mwh: a price whose move reverses the direction of its "
               "last move has its radius multiplied by this, and a price that moves the same "
-              "way by its whole radius has it divided by this (up to trust_region_per_mwh); "
+              "way by its whole radius has it multiplied by 1.2 (up to trust_region_per_mwh); "
               "unset: the radius stays fixed", gt=0, lt=1, unit="fraction")
     exact_min_step_per_mwh: float = key(0.01, "the exact search stops when its step is below "
                                               "this (a local maximum to that resolution)", gt=0,

@@ -119,7 +119,8 @@ def test_an_adaptive_trust_region_halves_the_radius_of_a_reversing_price() -> No
     np.testing.assert_allclose(price_2 - price, -4.0)  # reversed: whole radius down ...
     np.testing.assert_allclose(model.trust_region.radius, 2.0)  # ... and halved
     price_3 = play_turn(model, price_2, up)
-    np.testing.assert_allclose(price_3 - price_2, 2.0)
+    np.testing.assert_allclose(price_3 - price_2, 2.0)  # reversed again: 1.0 from now
+    np.testing.assert_allclose(model.trust_region.radius, 1.0)
     # its snapshot carries the radii: a restored CNO moves as the original would
     restored = CnoModel(config)
     restored.restore(model.snapshot())

@@ -28,14 +28,28 @@ def test_a_reversal_shrinks_a_push_grows_back_to_the_cap() -> None:
     np.testing.assert_array_equal(region.radius, [[4.0, 4.0, 4.0]])
     region.record(np.array([[-4.0, -1.0, 2.0]]))  # price 0 reverses, 1 and 2 do not
     np.testing.assert_array_equal(region.radius, [[2.0, 4.0, 4.0]])
-    region.record(np.array([[-2.0, 0.0, 1.0]]))  # price 0 pushes at its radius: back up
-    np.testing.assert_array_equal(region.radius, [[4.0, 4.0, 4.0]])
-    region.record(np.array([[-4.0, 1.0, -3.0]]))  # at the cap: stays; 1 kept its last sign
-    np.testing.assert_array_equal(region.radius, [[4.0, 2.0, 2.0]])
+    region.record(np.array([[-2.0, 0.0, 1.0]]))  # price 0 pushes at its radius: grows by 1.2
+    np.testing.assert_allclose(region.radius, [[2.4, 4.0, 4.0]])
+    region.record(np.array([[-2.4, 1.0, -3.0]]))  # 1 kept its last sign (-1): reverses
+    np.testing.assert_allclose(region.radius, [[2.88, 2.0, 2.0]])
+    for _ in range(5):  # pushing on, up to the cap and no farther
+        region.record(-region.radius * np.array([[1.0, 0.0, 0.0]]))
+    np.testing.assert_allclose(region.radius[0, 0], 4.0)
     again = AdaptiveTrustRegion(4.0, 0.5, (1, 3))
     again.restore(region.state())
     np.testing.assert_array_equal(again.radius, region.radius)
     np.testing.assert_array_equal(again.last_move, region.last_move)
+
+
+def test_a_two_up_two_down_cycle_dies_out() -> None:
+    # with growth 1/shrink, +r, +r, -r, -r, ... would keep its radius for ever
+    region = AdaptiveTrustRegion(4.0, 0.5, (1, 1))
+    sign = 1.0
+    for step in range(40):
+        if step % 2 == 0:
+            sign = -sign
+        region.record(np.array([[sign * region.radius[0, 0]]]))
+    assert region.radius[0, 0] < 0.05
 
 
 @pytest.mark.parametrize(("state", "message"), [
