@@ -43,11 +43,22 @@ class ProbeSolve:
     gap: float
     max_iterations: int
     station_load_tolerance_mw: float | None = None
+    #: whether the result keeps its path state (a warm start, an expansion centre) and its OD
+    #: costs; without them a Chicago Sketch result is kilobytes instead of tens of megabytes,
+    #: and a batch of hundreds of probes (the city's certificate) fits in memory
+    keep_state: bool = True
 
     def run(self, problem: MultiPeriodProblem) -> MultiPeriodResult:
-        return problem.solve(self.price_per_mwh, gap=self.gap,
-                             max_iterations=self.max_iterations, warm_start=self.warm_start,
-                             station_load_tolerance_mw=self.station_load_tolerance_mw)
+        result = problem.solve(self.price_per_mwh, gap=self.gap,
+                               max_iterations=self.max_iterations, warm_start=self.warm_start,
+                               station_load_tolerance_mw=self.station_load_tolerance_mw)
+        return result if self.keep_state else without_state(result)
+
+
+def without_state(result: MultiPeriodResult) -> MultiPeriodResult:
+    """``result`` without its path state and OD costs (its loads, flows and status kept)."""
+    return replace(result, assignment=replace(result.assignment, warm_start=None, od_cost=None),
+                   od_cost={})
 
 
 def solve_probes(problem: MultiPeriodProblem,

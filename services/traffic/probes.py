@@ -180,7 +180,13 @@ class ProbeAnswerer:
                 self._state_point = SolvedPoint(state)  # kept: its sensitivities and checks
             known.append(self._state_point)
         centres, source = self._plan(prices, known)
-        results = self._solve([self._solve_near(prices[k], known) for k in centres])
+        # a centre keeps its path state only where it serves: as another probe's warm start or
+        # expansion centre, or as one of the points kept for the next batches (a batch of
+        # hundreds of re-solves held tens of megabytes each on Chicago Sketch)
+        serving = {origin for k, origin in enumerate(source) if isinstance(origin, int)
+                   and origin != k} | set(centres[-SOLVED_POINTS_KEPT:])
+        results = self._solve([self._solve_near(prices[k], known, k in serving)
+                               for k in centres])
         solved = {k: SolvedPoint(result) for k, result in zip(centres, results, strict=True)}
         answers: dict[int, FloatArray] = {k: np.asarray(solved[k].result.station_load_mw.T)
                                           for k in centres}
@@ -267,17 +273,19 @@ class ProbeAnswerer:
         """Re-solve probes ``k`` warm-started from their point; their loads go to ``answers``."""
         results = self._solve([ProbeSolve(np.asarray(prices[k]), point.result.warm_start,
                                           self.gap, self.max_iterations,
-                                          self.settings.load_tolerance_mw)
+                                          self.settings.load_tolerance_mw, keep_state=False)
                                for point, k in probes])
         for (_, k), result in zip(probes, results, strict=True):
             answers[k] = np.asarray(result.station_load_mw.T)
         return results
 
-    def _solve_near(self, price: FloatArray, known: list[SolvedPoint]) -> ProbeSolve:
+    def _solve_near(self, price: FloatArray, known: list[SolvedPoint],
+                    keep_state: bool = True) -> ProbeSolve:
         """A re-solve of ``price`` warm-started from the nearest known point."""
         near = min(known, key=lambda point: point.distance(price), default=None)
         return ProbeSolve(np.asarray(price), None if near is None else near.result.warm_start,
-                          self.gap, self.max_iterations, self.settings.load_tolerance_mw)
+                          self.gap, self.max_iterations, self.settings.load_tolerance_mw,
+                          keep_state)
 
     def _solve(self, solves: list[ProbeSolve]) -> list[MultiPeriodResult]:
         if self.pool is None or len(solves) <= 1:

@@ -187,3 +187,21 @@ def test_sue_mode_refuses_the_probe_keys(key: str) -> None:
     data.update(assignment="sue", **{key: values[key]})
     with pytest.raises(InvalidInputError, match=f'traffic.{key}: not used with assignment = "sue"'):
         traffic_config_from_part(replace(part, data=data))
+
+
+def test_a_large_batch_keeps_path_states_only_where_they_serve() -> None:
+    from ptn.services.traffic.probes import SOLVED_POINTS_KEPT
+
+    # probes far apart (each its own re-solve): only the last few stay warm starts
+    base = base_price()
+    far = [base + 10.0 * (k + 1) for k in range(SOLVED_POINTS_KEPT + 3)]
+    answerer = ProbeAnswerer(problem(), ProbeSettings("exact", 1.0, 1, None), 1e-10, 5000)
+    answer = answerer.answer(far, None)
+    assert answer.solved == len(far)
+    kept = [r.warm_start is not None for r in answer.results]
+    assert kept == [False] * 3 + [True] * SOLVED_POINTS_KEPT
+    assert all(p.result.warm_start is not None for p in answerer.points)
+    # the loads are those of full solves
+    for price, load in zip(far, answer.load_mw, strict=True):
+        full = problem().solve(price, gap=1e-10, max_iterations=5000)
+        np.testing.assert_allclose(load, full.station_load_mw.T, rtol=1e-6, atol=1e-8)
