@@ -31,8 +31,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 from ptn.engines.traffic.network import IntArray
 
@@ -78,6 +76,22 @@ def _csr(keys: IntArray, values: IntArray, size: int) -> tuple[IntArray, IntArra
     return first, values[order].astype(np.int64)
 
 
+def _components(size: int, first: IntArray, second: IntArray) -> IntArray:
+    """Connected components of ``size`` items joined pairwise (union–find; a few thousand
+    pairs, and ``ptn assign`` starts without scipy.sparse)."""
+    parent = list(range(size))
+
+    def root(item: int) -> int:
+        while parent[item] != item:
+            parent[item] = parent[parent[item]]
+            item = parent[item]
+        return item
+
+    for a, b in zip(first.tolist(), second.tolist(), strict=True):
+        parent[root(a)] = root(b)
+    return np.array([root(item) for item in range(size)], dtype=np.int64)
+
+
 def fan_out_of(node_block: IntArray, first_arc: IntArray, arc_tail: IntArray,
                arc_head: IntArray, no_through: np.ndarray, origins: IntArray) -> FanOut | None:
     """The fan-out structure of a compiled graph (module docstring), or None where the labels
@@ -108,10 +122,8 @@ def fan_out_of(node_block: IntArray, first_arc: IntArray, arc_tail: IntArray,
     roots, root_of_arc = np.unique(arc_head[fan], return_inverse=True)
     origin_position = np.searchsorted(origins, arc_tail[fan])
     # groups: origins joined by the roots they share
-    size = origins.size + roots.size
-    link = coo_matrix((np.ones(fan.size), (origin_position, origins.size + root_of_arc)),
-                      shape=(size, size))
-    _, component = connected_components(link, directed=False)
+    component = _components(origins.size + roots.size, origin_position,
+                            origins.size + root_of_arc)
     labels, group = np.unique(component, return_inverse=True)
     group_origin_first, group_origins = _csr(group[:origins.size],
                                              np.arange(origins.size), labels.size)
