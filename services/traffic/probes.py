@@ -81,6 +81,11 @@ DERIVATIVE_CG_MAX_ITERATIONS = 200
 #: solved probe equilibria kept as warm starts and expansion centres (each holds its path sets)
 SOLVED_POINTS_KEPT = 8
 
+#: a batch is answered in passes of at most this many probes: a pass holds its centres'
+#: equilibria (path sets) and sensitivities (factorizations) at once, tens to hundreds of MB
+#: each on Chicago Sketch, and the city certificate's 450-probe batches were killed at 24 GB
+PROBES_PER_PASS = 64
+
 
 @dataclass
 class SolvedPoint:
@@ -173,7 +178,21 @@ class ProbeAnswerer:
 
     def answer(self, prices: Sequence[FloatArray], state: MultiPeriodResult | None) -> BatchAnswer:
         """The loads at each probe's prices; ``state`` is the department's latest equilibrium
-        (a warm start and, in sensitivity mode, an expansion centre)."""
+        (a warm start and, in sensitivity mode, an expansion centre). A batch of more than
+        :data:`PROBES_PER_PASS` probes is answered in consecutive passes of that many, so
+        that the equilibria and sensitivities held at once stay bounded (each pass keeps its
+        last points for the next)."""
+        if len(prices) <= PROBES_PER_PASS:
+            return self._answer(prices, state)
+        passes = [self._answer(prices[start:start + PROBES_PER_PASS], state)
+                  for start in range(0, len(prices), PROBES_PER_PASS)]
+        return BatchAnswer(tuple(load for one in passes for load in one.load_mw),
+                           tuple(result for one in passes for result in one.results),
+                           sum(one.expanded for one in passes))
+
+    def _answer(self, prices: Sequence[FloatArray],
+                state: MultiPeriodResult | None) -> BatchAnswer:
+        """:meth:`answer` for one pass."""
         known = list(self.points)
         if state is not None and not any(p.result is state for p in known):
             if self._state_point is None or self._state_point.result is not state:

@@ -205,3 +205,27 @@ def test_a_large_batch_keeps_path_states_only_where_they_serve() -> None:
     for price, load in zip(far, answer.load_mw, strict=True):
         full = problem().solve(price, gap=1e-10, max_iterations=5000)
         np.testing.assert_allclose(load, full.station_load_mw.T, rtol=1e-6, atol=1e-8)
+
+
+def test_a_batch_beyond_one_pass_is_answered_in_passes(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ptn.services.traffic import probes as probe_module
+
+    batch = aem_batch() + [p + 20.0 for p in aem_batch()]
+    whole = ProbeAnswerer(problem(), ProbeSettings("sensitivity", 1.0, 1, None), 1e-10, 5000)
+    expected = whole.answer(batch, None)
+    monkeypatch.setattr(probe_module, "PROBES_PER_PASS", 3)
+    passes = ProbeAnswerer(problem(), ProbeSettings("sensitivity", 1.0, 1, None), 1e-10, 5000)
+    sizes: list[int] = []
+    one_pass = passes._answer
+
+    def counted(prices: list[np.ndarray], state: object) -> object:
+        sizes.append(len(prices))
+        return one_pass(prices, state)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(passes, "_answer", counted)
+    answer = passes.answer(batch, None)
+    assert sizes == [3] * (len(batch) // 3) + ([len(batch) % 3] if len(batch) % 3 else [])
+    assert len(answer.load_mw) == len(batch)
+    assert len(passes.points) <= probe_module.SOLVED_POINTS_KEPT
+    for got, want in zip(answer.load_mw, expected.load_mw, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
