@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -71,10 +73,27 @@ def solve_probes(problem: MultiPeriodProblem,
 _WORKER_PROBLEM: list[MultiPeriodProblem] = []
 
 
-def start_worker(spec: MultiPeriodSpec, threads: int) -> None:
-    """A probe worker's initializer: its numba threads and its own copy of the problem."""
+#: how often a worker process checks that the operator that spawned it is alive (s)
+PARENT_POLL_S = 1.0
+
+
+def _exit_with(parent: int) -> None:
+    """End this worker once ``parent`` is gone (it was reparented): an operator killed outright
+    (SIGKILL, the kernel's OOM killer) cannot stop its pool, and its workers, each holding a
+    copy of the network, stayed behind."""
+    while os.getppid() == parent:
+        time.sleep(PARENT_POLL_S)
+    os._exit(0)
+
+
+def start_worker(spec: MultiPeriodSpec, threads: int, parent: int | None = None) -> None:
+    """A probe worker's initializer: its numba threads and its own copy of the problem; with
+    ``parent`` (the spawning process's id) it ends when that process is gone."""
     import numba
 
+    if parent is not None:
+        threading.Thread(target=_exit_with, args=(parent,), daemon=True,
+                         name="ptn-probe-worker-parent").start()
     numba.set_num_threads(max(1, min(threads, numba.get_num_threads())))
     _WORKER_PROBLEM[:] = [build_multiperiod_problem(spec)]
 
@@ -108,7 +127,7 @@ class _Processes:
         threads = max(1, (os.cpu_count() or 1) // workers)
         self.executor = ProcessPoolExecutor(
             max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-            initializer=start_worker, initargs=(spec, threads))
+            initializer=start_worker, initargs=(spec, threads, os.getpid()))
 
     def map(self, solves: Sequence[ProbeSolve]
             ) -> list[tuple[AssignmentResult, dict[str, FloatArray]]]:
