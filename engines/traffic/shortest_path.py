@@ -165,6 +165,26 @@ def _trees_chunk(chunk, used, count, first_origin, origins, first_arc, arc_head,
         dijkstra(origins[first_origin + row], first_arc, arc_head, arc_link, no_through, link_cost, dist[row], pred_arc[row], heap_node, heap_key)  # noqa: E501
 
 
+@nb.njit(cache=True, inline="always")
+def _origin_od_costs(k, dist, origin_first_od, od_destination, od_demand, od_cost, origin_total):  # type: ignore[no-untyped-def]
+    """Origin ``k``'s OD costs from its tree's ``dist`` into ``od_cost``, and its share of the
+    SPTT (demand x cost) into ``origin_total[k]``."""
+    subtotal = 0.0
+    for od in range(origin_first_od[k], origin_first_od[k + 1]):
+        od_cost[od] = dist[od_destination[od]]
+        subtotal += od_demand[od] * dist[od_destination[od]]
+    origin_total[k] = subtotal
+
+
+@nb.njit(cache=True, inline="always")
+def _in_order(origin_total):  # type: ignore[no-untyped-def]
+    """The per-origin subtotals added in origin order (a total independent of the threads)."""
+    total = 0.0
+    for k in range(origin_total.size):
+        total += origin_total[k]
+    return total
+
+
 @nb.njit(cache=True)
 def _forest_chunk(chunk, used, first_arc, arc_head, arc_link, no_through, origins, origin_first_od, od_destination, od_demand, link_cost, forest, store, od_cost, origin_total):  # type: ignore[no-untyped-def]  # noqa: E501
     """Origins ``chunk, chunk + used, ...`` of :func:`shortest_path_forest`."""
@@ -176,11 +196,7 @@ def _forest_chunk(chunk, used, first_arc, arc_head, arc_link, no_through, origin
     for k in range(chunk, origins.size, used):
         pred_arc = forest[k] if store else scratch
         dijkstra(origins[k], first_arc, arc_head, arc_link, no_through, link_cost, dist, pred_arc, heap_node, heap_key)  # noqa: E501
-        subtotal = 0.0
-        for od in range(origin_first_od[k], origin_first_od[k + 1]):
-            od_cost[od] = dist[od_destination[od]]
-            subtotal += od_demand[od] * dist[od_destination[od]]
-        origin_total[k] = subtotal
+        _origin_od_costs(k, dist, origin_first_od, od_destination, od_demand, od_cost, origin_total)
 
 
 @nb.njit(cache=True, parallel=True)
@@ -205,10 +221,7 @@ def shortest_path_forest(first_arc, arc_head, arc_link, no_through, origins, ori
         _forest_chunk(0, 1, first_arc, arc_head, arc_link, no_through, origins, origin_first_od, od_destination, od_demand, link_cost, forest, store, od_cost, origin_total)  # noqa: E501
     else:
         _forest_parallel(used, first_arc, arc_head, arc_link, no_through, origins, origin_first_od, od_destination, od_demand, link_cost, forest, store, od_cost, origin_total)  # noqa: E501
-    total = 0.0
-    for k in range(origins.size):
-        total += origin_total[k]
-    return total, od_cost
+    return _in_order(origin_total), od_cost
 
 
 @nb.njit(cache=True)
@@ -249,11 +262,7 @@ def _fan_chunk(chunk, used, first_arc, arc_head, arc_link, no_through, origins, 
                     if candidate < dist[v]:
                         dist[v] = candidate
                         pred_arc[v] = root_pred[i, v]
-            subtotal = 0.0
-            for od in range(origin_first_od[k], origin_first_od[k + 1]):
-                od_cost[od] = dist[od_destination[od]]
-                subtotal += od_demand[od] * dist[od_destination[od]]
-            origin_total[k] = subtotal
+            _origin_od_costs(k, dist, origin_first_od, od_destination, od_demand, od_cost, origin_total)  # noqa: E501
 
 
 @nb.njit(cache=True, parallel=True)
@@ -275,10 +284,7 @@ def fan_out_forest(first_arc, arc_head, arc_link, no_through, origins, origin_fi
         _fan_chunk(0, 1, first_arc, arc_head, arc_link, no_through, origins, origin_first_od, od_destination, od_demand, link_cost, forest, store, od_cost, origin_total, group_root_first, group_roots, group_origin_first, group_origins, arc_root, root_block, block_first, block_nodes, block_dead_first, block_dead_ends, max_roots)  # noqa: E501
     else:
         _fan_parallel(used, first_arc, arc_head, arc_link, no_through, origins, origin_first_od, od_destination, od_demand, link_cost, forest, store, od_cost, origin_total, group_root_first, group_roots, group_origin_first, group_origins, arc_root, root_block, block_first, block_nodes, block_dead_first, block_dead_ends, max_roots)  # noqa: E501
-    total = 0.0
-    for k in range(origins.size):
-        total += origin_total[k]
-    return total, od_cost
+    return _in_order(origin_total), od_cost
 
 
 def shortest_path_costs(
