@@ -146,6 +146,13 @@ class TimingDriver(Driver):
                 self.method_seconds[method] = self.method_seconds.get(method, 0.0) + spent
 
 
+def rewritten(scenario: Scenario, text: str) -> Scenario:
+    """``scenario`` with its TOML text replaced by ``text`` (same source, folder, periods)."""
+    return scenario_from_text(text, source=scenario.source,
+                              base_directory=Path(scenario.source).resolve().parent,
+                              periods=scenario.resampled_periods)
+
+
 def with_levers(scenario: Scenario, poll_step: float | None,
                 trust_region: float | None = None, shrink: float | None = None) -> Scenario:
     """The scenario with the levers' keys (module docstring) set in its text."""
@@ -166,9 +173,7 @@ def with_levers(scenario: Scenario, poll_step: float | None,
                     body = f"{key} = {value}\n" + body
             return match.group(1) + body
         text = re.sub(rf"(?ms)^({header}\n)(.*?)(?=^\[|\Z)", put, text)
-    return scenario_from_text(text, source=scenario.source,
-                              base_directory=Path(scenario.source).resolve().parent,
-                              periods=scenario.resampled_periods)
+    return rewritten(scenario, text)
 
 
 def _checks() -> dict[str, Any]:
@@ -278,9 +283,7 @@ def certify_from(name: str, poll_step: float | None, path: Path, cnos: int | Non
     if search == "compass":
         text = re.sub(r'(?m)^certificate_search = "verified"', 'certificate_search = "compass"',
                       scenario.text)
-        scenario = scenario_from_text(text, source=scenario.source,
-                                      base_directory=Path(scenario.source).resolve().parent,
-                                      periods=scenario.resampled_periods)
+        scenario = rewritten(scenario, text)
     final = StartPoint(np.asarray(point["charging_price_per_mwh"]),
                        np.asarray(point["dso_price_per_mwh"]), np.asarray(point["load_mw"]))
     return {"scenario": name, "search": search, "final_point": str(path),
@@ -319,9 +322,7 @@ def compare(name: str, poll_step: float | None) -> dict[str, Any]:
     text = re.sub(r"(?m)^certificate = true", "certificate = false", scenario.text)
     text = re.sub(r"(?m)^revenue_matrix = true", "revenue_matrix = false", text)
     text = re.sub(r'(?m)^variants = \[.*\]', 'variants = ["nash"]', text)
-    plain = scenario_from_text(text, source=scenario.source,
-                               base_directory=Path(scenario.source).resolve().parent,
-                               periods=scenario.resampled_periods)
+    plain = rewritten(scenario, text)
     driver = TimingDriver(inproc_endpoints(plain))
     try:
         outcome: PricingGameOutcome = driver.run(PricingGame(plain))
@@ -381,9 +382,7 @@ def main(argv: list[str] | None = None) -> None:
         if args.no_certificate:
             text = re.sub(r"(?m)^certificate = true", "certificate = false", text)
         if text != scenario.text:
-            scenario = scenario_from_text(text, source=scenario.source,
-                                          base_directory=Path(scenario.source).resolve().parent,
-                                          periods=scenario.resampled_periods)
+            scenario = rewritten(scenario, text)
         report = {**facts, "scenario": args.scenario,
                   **run_game(scenario, RESULTS / f"{args.out}_final_point.json")}
     report["load_average_end"] = os.getloadavg()
