@@ -14,10 +14,13 @@ collection, not in CI's data)::
 
     python -m bench.city_scale --mechanism admm --tntp /work/tntp_all
     python -m bench.city_scale --mechanism pricing --tntp /work/tntp_all --budget-s 1800
+    python -m bench.city_scale --mechanism pricing --no-certificate --tntp /work/tntp_all
 
 writes ``bench/results/city_scale_<mechanism>.{md,json}`` and the log-log plot
 ``bench/results/city_scale_<mechanism>.png``; ``--only`` picks dimensions
-(``network,feeders,stations,periods``).
+(``network,feeders,stations,periods``); ``--no-certificate`` plays the pricing game without its
+ε certificate (the game's own scaling; the city's certificate is measured by
+:mod:`bench.city_game`) and writes ``city_scale_pricing_game.*``.
 """
 
 from __future__ import annotations
@@ -80,7 +83,7 @@ def _network_dir(tntp: Path, name: str) -> Path:
 
 
 def run_point(dimension: str, size: dict[str, Any], *, mechanism: str, tntp: Path,
-              budget_s: float, workdir: Path) -> Point:
+              budget_s: float, workdir: Path, certificate: bool = True) -> Point:
     """One ``ptn run`` process on the scenario of ``size``."""
     directory = _network_dir(tntp, size["network"])
     cnos = max(1, size["stations"] // 2)
@@ -90,6 +93,10 @@ def run_point(dimension: str, size: dict[str, Any], *, mechanism: str, tntp: Pat
            f"{size['periods']}p"
     text = scenario_text(layout, name=name, mechanism=mechanism, network=directory.name,
                          feeders=size["feeders"], periods=size["periods"])
+    if not certificate:
+        if "\ncertificate = true\n" not in text:
+            raise SystemExit(f"{name}: the scenario has no 'certificate = true' line to turn off")
+        text = text.replace("\ncertificate = true\n", "\ncertificate = false\n")
     scenario = workdir / f"{name}.toml"
     scenario.write_text(text, encoding="utf-8")
     out = workdir / name
@@ -173,10 +180,13 @@ def main() -> None:
                         default=Path(os.environ.get("PTN_TNTP_DIR", "../shared/data/tntp")))
     parser.add_argument("--budget-s", type=float, default=900.0)
     parser.add_argument("--only", default=",".join(SWEEPS))
+    parser.add_argument("--no-certificate", action="store_true",
+                        help="pricing: play the game without its certificate")
     args = parser.parse_args()
+    label = args.mechanism + ("_game" if args.no_certificate else "")
     points: list[Point] = []
     measured: dict[tuple[Any, ...], Point] = {}  # a size met again (the base point) is reused
-    json_path = RESULTS / f"city_scale_{args.mechanism}.json"
+    json_path = RESULTS / f"city_scale_{label}.json"
     with tempfile.TemporaryDirectory() as scratch:
         for dimension in args.only.split(","):
             for value in SWEEPS[dimension]:
@@ -187,15 +197,16 @@ def main() -> None:
                     point = replace(measured[key], dimension=dimension)
                 else:
                     point = run_point(dimension, size, mechanism=args.mechanism, tntp=args.tntp,
-                                      budget_s=args.budget_s, workdir=Path(scratch))
+                                      budget_s=args.budget_s, workdir=Path(scratch),
+                                      certificate=not args.no_certificate)
                     measured[key] = point
                 points.append(point)
                 print(_table([point])[-1], flush=True)
                 json_path.write_text(json.dumps([asdict(p) for p in points], indent=1))
-    _plot(points, RESULTS / f"city_scale_{args.mechanism}.png", args.mechanism)
+    _plot(points, RESULTS / f"city_scale_{label}.png", label.replace("_", " "))
     command = "python -m bench.city_scale " + " ".join(sys.argv[1:])
-    (RESULTS / f"city_scale_{args.mechanism}.md").write_text(
-        "\n".join([f"# City scale, {args.mechanism}", "", f"`{command}`", "",
+    (RESULTS / f"city_scale_{label}.md").write_text(
+        "\n".join([f"# City scale, {label.replace('_', ' ')}", "", f"`{command}`", "",
                    *_table(points), ""]), encoding="utf-8")
 
 

@@ -135,22 +135,37 @@ class ExpansionCheck:
 
 
 @dataclass(frozen=True)
+class SolveOutcome:
+    """What a batch reports of one exact re-solve: its convergence, not its equilibrium (an
+    equilibrium holds its flows, OD costs and residual flows, ~15 MB on Chicago Sketch; the
+    50-CNO certificate's 450-probe batches, holding all of theirs, were killed at 23 GB)."""
+
+    converged: bool
+    relative_gap: float
+    iterations: int
+    #: whether the re-solve kept its path state (a warm start for later probes)
+    kept_state: bool
+
+    @classmethod
+    def of(cls, result: MultiPeriodResult) -> SolveOutcome:
+        return cls(result.converged, result.relative_gap, result.iterations,
+                   result.warm_start is not None)
+
+
+@dataclass(frozen=True)
 class BatchAnswer:
-    """A batch's loads (stations, periods) per probe, its re-solves' equilibria and how many
-    probes were answered by expansion."""
+    """A batch's loads (stations, periods) per probe, the outcomes of its exact re-solves, how
+    many probes were answered by expansion, and the first re-solve that did not converge
+    (None: all did), whole, for its diagnosis."""
 
     load_mw: tuple[FloatArray, ...]
-    results: tuple[MultiPeriodResult, ...]
+    outcomes: tuple[SolveOutcome, ...]
     expanded: int
+    failed: MultiPeriodResult | None = None
 
     @property
     def solved(self) -> int:
-        return len(self.results)
-
-    @property
-    def failed(self) -> MultiPeriodResult | None:
-        """The first re-solve that did not converge (None: all did)."""
-        return next((r for r in self.results if not r.converged), None)
+        return len(self.outcomes)
 
 
 class ProbeAnswerer:
@@ -187,8 +202,9 @@ class ProbeAnswerer:
         passes = [self._answer(prices[start:start + PROBES_PER_PASS], state)
                   for start in range(0, len(prices), PROBES_PER_PASS)]
         return BatchAnswer(tuple(load for one in passes for load in one.load_mw),
-                           tuple(result for one in passes for result in one.results),
-                           sum(one.expanded for one in passes))
+                           tuple(outcome for one in passes for outcome in one.outcomes),
+                           sum(one.expanded for one in passes),
+                           next((one.failed for one in passes if one.failed is not None), None))
 
     def _answer(self, prices: Sequence[FloatArray],
                 state: MultiPeriodResult | None) -> BatchAnswer:
@@ -206,9 +222,14 @@ class ProbeAnswerer:
                    and origin != k} | set(centres[-SOLVED_POINTS_KEPT:])
         results = self._solve([self._solve_near(prices[k], known, k in serving)
                                for k in centres])
-        solved = {k: SolvedPoint(result) for k, result in zip(centres, results, strict=True)}
-        answers: dict[int, FloatArray] = {k: np.asarray(solved[k].result.station_load_mw.T)
-                                          for k in centres}
+        answers: dict[int, FloatArray] = {k: np.asarray(result.station_load_mw.T)
+                                          for k, result in zip(centres, results, strict=True)}
+        # only the serving centres live on (as solved points), the others' equilibria go
+        solved = {k: SolvedPoint(result) for k, result in zip(centres, results, strict=True)
+                  if k in serving}
+        outcomes = [SolveOutcome.of(result) for result in results]
+        failed = next((result for result in results if not result.converged), None)
+        del results
         # the others by expansion from their point, each point checked by an exact re-solve
         # of its farthest probe unless a check already covered that distance
         by_point: dict[int, tuple[SolvedPoint, list[int]]] = {}
@@ -238,7 +259,9 @@ class ProbeAnswerer:
                         self.settings.answers != "derivative"
                         or len(self.checks) + len(checks) < DERIVATIVE_CHECKS):
                     checks.append((point, farthest))
-        results += self._resolve(exact + checks, prices, answers)
+        more, failure = self._resolve(exact + checks, prices, answers)
+        outcomes += more
+        failed = failed or failure
         refuted = []
         for point, k in checks:
             error = float(np.abs(predicted[k] - answers[k]).max())
@@ -261,11 +284,12 @@ class ProbeAnswerer:
                      "(change %.2e MW): radius now %.3g $/MWh", error, distance, change,
                      self.radius)
             refuted += [(point, j) for j in by_point[id(point)][1] if j not in answers]
-        results += self._resolve(refuted, prices, answers)
+        more, failure = self._resolve(refuted, prices, answers)
+        outcomes += more
         answers.update({k: load for k, load in predicted.items() if k not in answers})
         self.points = (self.points + list(solved.values()))[-SOLVED_POINTS_KEPT:]
-        return BatchAnswer(tuple(answers[k] for k in range(len(prices))), tuple(results),
-                           len(prices) - len(results))
+        return BatchAnswer(tuple(answers[k] for k in range(len(prices))), tuple(outcomes),
+                           len(prices) - len(outcomes), failed or failure)
 
     def _plan(self, prices: Sequence[FloatArray],
               known: list[SolvedPoint]) -> tuple[list[int], list[SolvedPoint | int]]:
@@ -288,15 +312,19 @@ class ProbeAnswerer:
         return centres, source
 
     def _resolve(self, probes: list[tuple[SolvedPoint, int]], prices: Sequence[FloatArray],
-                 answers: dict[int, FloatArray]) -> list[MultiPeriodResult]:
-        """Re-solve probes ``k`` warm-started from their point; their loads go to ``answers``."""
+                 answers: dict[int, FloatArray]
+                 ) -> tuple[list[SolveOutcome], MultiPeriodResult | None]:
+        """Re-solve probes ``k`` warm-started from their point; their loads go to ``answers``;
+        their outcomes and the first that did not converge (whole) are returned, the
+        equilibria dropped."""
         results = self._solve([ProbeSolve(np.asarray(prices[k]), point.result.warm_start,
                                           self.gap, self.max_iterations,
                                           self.settings.load_tolerance_mw, keep_state=False)
                                for point, k in probes])
         for (_, k), result in zip(probes, results, strict=True):
             answers[k] = np.asarray(result.station_load_mw.T)
-        return results
+        return ([SolveOutcome.of(result) for result in results],
+                next((result for result in results if not result.converged), None))
 
     def _solve_near(self, price: FloatArray, known: list[SolvedPoint],
                     keep_state: bool = True) -> ProbeSolve:

@@ -127,9 +127,9 @@ def test_re_solves_stopping_on_the_station_loads_match_the_exact_answers() -> No
                            5000).answer(aem_batch(), state)
     assert by_loads.failed is None and by_gap.failed is None
     # some stopped on the loads, far above the gap they were given
-    assert max(result.relative_gap for result in by_loads.results) > 1e-12
-    assert sum(r.iterations for r in by_loads.results) \
-        < sum(r.iterations for r in by_gap.results)
+    assert max(outcome.relative_gap for outcome in by_loads.outcomes) > 1e-12
+    assert sum(o.iterations for o in by_loads.outcomes) \
+        < sum(o.iterations for o in by_gap.outcomes)
     for loads, gap, truth in zip(by_loads.load_mw, by_gap.load_mw, exact_loads(), strict=True):
         assert np.abs(gap - truth).max() <= 1e-9
         assert np.abs(loads - truth).max() <= tolerance
@@ -198,7 +198,7 @@ def test_a_large_batch_keeps_path_states_only_where_they_serve() -> None:
     answerer = ProbeAnswerer(problem(), ProbeSettings("exact", 1.0, 1, None), 1e-10, 5000)
     answer = answerer.answer(far, None)
     assert answer.solved == len(far)
-    kept = [r.warm_start is not None for r in answer.results]
+    kept = [outcome.kept_state for outcome in answer.outcomes]
     assert kept == [False] * 3 + [True] * SOLVED_POINTS_KEPT
     assert all(p.result.warm_start is not None for p in answerer.points)
     # the loads are those of full solves
@@ -229,3 +229,26 @@ def test_a_batch_beyond_one_pass_is_answered_in_passes(monkeypatch: pytest.Monke
     assert len(passes.points) <= probe_module.SOLVED_POINTS_KEPT
     for got, want in zip(answer.load_mw, expected.load_mw, strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
+
+
+def test_a_batch_answer_holds_no_equilibria_beyond_the_kept_points(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # the 50-CNO city certificate's 450-probe batches kept every re-solve's equilibrium (~15 MB
+    # each on Chicago Sketch) until the batch ended and were killed at 23 GB
+    import gc
+
+    from ptn.engines.traffic.multiperiod import MultiPeriodResult
+    from ptn.services.traffic import probes as probe_module
+
+    monkeypatch.setattr(probe_module, "PROBES_PER_PASS", 4)
+    base = base_price()
+    far = [base + 5.0 * (k + 1) for k in range(3 * probe_module.SOLVED_POINTS_KEPT)]
+    answerer = ProbeAnswerer(problem(), ProbeSettings("exact", 1.0, 1, None), 1e-10, 5000)
+    gc.collect()
+    before = sum(isinstance(o, MultiPeriodResult) for o in gc.get_objects())
+    answer = answerer.answer(far, None)
+    gc.collect()
+    alive = sum(isinstance(o, MultiPeriodResult) for o in gc.get_objects()) - before
+    assert answer.solved == len(far) and answer.failed is None
+    assert alive == len(answerer.points) == probe_module.SOLVED_POINTS_KEPT
+    assert all(isinstance(outcome, probe_module.SolveOutcome) for outcome in answer.outcomes)

@@ -50,7 +50,7 @@ def test_a_refuting_check_is_reported_and_the_expansion_kept(
     # the answers are the base's own expansion (computed here), not the re-solved check
     base = problem().solve(probes_[0], gap=1e-12, max_iterations=5000)
     np.testing.assert_allclose(answer.load_mw[0], base.station_load_mw.T, atol=1e-7)
-    sensitivity = load_sensitivity(answer.results[0])
+    sensitivity = load_sensitivity(answerer.points[0].result)
     for load, price in zip(answer.load_mw[1:], probes_[1:], strict=True):
         np.testing.assert_allclose(load, sensitivity.expand(price).station_load_mw.T,
                                    rtol=1e-12, atol=1e-12)
@@ -60,14 +60,14 @@ def test_a_refuting_check_is_reported_and_the_expansion_kept(
     assert check.error_mw == pytest.approx(float(np.abs(answer.load_mw[1] - exact).max()),
                                            rel=1e-3, abs=1e-8)
     # a second batch around the checked point: no re-solve, no new check
-    again = answerer.answer(probes_, answer.results[0])
+    again = answerer.answer(probes_, answerer.points[0].result)
     assert (again.solved, len(answerer.checks)) == (0, 1)
 
 
 def test_finite_differences_of_the_answers_are_the_derivative_whatever_the_step() -> None:
     answerer = ProbeAnswerer(problem(), ProbeSettings("derivative"), 1e-12, 5000)
     coarse = answerer.answer(batch(1.0), None)
-    fine = answerer.answer(batch(0.01), coarse.results[0])
+    fine = answerer.answer(batch(0.01), answerer.points[0].result)
     assert fine.solved == 0  # within the checked radius of the first batch's base
     for a, b in zip(coarse.load_mw[1:], fine.load_mw[1:], strict=True):
         np.testing.assert_allclose((a - coarse.load_mw[0]) / 1.0,
