@@ -29,6 +29,12 @@ answered as follows:
   (:class:`~ptn.engines.traffic.probe_pool.ProbePool`): since each carries its own warm start,
   the answers equal the sequential ones bit for bit.
 
+Memory stays bounded whatever the batch: a batch is answered in passes of
+:data:`PROBES_PER_PASS` probes, a re-solve keeps its path state only where it serves (a warm
+start, an expansion centre, a kept point), and an answer reports each re-solve's
+:class:`SolveOutcome`, not its equilibrium (the 50-CNO city certificate held every one of its
+~15 MB equilibria until its 450-probe batch ended, and was killed at 23 GB; now ~5 GB flat).
+
 The message schema is unchanged: a probe's answer is its station loads, whichever way computed.
 """
 
