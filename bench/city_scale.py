@@ -123,12 +123,23 @@ def run_point(dimension: str, size: dict[str, Any], *, mechanism: str, tntp: Pat
     if not summary and not note:
         stderr = process.stderr.read() if process.stderr else ""
         note = (stderr.strip().splitlines() or ["no summary.json"])[-1][:200]
+    elif summary and summary.get("status") not in ("converged", None):
+        note = str(summary.get("message", ""))[:300]  # why: the operator's own words
     return Point(dimension, size["network"], layout.nodes, size["feeders"],
                  size["stations"], cnos, size["periods"],
                  str(summary.get("status", "over budget" if note.startswith("stopped")
                                  else "failed")),
-                 summary.get("rounds"), summary.get("seconds"), wall,
+                 _rounds(summary), summary.get("seconds"), wall,
                  usage.ru_maxrss / 1024.0, note)
+
+
+def _rounds(summary: dict[str, Any]) -> int | None:
+    """The negotiation's rounds: ADMM's summary has them at the top, the game's per variant
+    (summed: the Nash game and, if asked, the cooperative one)."""
+    if "rounds" in summary:
+        return int(summary["rounds"])
+    variants = summary.get("variants") or {}
+    return sum(int(v["rounds"]) for v in variants.values()) if variants else None
 
 
 def _table(points: list[Point]) -> list[str]:
@@ -156,7 +167,20 @@ def _plot(points: list[Point], path: Path, mechanism: str) -> None:
     for axis, dimension in zip(axes[0], dimensions, strict=True):
         chosen = [p for p in points if p.dimension == dimension]
         x = [p.nodes if dimension == "network" else getattr(p, dimension) for p in chosen]
-        axis.loglog(x, [p.wall_s for p in chosen], "o-", label="process s")
+        # converged (or stopped at the round cap) runs joined; a run stopped at the budget is a
+        # lower bound (a triangle up); a failed run has no time to show (an x on the axis)
+        timed = [(xi, p) for xi, p in zip(x, chosen, strict=True) if p.negotiation_s is not None
+                 and p.status != "failed"]
+        axis.loglog([xi for xi, _ in timed], [p.wall_s for _, p in timed], "o-",
+                    label="process s")
+        over = [(xi, p) for xi, p in zip(x, chosen, strict=True) if p.status == "over budget"]
+        if over:
+            axis.loglog([xi for xi, _ in over], [p.wall_s for _, p in over], "^", color="C0",
+                        label="stopped at the budget (lower bound)")
+        failed = [xi for xi, p in zip(x, chosen, strict=True) if p.status == "failed"]
+        if failed:
+            low = min((p.wall_s for _, p in timed + over), default=1.0)
+            axis.loglog(failed, [low] * len(failed), "x", color="C3", label="failed")
         done = [(xi, p) for xi, p in zip(x, chosen, strict=True) if p.rounds]
         if done:
             twin = axis.twinx()
@@ -164,6 +188,8 @@ def _plot(points: list[Point], path: Path, mechanism: str) -> None:
                       label="rounds")
             twin.set_ylabel("rounds")
             twin.set_ylim(bottom=0)
+        if over or failed:
+            axis.legend(fontsize=7, loc="upper left")
         axis.set_xlabel("road network nodes" if dimension == "network" else dimension)
         axis.set_ylabel("seconds (log)")
         axis.set_title(f"{mechanism}: {dimension}")
@@ -182,8 +208,15 @@ def main() -> None:
     parser.add_argument("--only", default=",".join(SWEEPS))
     parser.add_argument("--no-certificate", action="store_true",
                         help="pricing: play the game without its certificate")
+    parser.add_argument("--plot-only", action="store_true",
+                        help="redraw the plot from the results' JSON, run nothing")
     args = parser.parse_args()
     label = args.mechanism + ("_game" if args.no_certificate else "")
+    if args.plot_only:
+        saved = json.loads((RESULTS / f"city_scale_{label}.json").read_text(encoding="utf-8"))
+        _plot([Point(**row) for row in saved], RESULTS / f"city_scale_{label}.png",
+              label.replace("_", " "))
+        return
     points: list[Point] = []
     measured: dict[tuple[Any, ...], Point] = {}  # a size met again (the base point) is reused
     json_path = RESULTS / f"city_scale_{label}.json"
