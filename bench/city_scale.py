@@ -208,6 +208,12 @@ def main() -> None:
     parser.add_argument("--only", default=",".join(SWEEPS))
     parser.add_argument("--no-certificate", action="store_true",
                         help="pricing: play the game without its certificate")
+    parser.add_argument("--values", default=None,
+                        help="with one --only dimension: only these of its values (comma "
+                             "separated), e.g. a point to re-measure with a longer budget")
+    parser.add_argument("--merge", action="store_true",
+                        help="replace the measured points in the results' JSON (the others "
+                             "kept) and redraw its table and plot")
     parser.add_argument("--plot-only", action="store_true",
                         help="redraw the plot from the results' JSON, run nothing")
     args = parser.parse_args()
@@ -217,12 +223,22 @@ def main() -> None:
         _plot([Point(**row) for row in saved], RESULTS / f"city_scale_{label}.png",
               label.replace("_", " "))
         return
+    dimensions = args.only.split(",")
+    unknown = [d for d in dimensions if d not in SWEEPS]
+    if unknown:
+        raise SystemExit(f"--only: unknown dimension(s) {unknown}; known: {list(SWEEPS)}")
+    if args.values is not None and len(dimensions) != 1:
+        raise SystemExit("--values needs exactly one --only dimension")
+    chosen_values = None if args.values is None else [
+        type(SWEEPS[dimensions[0]][0])(v) for v in args.values.split(",")]
     points: list[Point] = []
     measured: dict[tuple[Any, ...], Point] = {}  # a size met again (the base point) is reused
     json_path = RESULTS / f"city_scale_{label}.json"
+    earlier = [Point(**row) for row in json.loads(json_path.read_text(encoding="utf-8"))] \
+        if args.merge and json_path.is_file() else []
     with tempfile.TemporaryDirectory() as scratch:
-        for dimension in args.only.split(","):
-            for value in SWEEPS[dimension]:
+        for dimension in dimensions:
+            for value in chosen_values or SWEEPS[dimension]:
                 size = dict(BASE, **(NETWORK_SWEEP_SIZE if dimension == "network" else {}))
                 size[dimension] = value
                 key = tuple(sorted(size.items()))
@@ -235,12 +251,28 @@ def main() -> None:
                     measured[key] = point
                 points.append(point)
                 print(_table([point])[-1], flush=True)
-                json_path.write_text(json.dumps([asdict(p) for p in points], indent=1))
+                json_path.write_text(json.dumps([asdict(p) for p in _merged(earlier, points)],
+                                                indent=1))
+    points = _merged(earlier, points)
     _plot(points, RESULTS / f"city_scale_{label}.png", label.replace("_", " "))
-    command = "python -m bench.city_scale " + " ".join(sys.argv[1:])
-    (RESULTS / f"city_scale_{label}.md").write_text(
-        "\n".join([f"# City scale, {label.replace('_', ' ')}", "", f"`{command}`", "",
-                   *_table(points), ""]), encoding="utf-8")
+    command = "`python -m bench.city_scale " + " ".join(sys.argv[1:]) + "`"
+    md_path = RESULTS / f"city_scale_{label}.md"
+    if earlier and md_path.is_file():  # the commands of the points kept, then this one
+        kept = md_path.read_text(encoding="utf-8").split("\n| dimension")[0].split("\n", 2)[2]
+        command = kept.strip() + "\nand, merged into it, " + command
+    md_path.write_text("\n".join([f"# City scale, {label.replace('_', ' ')}", "", command, "",
+                                  *_table(points), ""]), encoding="utf-8")
+
+
+def _merged(earlier: list[Point], measured: list[Point]) -> list[Point]:
+    """``earlier`` with each point of ``measured`` in place of the same one (dimension and
+    size), the new ones after."""
+    def key(p: Point) -> tuple[Any, ...]:
+        return (p.dimension, p.network, p.feeders, p.stations, p.periods)
+
+    fresh = {key(p): p for p in measured}
+    merged = [fresh.pop(key(p), p) for p in earlier]
+    return merged + [p for p in measured if key(p) in fresh]
 
 
 if __name__ == "__main__":
