@@ -174,6 +174,14 @@ class BatchAnswer:
         return len(self.outcomes)
 
 
+def _reported(results: Sequence[MultiPeriodResult]
+              ) -> tuple[list[SolveOutcome], MultiPeriodResult | None]:
+    """What a batch keeps of ``results``: their outcomes and the first that did not converge
+    (whole, for its diagnosis; None: all did)."""
+    return ([SolveOutcome.of(result) for result in results],
+            next((result for result in results if not result.converged), None))
+
+
 class ProbeAnswerer:
     """Answers probe batches by :class:`~ptn.services.traffic.config.ProbeSettings`."""
 
@@ -233,8 +241,7 @@ class ProbeAnswerer:
         # only the serving centres live on (as solved points), the others' equilibria go
         solved = {k: SolvedPoint(result) for k, result in zip(centres, results, strict=True)
                   if k in serving}
-        outcomes = [SolveOutcome.of(result) for result in results]
-        failed = next((result for result in results if not result.converged), None)
+        outcomes, failed = _reported(results)
         del results
         # the others by expansion from their point, each point checked by an exact re-solve
         # of its farthest probe unless a check already covered that distance
@@ -329,8 +336,7 @@ class ProbeAnswerer:
                                for point, k in probes])
         for (_, k), result in zip(probes, results, strict=True):
             answers[k] = np.asarray(result.station_load_mw.T)
-        return ([SolveOutcome.of(result) for result in results],
-                next((result for result in results if not result.converged), None))
+        return _reported(results)
 
     def _solve_near(self, price: FloatArray, known: list[SolvedPoint],
                     keep_state: bool = True) -> ProbeSolve:
