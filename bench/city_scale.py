@@ -166,25 +166,26 @@ def _plot(points: list[Point], path: Path, mechanism: str) -> None:
                                 squeeze=False)
     for axis, dimension in zip(axes[0], dimensions, strict=True):
         chosen = [p for p in points if p.dimension == dimension]
-        x = [p.nodes if dimension == "network" else getattr(p, dimension) for p in chosen]
+        placed = [(p.nodes if dimension == "network" else getattr(p, dimension), p)
+                  for p in chosen]
         # converged (or stopped at the round cap) runs joined; a run stopped at the budget is a
         # lower bound (a triangle up); a failed run has no time to show (an x on the axis)
-        timed = [(xi, p) for xi, p in zip(x, chosen, strict=True) if p.negotiation_s is not None
+        timed = [(x, p) for x, p in placed if p.negotiation_s is not None
                  and p.status != "failed"]
-        axis.loglog([xi for xi, _ in timed], [p.wall_s for _, p in timed], "o-",
+        axis.loglog([x for x, _ in timed], [p.wall_s for _, p in timed], "o-",
                     label="process s")
-        over = [(xi, p) for xi, p in zip(x, chosen, strict=True) if p.status == "over budget"]
+        over = [(x, p) for x, p in placed if p.status == "over budget"]
         if over:
-            axis.loglog([xi for xi, _ in over], [p.wall_s for _, p in over], "^", color="C0",
+            axis.loglog([x for x, _ in over], [p.wall_s for _, p in over], "^", color="C0",
                         label="stopped at the budget (lower bound)")
-        failed = [xi for xi, p in zip(x, chosen, strict=True) if p.status == "failed"]
+        failed = [x for x, p in placed if p.status == "failed"]
         if failed:
             low = min((p.wall_s for _, p in timed + over), default=1.0)
             axis.loglog(failed, [low] * len(failed), "x", color="C3", label="failed")
-        done = [(xi, p) for xi, p in zip(x, chosen, strict=True) if p.rounds]
+        done = [(x, p) for x, p in placed if p.rounds]
         if done:
             twin = axis.twinx()
-            twin.plot([xi for xi, _ in done], [p.rounds for _, p in done], "s--", color="C1",
+            twin.plot([x for x, _ in done], [p.rounds for _, p in done], "s--", color="C1",
                       label="rounds")
             twin.set_ylabel("rounds")
             twin.set_ylim(bottom=0)
@@ -218,10 +219,10 @@ def main() -> None:
                         help="redraw the plot from the results' JSON, run nothing")
     args = parser.parse_args()
     label = args.mechanism + ("_game" if args.no_certificate else "")
+    json_path = RESULTS / f"city_scale_{label}.json"
+    png_path = RESULTS / f"city_scale_{label}.png"
     if args.plot_only:
-        saved = json.loads((RESULTS / f"city_scale_{label}.json").read_text(encoding="utf-8"))
-        _plot([Point(**row) for row in saved], RESULTS / f"city_scale_{label}.png",
-              label.replace("_", " "))
+        _plot(_saved(json_path), png_path, label.replace("_", " "))
         return
     dimensions = args.only.split(",")
     unknown = [d for d in dimensions if d not in SWEEPS]
@@ -233,9 +234,7 @@ def main() -> None:
         type(SWEEPS[dimensions[0]][0])(v) for v in args.values.split(",")]
     points: list[Point] = []
     measured: dict[tuple[Any, ...], Point] = {}  # a size met again (the base point) is reused
-    json_path = RESULTS / f"city_scale_{label}.json"
-    earlier = [Point(**row) for row in json.loads(json_path.read_text(encoding="utf-8"))] \
-        if args.merge and json_path.is_file() else []
+    earlier = _saved(json_path) if args.merge and json_path.is_file() else []
     with tempfile.TemporaryDirectory() as scratch:
         for dimension in dimensions:
             for value in chosen_values or SWEEPS[dimension]:
@@ -254,7 +253,7 @@ def main() -> None:
                 json_path.write_text(json.dumps([asdict(p) for p in _merged(earlier, points)],
                                                 indent=1))
     points = _merged(earlier, points)
-    _plot(points, RESULTS / f"city_scale_{label}.png", label.replace("_", " "))
+    _plot(points, png_path, label.replace("_", " "))
     command = "`python -m bench.city_scale " + " ".join(sys.argv[1:]) + "`"
     md_path = RESULTS / f"city_scale_{label}.md"
     if earlier and md_path.is_file():  # the commands of the points kept, then this one
@@ -262,6 +261,11 @@ def main() -> None:
         command = kept.strip() + "\nand, merged into it, " + command
     md_path.write_text("\n".join([f"# City scale, {label.replace('_', ' ')}", "", command, "",
                                   *_table(points), ""]), encoding="utf-8")
+
+
+def _saved(path: Path) -> list[Point]:
+    """The points a sweep wrote to ``path``."""
+    return [Point(**row) for row in json.loads(path.read_text(encoding="utf-8"))]
 
 
 def _merged(earlier: list[Point], measured: list[Point]) -> list[Point]:
